@@ -1,0 +1,145 @@
+//! The application: builds every part from the configuration and starts the server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::auth::{ApiKeys, TokenIssuer};
+use crate::config::{Config, ConfigError};
+use crate::crypto::{self, SecretBox};
+use crate::db::{Db, DbError};
+use crate::http::{self, HttpState};
+use crate::identity::Identity;
+use crate::wechat::WechatClient;
+use crate::wechat::sandbox::{self, Sandbox};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Key material could not be loaded or created.
+    #[error("{0}")]
+    Keys(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Every part of a running service.
+#[derive(Clone)]
+pub struct App {
+    /// The identity service (config, db, WeChat client, token issuer).
+    pub identity: Identity,
+    /// API keys.
+    pub api_keys: Arc<ApiKeys>,
+    /// The in-process sandbox, in sandbox mode.
+    pub sandbox: Option<Sandbox>,
+}
+
+impl App {
+    /// Builds the service. `config.wechat.api_base_url` must already point where the client
+    /// should go (the in-process sandbox in sandbox mode).
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
+        let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir).map_err(|e| StartError::Keys(e.to_string()))?;
+        let sealer = load_sealer(&config)?;
+        let wechat = WechatClient::new(&config.wechat.api_base_url, Duration::from_millis(config.wechat.timeout_ms));
+        let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
+        let api_keys = Arc::new(ApiKeys::from_config(&config.api_keys));
+        Ok(Self {
+            identity: Identity {
+                config: Arc::new(config),
+                db,
+                wechat,
+                tokens: Arc::new(tokens),
+                sealer: Arc::new(sealer),
+            },
+            api_keys,
+            sandbox,
+        })
+    }
+
+    /// The HTTP router for this app.
+    pub fn router(&self) -> axum::Router {
+        let state = HttpState {
+            schema: crate::graphql::schema(self.identity.clone()),
+            identity: self.identity.clone(),
+            api_keys: self.api_keys.clone(),
+        };
+        http::router(state, self.sandbox.as_ref())
+    }
+}
+
+/// A service listening on a port.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The app.
+    pub app: App,
+    /// Resolves when the server stops.
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `config.listen`, points the WeChat client at the in-process sandbox in sandbox mode,
+/// builds the app and serves it until `shutdown` resolves.
+pub async fn start(
+    mut config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    if config.sandbox_enabled() {
+        let host = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        config.wechat.api_base_url = format!("http://{host}{}", sandbox::MOUNT);
+    }
+    let app = App::build(config).await?;
+    let router = app.router();
+    let handle = tokio::spawn(http::serve(listener, router, shutdown));
+    Ok(Running { addr, app, handle })
+}
+
+fn load_sealer(config: &Config) -> Result<SecretBox, StartError> {
+    if let Some(key) = &config.wechat.session_key_encryption_key {
+        return SecretBox::from_base64(key.expose())
+            .map_err(|e| StartError::Keys(format!("invalid config key `wechat.session_key_encryption_key`: {e}")));
+    }
+    let path = config.data_dir.join("session-key-encryption.key");
+    load_or_create_key(&path)
+}
+
+fn load_or_create_key(path: &Path) -> Result<SecretBox, StartError> {
+    let err = |m: String| StartError::Keys(format!("{}: {m}", path.display()));
+    if !path.exists() {
+        let key = STANDARD.encode(crypto::random_bytes::<32>());
+        crate::auth::jwt::write_private(path, &key).map_err(|e| err(e.to_string()))?;
+        tracing::info!(path = %path.display(), "generated a new session_key encryption key");
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    SecretBox::from_base64(&text).map_err(|e| err(e.to_string()))
+}

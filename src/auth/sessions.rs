@@ -1,0 +1,163 @@
+//! Refresh-token sessions: issued at login, rotated on refresh (reuse of a rotated token revokes
+//! the whole family), revoked on logout. Only SHA-256 hashes of refresh tokens are stored.
+
+use chrono::Duration;
+
+use super::TokenIssuer;
+use crate::db::models::now;
+use crate::db::models::session::{NewSession, SessionRow};
+use crate::db::models::user::UserRow;
+use crate::db::{Conn, Db, DbError, Retryable};
+use crate::{crypto, transaction, types};
+
+/// What a client learns about the caller's connection (stored with the session).
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// `User-Agent`, truncated.
+    pub user_agent: Option<String>,
+    /// The peer address.
+    pub ip: Option<String>,
+}
+
+/// Tokens handed to a client after a login or refresh.
+#[derive(Clone)]
+pub struct IssuedTokens {
+    /// The access JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// The opaque refresh token (shown once, stored only as a hash).
+    pub refresh_token: String,
+    /// Its lifetime in seconds.
+    pub refresh_expires_in: u64,
+    /// The session id (the JWT's `sid`).
+    pub session_id: String,
+}
+
+/// Why a refresh or logout failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The refresh token is unknown, expired, revoked, or was already used.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl Retryable for SessionError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, SessionError::Db(e) if e.is_retryable())
+    }
+}
+
+/// Starts a session for `user_id` (a new family unless `family` is given) inside the caller's
+/// transaction and signs its access token.
+pub async fn create(
+    conn: &mut Conn,
+    issuer: &TokenIssuer,
+    user_id: &str,
+    family: Option<&str>,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, DbError> {
+    let id = types::new_row_id();
+    let refresh_token = crypto::random_token();
+    let token_hash = crypto::sha256_hex(refresh_token.as_bytes());
+    let created_at = now();
+    let refresh_ttl = i64::try_from(issuer.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
+    SessionRow::insert(
+        conn,
+        &NewSession {
+            id: &id,
+            user_id,
+            family: family.unwrap_or(&id),
+            token_hash: &token_hash,
+            expires_at: created_at + Duration::seconds(refresh_ttl),
+            created_at,
+            user_agent: client.user_agent.as_deref(),
+            ip: client.ip.as_deref(),
+        },
+    )
+    .await?;
+    Ok(IssuedTokens {
+        access_token: issuer.issue(user_id, &id),
+        expires_in: issuer.access_ttl_secs,
+        refresh_token,
+        refresh_expires_in: issuer.refresh_ttl_secs,
+        session_id: id,
+    })
+}
+
+enum Refreshed {
+    Rotated(UserRow, IssuedTokens),
+    Reused,
+}
+
+/// Exchanges a refresh token for new tokens, rotating it. Presenting an already-rotated token
+/// revokes its whole family (someone holds a stolen copy). Sessions of a merged user resolve to
+/// the survivor.
+pub async fn refresh(
+    db: &Db,
+    issuer: &TokenIssuer,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> Result<(UserRow, IssuedTokens), SessionError> {
+    if refresh_token.is_empty() || refresh_token.len() > 256 {
+        return Err(SessionError::Invalid("refresh token invalid"));
+    }
+    let hash = crypto::sha256_hex(refresh_token.as_bytes());
+    let outcome: Result<Refreshed, SessionError> = transaction!(db, conn => {
+        let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
+            return Err(SessionError::Invalid("refresh token invalid"));
+        };
+        let at = now();
+        if session.revoked_at.is_some() {
+            if session.replaced_by.is_some() {
+                SessionRow::revoke_family(conn, &session.family, at).await?;
+                return Ok(Refreshed::Reused);
+            }
+            return Err(SessionError::Invalid("refresh token revoked"));
+        }
+        if session.expires_at <= at {
+            return Err(SessionError::Invalid("refresh token expired"));
+        }
+        let user = UserRow::find_live(conn, &session.user_id)
+            .await?
+            .ok_or(SessionError::Invalid("refresh token invalid"))?;
+        let tokens = create(conn, issuer, &user.id, Some(&session.family), client).await?;
+        if !SessionRow::revoke(conn, &session.id, Some(&tokens.session_id), at).await? {
+            // A concurrent refresh with the same token won; this one must not mint a second chain.
+            return Err(SessionError::Invalid("refresh token already used"));
+        }
+        Ok(Refreshed::Rotated(user, tokens))
+    });
+    match outcome? {
+        Refreshed::Rotated(user, tokens) => Ok((user, tokens)),
+        Refreshed::Reused => {
+            tracing::warn!("a rotated refresh token was presented again; its session family is revoked");
+            Err(SessionError::Invalid("refresh token already used; the session has been revoked"))
+        }
+    }
+}
+
+/// Ends the login that `refresh_token` belongs to (its whole family). Returns whether an active
+/// session was ended.
+pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> {
+    let hash = crypto::sha256_hex(refresh_token.as_bytes());
+    transaction!(db, conn => {
+        let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
+            return Ok(false);
+        };
+        Ok(SessionRow::revoke_family(conn, &session.family, now()).await? > 0)
+    })
+}
+
+/// Ends every session of a user (and of users merged into it). Returns how many were active.
+pub async fn logout_everywhere(db: &Db, user_id: &str) -> Result<usize, SessionError> {
+    transaction!(db, conn => {
+        let Some(user) = UserRow::find_live(conn, user_id).await? else {
+            return Ok(0);
+        };
+        Ok(SessionRow::revoke_user(conn, &user.id, now()).await?)
+    })
+}

@@ -1,0 +1,441 @@
+//! Configuration: a TOML file (`--config`), `WECHAT_IDENTITY_*` env overrides and `DATABASE_URL`,
+//! validated in one place at start-up. Secrets sit in [`Secret`], which never prints its value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::types::{AppId, AppKind};
+
+/// A value that must never reach a log line or `Debug` output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is sent or used, never where it is printed.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the key).
+        message: String,
+    },
+    /// A key has a value we cannot use.
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid {
+        /// The key, as written in the file or the env variable's name.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The JWT signing algorithm for access tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    /// Ed25519 signatures, public key published in the JWKS (the default).
+    EdDSA,
+    /// HMAC-SHA256 with a shared secret (nothing is published in the JWKS).
+    HS256,
+}
+
+/// Access and refresh token settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtConfig {
+    /// Signing algorithm.
+    pub algorithm: JwtAlgorithm,
+    /// `iss` claim.
+    pub issuer: String,
+    /// `aud` claim.
+    pub audience: String,
+    /// Access token lifetime in seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    pub refresh_ttl_secs: u64,
+    /// PKCS#8 PEM file with the Ed25519 private key; generated in the data dir when absent.
+    pub private_key_file: Option<PathBuf>,
+    /// The HS256 shared secret (at least 32 bytes); required with `algorithm = "HS256"`.
+    pub hs256_secret: Option<Secret>,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: JwtAlgorithm::EdDSA,
+            issuer: "wechat-identity".into(),
+            audience: "wechat-identity".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            private_key_file: None,
+            hs256_secret: None,
+        }
+    }
+}
+
+/// How the service talks to WeChat's API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WechatConfig {
+    /// Base URL of WeChat's API; tests and sandbox mode point it at the sandbox.
+    pub api_base_url: String,
+    /// Per-request timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Base64 of 32 bytes: the AES-256-GCM key for session_key at rest; generated in the data dir
+    /// when absent.
+    pub session_key_encryption_key: Option<Secret>,
+}
+
+impl Default for WechatConfig {
+    fn default() -> Self {
+        Self {
+            api_base_url: "https://api.weixin.qq.com".into(),
+            timeout_ms: 5000,
+            session_key_encryption_key: None,
+        }
+    }
+}
+
+/// One WeChat app this service logs people into.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Mini Program or Official Account.
+    pub kind: AppKind,
+    /// WeChat's app id.
+    pub app_id: AppId,
+    /// The app secret.
+    pub secret: Secret,
+    /// A display name.
+    pub name: String,
+    /// Whether the app is bound to the company's Open Platform account (so WeChat sends unionids).
+    #[serde(default = "yes")]
+    pub open_platform: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The role of an API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyRole {
+    /// Everything.
+    Admin,
+    /// Read users and identities.
+    Service,
+}
+
+/// An API key for a back-end caller.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who holds it (shown in logs).
+    pub name: String,
+    /// What it may do.
+    pub role: ApiKeyRole,
+    /// The key itself (at least 24 characters).
+    pub key: Secret,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite file and generated keys.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data dir.
+    pub database_url: Option<Secret>,
+    /// Database pool size.
+    pub database_pool_size: usize,
+    /// Force sandbox mode on or off; by default it is on exactly when no apps are configured.
+    pub sandbox: Option<bool>,
+    /// WeChat API settings.
+    pub wechat: WechatConfig,
+    /// Token settings.
+    pub jwt: JwtConfig,
+    /// The WeChat apps.
+    pub apps: Vec<AppConfig>,
+    /// API keys for back-end callers.
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_pool_size: 16,
+            sandbox: None,
+            wechat: WechatConfig::default(),
+            jwt: JwtConfig::default(),
+            apps: Vec::new(),
+            api_keys: Vec::new(),
+        }
+    }
+}
+
+/// The sandbox's demo apps: two Mini Programs and an OA bound to one open platform, one unbound
+/// Mini Program.
+pub fn sandbox_demo_apps() -> Vec<AppConfig> {
+    let app = |kind, id: &str, name: &str, open_platform| AppConfig {
+        kind,
+        app_id: AppId::new(id),
+        secret: Secret::new(format!("sandbox-secret-{id}")),
+        name: name.into(),
+        open_platform,
+    };
+    vec![
+        app(AppKind::MiniProgram, "wxsandboxminiapp01", "Sandbox Mini Program A", true),
+        app(AppKind::MiniProgram, "wxsandboxminiapp02", "Sandbox Mini Program B", true),
+        app(AppKind::OfficialAccount, "wxsandboxofficial1", "Sandbox Official Account", true),
+        app(AppKind::MiniProgram, "wxsandboxunbound01", "Sandbox Unbound Mini Program", false),
+    ]
+}
+
+impl Config {
+    /// Reads the file (if any), applies env overrides, fills sandbox defaults and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|key| std::env::var(key).ok())?;
+        config.finish()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `WECHAT_IDENTITY_*` and `DATABASE_URL` overrides read through `var`.
+    pub fn apply_env(
+        &mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = var("WECHAT_IDENTITY_LISTEN") {
+            self.listen = v
+                .parse()
+                .map_err(|_| invalid("WECHAT_IDENTITY_LISTEN", format!("`{v}` is not an address like 127.0.0.1:8080")))?;
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("DATABASE_URL").or_else(|| var("WECHAT_IDENTITY_DATABASE_URL")) {
+            self.database_url = Some(Secret::new(v));
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_SANDBOX") {
+            self.sandbox = Some(parse_bool("WECHAT_IDENTITY_SANDBOX", &v)?);
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_WECHAT_API_BASE_URL") {
+            self.wechat.api_base_url = v;
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_SESSION_KEY_ENCRYPTION_KEY") {
+            self.wechat.session_key_encryption_key = Some(Secret::new(v));
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_JWT_ALGORITHM") {
+            self.jwt.algorithm = match v.as_str() {
+                "EdDSA" => JwtAlgorithm::EdDSA,
+                "HS256" => JwtAlgorithm::HS256,
+                _ => return Err(invalid("WECHAT_IDENTITY_JWT_ALGORITHM", "must be EdDSA or HS256")),
+            };
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_JWT_HS256_SECRET") {
+            self.jwt.hs256_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_JWT_PRIVATE_KEY_FILE") {
+            self.jwt.private_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_ADMIN_KEY") {
+            self.api_keys.push(ApiKeyConfig {
+                name: "WECHAT_IDENTITY_ADMIN_KEY".into(),
+                role: ApiKeyRole::Admin,
+                key: Secret::new(v),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the built-in sandbox (fake WeChat) is mounted.
+    pub fn sandbox_enabled(&self) -> bool {
+        self.sandbox.unwrap_or(self.apps.is_empty())
+    }
+
+    /// Fills defaults that depend on other keys, then validates everything.
+    pub fn finish(&mut self) -> Result<(), ConfigError> {
+        let sandbox = self.sandbox_enabled();
+        self.sandbox = Some(sandbox);
+        if self.apps.is_empty() && sandbox {
+            self.apps = sandbox_demo_apps();
+        }
+        self.validate()
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("wechat-identity.db").display()),
+        }
+    }
+
+    /// Checks every key; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("database_url", "must start with sqlite:// or postgres://"));
+        }
+        if self.database_pool_size == 0 {
+            return Err(invalid("database_pool_size", "must be at least 1"));
+        }
+        if !(self.wechat.api_base_url.starts_with("http://") || self.wechat.api_base_url.starts_with("https://")) {
+            return Err(invalid("wechat.api_base_url", "must be an http:// or https:// URL"));
+        }
+        if self.wechat.timeout_ms == 0 {
+            return Err(invalid("wechat.timeout_ms", "must be positive"));
+        }
+        if self.jwt.access_ttl_secs < 30 {
+            return Err(invalid("jwt.access_ttl_secs", "must be at least 30"));
+        }
+        if self.jwt.refresh_ttl_secs < self.jwt.access_ttl_secs {
+            return Err(invalid("jwt.refresh_ttl_secs", "must be at least jwt.access_ttl_secs"));
+        }
+        if self.jwt.algorithm == JwtAlgorithm::HS256 {
+            match &self.jwt.hs256_secret {
+                Some(s) if s.expose().len() >= 32 => {}
+                _ => return Err(invalid("jwt.hs256_secret", "HS256 needs a secret of at least 32 bytes")),
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let id = app.app_id.as_str();
+            if id.len() < 4 || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(invalid(format!("apps[{i}].app_id"), format!("`{id}` is not a WeChat app id")));
+            }
+            if !seen.insert(id) {
+                return Err(invalid(format!("apps[{i}].app_id"), format!("`{id}` is listed twice")));
+            }
+            if app.secret.expose().is_empty() {
+                return Err(invalid(format!("apps[{i}].secret"), "must not be empty"));
+            }
+        }
+        for (i, key) in self.api_keys.iter().enumerate() {
+            if key.key.expose().len() < 24 {
+                return Err(invalid(format!("api_keys[{i}].key ({})", key.name), "must be at least 24 characters"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured app with this id.
+    pub fn app(&self, app_id: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.app_id.as_str() == app_id)
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(key, format!("`{v}` is not a boolean"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let mut c = Config::default();
+        c.apps.push(AppConfig {
+            kind: AppKind::MiniProgram,
+            app_id: AppId::new("wx1234567890"),
+            secret: Secret::new("topsecretvalue"),
+            name: "A".into(),
+            open_platform: true,
+        });
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("topsecretvalue"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        let err = Config::from_toml("listen = 5").unwrap_err();
+        assert!(err.contains("listen"), "{err}");
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "WECHAT_IDENTITY_JWT_ALGORITHM").then(|| "RS999".to_string()))
+            .map(|_| ())
+            .unwrap_err();
+        c.jwt.algorithm = JwtAlgorithm::HS256;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("jwt.hs256_secret"), "{err}");
+    }
+
+    #[test]
+    fn no_apps_means_sandbox_with_demo_apps() {
+        let mut c = Config::default();
+        c.finish().unwrap();
+        assert!(c.sandbox_enabled());
+        assert_eq!(c.apps.len(), 4);
+        assert_eq!(c.apps.iter().filter(|a| !a.open_platform).count(), 1);
+    }
+}

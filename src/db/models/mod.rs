@@ -1,0 +1,12 @@
+//! One module per table: a row struct, an insertable, and the queries as functions.
+
+pub mod merge_event;
+pub mod mini_program_identity;
+pub mod official_account_identity;
+pub mod session;
+pub mod user;
+
+/// The current time as stored in the database (UTC, no zone).
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

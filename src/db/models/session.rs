@@ -1,0 +1,112 @@
+//! `sessions`: refresh tokens (stored as hashes), rotated within a family.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::sessions;
+use crate::db::{Conn, DbError};
+use crate::with_conn;
+
+/// A row of `sessions`.
+#[derive(Clone, Debug, Queryable, Identifiable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    /// Session id (also the `sid` claim of access tokens).
+    pub id: String,
+    /// The user (moved to the survivor on a merge).
+    pub user_id: String,
+    /// Rotation family: every refresh of one login shares it.
+    pub family: String,
+    /// SHA-256 of the refresh token; the token itself is never stored.
+    pub token_hash: String,
+    /// When the refresh token stops working.
+    pub expires_at: NaiveDateTime,
+    /// When it was revoked (rotated, logged out, or reuse detected).
+    pub revoked_at: Option<NaiveDateTime>,
+    /// The session that replaced it on rotation.
+    pub replaced_by: Option<String>,
+    /// Issue time.
+    pub created_at: NaiveDateTime,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+}
+
+/// A new row of `sessions`.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    /// Session id.
+    pub id: &'a str,
+    /// The user.
+    pub user_id: &'a str,
+    /// Rotation family.
+    pub family: &'a str,
+    /// SHA-256 of the refresh token.
+    pub token_hash: &'a str,
+    /// Expiry.
+    pub expires_at: NaiveDateTime,
+    /// Now.
+    pub created_at: NaiveDateTime,
+    /// User agent.
+    pub user_agent: Option<&'a str>,
+    /// Address.
+    pub ip: Option<&'a str>,
+}
+
+impl SessionRow {
+    /// Inserts a session.
+    pub async fn insert(conn: &mut Conn, new: &NewSession<'_>) -> Result<(), DbError> {
+        let q = diesel::insert_into(sessions::table).values(new);
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// The session whose refresh token hashes to `hash`.
+    pub async fn find_by_hash(conn: &mut Conn, hash: &str) -> Result<Option<Self>, DbError> {
+        let q = sessions::table.filter(sessions::token_hash.eq(hash));
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
+    /// Revokes one session if it is still active; returns whether it was.
+    pub async fn revoke(
+        conn: &mut Conn,
+        id: &str,
+        replaced_by: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Result<bool, DbError> {
+        let q = diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+            .set((sessions::revoked_at.eq(at), sessions::replaced_by.eq(replaced_by)));
+        Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
+    }
+
+    /// Revokes every active session of a family (refresh-token reuse).
+    pub async fn revoke_family(conn: &mut Conn, family: &str, at: NaiveDateTime) -> Result<usize, DbError> {
+        let q = diesel::update(
+            sessions::table
+                .filter(sessions::family.eq(family))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(at));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+
+    /// Revokes every active session of a user.
+    pub async fn revoke_user(conn: &mut Conn, user_id: &str, at: NaiveDateTime) -> Result<usize, DbError> {
+        let q = diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(at));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+
+    /// Moves every session of `from` to `to` (a merge).
+    pub async fn move_all(conn: &mut Conn, from: &str, to: &str) -> Result<usize, DbError> {
+        let q = diesel::update(sessions::table.filter(sessions::user_id.eq(from))).set(sessions::user_id.eq(to));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+}

@@ -1,0 +1,200 @@
+//! `users`: one row per person; merged users stay as tombstones pointing at the survivor.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::users;
+use crate::db::{Conn, DbError};
+use crate::with_conn;
+
+/// A row of `users`.
+#[derive(Clone, Debug, Queryable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    /// Public id.
+    pub id: String,
+    /// The unionid, unique among live users.
+    pub unionid: Option<String>,
+    /// Display name.
+    pub nickname: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Phone number (with country code).
+    pub phone_number: Option<String>,
+    /// The survivor this user was merged into, if it is a tombstone.
+    pub merged_into: Option<String>,
+    /// Creation time (UTC).
+    pub created_at: NaiveDateTime,
+    /// Last change (UTC).
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new row of `users`.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    /// Public id.
+    pub id: &'a str,
+    /// The unionid, if known.
+    pub unionid: Option<&'a str>,
+    /// Display name.
+    pub nickname: Option<&'a str>,
+    /// Avatar URL.
+    pub avatar_url: Option<&'a str>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Same as `created_at`.
+    pub updated_at: NaiveDateTime,
+}
+
+/// Profile fields that fill a user's empty ones (never overwrite).
+#[derive(Clone, Debug, Default)]
+pub struct ProfileFill {
+    /// Display name.
+    pub nickname: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Phone number.
+    pub phone_number: Option<String>,
+}
+
+/// Which users a page lists.
+#[derive(Clone, Debug, Default)]
+pub struct UserListFilter {
+    /// Include merged users (tombstones).
+    pub include_merged: bool,
+    /// Only users with (`true`) or without (`false`) a unionid.
+    pub has_unionid: Option<bool>,
+}
+
+impl UserRow {
+    /// The user with this id, tombstone or live.
+    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, DbError> {
+        let q = users::table.find(id);
+        Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
+    }
+
+    /// The live user behind this id: the user itself, or the survivor it was merged into.
+    pub async fn find_live(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, DbError> {
+        match UserRow::find(conn, id).await? {
+            Some(UserRow {
+                merged_into: Some(survivor),
+                ..
+            }) => UserRow::find(conn, &survivor).await,
+            found => Ok(found),
+        }
+    }
+
+    /// The user with this id, locked until the transaction ends (row lock on PostgreSQL; SQLite's
+    /// `BEGIN IMMEDIATE` already holds the write lock).
+    pub async fn find_for_update(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, DbError> {
+        let q = users::table.find(id);
+        Ok(match conn {
+            Conn::Sqlite(c) => q.first::<UserRow>(&mut **c).await.optional(),
+            Conn::Postgres(c) => q.for_update().first::<UserRow>(&mut **c).await.optional(),
+        }?)
+    }
+
+    /// Several users by id, in no particular order.
+    pub async fn find_many(conn: &mut Conn, ids: &[String]) -> Result<Vec<UserRow>, DbError> {
+        let q = users::table.filter(users::id.eq_any(ids));
+        Ok(with_conn!(conn, c => q.load::<UserRow>(c).await)?)
+    }
+
+    /// The live (not merged) user holding this unionid.
+    pub async fn find_live_by_unionid(conn: &mut Conn, unionid: &str) -> Result<Option<UserRow>, DbError> {
+        let q = users::table
+            .filter(users::unionid.eq(unionid))
+            .filter(users::merged_into.is_null());
+        Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
+    }
+
+    /// Inserts a user and returns it.
+    pub async fn insert(conn: &mut Conn, new: &NewUser<'_>) -> Result<UserRow, DbError> {
+        let q = diesel::insert_into(users::table).values(new);
+        with_conn!(conn, c => q.execute(c).await)?;
+        UserRow::find(conn, new.id)
+            .await?
+            .ok_or(DbError::Query(diesel::result::Error::NotFound))
+    }
+
+    /// Sets the unionid of a user that has none.
+    pub async fn set_unionid(conn: &mut Conn, id: &str, unionid: &str) -> Result<(), DbError> {
+        let q = diesel::update(users::table.find(id).filter(users::unionid.is_null()))
+            .set((users::unionid.eq(unionid), users::updated_at.eq(super::now())));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// Fills this user's empty profile fields from `fill`; returns the updated row.
+    pub fn filled(&self, fill: &ProfileFill) -> Option<ProfileFill> {
+        let pick = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
+            (None, Some(v)) if !v.is_empty() => Some(v.clone()),
+            _ => None,
+        };
+        let change = ProfileFill {
+            nickname: pick(&self.nickname, &fill.nickname),
+            avatar_url: pick(&self.avatar_url, &fill.avatar_url),
+            phone_number: pick(&self.phone_number, &fill.phone_number),
+        };
+        (change.nickname.is_some() || change.avatar_url.is_some() || change.phone_number.is_some())
+            .then_some(change)
+    }
+
+    /// Writes the non-empty fields of `change` (computed by [`UserRow::filled`]).
+    pub async fn apply_profile(conn: &mut Conn, id: &str, change: &ProfileFill) -> Result<(), DbError> {
+        let now = super::now();
+        if let Some(v) = &change.nickname {
+            let q = diesel::update(users::table.find(id)).set((users::nickname.eq(v), users::updated_at.eq(now)));
+            with_conn!(conn, c => q.execute(c).await)?;
+        }
+        if let Some(v) = &change.avatar_url {
+            let q = diesel::update(users::table.find(id)).set((users::avatar_url.eq(v), users::updated_at.eq(now)));
+            with_conn!(conn, c => q.execute(c).await)?;
+        }
+        if let Some(v) = &change.phone_number {
+            let q = diesel::update(users::table.find(id)).set((users::phone_number.eq(v), users::updated_at.eq(now)));
+            with_conn!(conn, c => q.execute(c).await)?;
+        }
+        Ok(())
+    }
+
+    /// Turns `id` into a tombstone pointing at `survivor`, and re-points older tombstones of `id`
+    /// at `survivor` too, so `merged_into` always names a live user.
+    pub async fn mark_merged(conn: &mut Conn, id: &str, survivor: &str) -> Result<(), DbError> {
+        let now = super::now();
+        let q = diesel::update(users::table.find(id))
+            .set((users::merged_into.eq(survivor), users::updated_at.eq(now)));
+        with_conn!(conn, c => q.execute(c).await)?;
+        let q = diesel::update(users::table.filter(users::merged_into.eq(id)))
+            .set((users::merged_into.eq(survivor), users::updated_at.eq(now)));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// Up to `limit` users after the id `after`, in id (= creation) order.
+    pub async fn page(
+        conn: &mut Conn,
+        after: Option<&str>,
+        limit: i64,
+        filter: &UserListFilter,
+    ) -> Result<Vec<UserRow>, DbError> {
+        // The body is expanded once per backend, so the boxed query gets each backend's type.
+        Ok(with_conn!(conn, c => {
+            let mut q = users::table.order(users::id.asc()).limit(limit).into_boxed();
+            if let Some(after) = after {
+                q = q.filter(users::id.gt(after.to_owned()));
+            }
+            if !filter.include_merged {
+                q = q.filter(users::merged_into.is_null());
+            }
+            match filter.has_unionid {
+                Some(true) => q = q.filter(users::unionid.is_not_null()),
+                Some(false) => q = q.filter(users::unionid.is_null()),
+                None => {}
+            }
+            q.load::<UserRow>(c).await
+        })?)
+    }
+}

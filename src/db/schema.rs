@@ -1,0 +1,86 @@
+//! Table definitions shared by the SQLite and PostgreSQL backends.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        unionid -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mini_program_identities (id) {
+        id -> Text,
+        user_id -> Text,
+        app_id -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        session_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    official_account_identities (id) {
+        id -> Text,
+        user_id -> Text,
+        app_id -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        subscribed -> Bool,
+        subscribed_at -> Nullable<Timestamp>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        sex -> Nullable<Integer>,
+        province -> Nullable<Text>,
+        city -> Nullable<Text>,
+        country -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        family -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        replaced_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    merge_events (id) {
+        id -> Text,
+        survivor_id -> Text,
+        merged_id -> Text,
+        reason -> Text,
+        actor -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(mini_program_identities -> users (user_id));
+diesel::joinable!(official_account_identities -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    mini_program_identities,
+    official_account_identities,
+    sessions,
+    merge_events,
+);

@@ -1,0 +1,76 @@
+//! Per-request batching: one query loads the identities of every user on a page.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+
+use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
+use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
+use crate::db::models::user::UserRow;
+use crate::db::{Db, DbError};
+
+/// Loads users, Mini Program identities and Official Account identities by user id.
+pub struct DbLoader {
+    /// The database.
+    pub db: Db,
+}
+
+/// Mini Program identities of a user (key: user id).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct MiniProgramIdentitiesOf(pub String);
+
+/// Official Account identities of a user (key: user id).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct OfficialAccountIdentitiesOf(pub String);
+
+/// A user by id.
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct UserById(pub String);
+
+fn group<K: std::hash::Hash + Eq + Clone, V>(keys: &[K], rows: Vec<V>, key_of: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+    let mut map: HashMap<K, Vec<V>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for row in rows {
+        map.entry(key_of(&row)).or_default().push(row);
+    }
+    map
+}
+
+impl Loader<MiniProgramIdentitiesOf> for DbLoader {
+    type Value = Vec<MiniProgramIdentityRow>;
+    type Error = Arc<DbError>;
+
+    async fn load(&self, keys: &[MiniProgramIdentitiesOf]) -> Result<HashMap<MiniProgramIdentitiesOf, Self::Value>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.db.conn().await?;
+        let rows = MiniProgramIdentityRow::for_users(&mut conn, &ids).await?;
+        Ok(group(keys, rows, |r| MiniProgramIdentitiesOf(r.user_id.clone())))
+    }
+}
+
+impl Loader<OfficialAccountIdentitiesOf> for DbLoader {
+    type Value = Vec<OfficialAccountIdentityRow>;
+    type Error = Arc<DbError>;
+
+    async fn load(
+        &self,
+        keys: &[OfficialAccountIdentitiesOf],
+    ) -> Result<HashMap<OfficialAccountIdentitiesOf, Self::Value>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.db.conn().await?;
+        let rows = OfficialAccountIdentityRow::for_users(&mut conn, &ids).await?;
+        Ok(group(keys, rows, |r| OfficialAccountIdentitiesOf(r.user_id.clone())))
+    }
+}
+
+impl Loader<UserById> for DbLoader {
+    type Value = UserRow;
+    type Error = Arc<DbError>;
+
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Self::Value>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.db.conn().await?;
+        let rows = UserRow::find_many(&mut conn, &ids).await?;
+        Ok(rows.into_iter().map(|u| (UserById(u.id.clone()), u)).collect())
+    }
+}

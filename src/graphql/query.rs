@@ -1,0 +1,142 @@
+//! Query root.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::access::{self, Reader};
+use super::error::{ApiError, gql};
+use super::types::{User, UserFilter, WeChatApp, WeChatAppKind};
+use crate::auth::{AuthError, Caller};
+use crate::db::models::user::{UserListFilter, UserRow};
+use crate::types::AppKind;
+
+/// The largest page `users(first:)` returns.
+pub const MAX_PAGE: i32 = 100;
+
+/// The query root.
+pub struct Query;
+
+fn check_user_id(id: &str) -> async_graphql::Result<()> {
+    uuid::Uuid::parse_str(id)
+        .map(|_| ())
+        .map_err(|_| gql(ApiError::bad_input("id is not a user id")))
+}
+
+fn encode_cursor(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("user:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> async_graphql::Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("user:").map(str::to_owned))
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .ok_or_else(|| gql(ApiError::bad_input("after is not a cursor from this connection")))
+}
+
+impl Reader<'_> {
+    async fn user(&self, id: &str) -> async_graphql::Result<Option<UserRow>> {
+        let mut conn = self.identity.db.conn().await.map_err(gql)?;
+        UserRow::find(&mut conn, id).await.map_err(gql)
+    }
+
+    async fn user_by_unionid(&self, unionid: &str) -> async_graphql::Result<Option<UserRow>> {
+        let mut conn = self.identity.db.conn().await.map_err(gql)?;
+        UserRow::find_live_by_unionid(&mut conn, unionid).await.map_err(gql)
+    }
+
+    async fn users(&self, after: Option<&str>, limit: i64, filter: &UserListFilter) -> async_graphql::Result<Vec<UserRow>> {
+        let mut conn = self.identity.db.conn().await.map_err(gql)?;
+        UserRow::page(&mut conn, after, limit, filter).await.map_err(gql)
+    }
+}
+
+#[Object]
+impl Query {
+    /// The calling user (user access token). A token issued before a merge resolves to the
+    /// surviving user.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let me = access::self_user(ctx)?;
+        Ok(User(me.live_user().await?))
+    }
+
+    /// A user by id (admin/service keys; a user may ask for itself). A merged id answers the
+    /// tombstone, whose `mergedInto` names the survivor. Null if there is no such user.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        check_user_id(&id)?;
+        if let Caller::User { .. } = access::caller(ctx)? {
+            let me = access::self_user(ctx)?.live_user().await?;
+            let mut conn = access::identity(ctx).db.conn().await.map_err(gql)?;
+            let asked = UserRow::find(&mut conn, &id).await.map_err(gql)?;
+            return match asked {
+                Some(u) if u.id == me.id || u.merged_into.as_deref() == Some(me.id.as_str()) => Ok(Some(User(u))),
+                _ => Err(gql(AuthError::Forbidden("a user may only read itself"))),
+            };
+        }
+        let reader = access::reader(ctx)?;
+        Ok(reader.user(&id).await?.map(User))
+    }
+
+    /// The live user holding this unionid (admin/service keys). Null if none.
+    async fn user_by_unionid(&self, ctx: &Context<'_>, unionid: String) -> async_graphql::Result<Option<User>> {
+        let reader = access::reader(ctx)?;
+        if unionid.is_empty() || unionid.len() > 64 {
+            return Err(gql(ApiError::bad_input("unionid must be 1-64 characters")));
+        }
+        Ok(reader.user_by_unionid(&unionid).await?.map(User))
+    }
+
+    /// Users in creation order, a page at a time (admin/service keys). Live users only unless
+    /// `filter.includeMerged`.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1-100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        filter: Option<UserFilter>,
+    ) -> async_graphql::Result<Connection<String, User>> {
+        let reader = access::reader(ctx)?;
+        let first = first.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(gql(ApiError::bad_input(format!("first must be 1..={MAX_PAGE}"))));
+        }
+        let after_id = after.as_deref().map(decode_cursor).transpose()?;
+        let filter = filter.unwrap_or_default();
+        let filter = UserListFilter {
+            include_merged: filter.include_merged,
+            has_unionid: filter.has_unionid,
+        };
+        let mut rows = reader.users(after_id.as_deref(), i64::from(first) + 1, &filter).await?;
+        let has_next = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        let mut connection = Connection::new(after_id.is_some(), has_next);
+        connection
+            .edges
+            .extend(rows.into_iter().map(|u| Edge::new(encode_cursor(&u.id), User(u))));
+        Ok(connection)
+    }
+
+    /// The WeChat apps this service logs people into (admin/service keys).
+    async fn apps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WeChatApp>> {
+        let reader = access::reader(ctx)?;
+        Ok(reader
+            .identity
+            .config
+            .apps
+            .iter()
+            .map(|a| WeChatApp {
+                app_id: a.app_id.to_string(),
+                kind: match a.kind {
+                    AppKind::MiniProgram => WeChatAppKind::MiniProgram,
+                    AppKind::OfficialAccount => WeChatAppKind::OfficialAccount,
+                },
+                name: a.name.clone(),
+                open_platform: a.open_platform,
+            })
+            .collect())
+    }
+}

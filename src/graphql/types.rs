@@ -1,0 +1,292 @@
+//! GraphQL object types over the database rows.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::error::{ApiError, gql};
+use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitiesOf, UserById};
+use crate::auth::IssuedTokens;
+use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
+use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
+use crate::db::models::user::UserRow;
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<DbLoader> {
+    ctx.data_unchecked::<DataLoader<DbLoader>>()
+}
+
+fn load_failed(e: std::sync::Arc<crate::db::DbError>) -> async_graphql::Error {
+    gql(ApiError::internal(&e))
+}
+
+/// A person: one per human across every app of the open platform.
+pub struct User(pub UserRow);
+
+#[Object]
+impl User {
+    /// Our public, stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The WeChat unionid, once known.
+    async fn unionid(&self) -> Option<&str> {
+        self.0.unionid.as_deref()
+    }
+    /// Display name.
+    async fn nickname(&self) -> Option<&str> {
+        self.0.nickname.as_deref()
+    }
+    /// Avatar URL.
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+    /// Phone number with country code, when the person shared it.
+    async fn phone_number(&self) -> Option<&str> {
+        self.0.phone_number.as_deref()
+    }
+    /// When the user was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+    /// When the user last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        utc(self.0.updated_at)
+    }
+    /// For a merged user (a tombstone): the user it was merged into. Null for live users.
+    async fn merged_into(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(id) = &self.0.merged_into else {
+            return Ok(None);
+        };
+        let user = loader(ctx).load_one(UserById(id.clone())).await.map_err(load_failed)?;
+        Ok(user.map(User))
+    }
+    /// The user's identities in Mini Programs.
+    async fn mini_program_identities(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MiniProgramIdentity>> {
+        let rows = loader(ctx)
+            .load_one(MiniProgramIdentitiesOf(self.0.id.clone()))
+            .await
+            .map_err(load_failed)?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(MiniProgramIdentity).collect())
+    }
+    /// The user's identities in Official Accounts.
+    async fn official_account_identities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<OfficialAccountIdentity>> {
+        let rows = loader(ctx)
+            .load_one(OfficialAccountIdentitiesOf(self.0.id.clone()))
+            .await
+            .map_err(load_failed)?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(OfficialAccountIdentity).collect())
+    }
+}
+
+async fn owner(ctx: &Context<'_>, user_id: &str) -> async_graphql::Result<User> {
+    loader(ctx)
+        .load_one(UserById(user_id.to_owned()))
+        .await
+        .map_err(load_failed)?
+        .map(User)
+        .ok_or_else(|| gql(ApiError::new(super::error::code::NOT_FOUND, "the identity's user is gone")))
+}
+
+/// A person in one Mini Program.
+pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
+
+#[Object]
+impl MiniProgramIdentity {
+    /// Row id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The Mini Program's app id.
+    async fn app_id(&self) -> &str {
+        &self.0.app_id
+    }
+    /// The person's openid in that Mini Program.
+    async fn openid(&self) -> &str {
+        &self.0.openid
+    }
+    /// The unionid WeChat reported for this identity.
+    async fn unionid(&self) -> Option<&str> {
+        self.0.unionid.as_deref()
+    }
+    /// The user this identity belongs to.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        owner(ctx, &self.0.user_id).await
+    }
+    /// First sighting.
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+    /// Latest login.
+    async fn last_login_at(&self) -> DateTime<Utc> {
+        utc(self.0.last_login_at)
+    }
+}
+
+/// A person in one Official Account.
+pub struct OfficialAccountIdentity(pub OfficialAccountIdentityRow);
+
+#[Object]
+impl OfficialAccountIdentity {
+    /// Row id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The Official Account's app id.
+    async fn app_id(&self) -> &str {
+        &self.0.app_id
+    }
+    /// The person's openid in that Official Account.
+    async fn openid(&self) -> &str {
+        &self.0.openid
+    }
+    /// The unionid WeChat reported for this identity.
+    async fn unionid(&self) -> Option<&str> {
+        self.0.unionid.as_deref()
+    }
+    /// The user this identity belongs to.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        owner(ctx, &self.0.user_id).await
+    }
+    /// The latest web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
+    async fn scope(&self) -> Option<&str> {
+        self.0.scope.as_deref()
+    }
+    /// Whether the person follows the account.
+    async fn subscribed(&self) -> bool {
+        self.0.subscribed
+    }
+    /// When they followed.
+    async fn subscribed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.subscribed_at.map(utc)
+    }
+    /// Nickname from WeChat.
+    async fn nickname(&self) -> Option<&str> {
+        self.0.nickname.as_deref()
+    }
+    /// Avatar from WeChat.
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+    /// Sex as WeChat reports it (0 unknown, 1 male, 2 female).
+    async fn sex(&self) -> Option<i32> {
+        self.0.sex
+    }
+    /// Province.
+    async fn province(&self) -> Option<&str> {
+        self.0.province.as_deref()
+    }
+    /// City.
+    async fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+    /// Country.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+    /// First sighting.
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+    /// Latest login, if the person ever logged in here.
+    async fn last_login_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_login_at.map(utc)
+    }
+}
+
+/// The kind of a WeChat app.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "WeChatAppKind")]
+pub enum WeChatAppKind {
+    /// 小程序.
+    MiniProgram,
+    /// 公众号.
+    OfficialAccount,
+}
+
+/// A WeChat app this service logs people into.
+#[derive(SimpleObject)]
+#[graphql(name = "WeChatApp")]
+pub struct WeChatApp {
+    /// WeChat's app id.
+    pub app_id: String,
+    /// Mini Program or Official Account.
+    pub kind: WeChatAppKind,
+    /// Display name.
+    pub name: String,
+    /// Whether the app is bound to the open platform (WeChat sends unionids).
+    pub open_platform: bool,
+}
+
+/// Tokens and the user after a login or refresh.
+pub struct AuthPayload {
+    /// The tokens.
+    pub tokens: IssuedTokens,
+    /// The live user.
+    pub user: UserRow,
+    /// Whether this login created the user.
+    pub new_user: bool,
+}
+
+#[Object]
+impl AuthPayload {
+    /// The access JWT: `Authorization: Bearer <accessToken>`.
+    async fn access_token(&self) -> &str {
+        &self.tokens.access_token
+    }
+    /// Always `Bearer`.
+    async fn token_type(&self) -> &str {
+        "Bearer"
+    }
+    /// Seconds until the access token expires.
+    async fn expires_in(&self) -> u64 {
+        self.tokens.expires_in
+    }
+    /// The refresh token, for `refreshSession` (rotated on every use).
+    async fn refresh_token(&self) -> &str {
+        &self.tokens.refresh_token
+    }
+    /// Seconds until the refresh token expires.
+    async fn refresh_expires_in(&self) -> u64 {
+        self.tokens.refresh_expires_in
+    }
+    /// The logged-in user.
+    async fn user(&self) -> User {
+        User(self.user.clone())
+    }
+    /// Whether this login created the user.
+    async fn new_user(&self) -> bool {
+        self.new_user
+    }
+}
+
+/// Which users `users` lists.
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// Also list merged users (tombstones). Default false.
+    #[graphql(default)]
+    pub include_merged: bool,
+    /// Only users with (true) or without (false) a unionid.
+    pub has_unionid: Option<bool>,
+}
+
+/// `loginWithMiniProgram` input.
+#[derive(InputObject)]
+pub struct LoginWithMiniProgramInput {
+    /// The Mini Program's app id.
+    pub app_id: String,
+    /// The code from `wx.login()`.
+    pub code: String,
+    /// Optional `encryptedData` (user info or phone number) from the same session.
+    pub encrypted_data: Option<String>,
+    /// The iv that came with `encryptedData`.
+    pub iv: Option<String>,
+}

@@ -1,0 +1,98 @@
+//! `/graphql`: authenticates the caller from the `Authorization` header, attaches per-request
+//! data (caller, client info, DataLoader) and runs the schema.
+
+use std::net::SocketAddr;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::HttpState;
+use crate::auth::{AuthError, caller};
+use crate::graphql::access::RequestAuth;
+use crate::graphql::error::code;
+use crate::graphql::loaders::DbLoader;
+use crate::identity::ClientInfo;
+
+pub(super) async fn post_graphql(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    execute(&state, peer, &headers, request.into_inner()).await
+}
+
+pub(super) async fn get_graphql(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let has_query = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
+    if has_query {
+        return match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
+            Ok(request) => execute(&state, peer, &headers, request).await.into_response(),
+            Err(e) => error_response(format!("bad GraphQL GET request: {e}")),
+        };
+    }
+    match () {
+        _ if wants_html => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
+        _ => error_response("GET /graphql needs a `query` parameter".into()),
+    }
+}
+
+fn error_response(message: String) -> Response {
+    let mut response = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)]);
+    fill_codes(&mut response);
+    GraphQLResponse::from(response).into_response()
+}
+
+async fn execute(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> GraphQLResponse {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str());
+    let auth = match authorization {
+        None => Ok(crate::auth::Caller::Anonymous),
+        Some(Ok(value)) => caller::authenticate(Some(value), &state.identity.tokens, &state.api_keys),
+        Some(Err(_)) => Err(AuthError::Unauthenticated("Authorization header is not valid text")),
+    };
+    let client = ClientInfo {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+        ip: Some(peer.ip().to_string()),
+    };
+    let loader = DataLoader::new(
+        DbLoader {
+            db: state.identity.db.clone(),
+        },
+        tokio::spawn,
+    );
+    let request = request.data(RequestAuth(auth)).data(client).data(loader);
+    let mut response = state.schema.execute(request).await;
+    fill_codes(&mut response);
+    response.into()
+}
+
+/// Errors raised by the GraphQL engine itself (parse, validation, argument coercion) are the
+/// client's: give them BAD_USER_INPUT so every error has a code.
+fn fill_codes(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", code::BAD_USER_INPUT);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Mini Program login: `wx.login` code → `jscode2session` → one transaction that applies the
+//! identity rules, records the identity and opens a session.
+
+use crate::auth::IssuedTokens;
+use crate::auth::sessions;
+use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, NewMiniProgramIdentity};
+use crate::db::models::now;
+use crate::db::models::user::{ProfileFill, UserRow};
+use crate::types::{AppKind, UnionId, new_row_id};
+use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
+use crate::{metrics, transaction};
+
+use super::rules::{self, Existing, MergeReason};
+use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
+
+/// `encryptedData` larger than this is refused before any WeChat call.
+const MAX_ENCRYPTED_DATA: usize = 16 * 1024;
+
+/// A Mini Program login request.
+#[derive(Clone, Debug)]
+pub struct MiniProgramLogin {
+    /// The Mini Program.
+    pub app_id: String,
+    /// The `wx.login` code.
+    pub code: String,
+    /// Optional `encryptedData` (user info or phone number) from the same session.
+    pub encrypted_data: Option<String>,
+    /// Its iv.
+    pub iv: Option<String>,
+}
+
+/// A successful login.
+#[derive(Clone)]
+pub struct LoginOutcome {
+    /// The live user.
+    pub user: UserRow,
+    /// Whether the user was created by this login.
+    pub new_user: bool,
+    /// Our tokens.
+    pub tokens: IssuedTokens,
+}
+
+impl Identity {
+    /// Logs a person into a Mini Program. Costs one WeChat call and one database transaction;
+    /// bad input fails before either, and a failed call writes nothing.
+    pub async fn login_with_mini_program(
+        &self,
+        input: &MiniProgramLogin,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, IdentityError> {
+        let result = self.mini_program_login(input, client).await;
+        metrics::login("mini_program", if result.is_ok() { "ok" } else { "error" });
+        result
+    }
+
+    async fn mini_program_login(
+        &self,
+        input: &MiniProgramLogin,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, IdentityError> {
+        let app = self.app(&input.app_id, AppKind::MiniProgram)?;
+        check_code(&input.code)?;
+        let encrypted = match (&input.encrypted_data, &input.iv) {
+            (None, None) => None,
+            (Some(data), Some(iv)) => {
+                if data.is_empty() || data.len() > MAX_ENCRYPTED_DATA || iv.is_empty() || iv.len() > 64 {
+                    return Err(IdentityError::BadInput(format!(
+                        "encryptedData must be 1..{MAX_ENCRYPTED_DATA} characters and iv 1..64"
+                    )));
+                }
+                Some((data.as_str(), iv.as_str()))
+            }
+            _ => return Err(IdentityError::BadInput("encryptedData and iv go together".into())),
+        };
+
+        let session = self.wechat.code_to_session(app, &input.code).await?;
+        check_wechat_id("openid", &session.openid)?;
+        if let Some(u) = &session.unionid {
+            check_wechat_id("unionid", u)?;
+        }
+        let user_data = match encrypted {
+            None => None,
+            Some((data, iv)) => Some(
+                decrypt_user_data(&session.session_key, data, iv, app.app_id.as_str()).map_err(
+                    |e| match e {
+                        DecryptError::WrongApp => IdentityError::BadInput(e.to_string()),
+                        _ => IdentityError::BadInput(format!("{e} (was it produced in this login's session?)")),
+                    },
+                )?,
+            ),
+        };
+        let data_unionid = user_data.as_ref().and_then(|d| d.union_id.clone());
+        if let Some(u) = &data_unionid {
+            check_wechat_id("unionid", u)?;
+        }
+        let unionid = session.unionid.clone().or(data_unionid).map(UnionId::new);
+        let fill = user_data.map(|d| ProfileFill {
+            nickname: d.nick_name,
+            avatar_url: d.avatar_url,
+            phone_number: d.phone_number,
+        });
+        let context = format!("{}:{}", app.app_id, session.openid);
+        let sealed_key = self.sealer.seal(session.session_key.as_bytes(), context.as_bytes());
+        let app_id = app.app_id.as_str();
+        let openid = session.openid.as_str();
+
+        transaction!(self.db, conn => {
+            let row = MiniProgramIdentityRow::find_by_openid(conn, app_id, openid).await?;
+            let existing = row.as_ref().map(|r| Existing {
+                user_id: r.user_id.clone(),
+                unionid: r.unionid.clone(),
+            });
+            let resolved = rules::resolve(conn, existing.as_ref(), unionid.as_ref(), MergeReason::Login).await?;
+            let at = now();
+            match &row {
+                Some(row) => {
+                    let keep_unionid = row.unionid.as_deref().or(unionid.as_ref().map(UnionId::as_str));
+                    MiniProgramIdentityRow::record_login(conn, &row.id, &resolved.user.id, keep_unionid, Some(&sealed_key), at).await?;
+                }
+                None => {
+                    MiniProgramIdentityRow::insert(
+                        conn,
+                        &NewMiniProgramIdentity {
+                            id: &new_row_id(),
+                            user_id: &resolved.user.id,
+                            app_id,
+                            openid,
+                            unionid: unionid.as_ref().map(UnionId::as_str),
+                            session_key: Some(&sealed_key),
+                            created_at: at,
+                            last_login_at: at,
+                        },
+                    )
+                    .await?;
+                }
+            }
+            let user = match &fill {
+                Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
+                None => resolved.user,
+            };
+            let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
+            Ok(LoginOutcome { user, new_user: resolved.new_user, tokens })
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! The identity rules: logins, merges on unionid, links and unlinks. No HTTP, no GraphQL.
+//!
+//! Every sighting of a WeChat identity — a login, later a follower sync or webhook event — goes
+//! through [`rules::resolve`] inside one database transaction.
+
+pub mod mini_program;
+pub mod rules;
+
+use std::sync::Arc;
+
+use crate::auth::TokenIssuer;
+use crate::config::{AppConfig, Config};
+use crate::crypto::SecretBox;
+use crate::db::{Db, DbError, Retryable};
+use crate::types::AppKind;
+use crate::wechat::{WechatClient, WechatError};
+
+pub use crate::auth::sessions::ClientInfo;
+
+/// Errors of the identity layer.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The input is unusable (said in the message, which is safe to show).
+    #[error("{0}")]
+    BadInput(String),
+    /// WeChat refused or failed.
+    #[error(transparent)]
+    Wechat(#[from] WechatError),
+    /// A unionid conflicts with the one already on record; nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl Retryable for IdentityError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, IdentityError::Db(e) if e.is_retryable())
+    }
+}
+
+/// The identity service: everything a login needs.
+#[derive(Clone)]
+pub struct Identity {
+    /// Configuration (apps and their secrets).
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// WeChat's API.
+    pub wechat: WechatClient,
+    /// Signs our tokens.
+    pub tokens: Arc<TokenIssuer>,
+    /// Seals session keys at rest.
+    pub sealer: Arc<SecretBox>,
+}
+
+impl Identity {
+    /// The configured app `app_id` of `kind`, or a BAD_USER_INPUT error naming it.
+    pub fn app(&self, app_id: &str, kind: AppKind) -> Result<&AppConfig, IdentityError> {
+        match self.config.app(app_id) {
+            Some(app) if app.kind == kind => Ok(app),
+            Some(_) => Err(IdentityError::BadInput(format!(
+                "app `{app_id}` is not a {}",
+                match kind {
+                    AppKind::MiniProgram => "Mini Program",
+                    AppKind::OfficialAccount => "Official Account",
+                }
+            ))),
+            None => Err(IdentityError::BadInput(format!("unknown appId `{}`", truncate(app_id, 64)))),
+        }
+    }
+}
+
+/// `s` cut to at most `max` characters, for echoing input in messages.
+pub fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Checks a WeChat login code before any call: non-empty, short, printable ASCII.
+pub fn check_code(code: &str) -> Result<(), IdentityError> {
+    if code.is_empty() {
+        return Err(IdentityError::BadInput("code must not be empty".into()));
+    }
+    if code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(IdentityError::BadInput(
+            "code must be at most 128 printable ASCII characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an id WeChat sent us (openid/unionid): non-empty, ≤ 64 characters, URL-safe.
+pub(crate) fn check_wechat_id(kind: &str, id: &str) -> Result<(), IdentityError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        tracing::warn!(kind, "WeChat sent an id that does not look like one");
+        return Err(IdentityError::Wechat(WechatError::Unavailable {
+            reason: format!("WeChat sent a malformed {kind}"),
+            errcode: None,
+        }));
+    }
+    Ok(())
+}

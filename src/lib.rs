@@ -1,0 +1,16 @@
+//! wechat-identity: a GraphQL identity service for the WeChat ecosystem.
+//!
+//! Dependency direction: [`http`] → [`graphql`] → [`identity`] → [`db`] / [`wechat`] / [`auth`].
+
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod graphql;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod types;
+pub mod wechat;

@@ -1,0 +1,122 @@
+//! The `wechat-identity` binary: `serve` (default), `migrate`, `schema`, `bench`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wechat_identity::config::Config;
+
+#[derive(Parser)]
+#[command(name = "wechat-identity", version, about = "GraphQL identity service for WeChat Mini Programs and Official Accounts")]
+struct Cli {
+    /// TOML configuration file; WECHAT_IDENTITY_* env variables and DATABASE_URL override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Measure login throughput against the in-process sandbox.
+    Bench(wechat_identity::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", wechat_identity::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wechat_identity=info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => {
+                wechat_identity::db::Db::connect(&config.database_url(), 1)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Bench(args) => wechat_identity::bench::run(args).await.map_err(|e| e.to_string()),
+            Command::Schema => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let sandbox = config.sandbox_enabled();
+    let backend = if config.database_url().starts_with("sqlite://") { "SQLite" } else { "PostgreSQL" };
+    let admin_key_set = !config.api_keys.is_empty();
+    let running = wechat_identity::app::start(config, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!("http://{}", running.addr);
+    tracing::info!("wechat-identity listening on {base} ({backend})");
+    tracing::info!("GraphiQL: {base}/graphql");
+    if sandbox {
+        tracing::info!(
+            "sandbox mode: no WeChat apps configured, so a fake WeChat runs at {base}/sandbox/wechat \
+             with demo apps wxsandboxminiapp01, wxsandboxminiapp02 (Mini Programs), wxsandboxofficial1 \
+             (Official Account) bound to one open platform, and wxsandboxunbound01 (unbound Mini Program)"
+        );
+        tracing::info!(
+            "get a login code: curl -s -X POST {base}/sandbox/wechat/codes -H 'content-type: application/json' \
+             -d '{{\"appId\":\"wxsandboxminiapp01\",\"user\":\"alice\"}}'"
+        );
+        tracing::info!(
+            "then in GraphiQL: mutation {{ loginWithMiniProgram(input: {{appId: \"wxsandboxminiapp01\", code: \"<code>\"}}) {{ accessToken user {{ id unionid }} }} }}"
+        );
+    }
+    if !admin_key_set {
+        tracing::info!("no API keys configured: set WECHAT_IDENTITY_ADMIN_KEY (24+ characters) to query users as an admin");
+    }
+    running
+        .handle
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

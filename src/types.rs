@@ -1,0 +1,90 @@
+//! Newtypes for every identifier, so an openid can never be passed where a unionid belongs.
+
+use std::fmt;
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a value already known to be valid (read from our own database or config).
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The identifier as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The identifier as an owned string.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// A WeChat app id (`wx…`), Mini Program or Official Account.
+    AppId
+);
+id_newtype!(
+    /// A person's id inside one WeChat app.
+    OpenId
+);
+id_newtype!(
+    /// A person's id across the apps bound to one WeChat Open Platform account.
+    UnionId
+);
+id_newtype!(
+    /// Our own, public and stable user id (a UUID).
+    UserId
+);
+
+impl UserId {
+    /// A fresh, time-ordered user id (UUIDv7, so ids sort by creation).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+/// A new time-ordered row id for tables whose ids are never shown as user ids.
+pub fn new_row_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The two kinds of WeChat app this service logs people into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// 小程序.
+    MiniProgram,
+    /// 公众号.
+    OfficialAccount,
+}
+
+impl AppKind {
+    /// The name used in config files and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::MiniProgram => "mini_program",
+            AppKind::OfficialAccount => "official_account",
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The HTTP client: timeouts, errcode handling, and logging without secrets.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::WechatError;
+use crate::metrics;
+
+/// A client for WeChat's API at a configurable base URL.
+#[derive(Clone)]
+pub struct WechatClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl WechatClient {
+    /// A client for `base_url` (no trailing slash needed) with a per-request timeout.
+    pub fn new(base_url: &str, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("the TLS backend initializes");
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The base URL this client calls.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `GET {base}{path}?{query}`, decoded as `T` unless WeChat answers with an errcode.
+    /// `endpoint` names the call in logs and metrics; the query (it holds secrets) is never logged.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, WechatError> {
+        let request = self.http.get(format!("{}{}", self.base_url, path)).query(query);
+        self.send(endpoint, request).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, WechatError> {
+        let result = self.send_inner(endpoint, request).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(WechatError::Unavailable { .. }) => "unavailable",
+            Err(WechatError::RateLimited { .. }) => "rate_limited",
+            Err(WechatError::CodeInvalid { .. }) => "code_invalid",
+            Err(WechatError::Rejected { .. }) => "rejected",
+        };
+        metrics::wechat_call(endpoint, outcome);
+        result
+    }
+
+    async fn send_inner<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, WechatError> {
+        let response = request.send().await.map_err(|e| {
+            // Strip the URL: its query carries the app secret.
+            let e = e.without_url();
+            tracing::warn!(endpoint, error = %e, "WeChat request failed");
+            WechatError::Unavailable {
+                reason: "WeChat could not be reached".into(),
+                errcode: None,
+            }
+        })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| {
+            tracing::warn!(endpoint, error = %e.without_url(), "WeChat response body failed");
+            WechatError::Unavailable {
+                reason: "WeChat response was cut off".into(),
+                errcode: None,
+            }
+        })?;
+        if !status.is_success() {
+            tracing::warn!(endpoint, %status, "WeChat answered with an HTTP error");
+            return Err(WechatError::Unavailable {
+                reason: format!("WeChat answered HTTP {status}"),
+                errcode: None,
+            });
+        }
+        decode(endpoint, &body)
+    }
+}
+
+/// Decodes a WeChat JSON body: `errcode` ≠ 0 is an error, anything unparsable is "unavailable".
+fn decode<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, WechatError> {
+    let malformed = |detail: String| {
+        tracing::warn!(endpoint, detail, "malformed response from WeChat");
+        WechatError::Unavailable {
+            reason: "WeChat sent a malformed response".into(),
+            errcode: None,
+        }
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    if let Some(errcode) = value.get("errcode").and_then(serde_json::Value::as_i64) {
+        if errcode != 0 {
+            let errmsg = value.get("errmsg").and_then(serde_json::Value::as_str).unwrap_or("");
+            tracing::info!(endpoint, errcode, errmsg, "WeChat returned an error");
+            return Err(WechatError::from_errcode(errcode, errmsg));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Ok1 {
+        openid: String,
+    }
+
+    #[test]
+    fn errcodes_map_to_errors() {
+        let e = decode::<Ok1>("t", br#"{"errcode":40163,"errmsg":"code been used, rid: 1"}"#).unwrap_err();
+        assert!(matches!(e, WechatError::CodeInvalid { errcode: 40163, .. }));
+        let e = decode::<Ok1>("t", br#"{"errcode":-1,"errmsg":"system error"}"#).unwrap_err();
+        assert!(matches!(e, WechatError::Unavailable { errcode: Some(-1), .. }));
+        let e = decode::<Ok1>("t", br#"{"errcode":45011,"errmsg":"api minute-quota reach limit"}"#).unwrap_err();
+        assert!(matches!(e, WechatError::RateLimited { errcode: 45011 }));
+        let e = decode::<Ok1>("t", b"{\"openid\": ").unwrap_err();
+        assert!(matches!(e, WechatError::Unavailable { errcode: None, .. }));
+        assert_eq!(decode::<Ok1>("t", br#"{"errcode":0,"openid":"o1"}"#).unwrap().openid, "o1");
+        assert_eq!(decode::<Ok1>("t", br#"{"openid":"o2"}"#).unwrap().openid, "o2");
+    }
+}

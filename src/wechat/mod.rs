@@ -1,0 +1,12 @@
+//! A typed client for WeChat's API, and the sandbox that fakes it.
+//!
+//! The base URL is configurable: production points at `https://api.weixin.qq.com`, tests and
+//! sandbox mode at the [`sandbox`], so the client code under test is the code in production.
+
+pub mod client;
+pub mod error;
+pub mod mini_program;
+pub mod sandbox;
+
+pub use client::WechatClient;
+pub use error::WechatError;

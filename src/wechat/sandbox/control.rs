@@ -1,0 +1,108 @@
+//! Control endpoints: hand out codes, inject faults. Only mounted in sandbox mode and tests.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Fault, Sandbox};
+
+/// `POST /codes`: a login code for `user` in `appId`; the optional fields override what the
+/// sandbox derives, so tests can replay known vectors.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CodeRequest {
+    /// The app.
+    pub app_id: String,
+    /// The sandbox user's name (`alice`).
+    pub user: String,
+    /// OA web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Override the derived openid.
+    #[serde(default)]
+    pub openid: Option<String>,
+    /// Override the derived unionid.
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// Override the random session_key (base64 of 16 bytes).
+    #[serde(default)]
+    pub session_key: Option<String>,
+    /// Code lifetime in seconds (default 300).
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+impl CodeRequest {
+    /// A plain request for `user` in `app_id`.
+    pub fn new(app_id: &str, user: &str) -> Self {
+        Self {
+            app_id: app_id.into(),
+            user: user.into(),
+            scope: None,
+            openid: None,
+            unionid: None,
+            session_key: None,
+            ttl_seconds: None,
+        }
+    }
+}
+
+/// `POST /faults`: what the next `count` API calls (on `path`, or any) do instead.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRequest {
+    /// Only calls to this API path (e.g. `/sns/jscode2session`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Answer with this errcode.
+    #[serde(default)]
+    pub errcode: Option<i64>,
+    /// Wait this long first.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// Answer with a malformed body.
+    #[serde(default)]
+    pub malformed: bool,
+    /// How many calls (default 1).
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+pub(super) async fn issue_code(State(sb): State<Sandbox>, Json(req): Json<CodeRequest>) -> Response {
+    match sb.issue_code(&req) {
+        Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
+        Err(message) => bad_request(message),
+    }
+}
+
+pub(super) async fn add_fault(State(sb): State<Sandbox>, Json(req): Json<FaultRequest>) -> Response {
+    let count = req.count.unwrap_or(1);
+    if count == 0 || count > 10_000 {
+        return bad_request("count must be 1..=10000".into());
+    }
+    if req.errcode.is_none() && req.delay_ms.is_none() && !req.malformed {
+        return bad_request("a fault needs errcode, delayMs or malformed".into());
+    }
+    let delay = Duration::from_millis(req.delay_ms.unwrap_or(0).min(60_000));
+    sb.inner.faults.lock().expect("sandbox lock").push(Fault {
+        path: req.path,
+        errcode: req.errcode,
+        delay,
+        malformed: req.malformed,
+        remaining: count,
+    });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(super) async fn clear_faults(State(sb): State<Sandbox>) -> StatusCode {
+    sb.inner.faults.lock().expect("sandbox lock").clear();
+    StatusCode::NO_CONTENT
+}

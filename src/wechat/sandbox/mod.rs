@@ -1,0 +1,272 @@
+//! The sandbox: a fake WeChat API that behaves like WeChat, served over real HTTP.
+//!
+//! Sandbox users are named (`alice`). A user's openid is derived from (app, user), the unionid
+//! from (open platform, user), so one person gets one unionid across bound apps and none in an
+//! unbound app. Codes are single-use and expire; each WeChat error can be injected as a fault.
+//! Routes (mounted under `/sandbox/wechat`): the faked API (`/sns/...`) and control endpoints
+//! (`/codes`, `/faults`).
+
+mod control;
+mod mini_program;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::config::AppConfig;
+use crate::crypto;
+use crate::types::AppKind;
+
+pub use control::{CodeRequest, FaultRequest};
+
+/// The path prefix under which the sandbox is mounted.
+pub const MOUNT: &str = "/sandbox/wechat";
+
+/// How long a code stays valid unless the request says otherwise (WeChat: 5 minutes).
+pub const CODE_TTL: Duration = Duration::from_secs(300);
+
+/// An app the sandbox knows.
+#[derive(Clone, Debug)]
+struct SandboxApp {
+    kind: AppKind,
+    secret: String,
+    /// The open platform the app is bound to, if any.
+    open_platform: Option<String>,
+}
+
+/// A code handed out by `POST /codes`.
+#[derive(Clone, Debug)]
+struct IssuedCode {
+    app_id: String,
+    openid: String,
+    unionid: Option<String>,
+    session_key: String,
+    expires_at: Instant,
+    used: bool,
+}
+
+/// An injected fault for the next `remaining` API calls (optionally only on one path).
+#[derive(Clone, Debug)]
+struct Fault {
+    path: Option<String>,
+    errcode: Option<i64>,
+    delay: Duration,
+    malformed: bool,
+    remaining: u32,
+}
+
+/// The sandbox's state; cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    apps: HashMap<String, SandboxApp>,
+    codes: Mutex<HashMap<String, IssuedCode>>,
+    faults: Mutex<Vec<Fault>>,
+}
+
+/// The open platform that the sandbox's bound apps belong to.
+pub const OPEN_PLATFORM: &str = "sandbox-open-platform";
+
+impl Sandbox {
+    /// A sandbox that knows these apps (with their secrets); apps marked `open_platform` are bound
+    /// to one open platform.
+    pub fn new(apps: &[AppConfig]) -> Self {
+        let apps = apps
+            .iter()
+            .map(|a| {
+                (
+                    a.app_id.as_str().to_owned(),
+                    SandboxApp {
+                        kind: a.kind,
+                        secret: a.secret.expose().to_owned(),
+                        open_platform: a.open_platform.then(|| OPEN_PLATFORM.to_owned()),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                apps,
+                codes: Mutex::new(HashMap::new()),
+                faults: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The router: faked API and control endpoints, to be nested under [`MOUNT`].
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/sns/jscode2session", get(mini_program::jscode2session))
+            .route("/codes", post(control::issue_code))
+            .route("/faults", post(control::add_fault).delete(control::clear_faults))
+            .with_state(self.clone())
+    }
+
+    /// Serves the sandbox alone on `listener` (tests run it on a loopback port); returns the base
+    /// URL for the WeChat client.
+    pub fn spawn(&self, listener: tokio::net::TcpListener) -> String {
+        let addr = listener.local_addr().expect("a bound listener has an address");
+        let app = Router::new().nest(MOUNT, self.router());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "sandbox server stopped");
+            }
+        });
+        format!("http://{addr}{MOUNT}")
+    }
+
+    /// Issues a login code (what `POST /codes` does).
+    pub fn issue_code(&self, req: &CodeRequest) -> Result<String, String> {
+        let app = self
+            .inner
+            .apps
+            .get(&req.app_id)
+            .ok_or_else(|| format!("unknown appId `{}`", req.app_id))?;
+        if req.user.is_empty()
+            || req.user.len() > 64
+            || !req.user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            return Err("user must be 1-64 characters of a-z, 0-9, _ - .".into());
+        }
+        let openid = req.openid.clone().unwrap_or_else(|| derive_id("openid", &req.app_id, &req.user));
+        let unionid = match &req.unionid {
+            Some(u) => Some(u.clone()),
+            None => app
+                .open_platform
+                .as_ref()
+                .map(|platform| derive_id("unionid", platform, &req.user)),
+        };
+        let session_key = req
+            .session_key
+            .clone()
+            .unwrap_or_else(|| STANDARD.encode(crypto::random_bytes::<16>()));
+        let code = crypto::hex(&crypto::random_bytes::<16>());
+        let ttl = req.ttl_seconds.map(Duration::from_secs).unwrap_or(CODE_TTL);
+        let mut codes = self.inner.codes.lock().expect("sandbox lock");
+        let now = Instant::now();
+        codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
+        codes.insert(
+            code.clone(),
+            IssuedCode {
+                app_id: req.app_id.clone(),
+                openid,
+                unionid,
+                session_key,
+                expires_at: now + ttl,
+                used: false,
+            },
+        );
+        Ok(code)
+    }
+
+    /// Checks `appid` and `secret` like WeChat: 40013 for an unknown app, 40125 for a bad secret.
+    fn check_app(&self, appid: &str, secret: &str, kind: AppKind) -> Result<(), (i64, &'static str)> {
+        match self.inner.apps.get(appid) {
+            Some(app) if app.kind != kind => Err((40013, "invalid appid")),
+            Some(app) if crypto::constant_time_eq(app.secret.as_bytes(), secret.as_bytes()) => Ok(()),
+            Some(_) => Err((40125, "invalid appsecret")),
+            None => Err((40013, "invalid appid")),
+        }
+    }
+
+    /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise.
+    fn redeem_code(&self, appid: &str, code: &str) -> Result<IssuedCode, (i64, &'static str)> {
+        let mut codes = self.inner.codes.lock().expect("sandbox lock");
+        match codes.get_mut(code) {
+            Some(c) if c.app_id != appid => Err((40029, "invalid code")),
+            Some(c) if c.used => Err((40163, "code been used")),
+            Some(c) if c.expires_at <= Instant::now() => Err((40029, "invalid code")),
+            Some(c) => {
+                c.used = true;
+                Ok(c.clone())
+            }
+            None => Err((40029, "invalid code")),
+        }
+    }
+
+    /// Takes the next fault that applies to `path`, if any.
+    fn take_fault(&self, path: &str) -> Option<Fault> {
+        let mut faults = self.inner.faults.lock().expect("sandbox lock");
+        let i = faults
+            .iter()
+            .position(|f| f.path.as_deref().is_none_or(|p| p == path))?;
+        let fault = faults[i].clone();
+        faults[i].remaining -= 1;
+        if faults[i].remaining == 0 {
+            faults.remove(i);
+        }
+        Some(fault)
+    }
+}
+
+/// A 28-character WeChat-looking id derived from its parts.
+pub fn derive_id(kind: &str, scope: &str, user: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{kind}:{scope}:{user}").as_bytes());
+    let mut id = String::from("o");
+    id.push_str(&URL_SAFE_NO_PAD.encode(digest.as_ref())[..27]);
+    id
+}
+
+/// A WeChat error body with a request id, as WeChat sends them.
+fn wechat_error(errcode: i64, errmsg: &str) -> serde_json::Value {
+    let rid = crypto::hex(&crypto::random_bytes::<6>());
+    serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") })
+}
+
+/// Applies a pending fault for `path`: `Some(response)` short-circuits the call.
+async fn apply_fault(sandbox: &Sandbox, path: &str) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let fault = sandbox.take_fault(path)?;
+    if !fault.delay.is_zero() {
+        tokio::time::sleep(fault.delay).await;
+    }
+    if fault.malformed {
+        return Some(([("content-type", "application/json")], "{\"openid\": \"o").into_response());
+    }
+    fault
+        .errcode
+        .map(|errcode| axum::Json(wechat_error(errcode, "sandbox injected fault")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::sandbox_demo_apps;
+
+    #[test]
+    fn one_person_one_unionid_across_bound_apps_none_in_unbound() {
+        let sb = Sandbox::new(&sandbox_demo_apps());
+        let mut ids = Vec::new();
+        for app in ["wxsandboxminiapp01", "wxsandboxminiapp02", "wxsandboxunbound01"] {
+            let code = sb.issue_code(&CodeRequest::new(app, "alice")).unwrap();
+            assert_eq!(code.len(), 32);
+            ids.push(sb.redeem_code(app, &code).unwrap());
+        }
+        assert_eq!(ids[0].openid.len(), 28);
+        assert_ne!(ids[0].openid, ids[1].openid);
+        assert_eq!(ids[0].unionid, ids[1].unionid);
+        assert_eq!(ids[0].unionid.as_ref().unwrap().len(), 28);
+        assert_eq!(ids[2].unionid, None);
+    }
+
+    #[test]
+    fn codes_are_single_use_and_bound_to_their_app() {
+        let sb = Sandbox::new(&sandbox_demo_apps());
+        let code = sb.issue_code(&CodeRequest::new("wxsandboxminiapp01", "bob")).unwrap();
+        assert_eq!(sb.redeem_code("wxsandboxminiapp02", &code).unwrap_err().0, 40029);
+        assert!(sb.redeem_code("wxsandboxminiapp01", &code).is_ok());
+        assert_eq!(sb.redeem_code("wxsandboxminiapp01", &code).unwrap_err().0, 40163);
+        let mut expired = CodeRequest::new("wxsandboxminiapp01", "bob");
+        expired.ttl_seconds = Some(0);
+        let code = sb.issue_code(&expired).unwrap();
+        assert_eq!(sb.redeem_code("wxsandboxminiapp01", &code).unwrap_err().0, 40029);
+    }
+}
