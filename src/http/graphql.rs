@@ -39,6 +39,9 @@ pub(super) async fn get_graphql(
     let has_query = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
     if has_query {
         return match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
+            Ok(request) if is_mutation(&request) => {
+                error_response("mutations must be sent with POST".into())
+            }
             Ok(request) => execute(&state, peer, &headers, request).await.into_response(),
             Err(e) => error_response(format!("bad GraphQL GET request: {e}")),
         };
@@ -47,6 +50,15 @@ pub(super) async fn get_graphql(
         _ if wants_html => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
         _ => error_response("GET /graphql needs a `query` parameter".into()),
     }
+}
+
+/// Whether the request's document holds a mutation (refused over GET: a link must not log in).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations
+            .iter()
+            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+    })
 }
 
 fn error_response(message: String) -> Response {
