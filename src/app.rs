@@ -55,9 +55,13 @@ impl App {
     /// should go (the in-process sandbox in sandbox mode).
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
-        let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir).map_err(|e| StartError::Keys(e.to_string()))?;
+        let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir)
+            .map_err(|e| StartError::Keys(e.to_string()))?;
         let sealer = load_sealer(&config)?;
-        let wechat = WechatClient::new(&config.wechat.api_base_url, Duration::from_millis(config.wechat.timeout_ms));
+        let wechat = WechatClient::new(
+            &config.wechat.api_base_url,
+            Duration::from_millis(config.wechat.timeout_ms),
+        );
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
         let api_keys = Arc::new(ApiKeys::from_config(&config.api_keys));
         Ok(Self {
@@ -126,8 +130,11 @@ pub async fn start(
 
 fn load_sealer(config: &Config) -> Result<SecretBox, StartError> {
     if let Some(key) = &config.wechat.session_key_encryption_key {
-        return SecretBox::from_base64(key.expose())
-            .map_err(|e| StartError::Keys(format!("invalid config key `wechat.session_key_encryption_key`: {e}")));
+        return SecretBox::from_base64(key.expose()).map_err(|e| {
+            StartError::Keys(format!(
+                "invalid config key `wechat.session_key_encryption_key`: {e}"
+            ))
+        });
     }
     let path = config.data_dir.join("session-key-encryption.key");
     load_or_create_key(&path)

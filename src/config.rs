@@ -229,10 +229,30 @@ pub fn sandbox_demo_apps() -> Vec<AppConfig> {
         open_platform,
     };
     vec![
-        app(AppKind::MiniProgram, "wxsandboxminiapp01", "Sandbox Mini Program A", true),
-        app(AppKind::MiniProgram, "wxsandboxminiapp02", "Sandbox Mini Program B", true),
-        app(AppKind::OfficialAccount, "wxsandboxofficial1", "Sandbox Official Account", true),
-        app(AppKind::MiniProgram, "wxsandboxunbound01", "Sandbox Unbound Mini Program", false),
+        app(
+            AppKind::MiniProgram,
+            "wxsandboxminiapp01",
+            "Sandbox Mini Program A",
+            true,
+        ),
+        app(
+            AppKind::MiniProgram,
+            "wxsandboxminiapp02",
+            "Sandbox Mini Program B",
+            true,
+        ),
+        app(
+            AppKind::OfficialAccount,
+            "wxsandboxofficial1",
+            "Sandbox Official Account",
+            true,
+        ),
+        app(
+            AppKind::MiniProgram,
+            "wxsandboxunbound01",
+            "Sandbox Unbound Mini Program",
+            false,
+        ),
     ]
 }
 
@@ -266,14 +286,14 @@ impl Config {
     }
 
     /// Applies `WECHAT_IDENTITY_*` and `DATABASE_URL` overrides read through `var`.
-    pub fn apply_env(
-        &mut self,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("WECHAT_IDENTITY_LISTEN") {
-            self.listen = v
-                .parse()
-                .map_err(|_| invalid("WECHAT_IDENTITY_LISTEN", format!("`{v}` is not an address like 127.0.0.1:8080")))?;
+            self.listen = v.parse().map_err(|_| {
+                invalid(
+                    "WECHAT_IDENTITY_LISTEN",
+                    format!("`{v}` is not an address like 127.0.0.1:8080"),
+                )
+            })?;
         }
         if let Some(v) = var("WECHAT_IDENTITY_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -294,7 +314,12 @@ impl Config {
             self.jwt.algorithm = match v.as_str() {
                 "EdDSA" => JwtAlgorithm::EdDSA,
                 "HS256" => JwtAlgorithm::HS256,
-                _ => return Err(invalid("WECHAT_IDENTITY_JWT_ALGORITHM", "must be EdDSA or HS256")),
+                _ => {
+                    return Err(invalid(
+                        "WECHAT_IDENTITY_JWT_ALGORITHM",
+                        "must be EdDSA or HS256",
+                    ));
+                }
             };
         }
         if let Some(v) = var("WECHAT_IDENTITY_JWT_HS256_SECRET") {
@@ -332,21 +357,35 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_owned(),
-            None => format!("sqlite://{}", self.data_dir.join("wechat-identity.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("wechat-identity.db").display()
+            ),
         }
     }
 
     /// Checks every key; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url();
-        if !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(invalid("database_url", "must start with sqlite:// or postgres://"));
+        if !(url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
         }
         if self.database_pool_size == 0 {
             return Err(invalid("database_pool_size", "must be at least 1"));
         }
-        if !(self.wechat.api_base_url.starts_with("http://") || self.wechat.api_base_url.starts_with("https://")) {
-            return Err(invalid("wechat.api_base_url", "must be an http:// or https:// URL"));
+        if !(self.wechat.api_base_url.starts_with("http://")
+            || self.wechat.api_base_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "wechat.api_base_url",
+                "must be an http:// or https:// URL",
+            ));
         }
         if self.wechat.timeout_ms == 0 {
             return Err(invalid("wechat.timeout_ms", "must be positive"));
@@ -355,22 +394,41 @@ impl Config {
             return Err(invalid("jwt.access_ttl_secs", "must be at least 30"));
         }
         if self.jwt.refresh_ttl_secs < self.jwt.access_ttl_secs {
-            return Err(invalid("jwt.refresh_ttl_secs", "must be at least jwt.access_ttl_secs"));
+            return Err(invalid(
+                "jwt.refresh_ttl_secs",
+                "must be at least jwt.access_ttl_secs",
+            ));
         }
         if self.jwt.algorithm == JwtAlgorithm::HS256 {
             match &self.jwt.hs256_secret {
                 Some(s) if s.expose().len() >= 32 => {}
-                _ => return Err(invalid("jwt.hs256_secret", "HS256 needs a secret of at least 32 bytes")),
+                _ => {
+                    return Err(invalid(
+                        "jwt.hs256_secret",
+                        "HS256 needs a secret of at least 32 bytes",
+                    ));
+                }
             }
         }
         let mut seen = HashSet::new();
         for (i, app) in self.apps.iter().enumerate() {
             let id = app.app_id.as_str();
-            if id.len() < 4 || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(invalid(format!("apps[{i}].app_id"), format!("`{id}` is not a WeChat app id")));
+            if id.len() < 4
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid(
+                    format!("apps[{i}].app_id"),
+                    format!("`{id}` is not a WeChat app id"),
+                ));
             }
             if !seen.insert(id) {
-                return Err(invalid(format!("apps[{i}].app_id"), format!("`{id}` is listed twice")));
+                return Err(invalid(
+                    format!("apps[{i}].app_id"),
+                    format!("`{id}` is listed twice"),
+                ));
             }
             if app.secret.expose().is_empty() {
                 return Err(invalid(format!("apps[{i}].secret"), "must not be empty"));
@@ -378,7 +436,10 @@ impl Config {
         }
         for (i, key) in self.api_keys.iter().enumerate() {
             if key.key.expose().len() < 24 {
-                return Err(invalid(format!("api_keys[{i}].key ({})", key.name), "must be at least 24 characters"));
+                return Err(invalid(
+                    format!("api_keys[{i}].key ({})", key.name),
+                    "must be at least 24 characters",
+                ));
             }
         }
         Ok(())

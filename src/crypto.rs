@@ -3,8 +3,8 @@
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{
-    AES_128, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey,
-    UnboundCipherKey,
+    AES_128, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
+    PaddedBlockEncryptingKey, UnboundCipherKey,
 };
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -62,7 +62,8 @@ pub struct SecretBox {
 impl SecretBox {
     /// A box with this 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
-        let key = UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key is valid for AES-256-GCM");
+        let key =
+            UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key is valid for AES-256-GCM");
         Self {
             key: LessSafeKey::new(key),
         }
@@ -84,7 +85,11 @@ impl SecretBox {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let mut in_out = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut in_out)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context),
+                &mut in_out,
+            )
             .expect("AES-GCM sealing of a short value cannot fail");
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&in_out);
@@ -100,7 +105,8 @@ impl SecretBox {
             return Err(CryptoError("sealed value too short"));
         }
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError("bad nonce"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError("bad nonce"))?;
         let mut rest = rest.to_vec();
         let plain = self
             .key
@@ -112,9 +118,16 @@ impl SecretBox {
 
 /// AES-128-CBC with PKCS#7 decryption, as WeChat's `encryptedData` uses
 /// (key = base64 session_key, iv = base64 iv).
-pub fn aes128_cbc_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let iv: [u8; 16] = iv.try_into().map_err(|_| CryptoError("iv must be 16 bytes"))?;
-    let key = UnboundCipherKey::new(&AES_128, key).map_err(|_| CryptoError("key must be 16 bytes"))?;
+pub fn aes128_cbc_decrypt(
+    key: &[u8],
+    iv: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let iv: [u8; 16] = iv
+        .try_into()
+        .map_err(|_| CryptoError("iv must be 16 bytes"))?;
+    let key =
+        UnboundCipherKey::new(&AES_128, key).map_err(|_| CryptoError("key must be 16 bytes"))?;
     let key = PaddedBlockDecryptingKey::cbc_pkcs7(key).map_err(|_| CryptoError("bad key"))?;
     let mut in_out = ciphertext.to_vec();
     let plain = key
@@ -124,8 +137,13 @@ pub fn aes128_cbc_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Ve
 }
 
 /// AES-128-CBC with PKCS#7 encryption (the sandbox and tests play WeChat with it).
-pub fn aes128_cbc_encrypt(key: &[u8], iv: &[u8; 16], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let key = UnboundCipherKey::new(&AES_128, key).map_err(|_| CryptoError("key must be 16 bytes"))?;
+pub fn aes128_cbc_encrypt(
+    key: &[u8],
+    iv: &[u8; 16],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let key =
+        UnboundCipherKey::new(&AES_128, key).map_err(|_| CryptoError("key must be 16 bytes"))?;
     let key = PaddedBlockEncryptingKey::cbc_pkcs7(key).map_err(|_| CryptoError("bad key"))?;
     let mut in_out = plaintext.to_vec();
     key.less_safe_encrypt(&mut in_out, EncryptionContext::Iv128((*iv).into()))
@@ -144,7 +162,11 @@ mod tests {
         assert!(!sealed.contains("session-key"));
         assert_eq!(b.open(&sealed, b"wxapp:openid").unwrap(), b"session-key");
         assert!(b.open(&sealed, b"wxapp:other").is_err());
-        assert!(SecretBox::new(&[8u8; 32]).open(&sealed, b"wxapp:openid").is_err());
+        assert!(
+            SecretBox::new(&[8u8; 32])
+                .open(&sealed, b"wxapp:openid")
+                .is_err()
+        );
     }
 
     #[test]

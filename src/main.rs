@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use wechat_identity::config::Config;
 
 #[derive(Parser)]
-#[command(name = "wechat-identity", version, about = "GraphQL identity service for WeChat Mini Programs and Official Accounts")]
+#[command(
+    name = "wechat-identity",
+    version,
+    about = "GraphQL identity service for WeChat Mini Programs and Official Accounts"
+)]
 struct Cli {
     /// TOML configuration file; WECHAT_IDENTITY_* env variables and DATABASE_URL override it.
     #[arg(long, global = true)]
@@ -55,7 +59,9 @@ fn main() -> ExitCode {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::Bench(args) => wechat_identity::bench::run(args).await.map_err(|e| e.to_string()),
+            Command::Bench(args) => wechat_identity::bench::run(args)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Schema => unreachable!("handled above"),
         }
     });
@@ -70,7 +76,11 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     let sandbox = config.sandbox_enabled();
-    let backend = if config.database_url().starts_with("sqlite://") { "SQLite" } else { "PostgreSQL" };
+    let backend = if config.database_url().starts_with("sqlite://") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
     let admin_key_set = !config.api_keys.is_empty();
     let running = wechat_identity::app::start(config, shutdown_signal())
         .await
@@ -93,7 +103,9 @@ async fn serve(config: Config) -> Result<(), String> {
         );
     }
     if !admin_key_set {
-        tracing::info!("no API keys configured: set WECHAT_IDENTITY_ADMIN_KEY (24+ characters) to query users as an admin");
+        tracing::info!(
+            "no API keys configured: set WECHAT_IDENTITY_ADMIN_KEY (24+ characters) to query users as an admin"
+        );
     }
     running
         .handle
@@ -108,7 +120,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -13,17 +13,26 @@ fn bump(name: &'static str, labels: String) {
 
 /// Counts one call to WeChat's API.
 pub fn wechat_call(endpoint: &'static str, outcome: &'static str) {
-    bump("wechat_identity_wechat_calls_total", format!("endpoint=\"{endpoint}\",outcome=\"{outcome}\""));
+    bump(
+        "wechat_identity_wechat_calls_total",
+        format!("endpoint=\"{endpoint}\",outcome=\"{outcome}\""),
+    );
 }
 
 /// Counts one login attempt.
 pub fn login(kind: &'static str, outcome: &'static str) {
-    bump("wechat_identity_logins_total", format!("kind=\"{kind}\",outcome=\"{outcome}\""));
+    bump(
+        "wechat_identity_logins_total",
+        format!("kind=\"{kind}\",outcome=\"{outcome}\""),
+    );
 }
 
 /// Counts one merge of two users.
 pub fn merge(reason: &'static str) {
-    bump("wechat_identity_merges_total", format!("reason=\"{reason}\""));
+    bump(
+        "wechat_identity_merges_total",
+        format!("reason=\"{reason}\""),
+    );
 }
 
 /// The counters in Prometheus text format.

@@ -53,7 +53,10 @@ impl ApiKeys {
                     ApiKeyRole::Admin => Role::Admin,
                     ApiKeyRole::Service => Role::Service,
                 };
-                (crypto::sha256_hex(k.key.expose().as_bytes()), (k.name.clone(), role))
+                (
+                    crypto::sha256_hex(k.key.expose().as_bytes()),
+                    (k.name.clone(), role),
+                )
             })
             .collect();
         Self { by_hash }
@@ -76,10 +79,16 @@ pub fn authenticate(
     };
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => return Err(AuthError::Unauthenticated("Authorization must be `Bearer <token>`")),
+        _ => {
+            return Err(AuthError::Unauthenticated(
+                "Authorization must be `Bearer <token>`",
+            ));
+        }
     };
     if token.is_empty() || token.len() > 4096 {
-        return Err(AuthError::Unauthenticated("bearer token missing or too long"));
+        return Err(AuthError::Unauthenticated(
+            "bearer token missing or too long",
+        ));
     }
     if token.matches('.').count() == 2 {
         let claims = issuer.verify(token)?;

@@ -56,7 +56,9 @@ pub struct KeyError {
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl TokenIssuer {
@@ -90,22 +92,26 @@ impl TokenIssuer {
                 };
                 let der = if path.exists() {
                     let pem = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-                    pem_to_der(&pem).ok_or_else(|| err("not a PEM \"PRIVATE KEY\" (PKCS#8)".into()))?
+                    pem_to_der(&pem)
+                        .ok_or_else(|| err("not a PEM \"PRIVATE KEY\" (PKCS#8)".into()))?
                 } else if config.private_key_file.is_some() {
                     return Err(err("file does not exist".into()));
                 } else {
                     let rng = aws_lc_rs::rand::SystemRandom::new();
-                    let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| err("key generation failed".into()))?;
+                    let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+                        .map_err(|_| err("key generation failed".into()))?;
                     let der = doc.as_ref().to_vec();
                     write_private(&path, &der_to_pem(&der)).map_err(|e| err(e.to_string()))?;
                     tracing::info!(path = %path.display(), "generated a new Ed25519 JWT signing key");
                     der
                 };
-                let pair = Ed25519KeyPair::from_pkcs8(&der).map_err(|_| err("not an Ed25519 PKCS#8 key".into()))?;
+                let pair = Ed25519KeyPair::from_pkcs8(&der)
+                    .map_err(|_| err("not an Ed25519 PKCS#8 key".into()))?;
                 let public = pair.public_key().as_ref().to_vec();
                 let x = URL_SAFE_NO_PAD.encode(&public);
                 let kid = crypto::sha256_hex(&public)[..16].to_owned();
-                let decoding = DecodingKey::from_ed_components(&x).map_err(|e| err(e.to_string()))?;
+                let decoding =
+                    DecodingKey::from_ed_components(&x).map_err(|e| err(e.to_string()))?;
                 let jwks = serde_json::json!({ "keys": [{
                     "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"
                 }]});
@@ -161,7 +167,8 @@ impl TokenIssuer {
         };
         let mut header = Header::new(self.algorithm);
         header.kid = self.kid.clone();
-        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("signing with a loaded key cannot fail")
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .expect("signing with a loaded key cannot fail")
     }
 
     /// Verifies signature, algorithm, issuer, audience and expiry.
@@ -256,6 +263,9 @@ mod tests {
         let unsigned = format!("{none_header}.{forged_claims}.");
         assert!(a.verify(&unsigned).is_err());
         let other = issuer(tempfile::tempdir().unwrap().path());
-        assert!(other.verify(&token).is_err(), "a token signed by another key verifies");
+        assert!(
+            other.verify(&token).is_err(),
+            "a token signed by another key verifies"
+        );
     }
 }

@@ -89,7 +89,7 @@ pub async fn create(
 }
 
 enum Refreshed {
-    Rotated(UserRow, IssuedTokens),
+    Rotated(Box<(UserRow, IssuedTokens)>),
     Reused,
 }
 
@@ -129,13 +129,17 @@ pub async fn refresh(
             // A concurrent refresh with the same token won; this one must not mint a second chain.
             return Err(SessionError::Invalid("refresh token already used"));
         }
-        Ok(Refreshed::Rotated(user, tokens))
+        Ok(Refreshed::Rotated(Box::new((user, tokens))))
     });
     match outcome? {
-        Refreshed::Rotated(user, tokens) => Ok((user, tokens)),
+        Refreshed::Rotated(rotated) => Ok(*rotated),
         Refreshed::Reused => {
-            tracing::warn!("a rotated refresh token was presented again; its session family is revoked");
-            Err(SessionError::Invalid("refresh token already used; the session has been revoked"))
+            tracing::warn!(
+                "a rotated refresh token was presented again; its session family is revoked"
+            );
+            Err(SessionError::Invalid(
+                "refresh token already used; the session has been revoked",
+            ))
         }
     }
 }

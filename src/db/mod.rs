@@ -15,7 +15,9 @@ use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection as _;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -52,7 +54,9 @@ impl DbError {
     pub fn is_retryable(&self) -> bool {
         match self {
             DbError::Query(DieselError::DatabaseError(kind, info)) => match kind {
-                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure => true,
+                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure => {
+                    true
+                }
                 _ => {
                     let m = info.message();
                     m.contains("deadlock") || m.contains("database is locked") || m.contains("busy")
@@ -64,7 +68,13 @@ impl DbError {
 
     /// Whether this is a unique-constraint violation.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
+        matches!(
+            self,
+            DbError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
     }
 }
 
@@ -98,7 +108,9 @@ pub enum Db {
     Postgres(Pool<PgConn>),
 }
 
-/// A pooled connection to one of the two backends.
+/// A pooled connection to one of the two backends (moved rarely: boxing would cost a
+/// pointer chase on every query).
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     /// SQLite connection.
     Sqlite(Object<SqliteConn>),
@@ -143,7 +155,9 @@ macro_rules! transaction {
             match result {
                 Ok(value) => match tx.commit().await {
                     Ok(()) => break Ok(value),
-                    Err(e) if e.is_retryable() && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS => {
+                    Err(e)
+                        if e.is_retryable() && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS =>
+                    {
                         $crate::db::backoff(attempt).await;
                         continue;
                     }
@@ -151,7 +165,9 @@ macro_rules! transaction {
                 },
                 Err(e) => {
                     tx.rollback().await;
-                    if $crate::db::Retryable::is_retryable(&e) && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS {
+                    if $crate::db::Retryable::is_retryable(&e)
+                        && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS
+                    {
                         $crate::db::backoff(attempt).await;
                         continue;
                     }
@@ -186,10 +202,12 @@ impl Tx {
     pub async fn commit(mut self) -> Result<(), DbError> {
         match &mut self.conn {
             Conn::Sqlite(c) => {
-                <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
+                <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
+                    .await?
             }
             Conn::Postgres(c) => {
-                <PgConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
+                <PgConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
+                    .await?
             }
         }
         Ok(())
@@ -199,10 +217,12 @@ impl Tx {
     pub async fn rollback(mut self) {
         let result = match &mut self.conn {
             Conn::Sqlite(c) => {
-                <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
+                <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
+                    .await
             }
             Conn::Postgres(c) => {
-                <PgConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
+                <PgConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
+                    .await
             }
         };
         if let Err(e) = result {
@@ -224,8 +244,9 @@ impl Db {
             }
             if let Some(parent) = Path::new(&path).parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| DbError::Setup(format!("cannot create {}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        DbError::Setup(format!("cannot create {}: {e}", parent.display()))
+                    })?;
                 }
             }
             let migrate_path = path.clone();
@@ -258,14 +279,16 @@ impl Db {
                 .await
                 .map_err(|e| DbError::Setup(format!("cannot connect to PostgreSQL: {e}")))?;
             // Serialize concurrent start-ups of several instances on one database.
-            conn.batch_execute("SELECT pg_advisory_lock(7283001)").await?;
+            conn.batch_execute("SELECT pg_advisory_lock(7283001)")
+                .await?;
             let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
             let migrated = harness
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|_| ())
                 .map_err(|e| DbError::Setup(format!("migrations: {e}")));
             let mut conn = harness.into_inner();
-            conn.batch_execute("SELECT pg_advisory_unlock(7283001)").await?;
+            conn.batch_execute("SELECT pg_advisory_unlock(7283001)")
+                .await?;
             migrated?;
             let mut config = ManagerConfig::<PgConn>::default();
             config.recycling_method = RecyclingMethod::Fast;
@@ -290,7 +313,9 @@ impl Db {
     pub async fn conn(&self) -> Result<Conn, DbError> {
         Ok(match self {
             Db::Sqlite(p) => Conn::Sqlite(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?),
-            Db::Postgres(p) => Conn::Postgres(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?),
+            Db::Postgres(p) => {
+                Conn::Postgres(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?)
+            }
         })
     }
 
@@ -300,7 +325,10 @@ impl Db {
         match &mut conn {
             Conn::Sqlite(c) => {
                 c.spawn_blocking(|inner| {
-                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                        inner,
+                        "BEGIN IMMEDIATE",
+                    )
                 })
                 .await?
             }
@@ -322,7 +350,9 @@ impl Db {
 fn migrate_sqlite(path: &str) -> Result<(), DbError> {
     let mut conn = SqliteConnection::establish(path)
         .map_err(|e| DbError::Setup(format!("cannot open SQLite database {path}: {e}")))?;
-    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")?;
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+    )?;
     conn.run_pending_migrations(SQLITE_MIGRATIONS)
         .map_err(|e| DbError::Setup(format!("migrations: {e}")))?;
     Ok(())

@@ -63,8 +63,12 @@ fn need_credentials() -> async_graphql::Error {
 /// A handle to read all users, or FORBIDDEN / UNAUTHENTICATED.
 pub fn reader<'a>(ctx: &Context<'a>) -> async_graphql::Result<Reader<'a>> {
     match caller(ctx)? {
-        Caller::ApiKey { .. } => Ok(Reader { identity: identity(ctx) }),
-        Caller::User { .. } => Err(gql(AuthError::Forbidden("needs an admin or service API key"))),
+        Caller::ApiKey { .. } => Ok(Reader {
+            identity: identity(ctx),
+        }),
+        Caller::User { .. } => Err(gql(AuthError::Forbidden(
+            "needs an admin or service API key",
+        ))),
         Caller::Anonymous => Err(need_credentials()),
     }
 }
@@ -79,7 +83,9 @@ pub fn admin<'a>(ctx: &Context<'a>) -> async_graphql::Result<Admin<'a>> {
             identity: identity(ctx),
             name,
         }),
-        Caller::ApiKey { .. } | Caller::User { .. } => Err(gql(AuthError::Forbidden("needs an admin API key"))),
+        Caller::ApiKey { .. } | Caller::User { .. } => {
+            Err(gql(AuthError::Forbidden("needs an admin API key")))
+        }
         Caller::Anonymous => Err(need_credentials()),
     }
 }
@@ -103,6 +109,10 @@ impl SelfUser<'_> {
         UserRow::find_live(&mut conn, self.user_id)
             .await
             .map_err(gql)?
-            .ok_or_else(|| gql(AuthError::Unauthenticated("the token's user no longer exists")))
+            .ok_or_else(|| {
+                gql(AuthError::Unauthenticated(
+                    "the token's user no longer exists",
+                ))
+            })
     }
 }

@@ -80,15 +80,23 @@ impl From<ApiError> for async_graphql::Error {
 impl From<WechatError> for ApiError {
     fn from(e: WechatError) -> Self {
         let (code, message) = match &e {
-            WechatError::Unavailable { .. } => (code::WECHAT_UNAVAILABLE, "WeChat is unavailable; try again"),
-            WechatError::RateLimited { .. } => (code::WECHAT_RATE_LIMITED, "WeChat rate limit reached; try again later"),
+            WechatError::Unavailable { .. } => {
+                (code::WECHAT_UNAVAILABLE, "WeChat is unavailable; try again")
+            }
+            WechatError::RateLimited { .. } => (
+                code::WECHAT_RATE_LIMITED,
+                "WeChat rate limit reached; try again later",
+            ),
             WechatError::CodeInvalid { .. } => (
                 code::WECHAT_CODE_INVALID,
                 "the WeChat code is invalid, expired or already used; get a new one",
             ),
             WechatError::Rejected { errcode, .. } => {
                 if matches!(errcode, 40001 | 40013 | 40125 | 40164 | 41002 | 41004) {
-                    tracing::error!(errcode, "WeChat rejected our app credentials; check the app's config");
+                    tracing::error!(
+                        errcode,
+                        "WeChat rejected our app credentials; check the app's config"
+                    );
                 }
                 (code::WECHAT_REJECTED, "WeChat rejected the request")
             }

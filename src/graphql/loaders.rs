@@ -28,7 +28,11 @@ pub struct OfficialAccountIdentitiesOf(pub String);
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct UserById(pub String);
 
-fn group<K: std::hash::Hash + Eq + Clone, V>(keys: &[K], rows: Vec<V>, key_of: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+fn group<K: std::hash::Hash + Eq + Clone, V>(
+    keys: &[K],
+    rows: Vec<V>,
+    key_of: impl Fn(&V) -> K,
+) -> HashMap<K, Vec<V>> {
     let mut map: HashMap<K, Vec<V>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
     for row in rows {
         map.entry(key_of(&row)).or_default().push(row);
@@ -40,11 +44,16 @@ impl Loader<MiniProgramIdentitiesOf> for DbLoader {
     type Value = Vec<MiniProgramIdentityRow>;
     type Error = Arc<DbError>;
 
-    async fn load(&self, keys: &[MiniProgramIdentitiesOf]) -> Result<HashMap<MiniProgramIdentitiesOf, Self::Value>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[MiniProgramIdentitiesOf],
+    ) -> Result<HashMap<MiniProgramIdentitiesOf, Self::Value>, Self::Error> {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let mut conn = self.db.conn().await?;
         let rows = MiniProgramIdentityRow::for_users(&mut conn, &ids).await?;
-        Ok(group(keys, rows, |r| MiniProgramIdentitiesOf(r.user_id.clone())))
+        Ok(group(keys, rows, |r| {
+            MiniProgramIdentitiesOf(r.user_id.clone())
+        }))
     }
 }
 
@@ -59,7 +68,9 @@ impl Loader<OfficialAccountIdentitiesOf> for DbLoader {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let mut conn = self.db.conn().await?;
         let rows = OfficialAccountIdentityRow::for_users(&mut conn, &ids).await?;
-        Ok(group(keys, rows, |r| OfficialAccountIdentitiesOf(r.user_id.clone())))
+        Ok(group(keys, rows, |r| {
+            OfficialAccountIdentitiesOf(r.user_id.clone())
+        }))
     }
 }
 
@@ -71,6 +82,9 @@ impl Loader<UserById> for DbLoader {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let mut conn = self.db.conn().await?;
         let rows = UserRow::find_many(&mut conn, &ids).await?;
-        Ok(rows.into_iter().map(|u| (UserById(u.id.clone()), u)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|u| (UserById(u.id.clone()), u))
+            .collect())
     }
 }

@@ -40,11 +40,20 @@ impl Mutation {
 
     /// Exchanges a refresh token for new tokens; the old refresh token stops working. Presenting
     /// an already-used refresh token revokes that login everywhere.
-    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> async_graphql::Result<AuthPayload> {
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<AuthPayload> {
         let identity = access::identity(ctx);
-        let (user, tokens) = sessions::refresh(&identity.db, &identity.tokens, &refresh_token, &access::client_info(ctx))
-            .await
-            .map_err(gql)?;
+        let (user, tokens) = sessions::refresh(
+            &identity.db,
+            &identity.tokens,
+            &refresh_token,
+            &access::client_info(ctx),
+        )
+        .await
+        .map_err(gql)?;
         Ok(AuthPayload {
             tokens,
             user,
@@ -63,13 +72,19 @@ impl Mutation {
     ) -> async_graphql::Result<bool> {
         if all_sessions {
             let me = access::self_user(ctx)?;
-            let ended = sessions::logout_everywhere(&me.identity.db, me.user_id).await.map_err(gql)?;
+            let ended = sessions::logout_everywhere(&me.identity.db, me.user_id)
+                .await
+                .map_err(gql)?;
             return Ok(ended > 0);
         }
         let Some(refresh_token) = refresh_token.filter(|t| !t.is_empty() && t.len() <= 256) else {
-            return Err(gql(ApiError::bad_input("give refreshToken, or allSessions: true with an access token")));
+            return Err(gql(ApiError::bad_input(
+                "give refreshToken, or allSessions: true with an access token",
+            )));
         };
         let identity = access::identity(ctx);
-        sessions::logout(&identity.db, &refresh_token).await.map_err(gql)
+        sessions::logout(&identity.db, &refresh_token)
+            .await
+            .map_err(gql)
     }
 }

@@ -35,7 +35,11 @@ fn decode_cursor(cursor: &str) -> async_graphql::Result<String> {
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("user:").map(str::to_owned))
         .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-        .ok_or_else(|| gql(ApiError::bad_input("after is not a cursor from this connection")))
+        .ok_or_else(|| {
+            gql(ApiError::bad_input(
+                "after is not a cursor from this connection",
+            ))
+        })
 }
 
 impl Reader<'_> {
@@ -46,12 +50,21 @@ impl Reader<'_> {
 
     async fn user_by_unionid(&self, unionid: &str) -> async_graphql::Result<Option<UserRow>> {
         let mut conn = self.identity.db.conn().await.map_err(gql)?;
-        UserRow::find_live_by_unionid(&mut conn, unionid).await.map_err(gql)
+        UserRow::find_live_by_unionid(&mut conn, unionid)
+            .await
+            .map_err(gql)
     }
 
-    async fn users(&self, after: Option<&str>, limit: i64, filter: &UserListFilter) -> async_graphql::Result<Vec<UserRow>> {
+    async fn users(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+        filter: &UserListFilter,
+    ) -> async_graphql::Result<Vec<UserRow>> {
         let mut conn = self.identity.db.conn().await.map_err(gql)?;
-        UserRow::page(&mut conn, after, limit, filter).await.map_err(gql)
+        UserRow::page(&mut conn, after, limit, filter)
+            .await
+            .map_err(gql)
     }
 }
 
@@ -73,7 +86,9 @@ impl Query {
             let mut conn = access::identity(ctx).db.conn().await.map_err(gql)?;
             let asked = UserRow::find(&mut conn, &id).await.map_err(gql)?;
             return match asked {
-                Some(u) if u.id == me.id || u.merged_into.as_deref() == Some(me.id.as_str()) => Ok(Some(User(u))),
+                Some(u) if u.id == me.id || u.merged_into.as_deref() == Some(me.id.as_str()) => {
+                    Ok(Some(User(u)))
+                }
                 _ => Err(gql(AuthError::Forbidden("a user may only read itself"))),
             };
         }
@@ -82,7 +97,11 @@ impl Query {
     }
 
     /// The live user holding this unionid (admin/service keys). Null if none.
-    async fn user_by_unionid(&self, ctx: &Context<'_>, unionid: String) -> async_graphql::Result<Option<User>> {
+    async fn user_by_unionid(
+        &self,
+        ctx: &Context<'_>,
+        unionid: String,
+    ) -> async_graphql::Result<Option<User>> {
         let reader = access::reader(ctx)?;
         if unionid.is_empty() || unionid.len() > 64 {
             return Err(gql(ApiError::bad_input("unionid must be 1-64 characters")));
@@ -102,7 +121,9 @@ impl Query {
         let reader = access::reader(ctx)?;
         let first = first.unwrap_or(20);
         if !(1..=MAX_PAGE).contains(&first) {
-            return Err(gql(ApiError::bad_input(format!("first must be 1..={MAX_PAGE}"))));
+            return Err(gql(ApiError::bad_input(format!(
+                "first must be 1..={MAX_PAGE}"
+            ))));
         }
         let after_id = after.as_deref().map(decode_cursor).transpose()?;
         let filter = filter.unwrap_or_default();
@@ -110,13 +131,16 @@ impl Query {
             include_merged: filter.include_merged,
             has_unionid: filter.has_unionid,
         };
-        let mut rows = reader.users(after_id.as_deref(), i64::from(first) + 1, &filter).await?;
+        let mut rows = reader
+            .users(after_id.as_deref(), i64::from(first) + 1, &filter)
+            .await?;
         let has_next = rows.len() > first as usize;
         rows.truncate(first as usize);
         let mut connection = Connection::new(after_id.is_some(), has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().map(|u| Edge::new(encode_cursor(&u.id), User(u))));
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|u| Edge::new(encode_cursor(&u.id), User(u))),
+        );
         Ok(connection)
     }
 

@@ -61,11 +61,17 @@ impl User {
         let Some(id) = &self.0.merged_into else {
             return Ok(None);
         };
-        let user = loader(ctx).load_one(UserById(id.clone())).await.map_err(load_failed)?;
+        let user = loader(ctx)
+            .load_one(UserById(id.clone()))
+            .await
+            .map_err(load_failed)?;
         Ok(user.map(User))
     }
     /// The user's identities in Mini Programs.
-    async fn mini_program_identities(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MiniProgramIdentity>> {
+    async fn mini_program_identities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<MiniProgramIdentity>> {
         let rows = loader(ctx)
             .load_one(MiniProgramIdentitiesOf(self.0.id.clone()))
             .await
@@ -93,7 +99,12 @@ async fn owner(ctx: &Context<'_>, user_id: &str) -> async_graphql::Result<User> 
         .await
         .map_err(load_failed)?
         .map(User)
-        .ok_or_else(|| gql(ApiError::new(super::error::code::NOT_FOUND, "the identity's user is gone")))
+        .ok_or_else(|| {
+            gql(ApiError::new(
+                super::error::code::NOT_FOUND,
+                "the identity's user is gone",
+            ))
+        })
 }
 
 /// A person in one Mini Program.

@@ -36,18 +36,24 @@ pub(super) async fn get_graphql(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
-    let has_query = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
+    let has_query = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
     if has_query {
         return match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
             Ok(request) if is_mutation(&request) => {
                 error_response("mutations must be sent with POST".into())
             }
-            Ok(request) => execute(&state, peer, &headers, request).await.into_response(),
+            Ok(request) => execute(&state, peer, &headers, request)
+                .await
+                .into_response(),
             Err(e) => error_response(format!("bad GraphQL GET request: {e}")),
         };
     }
     match () {
-        _ if wants_html => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
+        _ if wants_html => {
+            Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+        }
         _ => error_response("GET /graphql needs a `query` parameter".into()),
     }
 }
@@ -62,7 +68,8 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 }
 
 fn error_response(message: String) -> Response {
-    let mut response = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)]);
+    let mut response =
+        async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)]);
     fill_codes(&mut response);
     GraphQLResponse::from(response).into_response()
 }
@@ -76,8 +83,12 @@ async fn execute(
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str());
     let auth = match authorization {
         None => Ok(crate::auth::Caller::Anonymous),
-        Some(Ok(value)) => caller::authenticate(Some(value), &state.identity.tokens, &state.api_keys),
-        Some(Err(_)) => Err(AuthError::Unauthenticated("Authorization header is not valid text")),
+        Some(Ok(value)) => {
+            caller::authenticate(Some(value), &state.identity.tokens, &state.api_keys)
+        }
+        Some(Err(_)) => Err(AuthError::Unauthenticated(
+            "Authorization header is not valid text",
+        )),
     };
     let client = ClientInfo {
         user_agent: headers

@@ -25,7 +25,10 @@ pub(super) async fn readyz(State(state): State<HttpState>) -> impl IntoResponse 
 
 /// `GET /metrics`: Prometheus text.
 pub(super) async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
 }
 
 /// `GET /.well-known/jwks.json`: the public keys that verify our access tokens.

@@ -63,14 +63,22 @@ impl Identity {
         let encrypted = match (&input.encrypted_data, &input.iv) {
             (None, None) => None,
             (Some(data), Some(iv)) => {
-                if data.is_empty() || data.len() > MAX_ENCRYPTED_DATA || iv.is_empty() || iv.len() > 64 {
+                if data.is_empty()
+                    || data.len() > MAX_ENCRYPTED_DATA
+                    || iv.is_empty()
+                    || iv.len() > 64
+                {
                     return Err(IdentityError::BadInput(format!(
                         "encryptedData must be 1..{MAX_ENCRYPTED_DATA} characters and iv 1..64"
                     )));
                 }
                 Some((data.as_str(), iv.as_str()))
             }
-            _ => return Err(IdentityError::BadInput("encryptedData and iv go together".into())),
+            _ => {
+                return Err(IdentityError::BadInput(
+                    "encryptedData and iv go together".into(),
+                ));
+            }
         };
 
         let session = self.wechat.code_to_session(app, &input.code).await?;
@@ -84,7 +92,9 @@ impl Identity {
                 decrypt_user_data(&session.session_key, data, iv, app.app_id.as_str()).map_err(
                     |e| match e {
                         DecryptError::WrongApp => IdentityError::BadInput(e.to_string()),
-                        _ => IdentityError::BadInput(format!("{e} (was it produced in this login's session?)")),
+                        _ => IdentityError::BadInput(format!(
+                            "{e} (was it produced in this login's session?)"
+                        )),
                     },
                 )?,
             ),
@@ -100,7 +110,9 @@ impl Identity {
             phone_number: d.phone_number,
         });
         let context = format!("{}:{}", app.app_id, session.openid);
-        let sealed_key = self.sealer.seal(session.session_key.as_bytes(), context.as_bytes());
+        let sealed_key = self
+            .sealer
+            .seal(session.session_key.as_bytes(), context.as_bytes());
         let app_id = app.app_id.as_str();
         let openid = session.openid.as_str();
 

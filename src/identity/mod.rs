@@ -70,7 +70,10 @@ impl Identity {
                     AppKind::OfficialAccount => "Official Account",
                 }
             ))),
-            None => Err(IdentityError::BadInput(format!("unknown appId `{}`", truncate(app_id, 64)))),
+            None => Err(IdentityError::BadInput(format!(
+                "unknown appId `{}`",
+                truncate(app_id, 64)
+            ))),
         }
     }
 }
@@ -95,7 +98,12 @@ pub fn check_code(code: &str) -> Result<(), IdentityError> {
 
 /// Checks an id WeChat sent us (openid/unionid): non-empty, ≤ 64 characters, URL-safe.
 pub(crate) fn check_wechat_id(kind: &str, id: &str) -> Result<(), IdentityError> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         tracing::warn!(kind, "WeChat sent an id that does not look like one");
         return Err(IdentityError::Wechat(WechatError::Unavailable {
             reason: format!("WeChat sent a malformed {kind}"),

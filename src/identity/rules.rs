@@ -15,10 +15,10 @@
 use crate::db::Conn;
 use crate::db::models::merge_event::MergeEventRow;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
+use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::session::SessionRow;
 use crate::db::models::user::{NewUser, ProfileFill, UserRow};
-use crate::db::models::now;
 use crate::metrics;
 use crate::types::{UnionId, UserId, new_row_id};
 
@@ -86,7 +86,10 @@ pub async fn resolve(
     };
     let Some(u) = unionid else {
         return match x {
-            Some(user) => Ok(Resolved { user, new_user: false }),
+            Some(user) => Ok(Resolved {
+                user,
+                new_user: false,
+            }),
             None => create_user(conn, None).await,
         };
     };
@@ -104,17 +107,26 @@ pub async fn resolve(
     }
     let y = UserRow::find_live_by_unionid(conn, u.as_str()).await?;
     match (x, y) {
-        (None, Some(y)) => Ok(Resolved { user: y, new_user: false }),
+        (None, Some(y)) => Ok(Resolved {
+            user: y,
+            new_user: false,
+        }),
         (None, None) => create_user(conn, Some(u)).await,
         (Some(mut x), None) => {
             UserRow::set_unionid(conn, &x.id, u.as_str()).await?;
             x.unionid = Some(u.as_str().to_owned());
-            Ok(Resolved { user: x, new_user: false })
+            Ok(Resolved {
+                user: x,
+                new_user: false,
+            })
         }
         (Some(x), Some(y)) => {
             let y = lock_live(conn, &y.id).await?;
             let user = merge(conn, &x, &y, reason, None).await?;
-            Ok(Resolved { user, new_user: false })
+            Ok(Resolved {
+                user,
+                new_user: false,
+            })
         }
     }
 }
@@ -155,13 +167,17 @@ pub async fn merge(
     .await?;
     metrics::merge(reason.as_str());
     tracing::info!(survivor = %target.id, merged = %source.id, reason = reason.as_str(), "merged users");
-    UserRow::find(conn, &target.id)
-        .await?
-        .ok_or_else(|| IdentityError::NotFound(format!("user {} vanished during a merge", target.id)))
+    UserRow::find(conn, &target.id).await?.ok_or_else(|| {
+        IdentityError::NotFound(format!("user {} vanished during a merge", target.id))
+    })
 }
 
 /// Fills a user's empty profile fields (never overwrites); returns the user as it is afterwards.
-pub async fn fill_profile(conn: &mut Conn, user: UserRow, fill: &ProfileFill) -> Result<UserRow, IdentityError> {
+pub async fn fill_profile(
+    conn: &mut Conn,
+    user: UserRow,
+    fill: &ProfileFill,
+) -> Result<UserRow, IdentityError> {
     let Some(change) = user.filled(fill) else {
         return Ok(user);
     };
@@ -176,9 +192,9 @@ pub async fn fill_profile(conn: &mut Conn, user: UserRow, fill: &ProfileFill) ->
 
 /// The live user behind `id`, locked for this transaction.
 async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> {
-    let user = UserRow::find_for_update(conn, id)
-        .await?
-        .ok_or_else(|| IdentityError::NotFound(format!("user {id} of an identity does not exist")))?;
+    let user = UserRow::find_for_update(conn, id).await?.ok_or_else(|| {
+        IdentityError::NotFound(format!("user {id} of an identity does not exist"))
+    })?;
     match &user.merged_into {
         Some(survivor) => UserRow::find_for_update(conn, survivor)
             .await?
@@ -187,7 +203,10 @@ async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> 
     }
 }
 
-async fn create_user(conn: &mut Conn, unionid: Option<&UnionId>) -> Result<Resolved, IdentityError> {
+async fn create_user(
+    conn: &mut Conn,
+    unionid: Option<&UnionId>,
+) -> Result<Resolved, IdentityError> {
     let id = UserId::generate();
     let at = now();
     let user = UserRow::insert(
@@ -202,11 +221,19 @@ async fn create_user(conn: &mut Conn, unionid: Option<&UnionId>) -> Result<Resol
         },
     )
     .await?;
-    Ok(Resolved { user, new_user: true })
+    Ok(Resolved {
+        user,
+        new_user: true,
+    })
 }
 
 fn conflict(user_id: &str, known: &str, got: &UnionId) -> IdentityError {
-    tracing::warn!(user = user_id, known, got = got.as_str(), "unionid conflict refused");
+    tracing::warn!(
+        user = user_id,
+        known,
+        got = got.as_str(),
+        "unionid conflict refused"
+    );
     IdentityError::Conflict(format!(
         "user {user_id} already has another unionid; refusing to re-point it"
     ))

@@ -42,7 +42,10 @@ impl WechatClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, WechatError> {
-        let request = self.http.get(format!("{}{}", self.base_url, path)).query(query);
+        let request = self
+            .http
+            .get(format!("{}{}", self.base_url, path))
+            .query(query);
         self.send(endpoint, request).await
     }
 
@@ -105,10 +108,14 @@ fn decode<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T,
             errcode: None,
         }
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
     if let Some(errcode) = value.get("errcode").and_then(serde_json::Value::as_i64) {
         if errcode != 0 {
-            let errmsg = value.get("errmsg").and_then(serde_json::Value::as_str).unwrap_or("");
+            let errmsg = value
+                .get("errmsg")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
             tracing::info!(endpoint, errcode, errmsg, "WeChat returned an error");
             return Err(WechatError::from_errcode(errcode, errmsg));
         }
@@ -127,15 +134,37 @@ mod tests {
 
     #[test]
     fn errcodes_map_to_errors() {
-        let e = decode::<Ok1>("t", br#"{"errcode":40163,"errmsg":"code been used, rid: 1"}"#).unwrap_err();
+        let e = decode::<Ok1>(
+            "t",
+            br#"{"errcode":40163,"errmsg":"code been used, rid: 1"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, WechatError::CodeInvalid { errcode: 40163, .. }));
         let e = decode::<Ok1>("t", br#"{"errcode":-1,"errmsg":"system error"}"#).unwrap_err();
-        assert!(matches!(e, WechatError::Unavailable { errcode: Some(-1), .. }));
-        let e = decode::<Ok1>("t", br#"{"errcode":45011,"errmsg":"api minute-quota reach limit"}"#).unwrap_err();
+        assert!(matches!(
+            e,
+            WechatError::Unavailable {
+                errcode: Some(-1),
+                ..
+            }
+        ));
+        let e = decode::<Ok1>(
+            "t",
+            br#"{"errcode":45011,"errmsg":"api minute-quota reach limit"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, WechatError::RateLimited { errcode: 45011 }));
         let e = decode::<Ok1>("t", b"{\"openid\": ").unwrap_err();
         assert!(matches!(e, WechatError::Unavailable { errcode: None, .. }));
-        assert_eq!(decode::<Ok1>("t", br#"{"errcode":0,"openid":"o1"}"#).unwrap().openid, "o1");
-        assert_eq!(decode::<Ok1>("t", br#"{"openid":"o2"}"#).unwrap().openid, "o2");
+        assert_eq!(
+            decode::<Ok1>("t", br#"{"errcode":0,"openid":"o1"}"#)
+                .unwrap()
+                .openid,
+            "o1"
+        );
+        assert_eq!(
+            decode::<Ok1>("t", br#"{"openid":"o2"}"#).unwrap().openid,
+            "o2"
+        );
     }
 }

@@ -32,7 +32,11 @@ impl std::fmt::Debug for Code2Session {
 
 impl WechatClient {
     /// Exchanges a `wx.login` code: `GET /sns/jscode2session`.
-    pub async fn code_to_session(&self, app: &AppConfig, code: &str) -> Result<Code2Session, WechatError> {
+    pub async fn code_to_session(
+        &self,
+        app: &AppConfig,
+        code: &str,
+    ) -> Result<Code2Session, WechatError> {
         self.get(
             "jscode2session",
             "/sns/jscode2session",
@@ -95,10 +99,17 @@ pub fn decrypt_user_data(
     iv_b64: &str,
     app_id: &str,
 ) -> Result<UserData, DecryptError> {
-    let key = STANDARD.decode(session_key_b64).map_err(|_| DecryptError::Undecryptable)?;
-    let iv = STANDARD.decode(iv_b64).map_err(|_| DecryptError::Undecryptable)?;
-    let data = STANDARD.decode(encrypted_b64).map_err(|_| DecryptError::Undecryptable)?;
-    let plain = crypto::aes128_cbc_decrypt(&key, &iv, &data).map_err(|_| DecryptError::Undecryptable)?;
+    let key = STANDARD
+        .decode(session_key_b64)
+        .map_err(|_| DecryptError::Undecryptable)?;
+    let iv = STANDARD
+        .decode(iv_b64)
+        .map_err(|_| DecryptError::Undecryptable)?;
+    let data = STANDARD
+        .decode(encrypted_b64)
+        .map_err(|_| DecryptError::Undecryptable)?;
+    let plain =
+        crypto::aes128_cbc_decrypt(&key, &iv, &data).map_err(|_| DecryptError::Undecryptable)?;
     let parsed: UserData = serde_json::from_slice(&plain).map_err(|_| DecryptError::NotUserData)?;
     match &parsed.watermark {
         Some(w) if w.appid == app_id => Ok(parsed),

@@ -36,15 +36,30 @@ async fn an_admin_reads_users_by_id_unionid_and_page(backend: Backend) {
         assert_eq!(data["users"]["edges"][0]["node"]["id"], id);
         let apps = data["apps"].as_array().unwrap();
         assert_eq!(apps.len(), 4);
-        assert!(apps.iter().any(|a| a["appId"] == OA && a["kind"] == "OFFICIAL_ACCOUNT"));
-        assert!(apps.iter().any(|a| a["appId"] == MP_UNBOUND && a["openPlatform"] == false));
-        assert!(!data.to_string().contains("sandbox-secret"), "app secrets are never readable");
+        assert!(
+            apps.iter()
+                .any(|a| a["appId"] == OA && a["kind"] == "OFFICIAL_ACCOUNT")
+        );
+        assert!(
+            apps.iter()
+                .any(|a| a["appId"] == MP_UNBOUND && a["openPlatform"] == false)
+        );
+        assert!(
+            !data.to_string().contains("sandbox-secret"),
+            "app secrets are never readable"
+        );
     }
     let missing = app
         .gql_ok(Some(ADMIN_KEY), "{ user(id: \"00000000-0000-7000-8000-000000000000\") { id } userByUnionid(unionid: \"onosuchunionid\") { id } }", json!({}))
         .await;
     assert!(missing["user"].is_null() && missing["userByUnionid"].is_null());
-    let bad = app.gql(Some(ADMIN_KEY), "{ user(id: \"not-a-uuid\") { id } }", json!({})).await;
+    let bad = app
+        .gql(
+            Some(ADMIN_KEY),
+            "{ user(id: \"not-a-uuid\") { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&bad), "BAD_USER_INPUT");
 }
 
@@ -52,7 +67,12 @@ async fn users_pages_are_stable_and_complete(backend: Backend) {
     let app = TestApp::start(backend).await;
     let mut created = Vec::new();
     for name in ["u1", "u2", "u3", "u4", "u5"] {
-        created.push(app.login_mp(MP_A, name).await["user"]["id"].as_str().unwrap().to_owned());
+        created.push(
+            app.login_mp(MP_A, name).await["user"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -73,15 +93,29 @@ async fn users_pages_are_stable_and_complete(backend: Backend) {
         if data["users"]["pageInfo"]["hasNextPage"] == false {
             break;
         }
-        after = data["users"]["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        after = data["users"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, created, "creation order, no gaps, no repeats");
     for (first, expected) in [(0, "BAD_USER_INPUT"), (101, "BAD_USER_INPUT")] {
-        let body = app.gql(Some(ADMIN_KEY), "query($f: Int) { users(first: $f) { edges { cursor } } }", json!({ "f": first })).await;
+        let body = app
+            .gql(
+                Some(ADMIN_KEY),
+                "query($f: Int) { users(first: $f) { edges { cursor } } }",
+                json!({ "f": first }),
+            )
+            .await;
         assert_eq!(error_code(&body), expected);
     }
-    let body = app.gql(Some(ADMIN_KEY), "{ users(after: \"garbage\") { edges { cursor } } }", json!({})).await;
+    let body = app
+        .gql(
+            Some(ADMIN_KEY),
+            "{ users(after: \"garbage\") { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }
 
@@ -100,9 +134,21 @@ async fn a_user_token_sees_only_itself(backend: Backend) {
         let body = app.gql(None, query, json!({})).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{query}");
     }
-    let other = app.gql(Some(token), "query($id: ID!) { user(id: $id) { id } }", json!({ "id": bob["user"]["id"] })).await;
+    let other = app
+        .gql(
+            Some(token),
+            "query($id: ID!) { user(id: $id) { id } }",
+            json!({ "id": bob["user"]["id"] }),
+        )
+        .await;
     assert_eq!(error_code(&other), "FORBIDDEN");
-    let own = app.gql_ok(Some(token), "query($id: ID!) { user(id: $id) { id } }", json!({ "id": alice["user"]["id"] })).await;
+    let own = app
+        .gql_ok(
+            Some(token),
+            "query($id: ID!) { user(id: $id) { id } }",
+            json!({ "id": alice["user"]["id"] }),
+        )
+        .await;
     assert_eq!(own["user"]["id"], alice["user"]["id"]);
     let body = app.gql(None, "{ me { id } }", json!({})).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
@@ -116,7 +162,8 @@ async fn tampered_expired_unsigned_and_unknown_tokens_are_unauthenticated() {
     let alice = app.login_mp(MP_A, "alice").await;
     let token = alice["accessToken"].as_str().unwrap();
     let parts: Vec<&str> = token.split('.').collect();
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
 
     let mut forged = claims.clone();
     forged["sub"] = json!("00000000-0000-7000-8000-000000000000");
@@ -133,22 +180,40 @@ async fn tampered_expired_unsigned_and_unknown_tokens_are_unauthenticated() {
     old["exp"] = json!(1_600_000_900u64);
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(jwks_kid(&app).await);
-    let expired = jsonwebtoken::encode(&header, &old, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap();
+    let expired =
+        jsonwebtoken::encode(&header, &old, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap();
     // Sanity: the same key with a live exp is accepted, so the expiry is what fails.
     let mut fresh = claims.clone();
     fresh["exp"] = json!(claims["exp"].as_u64().unwrap());
-    let resigned = jsonwebtoken::encode(&header, &fresh, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap();
+    let resigned = jsonwebtoken::encode(
+        &header,
+        &fresh,
+        &jsonwebtoken::EncodingKey::from_ed_der(&der),
+    )
+    .unwrap();
     assert!(app.me(&resigned).await.get("errors").is_none());
 
-    for bad in [tampered.as_str(), unsigned.as_str(), expired.as_str(), "not-a-known-api-key-xxxxxxxxxxxx"] {
+    for bad in [
+        tampered.as_str(),
+        unsigned.as_str(),
+        expired.as_str(),
+        "not-a-known-api-key-xxxxxxxxxxxx",
+    ] {
         let body = app.me(bad).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{bad}");
         // A bad token is refused even on a login mutation, rather than silently ignored.
-        let body = app.gql(Some(bad), "{ users { edges { cursor } } }", json!({})).await;
+        let body = app
+            .gql(Some(bad), "{ users { edges { cursor } } }", json!({}))
+            .await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED");
     }
     let body = app.me(&expired).await;
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("expired"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 }
 
 fn pem_body(pem: &[u8]) -> Vec<u8> {
@@ -159,7 +224,15 @@ fn pem_body(pem: &[u8]) -> Vec<u8> {
 }
 
 async fn jwks_kid(app: &TestApp) -> String {
-    let jwks: serde_json::Value = app.http.get(format!("{}/.well-known/jwks.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let jwks: serde_json::Value = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
 }
 
@@ -168,11 +241,20 @@ async fn another_service_verifies_our_jwt_with_the_jwks_alone() {
     let app = TestApp::start(Backend::Sqlite).await;
     let alice = app.login_mp(MP_A, "alice").await;
     let token = alice["accessToken"].as_str().unwrap();
-    let jwks: jsonwebtoken::jwk::JwkSet =
-        app.http.get(format!("{}/.well-known/jwks.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's kid is published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the token's kid is published");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&["wechat-identity"]);
@@ -181,22 +263,45 @@ async fn another_service_verifies_our_jwt_with_the_jwks_alone() {
     assert_eq!(data.claims["sub"], alice["user"]["id"]);
 
     // A restart with the same data dir keeps the key: the JWKS is unchanged.
-    let jwks_text = app.http.get(format!("{}/.well-known/jwks.json", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(!jwks_text.contains("\"d\""), "the private key is never published");
+    let jwks_text = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !jwks_text.contains("\"d\""),
+        "the private key is never published"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hs256_is_selectable_and_publishes_no_key() {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
         c.jwt.algorithm = wechat_identity::config::JwtAlgorithm::HS256;
-        c.jwt.hs256_secret = Some(wechat_identity::config::Secret::new("an-hs256-secret-of-at-least-32-bytes!!"));
+        c.jwt.hs256_secret = Some(wechat_identity::config::Secret::new(
+            "an-hs256-secret-of-at-least-32-bytes!!",
+        ));
     })
     .await;
     let alice = app.login_mp(MP_A, "alice").await;
     let token = alice["accessToken"].as_str().unwrap();
-    assert_eq!(jsonwebtoken::decode_header(token).unwrap().alg, jsonwebtoken::Algorithm::HS256);
+    assert_eq!(
+        jsonwebtoken::decode_header(token).unwrap().alg,
+        jsonwebtoken::Algorithm::HS256
+    );
     assert_eq!(app.me(token).await["data"]["me"]["id"], alice["user"]["id"]);
-    let jwks: serde_json::Value =
-        app.http.get(format!("{}/.well-known/jwks.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let jwks: serde_json::Value = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"], json!([]));
 }

@@ -25,7 +25,9 @@ async fn a_reused_code_is_wechat_code_invalid_and_creates_nothing(backend: Backe
     assert_eq!(app.written().await, before);
 
     // A code that was never issued: 40029.
-    let body = app.login_mp_code(MP_A, "0123456789abcdef0123456789abcdef").await;
+    let body = app
+        .login_mp_code(MP_A, "0123456789abcdef0123456789abcdef")
+        .await;
     assert_eq!(error_code(&body), "WECHAT_CODE_INVALID");
     assert_eq!(body["errors"][0]["extensions"]["wechatErrcode"], 40029);
 
@@ -41,7 +43,12 @@ async fn an_unknown_app_is_bad_user_input_without_calling_wechat(backend: Backen
     let code = app.code(MP_A, "alice").await;
     let body = app.login_mp_code("wxnosuchapp", &code).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("wxnosuchapp"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("wxnosuchapp")
+    );
     // An Official Account is not a Mini Program.
     let body = app.login_mp_code(OA, &code).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
@@ -54,8 +61,13 @@ async fn an_unknown_app_is_bad_user_input_without_calling_wechat(backend: Backen
 async fn empty_and_huge_codes_are_refused_before_wechat(backend: Backend) {
     let app = TestApp::start(backend).await;
     // If WeChat were called, this fault would answer: it must still be pending afterwards.
-    app.fault(json!({ "errcode": -1, "path": "/sns/jscode2session" })).await;
-    for code in [String::new(), "x".repeat(10 * 1024), "bad code with spaces".into()] {
+    app.fault(json!({ "errcode": -1, "path": "/sns/jscode2session" }))
+        .await;
+    for code in [
+        String::new(),
+        "x".repeat(10 * 1024),
+        "bad code with spaces".into(),
+    ] {
         let body = app.login_mp_code(MP_A, &code).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     }
@@ -66,18 +78,30 @@ async fn empty_and_huge_codes_are_refused_before_wechat(backend: Backend) {
             json!({ "input": { "appId": MP_A, "code": "abc", "encryptedData": "xyz" } }),
         )
         .await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT", "encryptedData without iv");
+    assert_eq!(
+        error_code(&body),
+        "BAD_USER_INPUT",
+        "encryptedData without iv"
+    );
     assert_eq!(app.written().await, [0; 5]);
     let code = app.code(MP_A, "alice").await;
     let body = app.login_mp_code(MP_A, &code).await;
-    assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE", "the pending fault proves no call was made before");
+    assert_eq!(
+        error_code(&body),
+        "WECHAT_UNAVAILABLE",
+        "the pending fault proves no call was made before"
+    );
 }
 
 async fn wechat_failures_map_to_stable_codes_and_write_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let cases = [
         (json!({ "errcode": -1 }), "WECHAT_UNAVAILABLE", Some(-1)),
-        (json!({ "errcode": 45011 }), "WECHAT_RATE_LIMITED", Some(45011)),
+        (
+            json!({ "errcode": 45011 }),
+            "WECHAT_RATE_LIMITED",
+            Some(45011),
+        ),
         (json!({ "errcode": 40226 }), "WECHAT_REJECTED", Some(40226)),
         (json!({ "errcode": 40125 }), "WECHAT_REJECTED", Some(40125)),
         (json!({ "malformed": true }), "WECHAT_UNAVAILABLE", None),
@@ -87,9 +111,17 @@ async fn wechat_failures_map_to_stable_codes_and_write_nothing(backend: Backend)
         let code = app.code(MP_A, "alice").await;
         let body = app.login_mp_code(MP_A, &code).await;
         assert_eq!(error_code(&body), code_expected, "{fault}: {body:#}");
-        assert_eq!(body["errors"][0]["extensions"].get("wechatErrcode").and_then(|v| v.as_i64()), errcode);
+        assert_eq!(
+            body["errors"][0]["extensions"]
+                .get("wechatErrcode")
+                .and_then(|v| v.as_i64()),
+            errcode
+        );
         let message = body["errors"][0]["message"].as_str().unwrap();
-        assert!(!message.contains("rid:") && !message.contains("secret"), "internal detail leaked: {message}");
+        assert!(
+            !message.contains("rid:") && !message.contains("secret"),
+            "internal detail leaked: {message}"
+        );
     }
     assert_eq!(app.written().await, [0; 5]);
 }
@@ -106,7 +138,9 @@ async fn unreachable_or_slow_wechat_is_unavailable() {
         c.wechat.api_base_url = format!("http://127.0.0.1:{port}");
     })
     .await;
-    let body = app.login_mp_code(MP_A, "0123456789abcdef0123456789abcdef").await;
+    let body = app
+        .login_mp_code(MP_A, "0123456789abcdef0123456789abcdef")
+        .await;
     assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE");
     assert_eq!(app.written().await, [0; 5]);
 
@@ -135,7 +169,12 @@ async fn graphql_syntax_errors_and_get_mutations_have_codes() {
         .unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("POST"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST")
+    );
     // A browser GET gets GraphiQL.
     let res = app
         .http
@@ -144,5 +183,11 @@ async fn graphql_syntax_errors_and_get_mutations_have_codes() {
         .send()
         .await
         .unwrap();
-    assert!(res.text().await.unwrap().to_lowercase().contains("graphiql"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
 }

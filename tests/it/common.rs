@@ -57,7 +57,10 @@ fn pg_admin_url() -> String {
 /// (usable from Drop).
 fn pg_admin(sql: String) {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             use diesel_async::{AsyncConnection, SimpleAsyncConnection};
             let mut conn = diesel_async::AsyncPgConnection::establish(&pg_admin_url())
@@ -99,11 +102,12 @@ impl TestApp {
             sandbox: Some(true),
             ..Config::default()
         };
-        config.apply_env(|key| match key {
-            "WECHAT_IDENTITY_ADMIN_KEY" => Some(ADMIN_KEY.to_owned()),
-            _ => None,
-        })
-        .unwrap();
+        config
+            .apply_env(|key| match key {
+                "WECHAT_IDENTITY_ADMIN_KEY" => Some(ADMIN_KEY.to_owned()),
+                _ => None,
+            })
+            .unwrap();
         config.api_keys.push(wechat_identity::config::ApiKeyConfig {
             name: "reporting".into(),
             role: wechat_identity::config::ApiKeyRole::Service,
@@ -111,10 +115,21 @@ impl TestApp {
         });
         tweak(&mut config);
         config.finish().expect("valid test config");
-        let running = app::start(config, std::future::pending()).await.expect("service starts");
+        let running = app::start(config, std::future::pending())
+            .await
+            .expect("service starts");
         let base = format!("http://{}", running.addr);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        TestApp { base, http, running, dir, pg }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        TestApp {
+            base,
+            http,
+            running,
+            dir,
+            pg,
+        }
     }
 
     /// Runs a GraphQL operation, returns the whole JSON response.
@@ -206,7 +221,9 @@ impl TestApp {
     pub async fn count(&self, table: &str) -> i64 {
         use diesel::sql_types::BigInt;
         use diesel_async::RunQueryDsl;
-        let q = diesel::select(diesel::dsl::sql::<BigInt>(&format!("(SELECT COUNT(*) FROM {table})")));
+        let q = diesel::select(diesel::dsl::sql::<BigInt>(&format!(
+            "(SELECT COUNT(*) FROM {table})"
+        )));
         let mut conn = self.running.app.identity.db.conn().await.unwrap();
         wechat_identity::with_conn!(&mut conn, c => q.get_result::<i64>(c).await).unwrap()
     }

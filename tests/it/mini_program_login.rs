@@ -28,17 +28,39 @@ async fn alice_logs_into_two_bound_mini_programs_and_is_one_user(backend: Backen
 
     let me = app.me(first["accessToken"].as_str().unwrap()).await;
     assert_eq!(me["data"]["me"]["id"], alice.as_str());
-    assert_eq!(me["data"]["me"]["miniProgramIdentities"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        me["data"]["me"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let second = app.login_mp(MP_B, "alice").await;
     assert_eq!(second["newUser"], false);
-    assert_eq!(second["user"]["id"], alice.as_str(), "same person, same user");
+    assert_eq!(
+        second["user"]["id"],
+        alice.as_str(),
+        "same person, same user"
+    );
     let me = app.me(second["accessToken"].as_str().unwrap()).await;
-    let identities = me["data"]["me"]["miniProgramIdentities"].as_array().unwrap();
-    let apps: Vec<&str> = identities.iter().map(|i| i["appId"].as_str().unwrap()).collect();
+    let identities = me["data"]["me"]["miniProgramIdentities"]
+        .as_array()
+        .unwrap();
+    let apps: Vec<&str> = identities
+        .iter()
+        .map(|i| i["appId"].as_str().unwrap())
+        .collect();
     assert_eq!(apps, [MP_A, MP_B]);
-    assert_ne!(identities[0]["openid"], identities[1]["openid"], "one openid per app");
-    assert!(identities.iter().all(|i| i["unionid"] == unionid.as_str() && i["user"]["id"] == alice.as_str()));
+    assert_ne!(
+        identities[0]["openid"], identities[1]["openid"],
+        "one openid per app"
+    );
+    assert!(
+        identities
+            .iter()
+            .all(|i| i["unionid"] == unionid.as_str() && i["user"]["id"] == alice.as_str())
+    );
 
     let bob = app.login_mp(MP_A, "bob").await;
     assert_eq!(bob["newUser"], true);
@@ -55,7 +77,11 @@ async fn a_returning_user_gets_the_same_user_and_fresh_tokens(backend: Backend) 
     assert_ne!(again["refreshToken"], first["refreshToken"]);
     assert_eq!(app.count("users").await, 1);
     assert_eq!(app.count("mini_program_identities").await, 1);
-    assert_eq!(app.count("sessions").await, 2, "each login opens its own session");
+    assert_eq!(
+        app.count("sessions").await,
+        2,
+        "each login opens its own session"
+    );
 }
 
 async fn the_unbound_mini_program_gives_a_separate_user_until_a_unionid_links_it(backend: Backend) {
@@ -65,36 +91,67 @@ async fn the_unbound_mini_program_gives_a_separate_user_until_a_unionid_links_it
     let unionid = bound["user"]["unionid"].as_str().unwrap().to_owned();
 
     let unbound = app.login_mp(MP_UNBOUND, "dave").await;
-    assert_eq!(unbound["newUser"], true, "no unionid in an unbound app: WeChat can't tell it's dave");
+    assert_eq!(
+        unbound["newUser"], true,
+        "no unionid in an unbound app: WeChat can't tell it's dave"
+    );
     assert!(unbound["user"]["unionid"].is_null());
     let other = unbound["user"]["id"].as_str().unwrap().to_owned();
     assert_ne!(other, dave);
     let old_token = unbound["accessToken"].as_str().unwrap().to_owned();
 
     // The app gets bound to the open platform: WeChat now sends dave's unionid for the same openid.
-    let code = app.code_with(MP_UNBOUND, "dave", json!({ "unionid": unionid })).await;
+    let code = app
+        .code_with(MP_UNBOUND, "dave", json!({ "unionid": unionid }))
+        .await;
     let linked = app.login_mp_code(MP_UNBOUND, &code).await;
     let linked = &linked["data"]["loginWithMiniProgram"];
-    assert_eq!(linked["user"]["id"], dave.as_str(), "the identity now belongs to dave");
+    assert_eq!(
+        linked["user"]["id"],
+        dave.as_str(),
+        "the identity now belongs to dave"
+    );
     assert_eq!(linked["newUser"], false);
 
     // The old user is a tombstone pointing at dave; its token resolves to dave.
     let me = app.me(&old_token).await;
     assert_eq!(me["data"]["me"]["id"], dave.as_str());
-    assert_eq!(me["data"]["me"]["miniProgramIdentities"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        me["data"]["me"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let tomb = app
-        .gql_ok(Some(ADMIN_KEY), "query($id: ID!) { user(id: $id) { id mergedInto { id } } }", json!({ "id": other }))
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($id: ID!) { user(id: $id) { id mergedInto { id } } }",
+            json!({ "id": other }),
+        )
         .await;
     assert_eq!(tomb["user"]["id"], other.as_str());
     assert_eq!(tomb["user"]["mergedInto"]["id"], dave.as_str());
     assert_eq!(app.count("merge_events").await, 1);
-    let live = app.gql_ok(Some(ADMIN_KEY), "{ users { edges { node { id } } } }", json!({})).await;
-    assert_eq!(live["users"]["edges"].as_array().unwrap().len(), 1, "one live user: dave");
+    let live = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "{ users { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        live["users"]["edges"].as_array().unwrap().len(),
+        1,
+        "one live user: dave"
+    );
 }
 
 /// Encrypts like WeChat does for `encryptedData` with the login's session key.
 fn wechat_encrypt(session_key: &[u8; 16], iv: &[u8; 16], data: &serde_json::Value) -> String {
-    let ct = wechat_identity::crypto::aes128_cbc_encrypt(session_key, iv, data.to_string().as_bytes()).unwrap();
+    let ct =
+        wechat_identity::crypto::aes128_cbc_encrypt(session_key, iv, data.to_string().as_bytes())
+            .unwrap();
     STANDARD.encode(ct)
 }
 
@@ -102,7 +159,9 @@ async fn encrypted_user_data_fills_the_profile(backend: Backend) {
     let app = TestApp::start(backend).await;
     let key = [0x42u8; 16];
     let iv = [0x17u8; 16];
-    let code = app.code_with(MP_A, "erin", json!({ "sessionKey": STANDARD.encode(key) })).await;
+    let code = app
+        .code_with(MP_A, "erin", json!({ "sessionKey": STANDARD.encode(key) }))
+        .await;
     let data = json!({
         "nickName": "Erin", "avatarUrl": "https://thirdwx.qlogo.cn/erin.png",
         "watermark": { "appid": MP_A, "timestamp": 1_700_000_000 }
@@ -115,10 +174,15 @@ async fn encrypted_user_data_fills_the_profile(backend: Backend) {
         )
         .await;
     assert!(body.get("errors").is_none(), "{body:#}");
-    assert_eq!(body["data"]["loginWithMiniProgram"]["user"]["nickname"], "Erin");
+    assert_eq!(
+        body["data"]["loginWithMiniProgram"]["user"]["nickname"],
+        "Erin"
+    );
 
     // A later phone-number login fills the phone and keeps the nickname.
-    let code = app.code_with(MP_A, "erin", json!({ "sessionKey": STANDARD.encode(key) })).await;
+    let code = app
+        .code_with(MP_A, "erin", json!({ "sessionKey": STANDARD.encode(key) }))
+        .await;
     let phone = json!({ "phoneNumber": "+8613800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
                         "watermark": { "appid": MP_A, "timestamp": 1_700_000_100 } });
     let body = app
@@ -128,7 +192,9 @@ async fn encrypted_user_data_fills_the_profile(backend: Backend) {
             json!({ "input": { "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &phone), "iv": STANDARD.encode(iv) } }),
         )
         .await;
-    let token = body["data"]["loginWithMiniProgram"]["accessToken"].as_str().unwrap();
+    let token = body["data"]["loginWithMiniProgram"]["accessToken"]
+        .as_str()
+        .unwrap();
     let me = app.me(token).await;
     assert_eq!(me["data"]["me"]["nickname"], "Erin");
     assert_eq!(me["data"]["me"]["phoneNumber"], "+8613800138000");
@@ -138,7 +204,9 @@ async fn encrypted_data_from_another_app_is_refused_and_nothing_is_written(backe
     let app = TestApp::start(backend).await;
     let key = [0x42u8; 16];
     let iv = [0x17u8; 16];
-    let code = app.code_with(MP_A, "frank", json!({ "sessionKey": STANDARD.encode(key) })).await;
+    let code = app
+        .code_with(MP_A, "frank", json!({ "sessionKey": STANDARD.encode(key) }))
+        .await;
     let data = json!({ "nickName": "Frank", "watermark": { "appid": MP_B, "timestamp": 1 } });
     let body = app
         .gql(
@@ -169,19 +237,31 @@ async fn the_session_key_is_stored_sealed(backend: Backend) {
 
     let app = TestApp::start(backend).await;
     let session_key = STANDARD.encode([0x33u8; 16]);
-    let code = app.code_with(MP_A, "gina", json!({ "sessionKey": session_key })).await;
+    let code = app
+        .code_with(MP_A, "gina", json!({ "sessionKey": session_key }))
+        .await;
     let body = app.login_mp_code(MP_A, &code).await;
     assert!(body.get("errors").is_none());
-    assert!(!body.to_string().contains(&session_key), "session_key must never be returned");
+    assert!(
+        !body.to_string().contains(&session_key),
+        "session_key must never be returned"
+    );
 
     let q = mpi::table.select(mpi::session_key);
     let mut conn = app.running.app.identity.db.conn().await.unwrap();
-    let stored: Option<String> = wechat_identity::with_conn!(&mut conn, c => q.first(c).await).unwrap();
+    let stored: Option<String> =
+        wechat_identity::with_conn!(&mut conn, c => q.first(c).await).unwrap();
     let stored = stored.expect("a session key is kept for later decryption");
     assert_ne!(stored, session_key);
     assert!(!stored.contains(&session_key));
     let openid = wechat_identity::wechat::sandbox::derive_id("openid", MP_A, "gina");
-    let opened = app.running.app.identity.sealer.open(&stored, format!("{MP_A}:{openid}").as_bytes()).unwrap();
+    let opened = app
+        .running
+        .app
+        .identity
+        .sealer
+        .open(&stored, format!("{MP_A}:{openid}").as_bytes())
+        .unwrap();
     assert_eq!(opened, session_key.as_bytes());
 }
 
@@ -209,7 +289,11 @@ async fn with_real_apps_configured_the_sandbox_is_off_and_the_client_uses_the_co
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 404, "no sandbox control endpoints with real apps configured");
+    assert_eq!(
+        res.status(),
+        404,
+        "no sandbox control endpoints with real apps configured"
+    );
     let code = wechat.issue_code(&CodeRequest::new(MP_A, "alice")).unwrap();
     let body = app.login_mp_code(MP_A, &code).await;
     assert!(body.get("errors").is_none(), "{body:#}");

@@ -5,7 +5,10 @@ use serde_json::json;
 use crate::common::*;
 use crate::on_both_backends;
 
-on_both_backends!(refresh_rotates_and_reuse_revokes_the_login, logout_ends_the_login);
+on_both_backends!(
+    refresh_rotates_and_reuse_revokes_the_login,
+    logout_ends_the_login
+);
 
 const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken newUser user { id } } }";
 
@@ -14,18 +17,28 @@ async fn refresh_rotates_and_reuse_revokes_the_login(backend: Backend) {
     let login = app.login_mp(MP_A, "alice").await;
     let first = login["refreshToken"].as_str().unwrap();
     let data = app.gql_ok(None, REFRESH, json!({ "t": first })).await;
-    let second = data["refreshSession"]["refreshToken"].as_str().unwrap().to_owned();
+    let second = data["refreshSession"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(second, first);
     assert_eq!(data["refreshSession"]["user"]["id"], login["user"]["id"]);
     assert_eq!(data["refreshSession"]["newUser"], false);
     let new_access = data["refreshSession"]["accessToken"].as_str().unwrap();
-    assert_eq!(app.me(new_access).await["data"]["me"]["id"], login["user"]["id"]);
+    assert_eq!(
+        app.me(new_access).await["data"]["me"]["id"],
+        login["user"]["id"]
+    );
 
     // The first token again: someone replays it. Refused, and the whole login is revoked.
     let body = app.gql(None, REFRESH, json!({ "t": first })).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
     let body = app.gql(None, REFRESH, json!({ "t": second })).await;
-    assert_eq!(error_code(&body), "UNAUTHENTICATED", "the family is revoked after reuse");
+    assert_eq!(
+        error_code(&body),
+        "UNAUTHENTICATED",
+        "the family is revoked after reuse"
+    );
 
     let body = app.gql(None, REFRESH, json!({ "t": "made-up" })).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
@@ -36,16 +49,36 @@ async fn logout_ends_the_login(backend: Backend) {
     let phone = app.login_mp(MP_A, "alice").await;
     let laptop = app.login_mp(MP_B, "alice").await;
     let data = app
-        .gql_ok(None, "mutation($t: String!) { logout(refreshToken: $t) }", json!({ "t": phone["refreshToken"] }))
+        .gql_ok(
+            None,
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": phone["refreshToken"] }),
+        )
         .await;
     assert_eq!(data["logout"], true);
-    let body = app.gql(None, REFRESH, json!({ "t": phone["refreshToken"] })).await;
+    let body = app
+        .gql(None, REFRESH, json!({ "t": phone["refreshToken"] }))
+        .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
     // The other login is untouched until the user logs out everywhere.
-    let data = app.gql_ok(None, REFRESH, json!({ "t": laptop["refreshToken"] })).await;
-    let laptop_refresh = data["refreshSession"]["refreshToken"].as_str().unwrap().to_owned();
-    let token = data["refreshSession"]["accessToken"].as_str().unwrap().to_owned();
-    let data = app.gql_ok(Some(&token), "mutation { logout(allSessions: true) }", json!({})).await;
+    let data = app
+        .gql_ok(None, REFRESH, json!({ "t": laptop["refreshToken"] }))
+        .await;
+    let laptop_refresh = data["refreshSession"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = data["refreshSession"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = app
+        .gql_ok(
+            Some(&token),
+            "mutation { logout(allSessions: true) }",
+            json!({}),
+        )
+        .await;
     assert_eq!(data["logout"], true);
     let body = app.gql(None, REFRESH, json!({ "t": laptop_refresh })).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");

@@ -37,7 +37,11 @@ impl MergeEventRow {
     /// Events that involve this user, as survivor or as merged, oldest first.
     pub async fn for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<Self>, DbError> {
         let q = merge_events::table
-            .filter(merge_events::survivor_id.eq(user_id).or(merge_events::merged_id.eq(user_id)))
+            .filter(
+                merge_events::survivor_id
+                    .eq(user_id)
+                    .or(merge_events::merged_id.eq(user_id)),
+            )
             .order(merge_events::id.asc());
         Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
     }

@@ -54,8 +54,14 @@ pub struct NewMiniProgramIdentity<'a> {
 
 impl MiniProgramIdentityRow {
     /// The identity of `openid` in `app_id`.
-    pub async fn find_by_openid(conn: &mut Conn, app_id: &str, openid: &str) -> Result<Option<Self>, DbError> {
-        let q = mpi::table.filter(mpi::app_id.eq(app_id)).filter(mpi::openid.eq(openid));
+    pub async fn find_by_openid(
+        conn: &mut Conn,
+        app_id: &str,
+        openid: &str,
+    ) -> Result<Option<Self>, DbError> {
+        let q = mpi::table
+            .filter(mpi::app_id.eq(app_id))
+            .filter(mpi::openid.eq(openid));
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 

@@ -77,13 +77,24 @@ impl SessionRow {
         replaced_by: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
-            .set((sessions::revoked_at.eq(at), sessions::replaced_by.eq(replaced_by)));
+        let q = diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set((
+            sessions::revoked_at.eq(at),
+            sessions::replaced_by.eq(replaced_by),
+        ));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
     /// Revokes every active session of a family (refresh-token reuse).
-    pub async fn revoke_family(conn: &mut Conn, family: &str, at: NaiveDateTime) -> Result<usize, DbError> {
+    pub async fn revoke_family(
+        conn: &mut Conn,
+        family: &str,
+        at: NaiveDateTime,
+    ) -> Result<usize, DbError> {
         let q = diesel::update(
             sessions::table
                 .filter(sessions::family.eq(family))
@@ -94,7 +105,11 @@ impl SessionRow {
     }
 
     /// Revokes every active session of a user.
-    pub async fn revoke_user(conn: &mut Conn, user_id: &str, at: NaiveDateTime) -> Result<usize, DbError> {
+    pub async fn revoke_user(
+        conn: &mut Conn,
+        user_id: &str,
+        at: NaiveDateTime,
+    ) -> Result<usize, DbError> {
         let q = diesel::update(
             sessions::table
                 .filter(sessions::user_id.eq(user_id))
@@ -106,7 +121,8 @@ impl SessionRow {
 
     /// Moves every session of `from` to `to` (a merge).
     pub async fn move_all(conn: &mut Conn, from: &str, to: &str) -> Result<usize, DbError> {
-        let q = diesel::update(sessions::table.filter(sessions::user_id.eq(from))).set(sessions::user_id.eq(to));
+        let q = diesel::update(sessions::table.filter(sessions::user_id.eq(from)))
+            .set(sessions::user_id.eq(to));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 }

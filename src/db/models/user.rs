@@ -103,7 +103,10 @@ impl UserRow {
     }
 
     /// The live (not merged) user holding this unionid.
-    pub async fn find_live_by_unionid(conn: &mut Conn, unionid: &str) -> Result<Option<UserRow>, DbError> {
+    pub async fn find_live_by_unionid(
+        conn: &mut Conn,
+        unionid: &str,
+    ) -> Result<Option<UserRow>, DbError> {
         let q = users::table
             .filter(users::unionid.eq(unionid))
             .filter(users::merged_into.is_null());
@@ -121,8 +124,10 @@ impl UserRow {
 
     /// Sets the unionid of a user that has none.
     pub async fn set_unionid(conn: &mut Conn, id: &str, unionid: &str) -> Result<(), DbError> {
-        let q = diesel::update(users::table.find(id).filter(users::unionid.is_null()))
-            .set((users::unionid.eq(unionid), users::updated_at.eq(super::now())));
+        let q = diesel::update(users::table.find(id).filter(users::unionid.is_null())).set((
+            users::unionid.eq(unionid),
+            users::updated_at.eq(super::now()),
+        ));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
@@ -143,18 +148,25 @@ impl UserRow {
     }
 
     /// Writes the non-empty fields of `change` (computed by [`UserRow::filled`]).
-    pub async fn apply_profile(conn: &mut Conn, id: &str, change: &ProfileFill) -> Result<(), DbError> {
+    pub async fn apply_profile(
+        conn: &mut Conn,
+        id: &str,
+        change: &ProfileFill,
+    ) -> Result<(), DbError> {
         let now = super::now();
         if let Some(v) = &change.nickname {
-            let q = diesel::update(users::table.find(id)).set((users::nickname.eq(v), users::updated_at.eq(now)));
+            let q = diesel::update(users::table.find(id))
+                .set((users::nickname.eq(v), users::updated_at.eq(now)));
             with_conn!(conn, c => q.execute(c).await)?;
         }
         if let Some(v) = &change.avatar_url {
-            let q = diesel::update(users::table.find(id)).set((users::avatar_url.eq(v), users::updated_at.eq(now)));
+            let q = diesel::update(users::table.find(id))
+                .set((users::avatar_url.eq(v), users::updated_at.eq(now)));
             with_conn!(conn, c => q.execute(c).await)?;
         }
         if let Some(v) = &change.phone_number {
-            let q = diesel::update(users::table.find(id)).set((users::phone_number.eq(v), users::updated_at.eq(now)));
+            let q = diesel::update(users::table.find(id))
+                .set((users::phone_number.eq(v), users::updated_at.eq(now)));
             with_conn!(conn, c => q.execute(c).await)?;
         }
         Ok(())

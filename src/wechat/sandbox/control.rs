@@ -73,17 +73,27 @@ pub struct FaultRequest {
 }
 
 fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": message }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
 }
 
-pub(super) async fn issue_code(State(sb): State<Sandbox>, Json(req): Json<CodeRequest>) -> Response {
+pub(super) async fn issue_code(
+    State(sb): State<Sandbox>,
+    Json(req): Json<CodeRequest>,
+) -> Response {
     match sb.issue_code(&req) {
         Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
         Err(message) => bad_request(message),
     }
 }
 
-pub(super) async fn add_fault(State(sb): State<Sandbox>, Json(req): Json<FaultRequest>) -> Response {
+pub(super) async fn add_fault(
+    State(sb): State<Sandbox>,
+    Json(req): Json<FaultRequest>,
+) -> Response {
     let count = req.count.unwrap_or(1);
     if count == 0 || count > 10_000 {
         return bad_request("count must be 1..=10000".into());

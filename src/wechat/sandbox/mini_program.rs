@@ -17,7 +17,10 @@ pub(super) struct Jscode2SessionQuery {
 }
 
 /// `GET /sns/jscode2session`.
-pub(super) async fn jscode2session(State(sb): State<Sandbox>, Query(q): Query<Jscode2SessionQuery>) -> Response {
+pub(super) async fn jscode2session(
+    State(sb): State<Sandbox>,
+    Query(q): Query<Jscode2SessionQuery>,
+) -> Response {
     if let Some(response) = apply_fault(&sb, "/sns/jscode2session").await {
         return response;
     }
@@ -35,7 +38,8 @@ pub(super) async fn jscode2session(State(sb): State<Sandbox>, Query(q): Query<Js
     }
     match sb.redeem_code(&appid, &code) {
         Ok(issued) => {
-            let mut body = serde_json::json!({ "openid": issued.openid, "session_key": issued.session_key });
+            let mut body =
+                serde_json::json!({ "openid": issued.openid, "session_key": issued.session_key });
             if let Some(unionid) = issued.unionid {
                 body["unionid"] = unionid.into();
             }

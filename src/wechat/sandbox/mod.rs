@@ -106,14 +106,19 @@ impl Sandbox {
         Router::new()
             .route("/sns/jscode2session", get(mini_program::jscode2session))
             .route("/codes", post(control::issue_code))
-            .route("/faults", post(control::add_fault).delete(control::clear_faults))
+            .route(
+                "/faults",
+                post(control::add_fault).delete(control::clear_faults),
+            )
             .with_state(self.clone())
     }
 
     /// Serves the sandbox alone on `listener` (tests run it on a loopback port); returns the base
     /// URL for the WeChat client.
     pub fn spawn(&self, listener: tokio::net::TcpListener) -> String {
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let app = Router::new().nest(MOUNT, self.router());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -132,11 +137,17 @@ impl Sandbox {
             .ok_or_else(|| format!("unknown appId `{}`", req.app_id))?;
         if req.user.is_empty()
             || req.user.len() > 64
-            || !req.user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            || !req
+                .user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
         {
             return Err("user must be 1-64 characters of a-z, 0-9, _ - .".into());
         }
-        let openid = req.openid.clone().unwrap_or_else(|| derive_id("openid", &req.app_id, &req.user));
+        let openid = req
+            .openid
+            .clone()
+            .unwrap_or_else(|| derive_id("openid", &req.app_id, &req.user));
         let unionid = match &req.unionid {
             Some(u) => Some(u.clone()),
             None => app
@@ -168,10 +179,17 @@ impl Sandbox {
     }
 
     /// Checks `appid` and `secret` like WeChat: 40013 for an unknown app, 40125 for a bad secret.
-    fn check_app(&self, appid: &str, secret: &str, kind: AppKind) -> Result<(), (i64, &'static str)> {
+    fn check_app(
+        &self,
+        appid: &str,
+        secret: &str,
+        kind: AppKind,
+    ) -> Result<(), (i64, &'static str)> {
         match self.inner.apps.get(appid) {
             Some(app) if app.kind != kind => Err((40013, "invalid appid")),
-            Some(app) if crypto::constant_time_eq(app.secret.as_bytes(), secret.as_bytes()) => Ok(()),
+            Some(app) if crypto::constant_time_eq(app.secret.as_bytes(), secret.as_bytes()) => {
+                Ok(())
+            }
             Some(_) => Err((40125, "invalid appsecret")),
             None => Err((40013, "invalid appid")),
         }
@@ -209,7 +227,10 @@ impl Sandbox {
 
 /// A 28-character WeChat-looking id derived from its parts.
 pub fn derive_id(kind: &str, scope: &str, user: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{kind}:{scope}:{user}").as_bytes());
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{kind}:{scope}:{user}").as_bytes(),
+    );
     let mut id = String::from("o");
     id.push_str(&URL_SAFE_NO_PAD.encode(digest.as_ref())[..27]);
     id
@@ -245,7 +266,11 @@ mod tests {
     fn one_person_one_unionid_across_bound_apps_none_in_unbound() {
         let sb = Sandbox::new(&sandbox_demo_apps());
         let mut ids = Vec::new();
-        for app in ["wxsandboxminiapp01", "wxsandboxminiapp02", "wxsandboxunbound01"] {
+        for app in [
+            "wxsandboxminiapp01",
+            "wxsandboxminiapp02",
+            "wxsandboxunbound01",
+        ] {
             let code = sb.issue_code(&CodeRequest::new(app, "alice")).unwrap();
             assert_eq!(code.len(), 32);
             ids.push(sb.redeem_code(app, &code).unwrap());
@@ -260,13 +285,24 @@ mod tests {
     #[test]
     fn codes_are_single_use_and_bound_to_their_app() {
         let sb = Sandbox::new(&sandbox_demo_apps());
-        let code = sb.issue_code(&CodeRequest::new("wxsandboxminiapp01", "bob")).unwrap();
-        assert_eq!(sb.redeem_code("wxsandboxminiapp02", &code).unwrap_err().0, 40029);
+        let code = sb
+            .issue_code(&CodeRequest::new("wxsandboxminiapp01", "bob"))
+            .unwrap();
+        assert_eq!(
+            sb.redeem_code("wxsandboxminiapp02", &code).unwrap_err().0,
+            40029
+        );
         assert!(sb.redeem_code("wxsandboxminiapp01", &code).is_ok());
-        assert_eq!(sb.redeem_code("wxsandboxminiapp01", &code).unwrap_err().0, 40163);
+        assert_eq!(
+            sb.redeem_code("wxsandboxminiapp01", &code).unwrap_err().0,
+            40163
+        );
         let mut expired = CodeRequest::new("wxsandboxminiapp01", "bob");
         expired.ttl_seconds = Some(0);
         let code = sb.issue_code(&expired).unwrap();
-        assert_eq!(sb.redeem_code("wxsandboxminiapp01", &code).unwrap_err().0, 40029);
+        assert_eq!(
+            sb.redeem_code("wxsandboxminiapp01", &code).unwrap_err().0,
+            40029
+        );
     }
 }
