@@ -1,10 +1,220 @@
-//! `wechat-identity bench`: concurrent Mini Program logins against the in-process sandbox.
+//! `wechat-identity bench`: concurrent `loginWithMiniProgram` calls over HTTP against a service
+//! running in this process with the in-process sandbox, on a fresh database per backend.
+//! Prints logins/s, p50/p99 latency, and WeChat calls and DB transactions per login.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Secret};
+use crate::metrics;
+use crate::wechat::sandbox::CodeRequest;
 
 /// Bench options.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Databases to measure: `sqlite` (a temp file) and/or a PostgreSQL server URL, on which a
+    /// fresh database is created and dropped afterwards.
+    #[arg(long = "database", default_values_t = vec!["sqlite".to_string()])]
+    databases: Vec<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Distinct users (the new-user phase logs each in once).
+    #[arg(long, default_value_t = 2000)]
+    users: usize,
+    /// Returning-user logins (spread over the users).
+    #[arg(long, default_value_t = 20000)]
+    logins: usize,
+    /// Database pool size.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
+}
+
+const LOGIN: &str = "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken refreshToken newUser user { id } } }";
+const APP: &str = "wxsandboxminiapp01";
 
 /// Runs the benchmark.
-pub async fn run(_args: BenchArgs) -> Result<(), String> {
-    Err("not yet".into())
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    println!(
+        "bench: loginWithMiniProgram over HTTP, {} concurrent clients, {} users, {} returning logins",
+        args.concurrency, args.users, args.logins
+    );
+    for database in &args.databases {
+        bench_one(&args, database).await?;
+    }
+    Ok(())
+}
+
+async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
+    let dir = tempfile_dir()?;
+    let (url, cleanup) = if database == "sqlite" {
+        (format!("sqlite://{}", dir.join("bench.db").display()), None)
+    } else {
+        let name = format!("wi_bench_{}", uuid::Uuid::new_v4().simple());
+        pg_exec(database, &format!("CREATE DATABASE {name}")).await?;
+        let mut url = reqwest::Url::parse(database).map_err(|e| e.to_string())?;
+        url.set_path(&name);
+        (url.to_string(), Some(name))
+    };
+    let backend = if cleanup.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("literal address"),
+        data_dir: dir.clone(),
+        database_url: Some(Secret::new(url)),
+        database_pool_size: args.pool_size,
+        sandbox: Some(true),
+        ..Config::default()
+    };
+    config.finish().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = crate::app::start(config, async {
+        let _ = stopped.await;
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let sandbox = running.app.sandbox.clone().ok_or("sandbox not running")?;
+    let endpoint = format!("http://{}/graphql", running.addr);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+
+    let user_name = |i: usize| format!("bench-user-{i}");
+    let issue = |i: usize| sandbox.issue_code(&CodeRequest::new(APP, &user_name(i)));
+    let new_codes: Vec<String> = (0..args.users).map(issue).collect::<Result<_, _>>()?;
+    let phase = Phase::run(&client, &endpoint, new_codes, args.concurrency).await;
+    phase.print(backend, "new users");
+    let returning: Vec<String> = (0..args.logins)
+        .map(|i| issue(i % args.users))
+        .collect::<Result<_, _>>()?;
+    let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
+    phase.print(backend, "returning users");
+
+    let _ = stop.send(());
+    let _ = running.handle.await;
+    drop(running.app);
+    if let Some(name) = cleanup {
+        pg_exec(
+            database,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+struct Phase {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+    wechat_calls: u64,
+    transactions: u64,
+}
+
+impl Phase {
+    async fn run(
+        client: &reqwest::Client,
+        endpoint: &str,
+        codes: Vec<String>,
+        concurrency: usize,
+    ) -> Phase {
+        let calls_before = metrics::total("wechat_identity_wechat_calls_total", "jscode2session");
+        let tx_before = metrics::total("wechat_identity_db_transactions_total", "");
+        let codes = Arc::new(codes);
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..concurrency {
+            let (client, endpoint, codes, next) = (
+                client.clone(),
+                endpoint.to_owned(),
+                codes.clone(),
+                next.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(code) = codes.get(i) else { break };
+                    let body = serde_json::json!({ "query": LOGIN, "variables": { "input": { "appId": APP, "code": code } } });
+                    let t = Instant::now();
+                    let ok = match client.post(&endpoint).json(&body).send().await {
+                        Ok(r) => r
+                            .json::<serde_json::Value>()
+                            .await
+                            .is_ok_and(|v| v.get("errors").is_none() && v["data"]["loginWithMiniProgram"]["accessToken"].is_string()),
+                        Err(_) => false,
+                    };
+                    latencies.push(t.elapsed());
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut latencies = Vec::with_capacity(codes.len());
+        let mut errors = 0;
+        for w in workers {
+            if let Ok((l, e)) = w.await {
+                latencies.extend(l);
+                errors += e;
+            }
+        }
+        let elapsed = start.elapsed();
+        latencies.sort();
+        Phase {
+            latencies,
+            errors,
+            elapsed,
+            wechat_calls: metrics::total("wechat_identity_wechat_calls_total", "jscode2session")
+                - calls_before,
+            transactions: metrics::total("wechat_identity_db_transactions_total", "") - tx_before,
+        }
+    }
+
+    fn print(&self, backend: &str, name: &str) {
+        let n = self.latencies.len().max(1);
+        let pct = |p: f64| {
+            let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+            self.latencies
+                .get(i)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        println!(
+            "{backend:8} {name:16} {:6} logins {:5} errors in {:6.2}s: {:8.0} logins/s  p50 {:6.2} ms  p99 {:6.2} ms  per login: {:.2} WeChat calls, {:.2} DB transactions",
+            self.latencies.len(),
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            self.wechat_calls as f64 / n as f64,
+            self.transactions as f64 / n as f64,
+        );
+    }
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "wechat-identity-bench-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+async fn pg_exec(url: &str, sql: &str) -> Result<(), String> {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    let mut conn = crate::db::PgConn::establish(url)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    conn.batch_execute(sql).await.map_err(|e| e.to_string())
 }

@@ -35,6 +35,24 @@ pub fn merge(reason: &'static str) {
     );
 }
 
+/// Counts one database transaction by how it ended (`commit`, `rollback`, `retry`).
+pub fn transaction(outcome: &'static str) {
+    bump(
+        "wechat_identity_db_transactions_total",
+        format!("outcome=\"{outcome}\""),
+    );
+}
+
+/// The sum of a counter over all label sets whose labels contain `label_filter`.
+pub fn total(name: &str, label_filter: &str) -> u64 {
+    let counters = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+    counters
+        .iter()
+        .filter(|((n, labels), _)| *n == name && labels.contains(label_filter))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
 /// The counters in Prometheus text format.
 pub fn render() -> String {
     let counters = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());

@@ -51,6 +51,47 @@ impl Retryable for SessionError {
     }
 }
 
+/// A session about to be stored: its id and refresh token, generated before the write.
+pub struct PendingSession {
+    /// Session id (and family of a new login).
+    pub id: String,
+    /// The refresh token handed to the client once.
+    pub refresh_token: String,
+    /// Its SHA-256, the only form stored.
+    pub token_hash: String,
+    /// Now.
+    pub created_at: chrono::NaiveDateTime,
+    /// When the refresh token stops working.
+    pub expires_at: chrono::NaiveDateTime,
+}
+
+impl PendingSession {
+    /// Generates an id and a refresh token.
+    pub fn generate(issuer: &TokenIssuer) -> Self {
+        let refresh_token = crypto::random_token();
+        let created_at = now();
+        let refresh_ttl = i64::try_from(issuer.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
+        Self {
+            id: types::new_row_id(),
+            token_hash: crypto::sha256_hex(refresh_token.as_bytes()),
+            refresh_token,
+            created_at,
+            expires_at: created_at + Duration::seconds(refresh_ttl),
+        }
+    }
+
+    /// The tokens for the client, once the session is stored for `user_id`.
+    pub fn into_tokens(self, issuer: &TokenIssuer, user_id: &str) -> IssuedTokens {
+        IssuedTokens {
+            access_token: issuer.issue(user_id, &self.id),
+            expires_in: issuer.access_ttl_secs,
+            refresh_token: self.refresh_token,
+            refresh_expires_in: issuer.refresh_ttl_secs,
+            session_id: self.id,
+        }
+    }
+}
+
 /// Starts a session for `user_id` (a new family unless `family` is given) inside the caller's
 /// transaction and signs its access token.
 pub async fn create(
@@ -60,32 +101,22 @@ pub async fn create(
     family: Option<&str>,
     client: &ClientInfo,
 ) -> Result<IssuedTokens, DbError> {
-    let id = types::new_row_id();
-    let refresh_token = crypto::random_token();
-    let token_hash = crypto::sha256_hex(refresh_token.as_bytes());
-    let created_at = now();
-    let refresh_ttl = i64::try_from(issuer.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
+    let pending = PendingSession::generate(issuer);
     SessionRow::insert(
         conn,
         &NewSession {
-            id: &id,
+            id: &pending.id,
             user_id,
-            family: family.unwrap_or(&id),
-            token_hash: &token_hash,
-            expires_at: created_at + Duration::seconds(refresh_ttl),
-            created_at,
+            family: family.unwrap_or(&pending.id),
+            token_hash: &pending.token_hash,
+            expires_at: pending.expires_at,
+            created_at: pending.created_at,
             user_agent: client.user_agent.as_deref(),
             ip: client.ip.as_deref(),
         },
     )
     .await?;
-    Ok(IssuedTokens {
-        access_token: issuer.issue(user_id, &id),
-        expires_in: issuer.access_ttl_secs,
-        refresh_token,
-        refresh_expires_in: issuer.refresh_ttl_secs,
-        session_id: id,
-    })
+    Ok(pending.into_tokens(issuer, user_id))
 }
 
 enum Refreshed {

@@ -8,6 +8,7 @@ pub mod models;
 pub mod schema;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::Connection as _;
@@ -102,8 +103,9 @@ pub enum Backend {
 /// A connection pool to one of the two backends.
 #[derive(Clone)]
 pub enum Db {
-    /// SQLite pool.
-    Sqlite(Pool<SqliteConn>),
+    /// SQLite pool, and the lock that queues this process's writers: SQLite has one writer at a
+    /// time, and waiting on an async lock is fair and fast where SQLite's busy handler sleeps.
+    Sqlite(Pool<SqliteConn>, Arc<tokio::sync::Mutex<()>>),
     /// PostgreSQL pool.
     Postgres(Pool<PgConn>),
 }
@@ -154,23 +156,32 @@ macro_rules! transaction {
             .await;
             match result {
                 Ok(value) => match tx.commit().await {
-                    Ok(()) => break Ok(value),
+                    Ok(()) => {
+                        $crate::metrics::transaction("commit");
+                        break Ok(value);
+                    }
                     Err(e)
                         if e.is_retryable() && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS =>
                     {
+                        $crate::metrics::transaction("retry");
                         $crate::db::backoff(attempt).await;
                         continue;
                     }
-                    Err(e) => break Err(e.into()),
+                    Err(e) => {
+                        $crate::metrics::transaction("rollback");
+                        break Err(e.into());
+                    }
                 },
                 Err(e) => {
                     tx.rollback().await;
                     if $crate::db::Retryable::is_retryable(&e)
                         && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS
                     {
+                        $crate::metrics::transaction("retry");
                         $crate::db::backoff(attempt).await;
                         continue;
                     }
+                    $crate::metrics::transaction("rollback");
                     break Err(e);
                 }
             }
@@ -190,6 +201,8 @@ pub async fn backoff(attempt: u32) {
 /// flagged as in-transaction, and the pool discards it.
 pub struct Tx {
     conn: Conn,
+    /// SQLite only: this process's write lock, held until commit or rollback.
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
@@ -273,7 +286,7 @@ impl Db {
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(pool, Arc::default()))
         } else {
             let mut conn = PgConn::establish(url)
                 .await
@@ -304,7 +317,7 @@ impl Db {
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -312,7 +325,9 @@ impl Db {
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<Conn, DbError> {
         Ok(match self {
-            Db::Sqlite(p) => Conn::Sqlite(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?),
+            Db::Sqlite(p, _) => {
+                Conn::Sqlite(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?)
+            }
             Db::Postgres(p) => {
                 Conn::Postgres(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?)
             }
@@ -321,6 +336,10 @@ impl Db {
 
     /// Begins a transaction (`BEGIN IMMEDIATE` on SQLite, so read-then-write cannot deadlock).
     pub async fn begin(&self) -> Result<Tx, DbError> {
+        let writer = match self {
+            Db::Sqlite(_, lock) => Some(lock.clone().lock_owned().await),
+            Db::Postgres(_) => None,
+        };
         let mut conn = self.conn().await?;
         match &mut conn {
             Conn::Sqlite(c) => {
@@ -336,7 +355,10 @@ impl Db {
                 <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
             }
         }
-        Ok(Tx { conn })
+        Ok(Tx {
+            conn,
+            _writer: writer,
+        })
     }
 
     /// Checks the database answers (for `/readyz`).

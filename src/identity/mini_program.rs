@@ -2,7 +2,9 @@
 //! identity rules, records the identity and opens a session.
 
 use crate::auth::IssuedTokens;
-use crate::auth::sessions;
+use crate::auth::sessions::{self, PendingSession};
+use crate::db::Backend;
+use crate::db::models::fast_login::FastLogin;
 use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, NewMiniProgramIdentity};
 use crate::db::models::now;
 use crate::db::models::user::{ProfileFill, UserRow};
@@ -115,6 +117,33 @@ impl Identity {
             .seal(session.session_key.as_bytes(), context.as_bytes());
         let app_id = app.app_id.as_str();
         let openid = session.openid.as_str();
+
+        // PostgreSQL: a returning user whose records already agree needs one statement.
+        if fill.is_none() && self.db.backend() == Backend::Postgres {
+            let pending = PendingSession::generate(&self.tokens);
+            let fast = FastLogin {
+                at: pending.created_at,
+                session_key: &sealed_key,
+                app_id,
+                openid,
+                unionid: unionid.as_ref().map(UnionId::as_str),
+                session_id: &pending.id,
+                token_hash: &pending.token_hash,
+                expires_at: pending.expires_at,
+                user_agent: client.user_agent.as_deref(),
+                ip: client.ip.as_deref(),
+            };
+            let found = fast.run(&mut self.db.conn().await?).await?;
+            metrics::transaction("commit");
+            if let Some(user) = found {
+                let tokens = pending.into_tokens(&self.tokens, &user.id);
+                return Ok(LoginOutcome {
+                    user,
+                    new_user: false,
+                    tokens,
+                });
+            }
+        }
 
         transaction!(self.db, conn => {
             let row = MiniProgramIdentityRow::find_by_openid(conn, app_id, openid).await?;

@@ -1,5 +1,6 @@
 //! One module per table: a row struct, an insertable, and the queries as functions.
 
+pub mod fast_login;
 pub mod merge_event;
 pub mod mini_program_identity;
 pub mod official_account_identity;

@@ -9,7 +9,7 @@ use crate::db::{Conn, DbError};
 use crate::with_conn;
 
 /// A row of `users`.
-#[derive(Clone, Debug, Queryable, Identifiable)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Identifiable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     /// Public id.

@@ -10,6 +10,7 @@ mod control;
 mod mini_program;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,7 @@ pub struct Sandbox {
 struct Inner {
     apps: HashMap<String, SandboxApp>,
     codes: Mutex<HashMap<String, IssuedCode>>,
+    issued: AtomicU64,
     faults: Mutex<Vec<Fault>>,
 }
 
@@ -96,6 +98,7 @@ impl Sandbox {
             inner: Arc::new(Inner {
                 apps,
                 codes: Mutex::new(HashMap::new()),
+                issued: AtomicU64::new(0),
                 faults: Mutex::new(Vec::new()),
             }),
         }
@@ -163,7 +166,10 @@ impl Sandbox {
         let ttl = req.ttl_seconds.map(Duration::from_secs).unwrap_or(CODE_TTL);
         let mut codes = self.inner.codes.lock().expect("sandbox lock");
         let now = Instant::now();
-        codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
+        // Forget long-expired codes now and then (not on every call: the map can be large).
+        if self.inner.issued.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+            codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
+        }
         codes.insert(
             code.clone(),
             IssuedCode {

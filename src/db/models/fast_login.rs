@@ -1,0 +1,100 @@
+//! PostgreSQL only: a returning Mini Program user's login as one statement (one round trip,
+//! one implicit transaction) instead of six round trips. It records the login and opens the
+//! session only when nothing else needs deciding: the identity exists, its unionid agrees with
+//! WeChat's, and its user is live with the same unionid. Otherwise it returns no row and the
+//! caller runs the full identity rules in a transaction.
+
+use chrono::NaiveDateTime;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Nullable, Text, Timestamp, Untyped};
+use diesel_async::RunQueryDsl;
+
+use super::user::UserRow;
+use crate::db::{Conn, DbError};
+
+/// The values of one returning-user login.
+pub struct FastLogin<'a> {
+    /// Now.
+    pub at: NaiveDateTime,
+    /// The sealed session_key.
+    pub session_key: &'a str,
+    /// The Mini Program.
+    pub app_id: &'a str,
+    /// The openid.
+    pub openid: &'a str,
+    /// The unionid WeChat sent, if any.
+    pub unionid: Option<&'a str>,
+    /// The new session's id (also its family).
+    pub session_id: &'a str,
+    /// SHA-256 of the refresh token.
+    pub token_hash: &'a str,
+    /// Refresh token expiry.
+    pub expires_at: NaiveDateTime,
+    /// User agent.
+    pub user_agent: Option<&'a str>,
+    /// Address.
+    pub ip: Option<&'a str>,
+}
+
+impl QueryId for FastLogin<'_> {
+    type QueryId = ();
+    // The SQL text is constant, so the prepared statement is cached by its text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for FastLogin<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for FastLogin<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        out.push_sql("WITH i AS (UPDATE mini_program_identities SET last_login_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.at)?;
+        out.push_sql(", session_key = ");
+        out.push_bind_param::<Text, _>(&self.session_key)?;
+        out.push_sql(" WHERE app_id = ");
+        out.push_bind_param::<Text, _>(&self.app_id)?;
+        out.push_sql(" AND openid = ");
+        out.push_bind_param::<Text, _>(&self.openid)?;
+        out.push_sql(" AND (");
+        out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
+        out.push_sql("::text IS NULL OR unionid = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
+        out.push_sql(") RETURNING user_id), u AS (SELECT users.id, users.unionid, users.nickname, \
+             users.avatar_url, users.phone_number, users.merged_into, users.created_at, users.updated_at \
+             FROM users JOIN i ON users.id = i.user_id WHERE users.merged_into IS NULL AND (");
+        out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
+        out.push_sql("::text IS NULL OR users.unionid = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
+        out.push_sql(
+            ")), s AS (INSERT INTO sessions (id, user_id, family, token_hash, expires_at, created_at, user_agent, ip) \
+             SELECT ",
+        );
+        out.push_bind_param::<Text, _>(&self.session_id)?;
+        out.push_sql(", u.id, ");
+        out.push_bind_param::<Text, _>(&self.session_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.token_hash)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.user_agent)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.ip)?;
+        out.push_sql(" FROM u) SELECT * FROM u");
+        Ok(())
+    }
+}
+
+impl FastLogin<'_> {
+    /// Runs on PostgreSQL; `None` on SQLite or when the full rules must decide.
+    pub async fn run(&self, conn: &mut Conn) -> Result<Option<UserRow>, DbError> {
+        match conn {
+            Conn::Postgres(c) => Ok(self.load::<UserRow>(&mut **c).await?.into_iter().next()),
+            Conn::Sqlite(_) => Ok(None),
+        }
+    }
+}
