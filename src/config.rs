@@ -492,6 +492,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_and_validates() {
+        let text = include_str!("../config.example.toml");
+        let mut c = Config::from_toml(text).unwrap();
+        c.finish().unwrap();
+        assert!(!c.sandbox_enabled(), "real apps configured: sandbox off");
+        assert_eq!(c.apps.len(), 2);
+        assert_eq!(c.api_keys[0].role, ApiKeyRole::Admin);
+        let mut dup = Config::from_toml(text).unwrap();
+        dup.apps.push(dup.apps[0].clone());
+        let err = dup.finish().unwrap_err().to_string();
+        assert!(err.contains("apps[2].app_id"), "{err}");
+    }
+
+    #[test]
     fn no_apps_means_sandbox_with_demo_apps() {
         let mut c = Config::default();
         c.finish().unwrap();

@@ -249,6 +249,39 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_key_file_is_used_and_a_missing_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let path = dir.path().join("configured.pem");
+        write_private(&path, &der_to_pem(doc.as_ref())).unwrap();
+        let config = JwtConfig {
+            private_key_file: Some(path.clone()),
+            ..JwtConfig::default()
+        };
+        let a = TokenIssuer::from_config(&config, &dir.path().join("elsewhere")).unwrap();
+        let public = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        assert_eq!(a.jwks()["keys"][0]["x"], URL_SAFE_NO_PAD.encode(&public));
+        assert!(
+            !dir.path().join("elsewhere").exists(),
+            "no key generated when one is configured"
+        );
+        let missing = JwtConfig {
+            private_key_file: Some(dir.path().join("nope.pem")),
+            ..JwtConfig::default()
+        };
+        let err = TokenIssuer::from_config(&missing, dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("nope.pem"), "{err}");
+    }
+
+    #[test]
     fn tampered_and_unsigned_tokens_fail() {
         let dir = tempfile::tempdir().unwrap();
         let a = issuer(dir.path());
