@@ -72,11 +72,7 @@ async fn empty_and_huge_codes_are_refused_before_wechat(backend: Backend) {
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     }
     let body = app
-        .gql(
-            None,
-            "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken } }",
-            json!({ "input": { "appId": MP_A, "code": "abc", "encryptedData": "xyz" } }),
-        )
+        .login_mp_input(json!({ "appId": MP_A, "code": "abc", "encryptedData": "xyz" }))
         .await;
     assert_eq!(
         error_code(&body),

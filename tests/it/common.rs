@@ -187,15 +187,22 @@ impl TestApp {
         assert_eq!(res.status(), 204);
     }
 
-    /// `loginWithMiniProgram` with `code`; returns the whole response.
-    pub async fn login_mp_code(&self, app_id: &str, code: &str) -> Value {
+    /// `loginWithMiniProgram` with a whole input object; returns the whole response.
+    pub async fn login_mp_input(&self, input: Value) -> Value {
         self.gql(
             None,
             "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) {
-                accessToken tokenType expiresIn refreshToken newUser user { id unionid } } }",
-            json!({ "input": { "appId": app_id, "code": code } }),
+                accessToken tokenType expiresIn refreshToken newUser
+                user { id unionid nickname avatarUrl } } }",
+            json!({ "input": input }),
         )
         .await
+    }
+
+    /// `loginWithMiniProgram` with `code`; returns the whole response.
+    pub async fn login_mp_code(&self, app_id: &str, code: &str) -> Value {
+        self.login_mp_input(json!({ "appId": app_id, "code": code }))
+            .await
     }
 
     /// Logs `user` into Mini Program `app_id`; returns the AuthPayload.

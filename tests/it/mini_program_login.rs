@@ -166,13 +166,7 @@ async fn encrypted_user_data_fills_the_profile(backend: Backend) {
         "nickName": "Erin", "avatarUrl": "https://thirdwx.qlogo.cn/erin.png",
         "watermark": { "appid": MP_A, "timestamp": 1_700_000_000 }
     });
-    let body = app
-        .gql(
-            None,
-            "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken user { nickname avatarUrl } } }",
-            json!({ "input": { "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) } }),
-        )
-        .await;
+    let body = app.login_mp_input(json!({ "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) })).await;
     assert!(body.get("errors").is_none(), "{body:#}");
     assert_eq!(
         body["data"]["loginWithMiniProgram"]["user"]["nickname"],
@@ -185,13 +179,7 @@ async fn encrypted_user_data_fills_the_profile(backend: Backend) {
         .await;
     let phone = json!({ "phoneNumber": "+8613800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
                         "watermark": { "appid": MP_A, "timestamp": 1_700_000_100 } });
-    let body = app
-        .gql(
-            None,
-            "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken } }",
-            json!({ "input": { "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &phone), "iv": STANDARD.encode(iv) } }),
-        )
-        .await;
+    let body = app.login_mp_input(json!({ "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &phone), "iv": STANDARD.encode(iv) })).await;
     let token = body["data"]["loginWithMiniProgram"]["accessToken"]
         .as_str()
         .unwrap();
@@ -208,24 +196,12 @@ async fn encrypted_data_from_another_app_is_refused_and_nothing_is_written(backe
         .code_with(MP_A, "frank", json!({ "sessionKey": STANDARD.encode(key) }))
         .await;
     let data = json!({ "nickName": "Frank", "watermark": { "appid": MP_B, "timestamp": 1 } });
-    let body = app
-        .gql(
-            None,
-            "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken } }",
-            json!({ "input": { "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) } }),
-        )
-        .await;
+    let body = app.login_mp_input(json!({ "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) })).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     // Encrypted with another session's key: also refused.
     let code = app.code_with(MP_A, "frank", json!({})).await;
     let data = json!({ "nickName": "Frank", "watermark": { "appid": MP_A, "timestamp": 1 } });
-    let body = app
-        .gql(
-            None,
-            "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken } }",
-            json!({ "input": { "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) } }),
-        )
-        .await;
+    let body = app.login_mp_input(json!({ "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) })).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     assert_eq!(app.written().await, [0; 5]);
 }
