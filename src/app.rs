@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::auth::{ApiKeys, TokenIssuer};
 use crate::config::{Config, ConfigError};
-use crate::crypto::{self, SecretBox};
+use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::Identity;
@@ -57,7 +57,9 @@ impl App {
         let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
         let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir)
             .map_err(|e| StartError::Keys(e.to_string()))?;
-        let sealer = load_sealer(&config)?;
+        let master = load_master_key(&config)?;
+        let sealer = SecretBox::new(&master);
+        let state_signer = Signer::new(&crypto::derive_key(&master, "oauth-state"));
         let wechat = WechatClient::new(
             &config.wechat.api_base_url,
             Duration::from_millis(config.wechat.timeout_ms),
@@ -71,6 +73,7 @@ impl App {
                 wechat,
                 tokens: Arc::new(tokens),
                 sealer: Arc::new(sealer),
+                state_signer: Arc::new(state_signer),
             },
             api_keys,
             sandbox,
@@ -114,13 +117,22 @@ pub async fn start(
         addr: config.listen,
         source,
     })?;
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{host}"));
+    }
     if config.sandbox_enabled() {
-        let host = if addr.ip().is_unspecified() {
-            SocketAddr::from(([127, 0, 0, 1], addr.port()))
-        } else {
-            addr
-        };
         config.wechat.api_base_url = format!("http://{host}{}", sandbox::MOUNT);
+        config.wechat.open_base_url = format!("http://{host}{}", sandbox::MOUNT);
+        // The sandbox's own demo page may receive server-driven OA logins.
+        let own = format!("{}/sandbox/", config.public_url());
+        if !config.official_account_login.return_to.contains(&own) {
+            config.official_account_login.return_to.push(own);
+        }
     }
     let app = App::build(config).await?;
     let router = app.router();
@@ -128,9 +140,11 @@ pub async fn start(
     Ok(Running { addr, app, handle })
 }
 
-fn load_sealer(config: &Config) -> Result<SecretBox, StartError> {
+/// The master key: `wechat.session_key_encryption_key`, or a key file in the data dir
+/// (generated on first start). It seals session keys and, derived, signs OA states.
+fn load_master_key(config: &Config) -> Result<[u8; 32], StartError> {
     if let Some(key) = &config.wechat.session_key_encryption_key {
-        return SecretBox::from_base64(key.expose()).map_err(|e| {
+        return crypto::key_from_base64(key.expose()).map_err(|e| {
             StartError::Keys(format!(
                 "invalid config key `wechat.session_key_encryption_key`: {e}"
             ))
@@ -140,7 +154,7 @@ fn load_sealer(config: &Config) -> Result<SecretBox, StartError> {
     load_or_create_key(&path)
 }
 
-fn load_or_create_key(path: &Path) -> Result<SecretBox, StartError> {
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], StartError> {
     let err = |m: String| StartError::Keys(format!("{}: {m}", path.display()));
     if !path.exists() {
         let key = STANDARD.encode(crypto::random_bytes::<32>());
@@ -148,5 +162,5 @@ fn load_or_create_key(path: &Path) -> Result<SecretBox, StartError> {
         tracing::info!(path = %path.display(), "generated a new session_key encryption key");
     }
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    SecretBox::from_base64(&text).map_err(|e| err(e.to_string()))
+    crypto::key_from_base64(&text).map_err(|e| err(e.to_string()))
 }

@@ -6,7 +6,7 @@ use aws_lc_rs::cipher::{
     AES_128, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
     PaddedBlockEncryptingKey, UnboundCipherKey,
 };
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -38,6 +38,18 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Decodes hex (either case); `None` if it is not.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
+}
+
 /// SHA-256 of `data`, hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, data).as_ref())
@@ -51,6 +63,16 @@ pub fn sha1_hex(data: &[u8]) -> String {
 /// Compares two byte strings in constant time.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Parses a base64 key of 32 bytes (surrounding whitespace allowed).
+pub fn key_from_base64(b64: &str) -> Result<[u8; 32], CryptoError> {
+    let bytes = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| CryptoError("key is not base64"))?;
+    bytes
+        .try_into()
+        .map_err(|_| CryptoError("key must be 32 bytes"))
 }
 
 /// Seals short secrets (WeChat session keys) at rest with AES-256-GCM.
@@ -71,13 +93,7 @@ impl SecretBox {
 
     /// Parses a base64 key of 32 bytes.
     pub fn from_base64(b64: &str) -> Result<Self, CryptoError> {
-        let bytes = STANDARD
-            .decode(b64.trim())
-            .map_err(|_| CryptoError("key is not base64"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| CryptoError("key must be 32 bytes"))?;
-        Ok(Self::new(&key))
+        Ok(Self::new(&key_from_base64(b64)?))
     }
 
     /// Seals `plaintext`, binding it to `context` (e.g. the identity's app and openid).
@@ -113,6 +129,44 @@ impl SecretBox {
             .open_in_place(nonce, Aad::from(context), &mut rest)
             .map_err(|_| CryptoError("sealed value does not open with this key"))?;
         Ok(plain.to_vec())
+    }
+}
+
+/// HMAC-SHA256 with a 32-byte key: `derive(master, label)` makes a purpose-bound key from the
+/// service's master key, so one secret in the config serves several uses.
+pub fn derive_key(master: &[u8; 32], label: &str) -> [u8; 32] {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, master);
+    let tag = hmac::sign(&key, label.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Signs and checks short values (OA authorization states) with HMAC-SHA256.
+pub struct Signer {
+    key: hmac::Key,
+}
+
+impl Signer {
+    /// A signer with this key.
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+        }
+    }
+
+    /// The first `N` bytes of the HMAC of `data`.
+    pub fn tag<const N: usize>(&self, data: &[u8]) -> [u8; N] {
+        let tag = hmac::sign(&self.key, data);
+        let mut out = [0u8; N];
+        out.copy_from_slice(&tag.as_ref()[..N]);
+        out
+    }
+
+    /// Whether `tag` is the first bytes of the HMAC of `data` (constant time).
+    pub fn check(&self, data: &[u8], tag: &[u8]) -> bool {
+        let full = hmac::sign(&self.key, data);
+        tag.len() >= 16 && tag.len() <= 32 && constant_time_eq(&full.as_ref()[..tag.len()], tag)
     }
 }
 
@@ -179,6 +233,18 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
         assert_eq!(v["nickName"], "Band");
         assert_eq!(v["watermark"]["appid"], "wx4f4bc4dec97d474b");
+    }
+
+    #[test]
+    fn signer_tags_check_and_keys_are_purpose_bound() {
+        let master = [5u8; 32];
+        let a = Signer::new(&derive_key(&master, "oauth-state"));
+        let b = Signer::new(&derive_key(&master, "something-else"));
+        let tag = a.tag::<16>(b"state-id|wxapp");
+        assert!(a.check(b"state-id|wxapp", &tag));
+        assert!(!a.check(b"state-id|wxother", &tag));
+        assert!(!b.check(b"state-id|wxapp", &tag));
+        assert!(!a.check(b"state-id|wxapp", &tag[..8]), "short tags are refused");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod graphql;
+pub mod html;
 pub mod http;
 pub mod identity;
 pub mod metrics;

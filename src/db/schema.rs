@@ -70,6 +70,30 @@ diesel::table! {
         reason -> Text,
         actor -> Nullable<Text>,
         created_at -> Timestamp,
+        identity_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_states (id) {
+        id -> Text,
+        app_id -> Text,
+        scope -> Text,
+        return_to -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_tickets (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        new_user -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -83,4 +107,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     official_account_identities,
     sessions,
     merge_events,
+    oauth_states,
+    login_tickets,
 );

@@ -30,6 +30,9 @@ pub mod code {
     pub const WECHAT_UNAVAILABLE: &str = "WECHAT_UNAVAILABLE";
     /// WeChat refused for another reason.
     pub const WECHAT_REJECTED: &str = "WECHAT_REJECTED";
+    /// WeChat reports a virtual "snapshot" user (a page opened from a Moments snapshot): the
+    /// person must open the page in WeChat proper to log in.
+    pub const WECHAT_SNAPSHOT_USER: &str = "WECHAT_SNAPSHOT_USER";
     /// Our fault; the cause is in the log.
     pub const INTERNAL: &str = "INTERNAL";
 }
@@ -55,6 +58,16 @@ impl ApiError {
     /// BAD_USER_INPUT.
     pub fn bad_input(message: impl Into<String>) -> Self {
         Self::new(code::BAD_USER_INPUT, message)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message (safe to show).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// INTERNAL, logging the cause.
@@ -121,6 +134,11 @@ impl From<IdentityError> for ApiError {
             IdentityError::BadInput(m) => Self::new(code::BAD_USER_INPUT, m),
             IdentityError::Conflict(m) => Self::new(code::CONFLICT, m),
             IdentityError::NotFound(m) => Self::new(code::NOT_FOUND, m),
+            IdentityError::InvalidCredential(m) => Self::new(code::UNAUTHENTICATED, m),
+            e @ IdentityError::AccessDenied => Self::new(code::FORBIDDEN, e.to_string()),
+            e @ IdentityError::SnapshotUser => {
+                Self::new(code::WECHAT_SNAPSHOT_USER, e.to_string())
+            }
             IdentityError::Wechat(w) => w.into(),
             IdentityError::Db(d) => d.into(),
         }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod error;
 pub mod loaders;
+pub mod merge_event;
 pub mod mutation;
 pub mod query;
 pub mod types;

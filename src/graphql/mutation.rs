@@ -1,12 +1,27 @@
 //! Mutation root.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
-use super::types::{AuthPayload, LoginWithMiniProgramInput};
+use super::types::{AuthPayload, LoginWithMiniProgramInput, LoginWithOfficialAccountInput, User};
 use crate::auth::sessions;
-use crate::identity::mini_program::MiniProgramLogin;
+use crate::identity::mini_program::{LoginOutcome, MiniProgramLogin};
+use crate::identity::official_account::OfficialAccountLogin;
+
+fn payload(outcome: LoginOutcome) -> AuthPayload {
+    AuthPayload {
+        tokens: outcome.tokens,
+        user: outcome.user,
+        new_user: outcome.new_user,
+    }
+}
+
+fn check_id(name: &str, id: &str) -> async_graphql::Result<()> {
+    uuid::Uuid::parse_str(id)
+        .map(|_| ())
+        .map_err(|_| gql(ApiError::bad_input(format!("{name} is not an id"))))
+}
 
 /// The mutation root.
 pub struct Mutation;
@@ -31,11 +46,81 @@ impl Mutation {
             .login_with_mini_program(&login, &access::client_info(ctx))
             .await
             .map_err(gql)?;
-        Ok(AuthPayload {
-            tokens: outcome.tokens,
-            user: outcome.user,
-            new_user: outcome.new_user,
-        })
+        Ok(payload(outcome))
+    }
+
+    /// Logs a person in with an Official Account web-authorization `code` and the `state` from
+    /// `officialAccountAuthorizeUrl` (no token needed). With `snsapi_userinfo` the profile and
+    /// unionid are fetched and stored. Snapshot (virtual) users get WECHAT_SNAPSHOT_USER.
+    async fn login_with_official_account(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginWithOfficialAccountInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let identity = access::identity(ctx);
+        let login = OfficialAccountLogin {
+            app_id: input.app_id,
+            code: input.code,
+            state: input.state,
+        };
+        let outcome = identity
+            .login_with_official_account(&login, &access::client_info(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(payload(outcome))
+    }
+
+    /// Redeems the one-time `ticket` that the server-driven Official Account login
+    /// (`/auth/official-account/{appId}/authorize`) put on the `returnTo` URL; valid once, for
+    /// a short time.
+    async fn redeem_login_ticket(
+        &self,
+        ctx: &Context<'_>,
+        ticket: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let identity = access::identity(ctx);
+        let outcome = identity
+            .redeem_login_ticket(&ticket, &access::client_info(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(payload(outcome))
+    }
+
+    /// Merges user `sourceId` into `targetId` (admin): identities and sessions move, empty
+    /// profile fields of the target are filled, the source becomes a tombstone with
+    /// `mergedInto`. CONFLICT when their unionids differ or either is already merged.
+    async fn merge_users(
+        &self,
+        ctx: &Context<'_>,
+        source_id: ID,
+        target_id: ID,
+    ) -> async_graphql::Result<User> {
+        let admin = access::admin(ctx)?;
+        check_id("sourceId", &source_id)?;
+        check_id("targetId", &target_id)?;
+        let user = admin
+            .identity
+            .merge_users(&source_id, &target_id, admin.name)
+            .await
+            .map_err(gql)?;
+        Ok(User(user))
+    }
+
+    /// Moves one identity (Mini Program or Official Account) to a new user of its own (admin);
+    /// returns that user. CONFLICT when the identity carries a unionid or is the user's only one.
+    async fn unlink_identity(
+        &self,
+        ctx: &Context<'_>,
+        identity_id: ID,
+    ) -> async_graphql::Result<User> {
+        let admin = access::admin(ctx)?;
+        check_id("identityId", &identity_id)?;
+        let user = admin
+            .identity
+            .unlink_identity(&identity_id, admin.name)
+            .await
+            .map_err(gql)?;
+        Ok(User(user))
     }
 
     /// Exchanges a refresh token for new tokens; the old refresh token stops working. Presenting

@@ -7,7 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::access::{self, Reader};
 use super::error::{ApiError, gql};
-use super::types::{User, UserFilter, WeChatApp, WeChatAppKind};
+use super::merge_event::MergeEvent;
+use super::types::{OfficialAccountScope, User, UserFilter, WeChatApp, WeChatAppKind};
 use crate::auth::{AuthError, Caller};
 use crate::db::models::user::{UserListFilter, UserRow};
 use crate::types::AppKind;
@@ -24,16 +25,16 @@ fn check_user_id(id: &str) -> async_graphql::Result<()> {
         .map_err(|_| gql(ApiError::bad_input("id is not a user id")))
 }
 
-fn encode_cursor(id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("user:{id}"))
+fn encode_cursor(kind: &str, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> async_graphql::Result<String> {
+fn decode_cursor(kind: &str, cursor: &str) -> async_graphql::Result<String> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("user:").map(str::to_owned))
+        .and_then(|s| s.strip_prefix(&format!("{kind}:")).map(str::to_owned))
         .filter(|id| uuid::Uuid::parse_str(id).is_ok())
         .ok_or_else(|| {
             gql(ApiError::bad_input(
@@ -125,7 +126,10 @@ impl Query {
                 "first must be 1..={MAX_PAGE}"
             ))));
         }
-        let after_id = after.as_deref().map(decode_cursor).transpose()?;
+        let after_id = after
+            .as_deref()
+            .map(|c| decode_cursor("user", c))
+            .transpose()?;
         let filter = filter.unwrap_or_default();
         let filter = UserListFilter {
             include_merged: filter.include_merged,
@@ -139,7 +143,67 @@ impl Query {
         let mut connection = Connection::new(after_id.is_some(), has_next);
         connection.edges.extend(
             rows.into_iter()
-                .map(|u| Edge::new(encode_cursor(&u.id), User(u))),
+                .map(|u| Edge::new(encode_cursor("user", &u.id), User(u))),
+        );
+        Ok(connection)
+    }
+
+    /// Frontend-driven Official Account login, step 1 (no token needed): the WeChat authorize
+    /// URL to send the person to, with a signed, single-use `state` that expires (10 minutes by
+    /// default). WeChat comes back to `redirectUri` with `code` and `state`; pass both to
+    /// `loginWithOfficialAccount`. `redirectUri` must be on a domain configured for the Official
+    /// Account in WeChat.
+    async fn official_account_authorize_url(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+        redirect_uri: String,
+        #[graphql(default)] scope: OfficialAccountScope,
+    ) -> async_graphql::Result<String> {
+        access::identity(ctx)
+            .official_account_authorize_url(&app_id, &redirect_uri, scope.into())
+            .await
+            .map_err(gql)
+    }
+
+    /// Merges and unlinks, oldest first, a page at a time (admin keys): who (`actor`), when and
+    /// why; only those involving `userId` when given.
+    async fn merge_events(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Option<ID>,
+        #[graphql(desc = "Page size, 1-100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, MergeEvent>> {
+        let admin = access::admin(ctx)?;
+        if let Some(id) = &user_id {
+            check_user_id(id)?;
+        }
+        let first = first.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(gql(ApiError::bad_input(format!(
+                "first must be 1..={MAX_PAGE}"
+            ))));
+        }
+        let after_id = after
+            .as_deref()
+            .map(|c| decode_cursor("merge", c))
+            .transpose()?;
+        let mut rows = admin
+            .identity
+            .merge_events(
+                user_id.as_ref().map(|id| id.as_str()),
+                after_id.as_deref(),
+                i64::from(first) + 1,
+            )
+            .await
+            .map_err(gql)?;
+        let has_next = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        let mut connection = Connection::new(after_id.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|e| Edge::new(encode_cursor("merge", &e.id), MergeEvent(e))),
         );
         Ok(connection)
     }

@@ -301,3 +301,33 @@ pub struct LoginWithMiniProgramInput {
     /// The iv that came with `encryptedData`.
     pub iv: Option<String>,
 }
+
+/// The two web-authorization scopes of an Official Account.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum OfficialAccountScope {
+    /// Silent: the openid only (`snsapi_base`).
+    #[default]
+    SnsapiBase,
+    /// With the person's consent: profile and unionid (`snsapi_userinfo`).
+    SnsapiUserinfo,
+}
+
+impl From<OfficialAccountScope> for crate::wechat::official_account::OauthScope {
+    fn from(s: OfficialAccountScope) -> Self {
+        match s {
+            OfficialAccountScope::SnsapiBase => Self::Base,
+            OfficialAccountScope::SnsapiUserinfo => Self::UserInfo,
+        }
+    }
+}
+
+/// `loginWithOfficialAccount` input.
+#[derive(InputObject)]
+pub struct LoginWithOfficialAccountInput {
+    /// The Official Account's app id.
+    pub app_id: String,
+    /// The `code` WeChat appended to the redirect URI.
+    pub code: String,
+    /// The `state` WeChat passed back (from `officialAccountAuthorizeUrl`).
+    pub state: String,
+}

@@ -1,8 +1,10 @@
 //! HTTP: the router, GraphQL over POST/GET (GraphiQL for browsers), JWKS, health and metrics,
-//! and the sandbox when it is on.
+//! the server-driven Official Account login, and the sandbox (with its login demo) when it is on.
 
+mod demo;
 mod graphql;
 mod health;
+mod oa_auth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +39,18 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .with_state(state);
+        .route(
+            "/auth/official-account/{app_id}/authorize",
+            get(oa_auth::authorize),
+        )
+        .route(
+            "/auth/official-account/{app_id}/callback",
+            get(oa_auth::callback),
+        );
+    if sandbox.is_some() {
+        router = router.route(demo::PATH, get(demo::page));
+    }
+    let mut router = router.with_state(state);
     if let Some(sandbox) = sandbox {
         router = router.nest(sandbox::MOUNT, sandbox.router());
     }

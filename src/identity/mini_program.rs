@@ -151,7 +151,7 @@ impl Identity {
                 user_id: r.user_id.clone(),
                 unionid: r.unionid.clone(),
             });
-            let resolved = rules::resolve(conn, existing.as_ref(), unionid.as_ref(), MergeReason::Login).await?;
+            let resolved = rules::resolve(conn, existing.as_ref(), unionid.as_ref(), MergeReason::Login, app_id).await?;
             let at = now();
             match &row {
                 Some(row) => {

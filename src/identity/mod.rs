@@ -3,14 +3,17 @@
 //! Every sighting of a WeChat identity — a login, later a follower sync or webhook event — goes
 //! through [`rules::resolve`] inside one database transaction.
 
+pub mod admin;
 pub mod mini_program;
+pub mod oauth_state;
+pub mod official_account;
 pub mod rules;
 
 use std::sync::Arc;
 
 use crate::auth::TokenIssuer;
 use crate::config::{AppConfig, Config};
-use crate::crypto::SecretBox;
+use crate::crypto::{SecretBox, Signer};
 use crate::db::{Db, DbError, Retryable};
 use crate::types::AppKind;
 use crate::wechat::{WechatClient, WechatError};
@@ -32,6 +35,16 @@ pub enum IdentityError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A credential (a login ticket) is unknown, expired or used.
+    #[error("{0}")]
+    InvalidCredential(&'static str),
+    /// The person declined the authorization in WeChat.
+    #[error("the person did not authorize the login")]
+    AccessDenied,
+    /// WeChat flags the person as a virtual "snapshot" user (a page opened from a Moments
+    /// snapshot): there is nobody to log in; nothing was stored.
+    #[error("WeChat reports a snapshot (virtual) user; open the page in WeChat to log in")]
+    SnapshotUser,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -56,6 +69,8 @@ pub struct Identity {
     pub tokens: Arc<TokenIssuer>,
     /// Seals session keys at rest.
     pub sealer: Arc<SecretBox>,
+    /// Signs OA web-authorization states.
+    pub state_signer: Arc<Signer>,
 }
 
 impl Identity {

@@ -35,6 +35,8 @@ pub enum MergeReason {
     Webhook,
     /// An admin asked for it.
     Admin,
+    /// An admin moved one identity to a new user.
+    Unlink,
 }
 
 impl MergeReason {
@@ -45,6 +47,7 @@ impl MergeReason {
             MergeReason::FollowerSync => "follower_sync",
             MergeReason::Webhook => "webhook",
             MergeReason::Admin => "admin",
+            MergeReason::Unlink => "unlink",
         }
     }
 }
@@ -68,12 +71,14 @@ pub struct Resolved {
 }
 
 /// Decides the live user for a sighting (see the module docs). Runs inside the caller's
-/// transaction; the caller then writes the identity row with `user.id`.
+/// transaction; the caller then writes the identity row with `user.id`. `actor` is recorded on
+/// a merge event (the app whose sighting brought the unionid).
 pub async fn resolve(
     conn: &mut Conn,
     existing: Option<&Existing>,
     unionid: Option<&UnionId>,
     reason: MergeReason,
+    actor: &str,
 ) -> Result<Resolved, IdentityError> {
     if let (Some(existing), Some(u)) = (existing, unionid) {
         if let Some(known) = existing.unionid.as_deref().filter(|k| *k != u.as_str()) {
@@ -122,7 +127,7 @@ pub async fn resolve(
         }
         (Some(x), Some(y)) => {
             let y = lock_live(conn, &y.id).await?;
-            let user = merge(conn, &x, &y, reason, None).await?;
+            let user = merge(conn, &x, &y, reason, Some(actor)).await?;
             Ok(Resolved {
                 user,
                 new_user: false,
@@ -162,6 +167,7 @@ pub async fn merge(
             reason: reason.as_str().to_owned(),
             actor: actor.map(str::to_owned),
             created_at: now(),
+            identity_id: None,
         },
     )
     .await?;
@@ -191,7 +197,7 @@ pub async fn fill_profile(
 }
 
 /// The live user behind `id`, locked for this transaction.
-async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> {
+pub(crate) async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> {
     let user = UserRow::find_for_update(conn, id).await?.ok_or_else(|| {
         IdentityError::NotFound(format!("user {id} of an identity does not exist"))
     })?;
@@ -203,7 +209,8 @@ async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> 
     }
 }
 
-async fn create_user(
+/// Creates a user (with the unionid, if given).
+pub(crate) async fn create_user(
     conn: &mut Conn,
     unionid: Option<&UnionId>,
 ) -> Result<Resolved, IdentityError> {
@@ -227,7 +234,7 @@ async fn create_user(
     })
 }
 
-fn conflict(user_id: &str, known: &str, got: &UnionId) -> IdentityError {
+pub(crate) fn conflict(user_id: &str, known: &str, got: &UnionId) -> IdentityError {
     tracing::warn!(
         user = user_id,
         known,

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod error;
 pub mod mini_program;
+pub mod official_account;
 pub mod sandbox;
 
 pub use client::WechatClient;

@@ -18,12 +18,15 @@ pub struct MergeEventRow {
     pub survivor_id: String,
     /// The user that became a tombstone.
     pub merged_id: String,
-    /// `login`, `follower_sync`, `webhook` or `admin`.
+    /// `login`, `follower_sync`, `webhook`, `admin` or `unlink` (then `survivor_id` is the user
+    /// the identity left and `merged_id` the new user it moved to).
     pub reason: String,
     /// Who asked for it (an API key's name for admin merges).
     pub actor: Option<String>,
     /// When.
     pub created_at: NaiveDateTime,
+    /// For an unlink: the identity that moved.
+    pub identity_id: Option<String>,
 }
 
 impl MergeEventRow {
@@ -34,15 +37,31 @@ impl MergeEventRow {
         Ok(())
     }
 
-    /// Events that involve this user, as survivor or as merged, oldest first.
-    pub async fn for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<Self>, DbError> {
-        let q = merge_events::table
-            .filter(
-                merge_events::survivor_id
-                    .eq(user_id)
-                    .or(merge_events::merged_id.eq(user_id)),
-            )
-            .order(merge_events::id.asc());
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+    /// Up to `limit` events after the id `after`, oldest first; only those involving `user_id`
+    /// (as survivor or merged) when given.
+    pub async fn page(
+        conn: &mut Conn,
+        user_id: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Self>, DbError> {
+        // Expanded once per backend, so the boxed query gets each backend's type.
+        Ok(with_conn!(conn, c => {
+            let mut q = merge_events::table
+                .order(merge_events::id.asc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(after) = after {
+                q = q.filter(merge_events::id.gt(after.to_owned()));
+            }
+            if let Some(user) = user_id {
+                q = q.filter(
+                    merge_events::survivor_id
+                        .eq(user.to_owned())
+                        .or(merge_events::merged_id.eq(user.to_owned())),
+                );
+            }
+            q.load::<Self>(c).await
+        })?)
     }
 }

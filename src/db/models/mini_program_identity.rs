@@ -98,12 +98,27 @@ impl MiniProgramIdentityRow {
         Ok(())
     }
 
+    /// Moves one identity to another user (an unlink).
+    pub async fn move_one(conn: &mut Conn, id: &str, to: &str) -> Result<(), DbError> {
+        let q = diesel::update(mpi::table.find(id)).set(mpi::user_id.eq(to));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
     /// All identities of these users.
     pub async fn for_users(conn: &mut Conn, user_ids: &[String]) -> Result<Vec<Self>, DbError> {
         let q = mpi::table
             .filter(mpi::user_id.eq_any(user_ids))
             .order((mpi::created_at.asc(), mpi::id.asc()));
         Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+    }
+
+    /// How many identities of this kind the user has.
+    pub async fn count_for_user(conn: &mut Conn, user_id: &str) -> Result<i64, DbError> {
+        let q = mpi::table
+            .filter(mpi::user_id.eq(user_id))
+            .count();
+        Ok(with_conn!(conn, c => q.get_result::<i64>(c).await)?)
     }
 
     /// Moves every identity of `from` to `to` (a merge).

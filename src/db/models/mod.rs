@@ -1,8 +1,10 @@
 //! One module per table: a row struct, an insertable, and the queries as functions.
 
 pub mod fast_login;
+pub mod login_ticket;
 pub mod merge_event;
 pub mod mini_program_identity;
+pub mod oauth_state;
 pub mod official_account_identity;
 pub mod session;
 pub mod user;

@@ -34,6 +34,9 @@ pub struct CodeRequest {
     /// Code lifetime in seconds (default 300).
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+    /// OA codes: the person is a virtual "snapshot" user (`is_snapshotuser: 1`).
+    #[serde(default)]
+    pub snapshot_user: bool,
 }
 
 impl CodeRequest {
@@ -47,8 +50,25 @@ impl CodeRequest {
             unionid: None,
             session_key: None,
             ttl_seconds: None,
+            snapshot_user: false,
         }
     }
+
+    /// An Official Account code request with this scope.
+    pub fn official_account(app_id: &str, user: &str, scope: &str) -> Self {
+        Self {
+            scope: Some(scope.into()),
+            ..Self::new(app_id, user)
+        }
+    }
+}
+
+/// `POST /clock`: moves the sandbox's clock forward.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClockRequest {
+    /// Seconds to advance (1..=31 days).
+    pub advance_seconds: u64,
 }
 
 /// `POST /faults`: what the next `count` API calls (on `path`, or any) do instead.
@@ -115,4 +135,15 @@ pub(super) async fn add_fault(
 pub(super) async fn clear_faults(State(sb): State<Sandbox>) -> StatusCode {
     sb.inner.faults.lock().expect("sandbox lock").clear();
     StatusCode::NO_CONTENT
+}
+
+pub(super) async fn advance_clock(
+    State(sb): State<Sandbox>,
+    Json(req): Json<ClockRequest>,
+) -> Response {
+    if req.advance_seconds == 0 || req.advance_seconds > 31 * 24 * 3600 {
+        return bad_request("advanceSeconds must be 1..=2678400".into());
+    }
+    sb.advance_clock(Duration::from_secs(req.advance_seconds));
+    StatusCode::NO_CONTENT.into_response()
 }

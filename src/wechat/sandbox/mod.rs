@@ -3,11 +3,16 @@
 //! Sandbox users are named (`alice`). A user's openid is derived from (app, user), the unionid
 //! from (open platform, user), so one person gets one unionid across bound apps and none in an
 //! unbound app. Codes are single-use and expire; each WeChat error can be injected as a fault.
-//! Routes (mounted under `/sandbox/wechat`): the faked API (`/sns/...`) and control endpoints
-//! (`/codes`, `/faults`).
+//! Official Account web authorization is faked end to end: an approval page at WeChat's
+//! authorize URL, codes per scope, access/refresh tokens that expire, `/sns/userinfo` that
+//! answers 48001 to a `snsapi_base` token, and snapshot (virtual) users.
+//! Routes (mounted under `/sandbox/wechat`): the faked API (`/sns/...`), the approval page
+//! (`/connect/oauth2/authorize`) and control endpoints (`/codes`, `/faults`, `/clock`).
 
+mod authorize;
 mod control;
 mod mini_program;
+mod official_account;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,16 +45,42 @@ struct SandboxApp {
     open_platform: Option<String>,
 }
 
-/// A code handed out by `POST /codes`.
+/// A code handed out by `POST /codes` (or the approval page).
 #[derive(Clone, Debug)]
 struct IssuedCode {
     app_id: String,
+    /// The sandbox user it was issued for.
+    user: String,
     openid: String,
     unionid: Option<String>,
     session_key: String,
+    /// OA codes: the scope granted.
+    scope: Option<String>,
+    /// OA codes: a virtual snapshot user.
+    snapshot: bool,
+    /// OA codes: whether `/sns/oauth2/access_token` includes the unionid (WeChat sends it with
+    /// `snsapi_userinfo`; a test may force it with an explicit `unionid`).
+    unionid_in_token: bool,
     expires_at: Instant,
     used: bool,
 }
+
+/// An OA web-authorization access token or refresh token.
+#[derive(Clone, Debug)]
+struct OauthGrant {
+    app_id: String,
+    user: String,
+    openid: String,
+    /// The unionid of the person (sent by `/sns/userinfo` when the scope allows).
+    unionid: Option<String>,
+    scope: String,
+    expires_at: Instant,
+}
+
+/// How long an OA web-authorization access token lives (WeChat: 7200 s).
+pub const OAUTH_ACCESS_TTL: Duration = Duration::from_secs(7200);
+/// How long an OA refresh token lives (WeChat: 30 days).
+pub const OAUTH_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// An injected fault for the next `remaining` API calls (optionally only on one path).
 #[derive(Clone, Debug)]
@@ -72,6 +103,10 @@ struct Inner {
     codes: Mutex<HashMap<String, IssuedCode>>,
     issued: AtomicU64,
     faults: Mutex<Vec<Fault>>,
+    oauth_access: Mutex<HashMap<String, OauthGrant>>,
+    oauth_refresh: Mutex<HashMap<String, OauthGrant>>,
+    /// Seconds the sandbox clock runs ahead of the real one (`POST /clock`).
+    clock_offset: AtomicU64,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -100,6 +135,9 @@ impl Sandbox {
                 codes: Mutex::new(HashMap::new()),
                 issued: AtomicU64::new(0),
                 faults: Mutex::new(Vec::new()),
+                oauth_access: Mutex::new(HashMap::new()),
+                oauth_refresh: Mutex::new(HashMap::new()),
+                clock_offset: AtomicU64::new(0),
             }),
         }
     }
@@ -108,11 +146,23 @@ impl Sandbox {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/sns/jscode2session", get(mini_program::jscode2session))
+            .route(
+                "/sns/oauth2/access_token",
+                get(official_account::access_token),
+            )
+            .route(
+                "/sns/oauth2/refresh_token",
+                get(official_account::refresh_token),
+            )
+            .route("/sns/userinfo", get(official_account::userinfo))
+            .route("/sns/auth", get(official_account::auth))
+            .route("/connect/oauth2/authorize", get(authorize::page))
             .route("/codes", post(control::issue_code))
             .route(
                 "/faults",
                 post(control::add_fault).delete(control::clear_faults),
             )
+            .route("/clock", post(control::advance_clock))
             .with_state(self.clone())
     }
 
@@ -131,28 +181,52 @@ impl Sandbox {
         format!("http://{addr}{MOUNT}")
     }
 
-    /// Issues a login code (what `POST /codes` does).
+    /// The sandbox's clock: real time plus what `POST /clock` advanced.
+    fn now(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.inner.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// Moves the sandbox clock forward, so codes and tokens expire without waiting.
+    pub fn advance_clock(&self, by: Duration) {
+        self.inner
+            .clock_offset
+            .fetch_add(by.as_secs(), Ordering::Relaxed);
+    }
+
+    /// Issues a login code (what `POST /codes` does). Mini Program codes are for
+    /// `jscode2session`; Official Account codes carry a scope (default `snsapi_base`).
     pub fn issue_code(&self, req: &CodeRequest) -> Result<String, String> {
         let app = self
             .inner
             .apps
             .get(&req.app_id)
             .ok_or_else(|| format!("unknown appId `{}`", req.app_id))?;
-        if req.user.is_empty()
-            || req.user.len() > 64
-            || !req
-                .user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-        {
-            return Err("user must be 1-64 characters of a-z, 0-9, _ - .".into());
+        check_user(&req.user)?;
+        let scope = match (app.kind, req.scope.as_deref()) {
+            (AppKind::MiniProgram, None) => None,
+            (AppKind::MiniProgram, Some(_)) => {
+                return Err("scope is for Official Account codes".into());
+            }
+            (AppKind::OfficialAccount, None) => Some("snsapi_base".to_owned()),
+            (AppKind::OfficialAccount, Some(s @ ("snsapi_base" | "snsapi_userinfo"))) => {
+                Some(s.to_owned())
+            }
+            (AppKind::OfficialAccount, Some(_)) => {
+                return Err("scope must be snsapi_base or snsapi_userinfo".into());
+            }
+        };
+        if req.snapshot_user && app.kind != AppKind::OfficialAccount {
+            return Err("snapshotUser is for Official Account codes".into());
         }
-        let openid = req
-            .openid
-            .clone()
-            .unwrap_or_else(|| derive_id("openid", &req.app_id, &req.user));
+        let openid = match &req.openid {
+            Some(o) => o.clone(),
+            // A snapshot user is a virtual person with an openid of its own.
+            None if req.snapshot_user => derive_id("snapshot-openid", &req.app_id, &req.user),
+            None => derive_id("openid", &req.app_id, &req.user),
+        };
         let unionid = match &req.unionid {
             Some(u) => Some(u.clone()),
+            None if req.snapshot_user => None,
             None => app
                 .open_platform
                 .as_ref()
@@ -164,8 +238,8 @@ impl Sandbox {
             .unwrap_or_else(|| STANDARD.encode(crypto::random_bytes::<16>()));
         let code = crypto::hex(&crypto::random_bytes::<16>());
         let ttl = req.ttl_seconds.map(Duration::from_secs).unwrap_or(CODE_TTL);
+        let now = self.now();
         let mut codes = self.inner.codes.lock().expect("sandbox lock");
-        let now = Instant::now();
         // Forget long-expired codes now and then (not on every call: the map can be large).
         if self.inner.issued.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
             codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
@@ -174,9 +248,14 @@ impl Sandbox {
             code.clone(),
             IssuedCode {
                 app_id: req.app_id.clone(),
+                user: req.user.clone(),
                 openid,
                 unionid,
                 session_key,
+                unionid_in_token: scope.as_deref() == Some("snsapi_userinfo")
+                    || req.unionid.is_some(),
+                scope,
+                snapshot: req.snapshot_user,
                 expires_at: now + ttl,
                 used: false,
             },
@@ -201,13 +280,16 @@ impl Sandbox {
         }
     }
 
-    /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise.
+    /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise (an expired
+    /// Mini Program code is 40029, an expired OA code 42003, as WeChat answers).
     fn redeem_code(&self, appid: &str, code: &str) -> Result<IssuedCode, (i64, &'static str)> {
+        let now = self.now();
         let mut codes = self.inner.codes.lock().expect("sandbox lock");
         match codes.get_mut(code) {
             Some(c) if c.app_id != appid => Err((40029, "invalid code")),
             Some(c) if c.used => Err((40163, "code been used")),
-            Some(c) if c.expires_at <= Instant::now() => Err((40029, "invalid code")),
+            Some(c) if c.expires_at <= now && c.scope.is_some() => Err((42003, "code expired")),
+            Some(c) if c.expires_at <= now => Err((40029, "invalid code")),
             Some(c) => {
                 c.used = true;
                 Ok(c.clone())
@@ -229,6 +311,19 @@ impl Sandbox {
         }
         Some(fault)
     }
+}
+
+/// Checks a sandbox user name: 1-64 characters of a-z, 0-9, `_ - .`.
+fn check_user(user: &str) -> Result<(), String> {
+    if user.is_empty()
+        || user.len() > 64
+        || !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        return Err("user must be 1-64 characters of a-z, 0-9, _ - .".into());
+    }
+    Ok(())
 }
 
 /// A 28-character WeChat-looking id derived from its parts.

@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::types::{AppId, AppKind};
 
+mod return_to;
+pub use return_to::{ReturnToRule, check_return_to};
+
 /// A value that must never reach a log line or `Debug` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -118,10 +121,13 @@ impl Default for JwtConfig {
 pub struct WechatConfig {
     /// Base URL of WeChat's API; tests and sandbox mode point it at the sandbox.
     pub api_base_url: String,
+    /// Base URL of WeChat's web-authorization pages (`/connect/oauth2/authorize`); sandbox mode
+    /// points it at the sandbox's approval page.
+    pub open_base_url: String,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: u64,
-    /// Base64 of 32 bytes: the AES-256-GCM key for session_key at rest; generated in the data dir
-    /// when absent.
+    /// Base64 of 32 bytes: the AES-256-GCM key for session_key at rest (and, derived from it, the
+    /// key that signs OA web-authorization states); generated in the data dir when absent.
     pub session_key_encryption_key: Option<Secret>,
 }
 
@@ -129,8 +135,33 @@ impl Default for WechatConfig {
     fn default() -> Self {
         Self {
             api_base_url: "https://api.weixin.qq.com".into(),
+            open_base_url: "https://open.weixin.qq.com".into(),
             timeout_ms: 5000,
             session_key_encryption_key: None,
+        }
+    }
+}
+
+/// Official Account web authorization (both the frontend-driven and the server-driven flow).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OaLoginConfig {
+    /// Where the server-driven flow may send the browser back to: URL prefixes (same scheme,
+    /// host and port; the path must equal the entry's or lie under it). Empty: no server-driven
+    /// logins (sandbox mode adds the service's own `/sandbox/` pages).
+    pub return_to: Vec<String>,
+    /// How long an authorization `state` stays valid, in seconds.
+    pub state_ttl_secs: u64,
+    /// How long the server-driven flow's login ticket stays redeemable, in seconds.
+    pub ticket_ttl_secs: u64,
+}
+
+impl Default for OaLoginConfig {
+    fn default() -> Self {
+        Self {
+            return_to: Vec::new(),
+            state_ttl_secs: 600,
+            ticket_ttl_secs: 120,
         }
     }
 }
@@ -184,6 +215,9 @@ pub struct ApiKeyConfig {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// The service's base URL as browsers and WeChat reach it (for the OA callback URL);
+    /// defaults to `http://` + the listen address.
+    pub public_url: Option<String>,
     /// Directory for the SQLite file and generated keys.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data dir.
@@ -196,6 +230,8 @@ pub struct Config {
     pub wechat: WechatConfig,
     /// Token settings.
     pub jwt: JwtConfig,
+    /// Official Account web authorization.
+    pub official_account_login: OaLoginConfig,
     /// The WeChat apps.
     pub apps: Vec<AppConfig>,
     /// API keys for back-end callers.
@@ -206,12 +242,14 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_pool_size: 16,
             sandbox: None,
             wechat: WechatConfig::default(),
             jwt: JwtConfig::default(),
+            official_account_login: OaLoginConfig::default(),
             apps: Vec::new(),
             api_keys: Vec::new(),
         }
@@ -307,6 +345,20 @@ impl Config {
         if let Some(v) = var("WECHAT_IDENTITY_WECHAT_API_BASE_URL") {
             self.wechat.api_base_url = v;
         }
+        if let Some(v) = var("WECHAT_IDENTITY_WECHAT_OPEN_BASE_URL") {
+            self.wechat.open_base_url = v;
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_RETURN_TO") {
+            self.official_account_login.return_to = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         if let Some(v) = var("WECHAT_IDENTITY_SESSION_KEY_ENCRYPTION_KEY") {
             self.wechat.session_key_encryption_key = Some(Secret::new(v));
         }
@@ -387,6 +439,49 @@ impl Config {
                 "must be an http:// or https:// URL",
             ));
         }
+        if !(self.wechat.open_base_url.starts_with("http://")
+            || self.wechat.open_base_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "wechat.open_base_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            match reqwest::Url::parse(url) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.query().is_none()
+                        && u.fragment().is_none() => {}
+                _ => {
+                    return Err(invalid(
+                        "public_url",
+                        format!("`{url}` is not an http(s) base URL like https://id.example.com"),
+                    ));
+                }
+            }
+        }
+        for (i, entry) in self.official_account_login.return_to.iter().enumerate() {
+            if let Err(message) = ReturnToRule::parse(entry) {
+                return Err(invalid(
+                    format!("official_account_login.return_to[{i}]"),
+                    message,
+                ));
+            }
+        }
+        if !(10..=3600).contains(&self.official_account_login.state_ttl_secs) {
+            return Err(invalid(
+                "official_account_login.state_ttl_secs",
+                "must be 10..=3600",
+            ));
+        }
+        if !(5..=600).contains(&self.official_account_login.ticket_ttl_secs) {
+            return Err(invalid(
+                "official_account_login.ticket_ttl_secs",
+                "must be 5..=600",
+            ));
+        }
         if self.wechat.timeout_ms == 0 {
             return Err(invalid("wechat.timeout_ms", "must be positive"));
         }
@@ -449,6 +544,23 @@ impl Config {
     pub fn app(&self, app_id: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.app_id.as_str() == app_id)
     }
+
+    /// The parsed `official_account_login.return_to` allow-list (validated at start).
+    pub fn return_to_rules(&self) -> Vec<ReturnToRule> {
+        self.official_account_login
+            .return_to
+            .iter()
+            .filter_map(|entry| ReturnToRule::parse(entry).ok())
+            .collect()
+    }
+
+    /// The public base URL in effect, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
@@ -460,57 +572,4 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_never_print() {
-        let mut c = Config::default();
-        c.apps.push(AppConfig {
-            kind: AppKind::MiniProgram,
-            app_id: AppId::new("wx1234567890"),
-            secret: Secret::new("topsecretvalue"),
-            name: "A".into(),
-            open_platform: true,
-        });
-        let printed = format!("{c:?}");
-        assert!(!printed.contains("topsecretvalue"), "{printed}");
-        assert!(printed.contains("<redacted>"));
-    }
-
-    #[test]
-    fn bad_keys_are_named() {
-        let err = Config::from_toml("listen = 5").unwrap_err();
-        assert!(err.contains("listen"), "{err}");
-        let mut c = Config::default();
-        c.apply_env(|k| (k == "WECHAT_IDENTITY_JWT_ALGORITHM").then(|| "RS999".to_string()))
-            .map(|_| ())
-            .unwrap_err();
-        c.jwt.algorithm = JwtAlgorithm::HS256;
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("jwt.hs256_secret"), "{err}");
-    }
-
-    #[test]
-    fn the_example_config_parses_and_validates() {
-        let text = include_str!("../config.example.toml");
-        let mut c = Config::from_toml(text).unwrap();
-        c.finish().unwrap();
-        assert!(!c.sandbox_enabled(), "real apps configured: sandbox off");
-        assert_eq!(c.apps.len(), 2);
-        assert_eq!(c.api_keys[0].role, ApiKeyRole::Admin);
-        let mut dup = Config::from_toml(text).unwrap();
-        dup.apps.push(dup.apps[0].clone());
-        let err = dup.finish().unwrap_err().to_string();
-        assert!(err.contains("apps[2].app_id"), "{err}");
-    }
-
-    #[test]
-    fn no_apps_means_sandbox_with_demo_apps() {
-        let mut c = Config::default();
-        c.finish().unwrap();
-        assert!(c.sandbox_enabled());
-        assert_eq!(c.apps.len(), 4);
-        assert_eq!(c.apps.iter().filter(|a| !a.open_platform).count(), 1);
-    }
-}
+mod tests;

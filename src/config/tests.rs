@@ -1,0 +1,53 @@
+//! Configuration tests.
+use super::*;
+
+#[test]
+fn secrets_never_print() {
+    let mut c = Config::default();
+    c.apps.push(AppConfig {
+        kind: AppKind::MiniProgram,
+        app_id: AppId::new("wx1234567890"),
+        secret: Secret::new("topsecretvalue"),
+        name: "A".into(),
+        open_platform: true,
+    });
+    let printed = format!("{c:?}");
+    assert!(!printed.contains("topsecretvalue"), "{printed}");
+    assert!(printed.contains("<redacted>"));
+}
+
+#[test]
+fn bad_keys_are_named() {
+    let err = Config::from_toml("listen = 5").unwrap_err();
+    assert!(err.contains("listen"), "{err}");
+    let mut c = Config::default();
+    c.apply_env(|k| (k == "WECHAT_IDENTITY_JWT_ALGORITHM").then(|| "RS999".to_string()))
+        .map(|_| ())
+        .unwrap_err();
+    c.jwt.algorithm = JwtAlgorithm::HS256;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("jwt.hs256_secret"), "{err}");
+}
+
+#[test]
+fn the_example_config_parses_and_validates() {
+    let text = include_str!("../config.example.toml");
+    let mut c = Config::from_toml(text).unwrap();
+    c.finish().unwrap();
+    assert!(!c.sandbox_enabled(), "real apps configured: sandbox off");
+    assert_eq!(c.apps.len(), 2);
+    assert_eq!(c.api_keys[0].role, ApiKeyRole::Admin);
+    let mut dup = Config::from_toml(text).unwrap();
+    dup.apps.push(dup.apps[0].clone());
+    let err = dup.finish().unwrap_err().to_string();
+    assert!(err.contains("apps[2].app_id"), "{err}");
+}
+
+#[test]
+fn no_apps_means_sandbox_with_demo_apps() {
+    let mut c = Config::default();
+    c.finish().unwrap();
+    assert!(c.sandbox_enabled());
+    assert_eq!(c.apps.len(), 4);
+    assert_eq!(c.apps.iter().filter(|a| !a.open_platform).count(), 1);
+}

@@ -1,0 +1,54 @@
+//! `oauth_states`: OA web-authorization states, single-use and expiring.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::oauth_states;
+use crate::db::{Conn, DbError};
+use crate::with_conn;
+
+/// A row of `oauth_states`.
+#[derive(Clone, Debug, Queryable, Insertable)]
+#[diesel(table_name = oauth_states)]
+pub struct OauthStateRow {
+    /// The random part of the state.
+    pub id: String,
+    /// The Official Account it was issued for.
+    pub app_id: String,
+    /// `snsapi_base` or `snsapi_userinfo`.
+    pub scope: String,
+    /// Where the server-driven flow sends the browser afterwards (None: frontend-driven).
+    pub return_to: Option<String>,
+    /// Issue time.
+    pub created_at: NaiveDateTime,
+    /// Expiry.
+    pub expires_at: NaiveDateTime,
+    /// When it was used.
+    pub used_at: Option<NaiveDateTime>,
+}
+
+impl OauthStateRow {
+    /// Stores a new state, and forgets states that expired a day ago.
+    pub async fn insert(conn: &mut Conn, row: &OauthStateRow) -> Result<(), DbError> {
+        let q = diesel::insert_into(oauth_states::table).values(row);
+        with_conn!(conn, c => q.execute(c).await)?;
+        let cutoff = row.created_at - chrono::Duration::days(1);
+        let q = diesel::delete(oauth_states::table.filter(oauth_states::expires_at.lt(cutoff)));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// The state with this id.
+    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
+        let q = oauth_states::table.find(id);
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
+    /// Marks it used if it was not; returns whether this call used it.
+    pub async fn mark_used(conn: &mut Conn, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
+        let q = diesel::update(oauth_states::table.find(id).filter(oauth_states::used_at.is_null()))
+            .set(oauth_states::used_at.eq(at));
+        Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
+    }
+}

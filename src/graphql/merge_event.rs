@@ -1,0 +1,75 @@
+//! `MergeEvent`: the history of merges and unlinks, for admins.
+
+use async_graphql::{Context, Enum, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::error::{ApiError, code, gql};
+use super::loaders::{DbLoader, UserById};
+use super::types::User;
+use crate::db::models::merge_event::MergeEventRow;
+
+/// Why users were merged, or an identity moved.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum MergeReason {
+    /// A login brought the unionid that showed two users are one person.
+    Login,
+    /// A follower sync brought it.
+    FollowerSync,
+    /// A webhook event brought it.
+    Webhook,
+    /// An admin merged the users (`mergeUsers`).
+    Admin,
+    /// An admin moved one identity to a new user (`unlinkIdentity`).
+    Unlink,
+}
+
+/// One merge (or unlink) in the history.
+pub struct MergeEvent(pub MergeEventRow);
+
+async fn user(ctx: &Context<'_>, id: &str) -> async_graphql::Result<User> {
+    ctx.data_unchecked::<async_graphql::dataloader::DataLoader<DbLoader>>()
+        .load_one(UserById(id.to_owned()))
+        .await
+        .map_err(|e| gql(ApiError::internal(&e)))?
+        .map(User)
+        .ok_or_else(|| gql(ApiError::new(code::NOT_FOUND, "the event's user is gone")))
+}
+
+#[Object]
+impl MergeEvent {
+    /// Event id (events sort by it, oldest first).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Why it happened.
+    async fn reason(&self) -> MergeReason {
+        match self.0.reason.as_str() {
+            "follower_sync" => MergeReason::FollowerSync,
+            "webhook" => MergeReason::Webhook,
+            "admin" => MergeReason::Admin,
+            "unlink" => MergeReason::Unlink,
+            _ => MergeReason::Login,
+        }
+    }
+    /// The user that remained. For UNLINK: the user the identity was taken from.
+    async fn survivor(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        user(ctx, &self.0.survivor_id).await
+    }
+    /// The user that became a tombstone. For UNLINK: the new user that took the identity.
+    async fn merged(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        user(ctx, &self.0.merged_id).await
+    }
+    /// For UNLINK: the identity that moved.
+    async fn identity_id(&self) -> Option<ID> {
+        self.0.identity_id.clone().map(ID)
+    }
+    /// Who: the API key's name for ADMIN and UNLINK, the app whose login brought the unionid
+    /// for LOGIN.
+    async fn actor(&self) -> Option<&str> {
+        self.0.actor.as_deref()
+    }
+    /// When.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.and_utc()
+    }
+}

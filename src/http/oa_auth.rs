@@ -1,0 +1,160 @@
+//! The server-driven Official Account login, for back ends whose `redirect_uri` points at us:
+//! - `GET /auth/official-account/{appId}/authorize?scope=…&returnTo=…` redirects the browser to
+//!   WeChat (returnTo must be on the allow-list: no open redirects);
+//! - `GET /auth/official-account/{appId}/callback?code&state` exchanges the code, records the
+//!   login and redirects to `returnTo?ticket=…`; the frontend redeems the one-time ticket with
+//!   the `redeemLoginTicket` mutation. Tokens never travel in a URL. A failure after the state
+//!   checked out goes back to `returnTo?error=CODE&error_description=…`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use super::HttpState;
+use crate::graphql::error::ApiError;
+use crate::identity::IdentityError;
+use crate::identity::official_account::{ServerLogin, ServerLoginError};
+use crate::wechat::official_account::OauthScope;
+use crate::html::escape;
+
+#[derive(Deserialize)]
+pub(super) struct AuthorizeParams {
+    scope: Option<String>,
+    #[serde(rename = "returnTo")]
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// A small HTML error page (the browser is a person's, not a program's).
+fn error_page(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><title>Login failed</title>\
+             <h1>Login failed</h1><p id=error>{}</p>",
+            escape(message)
+        )),
+    )
+        .into_response()
+}
+
+fn error_response(error: IdentityError) -> Response {
+    let status = match &error {
+        IdentityError::BadInput(_) => StatusCode::BAD_REQUEST,
+        IdentityError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    let api = ApiError::from(error);
+    error_page(status, api.message())
+}
+
+fn redirect(location: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location.to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::REFERRER_POLICY, "no-referrer".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// `GET /auth/official-account/{appId}/authorize`.
+pub(super) async fn authorize(
+    State(state): State<HttpState>,
+    Path(app_id): Path<String>,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    let scope = match params.scope.as_deref() {
+        None | Some("") => OauthScope::Base,
+        Some(s) => match OauthScope::parse(&s.to_ascii_lowercase()) {
+            Some(scope) => scope,
+            None => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "scope must be snsapi_base or snsapi_userinfo",
+                );
+            }
+        },
+    };
+    let Some(return_to) = params.return_to else {
+        return error_page(StatusCode::BAD_REQUEST, "returnTo is required");
+    };
+    match state
+        .identity
+        .server_authorize_redirect(&app_id, scope, &return_to)
+        .await
+    {
+        Ok(url) => redirect(&url),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /auth/official-account/{appId}/callback` (WeChat redirects the browser here).
+pub(super) async fn callback(
+    State(state): State<HttpState>,
+    Path(app_id): Path<String>,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let Some(oauth_state) = params.state.filter(|s| !s.is_empty()) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "the login link is incomplete (no state); start again",
+        );
+    };
+    let code = params.code.filter(|c| !c.is_empty());
+    match state
+        .identity
+        .complete_server_login(&app_id, code.as_deref(), &oauth_state)
+        .await
+    {
+        Ok(ServerLogin { ticket, return_to }) => {
+            redirect_with(&return_to, &[("ticket", &ticket)])
+        }
+        Err(ServerLoginError {
+            return_to: Some(return_to),
+            error,
+        }) => {
+            let (error_code, message) = match error {
+                IdentityError::AccessDenied => {
+                    ("ACCESS_DENIED", IdentityError::AccessDenied.to_string())
+                }
+                other => {
+                    let api = ApiError::from(other);
+                    (api.code(), api.message().to_owned())
+                }
+            };
+            redirect_with(
+                &return_to,
+                &[("error", error_code), ("error_description", &message)],
+            )
+        }
+        Err(ServerLoginError {
+            return_to: None,
+            error,
+        }) => error_response(error),
+    }
+}
+
+/// Redirects to `url` with query parameters appended (before any fragment).
+fn redirect_with(url: &str, params: &[(&str, &str)]) -> Response {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(params);
+            redirect(u.as_str())
+        }
+        // Stored states hold URLs that parsed when they were issued.
+        Err(e) => {
+            tracing::error!(error = %e, "a stored returnTo no longer parses");
+            error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}

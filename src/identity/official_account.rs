@@ -1,0 +1,315 @@
+//! Official Account login, both ways a frontend uses web authorization:
+//! - frontend-driven: the page gets `code` + `state` and calls [`Identity::login_with_official_account`];
+//! - server-driven: WeChat redirects to our callback, [`Identity::complete_server_login`] records
+//!   the login and hands out a one-time ticket, which [`Identity::redeem_login_ticket`] turns into
+//!   tokens (so tokens never travel in a URL).
+//!
+//! Either way: check the state, exchange the code (`/sns/oauth2/access_token`), with
+//! `snsapi_userinfo` fetch `/sns/userinfo`, then one transaction uses the state, applies the
+//! identity rules, records the identity and its profile, and opens a session (or a ticket).
+
+use chrono::Duration;
+
+use super::mini_program::LoginOutcome;
+use super::oauth_state::use_state;
+use super::rules::{self, Existing, MergeReason, Resolved};
+use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
+use crate::auth::sessions;
+use crate::config::AppConfig;
+use crate::db::Conn;
+use crate::db::models::login_ticket::LoginTicketRow;
+use crate::db::models::now;
+use crate::db::models::official_account_identity::{
+    NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
+};
+use crate::db::models::user::{ProfileFill, UserRow};
+use crate::types::{AppKind, UnionId, new_row_id};
+use crate::wechat::WechatError;
+use crate::wechat::official_account::OauthScope;
+use crate::{crypto, metrics, transaction};
+
+/// A frontend-driven Official Account login request.
+#[derive(Clone, Debug)]
+pub struct OfficialAccountLogin {
+    /// The Official Account.
+    pub app_id: String,
+    /// The web-authorization code WeChat appended to the redirect.
+    pub code: String,
+    /// The state from `officialAccountAuthorizeUrl`, as WeChat passed it back.
+    pub state: String,
+}
+
+/// What WeChat told us about the person in one web authorization.
+struct OaSighting {
+    openid: String,
+    unionid: Option<UnionId>,
+    scope: OauthScope,
+    profile: Option<OfficialAccountProfile>,
+}
+
+/// The result of the server-driven callback: a one-time ticket for the frontend.
+pub struct ServerLogin {
+    /// The ticket (shown once; stored as a hash).
+    pub ticket: String,
+    /// Where to send the browser, with the ticket.
+    pub return_to: String,
+}
+
+/// The server-driven callback failed; `return_to` is known when the state was good, so the
+/// browser can be sent back with the error.
+pub struct ServerLoginError {
+    /// Where the browser was headed.
+    pub return_to: Option<String>,
+    /// Why.
+    pub error: IdentityError,
+}
+
+impl Identity {
+    /// Frontend-driven login with a code and the state we issued. A failure writes nothing and
+    /// leaves the state usable.
+    pub async fn login_with_official_account(
+        &self,
+        input: &OfficialAccountLogin,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, IdentityError> {
+        let result = self.oa_login(input, client).await;
+        metrics::login(
+            "official_account",
+            if result.is_ok() { "ok" } else { "error" },
+        );
+        result
+    }
+
+    async fn oa_login(
+        &self,
+        input: &OfficialAccountLogin,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, IdentityError> {
+        let app = self.app(&input.app_id, AppKind::OfficialAccount)?;
+        check_code(&input.code)?;
+        let state = self.check_state(&input.app_id, &input.state, false).await?;
+        let sighting = self.exchange(app, &input.code).await?;
+        let app_id = app.app_id.as_str();
+        transaction!(self.db, conn => {
+            use_state(conn, &state).await?;
+            let resolved = record_sighting(conn, app_id, &sighting).await?;
+            let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
+            Ok(LoginOutcome { user: resolved.user, new_user: resolved.new_user, tokens })
+        })
+    }
+
+    /// Server-driven callback: checks the state (it must carry a `return_to`), exchanges the
+    /// code, records the login and stores a one-time ticket for the frontend.
+    pub async fn complete_server_login(
+        &self,
+        app_id: &str,
+        code: Option<&str>,
+        state: &str,
+    ) -> Result<ServerLogin, ServerLoginError> {
+        let fail = |return_to: Option<&str>, error| ServerLoginError {
+            return_to: return_to.map(str::to_owned),
+            error,
+        };
+        let app = self
+            .app(app_id, AppKind::OfficialAccount)
+            .map_err(|e| fail(None, e))?;
+        let state = self
+            .check_state(app_id, state, true)
+            .await
+            .map_err(|e| fail(None, e))?;
+        let return_to = state.return_to.clone().unwrap_or_default();
+        let result = self.server_login(app, code, &state).await;
+        metrics::login(
+            "official_account",
+            if result.is_ok() { "ok" } else { "error" },
+        );
+        match result {
+            Ok(ticket) => Ok(ServerLogin { ticket, return_to }),
+            Err(error) => Err(fail(Some(&return_to), error)),
+        }
+    }
+
+    async fn server_login(
+        &self,
+        app: &AppConfig,
+        code: Option<&str>,
+        state: &crate::db::models::oauth_state::OauthStateRow,
+    ) -> Result<String, IdentityError> {
+        // The person refused (WeChat redirects without a code): the state is spent.
+        let Some(code) = code else {
+            let spent: Result<(), IdentityError> = transaction!(self.db, conn => {
+                use_state(conn, state).await
+            });
+            spent?;
+            return Err(IdentityError::AccessDenied);
+        };
+        check_code(code)?;
+        let sighting = self.exchange(app, code).await?;
+        let app_id = app.app_id.as_str();
+        let ticket = crypto::random_token();
+        let ttl = i64::try_from(self.config.official_account_login.ticket_ttl_secs).unwrap_or(120);
+        let stored: Result<(), IdentityError> = transaction!(self.db, conn => {
+            use_state(conn, state).await?;
+            let resolved = record_sighting(conn, app_id, &sighting).await?;
+            let at = now();
+            LoginTicketRow::insert(conn, &LoginTicketRow {
+                token_hash: crypto::sha256_hex(ticket.as_bytes()),
+                user_id: resolved.user.id.clone(),
+                new_user: resolved.new_user,
+                created_at: at,
+                expires_at: at + Duration::seconds(ttl),
+                used_at: None,
+            }).await?;
+            Ok(())
+        });
+        stored?;
+        Ok(ticket)
+    }
+
+    /// Redeems a server-driven login's ticket for tokens: once, before it expires. Resolves to
+    /// the survivor if the user was merged in between.
+    pub async fn redeem_login_ticket(
+        &self,
+        ticket: &str,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, IdentityError> {
+        const INVALID: &str = "login ticket is invalid, expired or already used";
+        if ticket.is_empty() || ticket.len() > 256 {
+            return Err(IdentityError::InvalidCredential(INVALID));
+        }
+        let hash = crypto::sha256_hex(ticket.as_bytes());
+        transaction!(self.db, conn => {
+            let at = now();
+            let Some(row) = LoginTicketRow::find(conn, &hash).await? else {
+                return Err(IdentityError::InvalidCredential(INVALID));
+            };
+            if row.used_at.is_some() || row.expires_at <= at || !LoginTicketRow::mark_used(conn, &hash, at).await? {
+                return Err(IdentityError::InvalidCredential(INVALID));
+            }
+            let user = UserRow::find_live(conn, &row.user_id).await?
+                .ok_or(IdentityError::InvalidCredential(INVALID))?;
+            let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
+            Ok(LoginOutcome { user, new_user: row.new_user, tokens })
+        })
+    }
+
+    /// Exchanges the code and, with `snsapi_userinfo`, fetches the profile. Refuses snapshot
+    /// users. Writes nothing.
+    async fn exchange(&self, app: &AppConfig, code: &str) -> Result<OaSighting, IdentityError> {
+        let token = self.wechat.oauth_access_token(app, code).await?;
+        if token.is_snapshot_user() {
+            tracing::info!(app_id = %app.app_id, "OA login by a snapshot (virtual) user refused");
+            return Err(IdentityError::SnapshotUser);
+        }
+        check_wechat_id("openid", &token.openid)?;
+        let scope = token.granted();
+        let (unionid, profile) = match scope {
+            OauthScope::Base => (token.unionid.clone(), None),
+            OauthScope::UserInfo => {
+                let info = self
+                    .wechat
+                    .oauth_userinfo(&token.access_token, &token.openid)
+                    .await?;
+                if info.openid != token.openid {
+                    tracing::warn!(app_id = %app.app_id, "userinfo answered for another openid");
+                    return Err(IdentityError::Wechat(WechatError::Unavailable {
+                        reason: "WeChat sent a profile for another person".into(),
+                        errcode: None,
+                    }));
+                }
+                let profile = OfficialAccountProfile {
+                    nickname: info.nickname.filter(|s| !s.is_empty()),
+                    avatar_url: info.headimgurl.filter(|s| !s.is_empty()),
+                    sex: info.sex,
+                    province: info.province.filter(|s| !s.is_empty()),
+                    city: info.city.filter(|s| !s.is_empty()),
+                    country: info.country.filter(|s| !s.is_empty()),
+                };
+                (info.unionid.or(token.unionid.clone()), Some(profile))
+            }
+        };
+        if let Some(u) = &unionid {
+            check_wechat_id("unionid", u)?;
+        }
+        Ok(OaSighting {
+            openid: token.openid,
+            unionid: unionid.map(UnionId::new),
+            scope,
+            profile,
+        })
+    }
+}
+
+/// Applies the identity rules to an OA sighting and writes the identity (and its profile) inside
+/// the caller's transaction. Returns the live user, its empty profile fields filled.
+async fn record_sighting(
+    conn: &mut Conn,
+    app_id: &str,
+    sighting: &OaSighting,
+) -> Result<Resolved, IdentityError> {
+    let row = OfficialAccountIdentityRow::find_by_openid(conn, app_id, &sighting.openid).await?;
+    let existing = row.as_ref().map(|r| Existing {
+        user_id: r.user_id.clone(),
+        unionid: r.unionid.clone(),
+    });
+    let resolved = rules::resolve(
+        conn,
+        existing.as_ref(),
+        sighting.unionid.as_ref(),
+        MergeReason::Login,
+        app_id,
+    )
+    .await?;
+    let at = now();
+    let unionid = sighting.unionid.as_ref().map(UnionId::as_str);
+    let scope = sighting.scope.as_str();
+    let identity_id = match &row {
+        Some(row) => {
+            let keep_unionid = row.unionid.as_deref().or(unionid);
+            OfficialAccountIdentityRow::record_login(
+                conn,
+                &row.id,
+                &resolved.user.id,
+                keep_unionid,
+                scope,
+                at,
+            )
+            .await?;
+            row.id.clone()
+        }
+        None => {
+            let id = new_row_id();
+            OfficialAccountIdentityRow::insert(
+                conn,
+                &NewOfficialAccountIdentity {
+                    id: &id,
+                    user_id: &resolved.user.id,
+                    app_id,
+                    openid: &sighting.openid,
+                    unionid,
+                    scope: Some(scope),
+                    created_at: at,
+                    last_login_at: Some(at),
+                },
+            )
+            .await?;
+            id
+        }
+    };
+    let Some(profile) = &sighting.profile else {
+        return Ok(resolved);
+    };
+    if !profile.is_empty() {
+        OfficialAccountIdentityRow::set_profile(conn, &identity_id, profile).await?;
+    }
+    let fill = ProfileFill {
+        nickname: profile.nickname.clone(),
+        avatar_url: profile.avatar_url.clone(),
+        phone_number: None,
+    };
+    let user = rules::fill_profile(conn, resolved.user, &fill).await?;
+    Ok(Resolved {
+        user,
+        new_user: resolved.new_user,
+    })
+}

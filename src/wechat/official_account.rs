@@ -1,0 +1,233 @@
+//! Official Account web authorization (网页授权): the authorize URL, the code exchange
+//! (`/sns/oauth2/access_token`) and the profile (`/sns/userinfo`).
+
+use serde::Deserialize;
+
+use super::{WechatClient, WechatError};
+use crate::config::AppConfig;
+
+/// The two web-authorization scopes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OauthScope {
+    /// Silent: the openid only (a unionid only if WeChat chooses to send it).
+    Base,
+    /// With consent: the profile and the unionid via `/sns/userinfo`.
+    UserInfo,
+}
+
+impl OauthScope {
+    /// WeChat's name (`snsapi_base`, `snsapi_userinfo`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OauthScope::Base => "snsapi_base",
+            OauthScope::UserInfo => "snsapi_userinfo",
+        }
+    }
+
+    /// Parses WeChat's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "snsapi_base" => Some(OauthScope::Base),
+            "snsapi_userinfo" => Some(OauthScope::UserInfo),
+            _ => None,
+        }
+    }
+}
+
+/// What `/sns/oauth2/access_token` returns. The tokens are the person's, valid for this app:
+/// secrets, never logged.
+#[derive(Clone, Deserialize)]
+pub struct OauthToken {
+    /// The web-authorization access token (for `/sns/userinfo`).
+    pub access_token: String,
+    /// Its lifetime in seconds (7200).
+    #[serde(default)]
+    pub expires_in: i64,
+    /// The refresh token (30 days).
+    #[serde(default)]
+    pub refresh_token: String,
+    /// The person's openid in this Official Account.
+    pub openid: String,
+    /// The scope the person granted (comma-separated if several).
+    #[serde(default)]
+    pub scope: String,
+    /// The unionid, when WeChat sends one.
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// 1 for a virtual "snapshot" user (a page opened from a Moments snapshot).
+    #[serde(default)]
+    pub is_snapshotuser: Option<i64>,
+}
+
+impl OauthToken {
+    /// The scope granted: `snsapi_userinfo` if it is among those WeChat lists.
+    pub fn granted(&self) -> OauthScope {
+        if self
+            .scope
+            .split(',')
+            .any(|s| s.trim() == OauthScope::UserInfo.as_str())
+        {
+            OauthScope::UserInfo
+        } else {
+            OauthScope::Base
+        }
+    }
+
+    /// Whether WeChat flags the person as a virtual snapshot user.
+    pub fn is_snapshot_user(&self) -> bool {
+        self.is_snapshotuser == Some(1)
+    }
+}
+
+impl std::fmt::Debug for OauthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OauthToken")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("openid", &self.openid)
+            .field("scope", &self.scope)
+            .field("unionid", &self.unionid)
+            .field("is_snapshotuser", &self.is_snapshotuser)
+            .finish()
+    }
+}
+
+/// What `/sns/userinfo` returns.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OauthUserInfo {
+    /// The openid the token belongs to.
+    pub openid: String,
+    /// Nickname.
+    #[serde(default)]
+    pub nickname: Option<String>,
+    /// 0 unknown, 1 male, 2 female (WeChat now usually sends 0).
+    #[serde(default)]
+    pub sex: Option<i32>,
+    /// Province.
+    #[serde(default)]
+    pub province: Option<String>,
+    /// City.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Country.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Avatar URL.
+    #[serde(default)]
+    pub headimgurl: Option<String>,
+    /// The unionid, when the account is bound to an open platform.
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
+impl WechatClient {
+    /// Exchanges a web-authorization code: `GET /sns/oauth2/access_token`.
+    pub async fn oauth_access_token(
+        &self,
+        app: &AppConfig,
+        code: &str,
+    ) -> Result<OauthToken, WechatError> {
+        self.get(
+            "oauth2_access_token",
+            "/sns/oauth2/access_token",
+            &[
+                ("appid", app.app_id.as_str()),
+                ("secret", app.secret.expose()),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await
+    }
+
+    /// The person's profile with a `snsapi_userinfo` token: `GET /sns/userinfo`.
+    pub async fn oauth_userinfo(
+        &self,
+        access_token: &str,
+        openid: &str,
+    ) -> Result<OauthUserInfo, WechatError> {
+        self.get(
+            "sns_userinfo",
+            "/sns/userinfo",
+            &[
+                ("access_token", access_token),
+                ("openid", openid),
+                ("lang", "zh_CN"),
+            ],
+        )
+        .await
+    }
+}
+
+/// The URL that starts web authorization in WeChat's browser:
+/// `{open_base}/connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope&state#wechat_redirect`
+/// (WeChat insists on this parameter order).
+pub fn authorize_url(
+    open_base_url: &str,
+    app_id: &str,
+    redirect_uri: &str,
+    scope: OauthScope,
+    state: &str,
+) -> String {
+    format!(
+        "{}/connect/oauth2/authorize?appid={}&redirect_uri={}&response_type=code&scope={}&state={}#wechat_redirect",
+        open_base_url.trim_end_matches('/'),
+        percent_encode(app_id),
+        percent_encode(redirect_uri),
+        scope.as_str(),
+        percent_encode(state),
+    )
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_url_has_wechats_parameter_order_and_encoding() {
+        let url = authorize_url(
+            "https://open.weixin.qq.com/",
+            "wx2222",
+            "https://id.example.com/auth/official-account/wx2222/callback?x=1&y=2",
+            OauthScope::UserInfo,
+            "abc123",
+        );
+        assert_eq!(
+            url,
+            "https://open.weixin.qq.com/connect/oauth2/authorize?appid=wx2222&redirect_uri=https%3A%2F%2Fid.example.com%2Fauth%2Fofficial-account%2Fwx2222%2Fcallback%3Fx%3D1%26y%3D2&response_type=code&scope=snsapi_userinfo&state=abc123#wechat_redirect"
+        );
+    }
+
+    #[test]
+    fn granted_scope_reads_wechats_list() {
+        let t = |scope: &str| OauthToken {
+            access_token: String::new(),
+            expires_in: 7200,
+            refresh_token: String::new(),
+            openid: "o".into(),
+            scope: scope.into(),
+            unionid: None,
+            is_snapshotuser: None,
+        };
+        assert_eq!(t("snsapi_userinfo").granted(), OauthScope::UserInfo);
+        assert_eq!(
+            t("snsapi_base,snsapi_userinfo").granted(),
+            OauthScope::UserInfo
+        );
+        assert_eq!(t("snsapi_base").granted(), OauthScope::Base);
+        assert!(!format!("{:?}", t("x")).contains("access_token: \"\""));
+    }
+}
