@@ -31,7 +31,7 @@ fn bad_keys_are_named() {
 
 #[test]
 fn the_example_config_parses_and_validates() {
-    let text = include_str!("../config.example.toml");
+    let text = include_str!("../../config.example.toml");
     let mut c = Config::from_toml(text).unwrap();
     c.finish().unwrap();
     assert!(!c.sandbox_enabled(), "real apps configured: sandbox off");

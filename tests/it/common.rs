@@ -213,12 +213,72 @@ impl TestApp {
         body["data"]["loginWithMiniProgram"].clone()
     }
 
+    /// `officialAccountAuthorizeUrl` for `app_id`; returns the URL and the state in it.
+    pub async fn authorize_url(&self, app_id: &str, scope: &str) -> (String, String) {
+        let data = self
+            .gql_ok(
+                None,
+                "query($a: String!, $r: String!, $s: OfficialAccountScope!) {
+                    officialAccountAuthorizeUrl(appId: $a, redirectUri: $r, scope: $s) }",
+                json!({ "a": app_id, "r": "https://h5.example.com/oa/landing", "s": scope }),
+            )
+            .await;
+        let url = data["officialAccountAuthorizeUrl"].as_str().unwrap().to_owned();
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        let state = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .expect("a state in the authorize URL");
+        (url, state)
+    }
+
+    /// `loginWithOfficialAccount`; returns the whole response.
+    pub async fn login_oa_code(&self, app_id: &str, code: &str, state: &str) -> Value {
+        self.gql(
+            None,
+            "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) {
+                accessToken refreshToken newUser user { id unionid nickname avatarUrl } } }",
+            json!({ "input": { "appId": app_id, "code": code, "state": state } }),
+        )
+        .await
+    }
+
+    /// An OA web-authorization code for `user` with `scope` (`snsapi_base`/`snsapi_userinfo`).
+    pub async fn oa_code(&self, user: &str, scope: &str) -> String {
+        self.code_with(OA, user, json!({ "scope": scope })).await
+    }
+
+    /// Logs `user` into the sandbox Official Account the frontend-driven way (state from
+    /// `officialAccountAuthorizeUrl`, code with `scope`); returns the AuthPayload.
+    pub async fn login_oa(&self, user: &str, scope: &str) -> Value {
+        let gql_scope = if scope == "snsapi_userinfo" {
+            "SNSAPI_USERINFO"
+        } else {
+            "SNSAPI_BASE"
+        };
+        let (_, state) = self.authorize_url(OA, gql_scope).await;
+        let code = self.oa_code(user, scope).await;
+        let body = self.login_oa_code(OA, &code, &state).await;
+        assert!(body.get("errors").is_none(), "OA login failed: {body:#}");
+        body["data"]["loginWithOfficialAccount"].clone()
+    }
+
+    /// Runs one SQL statement on the service's database (to stand in for the passage of time).
+    pub async fn exec(&self, sql: &str) {
+        use diesel_async::SimpleAsyncConnection;
+        let mut conn = self.running.app.identity.db.conn().await.unwrap();
+        wechat_identity::with_conn!(&mut conn, c => c.batch_execute(sql).await).unwrap();
+    }
+
     /// `me` with a token; returns the whole response.
     pub async fn me(&self, token: &str) -> Value {
         self.gql(
             Some(token),
             "{ me { id unionid nickname avatarUrl phoneNumber mergedInto { id }
-                miniProgramIdentities { appId openid unionid user { id } } } }",
+                miniProgramIdentities { id appId openid unionid user { id } }
+                officialAccountIdentities { id appId openid unionid scope nickname avatarUrl
+                    sex province city country user { id } } } }",
             json!({}),
         )
         .await

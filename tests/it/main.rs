@@ -8,3 +8,6 @@ mod bad_input;
 mod mini_program_login;
 mod schema;
 mod sessions;
+mod merge;
+mod official_account_login;
+mod server_driven_login;
