@@ -11,3 +11,5 @@ mod sessions;
 mod merge;
 mod official_account_login;
 mod server_driven_login;
+mod browser;
+mod sandbox;

@@ -1,0 +1,295 @@
+//! A person in a real browser (headless Chromium, driven over WebDriver by chromedriver): starts
+//! at `/auth/official-account/{appId}/authorize`, approves on the sandbox's WeChat page, comes
+//! back to a frontend page with a ticket, and ends logged in, with `me` on the screen.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` / `CHROMEDRIVER` pointing at
+//! them) when the tests are built; without them the test is compiled as ignored, and `.ci/run`
+//! fails on that.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// A WebDriver session on a chromedriver child process.
+struct Browser {
+    http: reqwest::Client,
+    url: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(env_or("CHROMEDRIVER", "/usr/bin/chromedriver"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http.get(format!("{base}/status")).send().await;
+            if let Ok(res) = ready {
+                let v: Value = res.json().await.unwrap_or_default();
+                if v["value"]["ready"] == true {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let session: Value = http
+            .post(format!("{base}/session"))
+            .json(&json!({ "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": { "binary": env_or("CHROMIUM", "/usr/bin/chromium"), "args": args }
+            } } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {session:#}"));
+        Browser {
+            url: format!("{base}/session/{id}"),
+            http,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(
+            v["value"].get("error").is_none(),
+            "WebDriver {path}: {v:#}"
+        );
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn current_url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The element matching `css`, waiting for it to appear.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v: Value = self
+                .http
+                .post(format!("{}/element", self.url))
+                .json(&json!({ "using": "css selector", "value": css }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(obj) = v["value"].as_object() {
+                if let Some(id) = obj.values().next().and_then(Value::as_str) {
+                    if !obj.contains_key("error") {
+                        return id.to_owned();
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no element {css}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// The text of `css`, or `None` while it is not there (or the page is changing under it).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let v: Value = self
+            .http
+            .post(format!("{}/element", self.url))
+            .json(&json!({ "using": "css selector", "value": css }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let obj = v["value"].as_object().filter(|o| !o.contains_key("error"))?;
+        let el = obj.values().next()?.as_str()?.to_owned();
+        let v: Value = self
+            .http
+            .get(format!("{}/element/{el}/text", self.url))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v["value"].as_str().map(str::to_owned)
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_text(css, |_| true).await
+    }
+
+    /// Waits until `css` is there and its text satisfies `done`; returns the text.
+    async fn wait_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = None;
+        loop {
+            if let Some(text) = self.try_text(css).await {
+                if done(&text) {
+                    return text;
+                }
+                last = Some(text);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never got there; last text: {last:?} at {}",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn quit(mut self) {
+        let _ = self.http.delete(&self.url).send().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(test_browser),
+    ignore = "install chromium and chromium-driver to run the browser test"
+)]
+async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+
+    // The frontend's page links to the server-driven flow; the person taps "log in".
+    browser.goto(&format!("{}/sandbox/login-demo", app.base)).await;
+    assert_eq!(browser.text("#status").await, "not logged in");
+    browser
+        .click(&format!("#login-{OA}-snsapi_userinfo"))
+        .await;
+
+    // WeChat (the sandbox) asks who they are and whether to allow it.
+    browser.type_into("#user", "alice").await;
+    assert_eq!(browser.text("#appid").await, OA);
+    browser.click("#allow").await;
+
+    // Back on the frontend: the ticket is redeemed and `me` is shown.
+    let status = browser
+        .wait_text("#status", |t| t.starts_with("logged in") || t.starts_with("login failed"))
+        .await;
+    assert_eq!(status, "logged in as Alice (new user)");
+    let me: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
+    assert_eq!(me["nickname"], "Alice");
+    assert_eq!(me["unionid"].as_str().unwrap().len(), 28);
+    assert_eq!(me["officialAccountIdentities"][0]["appId"], OA);
+    assert_eq!(me["officialAccountIdentities"][0]["scope"], "snsapi_userinfo");
+    let url = browser.current_url().await;
+    assert_eq!(url, format!("{}/sandbox/login-demo", app.base), "the used ticket left the address bar");
+
+    // The service agrees.
+    let data = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($id: ID!) { user(id: $id) { nickname officialAccountIdentities { appId } } }",
+            json!({ "id": me["id"] }),
+        )
+        .await;
+    assert_eq!(data["user"]["nickname"], "Alice");
+
+    // Later, the silent snsapi_base way: the same person, the same user.
+    browser.goto(&format!("{}/sandbox/login-demo", app.base)).await;
+    browser.click(&format!("#login-{OA}-snsapi_base")).await;
+    browser.type_into("#user", "alice").await;
+    browser.click("#allow").await;
+    let status = browser
+        .wait_text("#status", |t| t.starts_with("logged in") || t.starts_with("login failed"))
+        .await;
+    assert_eq!(status, "logged in as Alice");
+    let again: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
+    assert_eq!(again["id"], me["id"]);
+
+    // And a refusal comes back as an error on the page.
+    browser.goto(&format!("{}/sandbox/login-demo", app.base)).await;
+    browser.click(&format!("#login-{OA}-snsapi_userinfo")).await;
+    browser.click("#deny").await;
+    let status = browser.wait_text("#status", |t| t.starts_with("login failed")).await;
+    assert!(status.contains("ACCESS_DENIED"), "{status}");
+    browser.quit().await;
+}

@@ -1,0 +1,219 @@
+//! The sandbox behaves like WeChat's web-authorization API: codes per scope, tokens that expire,
+//! userinfo only with `snsapi_userinfo`, refresh tokens, `/sns/auth`, the approval page.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const SECRET: &str = "sandbox-secret-wxsandboxofficial1";
+
+async fn api(app: &TestApp, path: &str, query: &[(&str, &str)]) -> Value {
+    let res = app
+        .http
+        .get(format!("{}/sandbox/wechat{path}", app.base))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "WeChat answers errors with HTTP 200");
+    res.json().await.unwrap()
+}
+
+async fn exchange(app: &TestApp, code: &str) -> Value {
+    api(
+        app,
+        "/sns/oauth2/access_token",
+        &[
+            ("appid", OA),
+            ("secret", SECRET),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+        ],
+    )
+    .await
+}
+
+async fn advance(app: &TestApp, seconds: u64) {
+    let res = app
+        .http
+        .post(format!("{}/sandbox/wechat/clock", app.base))
+        .json(&json!({ "advanceSeconds": seconds }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_authorization_tokens_behave_like_wechats() {
+    let app = TestApp::start(Backend::Sqlite).await;
+
+    // snsapi_base: openid, no unionid, and /sns/userinfo is refused with 48001.
+    let base = exchange(&app, &app.oa_code("alice", "snsapi_base").await).await;
+    assert_eq!(base["scope"], "snsapi_base");
+    assert_eq!(base["expires_in"], 7200);
+    assert!(base.get("unionid").is_none(), "{base}");
+    let openid = base["openid"].as_str().unwrap();
+    assert_eq!(openid.len(), 28);
+    let info = api(
+        &app,
+        "/sns/userinfo",
+        &[("access_token", base["access_token"].as_str().unwrap()), ("openid", openid), ("lang", "zh_CN")],
+    )
+    .await;
+    assert_eq!(info["errcode"], 48001);
+    assert!(info["errmsg"].as_str().unwrap().contains("rid:"));
+
+    // snsapi_userinfo: the unionid, and the profile.
+    let full = exchange(&app, &app.oa_code("alice", "snsapi_userinfo").await).await;
+    assert_eq!(full["openid"], openid, "one openid per (app, person)");
+    let unionid = full["unionid"].as_str().unwrap();
+    let mp_unionid = wechat_identity::wechat::sandbox::derive_id(
+        "unionid",
+        wechat_identity::wechat::sandbox::OPEN_PLATFORM,
+        "alice",
+    );
+    assert_eq!(unionid, mp_unionid, "the same unionid as in the bound Mini Programs");
+    let token = full["access_token"].as_str().unwrap().to_owned();
+    let info = api(&app, "/sns/userinfo", &[("access_token", &token), ("openid", openid)]).await;
+    assert_eq!(info["nickname"], "Alice");
+    assert_eq!(info["unionid"], unionid);
+    assert!(info["headimgurl"].as_str().unwrap().starts_with("https://"));
+    // Another person's openid with this token: 40003.
+    let other = api(&app, "/sns/userinfo", &[("access_token", &token), ("openid", "onotalice")]).await;
+    assert_eq!(other["errcode"], 40003);
+
+    // /sns/auth checks a token.
+    let ok = api(&app, "/sns/auth", &[("access_token", &token), ("openid", openid)]).await;
+    assert_eq!(ok["errcode"], 0);
+    let bad = api(&app, "/sns/auth", &[("access_token", "nope"), ("openid", openid)]).await;
+    assert_eq!(bad["errcode"], 40001);
+
+    // Codes: single use (40163), bound to their app, and they expire (42003).
+    let code = app.oa_code("bob", "snsapi_base").await;
+    assert!(exchange(&app, &code).await["openid"].is_string());
+    assert_eq!(exchange(&app, &code).await["errcode"], 40163);
+    let code = app.oa_code("bob", "snsapi_base").await;
+    advance(&app, 301).await;
+    assert_eq!(exchange(&app, &code).await["errcode"], 42003);
+    let mp_code = app.code(MP_A, "bob").await;
+    assert_eq!(exchange(&app, &mp_code).await["errcode"], 40029);
+    let wrong_secret = api(
+        &app,
+        "/sns/oauth2/access_token",
+        &[("appid", OA), ("secret", "wrong"), ("code", "x"), ("grant_type", "authorization_code")],
+    )
+    .await;
+    assert_eq!(wrong_secret["errcode"], 40125);
+
+    // Two hours later the access token has expired (42001); the refresh token gets a new one.
+    let full = exchange(&app, &app.oa_code("carol", "snsapi_userinfo").await).await;
+    let openid = full["openid"].as_str().unwrap();
+    advance(&app, 7201).await;
+    let expired = api(
+        &app,
+        "/sns/userinfo",
+        &[("access_token", full["access_token"].as_str().unwrap()), ("openid", openid)],
+    )
+    .await;
+    assert_eq!(expired["errcode"], 42001);
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            api(
+                app,
+                "/sns/oauth2/refresh_token",
+                &[("appid", OA), ("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+        }
+    };
+    let refreshed = refresh(full["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(refreshed["openid"], openid);
+    assert_eq!(refreshed["scope"], "snsapi_userinfo");
+    let info = api(
+        &app,
+        "/sns/userinfo",
+        &[("access_token", refreshed["access_token"].as_str().unwrap()), ("openid", openid)],
+    )
+    .await;
+    assert_eq!(info["nickname"], "Carol");
+    assert_eq!(refresh("unknown".into()).await["errcode"], 40030);
+    // After thirty days the refresh token is gone too (42002).
+    advance(&app, 30 * 24 * 3600).await;
+    assert_eq!(
+        refresh(full["refresh_token"].as_str().unwrap().to_owned()).await["errcode"],
+        42002
+    );
+
+    // A snapshot (virtual) user is flagged, with an openid of its own and no unionid.
+    let code = app
+        .code_with(OA, "alice", json!({ "scope": "snsapi_base", "snapshotUser": true }))
+        .await;
+    let snap = exchange(&app, &code).await;
+    assert_eq!(snap["is_snapshotuser"], 1);
+    assert_ne!(snap["openid"].as_str().unwrap(), base["openid"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approval_page_redirects_like_wechat() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = format!("{}/sandbox/wechat/connect/oauth2/authorize", app.base);
+    let q = |extra: &[(&str, &str)]| {
+        let mut v = vec![
+            ("appid", OA),
+            ("redirect_uri", "https://h5.example.com/cb?x=1"),
+            ("response_type", "code"),
+            ("scope", "snsapi_userinfo"),
+            ("state", "abc123"),
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let form = client.get(&page).query(&q(&[])).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.unwrap();
+    assert!(html.contains("id=allow") && html.contains("snsapi_userinfo"));
+
+    let approved = client.get(&page).query(&q(&[("user", "dave"), ("action", "allow")])).send().await.unwrap();
+    assert_eq!(approved.status(), StatusCode::FOUND);
+    let to = reqwest::Url::parse(approved.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.host_str(), Some("h5.example.com"));
+    let params: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(params["x"], "1", "the redirect_uri's own query is kept");
+    assert_eq!(params["state"], "abc123");
+    let token = exchange(&app, &params["code"]).await;
+    assert_eq!(token["scope"], "snsapi_userinfo");
+    assert_eq!(
+        token["openid"],
+        wechat_identity::wechat::sandbox::derive_id("openid", OA, "dave").as_str()
+    );
+
+    let denied = client.get(&page).query(&q(&[("user", "dave"), ("action", "deny")])).send().await.unwrap();
+    let to = reqwest::Url::parse(denied.headers()["location"].to_str().unwrap()).unwrap();
+    let params: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert!(!params.contains_key("code"));
+    assert_eq!(params["state"], "abc123");
+
+    // Bad requests get WeChat's error page, not a redirect.
+    for (key, value) in [
+        ("appid", MP_A),
+        ("scope", "snsapi_login"),
+        ("response_type", "token"),
+        ("redirect_uri", "javascript:alert(1)"),
+        ("state", "has spaces"),
+    ] {
+        let mut query = q(&[]);
+        query.retain(|(k, _)| k != key);
+        query.push((key.to_owned(), value.to_owned()));
+        let res = client.get(&page).query(&query).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{key}={value}");
+    }
+}
