@@ -1,6 +1,7 @@
-//! `wechat-identity bench`: concurrent `loginWithMiniProgram` calls over HTTP against a service
-//! running in this process with the in-process sandbox, on a fresh database per backend.
-//! Prints logins/s, p50/p99 latency, and WeChat calls and DB transactions per login.
+//! `wechat-identity bench`: concurrent `loginWithMiniProgram` and `loginWithOfficialAccount`
+//! calls over HTTP against a service running in this process with the in-process sandbox, on a
+//! fresh database per backend. Prints logins/s, p50/p99 latency, and WeChat calls and DB
+//! transactions per login.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Secret};
 use crate::metrics;
+use crate::wechat::official_account::OauthScope;
 use crate::wechat::sandbox::CodeRequest;
 
 /// Bench options.
@@ -31,13 +33,28 @@ pub struct BenchArgs {
     pool_size: usize,
 }
 
-const LOGIN: &str = "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken refreshToken newUser user { id } } }";
+const MP_LOGIN: &str = "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken refreshToken newUser user { id } } }";
+const OA_LOGIN: &str = "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) { accessToken refreshToken newUser user { id } } }";
 const APP: &str = "wxsandboxminiapp01";
+const OA: &str = "wxsandboxofficial1";
+
+/// A prepared login request: the GraphQL body and the field that holds the payload.
+struct Login {
+    body: serde_json::Value,
+    field: &'static str,
+}
+
+fn mp_login(code: String) -> Login {
+    Login {
+        body: serde_json::json!({ "query": MP_LOGIN, "variables": { "input": { "appId": APP, "code": code } } }),
+        field: "loginWithMiniProgram",
+    }
+}
 
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     println!(
-        "bench: loginWithMiniProgram over HTTP, {} concurrent clients, {} users, {} returning logins",
+        "bench: loginWithMiniProgram and loginWithOfficialAccount over HTTP, {} concurrent clients, {} users, {} returning logins",
         args.concurrency, args.users, args.logins
     );
     for database in &args.databases {
@@ -85,15 +102,60 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let user_name = |i: usize| format!("bench-user-{i}");
-    let issue = |i: usize| sandbox.issue_code(&CodeRequest::new(APP, &user_name(i)));
-    let new_codes: Vec<String> = (0..args.users).map(issue).collect::<Result<_, _>>()?;
-    let phase = Phase::run(&client, &endpoint, new_codes, args.concurrency).await;
-    phase.print(backend, "new users");
-    let returning: Vec<String> = (0..args.logins)
+    let issue = |i: usize| {
+        sandbox
+            .issue_code(&CodeRequest::new(APP, &user_name(i)))
+            .map(mp_login)
+    };
+    let new_logins: Vec<Login> = (0..args.users).map(issue).collect::<Result<_, _>>()?;
+    let phase = Phase::run(&client, &endpoint, new_logins, args.concurrency).await;
+    phase.print(backend, "MP new users");
+    let returning: Vec<Login> = (0..args.logins)
         .map(|i| issue(i % args.users))
         .collect::<Result<_, _>>()?;
     let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
-    phase.print(backend, "returning users");
+    phase.print(backend, "MP returning");
+
+    // Official Account: new people with snsapi_userinfo (code exchange + /sns/userinfo), then
+    // returning ones with the silent snsapi_base. States are issued beforehand, as
+    // `officialAccountAuthorizeUrl` does before the person goes to WeChat.
+    let identity = &running.app.identity;
+    let oa_login = |i: usize, scope: OauthScope| {
+        let sandbox = sandbox.clone();
+        async move {
+            let url = identity
+                .official_account_authorize_url(OA, "https://h5.example.com/", scope)
+                .await
+                .map_err(|e| e.to_string())?;
+            let state = url
+                .split("state=")
+                .nth(1)
+                .and_then(|rest| rest.split('#').next())
+                .ok_or("no state in the authorize URL")?
+                .to_owned();
+            let code = sandbox.issue_code(&CodeRequest::official_account(
+                OA,
+                &format!("bench-oa-user-{i}"),
+                scope.as_str(),
+            ))?;
+            Ok::<_, String>(Login {
+                body: serde_json::json!({ "query": OA_LOGIN, "variables": { "input": { "appId": OA, "code": code, "state": state } } }),
+                field: "loginWithOfficialAccount",
+            })
+        }
+    };
+    let mut new_logins = Vec::with_capacity(args.users);
+    for i in 0..args.users {
+        new_logins.push(oa_login(i, OauthScope::UserInfo).await?);
+    }
+    let phase = Phase::run(&client, &endpoint, new_logins, args.concurrency).await;
+    phase.print(backend, "OA new userinfo");
+    let mut returning = Vec::with_capacity(args.logins);
+    for i in 0..args.logins {
+        returning.push(oa_login(i % args.users, OauthScope::Base).await?);
+    }
+    let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
+    phase.print(backend, "OA returning base");
 
     let _ = stop.send(());
     let _ = running.handle.await;
@@ -121,12 +183,12 @@ impl Phase {
     async fn run(
         client: &reqwest::Client,
         endpoint: &str,
-        codes: Vec<String>,
+        logins: Vec<Login>,
         concurrency: usize,
     ) -> Phase {
-        let calls_before = metrics::total("wechat_identity_wechat_calls_total", "jscode2session");
+        let calls_before = metrics::total("wechat_identity_wechat_calls_total", "");
         let tx_before = metrics::total("wechat_identity_db_transactions_total", "");
-        let codes = Arc::new(codes);
+        let codes = Arc::new(logins);
         let next = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
         let mut workers = Vec::new();
@@ -142,14 +204,13 @@ impl Phase {
                 let mut errors = 0;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(code) = codes.get(i) else { break };
-                    let body = serde_json::json!({ "query": LOGIN, "variables": { "input": { "appId": APP, "code": code } } });
+                    let Some(login) = codes.get(i) else { break };
                     let t = Instant::now();
-                    let ok = match client.post(&endpoint).json(&body).send().await {
-                        Ok(r) => r
-                            .json::<serde_json::Value>()
-                            .await
-                            .is_ok_and(|v| v.get("errors").is_none() && v["data"]["loginWithMiniProgram"]["accessToken"].is_string()),
+                    let ok = match client.post(&endpoint).json(&login.body).send().await {
+                        Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|v| {
+                            v.get("errors").is_none()
+                                && v["data"][login.field]["accessToken"].is_string()
+                        }),
                         Err(_) => false,
                     };
                     latencies.push(t.elapsed());
@@ -174,8 +235,7 @@ impl Phase {
             latencies,
             errors,
             elapsed,
-            wechat_calls: metrics::total("wechat_identity_wechat_calls_total", "jscode2session")
-                - calls_before,
+            wechat_calls: metrics::total("wechat_identity_wechat_calls_total", "") - calls_before,
             transactions: metrics::total("wechat_identity_db_transactions_total", "") - tx_before,
         }
     }
@@ -189,7 +249,7 @@ impl Phase {
                 .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         };
         println!(
-            "{backend:8} {name:16} {:6} logins {:5} errors in {:6.2}s: {:8.0} logins/s  p50 {:6.2} ms  p99 {:6.2} ms  per login: {:.2} WeChat calls, {:.2} DB transactions",
+            "{backend:8} {name:17} {:6} logins {:5} errors in {:6.2}s: {:8.0} logins/s  p50 {:6.2} ms  p99 {:6.2} ms  per login: {:.2} WeChat calls, {:.2} DB transactions",
             self.latencies.len(),
             self.errors,
             self.elapsed.as_secs_f64(),

@@ -244,7 +244,10 @@ mod tests {
         assert!(a.check(b"state-id|wxapp", &tag));
         assert!(!a.check(b"state-id|wxother", &tag));
         assert!(!b.check(b"state-id|wxapp", &tag));
-        assert!(!a.check(b"state-id|wxapp", &tag[..8]), "short tags are refused");
+        assert!(
+            !a.check(b"state-id|wxapp", &tag[..8]),
+            "short tags are refused"
+        );
     }
 
     #[test]

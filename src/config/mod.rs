@@ -1,7 +1,6 @@
 //! Configuration: a TOML file (`--config`), `WECHAT_IDENTITY_*` env overrides and `DATABASE_URL`,
 //! validated in one place at start-up. Secrets sit in [`Secret`], which never prints its value.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +9,9 @@ use serde::Deserialize;
 
 use crate::types::{AppId, AppKind};
 
+mod env;
 mod return_to;
+mod validate;
 pub use return_to::{ReturnToRule, check_return_to};
 
 /// A value that must never reach a log line or `Debug` output.
@@ -65,7 +66,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
@@ -323,73 +324,6 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// Applies `WECHAT_IDENTITY_*` and `DATABASE_URL` overrides read through `var`.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = var("WECHAT_IDENTITY_LISTEN") {
-            self.listen = v.parse().map_err(|_| {
-                invalid(
-                    "WECHAT_IDENTITY_LISTEN",
-                    format!("`{v}` is not an address like 127.0.0.1:8080"),
-                )
-            })?;
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = var("DATABASE_URL").or_else(|| var("WECHAT_IDENTITY_DATABASE_URL")) {
-            self.database_url = Some(Secret::new(v));
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_SANDBOX") {
-            self.sandbox = Some(parse_bool("WECHAT_IDENTITY_SANDBOX", &v)?);
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_WECHAT_API_BASE_URL") {
-            self.wechat.api_base_url = v;
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_WECHAT_OPEN_BASE_URL") {
-            self.wechat.open_base_url = v;
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_PUBLIC_URL") {
-            self.public_url = Some(v);
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_RETURN_TO") {
-            self.official_account_login.return_to = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_SESSION_KEY_ENCRYPTION_KEY") {
-            self.wechat.session_key_encryption_key = Some(Secret::new(v));
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_JWT_ALGORITHM") {
-            self.jwt.algorithm = match v.as_str() {
-                "EdDSA" => JwtAlgorithm::EdDSA,
-                "HS256" => JwtAlgorithm::HS256,
-                _ => {
-                    return Err(invalid(
-                        "WECHAT_IDENTITY_JWT_ALGORITHM",
-                        "must be EdDSA or HS256",
-                    ));
-                }
-            };
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_JWT_HS256_SECRET") {
-            self.jwt.hs256_secret = Some(Secret::new(v));
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_JWT_PRIVATE_KEY_FILE") {
-            self.jwt.private_key_file = Some(PathBuf::from(v));
-        }
-        if let Some(v) = var("WECHAT_IDENTITY_ADMIN_KEY") {
-            self.api_keys.push(ApiKeyConfig {
-                name: "WECHAT_IDENTITY_ADMIN_KEY".into(),
-                role: ApiKeyRole::Admin,
-                key: Secret::new(v),
-            });
-        }
-        Ok(())
-    }
-
     /// Whether the built-in sandbox (fake WeChat) is mounted.
     pub fn sandbox_enabled(&self) -> bool {
         self.sandbox.unwrap_or(self.apps.is_empty())
@@ -416,130 +350,6 @@ impl Config {
         }
     }
 
-    /// Checks every key; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = self.database_url();
-        if !(url.starts_with("sqlite://")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "database_url",
-                "must start with sqlite:// or postgres://",
-            ));
-        }
-        if self.database_pool_size == 0 {
-            return Err(invalid("database_pool_size", "must be at least 1"));
-        }
-        if !(self.wechat.api_base_url.starts_with("http://")
-            || self.wechat.api_base_url.starts_with("https://"))
-        {
-            return Err(invalid(
-                "wechat.api_base_url",
-                "must be an http:// or https:// URL",
-            ));
-        }
-        if !(self.wechat.open_base_url.starts_with("http://")
-            || self.wechat.open_base_url.starts_with("https://"))
-        {
-            return Err(invalid(
-                "wechat.open_base_url",
-                "must be an http:// or https:// URL",
-            ));
-        }
-        if let Some(url) = &self.public_url {
-            match reqwest::Url::parse(url) {
-                Ok(u)
-                    if matches!(u.scheme(), "http" | "https")
-                        && u.host().is_some()
-                        && u.query().is_none()
-                        && u.fragment().is_none() => {}
-                _ => {
-                    return Err(invalid(
-                        "public_url",
-                        format!("`{url}` is not an http(s) base URL like https://id.example.com"),
-                    ));
-                }
-            }
-        }
-        for (i, entry) in self.official_account_login.return_to.iter().enumerate() {
-            if let Err(message) = ReturnToRule::parse(entry) {
-                return Err(invalid(
-                    format!("official_account_login.return_to[{i}]"),
-                    message,
-                ));
-            }
-        }
-        if !(10..=3600).contains(&self.official_account_login.state_ttl_secs) {
-            return Err(invalid(
-                "official_account_login.state_ttl_secs",
-                "must be 10..=3600",
-            ));
-        }
-        if !(5..=600).contains(&self.official_account_login.ticket_ttl_secs) {
-            return Err(invalid(
-                "official_account_login.ticket_ttl_secs",
-                "must be 5..=600",
-            ));
-        }
-        if self.wechat.timeout_ms == 0 {
-            return Err(invalid("wechat.timeout_ms", "must be positive"));
-        }
-        if self.jwt.access_ttl_secs < 30 {
-            return Err(invalid("jwt.access_ttl_secs", "must be at least 30"));
-        }
-        if self.jwt.refresh_ttl_secs < self.jwt.access_ttl_secs {
-            return Err(invalid(
-                "jwt.refresh_ttl_secs",
-                "must be at least jwt.access_ttl_secs",
-            ));
-        }
-        if self.jwt.algorithm == JwtAlgorithm::HS256 {
-            match &self.jwt.hs256_secret {
-                Some(s) if s.expose().len() >= 32 => {}
-                _ => {
-                    return Err(invalid(
-                        "jwt.hs256_secret",
-                        "HS256 needs a secret of at least 32 bytes",
-                    ));
-                }
-            }
-        }
-        let mut seen = HashSet::new();
-        for (i, app) in self.apps.iter().enumerate() {
-            let id = app.app_id.as_str();
-            if id.len() < 4
-                || id.len() > 64
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(invalid(
-                    format!("apps[{i}].app_id"),
-                    format!("`{id}` is not a WeChat app id"),
-                ));
-            }
-            if !seen.insert(id) {
-                return Err(invalid(
-                    format!("apps[{i}].app_id"),
-                    format!("`{id}` is listed twice"),
-                ));
-            }
-            if app.secret.expose().is_empty() {
-                return Err(invalid(format!("apps[{i}].secret"), "must not be empty"));
-            }
-        }
-        for (i, key) in self.api_keys.iter().enumerate() {
-            if key.key.expose().len() < 24 {
-                return Err(invalid(
-                    format!("api_keys[{i}].key ({})", key.name),
-                    "must be at least 24 characters",
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// The configured app with this id.
     pub fn app(&self, app_id: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.app_id.as_str() == app_id)
@@ -560,14 +370,6 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.listen),
         }
-    }
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(invalid(key, format!("`{v}` is not a boolean"))),
     }
 }
 

@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn allows_only_the_listed_origin_and_path() {
-        let r = rules(&["https://h5.example.com/app/", "http://127.0.0.1:8080/sandbox"]);
+        let r = rules(&[
+            "https://h5.example.com/app/",
+            "http://127.0.0.1:8080/sandbox",
+        ]);
         for ok in [
             "https://h5.example.com/app/",
             "https://h5.example.com/app",

@@ -136,9 +136,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::NotFound(m) => Self::new(code::NOT_FOUND, m),
             IdentityError::InvalidCredential(m) => Self::new(code::UNAUTHENTICATED, m),
             e @ IdentityError::AccessDenied => Self::new(code::FORBIDDEN, e.to_string()),
-            e @ IdentityError::SnapshotUser => {
-                Self::new(code::WECHAT_SNAPSHOT_USER, e.to_string())
-            }
+            e @ IdentityError::SnapshotUser => Self::new(code::WECHAT_SNAPSHOT_USER, e.to_string()),
             IdentityError::Wechat(w) => w.into(),
             IdentityError::Db(d) => d.into(),
         }

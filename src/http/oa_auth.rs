@@ -13,10 +13,10 @@ use serde::Deserialize;
 
 use super::HttpState;
 use crate::graphql::error::ApiError;
+use crate::html::escape;
 use crate::identity::IdentityError;
 use crate::identity::official_account::{ServerLogin, ServerLoginError};
 use crate::wechat::official_account::OauthScope;
-use crate::html::escape;
 
 #[derive(Deserialize)]
 pub(super) struct AuthorizeParams {
@@ -116,9 +116,7 @@ pub(super) async fn callback(
         .complete_server_login(&app_id, code.as_deref(), &oauth_state)
         .await
     {
-        Ok(ServerLogin { ticket, return_to }) => {
-            redirect_with(&return_to, &[("ticket", &ticket)])
-        }
+        Ok(ServerLogin { ticket, return_to }) => redirect_with(&return_to, &[("ticket", &ticket)]),
         Err(ServerLoginError {
             return_to: Some(return_to),
             error,

@@ -49,7 +49,10 @@ impl Browser {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().unwrap();
@@ -94,10 +97,7 @@ impl Browser {
             req = req.json(&body);
         }
         let v: Value = req.send().await.unwrap().json().await.unwrap();
-        assert!(
-            v["value"].get("error").is_none(),
-            "WebDriver {path}: {v:#}"
-        );
+        assert!(v["value"].get("error").is_none(), "WebDriver {path}: {v:#}");
         v["value"].clone()
     }
 
@@ -178,7 +178,9 @@ impl Browser {
             .json()
             .await
             .ok()?;
-        let obj = v["value"].as_object().filter(|o| !o.contains_key("error"))?;
+        let obj = v["value"]
+            .as_object()
+            .filter(|o| !o.contains_key("error"))?;
         let el = obj.values().next()?.as_str()?.to_owned();
         let v: Value = self
             .http
@@ -239,11 +241,11 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
     let browser = Browser::start().await;
 
     // The frontend's page links to the server-driven flow; the person taps "log in".
-    browser.goto(&format!("{}/sandbox/login-demo", app.base)).await;
-    assert_eq!(browser.text("#status").await, "not logged in");
     browser
-        .click(&format!("#login-{OA}-snsapi_userinfo"))
+        .goto(&format!("{}/sandbox/login-demo", app.base))
         .await;
+    assert_eq!(browser.text("#status").await, "not logged in");
+    browser.click(&format!("#login-{OA}-snsapi_userinfo")).await;
 
     // WeChat (the sandbox) asks who they are and whether to allow it.
     browser.type_into("#user", "alice").await;
@@ -252,16 +254,25 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
 
     // Back on the frontend: the ticket is redeemed and `me` is shown.
     let status = browser
-        .wait_text("#status", |t| t.starts_with("logged in") || t.starts_with("login failed"))
+        .wait_text("#status", |t| {
+            t.starts_with("logged in") || t.starts_with("login failed")
+        })
         .await;
     assert_eq!(status, "logged in as Alice (new user)");
     let me: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
     assert_eq!(me["nickname"], "Alice");
     assert_eq!(me["unionid"].as_str().unwrap().len(), 28);
     assert_eq!(me["officialAccountIdentities"][0]["appId"], OA);
-    assert_eq!(me["officialAccountIdentities"][0]["scope"], "snsapi_userinfo");
+    assert_eq!(
+        me["officialAccountIdentities"][0]["scope"],
+        "snsapi_userinfo"
+    );
     let url = browser.current_url().await;
-    assert_eq!(url, format!("{}/sandbox/login-demo", app.base), "the used ticket left the address bar");
+    assert_eq!(
+        url,
+        format!("{}/sandbox/login-demo", app.base),
+        "the used ticket left the address bar"
+    );
 
     // The service agrees.
     let data = app
@@ -274,22 +285,30 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
     assert_eq!(data["user"]["nickname"], "Alice");
 
     // Later, the silent snsapi_base way: the same person, the same user.
-    browser.goto(&format!("{}/sandbox/login-demo", app.base)).await;
+    browser
+        .goto(&format!("{}/sandbox/login-demo", app.base))
+        .await;
     browser.click(&format!("#login-{OA}-snsapi_base")).await;
     browser.type_into("#user", "alice").await;
     browser.click("#allow").await;
     let status = browser
-        .wait_text("#status", |t| t.starts_with("logged in") || t.starts_with("login failed"))
+        .wait_text("#status", |t| {
+            t.starts_with("logged in") || t.starts_with("login failed")
+        })
         .await;
     assert_eq!(status, "logged in as Alice");
     let again: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
     assert_eq!(again["id"], me["id"]);
 
     // And a refusal comes back as an error on the page.
-    browser.goto(&format!("{}/sandbox/login-demo", app.base)).await;
+    browser
+        .goto(&format!("{}/sandbox/login-demo", app.base))
+        .await;
     browser.click(&format!("#login-{OA}-snsapi_userinfo")).await;
     browser.click("#deny").await;
-    let status = browser.wait_text("#status", |t| t.starts_with("login failed")).await;
+    let status = browser
+        .wait_text("#status", |t| t.starts_with("login failed"))
+        .await;
     assert!(status.contains("ACCESS_DENIED"), "{status}");
     browser.quit().await;
 }

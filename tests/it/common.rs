@@ -223,7 +223,10 @@ impl TestApp {
                 json!({ "a": app_id, "r": "https://h5.example.com/oa/landing", "s": scope }),
             )
             .await;
-        let url = data["officialAccountAuthorizeUrl"].as_str().unwrap().to_owned();
+        let url = data["officialAccountAuthorizeUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let parsed = reqwest::Url::parse(&url).unwrap();
         let state = parsed
             .query_pairs()

@@ -5,11 +5,11 @@ mod common;
 
 mod access;
 mod bad_input;
-mod mini_program_login;
-mod schema;
-mod sessions;
-mod merge;
-mod official_account_login;
-mod server_driven_login;
 mod browser;
+mod merge;
+mod mini_program_login;
+mod official_account_login;
 mod sandbox;
+mod schema;
+mod server_driven_login;
+mod sessions;

@@ -31,14 +31,24 @@ async fn bob_is_merged_when_his_unionid_shows_up_late(backend: Backend) {
     // Then the Mini Program: WeChat sends his unionid, but nothing links it to B1 yet.
     let b2_login = app.login_mp(MP_A, "bob").await;
     let b2 = id(&b2_login);
-    assert_ne!(b1, b2, "two users until WeChat tells us they are one person");
+    assert_ne!(
+        b1, b2,
+        "two users until WeChat tells us they are one person"
+    );
     assert_eq!(b2_login["newUser"], true);
 
     // Then the OA again with snsapi_userinfo: the OA identity now has the unionid.
     let merged = app.login_oa("bob", "snsapi_userinfo").await;
-    assert_eq!(id(&merged), b2, "the identity belongs to the unionid's user");
+    assert_eq!(
+        id(&merged),
+        b2,
+        "the identity belongs to the unionid's user"
+    );
     assert_eq!(merged["newUser"], false);
-    assert_eq!(merged["user"]["nickname"], "Bob", "empty profile fields are filled");
+    assert_eq!(
+        merged["user"]["nickname"], "Bob",
+        "empty profile fields are filled"
+    );
 
     // B1's old access token resolves to B2, with every identity.
     let me = app.me(b1_login["accessToken"].as_str().unwrap()).await;
@@ -46,7 +56,10 @@ async fn bob_is_merged_when_his_unionid_shows_up_late(backend: Backend) {
     assert_eq!(me["id"], b2.as_str());
     assert_eq!(me["miniProgramIdentities"].as_array().unwrap().len(), 1);
     assert_eq!(me["officialAccountIdentities"].as_array().unwrap().len(), 1);
-    assert_eq!(me["officialAccountIdentities"][0]["scope"], "snsapi_userinfo");
+    assert_eq!(
+        me["officialAccountIdentities"][0]["scope"],
+        "snsapi_userinfo"
+    );
     // B1's refresh token too: the session moved with the merge.
     let refreshed = app
         .gql_ok(
@@ -66,7 +79,12 @@ async fn bob_is_merged_when_his_unionid_shows_up_late(backend: Backend) {
         )
         .await;
     assert_eq!(tomb["user"]["mergedInto"]["id"], b2.as_str());
-    assert!(tomb["user"]["officialAccountIdentities"].as_array().unwrap().is_empty());
+    assert!(
+        tomb["user"]["officialAccountIdentities"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // The merge is on record: who, when, why.
     let events = app
@@ -102,20 +120,32 @@ async fn conflicting_unionids_are_refused_and_nothing_changes(backend: Backend) 
     // The same for an OA identity.
     let (_, state) = app.authorize_url(OA, "SNSAPI_BASE").await;
     let code = app
-        .code_with(OA, "carol", json!({ "scope": "snsapi_base", "unionid": u1 }))
+        .code_with(
+            OA,
+            "carol",
+            json!({ "scope": "snsapi_base", "unionid": u1 }),
+        )
         .await;
     let ok = app.login_oa_code(OA, &code, &state).await;
     assert!(ok.get("errors").is_none(), "{ok:#}");
     let before = app.written().await;
     let (_, state) = app.authorize_url(OA, "SNSAPI_BASE").await;
     let code = app
-        .code_with(OA, "carol", json!({ "scope": "snsapi_base", "unionid": u2 }))
+        .code_with(
+            OA,
+            "carol",
+            json!({ "scope": "snsapi_base", "unionid": u2 }),
+        )
         .await;
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "CONFLICT");
     assert_eq!(app.written().await, before);
     let data = app
-        .gql_ok(Some(ADMIN_KEY), "query($u: String!) { userByUnionid(unionid: $u) { id } }", json!({ "u": u2 }))
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($u: String!) { userByUnionid(unionid: $u) { id } }",
+            json!({ "u": u2 }),
+        )
         .await;
     assert!(data["userByUnionid"].is_null());
 }
@@ -163,11 +193,23 @@ async fn fifty_concurrent_logins_of_one_new_person_end_as_one_user(backend: Back
     let results = run_all(&app, &prepared).await;
     let ids: Vec<String> = results
         .iter()
-        .map(|r| r["user"]["id"].as_str().expect("every login succeeds").to_owned())
+        .map(|r| {
+            r["user"]["id"]
+                .as_str()
+                .expect("every login succeeds")
+                .to_owned()
+        })
         .collect();
-    assert!(ids.iter().all(|i| *i == ids[0]), "one user for every login: {ids:?}");
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "one user for every login: {ids:?}"
+    );
     assert_eq!(results.iter().filter(|r| r["newUser"] == true).count(), 1);
-    assert_eq!(app.count("users").await, 1, "exactly one user, no tombstones");
+    assert_eq!(
+        app.count("users").await,
+        1,
+        "exactly one user, no tombstones"
+    );
     assert_eq!(app.count("mini_program_identities").await, 2);
     assert_eq!(app.count("official_account_identities").await, 1);
     assert_eq!(app.count("sessions").await, 50);
@@ -181,8 +223,20 @@ async fn fifty_concurrent_logins_of_one_new_person_end_as_one_user(backend: Back
     let users = data["users"]["edges"].as_array().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["node"]["id"], ids[0].as_str());
-    assert_eq!(users[0]["node"]["miniProgramIdentities"].as_array().unwrap().len(), 2);
-    assert_eq!(users[0]["node"]["officialAccountIdentities"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        users[0]["node"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        users[0]["node"]["officialAccountIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn a_late_unionid_racing_across_apps_merges_exactly_once(backend: Backend) {
@@ -195,7 +249,11 @@ async fn a_late_unionid_racing_across_apps_merges_exactly_once(backend: Backend)
     let survivor = results[0]["user"]["id"].as_str().unwrap().to_owned();
     assert!(results.iter().all(|r| r["user"]["id"] == survivor.as_str()));
     assert_ne!(survivor, b1);
-    assert_eq!(app.count("merge_events").await, 1, "B1 is merged exactly once");
+    assert_eq!(
+        app.count("merge_events").await,
+        1,
+        "B1 is merged exactly once"
+    );
     let data = app
         .gql_ok(
             Some(ADMIN_KEY),
@@ -206,7 +264,11 @@ async fn a_late_unionid_racing_across_apps_merges_exactly_once(backend: Backend)
     assert_eq!(data["user"]["mergedInto"]["id"], survivor.as_str());
     assert!(data["user"]["mergedInto"]["officialAccountIdentities"][0]["unionid"].is_string());
     let live = app
-        .gql_ok(Some(ADMIN_KEY), "{ users { edges { node { id } } } }", json!({}))
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "{ users { edges { node { id } } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(live["users"]["edges"].as_array().unwrap().len(), 1);
 }
@@ -225,19 +287,36 @@ async fn an_admin_merges_and_unlinks_and_reads_the_history(backend: Backend) {
     // Support knows they are one person: merge X into Y (no unionids on either).
     let merge = "mutation($s: ID!, $t: ID!) { mergeUsers(sourceId: $s, targetId: $t) {
         id unionid miniProgramIdentities { id appId } officialAccountIdentities { id } } }";
-    let data = app.gql_ok(Some(ADMIN_KEY), merge, json!({ "s": x, "t": y })).await;
+    let data = app
+        .gql_ok(Some(ADMIN_KEY), merge, json!({ "s": x, "t": y }))
+        .await;
     assert_eq!(data["mergeUsers"]["id"], y.as_str());
-    assert_eq!(data["mergeUsers"]["miniProgramIdentities"][0]["appId"], MP_UNBOUND);
+    assert_eq!(
+        data["mergeUsers"]["miniProgramIdentities"][0]["appId"],
+        MP_UNBOUND
+    );
     // X's token now resolves to Y.
     let me = app.me(x_login["accessToken"].as_str().unwrap()).await;
     assert_eq!(me["data"]["me"]["id"], y.as_str());
 
     // Then Z (with the unionid) into Y: Y takes the unionid.
-    let data = app.gql_ok(Some(ADMIN_KEY), merge, json!({ "s": z, "t": y })).await;
+    let data = app
+        .gql_ok(Some(ADMIN_KEY), merge, json!({ "s": z, "t": y }))
+        .await;
     assert_eq!(data["mergeUsers"]["unionid"], unionid.as_str());
-    assert_eq!(data["mergeUsers"]["miniProgramIdentities"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        data["mergeUsers"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let by_unionid = app
-        .gql_ok(Some(ADMIN_KEY), "query($u: String!) { userByUnionid(unionid: $u) { id } }", json!({ "u": unionid }))
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($u: String!) { userByUnionid(unionid: $u) { id } }",
+            json!({ "u": unionid }),
+        )
         .await;
     assert_eq!(by_unionid["userByUnionid"]["id"], y.as_str());
     // Her next Mini Program login finds Y.
@@ -260,25 +339,40 @@ async fn an_admin_merges_and_unlinks_and_reads_the_history(backend: Backend) {
             json!({ "i": unbound_identity }),
         )
         .await;
-    let fresh = unlinked["unlinkIdentity"]["id"].as_str().unwrap().to_owned();
+    let fresh = unlinked["unlinkIdentity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(![x.as_str(), y.as_str(), z.as_str()].contains(&fresh.as_str()));
     assert!(unlinked["unlinkIdentity"]["unionid"].is_null());
     assert!(unlinked["unlinkIdentity"]["mergedInto"].is_null());
-    assert_eq!(unlinked["unlinkIdentity"]["miniProgramIdentities"][0]["id"], unbound_identity.as_str());
+    assert_eq!(
+        unlinked["unlinkIdentity"]["miniProgramIdentities"][0]["id"],
+        unbound_identity.as_str()
+    );
     // Its next login stays with the new user.
     assert_eq!(id(&app.login_mp(MP_UNBOUND, "judy").await), fresh);
 
     // The history, oldest first: two admin merges and an unlink, each naming the admin key.
-    let events = app.gql_ok(Some(ADMIN_KEY), MERGE_EVENTS, json!({ "u": y })).await;
+    let events = app
+        .gql_ok(Some(ADMIN_KEY), MERGE_EVENTS, json!({ "u": y }))
+        .await;
     let events: Vec<&Value> = events["mergeEvents"]["edges"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| &e["node"])
         .collect();
-    let reasons: Vec<&str> = events.iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = events
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
     assert_eq!(reasons, ["ADMIN", "ADMIN", "UNLINK"]);
-    assert!(events.iter().all(|e| e["actor"] == "WECHAT_IDENTITY_ADMIN_KEY"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "WECHAT_IDENTITY_ADMIN_KEY")
+    );
     assert_eq!(events[0]["merged"]["id"], x.as_str());
     assert_eq!(events[1]["merged"]["id"], z.as_str());
     assert_eq!(events[2]["survivor"]["id"], y.as_str());
@@ -324,17 +418,62 @@ async fn admin_actions_refuse_what_they_cannot_do(backend: Backend) {
     let unlink = "mutation($i: ID!) { unlinkIdentity(identityId: $i) { id } }";
     let missing = "00000000-0000-7000-8000-000000000000";
     for (token, query, vars, expected) in [
-        (Some(ADMIN_KEY), merge, json!({ "s": a, "t": b }), "CONFLICT"), // different unionids
-        (Some(ADMIN_KEY), merge, json!({ "s": a, "t": a }), "BAD_USER_INPUT"),
-        (Some(ADMIN_KEY), merge, json!({ "s": "nope", "t": a }), "BAD_USER_INPUT"),
-        (Some(ADMIN_KEY), merge, json!({ "s": missing, "t": a }), "NOT_FOUND"),
-        (Some(SERVICE_KEY), merge, json!({ "s": c, "t": a }), "FORBIDDEN"),
-        (Some(a_token.as_str()), merge, json!({ "s": c, "t": a }), "FORBIDDEN"),
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": a, "t": b }),
+            "CONFLICT",
+        ), // different unionids
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": a, "t": a }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": "nope", "t": a }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": missing, "t": a }),
+            "NOT_FOUND",
+        ),
+        (
+            Some(SERVICE_KEY),
+            merge,
+            json!({ "s": c, "t": a }),
+            "FORBIDDEN",
+        ),
+        (
+            Some(a_token.as_str()),
+            merge,
+            json!({ "s": c, "t": a }),
+            "FORBIDDEN",
+        ),
         (None, merge, json!({ "s": c, "t": a }), "UNAUTHENTICATED"),
         // Carries the unionid: WeChat says it is A's; its next login would merge it back.
-        (Some(ADMIN_KEY), unlink, json!({ "i": a_identity }), "CONFLICT"),
-        (Some(ADMIN_KEY), unlink, json!({ "i": missing }), "NOT_FOUND"),
-        (Some(SERVICE_KEY), unlink, json!({ "i": a_identity }), "FORBIDDEN"),
+        (
+            Some(ADMIN_KEY),
+            unlink,
+            json!({ "i": a_identity }),
+            "CONFLICT",
+        ),
+        (
+            Some(ADMIN_KEY),
+            unlink,
+            json!({ "i": missing }),
+            "NOT_FOUND",
+        ),
+        (
+            Some(SERVICE_KEY),
+            unlink,
+            json!({ "i": a_identity }),
+            "FORBIDDEN",
+        ),
         (Some(SERVICE_KEY), MERGE_EVENTS, json!({}), "FORBIDDEN"),
         (Some(a_token.as_str()), MERGE_EVENTS, json!({}), "FORBIDDEN"),
     ] {
@@ -347,12 +486,19 @@ async fn admin_actions_refuse_what_they_cannot_do(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let body = app.gql(Some(ADMIN_KEY), unlink, json!({ "i": d_identity })).await;
+    let body = app
+        .gql(Some(ADMIN_KEY), unlink, json!({ "i": d_identity }))
+        .await;
     assert_eq!(error_code(&body), "CONFLICT");
-    assert_eq!(app.written().await, before, "refused actions change nothing");
+    assert_eq!(
+        app.written().await,
+        before,
+        "refused actions change nothing"
+    );
 
     // A tombstone can be neither source nor target.
-    app.gql_ok(Some(ADMIN_KEY), merge, json!({ "s": c, "t": a })).await;
+    app.gql_ok(Some(ADMIN_KEY), merge, json!({ "s": c, "t": a }))
+        .await;
     for vars in [json!({ "s": c, "t": d }), json!({ "s": d, "t": c })] {
         let body = app.gql(Some(ADMIN_KEY), merge, vars).await;
         assert_eq!(error_code(&body), "CONFLICT");

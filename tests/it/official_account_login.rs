@@ -25,16 +25,25 @@ async fn alice_authorizes_with_userinfo_and_is_one_user_with_her_mini_program_se
         "{}/sandbox/wechat/connect/oauth2/authorize?appid={OA}&redirect_uri=https%3A%2F%2Fh5.example.com%2Foa%2Flanding&response_type=code&scope=snsapi_userinfo&state={state}#wechat_redirect",
         app.base
     );
-    assert_eq!(url, expected, "WeChat's authorize URL, parameters in WeChat's order");
+    assert_eq!(
+        url, expected,
+        "WeChat's authorize URL, parameters in WeChat's order"
+    );
     assert_eq!(state.len(), 64);
-    assert!(state.bytes().all(|b| b.is_ascii_alphanumeric()), "WeChat allows letters and digits");
+    assert!(
+        state.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "WeChat allows letters and digits"
+    );
 
     let code = app.oa_code("alice", "snsapi_userinfo").await;
     let body = app.login_oa_code(OA, &code, &state).await;
     assert!(body.get("errors").is_none(), "{body:#}");
     let login = &body["data"]["loginWithOfficialAccount"];
     assert_eq!(login["newUser"], true);
-    assert_eq!(login["user"]["nickname"], "Alice", "the profile fills the user");
+    assert_eq!(
+        login["user"]["nickname"], "Alice",
+        "the profile fills the user"
+    );
     assert_eq!(
         login["user"]["avatarUrl"],
         "https://thirdwx.qlogo.cn/mmopen/sandbox/alice/132"
@@ -60,8 +69,20 @@ async fn alice_authorizes_with_userinfo_and_is_one_user_with_her_mini_program_se
     assert_eq!(mp["newUser"], false);
     assert_eq!(mp["user"]["id"], alice.as_str());
     let me = app.me(mp["accessToken"].as_str().unwrap()).await;
-    assert_eq!(me["data"]["me"]["miniProgramIdentities"].as_array().unwrap().len(), 1);
-    assert_eq!(me["data"]["me"]["officialAccountIdentities"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        me["data"]["me"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        me["data"]["me"]["officialAccountIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(app.count("users").await, 1);
 
     // Back in the OA a day later: the same user, nothing new.
@@ -75,7 +96,10 @@ async fn snsapi_base_gives_an_openid_only(backend: Backend) {
     let app = TestApp::start(backend).await;
     let login = app.login_oa("bob", "snsapi_base").await;
     assert_eq!(login["newUser"], true);
-    assert!(login["user"]["unionid"].is_null(), "WeChat sends no unionid with snsapi_base");
+    assert!(
+        login["user"]["unionid"].is_null(),
+        "WeChat sends no unionid with snsapi_base"
+    );
     assert!(login["user"]["nickname"].is_null());
     let me = app.me(login["accessToken"].as_str().unwrap()).await;
     let oa = &me["data"]["me"]["officialAccountIdentities"][0];
@@ -105,10 +129,20 @@ async fn a_state_is_signed_single_use_bound_to_its_app_and_expires(backend: Back
     let tampered = String::from_utf8(tampered).unwrap();
     // Issued for another Official Account.
     let (_, other_app_state) = app.authorize_url("wxsandboxofficial2", "SNSAPI_BASE").await;
-    for bad in [tampered.as_str(), other_app_state.as_str(), "", "not-a-state", &"a".repeat(64)] {
+    for bad in [
+        tampered.as_str(),
+        other_app_state.as_str(),
+        "",
+        "not-a-state",
+        &"a".repeat(64),
+    ] {
         let code = app.oa_code("carol", "snsapi_base").await;
         let body = app.login_oa_code(OA, &code, bad).await;
-        assert_eq!(error_code(&body), "BAD_USER_INPUT", "state {bad:?}: {body:#}");
+        assert_eq!(
+            error_code(&body),
+            "BAD_USER_INPUT",
+            "state {bad:?}: {body:#}"
+        );
     }
     assert_eq!(app.count("users").await, 0);
 
@@ -146,10 +180,17 @@ async fn a_double_submitted_code_is_wechat_code_invalid_and_creates_nothing(back
         app.login_oa_code(OA, &code, &state),
         app.login_oa_code(OA, &code, &state)
     );
-    let (ok, failed) = if a.get("errors").is_none() { (a, b) } else { (b, a) };
+    let (ok, failed) = if a.get("errors").is_none() {
+        (a, b)
+    } else {
+        (b, a)
+    };
     assert!(ok.get("errors").is_none(), "one of the two logs in: {ok:#}");
     assert!(
-        matches!(error_code(&failed), "WECHAT_CODE_INVALID" | "BAD_USER_INPUT"),
+        matches!(
+            error_code(&failed),
+            "WECHAT_CODE_INVALID" | "BAD_USER_INPUT"
+        ),
         "the other is refused: {failed:#}"
     );
     assert_eq!(app.count("users").await, 1);
@@ -166,7 +207,11 @@ async fn a_double_submitted_code_is_wechat_code_invalid_and_creates_nothing(back
 
     // An expired code (five minutes): 42003.
     let code = app
-        .code_with(OA, "dave", json!({ "scope": "snsapi_base", "ttlSeconds": 0 }))
+        .code_with(
+            OA,
+            "dave",
+            json!({ "scope": "snsapi_base", "ttlSeconds": 0 }),
+        )
         .await;
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "WECHAT_CODE_INVALID");
@@ -178,7 +223,11 @@ async fn a_snapshot_user_is_refused_and_nothing_is_stored(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, state) = app.authorize_url(OA, "SNSAPI_BASE").await;
     let code = app
-        .code_with(OA, "erin", json!({ "scope": "snsapi_base", "snapshotUser": true }))
+        .code_with(
+            OA,
+            "erin",
+            json!({ "scope": "snsapi_base", "snapshotUser": true }),
+        )
         .await;
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "WECHAT_SNAPSHOT_USER", "{body:#}");
@@ -194,22 +243,48 @@ async fn wechat_failures_write_nothing_and_leave_the_state_usable(backend: Backe
     let app = TestApp::start(backend).await;
     let (_, state) = app.authorize_url(OA, "SNSAPI_USERINFO").await;
     for (fault, expected, errcode) in [
-        (json!({ "path": "/sns/oauth2/access_token", "errcode": -1 }), "WECHAT_UNAVAILABLE", json!(-1)),
-        (json!({ "path": "/sns/oauth2/access_token", "errcode": 45011 }), "WECHAT_RATE_LIMITED", json!(45011)),
-        (json!({ "path": "/sns/oauth2/access_token", "malformed": true }), "WECHAT_UNAVAILABLE", json!(null)),
-        (json!({ "path": "/sns/userinfo", "errcode": -1 }), "WECHAT_UNAVAILABLE", json!(-1)),
-        (json!({ "path": "/sns/userinfo", "errcode": 40001 }), "WECHAT_REJECTED", json!(40001)),
+        (
+            json!({ "path": "/sns/oauth2/access_token", "errcode": -1 }),
+            "WECHAT_UNAVAILABLE",
+            json!(-1),
+        ),
+        (
+            json!({ "path": "/sns/oauth2/access_token", "errcode": 45011 }),
+            "WECHAT_RATE_LIMITED",
+            json!(45011),
+        ),
+        (
+            json!({ "path": "/sns/oauth2/access_token", "malformed": true }),
+            "WECHAT_UNAVAILABLE",
+            json!(null),
+        ),
+        (
+            json!({ "path": "/sns/userinfo", "errcode": -1 }),
+            "WECHAT_UNAVAILABLE",
+            json!(-1),
+        ),
+        (
+            json!({ "path": "/sns/userinfo", "errcode": 40001 }),
+            "WECHAT_REJECTED",
+            json!(40001),
+        ),
     ] {
         app.fault(fault.clone()).await;
         let code = app.oa_code("frank", "snsapi_userinfo").await;
         let body = app.login_oa_code(OA, &code, &state).await;
         assert_eq!(error_code(&body), expected, "{fault}: {body:#}");
-        assert_eq!(body["errors"][0]["extensions"]["wechatErrcode"], errcode, "{fault}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["wechatErrcode"], errcode,
+            "{fault}"
+        );
         assert_eq!(app.written().await, [0; 5], "{fault}");
     }
     let code = app.oa_code("frank", "snsapi_userinfo").await;
     let body = app.login_oa_code(OA, &code, &state).await;
-    assert!(body.get("errors").is_none(), "the state survives failed attempts: {body:#}");
+    assert!(
+        body.get("errors").is_none(),
+        "the state survives failed attempts: {body:#}"
+    );
 }
 
 async fn bad_input_is_refused_before_wechat(backend: Backend) {
@@ -224,13 +299,23 @@ async fn bad_input_is_refused_before_wechat(backend: Backend) {
         (OA, "/relative/path"),
         (OA, "https://h5.example.com/#frag"),
     ] {
-        let body = app.gql(None, query, json!({ "a": app_id, "r": redirect })).await;
-        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{app_id} {redirect}: {body:#}");
+        let body = app
+            .gql(None, query, json!({ "a": app_id, "r": redirect }))
+            .await;
+        assert_eq!(
+            error_code(&body),
+            "BAD_USER_INPUT",
+            "{app_id} {redirect}: {body:#}"
+        );
     }
     let long = format!("https://h5.example.com/{}", "x".repeat(2000));
     let body = app.gql(None, query, json!({ "a": OA, "r": long })).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert_eq!(app.count("oauth_states").await, 0, "refused requests issue no state");
+    assert_eq!(
+        app.count("oauth_states").await,
+        0,
+        "refused requests issue no state"
+    );
 
     let (_, state) = app.authorize_url(OA, "SNSAPI_BASE").await;
     let code = app.oa_code("gina", "snsapi_base").await;

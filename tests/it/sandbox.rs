@@ -59,7 +59,11 @@ async fn web_authorization_tokens_behave_like_wechats() {
     let info = api(
         &app,
         "/sns/userinfo",
-        &[("access_token", base["access_token"].as_str().unwrap()), ("openid", openid), ("lang", "zh_CN")],
+        &[
+            ("access_token", base["access_token"].as_str().unwrap()),
+            ("openid", openid),
+            ("lang", "zh_CN"),
+        ],
     )
     .await;
     assert_eq!(info["errcode"], 48001);
@@ -74,20 +78,43 @@ async fn web_authorization_tokens_behave_like_wechats() {
         wechat_identity::wechat::sandbox::OPEN_PLATFORM,
         "alice",
     );
-    assert_eq!(unionid, mp_unionid, "the same unionid as in the bound Mini Programs");
+    assert_eq!(
+        unionid, mp_unionid,
+        "the same unionid as in the bound Mini Programs"
+    );
     let token = full["access_token"].as_str().unwrap().to_owned();
-    let info = api(&app, "/sns/userinfo", &[("access_token", &token), ("openid", openid)]).await;
+    let info = api(
+        &app,
+        "/sns/userinfo",
+        &[("access_token", &token), ("openid", openid)],
+    )
+    .await;
     assert_eq!(info["nickname"], "Alice");
     assert_eq!(info["unionid"], unionid);
     assert!(info["headimgurl"].as_str().unwrap().starts_with("https://"));
     // Another person's openid with this token: 40003.
-    let other = api(&app, "/sns/userinfo", &[("access_token", &token), ("openid", "onotalice")]).await;
+    let other = api(
+        &app,
+        "/sns/userinfo",
+        &[("access_token", &token), ("openid", "onotalice")],
+    )
+    .await;
     assert_eq!(other["errcode"], 40003);
 
     // /sns/auth checks a token.
-    let ok = api(&app, "/sns/auth", &[("access_token", &token), ("openid", openid)]).await;
+    let ok = api(
+        &app,
+        "/sns/auth",
+        &[("access_token", &token), ("openid", openid)],
+    )
+    .await;
     assert_eq!(ok["errcode"], 0);
-    let bad = api(&app, "/sns/auth", &[("access_token", "nope"), ("openid", openid)]).await;
+    let bad = api(
+        &app,
+        "/sns/auth",
+        &[("access_token", "nope"), ("openid", openid)],
+    )
+    .await;
     assert_eq!(bad["errcode"], 40001);
 
     // Codes: single use (40163), bound to their app, and they expire (42003).
@@ -102,7 +129,12 @@ async fn web_authorization_tokens_behave_like_wechats() {
     let wrong_secret = api(
         &app,
         "/sns/oauth2/access_token",
-        &[("appid", OA), ("secret", "wrong"), ("code", "x"), ("grant_type", "authorization_code")],
+        &[
+            ("appid", OA),
+            ("secret", "wrong"),
+            ("code", "x"),
+            ("grant_type", "authorization_code"),
+        ],
     )
     .await;
     assert_eq!(wrong_secret["errcode"], 40125);
@@ -114,7 +146,10 @@ async fn web_authorization_tokens_behave_like_wechats() {
     let expired = api(
         &app,
         "/sns/userinfo",
-        &[("access_token", full["access_token"].as_str().unwrap()), ("openid", openid)],
+        &[
+            ("access_token", full["access_token"].as_str().unwrap()),
+            ("openid", openid),
+        ],
     )
     .await;
     assert_eq!(expired["errcode"], 42001);
@@ -124,7 +159,11 @@ async fn web_authorization_tokens_behave_like_wechats() {
             api(
                 app,
                 "/sns/oauth2/refresh_token",
-                &[("appid", OA), ("grant_type", "refresh_token"), ("refresh_token", &token)],
+                &[
+                    ("appid", OA),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                ],
             )
             .await
         }
@@ -135,7 +174,10 @@ async fn web_authorization_tokens_behave_like_wechats() {
     let info = api(
         &app,
         "/sns/userinfo",
-        &[("access_token", refreshed["access_token"].as_str().unwrap()), ("openid", openid)],
+        &[
+            ("access_token", refreshed["access_token"].as_str().unwrap()),
+            ("openid", openid),
+        ],
     )
     .await;
     assert_eq!(info["nickname"], "Carol");
@@ -149,11 +191,18 @@ async fn web_authorization_tokens_behave_like_wechats() {
 
     // A snapshot (virtual) user is flagged, with an openid of its own and no unionid.
     let code = app
-        .code_with(OA, "alice", json!({ "scope": "snsapi_base", "snapshotUser": true }))
+        .code_with(
+            OA,
+            "alice",
+            json!({ "scope": "snsapi_base", "snapshotUser": true }),
+        )
         .await;
     let snap = exchange(&app, &code).await;
     assert_eq!(snap["is_snapshotuser"], 1);
-    assert_ne!(snap["openid"].as_str().unwrap(), base["openid"].as_str().unwrap());
+    assert_ne!(
+        snap["openid"].as_str().unwrap(),
+        base["openid"].as_str().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +231,12 @@ async fn the_approval_page_redirects_like_wechat() {
     let html = form.text().await.unwrap();
     assert!(html.contains("id=allow") && html.contains("snsapi_userinfo"));
 
-    let approved = client.get(&page).query(&q(&[("user", "dave"), ("action", "allow")])).send().await.unwrap();
+    let approved = client
+        .get(&page)
+        .query(&q(&[("user", "dave"), ("action", "allow")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(approved.status(), StatusCode::FOUND);
     let to = reqwest::Url::parse(approved.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(to.host_str(), Some("h5.example.com"));
@@ -196,7 +250,12 @@ async fn the_approval_page_redirects_like_wechat() {
         wechat_identity::wechat::sandbox::derive_id("openid", OA, "dave").as_str()
     );
 
-    let denied = client.get(&page).query(&q(&[("user", "dave"), ("action", "deny")])).send().await.unwrap();
+    let denied = client
+        .get(&page)
+        .query(&q(&[("user", "dave"), ("action", "deny")]))
+        .send()
+        .await
+        .unwrap();
     let to = reqwest::Url::parse(denied.headers()["location"].to_str().unwrap()).unwrap();
     let params: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
     assert!(!params.contains_key("code"));

@@ -100,7 +100,11 @@ async fn a_browser_goes_round_trip_and_the_frontend_redeems_a_ticket(backend: Ba
     assert!(back.starts_with(&landing(&app)), "{back}");
     let ticket = param(&back, "ticket").expect("a ticket on returnTo");
     assert!(param(&back, "error").is_none());
-    assert_eq!(app.count("sessions").await, 0, "no session until the ticket is redeemed");
+    assert_eq!(
+        app.count("sessions").await,
+        0,
+        "no session until the ticket is redeemed"
+    );
 
     let body = redeem(&app, &ticket).await;
     assert!(body.get("errors").is_none(), "{body:#}");
@@ -110,7 +114,10 @@ async fn a_browser_goes_round_trip_and_the_frontend_redeems_a_ticket(backend: Ba
     assert!(!back.contains(login["accessToken"].as_str().unwrap()));
     assert!(!back.contains(login["refreshToken"].as_str().unwrap()));
     let me = app.me(login["accessToken"].as_str().unwrap()).await;
-    assert_eq!(me["data"]["me"]["officialAccountIdentities"][0]["appId"], OA);
+    assert_eq!(
+        me["data"]["me"]["officialAccountIdentities"][0]["appId"],
+        OA
+    );
 
     // Single use.
     let again = redeem(&app, &ticket).await;
@@ -144,18 +151,28 @@ async fn return_to_must_be_on_the_allow_list(backend: Backend) {
         assert!(res.text().await.unwrap().contains("returnTo"), "{bad}");
     }
     // A bad scope or app, too.
-    let res = get(&client, &start_url(&app, "snsapi_everything", "https://h5.example.com/app/")).await;
+    let res = get(
+        &client,
+        &start_url(&app, "snsapi_everything", "https://h5.example.com/app/"),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = get(
         &client,
-        &format!("{}/auth/official-account/{MP_A}/authorize?returnTo=https://h5.example.com/app/", app.base),
+        &format!(
+            "{}/auth/official-account/{MP_A}/authorize?returnTo=https://h5.example.com/app/",
+            app.base
+        ),
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.count("oauth_states").await, 0, "nothing issued");
 
     // The configured one (and anything under it) works; so does the sandbox's own page.
-    for good in ["https://h5.example.com/app/", "https://h5.example.com/app/login?next=%2Fhome"] {
+    for good in [
+        "https://h5.example.com/app/",
+        "https://h5.example.com/app/login?next=%2Fhome",
+    ] {
         let res = get(&client, &start_url(&app, "snsapi_base", good)).await;
         assert!(location(&res).contains("/connect/oauth2/authorize?appid="));
     }
@@ -188,7 +205,10 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     let code = app.oa_code("bob", "snsapi_base").await;
     let res = get(
         &client,
-        &format!("{}/auth/official-account/{OA}/callback?code={code}&state={frontend_state}", app.base),
+        &format!(
+            "{}/auth/official-account/{OA}/callback?code={code}&state={frontend_state}",
+            app.base
+        ),
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -204,7 +224,10 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     let to_wechat = location(&get(&client, &start_url(&app, "snsapi_base", &landing(&app))).await);
     let state = param(&to_wechat, "state").unwrap();
     let used = {
-        let approve = format!("{}&user=bob&action=allow", to_wechat.trim_end_matches("#wechat_redirect"));
+        let approve = format!(
+            "{}&user=bob&action=allow",
+            to_wechat.trim_end_matches("#wechat_redirect")
+        );
         let to_callback = location(&get(&client, &approve).await);
         let code = param(&to_callback, "code").unwrap();
         // Redeemed once...
@@ -221,17 +244,26 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     let replay = location(
         &get(
             &client,
-            &format!("{}/auth/official-account/{OA}/callback?code={used}&state={fresh_state}", app.base),
+            &format!(
+                "{}/auth/official-account/{OA}/callback?code={used}&state={fresh_state}",
+                app.base
+            ),
         )
         .await,
     );
-    assert_eq!(param(&replay, "error").as_deref(), Some("WECHAT_CODE_INVALID"));
+    assert_eq!(
+        param(&replay, "error").as_deref(),
+        Some("WECHAT_CODE_INVALID")
+    );
     assert_eq!(app.written().await, after_first);
     assert_eq!(app.count("login_tickets").await, tickets_before + 1);
     // A used state (a reloaded callback): an error page.
     let res = get(
         &client,
-        &format!("{}/auth/official-account/{OA}/callback?code={used}&state={state}", app.base),
+        &format!(
+            "{}/auth/official-account/{OA}/callback?code={used}&state={state}",
+            app.base
+        ),
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -242,7 +274,8 @@ async fn a_ticket_expires(backend: Backend) {
     let app = TestApp::start(backend).await;
     let back = round_trip(&app, "snsapi_base", "carol", "allow").await;
     let ticket = param(&back, "ticket").unwrap();
-    app.exec("UPDATE login_tickets SET expires_at = created_at").await;
+    app.exec("UPDATE login_tickets SET expires_at = created_at")
+        .await;
     let body = redeem(&app, &ticket).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
     assert_eq!(app.count("sessions").await, 0);

@@ -42,9 +42,17 @@ impl LoginTicketRow {
     }
 
     /// Marks it redeemed if it was not; returns whether this call redeemed it.
-    pub async fn mark_used(conn: &mut Conn, token_hash: &str, at: NaiveDateTime) -> Result<bool, DbError> {
-        let q = diesel::update(login_tickets::table.find(token_hash).filter(login_tickets::used_at.is_null()))
-            .set(login_tickets::used_at.eq(at));
+    pub async fn mark_used(
+        conn: &mut Conn,
+        token_hash: &str,
+        at: NaiveDateTime,
+    ) -> Result<bool, DbError> {
+        let q = diesel::update(
+            login_tickets::table
+                .find(token_hash)
+                .filter(login_tickets::used_at.is_null()),
+        )
+        .set(login_tickets::used_at.eq(at));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 }

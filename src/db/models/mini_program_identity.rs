@@ -115,9 +115,7 @@ impl MiniProgramIdentityRow {
 
     /// How many identities of this kind the user has.
     pub async fn count_for_user(conn: &mut Conn, user_id: &str) -> Result<i64, DbError> {
-        let q = mpi::table
-            .filter(mpi::user_id.eq(user_id))
-            .count();
+        let q = mpi::table.filter(mpi::user_id.eq(user_id)).count();
         Ok(with_conn!(conn, c => q.get_result::<i64>(c).await)?)
     }
 

@@ -47,8 +47,12 @@ impl OauthStateRow {
 
     /// Marks it used if it was not; returns whether this call used it.
     pub async fn mark_used(conn: &mut Conn, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
-        let q = diesel::update(oauth_states::table.find(id).filter(oauth_states::used_at.is_null()))
-            .set(oauth_states::used_at.eq(at));
+        let q = diesel::update(
+            oauth_states::table
+                .find(id)
+                .filter(oauth_states::used_at.is_null()),
+        )
+        .set(oauth_states::used_at.eq(at));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 }

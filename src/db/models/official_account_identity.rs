@@ -100,8 +100,14 @@ impl OfficialAccountProfile {
 
 impl OfficialAccountIdentityRow {
     /// The identity of `openid` in `app_id`.
-    pub async fn find_by_openid(conn: &mut Conn, app_id: &str, openid: &str) -> Result<Option<Self>, DbError> {
-        let q = oai::table.filter(oai::app_id.eq(app_id)).filter(oai::openid.eq(openid));
+    pub async fn find_by_openid(
+        conn: &mut Conn,
+        app_id: &str,
+        openid: &str,
+    ) -> Result<Option<Self>, DbError> {
+        let q = oai::table
+            .filter(oai::app_id.eq(app_id))
+            .filter(oai::openid.eq(openid));
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
@@ -112,7 +118,10 @@ impl OfficialAccountIdentityRow {
     }
 
     /// Inserts an identity.
-    pub async fn insert(conn: &mut Conn, new: &NewOfficialAccountIdentity<'_>) -> Result<(), DbError> {
+    pub async fn insert(
+        conn: &mut Conn,
+        new: &NewOfficialAccountIdentity<'_>,
+    ) -> Result<(), DbError> {
         let q = diesel::insert_into(oai::table).values(new);
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
@@ -138,7 +147,11 @@ impl OfficialAccountIdentityRow {
     }
 
     /// Stores the profile fields WeChat sent (those that are `Some`).
-    pub async fn set_profile(conn: &mut Conn, id: &str, profile: &OfficialAccountProfile) -> Result<(), DbError> {
+    pub async fn set_profile(
+        conn: &mut Conn,
+        id: &str,
+        profile: &OfficialAccountProfile,
+    ) -> Result<(), DbError> {
         let q = diesel::update(oai::table.find(id)).set(profile);
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
@@ -161,9 +174,7 @@ impl OfficialAccountIdentityRow {
 
     /// How many identities of this kind the user has.
     pub async fn count_for_user(conn: &mut Conn, user_id: &str) -> Result<i64, DbError> {
-        let q = oai::table
-            .filter(oai::user_id.eq(user_id))
-            .count();
+        let q = oai::table.filter(oai::user_id.eq(user_id)).count();
         Ok(with_conn!(conn, c => q.get_result::<i64>(c).await)?)
     }
 

@@ -68,17 +68,13 @@ pub(super) async fn access_token(
     };
     let access = new_token();
     let refresh = new_token();
-    sb.inner
-        .oauth_refresh
-        .lock()
-        .expect("sandbox lock")
-        .insert(
-            refresh.clone(),
-            OauthGrant {
-                expires_at: now + OAUTH_REFRESH_TTL,
-                ..grant.clone()
-            },
-        );
+    sb.inner.oauth_refresh.lock().expect("sandbox lock").insert(
+        refresh.clone(),
+        OauthGrant {
+            expires_at: now + OAUTH_REFRESH_TTL,
+            ..grant.clone()
+        },
+    );
     sb.inner
         .oauth_access
         .lock()
@@ -162,13 +158,13 @@ pub(super) struct TokenOpenidQuery {
     lang: Option<String>,
 }
 
-/// The grant behind a web-authorization access token for `openid`, or WeChat's error.
-fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, Response> {
+/// The grant behind a web-authorization access token for `openid`, or WeChat's errcode.
+fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, (i64, &'static str)> {
     let Some(token) = q.access_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Err(error(41001, "access_token missing"));
+        return Err((41001, "access_token missing"));
     };
     let Some(openid) = q.openid.as_deref().filter(|o| !o.is_empty()) else {
-        return Err(error(41009, "missing openid"));
+        return Err((41009, "missing openid"));
     };
     let grant = sb
         .inner
@@ -178,12 +174,12 @@ fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, Response>
         .get(token)
         .cloned();
     match grant {
-        None => Err(error(
+        None => Err((
             40001,
             "invalid credential, access_token is invalid or not latest",
         )),
-        Some(g) if g.expires_at <= sb.now() => Err(error(42001, "access_token expired")),
-        Some(g) if g.openid != openid => Err(error(40003, "invalid openid")),
+        Some(g) if g.expires_at <= sb.now() => Err((42001, "access_token expired")),
+        Some(g) if g.openid != openid => Err((40003, "invalid openid")),
         Some(g) => Ok(g),
     }
 }
@@ -199,7 +195,7 @@ pub(super) async fn userinfo(
     }
     let grant = match grant_for(&sb, &q) {
         Ok(g) => g,
-        Err(response) => return response,
+        Err((errcode, errmsg)) => return error(errcode, errmsg),
     };
     if grant.scope != "snsapi_userinfo" {
         return error(48001, "api unauthorized");
@@ -241,6 +237,6 @@ pub(super) async fn auth(State(sb): State<Sandbox>, Query(q): Query<TokenOpenidQ
     }
     match grant_for(&sb, &q) {
         Ok(_) => Json(json!({ "errcode": 0, "errmsg": "ok" })).into_response(),
-        Err(response) => response,
+        Err((errcode, errmsg)) => error(errcode, errmsg),
     }
 }

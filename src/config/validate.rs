@@ -1,0 +1,131 @@
+//! Validation of the whole configuration at start; errors name the bad key.
+
+use std::collections::HashSet;
+
+use super::{Config, ConfigError, JwtAlgorithm, ReturnToRule, invalid};
+
+impl Config {
+    /// Checks every key; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if self.database_pool_size == 0 {
+            return Err(invalid("database_pool_size", "must be at least 1"));
+        }
+        if !(self.wechat.api_base_url.starts_with("http://")
+            || self.wechat.api_base_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "wechat.api_base_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if !(self.wechat.open_base_url.starts_with("http://")
+            || self.wechat.open_base_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "wechat.open_base_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            match reqwest::Url::parse(url) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.query().is_none()
+                        && u.fragment().is_none() => {}
+                _ => {
+                    return Err(invalid(
+                        "public_url",
+                        format!("`{url}` is not an http(s) base URL like https://id.example.com"),
+                    ));
+                }
+            }
+        }
+        for (i, entry) in self.official_account_login.return_to.iter().enumerate() {
+            if let Err(message) = ReturnToRule::parse(entry) {
+                return Err(invalid(
+                    format!("official_account_login.return_to[{i}]"),
+                    message,
+                ));
+            }
+        }
+        if !(10..=3600).contains(&self.official_account_login.state_ttl_secs) {
+            return Err(invalid(
+                "official_account_login.state_ttl_secs",
+                "must be 10..=3600",
+            ));
+        }
+        if !(5..=600).contains(&self.official_account_login.ticket_ttl_secs) {
+            return Err(invalid(
+                "official_account_login.ticket_ttl_secs",
+                "must be 5..=600",
+            ));
+        }
+        if self.wechat.timeout_ms == 0 {
+            return Err(invalid("wechat.timeout_ms", "must be positive"));
+        }
+        if self.jwt.access_ttl_secs < 30 {
+            return Err(invalid("jwt.access_ttl_secs", "must be at least 30"));
+        }
+        if self.jwt.refresh_ttl_secs < self.jwt.access_ttl_secs {
+            return Err(invalid(
+                "jwt.refresh_ttl_secs",
+                "must be at least jwt.access_ttl_secs",
+            ));
+        }
+        if self.jwt.algorithm == JwtAlgorithm::HS256 {
+            match &self.jwt.hs256_secret {
+                Some(s) if s.expose().len() >= 32 => {}
+                _ => {
+                    return Err(invalid(
+                        "jwt.hs256_secret",
+                        "HS256 needs a secret of at least 32 bytes",
+                    ));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let id = app.app_id.as_str();
+            if id.len() < 4
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid(
+                    format!("apps[{i}].app_id"),
+                    format!("`{id}` is not a WeChat app id"),
+                ));
+            }
+            if !seen.insert(id) {
+                return Err(invalid(
+                    format!("apps[{i}].app_id"),
+                    format!("`{id}` is listed twice"),
+                ));
+            }
+            if app.secret.expose().is_empty() {
+                return Err(invalid(format!("apps[{i}].secret"), "must not be empty"));
+            }
+        }
+        for (i, key) in self.api_keys.iter().enumerate() {
+            if key.key.expose().len() < 24 {
+                return Err(invalid(
+                    format!("api_keys[{i}].key ({})", key.name),
+                    "must be at least 24 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
