@@ -51,3 +51,25 @@ fn no_apps_means_sandbox_with_demo_apps() {
     assert_eq!(c.apps.len(), 4);
     assert_eq!(c.apps.iter().filter(|a| !a.open_platform).count(), 1);
 }
+
+#[test]
+fn official_account_login_keys_are_checked_and_named() {
+    let mut c = Config::default();
+    c.official_account_login.return_to = vec!["https://h5.example.com/".into(), "h5".into()];
+    let err = c.finish().unwrap_err().to_string();
+    assert!(err.contains("official_account_login.return_to[1]"), "{err}");
+    let mut c = Config::default();
+    c.public_url = Some("id.example.com".into());
+    let err = c.finish().unwrap_err().to_string();
+    assert!(err.contains("public_url"), "{err}");
+    let mut c = Config::default();
+    c.apply_env(|k| match k {
+        "WECHAT_IDENTITY_RETURN_TO" => Some("https://a.example/, https://b.example/x".into()),
+        "WECHAT_IDENTITY_PUBLIC_URL" => Some("https://id.example.com/".into()),
+        _ => None,
+    })
+    .unwrap();
+    c.finish().unwrap();
+    assert_eq!(c.return_to_rules().len(), 2);
+    assert_eq!(c.public_url(), "https://id.example.com");
+}

@@ -1,0 +1,246 @@
+//! Stories: an admin merges users, unlinks an identity, reads the history, and is refused what
+//! cannot be done; nobody else may do any of it.
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::merge::{MERGE_EVENTS, id};
+use crate::on_both_backends;
+
+on_both_backends!(
+    an_admin_merges_and_unlinks_and_reads_the_history,
+    admin_actions_refuse_what_they_cannot_do,
+);
+
+async fn an_admin_merges_and_unlinks_and_reads_the_history(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // Judy in the unbound Mini Program (no unionid) and in the OA without one: two users.
+    let x_login = app.login_mp(MP_UNBOUND, "judy").await;
+    let x = id(&x_login);
+    let y = id(&app.login_oa("judy", "snsapi_base").await);
+    // And in a bound Mini Program: a third, with her unionid.
+    let z_login = app.login_mp(MP_A, "judy").await;
+    let z = id(&z_login);
+    let unionid = z_login["user"]["unionid"].as_str().unwrap().to_owned();
+
+    // Support knows they are one person: merge X into Y (no unionids on either).
+    let merge = "mutation($s: ID!, $t: ID!) { mergeUsers(sourceId: $s, targetId: $t) {
+        id unionid miniProgramIdentities { id appId } officialAccountIdentities { id } } }";
+    let data = app
+        .gql_ok(Some(ADMIN_KEY), merge, json!({ "s": x, "t": y }))
+        .await;
+    assert_eq!(data["mergeUsers"]["id"], y.as_str());
+    assert_eq!(
+        data["mergeUsers"]["miniProgramIdentities"][0]["appId"],
+        MP_UNBOUND
+    );
+    // X's token now resolves to Y.
+    let me = app.me(x_login["accessToken"].as_str().unwrap()).await;
+    assert_eq!(me["data"]["me"]["id"], y.as_str());
+
+    // Then Z (with the unionid) into Y: Y takes the unionid.
+    let data = app
+        .gql_ok(Some(ADMIN_KEY), merge, json!({ "s": z, "t": y }))
+        .await;
+    assert_eq!(data["mergeUsers"]["unionid"], unionid.as_str());
+    assert_eq!(
+        data["mergeUsers"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let by_unionid = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($u: String!) { userByUnionid(unionid: $u) { id } }",
+            json!({ "u": unionid }),
+        )
+        .await;
+    assert_eq!(by_unionid["userByUnionid"]["id"], y.as_str());
+    // Her next Mini Program login finds Y.
+    assert_eq!(id(&app.login_mp(MP_A, "judy").await), y);
+
+    // The unbound identity was a mistake after all: unlink it into a user of its own.
+    let unbound_identity = data["mergeUsers"]["miniProgramIdentities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["appId"] == MP_UNBOUND)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unlinked = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "mutation($i: ID!) { unlinkIdentity(identityId: $i) { id unionid mergedInto { id } miniProgramIdentities { id appId } } }",
+            json!({ "i": unbound_identity }),
+        )
+        .await;
+    let fresh = unlinked["unlinkIdentity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(![x.as_str(), y.as_str(), z.as_str()].contains(&fresh.as_str()));
+    assert!(unlinked["unlinkIdentity"]["unionid"].is_null());
+    assert!(unlinked["unlinkIdentity"]["mergedInto"].is_null());
+    assert_eq!(
+        unlinked["unlinkIdentity"]["miniProgramIdentities"][0]["id"],
+        unbound_identity.as_str()
+    );
+    // Its next login stays with the new user.
+    assert_eq!(id(&app.login_mp(MP_UNBOUND, "judy").await), fresh);
+
+    // The history, oldest first: two admin merges and an unlink, each naming the admin key.
+    let events = app
+        .gql_ok(Some(ADMIN_KEY), MERGE_EVENTS, json!({ "u": y }))
+        .await;
+    let events: Vec<&Value> = events["mergeEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    let reasons: Vec<&str> = events
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["ADMIN", "ADMIN", "UNLINK"]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "WECHAT_IDENTITY_ADMIN_KEY")
+    );
+    assert_eq!(events[0]["merged"]["id"], x.as_str());
+    assert_eq!(events[1]["merged"]["id"], z.as_str());
+    assert_eq!(events[2]["survivor"]["id"], y.as_str());
+    assert_eq!(events[2]["merged"]["id"], fresh.as_str());
+    assert_eq!(events[2]["identityId"], unbound_identity.as_str());
+
+    // Pages of one.
+    let page = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "{ mergeEvents(first: 1) { edges { cursor } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(page["mergeEvents"]["pageInfo"]["hasNextPage"], true);
+    let next = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($a: String) { mergeEvents(first: 5, after: $a) { edges { node { reason } } pageInfo { hasNextPage } } }",
+            json!({ "a": page["mergeEvents"]["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(next["mergeEvents"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(next["mergeEvents"]["pageInfo"]["hasNextPage"], false);
+}
+
+async fn admin_actions_refuse_what_they_cannot_do(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let a_login = app.login_mp(MP_A, "kim").await;
+    let a = id(&a_login);
+    let a_token = a_login["accessToken"].as_str().unwrap().to_owned();
+    let b = id(&app.login_mp(MP_A, "lee").await);
+    let c = id(&app.login_mp(MP_UNBOUND, "kim").await);
+    let d_login = app.login_mp(MP_UNBOUND, "max").await;
+    let d = id(&d_login);
+    let a_identity = app.me(&a_token).await["data"]["me"]["miniProgramIdentities"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = app.written().await;
+
+    let merge = "mutation($s: ID!, $t: ID!) { mergeUsers(sourceId: $s, targetId: $t) { id } }";
+    let unlink = "mutation($i: ID!) { unlinkIdentity(identityId: $i) { id } }";
+    let missing = "00000000-0000-7000-8000-000000000000";
+    for (token, query, vars, expected) in [
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": a, "t": b }),
+            "CONFLICT",
+        ), // different unionids
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": a, "t": a }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": "nope", "t": a }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            Some(ADMIN_KEY),
+            merge,
+            json!({ "s": missing, "t": a }),
+            "NOT_FOUND",
+        ),
+        (
+            Some(SERVICE_KEY),
+            merge,
+            json!({ "s": c, "t": a }),
+            "FORBIDDEN",
+        ),
+        (
+            Some(a_token.as_str()),
+            merge,
+            json!({ "s": c, "t": a }),
+            "FORBIDDEN",
+        ),
+        (None, merge, json!({ "s": c, "t": a }), "UNAUTHENTICATED"),
+        // Carries the unionid: WeChat says it is A's; its next login would merge it back.
+        (
+            Some(ADMIN_KEY),
+            unlink,
+            json!({ "i": a_identity }),
+            "CONFLICT",
+        ),
+        (
+            Some(ADMIN_KEY),
+            unlink,
+            json!({ "i": missing }),
+            "NOT_FOUND",
+        ),
+        (
+            Some(SERVICE_KEY),
+            unlink,
+            json!({ "i": a_identity }),
+            "FORBIDDEN",
+        ),
+        (Some(SERVICE_KEY), MERGE_EVENTS, json!({}), "FORBIDDEN"),
+        (Some(a_token.as_str()), MERGE_EVENTS, json!({}), "FORBIDDEN"),
+    ] {
+        let body = app.gql(token, query, vars.clone()).await;
+        assert_eq!(error_code(&body), expected, "{query} {vars}: {body:#}");
+    }
+    // D's only identity: nothing to unlink it from.
+    let d_identity = app.me(d_login["accessToken"].as_str().unwrap()).await["data"]["me"]
+        ["miniProgramIdentities"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = app
+        .gql(Some(ADMIN_KEY), unlink, json!({ "i": d_identity }))
+        .await;
+    assert_eq!(error_code(&body), "CONFLICT");
+    assert_eq!(
+        app.written().await,
+        before,
+        "refused actions change nothing"
+    );
+
+    // A tombstone can be neither source nor target.
+    app.gql_ok(Some(ADMIN_KEY), merge, json!({ "s": c, "t": a }))
+        .await;
+    for vars in [json!({ "s": c, "t": d }), json!({ "s": d, "t": c })] {
+        let body = app.gql(Some(ADMIN_KEY), merge, vars).await;
+        assert_eq!(error_code(&body), "CONFLICT");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(&a));
+    }
+}
