@@ -128,8 +128,9 @@ pub async fn start(
     if config.sandbox_enabled() {
         config.wechat.api_base_url = format!("http://{host}{}", sandbox::MOUNT);
         config.wechat.open_base_url = format!("http://{host}{}", sandbox::MOUNT);
-        // The sandbox's own demo page may receive server-driven OA logins.
-        let own = format!("{}/sandbox/", config.public_url());
+        // The sandbox's own demo page may receive server-driven OA logins (that page only: the
+        // sandbox's WeChat page redirects anywhere, as WeChat's does within its domains).
+        let own = format!("{}/sandbox/login-demo", config.public_url());
         if !config.official_account_login.return_to.contains(&own) {
             config.official_account_login.return_to.push(own);
         }

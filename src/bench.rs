@@ -124,7 +124,7 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         let sandbox = sandbox.clone();
         async move {
             let url = identity
-                .official_account_authorize_url(OA, "https://h5.example.com/", scope)
+                .official_account_authorize_url(OA, "https://h5.example.com/", scope, None)
                 .await
                 .map_err(|e| e.to_string())?;
             let state = url

@@ -101,6 +101,7 @@ async fn serve(config: Config) -> Result<(), String> {
         tracing::info!(
             "then in GraphiQL: mutation {{ loginWithMiniProgram(input: {{appId: \"wxsandboxminiapp01\", code: \"<code>\"}}) {{ accessToken user {{ id unionid }} }} }}"
         );
+        tracing::info!("Official Account login in a browser: {base}/sandbox/login-demo");
     }
     if !admin_key_set {
         tracing::info!(

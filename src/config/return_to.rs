@@ -59,6 +59,12 @@ pub fn check_return_to(rules: &[ReturnToRule], return_to: &str) -> Result<Url, S
     if !url.username().is_empty() || url.password().is_some() {
         return Err("returnTo must not carry credentials".into());
     }
+    if url
+        .query_pairs()
+        .any(|(k, _)| matches!(k.as_ref(), "ticket" | "error" | "error_description"))
+    {
+        return Err("returnTo must not carry ticket, error or error_description parameters".into());
+    }
     if !rules.iter().any(|rule| rule.allows(&url)) {
         return Err("returnTo is not on this service's allow-list".into());
     }
@@ -104,6 +110,8 @@ mod tests {
             "/app/",
             "javascript:alert(1)//h5.example.com/app/",
             "http://127.0.0.1:8081/sandbox/login-demo",
+            "https://h5.example.com/app/?ticket=forged",
+            "https://h5.example.com/app/?x=1&error=ACCESS_DENIED",
             "",
         ] {
             assert!(check_return_to(&r, bad).is_err(), "{bad}");

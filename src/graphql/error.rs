@@ -139,6 +139,7 @@ impl From<IdentityError> for ApiError {
             e @ IdentityError::SnapshotUser => Self::new(code::WECHAT_SNAPSHOT_USER, e.to_string()),
             IdentityError::Wechat(w) => w.into(),
             IdentityError::Db(d) => d.into(),
+            IdentityError::Internal(m) => Self::internal(&m),
         }
     }
 }

@@ -42,14 +42,18 @@ impl MergeEvent {
         ID(self.0.id.clone())
     }
     /// Why it happened.
-    async fn reason(&self) -> MergeReason {
-        match self.0.reason.as_str() {
+    async fn reason(&self) -> async_graphql::Result<MergeReason> {
+        Ok(match self.0.reason.as_str() {
+            "login" => MergeReason::Login,
             "follower_sync" => MergeReason::FollowerSync,
             "webhook" => MergeReason::Webhook,
             "admin" => MergeReason::Admin,
             "unlink" => MergeReason::Unlink,
-            _ => MergeReason::Login,
-        }
+            other => {
+                let cause = format!("merge event {} has an unknown reason `{other}`", self.0.id);
+                return Err(gql(ApiError::internal(&cause)));
+            }
+        })
     }
     /// The user that remained. For UNLINK: the user the identity was taken from.
     async fn survivor(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {

@@ -62,6 +62,7 @@ impl Mutation {
             app_id: input.app_id,
             code: input.code,
             state: input.state,
+            code_verifier: input.code_verifier,
         };
         let outcome = identity
             .login_with_official_account(&login, &access::client_info(ctx))
@@ -72,15 +73,21 @@ impl Mutation {
 
     /// Redeems the one-time `ticket` that the server-driven Official Account login
     /// (`/auth/official-account/{appId}/authorize`) put on the `returnTo` URL; valid once, for
-    /// a short time.
+    /// a short time. `codeVerifier` is required when the login was started with a
+    /// `codeChallenge`.
     async fn redeem_login_ticket(
         &self,
         ctx: &Context<'_>,
         ticket: String,
+        code_verifier: Option<String>,
     ) -> async_graphql::Result<AuthPayload> {
         let identity = access::identity(ctx);
         let outcome = identity
-            .redeem_login_ticket(&ticket, &access::client_info(ctx))
+            .redeem_login_ticket(
+                &ticket,
+                code_verifier.as_deref(),
+                &access::client_info(ctx),
+            )
             .await
             .map_err(gql)?;
         Ok(payload(outcome))
@@ -107,7 +114,9 @@ impl Mutation {
     }
 
     /// Moves one identity (Mini Program or Official Account) to a new user of its own (admin);
-    /// returns that user. CONFLICT when the identity carries a unionid or is the user's only one.
+    /// returns that user. The old user's refresh sessions are revoked, so both people log in
+    /// again onto the right user (access tokens already issued run out within `expiresIn`).
+    /// CONFLICT when the identity carries a unionid or is the user's only one.
     async fn unlink_identity(
         &self,
         ctx: &Context<'_>,

@@ -152,16 +152,24 @@ impl Query {
     /// URL to send the person to, with a signed, single-use `state` that expires (10 minutes by
     /// default). WeChat comes back to `redirectUri` with `code` and `state`; pass both to
     /// `loginWithOfficialAccount`. `redirectUri` must be on a domain configured for the Official
-    /// Account in WeChat.
+    /// Account in WeChat. Recommended: keep a random verifier in the page's sessionStorage and pass
+    /// `codeChallenge` = base64url(SHA-256(verifier)); the login then needs the verifier, so a
+    /// finished redirect handed to someone else's browser logs nobody in.
     async fn official_account_authorize_url(
         &self,
         ctx: &Context<'_>,
         app_id: String,
         redirect_uri: String,
         #[graphql(default)] scope: OfficialAccountScope,
+        code_challenge: Option<String>,
     ) -> async_graphql::Result<String> {
         access::identity(ctx)
-            .official_account_authorize_url(&app_id, &redirect_uri, scope.into())
+            .official_account_authorize_url(
+                &app_id,
+                &redirect_uri,
+                scope.into(),
+                code_challenge.as_deref(),
+            )
             .await
             .map_err(gql)
     }

@@ -330,4 +330,7 @@ pub struct LoginWithOfficialAccountInput {
     pub code: String,
     /// The `state` WeChat passed back (from `officialAccountAuthorizeUrl`).
     pub state: String,
+    /// The verifier whose base64url(SHA-256) was the `codeChallenge` of
+    /// `officialAccountAuthorizeUrl`; required when one was given.
+    pub code_verifier: Option<String>,
 }

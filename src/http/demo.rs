@@ -1,6 +1,8 @@
 //! `GET /sandbox/login-demo` (sandbox mode only): a tiny frontend for the server-driven Official
-//! Account login. It links to `/auth/official-account/{appId}/authorize` with itself as
-//! `returnTo`; coming back with `?ticket=…` it redeems the ticket, then shows `me`.
+//! Account login, written the way a real one should be. It keeps a random verifier in
+//! sessionStorage and goes to `/auth/official-account/{appId}/authorize` with itself as
+//! `returnTo` and `codeChallenge` = base64url(SHA-256(verifier)); coming back with `?ticket=…`
+//! it redeems the ticket with the verifier, then shows `me`.
 
 use axum::extract::State;
 use axum::http::header;
@@ -15,6 +17,23 @@ pub const PATH: &str = "/sandbox/login-demo";
 
 const SCRIPT: &str = r#"
 const params = new URLSearchParams(location.search);
+const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+document.querySelectorAll('a[data-app]').forEach((a) => a.addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  let url = '/auth/official-account/' + encodeURIComponent(a.dataset.app) + '/authorize?scope=' + a.dataset.scope
+    + '&returnTo=' + encodeURIComponent(a.dataset.returnTo);
+  // crypto.subtle needs a secure context (https, localhost, 127.0.0.1); elsewhere the login is
+  // still bound to this browser by the service's cookie.
+  if (window.crypto && crypto.subtle) {
+    const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+    sessionStorage.setItem('oa-login-verifier', verifier);
+    url += '&codeChallenge=' + b64url(new Uint8Array(digest));
+  } else {
+    sessionStorage.removeItem('oa-login-verifier');
+  }
+  location.href = url;
+}));
 const status = document.getElementById('status');
 const out = document.getElementById('me');
 async function gql(query, variables, token) {
@@ -36,7 +55,9 @@ async function main() {
   history.replaceState(null, '', location.pathname);
   status.textContent = 'redeeming the login ticket…';
   try {
-    const login = await gql('mutation($t: String!) { redeemLoginTicket(ticket: $t) { accessToken newUser } }', { t: ticket });
+    const verifier = sessionStorage.getItem('oa-login-verifier');
+    sessionStorage.removeItem('oa-login-verifier');
+    const login = await gql('mutation($t: String!, $v: String) { redeemLoginTicket(ticket: $t, codeVerifier: $v) { accessToken newUser } }', { t: ticket, v: verifier });
     const me = await gql('{ me { id unionid nickname avatarUrl officialAccountIdentities { appId openid unionid scope nickname } miniProgramIdentities { appId openid } } }', {}, login.redeemLoginTicket.accessToken);
     out.textContent = JSON.stringify(me.me, null, 2);
     status.textContent = 'logged in as ' + (me.me.nickname || me.me.id) + (login.redeemLoginTicket.newUser ? ' (new user)' : '');
@@ -58,15 +79,11 @@ pub(super) async fn page(State(state): State<HttpState>) -> Response {
         .filter(|a| a.kind == AppKind::OfficialAccount)
     {
         for scope in ["snsapi_userinfo", "snsapi_base"] {
-            let href = format!(
-                "/auth/official-account/{}/authorize?scope={scope}&returnTo={}",
-                app.app_id,
-                crate::wechat::official_account::percent_encode(&here)
-            );
+            let app_id = escape(app.app_id.as_str());
             links.push_str(&format!(
-                "<li><a id=\"login-{}-{scope}\" href=\"{}\">Log into {} ({scope})</a></li>",
-                escape(app.app_id.as_str()),
-                escape(&href),
+                "<li><a id=\"login-{app_id}-{scope}\" href=\"#\" data-app=\"{app_id}\" \
+                 data-scope=\"{scope}\" data-return-to=\"{}\">Log into {} ({scope})</a></li>",
+                escape(&here),
                 escape(&app.name)
             ));
         }

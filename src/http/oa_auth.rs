@@ -1,20 +1,23 @@
 //! The server-driven Official Account login, for back ends whose `redirect_uri` points at us:
-//! - `GET /auth/official-account/{appId}/authorize?scope=…&returnTo=…` redirects the browser to
-//!   WeChat (returnTo must be on the allow-list: no open redirects);
+//! - `GET /auth/official-account/{appId}/authorize?scope=…&returnTo=…[&codeChallenge=…]`
+//!   redirects the browser to WeChat (returnTo must be on the allow-list: no open redirects) and
+//!   sets a cookie that the callback needs back, so the login finishes only in the browser that
+//!   started it;
 //! - `GET /auth/official-account/{appId}/callback?code&state` exchanges the code, records the
 //!   login and redirects to `returnTo?ticket=…`; the frontend redeems the one-time ticket with
 //!   the `redeemLoginTicket` mutation. Tokens never travel in a URL. A failure after the state
 //!   checked out goes back to `returnTo?error=CODE&error_description=…`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::graphql::error::ApiError;
+use crate::graphql::error::{ApiError, code};
 use crate::html::escape;
 use crate::identity::IdentityError;
+use crate::identity::oauth_state::browser_cookie_name;
 use crate::identity::official_account::{ServerLogin, ServerLoginError};
 use crate::wechat::official_account::OauthScope;
 
@@ -23,6 +26,8 @@ pub(super) struct AuthorizeParams {
     scope: Option<String>,
     #[serde(rename = "returnTo")]
     return_to: Option<String>,
+    #[serde(rename = "codeChallenge")]
+    code_challenge: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,12 +93,31 @@ pub(super) async fn authorize(
     let Some(return_to) = params.return_to else {
         return error_page(StatusCode::BAD_REQUEST, "returnTo is required");
     };
+    let code_challenge = params.code_challenge.filter(|c| !c.is_empty());
     match state
         .identity
-        .server_authorize_redirect(&app_id, scope, &return_to)
+        .server_authorize_redirect(&app_id, scope, &return_to, code_challenge.as_deref())
         .await
     {
-        Ok(url) => redirect(&url),
+        Ok(started) => {
+            let config = &state.identity.config;
+            let secure = if config.public_url().starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{}={}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                started.cookie_name,
+                started.cookie_value,
+                config.official_account_login.state_ttl_secs
+            );
+            let mut response = redirect(&started.url);
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
         Err(e) => error_response(e),
     }
 }
@@ -103,6 +127,7 @@ pub(super) async fn callback(
     State(state): State<HttpState>,
     Path(app_id): Path<String>,
     Query(params): Query<CallbackParams>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(oauth_state) = params.state.filter(|s| !s.is_empty()) else {
         return error_page(
@@ -111,11 +136,15 @@ pub(super) async fn callback(
         );
     };
     let code = params.code.filter(|c| !c.is_empty());
-    match state
+    let cookie_name = browser_cookie_name(&oauth_state);
+    let nonce = cookie_name
+        .as_deref()
+        .and_then(|name| cookie(&headers, name));
+    let result = state
         .identity
-        .complete_server_login(&app_id, code.as_deref(), &oauth_state)
-        .await
-    {
+        .complete_server_login(&app_id, code.as_deref(), &oauth_state, nonce.as_deref())
+        .await;
+    let mut response = match result {
         Ok(ServerLogin { ticket, return_to }) => redirect_with(&return_to, &[("ticket", &ticket)]),
         Err(ServerLoginError {
             return_to: Some(return_to),
@@ -127,7 +156,14 @@ pub(super) async fn callback(
                 }
                 other => {
                     let api = ApiError::from(other);
-                    (api.code(), api.message().to_owned())
+                    // A URL ends up in logs and histories: no record ids in it.
+                    let message = if api.code() == code::CONFLICT {
+                        "this WeChat account conflicts with the one on record; contact support"
+                            .to_owned()
+                    } else {
+                        api.message().to_owned()
+                    };
+                    (api.code(), message)
                 }
             };
             redirect_with(
@@ -138,8 +174,31 @@ pub(super) async fn callback(
         Err(ServerLoginError {
             return_to: None,
             error,
-        }) => error_response(error),
+        }) => return error_response(error),
+    };
+    // The login is over: the browser may forget its binding cookie.
+    if let Some(name) = cookie_name {
+        let expired = format!("{name}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax");
+        if let Ok(value) = HeaderValue::from_str(&expired) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
+    response
+}
+
+/// Where the binding cookies live: only our OA login routes see them.
+const COOKIE_PATH: &str = "/auth/official-account/";
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// Redirects to `url` with query parameters appended (before any fragment).

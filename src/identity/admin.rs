@@ -8,6 +8,7 @@ use crate::db::models::merge_event::MergeEventRow;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
+use crate::db::models::session::SessionRow;
 use crate::db::models::user::UserRow;
 use crate::transaction;
 use crate::types::new_row_id;
@@ -101,7 +102,8 @@ impl Identity {
     }
 
     /// Moves one identity (Mini Program or Official Account) to a new user of its own and
-    /// returns that user. Refused when the identity carries a unionid (WeChat says it is this
+    /// returns that user; the old user's sessions are revoked (access tokens run out within
+    /// their lifetime). Refused when the identity carries a unionid (WeChat says it is this
     /// person; its next sighting would merge it right back) or is its user's only identity.
     pub async fn unlink_identity(
         &self,
@@ -109,6 +111,7 @@ impl Identity {
         actor: &str,
     ) -> Result<UserRow, IdentityError> {
         transaction!(self.db, conn => {
+            // The identity row is locked first (as a login locks it), then its user.
             let identity = find_identity(conn, identity_id).await?
                 .ok_or_else(|| IdentityError::NotFound(format!("identity {identity_id} does not exist")))?;
             if identity.unionid.is_some() {
@@ -139,6 +142,9 @@ impl Identity {
                 created_at: now(),
                 identity_id: Some(identity.id.clone()),
             }).await?;
+            // Sessions do not say which identity opened them: end them all, so whoever the
+            // identity belongs to logs in again and lands on the right user.
+            SessionRow::revoke_user(conn, &user.id, now()).await?;
             crate::metrics::merge(MergeReason::Unlink.as_str());
             tracing::info!(from = %user.id, to = %fresh.id, identity = %identity.id, actor, "unlinked an identity");
             Ok(fresh)

@@ -48,6 +48,9 @@ pub enum IdentityError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Our records broke an invariant (logged; the caller sees INTERNAL).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Retryable for IdentityError {

@@ -3,9 +3,18 @@
 //! `return_to`; a server-driven one carries where to send the browser afterwards, so neither kind
 //! is accepted by the other flow.
 //!
+//! A login is also bound to whoever started it, so nobody can log a victim into the attacker's
+//! account by handing them a finished redirect (login CSRF):
+//! - server-driven: `/authorize` sets a cookie with a random nonce; the callback needs it back;
+//! - optionally (PKCE-style, recommended): the frontend passes `codeChallenge` =
+//!   base64url(SHA-256(verifier)) when it starts, and must present the verifier when it logs in
+//!   (`loginWithOfficialAccount`) or redeems the ticket (`redeemLoginTicket`).
+//!
 //! Wire form: 32 hex characters of id ‖ 32 hex characters of tag (WeChat allows at most 128
 //! letters and digits), where tag = HMAC-SHA256(key, id | app_id)[..16].
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 
 use super::{Identity, IdentityError, truncate};
@@ -22,6 +31,69 @@ fn invalid_state() -> IdentityError {
     IdentityError::BadInput(
         "state is invalid, expired or already used; start the authorization again".into(),
     )
+}
+
+/// Which flow presents a state, with what binds it to whoever started the login.
+pub(crate) enum Presented<'a> {
+    /// `loginWithOfficialAccount`, with the verifier if the frontend has one.
+    Frontend {
+        /// The PKCE-style verifier.
+        code_verifier: Option<&'a str>,
+    },
+    /// Our callback, with the nonce from the browser's cookie.
+    Server {
+        /// The cookie's value, if the browser sent it.
+        browser_nonce: Option<&'a str>,
+    },
+}
+
+/// What the server-driven `/authorize` hands the HTTP layer: where to redirect, and the cookie
+/// that binds the login to this browser.
+pub struct ServerAuthorize {
+    /// WeChat's authorize URL.
+    pub url: String,
+    /// The cookie's name (one per login, so parallel logins in two tabs both work).
+    pub cookie_name: String,
+    /// The cookie's value: a random nonce, stored only as a hash.
+    pub cookie_value: String,
+}
+
+/// The cookie that binds the server-driven login with this state to its browser.
+pub fn browser_cookie_name(state: &str) -> Option<String> {
+    let id = state.get(..16)?;
+    id.bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| format!("wi_oa_{id}"))
+}
+
+/// Checks a `codeChallenge`: base64url (no padding) of a SHA-256, 43 characters.
+fn check_code_challenge(challenge: Option<&str>) -> Result<(), IdentityError> {
+    match challenge {
+        None => Ok(()),
+        Some(c) if c.len() == 43 && URL_SAFE_NO_PAD.decode(c).is_ok_and(|b| b.len() == 32) => {
+            Ok(())
+        }
+        Some(_) => Err(IdentityError::BadInput(
+            "codeChallenge must be base64url(SHA-256(codeVerifier)), 43 characters".into(),
+        )),
+    }
+}
+
+/// Whether `verifier` (43-128 characters of `A-Z a-z 0-9 - . _ ~`) hashes to `challenge`.
+pub(crate) fn verifier_matches(challenge: &str, verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && crypto::constant_time_eq(
+            URL_SAFE_NO_PAD
+                .encode(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    verifier.as_bytes(),
+                ))
+                .as_bytes(),
+            challenge.as_bytes(),
+        )
 }
 
 /// Checks a `redirectUri` the frontend wants WeChat to send the person back to.
@@ -43,15 +115,20 @@ fn check_redirect_uri(redirect_uri: &str) -> Result<(), IdentityError> {
 impl Identity {
     /// Frontend-driven flow: the authorize URL (with a fresh state) that a page inside WeChat
     /// navigates to; WeChat comes back to `redirect_uri` with `code` and `state`.
+    /// With `code_challenge`, `loginWithOfficialAccount` must present its verifier.
     pub async fn official_account_authorize_url(
         &self,
         app_id: &str,
         redirect_uri: &str,
         scope: OauthScope,
+        code_challenge: Option<&str>,
     ) -> Result<String, IdentityError> {
         self.app(app_id, AppKind::OfficialAccount)?;
         check_redirect_uri(redirect_uri)?;
-        let state = self.issue_state(app_id, scope, None).await?;
+        check_code_challenge(code_challenge)?;
+        let (state, _) = self
+            .issue_state(app_id, scope, None, code_challenge)
+            .await?;
         Ok(authorize_url(
             &self.config.wechat.open_base_url,
             app_id,
@@ -62,26 +139,33 @@ impl Identity {
     }
 
     /// Server-driven flow: where to redirect the browser so that WeChat comes back to our
-    /// callback; `return_to` must be on the allow-list.
+    /// callback, and the cookie that binds the login to this browser; `return_to` must be on the
+    /// allow-list. With `code_challenge`, `redeemLoginTicket` must present its verifier.
     pub async fn server_authorize_redirect(
         &self,
         app_id: &str,
         scope: OauthScope,
         return_to: &str,
-    ) -> Result<String, IdentityError> {
+        code_challenge: Option<&str>,
+    ) -> Result<ServerAuthorize, IdentityError> {
         self.app(app_id, AppKind::OfficialAccount)?;
         let return_to = check_return_to(&self.config.return_to_rules(), return_to)
             .map_err(IdentityError::BadInput)?;
-        let state = self
-            .issue_state(app_id, scope, Some(return_to.as_str()))
+        check_code_challenge(code_challenge)?;
+        let (state, nonce) = self
+            .issue_state(app_id, scope, Some(return_to.as_str()), code_challenge)
             .await?;
-        Ok(authorize_url(
-            &self.config.wechat.open_base_url,
-            app_id,
-            &self.callback_url(app_id),
-            scope,
-            &state,
-        ))
+        Ok(ServerAuthorize {
+            url: authorize_url(
+                &self.config.wechat.open_base_url,
+                app_id,
+                &self.callback_url(app_id),
+                scope,
+                &state,
+            ),
+            cookie_name: browser_cookie_name(&state).unwrap_or_default(),
+            cookie_value: nonce.unwrap_or_default(),
+        })
     }
 
     /// Our callback URL for the server-driven flow.
@@ -92,12 +176,15 @@ impl Identity {
         )
     }
 
+    /// Stores a new state; returns it, and for the server-driven flow the browser's nonce.
     async fn issue_state(
         &self,
         app_id: &str,
         scope: OauthScope,
         return_to: Option<&str>,
-    ) -> Result<String, IdentityError> {
+        code_challenge: Option<&str>,
+    ) -> Result<(String, Option<String>), IdentityError> {
+        let nonce = return_to.map(|_| crypto::random_token());
         let id = crypto::hex(&crypto::random_bytes::<16>());
         let tag = self
             .state_signer
@@ -109,6 +196,8 @@ impl Identity {
             app_id: app_id.to_owned(),
             scope: scope.as_str().to_owned(),
             return_to: return_to.map(str::to_owned),
+            browser_binding: nonce.as_deref().map(|n| crypto::sha256_hex(n.as_bytes())),
+            code_challenge: code_challenge.map(str::to_owned),
             created_at: at,
             expires_at: at + Duration::seconds(ttl),
             used_at: None,
@@ -118,18 +207,19 @@ impl Identity {
             Ok(())
         });
         stored?;
-        Ok(format!("{id}{}", crypto::hex(&tag)))
+        Ok((format!("{id}{}", crypto::hex(&tag)), nonce))
     }
 
     /// Checks a state that came back with a code, before WeChat is called: well formed, signed
-    /// for `app_id`, known, unused, unexpired, and of the expected flow. Returns its row; the
-    /// login transaction marks it used.
+    /// for `app_id`, known, unused, unexpired, of the flow presenting it, and presented by
+    /// whoever started the login. Returns its row; the login transaction marks it used.
     pub(crate) async fn check_state(
         &self,
         app_id: &str,
         state: &str,
-        server_driven: bool,
+        presented: Presented<'_>,
     ) -> Result<OauthStateRow, IdentityError> {
+        let server_driven = matches!(presented, Presented::Server { .. });
         if state.len() != 64 || !state.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid_state());
         }
@@ -152,6 +242,39 @@ impl Identity {
             || row.return_to.is_some() != server_driven
         {
             return Err(invalid_state());
+        }
+        match presented {
+            Presented::Server { browser_nonce } => {
+                let bound = match (browser_nonce, &row.browser_binding) {
+                    (Some(nonce), Some(hash)) => crypto::constant_time_eq(
+                        crypto::sha256_hex(nonce.as_bytes()).as_bytes(),
+                        hash.as_bytes(),
+                    ),
+                    _ => false,
+                };
+                if !bound {
+                    tracing::info!(app_id, "OA callback from a browser that did not start the login");
+                    return Err(IdentityError::BadInput(
+                        "this login was started in another browser (or its cookie was blocked); start again".into(),
+                    ));
+                }
+            }
+            Presented::Frontend { code_verifier } => match (&row.code_challenge, code_verifier) {
+                (None, None) => {}
+                (Some(challenge), Some(verifier)) if verifier_matches(challenge, verifier) => {}
+                (None, Some(_)) => {
+                    return Err(IdentityError::BadInput(
+                        "codeVerifier given, but this login was started without a codeChallenge"
+                            .into(),
+                    ));
+                }
+                (Some(_), _) => {
+                    return Err(IdentityError::BadInput(
+                        "codeVerifier is missing or does not match this login's codeChallenge"
+                            .into(),
+                    ));
+                }
+            },
         }
         Ok(row)
     }

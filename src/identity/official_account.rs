@@ -11,7 +11,7 @@
 use chrono::Duration;
 
 use super::mini_program::LoginOutcome;
-use super::oauth_state::use_state;
+use super::oauth_state::{Presented, use_state, verifier_matches};
 use super::rules::{self, Existing, MergeReason, Resolved};
 use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
 use crate::auth::sessions;
@@ -37,6 +37,8 @@ pub struct OfficialAccountLogin {
     pub code: String,
     /// The state from `officialAccountAuthorizeUrl`, as WeChat passed it back.
     pub state: String,
+    /// The verifier, when the authorize URL was asked for with a `codeChallenge`.
+    pub code_verifier: Option<String>,
 }
 
 /// What WeChat told us about the person in one web authorization.
@@ -87,7 +89,15 @@ impl Identity {
     ) -> Result<LoginOutcome, IdentityError> {
         let app = self.app(&input.app_id, AppKind::OfficialAccount)?;
         check_code(&input.code)?;
-        let state = self.check_state(&input.app_id, &input.state, false).await?;
+        let state = self
+            .check_state(
+                &input.app_id,
+                &input.state,
+                Presented::Frontend {
+                    code_verifier: input.code_verifier.as_deref(),
+                },
+            )
+            .await?;
         let sighting = self.exchange(app, &input.code).await?;
         let app_id = app.app_id.as_str();
         transaction!(self.db, conn => {
@@ -98,13 +108,15 @@ impl Identity {
         })
     }
 
-    /// Server-driven callback: checks the state (it must carry a `return_to`), exchanges the
-    /// code, records the login and stores a one-time ticket for the frontend.
+    /// Server-driven callback: checks the state (it must carry a `return_to`, and the browser
+    /// must hold the nonce cookie set when the login started), exchanges the code, records the
+    /// login and stores a one-time ticket for the frontend.
     pub async fn complete_server_login(
         &self,
         app_id: &str,
         code: Option<&str>,
         state: &str,
+        browser_nonce: Option<&str>,
     ) -> Result<ServerLogin, ServerLoginError> {
         let fail = |return_to: Option<&str>, error| ServerLoginError {
             return_to: return_to.map(str::to_owned),
@@ -114,7 +126,7 @@ impl Identity {
             .app(app_id, AppKind::OfficialAccount)
             .map_err(|e| fail(None, e))?;
         let state = self
-            .check_state(app_id, state, true)
+            .check_state(app_id, state, Presented::Server { browser_nonce })
             .await
             .map_err(|e| fail(None, e))?;
         let return_to = state.return_to.clone().unwrap_or_default();
@@ -156,6 +168,7 @@ impl Identity {
                 token_hash: crypto::sha256_hex(ticket.as_bytes()),
                 user_id: resolved.user.id.clone(),
                 new_user: resolved.new_user,
+                code_challenge: state.code_challenge.clone(),
                 created_at: at,
                 expires_at: at + Duration::seconds(ttl),
                 used_at: None,
@@ -166,11 +179,13 @@ impl Identity {
         Ok(ticket)
     }
 
-    /// Redeems a server-driven login's ticket for tokens: once, before it expires. Resolves to
-    /// the survivor if the user was merged in between.
+    /// Redeems a server-driven login's ticket for tokens: once, before it expires, with the
+    /// verifier if the login was started with a `codeChallenge`. Resolves to the survivor if the
+    /// user was merged in between.
     pub async fn redeem_login_ticket(
         &self,
         ticket: &str,
+        code_verifier: Option<&str>,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         const INVALID: &str = "login ticket is invalid, expired or already used";
@@ -183,7 +198,20 @@ impl Identity {
             let Some(row) = LoginTicketRow::find(conn, &hash).await? else {
                 return Err(IdentityError::InvalidCredential(INVALID));
             };
-            if row.used_at.is_some() || row.expires_at <= at || !LoginTicketRow::mark_used(conn, &hash, at).await? {
+            if row.used_at.is_some() || row.expires_at <= at {
+                return Err(IdentityError::InvalidCredential(INVALID));
+            }
+            let verified = match (&row.code_challenge, code_verifier) {
+                (None, None) => true,
+                (Some(challenge), Some(verifier)) => verifier_matches(challenge, verifier),
+                _ => false,
+            };
+            if !verified {
+                return Err(IdentityError::InvalidCredential(
+                    "codeVerifier is missing or does not match the codeChallenge this login started with",
+                ));
+            }
+            if !LoginTicketRow::mark_used(conn, &hash, at).await? {
                 return Err(IdentityError::InvalidCredential(INVALID));
             }
             let user = UserRow::find_live(conn, &row.user_id).await?

@@ -174,7 +174,7 @@ pub async fn merge(
     metrics::merge(reason.as_str());
     tracing::info!(survivor = %target.id, merged = %source.id, reason = reason.as_str(), "merged users");
     UserRow::find(conn, &target.id).await?.ok_or_else(|| {
-        IdentityError::NotFound(format!("user {} vanished during a merge", target.id))
+        IdentityError::Internal(format!("user {} vanished during a merge", target.id))
     })
 }
 
@@ -199,12 +199,12 @@ pub async fn fill_profile(
 /// The live user behind `id`, locked for this transaction.
 pub(crate) async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> {
     let user = UserRow::find_for_update(conn, id).await?.ok_or_else(|| {
-        IdentityError::NotFound(format!("user {id} of an identity does not exist"))
+        IdentityError::Internal(format!("user {id} of an identity does not exist"))
     })?;
     match &user.merged_into {
         Some(survivor) => UserRow::find_for_update(conn, survivor)
             .await?
-            .ok_or_else(|| IdentityError::NotFound(format!("survivor {survivor} does not exist"))),
+            .ok_or_else(|| IdentityError::Internal(format!("survivor {survivor} does not exist"))),
         None => Ok(user),
     }
 }

@@ -10,6 +10,7 @@ use crate::on_both_backends;
 on_both_backends!(
     an_admin_merges_and_unlinks_and_reads_the_history,
     admin_actions_refuse_what_they_cannot_do,
+    an_unlink_racing_logins_of_the_identity_sticks,
 );
 
 async fn an_admin_merges_and_unlinks_and_reads_the_history(backend: Backend) {
@@ -91,6 +92,16 @@ async fn an_admin_merges_and_unlinks_and_reads_the_history(backend: Backend) {
     );
     // Its next login stays with the new user.
     assert_eq!(id(&app.login_mp(MP_UNBOUND, "judy").await), fresh);
+    // Y's refresh sessions ended with the unlink (they could belong to either person): both log
+    // in again and land on the right user.
+    let refresh = app
+        .gql(
+            None,
+            "mutation($t: String!) { refreshSession(refreshToken: $t) { user { id } } }",
+            json!({ "t": x_login["refreshToken"] }),
+        )
+        .await;
+    assert_eq!(error_code(&refresh), "UNAUTHENTICATED");
 
     // The history, oldest first: two admin merges and an unlink, each naming the admin key.
     let events = app
@@ -243,4 +254,51 @@ async fn admin_actions_refuse_what_they_cannot_do(backend: Backend) {
         assert_eq!(error_code(&body), "CONFLICT");
         assert!(body["errors"][0]["message"].as_str().unwrap().contains(&a));
     }
+}
+
+async fn an_unlink_racing_logins_of_the_identity_sticks(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let x = id(&app.login_mp(MP_UNBOUND, "omar").await);
+    let y = id(&app.login_oa("omar", "snsapi_base").await);
+    let merged = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "mutation($s: ID!, $t: ID!) { mergeUsers(sourceId: $s, targetId: $t) { miniProgramIdentities { id } } }",
+            json!({ "s": y, "t": x }),
+        )
+        .await;
+    let identity = merged["mergeUsers"]["miniProgramIdentities"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        codes.push(app.code(MP_UNBOUND, "omar").await);
+    }
+    let unlink = app.gql(
+        Some(ADMIN_KEY),
+        "mutation($i: ID!) { unlinkIdentity(identityId: $i) { id } }",
+        json!({ "i": identity }),
+    );
+    let logins = futures_util::future::join_all(codes.iter().map(|c| app.login_mp_code(MP_UNBOUND, c)));
+    let (unlinked, logins) = tokio::join!(unlink, logins);
+    assert!(unlinked.get("errors").is_none(), "{unlinked:#}");
+    let fresh = unlinked["data"]["unlinkIdentity"]["id"].as_str().unwrap().to_owned();
+    for login in &logins {
+        let user = login["data"]["loginWithMiniProgram"]["user"]["id"].as_str().unwrap();
+        assert!(user == x || user == fresh, "a login lands before or after the unlink: {user}");
+    }
+    // Whatever the interleaving, the unlink sticks: the identity is the new user's.
+    let data = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($x: ID!, $f: ID!) { x: user(id: $x) { miniProgramIdentities { id } officialAccountIdentities { id } }
+                f: user(id: $f) { miniProgramIdentities { id } } }",
+            json!({ "x": x, "f": fresh }),
+        )
+        .await;
+    assert!(data["x"]["miniProgramIdentities"].as_array().unwrap().is_empty());
+    assert_eq!(data["x"]["officialAccountIdentities"].as_array().unwrap().len(), 1);
+    assert_eq!(data["f"]["miniProgramIdentities"][0]["id"], identity.as_str());
+    assert_eq!(id(&app.login_mp(MP_UNBOUND, "omar").await), fresh);
 }

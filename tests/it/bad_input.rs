@@ -52,7 +52,7 @@ async fn an_unknown_app_is_bad_user_input_without_calling_wechat(backend: Backen
     // An Official Account is not a Mini Program.
     let body = app.login_mp_code(OA, &code).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
     // The code was never sent to WeChat, so it still works.
     let body = app.login_mp_code(MP_A, &code).await;
     assert!(body.get("errors").is_none(), "{body:#}");
@@ -79,7 +79,7 @@ async fn empty_and_huge_codes_are_refused_before_wechat(backend: Backend) {
         "BAD_USER_INPUT",
         "encryptedData without iv"
     );
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
     let code = app.code(MP_A, "alice").await;
     let body = app.login_mp_code(MP_A, &code).await;
     assert_eq!(
@@ -119,7 +119,7 @@ async fn wechat_failures_map_to_stable_codes_and_write_nothing(backend: Backend)
             "internal detail leaked: {message}"
         );
     }
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +138,7 @@ async fn unreachable_or_slow_wechat_is_unavailable() {
         .login_mp_code(MP_A, "0123456789abcdef0123456789abcdef")
         .await;
     assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE");
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
 
     // A WeChat slower than the client's timeout.
     let app = TestApp::start_with(Backend::Sqlite, |c| c.wechat.timeout_ms = 300).await;
@@ -146,7 +146,7 @@ async fn unreachable_or_slow_wechat_is_unavailable() {
     let code = app.code(MP_A, "alice").await;
     let body = app.login_mp_code(MP_A, &code).await;
     assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE");
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

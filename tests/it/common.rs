@@ -298,15 +298,57 @@ impl TestApp {
         wechat_identity::with_conn!(&mut conn, c => q.get_result::<i64>(c).await).unwrap()
     }
 
-    /// Rows written by the service so far: users, identities, sessions, merge events.
-    pub async fn written(&self) -> [i64; 5] {
-        [
-            self.count("users").await,
-            self.count("mini_program_identities").await,
-            self.count("official_account_identities").await,
-            self.count("sessions").await,
-            self.count("merge_events").await,
-        ]
+    /// Everything the service has written that a failed request must not touch: every column
+    /// of users, identities, sessions, merge events and login tickets, and which authorization
+    /// states were used (issuing a state is not a change of anyone's data). Compare two of
+    /// these to see that nothing changed, not even a timestamp.
+    pub async fn written(&self) -> Written {
+        let c = |col: &str| format!("COALESCE(CAST({col} AS TEXT), '-')");
+        let row = |cols: &[&str]| cols.iter().map(|col| c(col)).collect::<Vec<_>>().join(" || '|' || ");
+        let tables: [(&str, String, &str); 7] = [
+            ("users", row(&["id", "unionid", "nickname", "avatar_url", "phone_number", "merged_into", "created_at", "updated_at"]), ""),
+            ("mini_program_identities", row(&["id", "user_id", "app_id", "openid", "unionid", "session_key", "created_at", "last_login_at"]), ""),
+            ("official_account_identities", row(&["id", "user_id", "app_id", "openid", "unionid", "scope", "subscribed", "subscribed_at", "nickname", "avatar_url", "sex", "province", "city", "country", "created_at", "last_login_at"]), ""),
+            ("sessions", row(&["id", "user_id", "family", "token_hash", "expires_at", "revoked_at", "replaced_by", "created_at"]), ""),
+            ("merge_events", row(&["id", "survivor_id", "merged_id", "reason", "actor", "identity_id", "created_at"]), ""),
+            ("login_tickets", row(&["token_hash", "user_id", "new_user", "expires_at", "used_at"]), ""),
+            ("oauth_states", row(&["id", "used_at"]), " WHERE used_at IS NOT NULL"),
+        ];
+        let mut rows = Vec::new();
+        for (table, expr, filter) in tables {
+            rows.extend(
+                self.texts(&format!("SELECT '{table}:' || {expr} AS v FROM {table}{filter}"))
+                    .await,
+            );
+        }
+        rows.sort();
+        Written(rows)
+    }
+
+    /// The text column `v` of every row of `sql`.
+    async fn texts(&self, sql: &str) -> Vec<String> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        let mut conn = self.running.app.identity.db.conn().await.unwrap();
+        let rows: Vec<Row> =
+            wechat_identity::with_conn!(&mut conn, c => diesel::sql_query(sql).load(c).await)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|r| r.v).collect()
+    }
+}
+
+/// What the service has written, row by row (see [`TestApp::written`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written(pub Vec<String>);
+
+impl Written {
+    /// Nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -203,7 +203,7 @@ async fn encrypted_data_from_another_app_is_refused_and_nothing_is_written(backe
     let data = json!({ "nickName": "Frank", "watermark": { "appid": MP_A, "timestamp": 1 } });
     let body = app.login_mp_input(json!({ "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &data), "iv": STANDARD.encode(iv) })).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
 }
 
 async fn the_session_key_is_stored_sealed(backend: Backend) {

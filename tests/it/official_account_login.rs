@@ -232,7 +232,7 @@ async fn a_snapshot_user_is_refused_and_nothing_is_stored(backend: Backend) {
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "WECHAT_SNAPSHOT_USER", "{body:#}");
     assert!(body["data"].is_null());
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
     // The real person, with the same state, gets in.
     let code = app.oa_code("erin", "snsapi_base").await;
     let body = app.login_oa_code(OA, &code, &state).await;
@@ -277,7 +277,7 @@ async fn wechat_failures_write_nothing_and_leave_the_state_usable(backend: Backe
             body["errors"][0]["extensions"]["wechatErrcode"], errcode,
             "{fault}"
         );
-        assert_eq!(app.written().await, [0; 5], "{fault}");
+        assert!(app.written().await.is_empty(), "{fault}");
     }
     let code = app.oa_code("frank", "snsapi_userinfo").await;
     let body = app.login_oa_code(OA, &code, &state).await;
@@ -328,7 +328,7 @@ async fn bad_input_is_refused_before_wechat(backend: Backend) {
         let body = app.login_oa_code(app_id, code, state).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     }
-    assert_eq!(app.written().await, [0; 5]);
+    assert!(app.written().await.is_empty());
     // WeChat was never called: the fault is still pending, and then the code still works.
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE");

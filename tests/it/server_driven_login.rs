@@ -1,8 +1,10 @@
 //! Stories: the server-driven Official Account login, where WeChat redirects to our callback and
 //! the frontend gets a one-time ticket, never a token, in its URL.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
-use reqwest::header::LOCATION;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -13,6 +15,8 @@ on_both_backends!(
     return_to_must_be_on_the_allow_list,
     denials_bad_states_and_used_codes_come_back_as_errors,
     a_ticket_expires,
+    the_login_finishes_only_in_the_browser_that_started_it,
+    a_code_challenge_binds_the_ticket_to_the_frontend,
 );
 
 /// A client that does not follow redirects, so each hop can be checked.
@@ -25,6 +29,30 @@ fn browser() -> reqwest::Client {
 
 async fn get(client: &reqwest::Client, url: &str) -> reqwest::Response {
     client.get(url).send().await.unwrap()
+}
+
+/// A GET carrying a cookie (`name=value`).
+async fn get_with(client: &reqwest::Client, url: &str, cookie: &str) -> reqwest::Response {
+    client.get(url).header(COOKIE, cookie).send().await.unwrap()
+}
+
+/// Starts a login at `/authorize`: WeChat's URL, and the cookie (`name=value`) it set.
+async fn start(client: &reqwest::Client, url: &str) -> (String, String) {
+    let res = get(client, url).await;
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/auth/official-account/"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    (location(&res), pair)
+}
+
+/// Approves on the sandbox's WeChat page as `user`; returns our callback URL with the code.
+async fn approve(client: &reqwest::Client, to_wechat: &str, user: &str) -> String {
+    let url = format!(
+        "{}&user={user}&action=allow",
+        to_wechat.trim_end_matches("#wechat_redirect")
+    );
+    location(&get(client, &url).await)
 }
 
 fn location(res: &reqwest::Response) -> String {
@@ -60,7 +88,7 @@ fn start_url(app: &TestApp, scope: &str, return_to: &str) -> String {
 /// callback. Returns the callback's `Location`.
 async fn round_trip(app: &TestApp, scope: &str, user: &str, action: &str) -> String {
     let client = browser();
-    let to_wechat = location(&get(&client, &start_url(app, scope, &landing(app))).await);
+    let (to_wechat, cookie) = start(&client, &start_url(app, scope, &landing(app))).await;
     assert!(to_wechat.starts_with(&format!(
         "{}/sandbox/wechat/connect/oauth2/authorize?appid={OA}&redirect_uri=",
         app.base
@@ -71,25 +99,32 @@ async fn round_trip(app: &TestApp, scope: &str, user: &str, action: &str) -> Str
         redirect_uri,
         format!("{}/auth/official-account/{OA}/callback", app.base)
     );
-    // The page asks who is using WeChat; the person approves.
+    // The page asks who is using WeChat; the person approves (or not).
     let page = get(&client, &to_wechat).await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("id=allow"));
-    let approve = format!(
+    let choice = format!(
         "{}&user={user}&action={action}",
         to_wechat.trim_end_matches("#wechat_redirect")
     );
-    let to_callback = location(&get(&client, &approve).await);
+    let to_callback = location(&get(&client, &choice).await);
     assert!(to_callback.starts_with(&redirect_uri));
-    location(&get(&client, &to_callback).await)
+    let res = get_with(&client, &to_callback, &cookie).await;
+    let cleared = res.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "the binding cookie is dropped: {cleared}");
+    location(&res)
 }
 
 async fn redeem(app: &TestApp, ticket: &str) -> Value {
+    redeem_with(app, ticket, None).await
+}
+
+async fn redeem_with(app: &TestApp, ticket: &str, verifier: Option<&str>) -> Value {
     app.gql(
         None,
-        "mutation($t: String!) { redeemLoginTicket(ticket: $t) {
+        "mutation($t: String!, $v: String) { redeemLoginTicket(ticket: $t, codeVerifier: $v) {
             accessToken refreshToken newUser user { id unionid nickname } } }",
-        json!({ "t": ticket }),
+        json!({ "t": ticket, "v": verifier }),
     )
     .await
 }
@@ -142,7 +177,13 @@ async fn return_to_must_be_on_the_allow_list(backend: Backend) {
         "http://h5.example.com/app/".to_owned(),
         "//evil.example.com/app/".to_owned(),
         "https://user:pw@h5.example.com/app/".to_owned(),
-        format!("{}.evil.com/sandbox/", app.base),
+        format!(
+            "http://127.0.0.1.nip.io:{}/sandbox/login-demo",
+            app.running.addr.port()
+        ),
+        format!("{}/sandbox/wechat/connect/oauth2/authorize", app.base),
+        "https://h5.example.com/app/?ticket=forged".to_owned(),
+        "https://h5.example.com/app/?error=ACCESS_DENIED".to_owned(),
         String::new(),
     ] {
         let res = get(&client, &start_url(&app, "snsapi_base", &bad)).await;
@@ -188,7 +229,9 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     assert!(back.starts_with(&landing(&app)));
     assert_eq!(param(&back, "error").as_deref(), Some("ACCESS_DENIED"));
     assert!(param(&back, "ticket").is_none());
-    assert_eq!(app.written().await, [0; 5]);
+    let written = app.written().await.0;
+    assert_eq!(written.len(), 1, "only the refused login's state is spent: {written:?}");
+    assert!(written[0].starts_with("oauth_states:"));
 
     // A callback with a forged state: an error page, no redirect anywhere.
     let forged = format!(
@@ -212,61 +255,39 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let to_wechat = location(&get(&client, &start_url(&app, "snsapi_base", &landing(&app))).await);
+    let (to_wechat, _) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
     let server_state = param(&to_wechat, "state").unwrap();
     let body = app.login_oa_code(OA, &code, &server_state).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 
     // A code WeChat already took: back to returnTo with WECHAT_CODE_INVALID.
-    let first = round_trip(&app, "snsapi_base", "bob", "allow").await;
-    assert!(param(&first, "ticket").is_some());
     let tickets_before = app.count("login_tickets").await;
-    let to_wechat = location(&get(&client, &start_url(&app, "snsapi_base", &landing(&app))).await);
-    let state = param(&to_wechat, "state").unwrap();
-    let used = {
-        let approve = format!(
-            "{}&user=bob&action=allow",
-            to_wechat.trim_end_matches("#wechat_redirect")
-        );
-        let to_callback = location(&get(&client, &approve).await);
-        let code = param(&to_callback, "code").unwrap();
-        // Redeemed once...
-        let ok = location(&get(&client, &to_callback).await);
-        assert!(param(&ok, "ticket").is_some());
-        code
-    };
+    let (to_wechat, cookie) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
+    let to_callback = approve(&client, &to_wechat, "bob").await;
+    let used = param(&to_callback, "code").unwrap();
+    let state = param(&to_callback, "state").unwrap();
+    let ok = location(&get_with(&client, &to_callback, &cookie).await);
+    assert!(param(&ok, "ticket").is_some());
     assert_eq!(app.count("login_tickets").await, tickets_before + 1);
     let after_first = app.written().await;
-    // ...and replayed with another fresh state.
-    let to_wechat = location(&get(&client, &start_url(&app, "snsapi_base", &landing(&app))).await);
+    // ...replayed with another fresh state (and its cookie).
+    let (to_wechat, fresh_cookie) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
     let fresh_state = param(&to_wechat, "state").unwrap();
     assert_ne!(fresh_state, state);
     let replay = location(
-        &get(
+        &get_with(
             &client,
-            &format!(
-                "{}/auth/official-account/{OA}/callback?code={used}&state={fresh_state}",
-                app.base
-            ),
+            &format!("{}/auth/official-account/{OA}/callback?code={used}&state={fresh_state}", app.base),
+            &fresh_cookie,
         )
         .await,
     );
-    assert_eq!(
-        param(&replay, "error").as_deref(),
-        Some("WECHAT_CODE_INVALID")
-    );
+    assert_eq!(param(&replay, "error").as_deref(), Some("WECHAT_CODE_INVALID"));
     assert_eq!(app.written().await, after_first);
-    assert_eq!(app.count("login_tickets").await, tickets_before + 1);
     // A used state (a reloaded callback): an error page.
-    let res = get(
-        &client,
-        &format!(
-            "{}/auth/official-account/{OA}/callback?code={used}&state={state}",
-            app.base
-        ),
-    )
-    .await;
+    let res = get_with(&client, &to_callback, &cookie).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get(LOCATION).is_none());
     assert_eq!(app.written().await, after_first);
 }
 
@@ -283,4 +304,78 @@ async fn a_ticket_expires(backend: Backend) {
         let body = redeem(&app, bad).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED");
     }
+}
+
+async fn the_login_finishes_only_in_the_browser_that_started_it(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = browser();
+    // The attacker starts a login and approves it with his own WeChat...
+    let (to_wechat, _attacker_cookie) =
+        start(&client, &start_url(&app, "snsapi_userinfo", &landing(&app))).await;
+    let to_callback = approve(&client, &to_wechat, "mallory").await;
+    // ...and hands the callback link to the victim, whose browser has no cookie for it, or
+    // only the cookie of a login of its own.
+    let (_, victim_cookie) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
+    for cookie in [None, Some(victim_cookie.as_str()), Some("wi_oa_0123456789abcdef=forged")] {
+        let res = match cookie {
+            Some(cookie) => get_with(&client, &to_callback, cookie).await,
+            None => get(&client, &to_callback).await,
+        };
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{cookie:?}");
+        assert!(res.headers().get(LOCATION).is_none());
+        assert!(res.text().await.unwrap().contains("another browser"));
+    }
+    assert!(app.written().await.is_empty(), "nothing logged in, nothing spent");
+}
+
+async fn a_code_challenge_binds_the_ticket_to_the_frontend(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = browser();
+    let verifier = "a-verifier-the-frontend-keeps-in-sessionStorage-0123456789";
+    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    let bad = format!("{}&codeChallenge=not-a-challenge", start_url(&app, "snsapi_base", &landing(&app)));
+    assert_eq!(get(&client, &bad).await.status(), StatusCode::BAD_REQUEST);
+
+    let url = format!("{}&codeChallenge={challenge}", start_url(&app, "snsapi_base", &landing(&app)));
+    let (to_wechat, cookie) = start(&client, &url).await;
+    let to_callback = approve(&client, &to_wechat, "nina").await;
+    let back = location(&get_with(&client, &to_callback, &cookie).await);
+    let ticket = param(&back, "ticket").unwrap();
+    for wrong in [None, Some("another-verifier-of-the-right-length-0123456789abcdef")] {
+        let body = redeem_with(&app, &ticket, wrong).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{wrong:?}");
+    }
+    assert_eq!(app.count("sessions").await, 0);
+    let body = redeem_with(&app, &ticket, Some(verifier)).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(app.count("sessions").await, 1);
+
+    // The frontend-driven flow takes the same challenge.
+    let data = app
+        .gql_ok(
+            None,
+            "query($c: String) { officialAccountAuthorizeUrl(appId: \"wxsandboxofficial1\",
+                redirectUri: \"https://h5.example.com/\", codeChallenge: $c) }",
+            json!({ "c": challenge }),
+        )
+        .await;
+    let state = param(data["officialAccountAuthorizeUrl"].as_str().unwrap(), "state").unwrap();
+    let login = "mutation($c: String!, $s: String!, $v: String) { loginWithOfficialAccount(input:
+        {appId: \"wxsandboxofficial1\", code: $c, state: $s, codeVerifier: $v}) { user { id } } }";
+    for wrong in [None, Some("another-verifier-of-the-right-length-0123456789abcdef")] {
+        let code = app.oa_code("nina", "snsapi_base").await;
+        let body = app.gql(None, login, json!({ "c": code, "s": state, "v": wrong })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{wrong:?}");
+    }
+    let code = app.oa_code("nina", "snsapi_base").await;
+    let body = app.gql(None, login, json!({ "c": code, "s": state, "v": verifier })).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    // A verifier for a login started without a challenge is a mistake, not ignored.
+    let (_, plain_state) = app.authorize_url(OA, "SNSAPI_BASE").await;
+    let code = app.oa_code("nina", "snsapi_base").await;
+    let body = app.gql(None, login, json!({ "c": code, "s": plain_state, "v": verifier })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }

@@ -19,6 +19,8 @@ pub struct LoginTicketRow {
     pub user_id: String,
     /// Whether that login created the user.
     pub new_user: bool,
+    /// base64url(SHA-256(code verifier)) from the state, when the frontend asked for one.
+    pub code_challenge: Option<String>,
     /// Issue time.
     pub created_at: NaiveDateTime,
     /// Expiry.
@@ -28,9 +30,12 @@ pub struct LoginTicketRow {
 }
 
 impl LoginTicketRow {
-    /// Stores a ticket.
+    /// Stores a ticket, and forgets tickets that expired a day ago.
     pub async fn insert(conn: &mut Conn, row: &LoginTicketRow) -> Result<(), DbError> {
         let q = diesel::insert_into(login_tickets::table).values(row);
+        with_conn!(conn, c => q.execute(c).await)?;
+        let cutoff = row.created_at - chrono::Duration::days(1);
+        let q = diesel::delete(login_tickets::table.filter(login_tickets::expires_at.lt(cutoff)));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }

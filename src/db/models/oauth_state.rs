@@ -20,6 +20,10 @@ pub struct OauthStateRow {
     pub scope: String,
     /// Where the server-driven flow sends the browser afterwards (None: frontend-driven).
     pub return_to: Option<String>,
+    /// Server-driven: SHA-256 of the nonce in the cookie of the browser that started the login.
+    pub browser_binding: Option<String>,
+    /// base64url(SHA-256(code verifier)), when the frontend bound the login to a verifier.
+    pub code_challenge: Option<String>,
     /// Issue time.
     pub created_at: NaiveDateTime,
     /// Expiry.

@@ -99,7 +99,9 @@ impl OfficialAccountProfile {
 }
 
 impl OfficialAccountIdentityRow {
-    /// The identity of `openid` in `app_id`.
+    /// The identity of `openid` in `app_id`, locked until the transaction ends (a row lock on
+    /// PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds the write lock), so a login and an
+    /// unlink of one identity cannot interleave.
     pub async fn find_by_openid(
         conn: &mut Conn,
         app_id: &str,
@@ -108,13 +110,19 @@ impl OfficialAccountIdentityRow {
         let q = oai::table
             .filter(oai::app_id.eq(app_id))
             .filter(oai::openid.eq(openid));
-        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+        Ok(match conn {
+            Conn::Sqlite(c) => q.first::<Self>(&mut **c).await.optional(),
+            Conn::Postgres(c) => q.for_update().first::<Self>(&mut **c).await.optional(),
+        }?)
     }
 
-    /// The identity with this row id.
+    /// The identity with this row id, locked like [`Self::find_by_openid`].
     pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
         let q = oai::table.find(id);
-        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+        Ok(match conn {
+            Conn::Sqlite(c) => q.first::<Self>(&mut **c).await.optional(),
+            Conn::Postgres(c) => q.for_update().first::<Self>(&mut **c).await.optional(),
+        }?)
     }
 
     /// Inserts an identity.
