@@ -58,8 +58,10 @@ fn official_account_login_keys_are_checked_and_named() {
     c.official_account_login.return_to = vec!["https://h5.example.com/".into(), "h5".into()];
     let err = c.finish().unwrap_err().to_string();
     assert!(err.contains("official_account_login.return_to[1]"), "{err}");
-    let mut c = Config::default();
-    c.public_url = Some("id.example.com".into());
+    let mut c = Config {
+        public_url: Some("id.example.com".into()),
+        ..Config::default()
+    };
     let err = c.finish().unwrap_err().to_string();
     assert!(err.contains("public_url"), "{err}");
     let mut c = Config::default();

@@ -5,6 +5,7 @@ pub mod error;
 pub mod loaders;
 pub mod merge_event;
 pub mod mutation;
+pub mod paging;
 pub mod query;
 pub mod types;
 

@@ -83,11 +83,7 @@ impl Mutation {
     ) -> async_graphql::Result<AuthPayload> {
         let identity = access::identity(ctx);
         let outcome = identity
-            .redeem_login_ticket(
-                &ticket,
-                code_verifier.as_deref(),
-                &access::client_info(ctx),
-            )
+            .redeem_login_ticket(&ticket, code_verifier.as_deref(), &access::client_info(ctx))
             .await
             .map_err(gql)?;
         Ok(payload(outcome))

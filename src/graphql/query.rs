@@ -1,20 +1,16 @@
 //! Query root.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::access::{self, Reader};
 use super::error::{ApiError, gql};
 use super::merge_event::MergeEvent;
+use super::paging::Page;
 use super::types::{OfficialAccountScope, User, UserFilter, WeChatApp, WeChatAppKind};
 use crate::auth::{AuthError, Caller};
 use crate::db::models::user::{UserListFilter, UserRow};
 use crate::types::AppKind;
-
-/// The largest page `users(first:)` returns.
-pub const MAX_PAGE: i32 = 100;
 
 /// The query root.
 pub struct Query;
@@ -23,24 +19,6 @@ fn check_user_id(id: &str) -> async_graphql::Result<()> {
     uuid::Uuid::parse_str(id)
         .map(|_| ())
         .map_err(|_| gql(ApiError::bad_input("id is not a user id")))
-}
-
-fn encode_cursor(kind: &str, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
-}
-
-fn decode_cursor(kind: &str, cursor: &str) -> async_graphql::Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix(&format!("{kind}:")).map(str::to_owned))
-        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-        .ok_or_else(|| {
-            gql(ApiError::bad_input(
-                "after is not a cursor from this connection",
-            ))
-        })
 }
 
 impl Reader<'_> {
@@ -120,32 +98,16 @@ impl Query {
         filter: Option<UserFilter>,
     ) -> async_graphql::Result<Connection<String, User>> {
         let reader = access::reader(ctx)?;
-        let first = first.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(gql(ApiError::bad_input(format!(
-                "first must be 1..={MAX_PAGE}"
-            ))));
-        }
-        let after_id = after
-            .as_deref()
-            .map(|c| decode_cursor("user", c))
-            .transpose()?;
+        let page = Page::parse("user", first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
         let filter = UserListFilter {
             include_merged: filter.include_merged,
             has_unionid: filter.has_unionid,
         };
-        let mut rows = reader
-            .users(after_id.as_deref(), i64::from(first) + 1, &filter)
+        let rows = reader
+            .users(page.after.as_deref(), page.limit(), &filter)
             .await?;
-        let has_next = rows.len() > first as usize;
-        rows.truncate(first as usize);
-        let mut connection = Connection::new(after_id.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|u| Edge::new(encode_cursor("user", &u.id), User(u))),
-        );
-        Ok(connection)
+        Ok(page.connection(rows, |u| &u.id, User))
     }
 
     /// Frontend-driven Official Account login, step 1 (no token needed): the WeChat authorize
@@ -187,33 +149,17 @@ impl Query {
         if let Some(id) = &user_id {
             check_user_id(id)?;
         }
-        let first = first.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(gql(ApiError::bad_input(format!(
-                "first must be 1..={MAX_PAGE}"
-            ))));
-        }
-        let after_id = after
-            .as_deref()
-            .map(|c| decode_cursor("merge", c))
-            .transpose()?;
-        let mut rows = admin
+        let page = Page::parse("merge", first, after.as_deref())?;
+        let rows = admin
             .identity
             .merge_events(
                 user_id.as_ref().map(|id| id.as_str()),
-                after_id.as_deref(),
-                i64::from(first) + 1,
+                page.after.as_deref(),
+                page.limit(),
             )
             .await
             .map_err(gql)?;
-        let has_next = rows.len() > first as usize;
-        rows.truncate(first as usize);
-        let mut connection = Connection::new(after_id.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|e| Edge::new(encode_cursor("merge", &e.id), MergeEvent(e))),
-        );
-        Ok(connection)
+        Ok(page.connection(rows, |e| &e.id, MergeEvent))
     }
 
     /// The WeChat apps this service logs people into (admin/service keys).

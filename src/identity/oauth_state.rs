@@ -253,7 +253,10 @@ impl Identity {
                     _ => false,
                 };
                 if !bound {
-                    tracing::info!(app_id, "OA callback from a browser that did not start the login");
+                    tracing::info!(
+                        app_id,
+                        "OA callback from a browser that did not start the login"
+                    );
                     return Err(IdentityError::BadInput(
                         "this login was started in another browser (or its cookie was blocked); start again".into(),
                     ));

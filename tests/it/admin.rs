@@ -280,13 +280,22 @@ async fn an_unlink_racing_logins_of_the_identity_sticks(backend: Backend) {
         "mutation($i: ID!) { unlinkIdentity(identityId: $i) { id } }",
         json!({ "i": identity }),
     );
-    let logins = futures_util::future::join_all(codes.iter().map(|c| app.login_mp_code(MP_UNBOUND, c)));
+    let logins =
+        futures_util::future::join_all(codes.iter().map(|c| app.login_mp_code(MP_UNBOUND, c)));
     let (unlinked, logins) = tokio::join!(unlink, logins);
     assert!(unlinked.get("errors").is_none(), "{unlinked:#}");
-    let fresh = unlinked["data"]["unlinkIdentity"]["id"].as_str().unwrap().to_owned();
+    let fresh = unlinked["data"]["unlinkIdentity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for login in &logins {
-        let user = login["data"]["loginWithMiniProgram"]["user"]["id"].as_str().unwrap();
-        assert!(user == x || user == fresh, "a login lands before or after the unlink: {user}");
+        let user = login["data"]["loginWithMiniProgram"]["user"]["id"]
+            .as_str()
+            .unwrap();
+        assert!(
+            user == x || user == fresh,
+            "a login lands before or after the unlink: {user}"
+        );
     }
     // Whatever the interleaving, the unlink sticks: the identity is the new user's.
     let data = app
@@ -297,8 +306,22 @@ async fn an_unlink_racing_logins_of_the_identity_sticks(backend: Backend) {
             json!({ "x": x, "f": fresh }),
         )
         .await;
-    assert!(data["x"]["miniProgramIdentities"].as_array().unwrap().is_empty());
-    assert_eq!(data["x"]["officialAccountIdentities"].as_array().unwrap().len(), 1);
-    assert_eq!(data["f"]["miniProgramIdentities"][0]["id"], identity.as_str());
+    assert!(
+        data["x"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        data["x"]["officialAccountIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        data["f"]["miniProgramIdentities"][0]["id"],
+        identity.as_str()
+    );
     assert_eq!(id(&app.login_mp(MP_UNBOUND, "omar").await), fresh);
 }

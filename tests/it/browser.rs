@@ -231,6 +231,25 @@ impl Drop for Browser {
     }
 }
 
+/// On the demo page, taps the login link for `scope`, approves on WeChat's page as `user` (or
+/// denies), and waits for the page to settle; returns its status line.
+async fn log_in(browser: &Browser, app: &TestApp, scope: &str, user: &str, allow: bool) -> String {
+    browser
+        .goto(&format!("{}/sandbox/login-demo", app.base))
+        .await;
+    assert_eq!(browser.text("#status").await, "not logged in");
+    browser.click(&format!("#login-{OA}-{scope}")).await;
+    // WeChat (the sandbox) asks who they are and whether to allow it.
+    browser.type_into("#user", user).await;
+    assert_eq!(browser.text("#appid").await, OA);
+    browser.click(if allow { "#allow" } else { "#deny" }).await;
+    browser
+        .wait_text("#status", |t| {
+            t.starts_with("logged in") || t.starts_with("login failed")
+        })
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(test_browser),
@@ -240,24 +259,9 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
     let app = TestApp::start(Backend::Sqlite).await;
     let browser = Browser::start().await;
 
-    // The frontend's page links to the server-driven flow; the person taps "log in".
-    browser
-        .goto(&format!("{}/sandbox/login-demo", app.base))
-        .await;
-    assert_eq!(browser.text("#status").await, "not logged in");
-    browser.click(&format!("#login-{OA}-snsapi_userinfo")).await;
-
-    // WeChat (the sandbox) asks who they are and whether to allow it.
-    browser.type_into("#user", "alice").await;
-    assert_eq!(browser.text("#appid").await, OA);
-    browser.click("#allow").await;
-
-    // Back on the frontend: the ticket is redeemed and `me` is shown.
-    let status = browser
-        .wait_text("#status", |t| {
-            t.starts_with("logged in") || t.starts_with("login failed")
-        })
-        .await;
+    // The frontend's page links to the server-driven flow; alice taps it and approves in
+    // WeChat. Back on the frontend, the ticket is redeemed and `me` is shown.
+    let status = log_in(&browser, &app, "snsapi_userinfo", "alice", true).await;
     assert_eq!(status, "logged in as Alice (new user)");
     let me: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
     assert_eq!(me["nickname"], "Alice");
@@ -267,9 +271,8 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
         me["officialAccountIdentities"][0]["scope"],
         "snsapi_userinfo"
     );
-    let url = browser.current_url().await;
     assert_eq!(
-        url,
+        browser.current_url().await,
         format!("{}/sandbox/login-demo", app.base),
         "the used ticket left the address bar"
     );
@@ -285,30 +288,13 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
     assert_eq!(data["user"]["nickname"], "Alice");
 
     // Later, the silent snsapi_base way: the same person, the same user.
-    browser
-        .goto(&format!("{}/sandbox/login-demo", app.base))
-        .await;
-    browser.click(&format!("#login-{OA}-snsapi_base")).await;
-    browser.type_into("#user", "alice").await;
-    browser.click("#allow").await;
-    let status = browser
-        .wait_text("#status", |t| {
-            t.starts_with("logged in") || t.starts_with("login failed")
-        })
-        .await;
+    let status = log_in(&browser, &app, "snsapi_base", "alice", true).await;
     assert_eq!(status, "logged in as Alice");
     let again: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
     assert_eq!(again["id"], me["id"]);
 
-    // And a refusal comes back as an error on the page.
-    browser
-        .goto(&format!("{}/sandbox/login-demo", app.base))
-        .await;
-    browser.click(&format!("#login-{OA}-snsapi_userinfo")).await;
-    browser.click("#deny").await;
-    let status = browser
-        .wait_text("#status", |t| t.starts_with("login failed"))
-        .await;
+    // A refusal comes back as an error on the page.
+    let status = log_in(&browser, &app, "snsapi_userinfo", "alice", false).await;
     assert!(status.contains("ACCESS_DENIED"), "{status}");
     browser.quit().await;
 }

@@ -304,21 +304,108 @@ impl TestApp {
     /// these to see that nothing changed, not even a timestamp.
     pub async fn written(&self) -> Written {
         let c = |col: &str| format!("COALESCE(CAST({col} AS TEXT), '-')");
-        let row = |cols: &[&str]| cols.iter().map(|col| c(col)).collect::<Vec<_>>().join(" || '|' || ");
+        let row = |cols: &[&str]| {
+            cols.iter()
+                .map(|col| c(col))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ")
+        };
         let tables: [(&str, String, &str); 7] = [
-            ("users", row(&["id", "unionid", "nickname", "avatar_url", "phone_number", "merged_into", "created_at", "updated_at"]), ""),
-            ("mini_program_identities", row(&["id", "user_id", "app_id", "openid", "unionid", "session_key", "created_at", "last_login_at"]), ""),
-            ("official_account_identities", row(&["id", "user_id", "app_id", "openid", "unionid", "scope", "subscribed", "subscribed_at", "nickname", "avatar_url", "sex", "province", "city", "country", "created_at", "last_login_at"]), ""),
-            ("sessions", row(&["id", "user_id", "family", "token_hash", "expires_at", "revoked_at", "replaced_by", "created_at"]), ""),
-            ("merge_events", row(&["id", "survivor_id", "merged_id", "reason", "actor", "identity_id", "created_at"]), ""),
-            ("login_tickets", row(&["token_hash", "user_id", "new_user", "expires_at", "used_at"]), ""),
-            ("oauth_states", row(&["id", "used_at"]), " WHERE used_at IS NOT NULL"),
+            (
+                "users",
+                row(&[
+                    "id",
+                    "unionid",
+                    "nickname",
+                    "avatar_url",
+                    "phone_number",
+                    "merged_into",
+                    "created_at",
+                    "updated_at",
+                ]),
+                "",
+            ),
+            (
+                "mini_program_identities",
+                row(&[
+                    "id",
+                    "user_id",
+                    "app_id",
+                    "openid",
+                    "unionid",
+                    "session_key",
+                    "created_at",
+                    "last_login_at",
+                ]),
+                "",
+            ),
+            (
+                "official_account_identities",
+                row(&[
+                    "id",
+                    "user_id",
+                    "app_id",
+                    "openid",
+                    "unionid",
+                    "scope",
+                    "subscribed",
+                    "subscribed_at",
+                    "nickname",
+                    "avatar_url",
+                    "sex",
+                    "province",
+                    "city",
+                    "country",
+                    "created_at",
+                    "last_login_at",
+                ]),
+                "",
+            ),
+            (
+                "sessions",
+                row(&[
+                    "id",
+                    "user_id",
+                    "family",
+                    "token_hash",
+                    "expires_at",
+                    "revoked_at",
+                    "replaced_by",
+                    "created_at",
+                ]),
+                "",
+            ),
+            (
+                "merge_events",
+                row(&[
+                    "id",
+                    "survivor_id",
+                    "merged_id",
+                    "reason",
+                    "actor",
+                    "identity_id",
+                    "created_at",
+                ]),
+                "",
+            ),
+            (
+                "login_tickets",
+                row(&["token_hash", "user_id", "new_user", "expires_at", "used_at"]),
+                "",
+            ),
+            (
+                "oauth_states",
+                row(&["id", "used_at"]),
+                " WHERE used_at IS NOT NULL",
+            ),
         ];
         let mut rows = Vec::new();
         for (table, expr, filter) in tables {
             rows.extend(
-                self.texts(&format!("SELECT '{table}:' || {expr} AS v FROM {table}{filter}"))
-                    .await,
+                self.texts(&format!(
+                    "SELECT '{table}:' || {expr} AS v FROM {table}{filter}"
+                ))
+                .await,
             );
         }
         rows.sort();

@@ -274,6 +274,18 @@ async fn a_late_unionid_racing_across_apps_merges_exactly_once(backend: Backend)
     assert_eq!(live.len(), 1, "one live user");
     assert_eq!(live[0]["node"]["id"], survivor.as_str());
     assert!(live[0]["node"]["unionid"].is_string());
-    assert_eq!(live[0]["node"]["miniProgramIdentities"].as_array().unwrap().len(), 2);
-    assert_eq!(live[0]["node"]["officialAccountIdentities"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        live[0]["node"]["miniProgramIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        live[0]["node"]["officialAccountIdentities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

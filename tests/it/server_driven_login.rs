@@ -40,7 +40,10 @@ async fn get_with(client: &reqwest::Client, url: &str, cookie: &str) -> reqwest:
 async fn start(client: &reqwest::Client, url: &str) -> (String, String) {
     let res = get(client, url).await;
     let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     assert!(cookie.contains("Path=/auth/official-account/"), "{cookie}");
     let pair = cookie.split(';').next().unwrap().to_owned();
     (location(&res), pair)
@@ -111,7 +114,10 @@ async fn round_trip(app: &TestApp, scope: &str, user: &str, action: &str) -> Str
     assert!(to_callback.starts_with(&redirect_uri));
     let res = get_with(&client, &to_callback, &cookie).await;
     let cleared = res.headers()[SET_COOKIE].to_str().unwrap();
-    assert!(cleared.contains("Max-Age=0"), "the binding cookie is dropped: {cleared}");
+    assert!(
+        cleared.contains("Max-Age=0"),
+        "the binding cookie is dropped: {cleared}"
+    );
     location(&res)
 }
 
@@ -230,7 +236,11 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     assert_eq!(param(&back, "error").as_deref(), Some("ACCESS_DENIED"));
     assert!(param(&back, "ticket").is_none());
     let written = app.written().await.0;
-    assert_eq!(written.len(), 1, "only the refused login's state is spent: {written:?}");
+    assert_eq!(
+        written.len(),
+        1,
+        "only the refused login's state is spent: {written:?}"
+    );
     assert!(written[0].starts_with("oauth_states:"));
 
     // A callback with a forged state: an error page, no redirect anywhere.
@@ -271,18 +281,25 @@ async fn denials_bad_states_and_used_codes_come_back_as_errors(backend: Backend)
     assert_eq!(app.count("login_tickets").await, tickets_before + 1);
     let after_first = app.written().await;
     // ...replayed with another fresh state (and its cookie).
-    let (to_wechat, fresh_cookie) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
+    let (to_wechat, fresh_cookie) =
+        start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
     let fresh_state = param(&to_wechat, "state").unwrap();
     assert_ne!(fresh_state, state);
     let replay = location(
         &get_with(
             &client,
-            &format!("{}/auth/official-account/{OA}/callback?code={used}&state={fresh_state}", app.base),
+            &format!(
+                "{}/auth/official-account/{OA}/callback?code={used}&state={fresh_state}",
+                app.base
+            ),
             &fresh_cookie,
         )
         .await,
     );
-    assert_eq!(param(&replay, "error").as_deref(), Some("WECHAT_CODE_INVALID"));
+    assert_eq!(
+        param(&replay, "error").as_deref(),
+        Some("WECHAT_CODE_INVALID")
+    );
     assert_eq!(app.written().await, after_first);
     // A used state (a reloaded callback): an error page.
     let res = get_with(&client, &to_callback, &cookie).await;
@@ -316,7 +333,11 @@ async fn the_login_finishes_only_in_the_browser_that_started_it(backend: Backend
     // ...and hands the callback link to the victim, whose browser has no cookie for it, or
     // only the cookie of a login of its own.
     let (_, victim_cookie) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
-    for cookie in [None, Some(victim_cookie.as_str()), Some("wi_oa_0123456789abcdef=forged")] {
+    for cookie in [
+        None,
+        Some(victim_cookie.as_str()),
+        Some("wi_oa_0123456789abcdef=forged"),
+    ] {
         let res = match cookie {
             Some(cookie) => get_with(&client, &to_callback, cookie).await,
             None => get(&client, &to_callback).await,
@@ -325,7 +346,10 @@ async fn the_login_finishes_only_in_the_browser_that_started_it(backend: Backend
         assert!(res.headers().get(LOCATION).is_none());
         assert!(res.text().await.unwrap().contains("another browser"));
     }
-    assert!(app.written().await.is_empty(), "nothing logged in, nothing spent");
+    assert!(
+        app.written().await.is_empty(),
+        "nothing logged in, nothing spent"
+    );
 }
 
 async fn a_code_challenge_binds_the_ticket_to_the_frontend(backend: Backend) {
@@ -336,15 +360,24 @@ async fn a_code_challenge_binds_the_ticket_to_the_frontend(backend: Backend) {
         &aws_lc_rs::digest::SHA256,
         verifier.as_bytes(),
     ));
-    let bad = format!("{}&codeChallenge=not-a-challenge", start_url(&app, "snsapi_base", &landing(&app)));
+    let bad = format!(
+        "{}&codeChallenge=not-a-challenge",
+        start_url(&app, "snsapi_base", &landing(&app))
+    );
     assert_eq!(get(&client, &bad).await.status(), StatusCode::BAD_REQUEST);
 
-    let url = format!("{}&codeChallenge={challenge}", start_url(&app, "snsapi_base", &landing(&app)));
+    let url = format!(
+        "{}&codeChallenge={challenge}",
+        start_url(&app, "snsapi_base", &landing(&app))
+    );
     let (to_wechat, cookie) = start(&client, &url).await;
     let to_callback = approve(&client, &to_wechat, "nina").await;
     let back = location(&get_with(&client, &to_callback, &cookie).await);
     let ticket = param(&back, "ticket").unwrap();
-    for wrong in [None, Some("another-verifier-of-the-right-length-0123456789abcdef")] {
+    for wrong in [
+        None,
+        Some("another-verifier-of-the-right-length-0123456789abcdef"),
+    ] {
         let body = redeem_with(&app, &ticket, wrong).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{wrong:?}");
     }
@@ -362,20 +395,37 @@ async fn a_code_challenge_binds_the_ticket_to_the_frontend(backend: Backend) {
             json!({ "c": challenge }),
         )
         .await;
-    let state = param(data["officialAccountAuthorizeUrl"].as_str().unwrap(), "state").unwrap();
+    let state = param(
+        data["officialAccountAuthorizeUrl"].as_str().unwrap(),
+        "state",
+    )
+    .unwrap();
     let login = "mutation($c: String!, $s: String!, $v: String) { loginWithOfficialAccount(input:
         {appId: \"wxsandboxofficial1\", code: $c, state: $s, codeVerifier: $v}) { user { id } } }";
-    for wrong in [None, Some("another-verifier-of-the-right-length-0123456789abcdef")] {
+    for wrong in [
+        None,
+        Some("another-verifier-of-the-right-length-0123456789abcdef"),
+    ] {
         let code = app.oa_code("nina", "snsapi_base").await;
-        let body = app.gql(None, login, json!({ "c": code, "s": state, "v": wrong })).await;
+        let body = app
+            .gql(None, login, json!({ "c": code, "s": state, "v": wrong }))
+            .await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{wrong:?}");
     }
     let code = app.oa_code("nina", "snsapi_base").await;
-    let body = app.gql(None, login, json!({ "c": code, "s": state, "v": verifier })).await;
+    let body = app
+        .gql(None, login, json!({ "c": code, "s": state, "v": verifier }))
+        .await;
     assert!(body.get("errors").is_none(), "{body:#}");
     // A verifier for a login started without a challenge is a mistake, not ignored.
     let (_, plain_state) = app.authorize_url(OA, "SNSAPI_BASE").await;
     let code = app.oa_code("nina", "snsapi_base").await;
-    let body = app.gql(None, login, json!({ "c": code, "s": plain_state, "v": verifier })).await;
+    let body = app
+        .gql(
+            None,
+            login,
+            json!({ "c": code, "s": plain_state, "v": verifier }),
+        )
+        .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }
