@@ -91,11 +91,6 @@ impl SecretBox {
         }
     }
 
-    /// Parses a base64 key of 32 bytes.
-    pub fn from_base64(b64: &str) -> Result<Self, CryptoError> {
-        Ok(Self::new(&key_from_base64(b64)?))
-    }
-
     /// Seals `plaintext`, binding it to `context` (e.g. the identity's app and openid).
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> String {
         let nonce_bytes = random_bytes::<NONCE_LEN>();

@@ -7,6 +7,7 @@ use super::error::{ApiError, code, gql};
 use super::loaders::{DbLoader, UserById};
 use super::types::User;
 use crate::db::models::merge_event::MergeEventRow;
+use crate::identity::rules;
 
 /// Why users were merged, or an identity moved.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -43,16 +44,19 @@ impl MergeEvent {
     }
     /// Why it happened.
     async fn reason(&self) -> async_graphql::Result<MergeReason> {
-        Ok(match self.0.reason.as_str() {
-            "login" => MergeReason::Login,
-            "follower_sync" => MergeReason::FollowerSync,
-            "webhook" => MergeReason::Webhook,
-            "admin" => MergeReason::Admin,
-            "unlink" => MergeReason::Unlink,
-            other => {
-                let cause = format!("merge event {} has an unknown reason `{other}`", self.0.id);
-                return Err(gql(ApiError::internal(&cause)));
-            }
+        let Some(reason) = rules::MergeReason::parse(&self.0.reason) else {
+            let cause = format!(
+                "merge event {} has an unknown reason `{}`",
+                self.0.id, self.0.reason
+            );
+            return Err(gql(ApiError::internal(&cause)));
+        };
+        Ok(match reason {
+            rules::MergeReason::Login => MergeReason::Login,
+            rules::MergeReason::FollowerSync => MergeReason::FollowerSync,
+            rules::MergeReason::Webhook => MergeReason::Webhook,
+            rules::MergeReason::Admin => MergeReason::Admin,
+            rules::MergeReason::Unlink => MergeReason::Unlink,
         })
     }
     /// The user that remained. For UNLINK: the user the identity was taken from.

@@ -50,6 +50,19 @@ impl MergeReason {
             MergeReason::Unlink => "unlink",
         }
     }
+
+    /// The reason stored as `name`, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            MergeReason::Login,
+            MergeReason::FollowerSync,
+            MergeReason::Webhook,
+            MergeReason::Admin,
+            MergeReason::Unlink,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
 }
 
 /// The identity as it is on record before this sighting.

@@ -114,26 +114,30 @@ impl Browser {
             .to_owned()
     }
 
+    /// The element matching `css`, or `None` while it is not there.
+    async fn try_find(&self, css: &str) -> Option<String> {
+        let v: Value = self
+            .http
+            .post(format!("{}/element", self.url))
+            .json(&json!({ "using": "css selector", "value": css }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let obj = v["value"]
+            .as_object()
+            .filter(|o| !o.contains_key("error"))?;
+        Some(obj.values().next()?.as_str()?.to_owned())
+    }
+
     /// The element matching `css`, waiting for it to appear.
     async fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let v: Value = self
-                .http
-                .post(format!("{}/element", self.url))
-                .json(&json!({ "using": "css selector", "value": css }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(obj) = v["value"].as_object() {
-                if let Some(id) = obj.values().next().and_then(Value::as_str) {
-                    if !obj.contains_key("error") {
-                        return id.to_owned();
-                    }
-                }
+            if let Some(id) = self.try_find(css).await {
+                return id;
             }
             assert!(Instant::now() < deadline, "no element {css}");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -168,20 +172,7 @@ impl Browser {
 
     /// The text of `css`, or `None` while it is not there (or the page is changing under it).
     async fn try_text(&self, css: &str) -> Option<String> {
-        let v: Value = self
-            .http
-            .post(format!("{}/element", self.url))
-            .json(&json!({ "using": "css selector", "value": css }))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let obj = v["value"]
-            .as_object()
-            .filter(|o| !o.contains_key("error"))?;
-        let el = obj.values().next()?.as_str()?.to_owned();
+        let el = self.try_find(css).await?;
         let v: Value = self
             .http
             .get(format!("{}/element/{el}/text", self.url))
