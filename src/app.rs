@@ -1,4 +1,5 @@
-//! The application: builds every part from the configuration and starts the server.
+//! The application: builds every part from the configuration and starts the server and the
+//! housekeeping loop (expired states and tickets, idle rate-limit buckets).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,6 +15,7 @@ use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::Identity;
+use crate::rate_limit::Limiter;
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
 
@@ -54,6 +56,12 @@ impl App {
     /// Builds the service. `config.wechat.api_base_url` must already point where the client
     /// should go (the in-process sandbox in sandbox mode).
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        crate::fs::create_private_dir(&config.data_dir).map_err(|e| {
+            StartError::Keys(format!(
+                "cannot create the data dir {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
         let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
         let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir)
             .map_err(|e| StartError::Keys(e.to_string()))?;
@@ -66,6 +74,8 @@ impl App {
         );
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
         let api_keys = Arc::new(ApiKeys::from_config(&config.api_keys));
+        let app_ids: Vec<&str> = config.apps.iter().map(|a| a.app_id.as_str()).collect();
+        let limiter = Arc::new(Limiter::new(&config.rate_limits, &app_ids));
         Ok(Self {
             identity: Identity {
                 config: Arc::new(config),
@@ -74,6 +84,7 @@ impl App {
                 tokens: Arc::new(tokens),
                 sealer: Arc::new(sealer),
                 state_signer: Arc::new(state_signer),
+                limiter,
             },
             api_keys,
             sandbox,
@@ -86,6 +97,7 @@ impl App {
             schema: crate::graphql::schema(self.identity.clone()),
             identity: self.identity.clone(),
             api_keys: self.api_keys.clone(),
+            trusted_proxies: Arc::new(self.identity.config.limits.trusted_proxy_nets()),
         };
         http::router(state, self.sandbox.as_ref())
     }
@@ -137,8 +149,47 @@ pub async fn start(
     }
     let app = App::build(config).await?;
     let router = app.router();
-    let handle = tokio::spawn(http::serve(listener, router, shutdown));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    tokio::spawn(housekeeping(app.identity.clone(), stopped.clone()));
+    let limits = app.identity.config.limits.clone();
+    let handle = tokio::spawn(async move {
+        let mut stopped = stopped;
+        http::serve(listener, router, &limits, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
     Ok(Running { addr, app, handle })
+}
+
+/// Every `limits.purge_interval_secs` until shutdown: deletes expired OA states and login
+/// tickets, and forgets rate-limit buckets of addresses gone quiet.
+async fn housekeeping(identity: Identity, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let every = Duration::from_secs(identity.config.limits.purge_interval_secs);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        match identity.purge_expired().await {
+            Ok((0, 0)) => {}
+            Ok((states, tickets)) => {
+                tracing::debug!(
+                    states,
+                    tickets,
+                    "purged expired OA states and login tickets"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "purging expired states and tickets failed"),
+        }
+        identity.limiter.forget_idle();
+    }
 }
 
 /// The master key: `wechat.session_key_encryption_key`, or a key file in the data dir
@@ -159,7 +210,7 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], StartError> {
     let err = |m: String| StartError::Keys(format!("{}: {m}", path.display()));
     if !path.exists() {
         let key = STANDARD.encode(crypto::random_bytes::<32>());
-        crate::auth::jwt::write_private(path, &key).map_err(|e| err(e.to_string()))?;
+        crate::fs::write_private(path, &key).map_err(|e| err(e.to_string()))?;
         tracing::info!(path = %path.display(), "generated a new session_key encryption key");
     }
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;

@@ -87,6 +87,9 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         sandbox: Some(true),
         ..Config::default()
     };
+    // The benchmark is one address sending thousands of logins: no rate limits.
+    config.rate_limits.enabled = false;
+    config.limits.max_connections = config.limits.max_connections.max(args.concurrency * 4);
     config.finish().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = crate::app::start(config, async {
@@ -124,7 +127,13 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         let sandbox = sandbox.clone();
         async move {
             let url = identity
-                .official_account_authorize_url(OA, "https://h5.example.com/", scope, None)
+                .official_account_authorize_url(
+                    OA,
+                    "https://h5.example.com/",
+                    scope,
+                    None,
+                    &Default::default(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             let state = url

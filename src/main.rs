@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wechat_identity::config::Config;
+use wechat_identity::config::{Config, SandboxMode};
 
 #[derive(Parser)]
 #[command(
@@ -75,7 +75,18 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let sandbox = config.sandbox_enabled();
+    let sandbox = config.sandbox_mode;
+    let loopback = config.listen.ip().is_loopback();
+    let apps: Vec<String> = config
+        .apps
+        .iter()
+        .map(|a| format!("{} ({})", a.app_id, a.name))
+        .collect();
+    let mini_program = config
+        .apps
+        .iter()
+        .find(|a| a.kind == wechat_identity::types::AppKind::MiniProgram)
+        .map_or_else(|| "<appId>".to_owned(), |a| a.app_id.to_string());
     let backend = if config.database_url().starts_with("sqlite://") {
         "SQLite"
     } else {
@@ -88,18 +99,32 @@ async fn serve(config: Config) -> Result<(), String> {
     let base = format!("http://{}", running.addr);
     tracing::info!("wechat-identity listening on {base} ({backend})");
     tracing::info!("GraphiQL: {base}/graphql");
-    if sandbox {
-        tracing::info!(
+    match sandbox {
+        None => tracing::info!("WeChat apps: {}", apps.join(", ")),
+        Some(SandboxMode::Default) => tracing::info!(
             "sandbox mode: no WeChat apps configured, so a fake WeChat runs at {base}/sandbox/wechat \
              with demo apps wxsandboxminiapp01, wxsandboxminiapp02 (Mini Programs), wxsandboxofficial1 \
              (Official Account) bound to one open platform, and wxsandboxunbound01 (unbound Mini Program)"
+        ),
+        Some(SandboxMode::Asked) => tracing::info!(
+            "sandbox mode (sandbox = true): a fake WeChat runs at {base}/sandbox/wechat and stands in \
+             for WeChat for these apps: {}",
+            apps.join(", ")
+        ),
+    }
+    if sandbox == Some(SandboxMode::Asked) || (sandbox.is_some() && !loopback) {
+        tracing::warn!(
+            "SANDBOX MODE IS ON: anyone who can reach {base}/sandbox can mint login codes for any \
+             openid/unionid and so log in as anyone; never expose it to users or use real data"
         );
+    }
+    if sandbox.is_some() {
         tracing::info!(
             "get a login code: curl -s -X POST {base}/sandbox/wechat/codes -H 'content-type: application/json' \
-             -d '{{\"appId\":\"wxsandboxminiapp01\",\"user\":\"alice\"}}'"
+             -d '{{\"appId\":\"{mini_program}\",\"user\":\"alice\"}}'"
         );
         tracing::info!(
-            "then in GraphiQL: mutation {{ loginWithMiniProgram(input: {{appId: \"wxsandboxminiapp01\", code: \"<code>\"}}) {{ accessToken user {{ id unionid }} }} }}"
+            "then in GraphiQL: mutation {{ loginWithMiniProgram(input: {{appId: \"{mini_program}\", code: \"<code>\"}}) {{ accessToken user {{ id unionid }} }} }}"
         );
         tracing::info!("Official Account login in a browser: {base}/sandbox/login-demo");
     }

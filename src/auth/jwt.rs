@@ -33,7 +33,8 @@ pub struct AccessClaims {
 /// Signs and verifies access tokens; publishes the JWKS.
 pub struct TokenIssuer {
     algorithm: Algorithm,
-    kid: Option<String>,
+    /// The signing key's id: every token carries it, and only tokens naming it are accepted.
+    kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -44,6 +45,8 @@ pub struct TokenIssuer {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime (seconds).
     pub refresh_ttl_secs: u64,
+    /// How long after its rotation a refresh token still refreshes (a client's retry), seconds.
+    pub refresh_reuse_grace_secs: u64,
 }
 
 /// Key material could not be loaded or created.
@@ -72,10 +75,12 @@ impl TokenIssuer {
                     message: "missing".into(),
                 })?;
                 let secret = secret.expose().as_bytes();
+                // A name for the key that gives nothing of it away (the secret is ≥ 32 bytes).
+                let kid = format!("hs256-{}", &crypto::sha256_hex(secret)[..16]);
                 Ok(Self::build(
                     config,
                     Algorithm::HS256,
-                    None,
+                    kid,
                     EncodingKey::from_secret(secret),
                     DecodingKey::from_secret(secret),
                     serde_json::json!({ "keys": [] }),
@@ -101,7 +106,8 @@ impl TokenIssuer {
                     let doc = Ed25519KeyPair::generate_pkcs8(&rng)
                         .map_err(|_| err("key generation failed".into()))?;
                     let der = doc.as_ref().to_vec();
-                    write_private(&path, &der_to_pem(&der)).map_err(|e| err(e.to_string()))?;
+                    crate::fs::write_private(&path, &der_to_pem(&der))
+                        .map_err(|e| err(e.to_string()))?;
                     tracing::info!(path = %path.display(), "generated a new Ed25519 JWT signing key");
                     der
                 };
@@ -118,7 +124,7 @@ impl TokenIssuer {
                 Ok(Self::build(
                     config,
                     Algorithm::EdDSA,
-                    Some(kid),
+                    kid,
                     EncodingKey::from_ed_der(&der),
                     decoding,
                     jwks,
@@ -130,7 +136,7 @@ impl TokenIssuer {
     fn build(
         config: &JwtConfig,
         algorithm: Algorithm,
-        kid: Option<String>,
+        kid: String,
         encoding: EncodingKey,
         decoding: DecodingKey,
         jwks: serde_json::Value,
@@ -151,6 +157,7 @@ impl TokenIssuer {
             audience: config.audience.clone(),
             access_ttl_secs: config.access_ttl_secs,
             refresh_ttl_secs: config.refresh_ttl_secs,
+            refresh_reuse_grace_secs: config.refresh_reuse_grace_secs,
         }
     }
 
@@ -166,13 +173,20 @@ impl TokenIssuer {
             exp: now + self.access_ttl_secs,
         };
         let mut header = Header::new(self.algorithm);
-        header.kid = self.kid.clone();
+        header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .expect("signing with a loaded key cannot fail")
     }
 
-    /// Verifies signature, algorithm, issuer, audience and expiry.
+    /// Verifies the key id, signature, algorithm, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        let kid = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|header| header.kid);
+        if kid.as_deref() != Some(self.kid.as_str()) {
+            tracing::debug!("access token without our key id rejected");
+            return Err(AuthError::Unauthenticated("access token invalid"));
+        }
         jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
@@ -213,22 +227,6 @@ fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
     STANDARD.decode(b64).ok()
 }
 
-/// Writes a private file (mode 0600 on Unix), creating its directory.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    use std::io::Write as _;
-    options.open(path)?.write_all(contents.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,7 +252,7 @@ mod tests {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
         let path = dir.path().join("configured.pem");
-        write_private(&path, &der_to_pem(doc.as_ref())).unwrap();
+        crate::fs::write_private(&path, &der_to_pem(doc.as_ref())).unwrap();
         let config = JwtConfig {
             private_key_file: Some(path.clone()),
             ..JwtConfig::default()
@@ -299,6 +297,46 @@ mod tests {
         assert!(
             other.verify(&token).is_err(),
             "a token signed by another key verifies"
+        );
+    }
+
+    /// Re-signs `token`'s header and claims with the issuer's own key but a header of our
+    /// choosing, so only the `kid` check can refuse it.
+    fn resigned(a: &TokenIssuer, token: &str, kid: Option<&str>) -> String {
+        let claims = a.verify(token).unwrap();
+        let mut header = Header::new(a.algorithm);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims, &a.encoding).unwrap()
+    }
+
+    #[test]
+    fn tokens_must_name_our_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = issuer(dir.path());
+        let token = a.issue("user-1", "sess-1");
+        let good = resigned(&a, &token, Some(&a.kid.clone()));
+        assert_eq!(a.verify(&good).unwrap().sub, "user-1");
+        assert!(a.verify(&resigned(&a, &token, None)).is_err(), "no kid");
+        assert!(
+            a.verify(&resigned(&a, &token, Some("someone-elses-key")))
+                .is_err(),
+            "unknown kid"
+        );
+        let hs = TokenIssuer::from_config(
+            &JwtConfig {
+                algorithm: JwtAlgorithm::HS256,
+                hs256_secret: Some(crate::config::Secret::new("x".repeat(40))),
+                ..JwtConfig::default()
+            },
+            dir.path(),
+        )
+        .unwrap();
+        let token = hs.issue("user-2", "sess-2");
+        assert_eq!(hs.verify(&token).unwrap().sub, "user-2");
+        assert!(hs.verify(&resigned(&hs, &token, None)).is_err());
+        assert!(
+            !hs.kid.contains(&"x".repeat(8)),
+            "the kid gives nothing away"
         );
     }
 }

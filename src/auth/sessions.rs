@@ -1,5 +1,10 @@
 //! Refresh-token sessions: issued at login, rotated on refresh (reuse of a rotated token revokes
 //! the whole family), revoked on logout. Only SHA-256 hashes of refresh tokens are stored.
+//!
+//! A client that retries a refresh (a lost response, several tabs at once) presents the same
+//! token again moments after it was rotated. Within `jwt.refresh_reuse_grace_secs` of the
+//! rotation, and while the login is still active, that gets fresh tokens of the same login
+//! instead of revoking it; after the window, reuse revokes the whole login as before.
 
 use chrono::Duration;
 
@@ -15,8 +20,8 @@ use crate::{crypto, transaction, types};
 pub struct ClientInfo {
     /// `User-Agent`, truncated.
     pub user_agent: Option<String>,
-    /// The peer address.
-    pub ip: Option<String>,
+    /// The client's address (the peer, or from `X-Forwarded-For` via a trusted proxy).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// Tokens handed to a client after a login or refresh.
@@ -40,6 +45,9 @@ pub enum SessionError {
     /// The refresh token is unknown, expired, revoked, or was already used.
     #[error("{0}")]
     Invalid(&'static str),
+    /// A concurrent refresh with the same token rotated it first; run again to see its outcome.
+    #[error("refresh token rotated concurrently")]
+    Raced,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -47,7 +55,11 @@ pub enum SessionError {
 
 impl Retryable for SessionError {
     fn is_retryable(&self) -> bool {
-        matches!(self, SessionError::Db(e) if e.is_retryable())
+        match self {
+            SessionError::Raced => true,
+            SessionError::Db(e) => e.is_retryable(),
+            SessionError::Invalid(_) => false,
+        }
     }
 }
 
@@ -102,6 +114,7 @@ pub async fn create(
     client: &ClientInfo,
 ) -> Result<IssuedTokens, DbError> {
     let pending = PendingSession::generate(issuer);
+    let ip = client.ip.map(|ip| ip.to_string());
     SessionRow::insert(
         conn,
         &NewSession {
@@ -112,7 +125,7 @@ pub async fn create(
             expires_at: pending.expires_at,
             created_at: pending.created_at,
             user_agent: client.user_agent.as_deref(),
-            ip: client.ip.as_deref(),
+            ip: ip.as_deref(),
         },
     )
     .await?;
@@ -137,18 +150,24 @@ pub async fn refresh(
         return Err(SessionError::Invalid("refresh token invalid"));
     }
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
+    let grace = Duration::seconds(i64::try_from(issuer.refresh_reuse_grace_secs).unwrap_or(0));
     let outcome: Result<Refreshed, SessionError> = transaction!(db, conn => {
         let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
             return Err(SessionError::Invalid("refresh token invalid"));
         };
         let at = now();
-        if session.revoked_at.is_some() {
-            if session.replaced_by.is_some() {
-                SessionRow::revoke_family(conn, &session.family, at).await?;
-                return Ok(Refreshed::Reused);
+        let retry = match (session.revoked_at, &session.replaced_by) {
+            (None, _) => false,
+            (Some(rotated_at), Some(_)) => {
+                let within_grace = at - rotated_at <= grace;
+                if !(within_grace && SessionRow::family_active(conn, &session.family).await?) {
+                    SessionRow::revoke_family(conn, &session.family, at).await?;
+                    return Ok(Refreshed::Reused);
+                }
+                true
             }
-            return Err(SessionError::Invalid("refresh token revoked"));
-        }
+            (Some(_), None) => return Err(SessionError::Invalid("refresh token revoked")),
+        };
         if session.expires_at <= at {
             return Err(SessionError::Invalid("refresh token expired"));
         }
@@ -156,9 +175,12 @@ pub async fn refresh(
             .await?
             .ok_or(SessionError::Invalid("refresh token invalid"))?;
         let tokens = create(conn, issuer, &user.id, Some(&session.family), client).await?;
-        if !SessionRow::revoke(conn, &session.id, Some(&tokens.session_id), at).await? {
-            // A concurrent refresh with the same token won; this one must not mint a second chain.
-            return Err(SessionError::Invalid("refresh token already used"));
+        // A retry within the grace window gets a sibling in the same login; the token it
+        // presented stays rotated.
+        if !retry && !SessionRow::revoke(conn, &session.id, Some(&tokens.session_id), at).await? {
+            // A concurrent refresh with the same token rotated it first: run again, and see it
+            // as a retry (or as reuse, past the window).
+            return Err(SessionError::Raced);
         }
         Ok(Refreshed::Rotated(Box::new((user, tokens))))
     });

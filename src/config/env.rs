@@ -62,6 +62,17 @@ impl Config {
         if let Some(v) = var("WECHAT_IDENTITY_JWT_PRIVATE_KEY_FILE") {
             self.jwt.private_key_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = var("WECHAT_IDENTITY_TRUSTED_PROXIES") {
+            self.limits.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_RATE_LIMITS") {
+            self.rate_limits.enabled = parse_bool("WECHAT_IDENTITY_RATE_LIMITS", &v)?;
+        }
         if let Some(v) = var("WECHAT_IDENTITY_ADMIN_KEY") {
             self.api_keys.push(ApiKeyConfig {
                 name: "WECHAT_IDENTITY_ADMIN_KEY".into(),

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use crate::types::{AppId, AppKind};
 
 mod env;
+mod limits;
 mod return_to;
 mod validate;
+pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
 pub use return_to::{ReturnToRule, check_return_to};
 
 /// A value that must never reach a log line or `Debug` output.
@@ -96,6 +98,9 @@ pub struct JwtConfig {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime in seconds.
     pub refresh_ttl_secs: u64,
+    /// A refresh token presented again within this many seconds of its rotation (a client
+    /// retrying) gets fresh tokens of the same login instead of revoking it.
+    pub refresh_reuse_grace_secs: u64,
     /// PKCS#8 PEM file with the Ed25519 private key; generated in the data dir when absent.
     pub private_key_file: Option<PathBuf>,
     /// The HS256 shared secret (at least 32 bytes); required with `algorithm = "HS256"`.
@@ -110,6 +115,7 @@ impl Default for JwtConfig {
             audience: "wechat-identity".into(),
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 5,
             private_key_file: None,
             hs256_secret: None,
         }
@@ -225,7 +231,8 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// Database pool size.
     pub database_pool_size: usize,
-    /// Force sandbox mode on or off; by default it is on exactly when no apps are configured.
+    /// Force sandbox mode on or off. Unset, it is on only with no apps configured, on SQLite and
+    /// a loopback listen address (a fresh `cargo run`); anywhere else it must be asked for.
     pub sandbox: Option<bool>,
     /// WeChat API settings.
     pub wechat: WechatConfig,
@@ -237,6 +244,22 @@ pub struct Config {
     pub apps: Vec<AppConfig>,
     /// API keys for back-end callers.
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Request, connection and table limits.
+    pub limits: Limits,
+    /// Rate limits per client address and per app.
+    pub rate_limits: RateLimits,
+    /// How sandbox mode came about, once [`Config::finish`] ran (None: off).
+    #[serde(skip)]
+    pub sandbox_mode: Option<SandboxMode>,
+}
+
+/// Why the sandbox runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// A local start with no apps, on SQLite and a loopback address.
+    Default,
+    /// `sandbox = true` (or `WECHAT_IDENTITY_SANDBOX=true`).
+    Asked,
 }
 
 impl Default for Config {
@@ -253,6 +276,9 @@ impl Default for Config {
             official_account_login: OaLoginConfig::default(),
             apps: Vec::new(),
             api_keys: Vec::new(),
+            limits: Limits::default(),
+            rate_limits: RateLimits::default(),
+            sandbox_mode: None,
         }
     }
 }
@@ -326,12 +352,35 @@ impl Config {
 
     /// Whether the built-in sandbox (fake WeChat) is mounted.
     pub fn sandbox_enabled(&self) -> bool {
-        self.sandbox.unwrap_or(self.apps.is_empty())
+        self.sandbox.unwrap_or_else(|| self.sandbox_by_default())
     }
 
-    /// Fills defaults that depend on other keys, then validates everything.
+    /// Whether this is a fresh local start that gets the sandbox without asking: no apps, the
+    /// embedded SQLite backend and a loopback listen address.
+    fn sandbox_by_default(&self) -> bool {
+        self.apps.is_empty()
+            && self.database_url().starts_with("sqlite://")
+            && self.listen.ip().is_loopback()
+    }
+
+    /// Fills defaults that depend on other keys, then validates everything. With no apps and no
+    /// sandbox anywhere but a local SQLite start, refuses: a deployment that lost its app
+    /// config must not turn into a fake WeChat where anyone logs in as anyone.
     pub fn finish(&mut self) -> Result<(), ConfigError> {
         let sandbox = self.sandbox_enabled();
+        if self.apps.is_empty() && !sandbox {
+            return Err(invalid(
+                "apps",
+                "no WeChat apps are configured; list them under [[apps]], or set `sandbox = true` \
+                 (WECHAT_IDENTITY_SANDBOX=true) to run the fake WeChat, which lets anyone log in as \
+                 anyone (sandbox mode starts by itself only on SQLite with a loopback listen address)",
+            ));
+        }
+        self.sandbox_mode = match self.sandbox {
+            Some(true) => Some(SandboxMode::Asked),
+            Some(false) => None,
+            None => sandbox.then_some(SandboxMode::Default),
+        };
         self.sandbox = Some(sandbox);
         if self.apps.is_empty() && sandbox {
             self.apps = sandbox_demo_apps();

@@ -83,6 +83,12 @@ impl Config {
                 "must be at least jwt.access_ttl_secs",
             ));
         }
+        if self.jwt.refresh_reuse_grace_secs > 60 {
+            return Err(invalid(
+                "jwt.refresh_reuse_grace_secs",
+                "must be at most 60 (a stolen token is usable this long)",
+            ));
+        }
         if self.jwt.algorithm == JwtAlgorithm::HS256 {
             match &self.jwt.hs256_secret {
                 Some(s) if s.expose().len() >= 32 => {}
@@ -94,6 +100,8 @@ impl Config {
                 }
             }
         }
+        self.limits.validate()?;
+        self.rate_limits.validate()?;
         let mut seen = HashSet::new();
         for (i, app) in self.apps.iter().enumerate() {
             let id = app.app_id.as_str();

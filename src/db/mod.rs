@@ -255,13 +255,8 @@ impl Db {
                     "sqlite needs a file path (a pooled :memory: database is one database per connection)".into(),
                 ));
             }
-            if let Some(parent) = Path::new(&path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        DbError::Setup(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
-            }
+            crate::fs::create_private_file(Path::new(&path))
+                .map_err(|e| DbError::Setup(format!("cannot create {path}: {e}")))?;
             let migrate_path = path.clone();
             tokio::task::spawn_blocking(move || migrate_sqlite(&migrate_path))
                 .await

@@ -33,6 +33,11 @@ pub mod code {
     /// WeChat reports a virtual "snapshot" user (a page opened from a Moments snapshot): the
     /// person must open the page in WeChat proper to log in.
     pub const WECHAT_SNAPSHOT_USER: &str = "WECHAT_SNAPSHOT_USER";
+    /// Too many attempts from this address or for this app; `extensions.retryAfter` says when
+    /// to try again (seconds).
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The service is overloaded or a dependency is down; try again.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// Our fault; the cause is in the log.
     pub const INTERNAL: &str = "INTERNAL";
 }
@@ -43,6 +48,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     wechat_errcode: Option<i64>,
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -52,7 +58,27 @@ impl ApiError {
             code,
             message: message.into(),
             wechat_errcode: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// RATE_LIMITED, naming the limit, with the seconds to wait.
+    pub fn rate_limited(limited: &crate::rate_limit::Limited) -> Self {
+        Self {
+            retry_after_secs: Some(limited.retry_after_secs),
+            ..Self::new(
+                code::RATE_LIMITED,
+                format!(
+                    "too many attempts (limit `{}`); retry in {} s",
+                    limited.limit, limited.retry_after_secs
+                ),
+            )
+        }
+    }
+
+    /// Seconds to wait before retrying (RATE_LIMITED).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
     }
 
     /// BAD_USER_INPUT.
@@ -85,6 +111,9 @@ impl From<ApiError> for async_graphql::Error {
         if let Some(errcode) = e.wechat_errcode {
             extensions.set("wechatErrcode", errcode);
         }
+        if let Some(secs) = e.retry_after_secs {
+            extensions.set("retryAfter", secs);
+        }
         error.extensions = Some(extensions);
         error
     }
@@ -115,16 +144,21 @@ impl From<WechatError> for ApiError {
             }
         };
         Self {
-            code,
-            message: message.into(),
             wechat_errcode: e.errcode(),
+            ..Self::new(code, message)
         }
     }
 }
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        Self::internal(&e)
+        match e {
+            DbError::Pool(cause) => {
+                tracing::warn!(error = %cause, "no database connection to be had");
+                Self::new(code::UNAVAILABLE, "the service is busy; try again")
+            }
+            e => Self::internal(&e),
+        }
     }
 }
 
@@ -137,6 +171,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::InvalidCredential(m) => Self::new(code::UNAUTHENTICATED, m),
             e @ IdentityError::AccessDenied => Self::new(code::FORBIDDEN, e.to_string()),
             e @ IdentityError::SnapshotUser => Self::new(code::WECHAT_SNAPSHOT_USER, e.to_string()),
+            IdentityError::RateLimited(limited) => Self::rate_limited(&limited),
             IdentityError::Wechat(w) => w.into(),
             IdentityError::Db(d) => d.into(),
             IdentityError::Internal(m) => Self::internal(&m),
@@ -157,6 +192,10 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Invalid(m) => Self::new(code::UNAUTHENTICATED, m),
+            SessionError::Raced => Self::new(
+                code::UNAVAILABLE,
+                "the refresh token is being used concurrently; try again",
+            ),
             SessionError::Db(d) => d.into(),
         }
     }

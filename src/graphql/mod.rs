@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, resolvers, types, loaders and access control.
 
 pub mod access;
+pub mod budget;
 pub mod error;
 pub mod loaders;
 pub mod merge_event;
@@ -24,7 +25,11 @@ fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, E
 
 /// The schema with the identity service in its data.
 pub fn schema(identity: Identity) -> AppSchema {
-    builder().data(identity).finish()
+    let budget = budget::Budget {
+        logins: identity.config.limits.logins_per_request,
+        states: identity.config.limits.states_per_request,
+    };
+    builder().extension(budget).data(identity).finish()
 }
 
 /// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`).

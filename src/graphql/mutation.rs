@@ -8,6 +8,7 @@ use super::types::{AuthPayload, LoginWithMiniProgramInput, LoginWithOfficialAcco
 use crate::auth::sessions;
 use crate::identity::mini_program::{LoginOutcome, MiniProgramLogin};
 use crate::identity::official_account::OfficialAccountLogin;
+use crate::rate_limit::Action;
 
 fn payload(outcome: LoginOutcome) -> AuthPayload {
     AuthPayload {
@@ -136,14 +137,14 @@ impl Mutation {
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
         let identity = access::identity(ctx);
-        let (user, tokens) = sessions::refresh(
-            &identity.db,
-            &identity.tokens,
-            &refresh_token,
-            &access::client_info(ctx),
-        )
-        .await
-        .map_err(gql)?;
+        let client = access::client_info(ctx);
+        identity
+            .rate_limit(Action::Refresh, &client, None)
+            .map_err(gql)?;
+        let (user, tokens) =
+            sessions::refresh(&identity.db, &identity.tokens, &refresh_token, &client)
+                .await
+                .map_err(gql)?;
         Ok(AuthPayload {
             tokens,
             user,

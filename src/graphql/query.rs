@@ -131,6 +131,7 @@ impl Query {
                 &redirect_uri,
                 scope.into(),
                 code_challenge.as_deref(),
+                &access::client_info(ctx),
             )
             .await
             .map_err(gql)

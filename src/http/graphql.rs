@@ -1,13 +1,15 @@
-//! `/graphql`: authenticates the caller from the `Authorization` header, attaches per-request
-//! data (caller, client info, DataLoader) and runs the schema.
+//! `/graphql`: reads the request (JSON, at most `limits.max_body_bytes`), authenticates the
+//! caller from the `Authorization` header, attaches per-request data (caller, client info,
+//! DataLoader) and runs the schema.
 
 use std::net::SocketAddr;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::HttpState;
@@ -15,15 +17,76 @@ use crate::auth::{AuthError, caller};
 use crate::graphql::access::RequestAuth;
 use crate::graphql::error::code;
 use crate::graphql::loaders::DbLoader;
-use crate::identity::ClientInfo;
 
 pub(super) async fn post_graphql(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    execute(&state, peer, &headers, request.into_inner()).await
+    body: Body,
+) -> Response {
+    match read_request(&state, &headers, body).await {
+        Ok(request) => execute(&state, peer, &headers, request)
+            .await
+            .into_response(),
+        Err((status, message)) => {
+            let mut response = error_response(message);
+            *response.status_mut() = status;
+            response
+        }
+    }
+}
+
+/// The request in a POST body: JSON (`application/json`), within `limits.max_body_bytes`.
+async fn read_request(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<async_graphql::Request, (StatusCode, String)> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST /graphql takes `content-type: application/json`".into(),
+        ));
+    }
+    let max = state.identity.config.limits.max_body_bytes;
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {max} bytes (limits.max_body_bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+        let inner = e.into_inner();
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        while let Some(error) = source {
+            if error.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            source = error.source();
+        }
+        (
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read".into(),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a GraphQL request in JSON: {e}"),
+        )
+    })
 }
 
 pub(super) async fn get_graphql(
@@ -81,6 +144,7 @@ async fn execute(
     request: async_graphql::Request,
 ) -> GraphQLResponse {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str());
+    let client = state.client_info(peer, headers);
     let auth = match authorization {
         None => Ok(crate::auth::Caller::Anonymous),
         Some(Ok(value)) => {
@@ -89,13 +153,6 @@ async fn execute(
         Some(Err(_)) => Err(AuthError::Unauthenticated(
             "Authorization header is not valid text",
         )),
-    };
-    let client = ClientInfo {
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
-        ip: Some(peer.ip().to_string()),
     };
     let loader = DataLoader::new(
         DbLoader {

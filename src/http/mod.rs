@@ -5,16 +5,23 @@ mod demo;
 mod graphql;
 mod health;
 mod oa_auth;
+mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
+use tower_http::timeout::TimeoutLayer;
+
+pub use server::{client_ip, serve};
 
 use crate::auth::ApiKeys;
 use crate::graphql::AppSchema;
-use crate::identity::Identity;
+use crate::identity::{ClientInfo, Identity};
 use crate::wechat::sandbox::{self, Sandbox};
 
 /// What every handler needs.
@@ -26,6 +33,21 @@ pub struct HttpState {
     pub identity: Identity,
     /// API keys for back-end callers.
     pub api_keys: Arc<ApiKeys>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+}
+
+impl HttpState {
+    /// Who is calling from where: the client address (through trusted proxies) and user agent.
+    pub fn client_info(&self, peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+        ClientInfo {
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(256).collect()),
+            ip: Some(client_ip(peer.ip(), headers, &self.trusted_proxies)),
+        }
+    }
 }
 
 /// The service's router; the sandbox is nested under `/sandbox/wechat` when given.
@@ -50,23 +72,19 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
     if sandbox.is_some() {
         router = router.route(demo::PATH, get(demo::page));
     }
+    let limits = state.identity.config.limits.clone();
     let mut router = router.with_state(state);
     if let Some(sandbox) = sandbox {
         router = router.nest(sandbox::MOUNT, sandbox.router());
     }
     router
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+        // Extractors that buffer (JSON, bytes) stop here; `/graphql` reads its body itself and
+        // answers 413 with a GraphQL error.
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        // A whole request, body included, gets this long; a client trickling its body is cut
+        // off with 408.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(limits.request_timeout_ms),
+        ))
 }

@@ -8,7 +8,9 @@
 //!   the `redeemLoginTicket` mutation. Tokens never travel in a URL. A failure after the state
 //!   checked out goes back to `returnTo?error=CODE&error_description=…`.
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -53,11 +55,18 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 fn error_response(error: IdentityError) -> Response {
     let status = match &error {
         IdentityError::BadInput(_) => StatusCode::BAD_REQUEST,
+        IdentityError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         IdentityError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_GATEWAY,
     };
     let api = ApiError::from(error);
-    error_page(status, api.message())
+    let mut response = error_page(status, api.message());
+    if let Some(secs) = api.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 fn redirect(location: &str) -> Response {
@@ -75,9 +84,12 @@ fn redirect(location: &str) -> Response {
 /// `GET /auth/official-account/{appId}/authorize`.
 pub(super) async fn authorize(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(app_id): Path<String>,
     Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
 ) -> Response {
+    let client = state.client_info(peer, &headers);
     let scope = match params.scope.as_deref() {
         None | Some("") => OauthScope::Base,
         Some(s) => match OauthScope::parse(&s.to_ascii_lowercase()) {
@@ -96,7 +108,13 @@ pub(super) async fn authorize(
     let code_challenge = params.code_challenge.filter(|c| !c.is_empty());
     match state
         .identity
-        .server_authorize_redirect(&app_id, scope, &return_to, code_challenge.as_deref())
+        .server_authorize_redirect(
+            &app_id,
+            scope,
+            &return_to,
+            code_challenge.as_deref(),
+            &client,
+        )
         .await
     {
         Ok(started) => {

@@ -8,6 +8,7 @@ use crate::db::models::fast_login::FastLogin;
 use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, NewMiniProgramIdentity};
 use crate::db::models::now;
 use crate::db::models::user::{ProfileFill, UserRow};
+use crate::rate_limit::Action;
 use crate::types::{AppKind, UnionId, new_row_id};
 use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
 use crate::{metrics, transaction};
@@ -61,6 +62,7 @@ impl Identity {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let app = self.app(&input.app_id, AppKind::MiniProgram)?;
+        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
         check_code(&input.code)?;
         let encrypted = match (&input.encrypted_data, &input.iv) {
             (None, None) => None,
@@ -121,6 +123,7 @@ impl Identity {
         // PostgreSQL: a returning user whose records already agree needs one statement.
         if fill.is_none() && self.db.backend() == Backend::Postgres {
             let pending = PendingSession::generate(&self.tokens);
+            let ip = client.ip.map(|ip| ip.to_string());
             let fast = FastLogin {
                 at: pending.created_at,
                 session_key: &sealed_key,
@@ -131,7 +134,7 @@ impl Identity {
                 token_hash: &pending.token_hash,
                 expires_at: pending.expires_at,
                 user_agent: client.user_agent.as_deref(),
-                ip: client.ip.as_deref(),
+                ip: ip.as_deref(),
             };
             let found = fast.run(&mut self.db.conn().await?).await?;
             metrics::transaction("commit");

@@ -15,6 +15,7 @@ use crate::auth::TokenIssuer;
 use crate::config::{AppConfig, Config};
 use crate::crypto::{SecretBox, Signer};
 use crate::db::{Db, DbError, Retryable};
+use crate::rate_limit::{Action, Limited, Limiter};
 use crate::types::AppKind;
 use crate::wechat::{WechatClient, WechatError};
 
@@ -45,6 +46,9 @@ pub enum IdentityError {
     /// snapshot): there is nobody to log in; nothing was stored.
     #[error("WeChat reports a snapshot (virtual) user; open the page in WeChat to log in")]
     SnapshotUser,
+    /// Too many attempts from this address or for this app; nothing was done.
+    #[error("rate limit `{}` reached; retry in {} s", .0.limit, .0.retry_after_secs)]
+    RateLimited(Limited),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -74,9 +78,26 @@ pub struct Identity {
     pub sealer: Arc<SecretBox>,
     /// Signs OA web-authorization states.
     pub state_signer: Arc<Signer>,
+    /// Rate limits per client address and per app.
+    pub limiter: Arc<Limiter>,
 }
 
 impl Identity {
+    /// Takes one `action` from the caller's rate limits (per address, and per app when given).
+    pub fn rate_limit(
+        &self,
+        action: Action,
+        client: &ClientInfo,
+        app_id: Option<&str>,
+    ) -> Result<(), IdentityError> {
+        self.limiter
+            .check(action, client.ip, app_id)
+            .map_err(|limited| {
+                tracing::info!(limit = %limited.limit, ip = ?client.ip, "rate limited");
+                IdentityError::RateLimited(limited)
+            })
+    }
+
     /// The configured app `app_id` of `kind`, or a BAD_USER_INPUT error naming it.
     pub fn app(&self, app_id: &str, kind: AppKind) -> Result<&AppConfig, IdentityError> {
         match self.config.app(app_id) {

@@ -17,11 +17,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 
-use super::{Identity, IdentityError, truncate};
+use super::{ClientInfo, Identity, IdentityError, truncate};
 use crate::config::check_return_to;
 use crate::crypto;
+use crate::db::models::login_ticket::LoginTicketRow;
 use crate::db::models::now;
 use crate::db::models::oauth_state::OauthStateRow;
+use crate::rate_limit::Action;
 use crate::transaction;
 use crate::types::AppKind;
 use crate::wechat::official_account::{OauthScope, authorize_url};
@@ -122,8 +124,10 @@ impl Identity {
         redirect_uri: &str,
         scope: OauthScope,
         code_challenge: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<String, IdentityError> {
         self.app(app_id, AppKind::OfficialAccount)?;
+        self.rate_limit(Action::Authorize, client, Some(app_id))?;
         check_redirect_uri(redirect_uri)?;
         check_code_challenge(code_challenge)?;
         let (state, _) = self
@@ -147,8 +151,10 @@ impl Identity {
         scope: OauthScope,
         return_to: &str,
         code_challenge: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<ServerAuthorize, IdentityError> {
         self.app(app_id, AppKind::OfficialAccount)?;
+        self.rate_limit(Action::Authorize, client, Some(app_id))?;
         let return_to = check_return_to(&self.config.return_to_rules(), return_to)
             .map_err(IdentityError::BadInput)?;
         check_code_challenge(code_challenge)?;
@@ -168,6 +174,16 @@ impl Identity {
         })
     }
 
+    /// Deletes expired states and login tickets (run periodically); returns how many of each.
+    pub async fn purge_expired(&self) -> Result<(u64, u64), IdentityError> {
+        let at = now();
+        transaction!(self.db, conn => {
+            let states = OauthStateRow::purge_expired(conn, at).await?;
+            let tickets = LoginTicketRow::purge_expired(conn, at).await?;
+            Ok((states, tickets))
+        })
+    }
+
     /// Our callback URL for the server-driven flow.
     pub fn callback_url(&self, app_id: &str) -> String {
         format!(
@@ -176,7 +192,9 @@ impl Identity {
         )
     }
 
-    /// Stores a new state; returns it, and for the server-driven flow the browser's nonce.
+    /// Stores a new state, evicting the app's oldest live states past
+    /// `limits.max_live_states_per_app`; returns it, and for the server-driven flow the
+    /// browser's nonce.
     async fn issue_state(
         &self,
         app_id: &str,
@@ -202,11 +220,20 @@ impl Identity {
             expires_at: at + Duration::seconds(ttl),
             used_at: None,
         };
-        let stored: Result<(), IdentityError> = transaction!(self.db, conn => {
+        let cap = i64::from(self.config.limits.max_live_states_per_app);
+        let stored: Result<u64, IdentityError> = transaction!(self.db, conn => {
             OauthStateRow::insert(conn, &row).await?;
-            Ok(())
+            Ok(OauthStateRow::evict_oldest_live(conn, app_id, cap).await?)
         });
-        stored?;
+        let evicted = stored?;
+        if evicted > 0 {
+            tracing::warn!(
+                app_id,
+                evicted,
+                cap,
+                "too many live OA states for one app; the oldest were evicted (limits.max_live_states_per_app)"
+            );
+        }
         Ok((format!("{id}{}", crypto::hex(&tag)), nonce))
     }
 

@@ -23,6 +23,7 @@ use crate::db::models::official_account_identity::{
     NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
 };
 use crate::db::models::user::{ProfileFill, UserRow};
+use crate::rate_limit::Action;
 use crate::types::{AppKind, UnionId, new_row_id};
 use crate::wechat::WechatError;
 use crate::wechat::official_account::OauthScope;
@@ -88,6 +89,7 @@ impl Identity {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let app = self.app(&input.app_id, AppKind::OfficialAccount)?;
+        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
         check_code(&input.code)?;
         let state = self
             .check_state(
@@ -189,6 +191,7 @@ impl Identity {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         const INVALID: &str = "login ticket is invalid, expired or already used";
+        self.rate_limit(Action::Ticket, client, None)?;
         if ticket.is_empty() || ticket.len() > 256 {
             return Err(IdentityError::InvalidCredential(INVALID));
         }

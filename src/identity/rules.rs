@@ -254,7 +254,9 @@ pub(crate) fn conflict(user_id: &str, known: &str, got: &UnionId) -> IdentityErr
         got = got.as_str(),
         "unionid conflict refused"
     );
-    IdentityError::Conflict(format!(
-        "user {user_id} already has another unionid; refusing to re-point it"
-    ))
+    // The caller may be anyone logging in: the log has the ids, the message none.
+    IdentityError::Conflict(
+        "this WeChat account belongs to a user with another unionid; refusing to re-point it"
+            .into(),
+    )
 }

@@ -81,6 +81,15 @@ impl TestApp {
     /// Starts with the default test config (sandbox mode, demo apps, admin and service keys),
     /// changed by `tweak`.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_shutdown(backend, tweak, std::future::pending()).await
+    }
+
+    /// Like [`start_with`], stopping when `shutdown` resolves.
+    pub async fn start_with_shutdown(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut pg = None;
         let database_url = match backend {
@@ -115,9 +124,7 @@ impl TestApp {
         });
         tweak(&mut config);
         config.finish().expect("valid test config");
-        let running = app::start(config, std::future::pending())
-            .await
-            .expect("service starts");
+        let running = app::start(config, shutdown).await.expect("service starts");
         let base = format!("http://{}", running.addr);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

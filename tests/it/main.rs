@@ -7,6 +7,8 @@ mod access;
 mod admin;
 mod bad_input;
 mod browser;
+mod hardening;
+mod limits;
 mod merge;
 mod mini_program_login;
 mod official_account_login;

@@ -113,6 +113,14 @@ async fn conflicting_unionids_are_refused_and_nothing_changes(backend: Backend) 
     let code = app.code_with(MP_A, "carol", json!({ "unionid": u2 })).await;
     let body = app.login_mp_code(MP_A, &code).await;
     assert_eq!(error_code(&body), "CONFLICT", "{body:#}");
+    let carol = first["data"]["loginWithMiniProgram"]["user"]["id"]
+        .as_str()
+        .unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        !message.contains(carol),
+        "an anonymous caller is told no internal ids: {message}"
+    );
     assert_eq!(app.written().await, before);
 
     // The same for an OA identity.

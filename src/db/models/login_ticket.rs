@@ -30,14 +30,17 @@ pub struct LoginTicketRow {
 }
 
 impl LoginTicketRow {
-    /// Stores a ticket, and forgets tickets that expired a day ago.
+    /// Stores a ticket.
     pub async fn insert(conn: &mut Conn, row: &LoginTicketRow) -> Result<(), DbError> {
         let q = diesel::insert_into(login_tickets::table).values(row);
         with_conn!(conn, c => q.execute(c).await)?;
-        let cutoff = row.created_at - chrono::Duration::days(1);
-        let q = diesel::delete(login_tickets::table.filter(login_tickets::expires_at.lt(cutoff)));
-        with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
+    }
+
+    /// Deletes tickets that expired before `at`; returns how many.
+    pub async fn purge_expired(conn: &mut Conn, at: NaiveDateTime) -> Result<u64, DbError> {
+        let q = diesel::delete(login_tickets::table.filter(login_tickets::expires_at.lt(at)));
+        Ok(with_conn!(conn, c => q.execute(c).await)? as u64)
     }
 
     /// The ticket with this hash.

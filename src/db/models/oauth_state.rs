@@ -33,14 +33,38 @@ pub struct OauthStateRow {
 }
 
 impl OauthStateRow {
-    /// Stores a new state, and forgets states that expired a day ago.
+    /// Stores a new state.
     pub async fn insert(conn: &mut Conn, row: &OauthStateRow) -> Result<(), DbError> {
         let q = diesel::insert_into(oauth_states::table).values(row);
         with_conn!(conn, c => q.execute(c).await)?;
-        let cutoff = row.created_at - chrono::Duration::days(1);
-        let q = diesel::delete(oauth_states::table.filter(oauth_states::expires_at.lt(cutoff)));
-        with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
+    }
+
+    /// Deletes `app_id`'s unused states beyond the `keep` newest; returns how many.
+    pub async fn evict_oldest_live(
+        conn: &mut Conn,
+        app_id: &str,
+        keep: i64,
+    ) -> Result<u64, DbError> {
+        let beyond = oauth_states::table
+            .filter(oauth_states::app_id.eq(app_id))
+            .filter(oauth_states::used_at.is_null())
+            .order((oauth_states::created_at.desc(), oauth_states::id.desc()))
+            .limit(i64::MAX)
+            .offset(keep)
+            .select(oauth_states::id);
+        let ids: Vec<String> = with_conn!(conn, c => beyond.load(c).await)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let q = diesel::delete(oauth_states::table.filter(oauth_states::id.eq_any(&ids)));
+        Ok(with_conn!(conn, c => q.execute(c).await)? as u64)
+    }
+
+    /// Deletes states that expired before `at`; returns how many.
+    pub async fn purge_expired(conn: &mut Conn, at: NaiveDateTime) -> Result<u64, DbError> {
+        let q = diesel::delete(oauth_states::table.filter(oauth_states::expires_at.lt(at)));
+        Ok(with_conn!(conn, c => q.execute(c).await)? as u64)
     }
 
     /// The state with this id.

@@ -89,6 +89,16 @@ impl SessionRow {
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
+    /// Whether any session of the family is still active (the login was not ended).
+    pub async fn family_active(conn: &mut Conn, family: &str) -> Result<bool, DbError> {
+        let q = diesel::select(diesel::dsl::exists(
+            sessions::table
+                .filter(sessions::family.eq(family))
+                .filter(sessions::revoked_at.is_null()),
+        ));
+        Ok(with_conn!(conn, c => q.get_result::<bool>(c).await)?)
+    }
+
     /// Revokes every active session of a family (refresh-token reuse).
     pub async fn revoke_family(
         conn: &mut Conn,

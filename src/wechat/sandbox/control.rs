@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Fault, Sandbox};
+use super::{Fault, Sandbox, lock};
 
 /// `POST /codes`: a login code for `user` in `appId`; the optional fields override what the
 /// sandbox derives, so tests can replay known vectors.
@@ -31,7 +31,7 @@ pub struct CodeRequest {
     /// Override the random session_key (base64 of 16 bytes).
     #[serde(default)]
     pub session_key: Option<String>,
-    /// Code lifetime in seconds (default 300).
+    /// Code lifetime in seconds (default 300; 0 gives an expired code; at most a day).
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
     /// OA codes: the person is a virtual "snapshot" user (`is_snapshotuser: 1`).
@@ -122,7 +122,7 @@ pub(super) async fn add_fault(
         return bad_request("a fault needs errcode, delayMs or malformed".into());
     }
     let delay = Duration::from_millis(req.delay_ms.unwrap_or(0).min(60_000));
-    sb.inner.faults.lock().expect("sandbox lock").push(Fault {
+    lock(&sb.inner.faults).push(Fault {
         path: req.path,
         errcode: req.errcode,
         delay,
@@ -133,7 +133,7 @@ pub(super) async fn add_fault(
 }
 
 pub(super) async fn clear_faults(State(sb): State<Sandbox>) -> StatusCode {
-    sb.inner.faults.lock().expect("sandbox lock").clear();
+    lock(&sb.inner.faults).clear();
     StatusCode::NO_CONTENT
 }
 
@@ -144,6 +144,8 @@ pub(super) async fn advance_clock(
     if req.advance_seconds == 0 || req.advance_seconds > 31 * 24 * 3600 {
         return bad_request("advanceSeconds must be 1..=2678400".into());
     }
-    sb.advance_clock(Duration::from_secs(req.advance_seconds));
-    StatusCode::NO_CONTENT.into_response()
+    match sb.advance_clock(Duration::from_secs(req.advance_seconds)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => bad_request(message),
+    }
 }

@@ -16,7 +16,7 @@ mod official_account;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -35,6 +35,12 @@ pub const MOUNT: &str = "/sandbox/wechat";
 
 /// How long a code stays valid unless the request says otherwise (WeChat: 5 minutes).
 pub const CODE_TTL: Duration = Duration::from_secs(300);
+
+/// The longest code lifetime a test may ask for (a day).
+pub const MAX_CODE_TTL_SECS: u64 = 24 * 3600;
+
+/// How far `POST /clock` may move the sandbox's clock ahead in all (ten years).
+pub const MAX_CLOCK_OFFSET_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// An app the sandbox knows.
 #[derive(Clone, Debug)]
@@ -186,11 +192,20 @@ impl Sandbox {
         Instant::now() + Duration::from_secs(self.inner.clock_offset.load(Ordering::Relaxed))
     }
 
-    /// Moves the sandbox clock forward, so codes and tokens expire without waiting.
-    pub fn advance_clock(&self, by: Duration) {
+    /// Moves the sandbox clock forward, so codes and tokens expire without waiting; refuses to
+    /// go past [`MAX_CLOCK_OFFSET_SECS`] in all.
+    pub fn advance_clock(&self, by: Duration) -> Result<(), String> {
         self.inner
             .clock_offset
-            .fetch_add(by.as_secs(), Ordering::Relaxed);
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                offset
+                    .checked_add(by.as_secs())
+                    .filter(|total| *total <= MAX_CLOCK_OFFSET_SECS)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                format!("the sandbox clock may run at most {MAX_CLOCK_OFFSET_SECS} s ahead")
+            })
     }
 
     /// Issues a login code (what `POST /codes` does). Mini Program codes are for
@@ -237,9 +252,13 @@ impl Sandbox {
             .clone()
             .unwrap_or_else(|| STANDARD.encode(crypto::random_bytes::<16>()));
         let code = crypto::hex(&crypto::random_bytes::<16>());
-        let ttl = req.ttl_seconds.map(Duration::from_secs).unwrap_or(CODE_TTL);
+        let ttl = match req.ttl_seconds {
+            None => CODE_TTL,
+            Some(secs @ 0..=MAX_CODE_TTL_SECS) => Duration::from_secs(secs),
+            Some(_) => return Err(format!("ttlSeconds must be 0..={MAX_CODE_TTL_SECS}")),
+        };
         let now = self.now();
-        let mut codes = self.inner.codes.lock().expect("sandbox lock");
+        let mut codes = lock(&self.inner.codes);
         // Forget long-expired codes now and then (not on every call: the map can be large).
         if self.inner.issued.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
             codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
@@ -284,7 +303,7 @@ impl Sandbox {
     /// Mini Program code is 40029, an expired OA code 42003, as WeChat answers).
     fn redeem_code(&self, appid: &str, code: &str) -> Result<IssuedCode, (i64, &'static str)> {
         let now = self.now();
-        let mut codes = self.inner.codes.lock().expect("sandbox lock");
+        let mut codes = lock(&self.inner.codes);
         match codes.get_mut(code) {
             Some(c) if c.app_id != appid => Err((40029, "invalid code")),
             Some(c) if c.used => Err((40163, "code been used")),
@@ -300,7 +319,7 @@ impl Sandbox {
 
     /// Takes the next fault that applies to `path`, if any.
     fn take_fault(&self, path: &str) -> Option<Fault> {
-        let mut faults = self.inner.faults.lock().expect("sandbox lock");
+        let mut faults = lock(&self.inner.faults);
         let i = faults
             .iter()
             .position(|f| f.path.as_deref().is_none_or(|p| p == path))?;
@@ -311,6 +330,13 @@ impl Sandbox {
         }
         Some(fault)
     }
+}
+
+/// Locks one of the sandbox's maps. A panic while one was held cannot leave it half-written
+/// (every update is a single insert, remove or flag), so a poisoned lock is simply taken over:
+/// one bad request never breaks the sandbox for the requests after it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Checks a sandbox user name: 1-64 characters of a-z, 0-9, `_ - .`.

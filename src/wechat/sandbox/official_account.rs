@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{OAUTH_ACCESS_TTL, OAUTH_REFRESH_TTL, OauthGrant, Sandbox, apply_fault, wechat_error};
+use super::{
+    OAUTH_ACCESS_TTL, OAUTH_REFRESH_TTL, OauthGrant, Sandbox, apply_fault, lock, wechat_error,
+};
 use crate::crypto;
 use crate::types::AppKind;
 
@@ -68,18 +70,14 @@ pub(super) async fn access_token(
     };
     let access = new_token();
     let refresh = new_token();
-    sb.inner.oauth_refresh.lock().expect("sandbox lock").insert(
+    lock(&sb.inner.oauth_refresh).insert(
         refresh.clone(),
         OauthGrant {
             expires_at: now + OAUTH_REFRESH_TTL,
             ..grant.clone()
         },
     );
-    sb.inner
-        .oauth_access
-        .lock()
-        .expect("sandbox lock")
-        .insert(access.clone(), grant);
+    lock(&sb.inner.oauth_access).insert(access.clone(), grant);
     let mut body = json!({
         "access_token": access,
         "expires_in": OAUTH_ACCESS_TTL.as_secs(),
@@ -125,7 +123,7 @@ pub(super) async fn refresh_token(
     };
     let now = sb.now();
     let grant = {
-        let refresh = sb.inner.oauth_refresh.lock().expect("sandbox lock");
+        let refresh = lock(&sb.inner.oauth_refresh);
         match refresh.get(&token) {
             Some(g) if g.app_id != appid => return error(40030, "invalid refresh_token"),
             Some(g) if g.expires_at <= now => return error(42002, "refresh_token timeout"),
@@ -141,7 +139,7 @@ pub(super) async fn refresh_token(
         "openid": grant.openid,
         "scope": grant.scope,
     });
-    sb.inner.oauth_access.lock().expect("sandbox lock").insert(
+    lock(&sb.inner.oauth_access).insert(
         access,
         OauthGrant {
             expires_at: now + OAUTH_ACCESS_TTL,
@@ -166,13 +164,7 @@ fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, (i64, &'s
     let Some(openid) = q.openid.as_deref().filter(|o| !o.is_empty()) else {
         return Err((41009, "missing openid"));
     };
-    let grant = sb
-        .inner
-        .oauth_access
-        .lock()
-        .expect("sandbox lock")
-        .get(token)
-        .cloned();
+    let grant = lock(&sb.inner.oauth_access).get(token).cloned();
     match grant {
         None => Err((
             40001,

@@ -1,0 +1,1 @@
+DROP INDEX oauth_states_live_by_app;

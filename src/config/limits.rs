@@ -1,0 +1,211 @@
+//! Limits that keep one caller from hurting everyone else: request size and time, connections,
+//! per-request WeChat-call budgets, rate limits, table bounds and the shutdown deadline.
+
+use serde::Deserialize;
+
+use super::{ConfigError, invalid};
+
+/// HTTP and per-request limits (`[limits]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted on any route, in bytes (`/graphql` answers 413 with a
+    /// GraphQL error body past it).
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers, in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// How long one request may take as a whole (body included), in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Connections served at once; past it new connections wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests may run before the rest are closed, in ms.
+    pub shutdown_grace_ms: u64,
+    /// Login mutations (`loginWithMiniProgram`, `loginWithOfficialAccount`, `redeemLoginTicket`,
+    /// `refreshSession`) allowed in one GraphQL request, aliases included.
+    pub logins_per_request: usize,
+    /// `officialAccountAuthorizeUrl` fields (each stores a state) allowed in one GraphQL request.
+    pub states_per_request: usize,
+    /// Live (unused, unexpired) OA web-authorization states kept per app; the oldest are evicted
+    /// past it, so anonymous callers cannot grow the table without bound.
+    pub max_live_states_per_app: u32,
+    /// How often expired states and login tickets are purged, in seconds.
+    pub purge_interval_secs: u64,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks); the client is the
+    /// right-most address not among them. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections: 1024,
+            shutdown_grace_ms: 10_000,
+            logins_per_request: 1,
+            states_per_request: 5,
+            max_live_states_per_app: 10_000,
+            purge_interval_secs: 60,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// One token bucket: `burst` at once, refilled at `per_second`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    /// How many may come at once.
+    pub burst: u32,
+    /// How many per second come back (may be fractional, e.g. 0.5).
+    pub per_second: f64,
+}
+
+impl Bucket {
+    const fn new(burst: u32, per_second: f64) -> Self {
+        Self { burst, per_second }
+    }
+}
+
+/// Limits for one kind of action, per client address and per app.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ActionLimit {
+    /// Per client address (IPv6: per /64).
+    pub per_ip: Bucket,
+    /// Per WeChat app (none for actions without an app).
+    #[serde(default)]
+    pub per_app: Option<Bucket>,
+}
+
+/// Rate limits (`[rate_limits]`), enforced by each instance on its own.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Whether rate limits apply at all (benchmarks turn them off).
+    pub enabled: bool,
+    /// `loginWithMiniProgram` and `loginWithOfficialAccount` (each calls WeChat).
+    pub login: ActionLimit,
+    /// `officialAccountAuthorizeUrl` and `GET /auth/official-account/{appId}/authorize` (each
+    /// stores a state).
+    pub authorize: ActionLimit,
+    /// `redeemLoginTicket`.
+    pub ticket: ActionLimit,
+    /// `refreshSession`.
+    pub refresh: ActionLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        // Per address: 100 at once, 5 a second after that, so a carrier NAT's burst of 100
+        // logins in 10 s passes, a flood of hundreds a second is refused, and an address is
+        // whole again 20 s after its flood stops.
+        let per_ip = Bucket::new(100, 5.0);
+        Self {
+            enabled: true,
+            login: ActionLimit {
+                per_ip,
+                per_app: Some(Bucket::new(1000, 100.0)),
+            },
+            authorize: ActionLimit {
+                per_ip,
+                per_app: Some(Bucket::new(1000, 100.0)),
+            },
+            ticket: ActionLimit {
+                per_ip,
+                per_app: None,
+            },
+            refresh: ActionLimit {
+                per_ip,
+                per_app: None,
+            },
+        }
+    }
+}
+
+impl Limits {
+    /// Checks the limits; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("limits.max_body_bytes", self.max_body_bytes as u64),
+            ("limits.header_read_timeout_ms", self.header_read_timeout_ms),
+            ("limits.request_timeout_ms", self.request_timeout_ms),
+            ("limits.max_connections", self.max_connections as u64),
+            ("limits.logins_per_request", self.logins_per_request as u64),
+            ("limits.states_per_request", self.states_per_request as u64),
+            (
+                "limits.max_live_states_per_app",
+                u64::from(self.max_live_states_per_app),
+            ),
+            ("limits.purge_interval_secs", self.purge_interval_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
+        }
+        if self.max_body_bytes > 64 * 1024 * 1024 {
+            return Err(invalid("limits.max_body_bytes", "must be at most 64 MiB"));
+        }
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            if parse_net(proxy).is_none() {
+                return Err(invalid(
+                    format!("limits.trusted_proxies[{i}]"),
+                    format!("`{proxy}` is not an address or CIDR block like 10.0.0.0/8"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed `trusted_proxies` (validated at start).
+    pub fn trusted_proxy_nets(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p))
+            .collect()
+    }
+}
+
+/// An address (a /32 or /128) or a CIDR block.
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+impl RateLimits {
+    /// Checks every bucket; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let actions = [
+            ("login", &self.login),
+            ("authorize", &self.authorize),
+            ("ticket", &self.ticket),
+            ("refresh", &self.refresh),
+        ];
+        for (name, action) in actions {
+            let buckets = [("per_ip", Some(action.per_ip)), ("per_app", action.per_app)];
+            for (which, bucket) in buckets {
+                let Some(bucket) = bucket else { continue };
+                if bucket.burst == 0 {
+                    return Err(invalid(
+                        format!("rate_limits.{name}.{which}.burst"),
+                        "must be at least 1",
+                    ));
+                }
+                if !(bucket.per_second.is_finite()
+                    && (0.001..=1_000_000.0).contains(&bucket.per_second))
+                {
+                    return Err(invalid(
+                        format!("rate_limits.{name}.{which}.per_second"),
+                        "must be between 0.001 and 1000000",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

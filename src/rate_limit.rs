@@ -1,0 +1,247 @@
+//! Rate limits per client address and per WeChat app, for the actions an anonymous caller can
+//! repeat: logins (each calls WeChat), state creation (each stores a row), ticket redemption and
+//! refresh. Built on `governor` (GCRA token buckets, keyed by address in a concurrent map).
+//!
+//! Each instance enforces its own limits in memory: behind a load balancer with N instances an
+//! address gets up to N times the configured rate. A limit shared by all instances would need a
+//! counter they all reach (a table in PostgreSQL with one UPDATE per request, or Redis); see the
+//! README's Security section.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::{ActionLimit, Bucket, RateLimits};
+
+/// What a caller is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A login mutation (calls WeChat).
+    Login,
+    /// Creating an OA web-authorization state.
+    Authorize,
+    /// Redeeming a server-driven login ticket.
+    Ticket,
+    /// Refreshing a session.
+    Refresh,
+}
+
+impl Action {
+    /// The config section naming this action's limits.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Action::Login => "rate_limits.login",
+            Action::Authorize => "rate_limits.authorize",
+            Action::Ticket => "rate_limits.ticket",
+            Action::Refresh => "rate_limits.refresh",
+        }
+    }
+}
+
+/// A refusal: which limit, and when to try again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limited {
+    /// The limit, as the configuration names it (`rate_limits.login.per_ip`).
+    pub limit: String,
+    /// Whole seconds until a retry can pass (at least 1).
+    pub retry_after_secs: u64,
+}
+
+struct ActionLimiter {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// One bucket per configured app (keys never come from the caller).
+    per_app: HashMap<String, DefaultDirectRateLimiter>,
+}
+
+/// The limiters of one instance.
+pub struct Limiter {
+    enabled: bool,
+    actions: [ActionLimiter; 4],
+    clock: DefaultClock,
+}
+
+fn quota(bucket: Bucket) -> Quota {
+    let period = Duration::from_secs_f64(1.0 / bucket.per_second).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new(bucket.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+impl ActionLimiter {
+    fn new(limit: &ActionLimit, app_ids: &[&str]) -> Self {
+        let per_app = match limit.per_app {
+            Some(bucket) => app_ids
+                .iter()
+                .map(|id| ((*id).to_owned(), RateLimiter::direct(quota(bucket))))
+                .collect(),
+            None => HashMap::new(),
+        };
+        Self {
+            per_ip: RateLimiter::keyed(quota(limit.per_ip)),
+            per_app,
+        }
+    }
+}
+
+/// The key of an address: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64, which one
+/// subscriber usually holds whole.
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        },
+    }
+}
+
+impl Limiter {
+    /// Limiters for `config`, with a per-app bucket for each of `app_ids`.
+    pub fn new(config: &RateLimits, app_ids: &[&str]) -> Self {
+        Self {
+            enabled: config.enabled,
+            actions: [
+                ActionLimiter::new(&config.login, app_ids),
+                ActionLimiter::new(&config.authorize, app_ids),
+                ActionLimiter::new(&config.ticket, app_ids),
+                ActionLimiter::new(&config.refresh, app_ids),
+            ],
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn limiter(&self, action: Action) -> &ActionLimiter {
+        &self.actions[match action {
+            Action::Login => 0,
+            Action::Authorize => 1,
+            Action::Ticket => 2,
+            Action::Refresh => 3,
+        }]
+    }
+
+    /// Takes one `action` for a caller at `ip` (unknown: only the per-app limit applies) on
+    /// `app_id` (unknown apps have no bucket: they are refused elsewhere).
+    pub fn check(
+        &self,
+        action: Action,
+        ip: Option<IpAddr>,
+        app_id: Option<&str>,
+    ) -> Result<(), Limited> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let limiter = self.limiter(action);
+        let refuse = |which: &str, not_until: governor::NotUntil<_>| Limited {
+            limit: format!("{}.{which}", action.config_key()),
+            retry_after_secs: not_until
+                .wait_time_from(self.clock.now())
+                .as_secs_f64()
+                .ceil()
+                .max(1.0) as u64,
+        };
+        if let Some(ip) = ip {
+            limiter
+                .per_ip
+                .check_key(&ip_key(ip))
+                .map_err(|n| refuse("per_ip", n))?;
+        }
+        if let Some(bucket) = app_id.and_then(|id| limiter.per_app.get(id)) {
+            bucket.check().map_err(|n| refuse("per_app", n))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets addresses whose buckets are full again, so the maps stay as small as the set of
+    /// recently active addresses (called periodically).
+    pub fn forget_idle(&self) {
+        for limiter in &self.actions {
+            limiter.per_ip.retain_recent();
+            limiter.per_ip.shrink_to_fit();
+        }
+    }
+
+    /// How many addresses are tracked (all actions).
+    pub fn tracked_addresses(&self) -> usize {
+        self.actions.iter().map(|l| l.per_ip.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(burst: u32, per_second: f64) -> RateLimits {
+        let action = ActionLimit {
+            per_ip: Bucket { burst, per_second },
+            per_app: Some(Bucket {
+                burst: burst * 2,
+                per_second,
+            }),
+        };
+        RateLimits {
+            enabled: true,
+            login: action,
+            authorize: action,
+            ticket: action,
+            refresh: action,
+        }
+    }
+
+    #[test]
+    fn an_address_gets_its_burst_then_a_retry_time() {
+        let l = Limiter::new(&limits(3, 0.5), &["wxapp"]);
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..3 {
+            l.check(Action::Login, Some(ip), Some("wxapp")).unwrap();
+        }
+        let refused = l.check(Action::Login, Some(ip), Some("wxapp")).unwrap_err();
+        assert_eq!(refused.limit, "rate_limits.login.per_ip");
+        assert_eq!(refused.retry_after_secs, 2);
+        // Other addresses and other actions have buckets of their own.
+        l.check(Action::Login, Some("203.0.113.8".parse().unwrap()), None)
+            .unwrap();
+        l.check(Action::Refresh, Some(ip), None).unwrap();
+    }
+
+    #[test]
+    fn the_app_bucket_is_shared_by_every_address_and_ipv6_counts_per_64() {
+        let l = Limiter::new(&limits(2, 0.01), &["wxapp"]);
+        for i in 0..4 {
+            let ip: IpAddr = format!("2001:db8:0:{i}::1").parse().unwrap();
+            l.check(Action::Authorize, Some(ip), Some("wxapp")).unwrap();
+        }
+        let refused = l
+            .check(
+                Action::Authorize,
+                Some("2001:db8:0:9::1".parse().unwrap()),
+                Some("wxapp"),
+            )
+            .unwrap_err();
+        assert_eq!(refused.limit, "rate_limits.authorize.per_app");
+        // Two addresses of one /64 share a bucket.
+        let a: IpAddr = "2001:db8:1:1::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:1::ffff".parse().unwrap();
+        l.check(Action::Ticket, Some(a), None).unwrap();
+        l.check(Action::Ticket, Some(b), None).unwrap();
+        assert!(l.check(Action::Ticket, Some(a), None).is_err());
+    }
+
+    #[test]
+    fn disabled_limits_refuse_nothing() {
+        let mut config = limits(1, 0.001);
+        config.enabled = false;
+        let l = Limiter::new(&config, &[]);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..100 {
+            l.check(Action::Login, Some(ip), None).unwrap();
+        }
+    }
+}
