@@ -26,7 +26,8 @@ pub struct Limits {
     /// `officialAccountAuthorizeUrl` fields (each stores a state) allowed in one GraphQL request.
     pub states_per_request: usize,
     /// Live (unused, unexpired) OA web-authorization states kept per app; the oldest are evicted
-    /// past it, so anonymous callers cannot grow the table without bound.
+    /// past it, so anonymous callers cannot grow the table without bound (it may run over by
+    /// the number of states being inserted at that moment, at most the pool size).
     pub max_live_states_per_app: u32,
     /// How often expired states and login tickets are purged, in seconds.
     pub purge_interval_secs: u64,

@@ -75,3 +75,52 @@ fn official_account_login_keys_are_checked_and_named() {
     assert_eq!(c.return_to_rules().len(), 2);
     assert_eq!(c.public_url(), "https://id.example.com");
 }
+
+#[test]
+fn the_example_config_spells_out_the_default_limits() {
+    let c = Config::from_toml(include_str!("../../config.example.toml")).unwrap();
+    let d = Config::default();
+    assert_eq!(c.rate_limits.login, d.rate_limits.login);
+    assert_eq!(c.rate_limits.authorize, d.rate_limits.authorize);
+    assert_eq!(c.rate_limits.ticket, d.rate_limits.ticket);
+    assert_eq!(c.rate_limits.refresh, d.rate_limits.refresh);
+    assert_eq!(c.limits.max_body_bytes, d.limits.max_body_bytes);
+    assert_eq!(c.limits.logins_per_request, d.limits.logins_per_request);
+}
+
+#[test]
+fn no_apps_and_no_sandbox_refuses_to_start_outside_a_local_sqlite() {
+    let mut pg = Config {
+        database_url: Some(Secret::new("postgres://db.internal/identity")),
+        ..Config::default()
+    };
+    let err = pg.finish().unwrap_err().to_string();
+    assert!(err.contains("`apps`") && err.contains("sandbox = true"), "{err}");
+    let mut public = Config {
+        listen: "0.0.0.0:8080".parse().unwrap(),
+        ..Config::default()
+    };
+    assert!(public.finish().is_err());
+    let mut asked = Config {
+        listen: "0.0.0.0:8080".parse().unwrap(),
+        sandbox: Some(true),
+        ..Config::default()
+    };
+    asked.finish().unwrap();
+    assert_eq!(asked.sandbox_mode, Some(SandboxMode::Asked));
+    let mut local = Config::default();
+    local.finish().unwrap();
+    assert_eq!(local.sandbox_mode, Some(SandboxMode::Default));
+}
+
+#[test]
+fn bad_limits_are_named() {
+    let mut c = Config::default();
+    c.limits.trusted_proxies = vec!["10.0.0.0/8".into(), "proxy.internal".into()];
+    let err = c.finish().unwrap_err().to_string();
+    assert!(err.contains("limits.trusted_proxies[1]"), "{err}");
+    let mut c = Config::default();
+    c.rate_limits.login.per_ip.burst = 0;
+    let err = c.finish().unwrap_err().to_string();
+    assert!(err.contains("rate_limits.login.per_ip.burst"), "{err}");
+}
