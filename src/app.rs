@@ -85,6 +85,7 @@ impl App {
                 sealer: Arc::new(sealer),
                 state_signer: Arc::new(state_signer),
                 limiter,
+                state_cap: Arc::default(),
             },
             api_keys,
             sandbox,

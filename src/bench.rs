@@ -89,6 +89,10 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     };
     // The benchmark is one address sending thousands of logins: no rate limits.
     config.rate_limits.enabled = false;
+    // States for every returning OA login are issued before the phase starts.
+    config.limits.max_live_states_per_app = u32::try_from(args.logins + args.users)
+        .unwrap_or(u32::MAX)
+        .max(config.limits.max_live_states_per_app);
     config.limits.max_connections = config.limits.max_connections.max(args.concurrency * 4);
     config.finish().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -26,8 +26,9 @@ pub struct Limits {
     /// `officialAccountAuthorizeUrl` fields (each stores a state) allowed in one GraphQL request.
     pub states_per_request: usize,
     /// Live (unused, unexpired) OA web-authorization states kept per app; the oldest are evicted
-    /// past it, so anonymous callers cannot grow the table without bound (it may run over by
-    /// the number of states being inserted at that moment, at most the pool size).
+    /// past it, so anonymous callers cannot grow the table without bound. Checked every
+    /// `cap / 100` inserts, so the table may run over by that many per instance (plus those
+    /// being inserted at that moment) until the next check.
     pub max_live_states_per_app: u32,
     /// How often expired states and login tickets are purged, in seconds.
     pub purge_interval_secs: u64,

@@ -95,7 +95,10 @@ fn no_apps_and_no_sandbox_refuses_to_start_outside_a_local_sqlite() {
         ..Config::default()
     };
     let err = pg.finish().unwrap_err().to_string();
-    assert!(err.contains("`apps`") && err.contains("sandbox = true"), "{err}");
+    assert!(
+        err.contains("`apps`") && err.contains("sandbox = true"),
+        "{err}"
+    );
     let mut public = Config {
         listen: "0.0.0.0:8080".parse().unwrap(),
         ..Config::default()

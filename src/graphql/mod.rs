@@ -25,11 +25,7 @@ fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, E
 
 /// The schema with the identity service in its data.
 pub fn schema(identity: Identity) -> AppSchema {
-    let budget = budget::Budget {
-        logins: identity.config.limits.logins_per_request,
-        states: identity.config.limits.states_per_request,
-    };
-    builder().extension(budget).data(identity).finish()
+    builder().data(identity).finish()
 }
 
 /// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`).

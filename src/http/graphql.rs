@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::HttpState;
 use crate::auth::{AuthError, caller};
 use crate::graphql::access::RequestAuth;
+use crate::graphql::budget::Budget;
 use crate::graphql::error::code;
 use crate::graphql::loaders::DbLoader;
 
@@ -160,7 +161,12 @@ async fn execute(
         },
         tokio::spawn,
     );
-    let request = request.data(RequestAuth(auth)).data(client).data(loader);
+    let mut request = request.data(RequestAuth(auth)).data(client).data(loader);
+    if let Err(error) = Budget::of(&state.identity.config.limits).check_request(&mut request) {
+        let mut response = async_graphql::Response::from_errors(vec![error]);
+        fill_codes(&mut response);
+        return response.into();
+    }
     let mut response = state.schema.execute(request).await;
     fill_codes(&mut response);
     response.into()

@@ -80,6 +80,8 @@ pub struct Identity {
     pub state_signer: Arc<Signer>,
     /// Rate limits per client address and per app.
     pub limiter: Arc<Limiter>,
+    /// When new OA states check the per-app cap.
+    pub state_cap: Arc<oauth_state::StateCapCheck>,
 }
 
 impl Identity {

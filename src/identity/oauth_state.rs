@@ -15,6 +15,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::Duration;
 
 use super::{ClientInfo, Identity, IdentityError, truncate};
@@ -58,6 +60,37 @@ pub struct ServerAuthorize {
     pub cookie_name: String,
     /// The cookie's value: a random nonce, stored only as a hash.
     pub cookie_value: String,
+}
+
+/// When a new state checks its app's live states against `limits.max_live_states_per_app`:
+/// every `cap / 100` inserts (every insert for caps under 200), so the check, which reads up to
+/// `cap` index entries, costs each insert little; the table may run over the cap by that many
+/// states per instance until the next check trims it.
+#[derive(Default)]
+pub struct StateCapCheck {
+    inserts: AtomicU64,
+    /// Seconds since the epoch when eviction was last logged (once a minute at most: under a
+    /// flood every insert evicts).
+    last_warned: AtomicU64,
+}
+
+impl StateCapCheck {
+    /// Whether this insert checks the cap.
+    fn due(&self, cap: u32) -> bool {
+        let every = u64::from((cap / 100).max(1));
+        self.inserts.fetch_add(1, Ordering::Relaxed) % every == 0
+    }
+
+    /// Whether to log an eviction now.
+    fn warn_now(&self) -> bool {
+        let now = crate::auth::jwt::unix_now();
+        let last = self.last_warned.load(Ordering::Relaxed);
+        now >= last + 60
+            && self
+                .last_warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 /// The cookie that binds the server-driven login with this state to its browser.
@@ -193,7 +226,7 @@ impl Identity {
     }
 
     /// Stores a new state, evicting the app's oldest live states past
-    /// `limits.max_live_states_per_app`; returns it, and for the server-driven flow the
+    /// `limits.max_live_states_per_app` (see [`StateCapCheck`]); returns it, and for the server-driven flow the
     /// browser's nonce.
     async fn issue_state(
         &self,
@@ -220,13 +253,17 @@ impl Identity {
             expires_at: at + Duration::seconds(ttl),
             used_at: None,
         };
-        let cap = i64::from(self.config.limits.max_live_states_per_app);
+        let cap = self.config.limits.max_live_states_per_app;
+        let check = self.state_cap.due(cap);
         let stored: Result<u64, IdentityError> = transaction!(self.db, conn => {
             OauthStateRow::insert(conn, &row).await?;
-            Ok(OauthStateRow::evict_oldest_live(conn, app_id, cap).await?)
+            if !check {
+                return Ok(0);
+            }
+            Ok(OauthStateRow::evict_oldest_live(conn, app_id, i64::from(cap)).await?)
         });
         let evicted = stored?;
-        if evicted > 0 {
+        if evicted > 0 && self.state_cap.warn_now() {
             tracing::warn!(
                 app_id,
                 evicted,
