@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::timeout::TimeoutLayer;
 
 pub use server::{client_ip, serve};
 
@@ -72,7 +73,8 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
     if sandbox.is_some() {
         router = router.route(demo::PATH, get(demo::page));
     }
-    let limits = state.identity.config.limits.clone();
+    let max_body = state.identity.config.limits.max_body_bytes;
+    let timeout_ms = state.identity.config.limits.request_timeout_ms;
     let mut router = router.with_state(state);
     if let Some(sandbox) = sandbox {
         router = router.nest(sandbox::MOUNT, sandbox.router());
@@ -80,11 +82,23 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
     router
         // Extractors that buffer (JSON, bytes) stop here; `/graphql` reads its body itself and
         // answers 413 with a GraphQL error.
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body))
         // A whole request, body included, gets this long; a client trickling its body is cut
         // off with 408.
-        .layer(TimeoutLayer::with_status_code(
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            within(timeout_ms, request, next)
+        }))
+}
+
+/// Runs the request, or answers 408 naming the limit once `timeout_ms` have passed.
+async fn within(timeout_ms: u64, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_millis(limits.request_timeout_ms),
-        ))
+            [(header::CONNECTION, "close")],
+            format!("the request took longer than {timeout_ms} ms (limits.request_timeout_ms)\n"),
+        )
+            .into_response(),
+    }
 }

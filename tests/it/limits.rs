@@ -15,6 +15,7 @@ on_both_backends!(
     aliased_logins_are_refused_before_any_wechat_call,
     a_burst_from_one_address_passes_a_flood_is_refused_and_recovers,
     the_state_table_stays_bounded_under_a_flood_and_expired_rows_go,
+    forwarded_addresses_count_only_through_trusted_proxies,
 );
 
 async fn an_oversized_body_is_refused_with_413_and_changes_nothing(backend: Backend) {
@@ -215,6 +216,61 @@ async fn the_state_table_stays_bounded_under_a_flood_and_expired_rows_go(backend
     }
 }
 
+/// `officialAccountAuthorizeUrl` as sent by `forwarded_for` through the proxy at 127.0.0.1.
+async fn authorize_via(app: &TestApp, forwarded_for: &str) -> Value {
+    let query = format!(
+        "{{ officialAccountAuthorizeUrl(appId: \"{OA}\", redirectUri: \"https://h5.example.com/\") }}"
+    );
+    app.http
+        .post(format!("{}/graphql", app.base))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn forwarded_addresses_count_only_through_trusted_proxies(backend: Backend) {
+    let strict = |c: &mut wechat_identity::config::Config| {
+        c.rate_limits.authorize.per_ip = wechat_identity::config::Bucket {
+            burst: 3,
+            per_second: 0.01,
+        };
+    };
+    // Behind our proxy: each client address has a bucket of its own.
+    let app = TestApp::start_with(backend, |c| {
+        strict(c);
+        c.limits.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    for _ in 0..3 {
+        let body = authorize_via(&app, "203.0.113.1").await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    let body = authorize_via(&app, "203.0.113.1").await;
+    assert_eq!(error_code(&body), "RATE_LIMITED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limits.authorize.per_ip")
+    );
+    let body = authorize_via(&app, "198.51.100.7, 203.0.113.2").await;
+    assert!(body.get("errors").is_none(), "another client: {body:#}");
+    // Straight from the internet the header is the caller's own claim: changing it evades
+    // nothing.
+    let app = TestApp::start_with(backend, strict).await;
+    for i in 0..3 {
+        let body = authorize_via(&app, &format!("203.0.113.{i}")).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    let body = authorize_via(&app, "203.0.113.99").await;
+    assert_eq!(error_code(&body), "RATE_LIMITED");
+}
+
 /// A raw connection that sends part of a request and then nothing.
 async fn half_sent(base: &str, text: &str) -> TcpStream {
     let addr = base.trim_start_matches("http://");
@@ -274,6 +330,7 @@ async fn a_request_trickling_its_body_is_cut_off_by_the_request_timeout() {
     .await;
     let answer = read_to_close(&mut stream, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("limits.request_timeout_ms"), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
