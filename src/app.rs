@@ -62,6 +62,12 @@ impl App {
                 config.data_dir.display()
             ))
         })?;
+        if crate::fs::open_to_others(&config.data_dir) {
+            tracing::warn!(
+                dir = %config.data_dir.display(),
+                "the data dir holds keys and personal data but other users may read it; `chmod 700` it"
+            );
+        }
         let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
         let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir)
             .map_err(|e| StartError::Keys(e.to_string()))?;

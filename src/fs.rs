@@ -20,6 +20,21 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Whether users other than this one may enter `dir` (an older install's data dir, or one
+/// made by hand): worth a warning, since it holds keys and personal data.
+pub fn open_to_others(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
 /// Opens `path` for a new file readable by this user only (its directory created private).
 fn private_options() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();

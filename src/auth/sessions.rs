@@ -4,13 +4,16 @@
 //! A client that retries a refresh (a lost response, several tabs at once) presents the same
 //! token again moments after it was rotated. Within `jwt.refresh_reuse_grace_secs` of the
 //! rotation, and while the login is still active, that gets fresh tokens of the same login
-//! instead of revoking it; after the window, reuse revokes the whole login as before.
+//! instead of revoking it; after the window, reuse revokes the whole login as before. Such a
+//! retry adds a sibling session to the login (the client keeps whichever answer it saw last),
+//! at most [`MAX_LIVE_PER_LOGIN`] live ones; refresh and logout lock the login's live sessions
+//! first, so a logout never misses a sibling being added.
 
 use chrono::Duration;
 
 use super::TokenIssuer;
 use crate::db::models::now;
-use crate::db::models::session::{NewSession, SessionRow};
+use crate::db::models::session::{NewSession, Owner, SessionRow};
 use crate::db::models::user::UserRow;
 use crate::db::{Conn, Db, DbError, Retryable};
 use crate::{crypto, transaction, types};
@@ -132,6 +135,9 @@ pub async fn create(
     Ok(pending.into_tokens(issuer, user_id))
 }
 
+/// Live sessions one login may fork into through retries within the grace window.
+pub const MAX_LIVE_PER_LOGIN: usize = 16;
+
 enum Refreshed {
     Rotated(Box<(UserRow, IssuedTokens)>),
     Reused,
@@ -160,9 +166,14 @@ pub async fn refresh(
             (None, _) => false,
             (Some(rotated_at), Some(_)) => {
                 let within_grace = at - rotated_at <= grace;
-                if !(within_grace && SessionRow::family_active(conn, &session.family).await?) {
+                let active = SessionRow::lock_active(conn, Owner::Family(&session.family)).await?;
+                if !within_grace || active == 0 {
                     SessionRow::revoke_family(conn, &session.family, at).await?;
                     return Ok(Refreshed::Reused);
+                }
+                if active >= MAX_LIVE_PER_LOGIN {
+                    // Retries past this are refused; the login goes on.
+                    return Err(SessionError::Invalid("refresh token already used"));
                 }
                 true
             }

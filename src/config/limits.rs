@@ -18,6 +18,9 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Connections served at once; past it new connections wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections one client address may hold open (IPv6: per /64; trusted proxies exempt);
+    /// past it its new connections are closed at once.
+    pub max_connections_per_ip: usize,
     /// On shutdown, how long in-flight requests may run before the rest are closed, in ms.
     pub shutdown_grace_ms: u64,
     /// Login mutations (`loginWithMiniProgram`, `loginWithOfficialAccount`, `redeemLoginTicket`,
@@ -44,6 +47,7 @@ impl Default for Limits {
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             max_connections: 1024,
+            max_connections_per_ip: 256,
             shutdown_grace_ms: 10_000,
             logins_per_request: 1,
             states_per_request: 5,
@@ -134,6 +138,10 @@ impl Limits {
             ("limits.header_read_timeout_ms", self.header_read_timeout_ms),
             ("limits.request_timeout_ms", self.request_timeout_ms),
             ("limits.max_connections", self.max_connections as u64),
+            (
+                "limits.max_connections_per_ip",
+                self.max_connections_per_ip as u64,
+            ),
             ("limits.logins_per_request", self.logins_per_request as u64),
             ("limits.states_per_request", self.states_per_request as u64),
             (

@@ -356,11 +356,24 @@ impl Config {
     }
 
     /// Whether this is a fresh local start that gets the sandbox without asking: no apps, the
-    /// embedded SQLite backend and a loopback listen address.
+    /// embedded SQLite backend, a loopback listen address, and no sign of being deployed behind
+    /// a proxy (no trusted proxies, no public URL other than a loopback one).
     fn sandbox_by_default(&self) -> bool {
+        let local_url = self.public_url.as_deref().is_none_or(|url| {
+            reqwest::Url::parse(url).is_ok_and(|u| match u.host_str() {
+                Some("localhost") => true,
+                Some(host) => host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback()),
+                None => false,
+            })
+        });
         self.apps.is_empty()
             && self.database_url().starts_with("sqlite://")
             && self.listen.ip().is_loopback()
+            && self.limits.trusted_proxies.is_empty()
+            && local_url
     }
 
     /// Fills defaults that depend on other keys, then validates everything. With no apps and no

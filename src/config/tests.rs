@@ -60,6 +60,7 @@ fn official_account_login_keys_are_checked_and_named() {
     assert!(err.contains("official_account_login.return_to[1]"), "{err}");
     let mut c = Config {
         public_url: Some("id.example.com".into()),
+        sandbox: Some(true),
         ..Config::default()
     };
     let err = c.finish().unwrap_err().to_string();
@@ -114,11 +115,23 @@ fn no_apps_and_no_sandbox_refuses_to_start_outside_a_local_sqlite() {
     let mut local = Config::default();
     local.finish().unwrap();
     assert_eq!(local.sandbox_mode, Some(SandboxMode::Default));
+    // Behind a proxy on the same host it is a deployment, not a local start.
+    let mut proxied = Config {
+        public_url: Some("https://id.example.com".into()),
+        ..Config::default()
+    };
+    assert!(proxied.finish().is_err());
+    let mut proxied = Config::default();
+    proxied.limits.trusted_proxies = vec!["127.0.0.1".into()];
+    assert!(proxied.finish().is_err());
 }
 
 #[test]
 fn bad_limits_are_named() {
-    let mut c = Config::default();
+    let mut c = Config {
+        sandbox: Some(true),
+        ..Config::default()
+    };
     c.limits.trusted_proxies = vec!["10.0.0.0/8".into(), "proxy.internal".into()];
     let err = c.finish().unwrap_err().to_string();
     assert!(err.contains("limits.trusted_proxies[1]"), "{err}");

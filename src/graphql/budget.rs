@@ -33,60 +33,80 @@ pub struct Budget {
     pub states: usize,
 }
 
-/// Fragment spreads are followed this deep (validation, which runs later, refuses cycles).
-const MAX_FRAGMENT_DEPTH: usize = 8;
-/// Selections looked at per operation at most, so fragments spreading each other many times
-/// cannot make the count itself expensive.
+/// Fragments (inline or spread) may nest this deep at the root of an operation; deeper, the
+/// request is refused rather than counted partly.
+const MAX_NESTING: usize = 32;
+/// Selections looked at per operation at most (each named fragment is walked once).
 const MAX_VISITS: usize = 100_000;
 
-/// What [`count`] found.
-#[derive(Default)]
-struct Found {
-    count: usize,
+/// Why a document could not be counted.
+#[derive(Debug, PartialEq, Eq)]
+enum Uncountable {
+    TooDeep,
+    TooLarge,
+}
+
+/// Counts root fields named in `names`, following fragments; each named fragment is counted
+/// once and its count reused wherever it is spread (a cycle counts as nothing: validation
+/// refuses cycles after this).
+struct Counter<'d> {
+    doc: &'d ExecutableDocument,
+    names: &'d [&'d str],
+    fragments: HashMap<&'d str, usize>,
+    in_progress: Vec<&'d str>,
     first: Option<Pos>,
     visits: usize,
 }
 
-/// Counts the root fields of `set` named in `names` (fragments followed).
-fn count(
-    doc: &ExecutableDocument,
-    set: &SelectionSet,
-    names: &[&str],
-    depth: usize,
-    found: &mut Found,
-) {
-    for selection in &set.items {
-        found.visits += 1;
-        if found.visits > MAX_VISITS {
-            return;
+impl<'d> Counter<'d> {
+    fn new(doc: &'d ExecutableDocument, names: &'d [&'d str]) -> Self {
+        Self {
+            doc,
+            names,
+            fragments: HashMap::new(),
+            in_progress: Vec::new(),
+            first: None,
+            visits: 0,
         }
-        match &selection.node {
-            Selection::Field(field) if names.contains(&field.node.name.node.as_str()) => {
-                found.count += 1;
-                found.first.get_or_insert(field.pos);
+    }
+
+    fn count(&mut self, set: &'d SelectionSet, depth: usize) -> Result<usize, Uncountable> {
+        if depth > MAX_NESTING {
+            return Err(Uncountable::TooDeep);
+        }
+        let mut total = 0usize;
+        for selection in &set.items {
+            self.visits += 1;
+            if self.visits > MAX_VISITS {
+                return Err(Uncountable::TooLarge);
             }
-            Selection::InlineFragment(fragment) if depth < MAX_FRAGMENT_DEPTH => {
-                count(
-                    doc,
-                    &fragment.node.selection_set.node,
-                    names,
-                    depth + 1,
-                    found,
-                );
-            }
-            Selection::FragmentSpread(spread) if depth < MAX_FRAGMENT_DEPTH => {
-                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
-                    count(
-                        doc,
-                        &fragment.node.selection_set.node,
-                        names,
-                        depth + 1,
-                        found,
-                    );
+            total = total.saturating_add(match &selection.node {
+                Selection::Field(field) if self.names.contains(&field.node.name.node.as_str()) => {
+                    self.first.get_or_insert(field.pos);
+                    1
                 }
-            }
-            _ => {}
+                Selection::Field(_) => 0,
+                Selection::InlineFragment(fragment) => {
+                    self.count(&fragment.node.selection_set.node, depth + 1)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match (self.fragments.get(name), self.doc.fragments.get(name)) {
+                        (Some(known), _) => *known,
+                        (None, _) if self.in_progress.contains(&name) => 0,
+                        (None, Some(fragment)) => {
+                            self.in_progress.push(name);
+                            let n = self.count(&fragment.node.selection_set.node, depth + 1)?;
+                            self.in_progress.pop();
+                            self.fragments.insert(name, n);
+                            n
+                        }
+                        (None, None) => 0,
+                    }
+                }
+            });
         }
+        Ok(total)
     }
 }
 
@@ -133,23 +153,30 @@ impl Budget {
         ];
         for (_, operation) in doc.operations.iter() {
             for (names, max, what, key) in budgets {
-                let mut found = Found::default();
-                count(
-                    doc,
-                    &operation.node.selection_set.node,
-                    names,
-                    0,
-                    &mut found,
-                );
-                if found.count > max {
+                let mut counter = Counter::new(doc, names);
+                let found = counter
+                    .count(&operation.node.selection_set.node, 0)
+                    .map_err(|why| {
+                        refuse(
+                            match why {
+                                Uncountable::TooDeep => format!(
+                                    "fragments nest more than {MAX_NESTING} deep at the root of the operation"
+                                ),
+                                Uncountable::TooLarge => format!(
+                                    "the operation has more than {MAX_VISITS} root selections"
+                                ),
+                            },
+                            Some(operation.pos),
+                        )
+                    })?;
+                if found > max {
                     return Err(refuse(
                         format!(
-                            "at most {max} {what}{} per request ({key}); this request has {} \
-                             (aliases count): send them one request at a time",
+                            "at most {max} {what}{} per request ({key}); this request has {found} \
+                             (aliases and fragments count): send them one request at a time",
                             if max == 1 { "" } else { "s" },
-                            found.count
                         ),
-                        found.first,
+                        counter.first,
                     ));
                 }
             }
@@ -158,25 +185,19 @@ impl Budget {
     }
 }
 
-/// How many times each costly root field appears (for tests and logs).
-pub fn costly_fields(doc: &ExecutableDocument) -> HashMap<&'static str, usize> {
+/// How many times each costly root field appears (None: too deep or too large to count).
+pub fn costly_fields(doc: &ExecutableDocument) -> Option<HashMap<&'static str, usize>> {
     let mut out = HashMap::new();
     for name in LOGIN_FIELDS.iter().chain(STATE_FIELDS) {
         let mut total = 0;
         for (_, operation) in doc.operations.iter() {
-            let mut found = Found::default();
-            count(
-                doc,
-                &operation.node.selection_set.node,
-                &[name],
-                0,
-                &mut found,
-            );
-            total += found.count;
+            let names = [*name];
+            let mut counter = Counter::new(doc, &names);
+            total += counter.count(&operation.node.selection_set.node, 0).ok()?;
         }
         out.insert(*name, total);
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -187,6 +208,11 @@ mod tests {
         async_graphql::parser::parse_query(q).unwrap()
     }
 
+    const BUDGET: Budget = Budget {
+        logins: 1,
+        states: 5,
+    };
+
     #[test]
     fn aliases_and_fragments_all_count() {
         let d = doc(
@@ -194,15 +220,11 @@ mod tests {
                      ...F ... on Mutation { c: refreshSession(refreshToken: \"t\") { newUser } } } \
                      fragment F on Mutation { b: loginWithOfficialAccount(input: {appId: \"x\", code: \"y\", state: \"s\"}) { newUser } }",
         );
-        let counts = costly_fields(&d);
+        let counts = costly_fields(&d).unwrap();
         assert_eq!(counts["loginWithMiniProgram"], 1);
         assert_eq!(counts["loginWithOfficialAccount"], 1);
         assert_eq!(counts["refreshSession"], 1);
-        let budget = Budget {
-            logins: 1,
-            states: 5,
-        };
-        let err = budget.check(&d).unwrap_err();
+        let err = BUDGET.check(&d).unwrap_err();
         assert!(
             err.message.contains("limits.logins_per_request"),
             "{}",
@@ -212,32 +234,57 @@ mod tests {
     }
 
     #[test]
-    fn a_cyclic_fragment_does_not_hang() {
+    fn deep_nesting_is_refused_not_half_counted() {
+        let login = "loginWithMiniProgram(input: {appId: \"x\", code: \"y\"}) { newUser }";
+        // Ten levels of inline fragments, two logins inside: counted, and over budget.
+        let open = "... on Mutation { ".repeat(10);
+        let close = "} ".repeat(10);
+        let d = doc(&format!(
+            "mutation {{ {open} a: {login} b: {login} {close} }}"
+        ));
+        assert_eq!(costly_fields(&d).unwrap()["loginWithMiniProgram"], 2);
+        assert!(BUDGET.check(&d).is_err());
+        // Named fragments ten deep, the same.
+        let mut q =
+            format!("mutation {{ ...F0 }} fragment F10 on Mutation {{ a: {login} b: {login} }}");
+        for i in 0..10 {
+            q.push_str(&format!(" fragment F{i} on Mutation {{ ...F{} }}", i + 1));
+        }
+        let d = doc(&q);
+        assert_eq!(costly_fields(&d).unwrap()["loginWithMiniProgram"], 2);
+        assert!(BUDGET.check(&d).is_err());
+        // Past the nesting bound: refused outright.
+        let open = "... on Mutation { ".repeat(MAX_NESTING + 1);
+        let close = "} ".repeat(MAX_NESTING + 1);
+        let d = doc(&format!("mutation {{ {open} {login} {close} }}"));
+        let err = BUDGET.check(&d).unwrap_err();
+        assert!(err.message.contains("nest more than"), "{}", err.message);
+    }
+
+    #[test]
+    fn cyclic_and_repeated_spreads_cost_little() {
         let d = doc(
             "query { ...A } fragment A on Query { officialAccountAuthorizeUrl(appId: \"a\", redirectUri: \"b\") ...A }",
         );
-        assert_eq!(
-            costly_fields(&d)["officialAccountAuthorizeUrl"],
-            MAX_FRAGMENT_DEPTH
-        );
-        // Ten spreads of a fragment that spreads itself ten times: 10^8 paths, bounded work.
-        let spreads = "...B ".repeat(10);
+        assert_eq!(costly_fields(&d).unwrap()["officialAccountAuthorizeUrl"], 1);
+        // Ten spreads of fragments that each spread the next ten times: 10^6 paths, each
+        // fragment walked once, and the product counted.
+        let spreads = |next: &str| format!("...{next} ").repeat(10);
         let d = doc(&format!(
-            "query {{ {spreads} }} fragment B on Query {{ apps {{ appId }} {spreads} }}"
+            "query {{ {} }} fragment B on Query {{ {} }} fragment C on Query {{ {} }} \
+             fragment D on Query {{ officialAccountAuthorizeUrl(appId: \"a\", redirectUri: \"b\") }}",
+            spreads("B"),
+            spreads("C"),
+            spreads("D")
         ));
+        let names = ["officialAccountAuthorizeUrl"];
         let (_, operation) = d.operations.iter().next().unwrap();
-        let mut found = Found::default();
-        count(
-            &d,
-            &operation.node.selection_set.node,
-            LOGIN_FIELDS,
-            0,
-            &mut found,
+        let mut counter = Counter::new(&d, &names);
+        assert_eq!(
+            counter.count(&operation.node.selection_set.node, 0),
+            Ok(1000)
         );
-        assert!(found.visits > MAX_VISITS, "the walk reached its bound");
-        assert!(
-            found.visits <= MAX_VISITS + MAX_FRAGMENT_DEPTH + 1,
-            "and stopped there"
-        );
+        assert!(counter.visits <= 31, "{} visits", counter.visits);
+        assert!(BUDGET.check(&d).is_err());
     }
 }

@@ -86,12 +86,27 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         // A whole request, body included, gets this long; a client trickling its body is cut
         // off with 408.
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            within(timeout_ms, request, next)
+            bounded(max_body, timeout_ms, request, next)
         }))
 }
 
-/// Runs the request, or answers 408 naming the limit once `timeout_ms` have passed.
-async fn within(timeout_ms: u64, request: Request, next: Next) -> Response {
+/// Refuses a body declared larger than `max_body` (413 naming the limit), then runs the
+/// request, or answers 408 naming the limit once `timeout_ms` have passed.
+async fn bounded(max_body: usize, timeout_ms: u64, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // `/graphql` answers this itself, as a GraphQL error.
+    if declared.is_some_and(|len| len > max_body as u64) && request.uri().path() != "/graphql" {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            format!("request body is larger than {max_body} bytes (limits.max_body_bytes)\n"),
+        )
+            .into_response();
+    }
     match tokio::time::timeout(Duration::from_millis(timeout_ms), next.run(request)).await {
         Ok(response) => response,
         Err(_) => (

@@ -143,10 +143,12 @@ pub(super) async fn authorize(
 /// `GET /auth/official-account/{appId}/callback` (WeChat redirects the browser here).
 pub(super) async fn callback(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(app_id): Path<String>,
     Query(params): Query<CallbackParams>,
     headers: HeaderMap,
 ) -> Response {
+    let client = state.client_info(peer, &headers);
     let Some(oauth_state) = params.state.filter(|s| !s.is_empty()) else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -160,7 +162,13 @@ pub(super) async fn callback(
         .and_then(|name| cookie(&headers, name));
     let result = state
         .identity
-        .complete_server_login(&app_id, code.as_deref(), &oauth_state, nonce.as_deref())
+        .complete_server_login(
+            &app_id,
+            code.as_deref(),
+            &oauth_state,
+            nonce.as_deref(),
+            &client,
+        )
         .await;
     let mut response = match result {
         Ok(ServerLogin { ticket, return_to }) => redirect_with(&return_to, &[("ticket", &ticket)]),

@@ -1,8 +1,11 @@
-//! The HTTP/1.1 server loop: a cap on concurrent connections, a deadline for each request's
-//! headers, and a shutdown that lets in-flight requests finish within a grace period and then
-//! closes whatever is left.
+//! The HTTP/1.1 server loop: a cap on concurrent connections (in all and per client address),
+//! a deadline for each request's headers and for each write to a client that stops reading,
+//! and a shutdown that lets in-flight requests finish within a grace period and then closes
+//! whatever is left.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,9 +16,48 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 
 use crate::config::Limits;
+use crate::rate_limit::ip_key;
+
+/// Open connections per client address, so one address cannot take every slot.
+#[derive(Clone, Default)]
+struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One open connection of an address; dropping it gives the slot back.
+struct AddressSlot {
+    open: PerAddress,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    fn take(&self, key: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(key).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            open: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// Serves `router` on `listener` until `shutdown` resolves, within `limits`.
 pub async fn serve(
@@ -25,6 +67,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::default();
+    let proxies = limits.trusted_proxy_nets();
+    let write_timeout = Duration::from_millis(limits.request_timeout_ms);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -64,7 +109,24 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         full_logged = false;
+        // Trusted proxies carry many clients: the per-address cap is for everyone else.
+        let peer_ip = peer.ip().to_canonical();
+        let address_slot = if proxies.iter().any(|net| net.contains(&peer_ip)) {
+            None
+        } else {
+            match per_address.take(ip_key(peer_ip), limits.max_connections_per_ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "per-address connection limit reached (limits.max_connections_per_ip)");
+                    continue; // dropping the stream closes it
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
+        // A client that stops reading cannot hold its connection: a write that makes no
+        // progress for this long fails, and the connection closes.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(write_timeout));
         let service =
             router
                 .clone()
@@ -72,14 +134,17 @@ pub async fn serve(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request
                 });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = http.serve_connection(
+            TokioIo::new(Box::pin(stream)),
+            TowerToHyperService::new(service),
+        );
         let connection = graceful.watch(connection);
         connections.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(slot);
+            drop(address_slot);
         });
     }
     drop(listener);
@@ -111,6 +176,8 @@ pub fn client_ip(
     trusted: &[ipnet::IpNet],
 ) -> std::net::IpAddr {
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
     }
@@ -124,6 +191,7 @@ pub fn client_ip(
     for hop in hops.iter().rev() {
         match hop.trim().parse::<std::net::IpAddr>() {
             Ok(ip) => {
+                let ip = ip.to_canonical();
                 client = ip;
                 if !is_trusted(&ip) {
                     break;
@@ -158,6 +226,12 @@ mod tests {
         // From anyone else the header is the client's own claim: ignored.
         assert_eq!(client_ip(stranger, &headers, &trusted), stranger);
         assert_eq!(client_ip(proxy, &headers, &[]), proxy);
+        // The proxy seen through a dual-stack listener is still the proxy.
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(
+            client_ip(mapped, &headers, &trusted),
+            "203.0.113.9".parse::<std::net::IpAddr>().unwrap()
+        );
         headers.insert("x-forwarded-for", "nonsense".parse().unwrap());
         assert_eq!(client_ip(proxy, &headers, &trusted), proxy);
     }

@@ -62,7 +62,6 @@ impl Identity {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let app = self.app(&input.app_id, AppKind::MiniProgram)?;
-        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
         check_code(&input.code)?;
         let encrypted = match (&input.encrypted_data, &input.iv) {
             (None, None) => None,
@@ -84,6 +83,8 @@ impl Identity {
                 ));
             }
         };
+        // Only well-formed logins take from the limits: each of them calls WeChat.
+        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
 
         let session = self.wechat.code_to_session(app, &input.code).await?;
         check_wechat_id("openid", &session.openid)?;

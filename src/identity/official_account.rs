@@ -89,8 +89,8 @@ impl Identity {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let app = self.app(&input.app_id, AppKind::OfficialAccount)?;
-        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
         check_code(&input.code)?;
+        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
         let state = self
             .check_state(
                 &input.app_id,
@@ -112,13 +112,15 @@ impl Identity {
 
     /// Server-driven callback: checks the state (it must carry a `return_to`, and the browser
     /// must hold the nonce cookie set when the login started), exchanges the code, records the
-    /// login and stores a one-time ticket for the frontend.
+    /// login and stores a one-time ticket for the frontend. Rate-limited like a login (it calls
+    /// WeChat, and a failed exchange leaves the state usable).
     pub async fn complete_server_login(
         &self,
         app_id: &str,
         code: Option<&str>,
         state: &str,
         browser_nonce: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<ServerLogin, ServerLoginError> {
         let fail = |return_to: Option<&str>, error| ServerLoginError {
             return_to: return_to.map(str::to_owned),
@@ -126,6 +128,8 @@ impl Identity {
         };
         let app = self
             .app(app_id, AppKind::OfficialAccount)
+            .map_err(|e| fail(None, e))?;
+        self.rate_limit(Action::Login, client, Some(app_id))
             .map_err(|e| fail(None, e))?;
         let state = self
             .check_state(app_id, state, Presented::Server { browser_nonce })

@@ -119,6 +119,14 @@ async fn a_huge_code_lifetime_is_refused_and_the_sandbox_keeps_working() {
     );
     let res = app
         .http
+        .post(format!("{}/sandbox/wechat/codes", app.base))
+        .json(&json!({ "appId": MP_A, "user": "alice", "openid": "o".repeat(5000) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "overrides are bounded");
+    let res = app
+        .http
         .post(format!("{}/sandbox/wechat/clock", app.base))
         .json(&json!({ "advanceSeconds": 2_678_400u64 }))
         .send()

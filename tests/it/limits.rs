@@ -16,6 +16,7 @@ on_both_backends!(
     a_burst_from_one_address_passes_a_flood_is_refused_and_recovers,
     the_state_table_stays_bounded_under_a_flood_and_expired_rows_go,
     forwarded_addresses_count_only_through_trusted_proxies,
+    the_server_driven_callback_is_rate_limited_like_a_login,
 );
 
 async fn an_oversized_body_is_refused_with_413_and_changes_nothing(backend: Backend) {
@@ -63,6 +64,19 @@ async fn an_oversized_body_is_refused_with_413_and_changes_nothing(backend: Back
         .await
         .unwrap();
     assert_eq!(res.status(), 415);
+    // Other routes refuse a body declared too large, naming the limit too.
+    let res = app
+        .http
+        .post(format!("{}/sandbox/wechat/codes", app.base))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"appId\": \"{MP_A}\", \"user\": \"{padding}\"}}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert!(res.text().await.unwrap().contains("limits.max_body_bytes"));
     assert_eq!(app.written().await, before);
     // The code was never spent: WeChat was not called.
     assert!(app.login_mp_code(MP_A, &code).await.get("errors").is_none());
@@ -82,6 +96,16 @@ async fn aliased_logins_are_refused_before_any_wechat_call(backend: Backend) {
     assert!(body.get("data").is_none_or(Value::is_null), "{body:#}");
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("limits.logins_per_request"), "{message}");
+    assert_eq!(app.written().await, before);
+    // Nor when the aliases hide ten fragments deep.
+    let open = "... on Mutation { ".repeat(10);
+    let close = "} ".repeat(10);
+    let query = format!(
+        "mutation {{ {open} a: loginWithMiniProgram(input: {{appId: \"{MP_A}\", code: \"{a}\"}}) {{ newUser }}
+                     b: loginWithMiniProgram(input: {{appId: \"{MP_A}\", code: \"{b}\"}}) {{ newUser }} {close} }}"
+    );
+    let body = app.gql(None, &query, json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     assert_eq!(app.written().await, before);
     // Neither code reached WeChat: both still log in.
     assert!(app.login_mp_code(MP_A, &a).await.get("errors").is_none());
@@ -269,6 +293,82 @@ async fn forwarded_addresses_count_only_through_trusted_proxies(backend: Backend
     }
     let body = authorize_via(&app, "203.0.113.99").await;
     assert_eq!(error_code(&body), "RATE_LIMITED");
+}
+
+async fn the_server_driven_callback_is_rate_limited_like_a_login(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.rate_limits.login.per_ip = wechat_identity::config::Bucket {
+            burst: 2,
+            per_second: 0.01,
+        };
+    })
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirects
+        .get(format!(
+            "{}/auth/official-account/{OA}/authorize?scope=snsapi_base&returnTo={}/sandbox/login-demo",
+            app.base, app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let state = location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Replaying one state with made-up codes: each try costs WeChat a call, until the limit.
+    let callback = |i: usize| {
+        no_redirects
+            .get(format!(
+                "{}/auth/official-account/{OA}/callback?code=bogus{i}&state={state}",
+                app.base
+            ))
+            .header("cookie", &cookie)
+            .send()
+    };
+    for i in 0..2 {
+        let res = callback(i).await.unwrap();
+        assert_eq!(res.status(), 302);
+        let to = res.headers()["location"].to_str().unwrap();
+        assert!(to.contains("error=WECHAT_CODE_INVALID"), "{to}");
+    }
+    let res = callback(2).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.limits.max_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(half_sent(&app.base, "GET /healthz HTTP/1.1\r\nHost: x\r\n").await);
+    }
+    // The fourth from the same address is closed at once, without an answer.
+    let mut fourth = half_sent(&app.base, "").await;
+    assert_eq!(read_to_close(&mut fourth, Duration::from_secs(2)).await, "");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "slots come back when connections close");
 }
 
 /// A raw connection that sends part of a request and then nothing.

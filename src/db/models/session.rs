@@ -8,6 +8,15 @@ use crate::db::schema::sessions;
 use crate::db::{Conn, DbError};
 use crate::with_conn;
 
+/// Whose sessions.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner<'a> {
+    /// The sessions of one login (a rotation family).
+    Family(&'a str),
+    /// Every session of a user.
+    User(&'a str),
+}
+
 /// A row of `sessions`.
 #[derive(Clone, Debug, Queryable, Identifiable)]
 #[diesel(table_name = sessions)]
@@ -89,22 +98,40 @@ impl SessionRow {
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
-    /// Whether any session of the family is still active (the login was not ended).
-    pub async fn family_active(conn: &mut Conn, family: &str) -> Result<bool, DbError> {
-        let q = diesel::select(diesel::dsl::exists(
-            sessions::table
-                .filter(sessions::family.eq(family))
-                .filter(sessions::revoked_at.is_null()),
-        ));
-        Ok(with_conn!(conn, c => q.get_result::<bool>(c).await)?)
+    /// Locks the active sessions of a family (or, with `user`, of a user) until the
+    /// transaction ends and returns how many there are. Refresh and logout both lock first, so
+    /// neither misses a session the other is adding (row locks on PostgreSQL; SQLite's
+    /// `BEGIN IMMEDIATE` already serializes them).
+    pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
+        let (family, user) = match owner {
+            Owner::Family(family) => (Some(family), None),
+            Owner::User(user) => (None, Some(user)),
+        };
+        // `family = $1 OR user_id = $2` with one of them NULL: one statement for both owners.
+        let q = sessions::table
+            .filter(sessions::revoked_at.is_null())
+            .filter(
+                sessions::family
+                    .nullable()
+                    .eq(family)
+                    .or(sessions::user_id.nullable().eq(user)),
+            )
+            .select(sessions::id);
+        let ids: Vec<String> = match conn {
+            Conn::Sqlite(c) => q.load(&mut **c).await?,
+            Conn::Postgres(c) => q.for_update().load(&mut **c).await?,
+        };
+        Ok(ids.len())
     }
 
-    /// Revokes every active session of a family (refresh-token reuse).
+    /// Revokes every active session of a family (refresh-token reuse, logout), locking them
+    /// first.
     pub async fn revoke_family(
         conn: &mut Conn,
         family: &str,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
+        Self::lock_active(conn, Owner::Family(family)).await?;
         let q = diesel::update(
             sessions::table
                 .filter(sessions::family.eq(family))
@@ -114,12 +141,13 @@ impl SessionRow {
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
-    /// Revokes every active session of a user.
+    /// Revokes every active session of a user, locking them first.
     pub async fn revoke_user(
         conn: &mut Conn,
         user_id: &str,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
+        Self::lock_active(conn, Owner::User(user_id)).await?;
         let q = diesel::update(
             sessions::table
                 .filter(sessions::user_id.eq(user_id))

@@ -122,7 +122,17 @@ pub(super) async fn add_fault(
         return bad_request("a fault needs errcode, delayMs or malformed".into());
     }
     let delay = Duration::from_millis(req.delay_ms.unwrap_or(0).min(60_000));
-    lock(&sb.inner.faults).push(Fault {
+    if req.path.as_ref().is_some_and(|p| p.len() > 256) {
+        return bad_request("path must be at most 256 characters".into());
+    }
+    let mut faults = lock(&sb.inner.faults);
+    if faults.len() >= super::MAX_FAULTS {
+        return bad_request(format!(
+            "{} faults are pending already; DELETE /faults to clear them",
+            super::MAX_FAULTS
+        ));
+    }
+    faults.push(Fault {
         path: req.path,
         errcode: req.errcode,
         delay,

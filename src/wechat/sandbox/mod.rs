@@ -39,6 +39,12 @@ pub const CODE_TTL: Duration = Duration::from_secs(300);
 /// The longest code lifetime a test may ask for (a day).
 pub const MAX_CODE_TTL_SECS: u64 = 24 * 3600;
 
+/// Unexpired codes the sandbox holds at most (its memory stays bounded).
+pub const MAX_CODES: usize = 200_000;
+
+/// Pending faults at most.
+pub const MAX_FAULTS: usize = 1000;
+
 /// How far `POST /clock` may move the sandbox's clock ahead in all (ten years).
 pub const MAX_CLOCK_OFFSET_SECS: u64 = 10 * 365 * 24 * 3600;
 
@@ -217,6 +223,15 @@ impl Sandbox {
             .get(&req.app_id)
             .ok_or_else(|| format!("unknown appId `{}`", req.app_id))?;
         check_user(&req.user)?;
+        for (name, value) in [
+            ("openid", &req.openid),
+            ("unionid", &req.unionid),
+            ("sessionKey", &req.session_key),
+        ] {
+            if value.as_ref().is_some_and(|v| v.len() > 128) {
+                return Err(format!("{name} must be at most 128 characters"));
+            }
+        }
         let scope = match (app.kind, req.scope.as_deref()) {
             (AppKind::MiniProgram, None) => None,
             (AppKind::MiniProgram, Some(_)) => {
@@ -260,8 +275,15 @@ impl Sandbox {
         let now = self.now();
         let mut codes = lock(&self.inner.codes);
         // Forget long-expired codes now and then (not on every call: the map can be large).
-        if self.inner.issued.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+        if self.inner.issued.fetch_add(1, Ordering::Relaxed) % 1024 == 1023
+            || codes.len() >= MAX_CODES
+        {
             codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
+        }
+        if codes.len() >= MAX_CODES {
+            return Err(format!(
+                "the sandbox holds {MAX_CODES} unexpired codes already; use or let some expire"
+            ));
         }
         codes.insert(
             code.clone(),
