@@ -65,7 +65,10 @@ fn official_account_login_keys_are_checked_and_named() {
     };
     let err = c.finish().unwrap_err().to_string();
     assert!(err.contains("public_url"), "{err}");
-    let mut c = Config::default();
+    let mut c = Config {
+        sandbox: Some(true),
+        ..Config::default()
+    };
     c.apply_env(|k| match k {
         "WECHAT_IDENTITY_RETURN_TO" => Some("https://a.example/, https://b.example/x".into()),
         "WECHAT_IDENTITY_PUBLIC_URL" => Some("https://id.example.com/".into()),
