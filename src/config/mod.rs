@@ -12,9 +12,11 @@ use crate::types::{AppId, AppKind};
 mod env;
 mod limits;
 mod return_to;
+mod sandbox;
 mod validate;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
 pub use return_to::{ReturnToRule, check_return_to};
+pub use sandbox::{SandboxMode, sandbox_demo_apps};
 
 /// A value that must never reach a log line or `Debug` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
@@ -253,15 +255,6 @@ pub struct Config {
     pub sandbox_mode: Option<SandboxMode>,
 }
 
-/// Why the sandbox runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SandboxMode {
-    /// A local start with no apps, on SQLite and a loopback address.
-    Default,
-    /// `sandbox = true` (or `WECHAT_IDENTITY_SANDBOX=true`).
-    Asked,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -281,44 +274,6 @@ impl Default for Config {
             sandbox_mode: None,
         }
     }
-}
-
-/// The sandbox's demo apps: two Mini Programs and an OA bound to one open platform, one unbound
-/// Mini Program.
-pub fn sandbox_demo_apps() -> Vec<AppConfig> {
-    let app = |kind, id: &str, name: &str, open_platform| AppConfig {
-        kind,
-        app_id: AppId::new(id),
-        secret: Secret::new(format!("sandbox-secret-{id}")),
-        name: name.into(),
-        open_platform,
-    };
-    vec![
-        app(
-            AppKind::MiniProgram,
-            "wxsandboxminiapp01",
-            "Sandbox Mini Program A",
-            true,
-        ),
-        app(
-            AppKind::MiniProgram,
-            "wxsandboxminiapp02",
-            "Sandbox Mini Program B",
-            true,
-        ),
-        app(
-            AppKind::OfficialAccount,
-            "wxsandboxofficial1",
-            "Sandbox Official Account",
-            true,
-        ),
-        app(
-            AppKind::MiniProgram,
-            "wxsandboxunbound01",
-            "Sandbox Unbound Mini Program",
-            false,
-        ),
-    ]
 }
 
 impl Config {

@@ -1,0 +1,51 @@
+//! Sandbox mode: why it runs, and its demo apps.
+
+use super::{AppConfig, Secret};
+use crate::types::{AppId, AppKind};
+
+/// Why the sandbox runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// A local start with no apps, on SQLite and a loopback address.
+    Default,
+    /// `sandbox = true` (or `WECHAT_IDENTITY_SANDBOX=true`).
+    Asked,
+}
+
+/// The sandbox's demo apps: two Mini Programs and an OA bound to one open platform, one unbound
+/// Mini Program.
+pub fn sandbox_demo_apps() -> Vec<AppConfig> {
+    let app = |kind, id: &str, name: &str, open_platform| AppConfig {
+        kind,
+        app_id: AppId::new(id),
+        secret: Secret::new(format!("sandbox-secret-{id}")),
+        name: name.into(),
+        open_platform,
+    };
+    vec![
+        app(
+            AppKind::MiniProgram,
+            "wxsandboxminiapp01",
+            "Sandbox Mini Program A",
+            true,
+        ),
+        app(
+            AppKind::MiniProgram,
+            "wxsandboxminiapp02",
+            "Sandbox Mini Program B",
+            true,
+        ),
+        app(
+            AppKind::OfficialAccount,
+            "wxsandboxofficial1",
+            "Sandbox Official Account",
+            true,
+        ),
+        app(
+            AppKind::MiniProgram,
+            "wxsandboxunbound01",
+            "Sandbox Unbound Mini Program",
+            false,
+        ),
+    ]
+}
