@@ -34,12 +34,7 @@ impl Config {
             self.public_url = Some(v);
         }
         if let Some(v) = var("WECHAT_IDENTITY_RETURN_TO") {
-            self.official_account_login.return_to = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.official_account_login.return_to = list(&v);
         }
         if let Some(v) = var("WECHAT_IDENTITY_SESSION_KEY_ENCRYPTION_KEY") {
             self.wechat.session_key_encryption_key = Some(Secret::new(v));
@@ -63,12 +58,7 @@ impl Config {
             self.jwt.private_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("WECHAT_IDENTITY_TRUSTED_PROXIES") {
-            self.limits.trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.limits.trusted_proxies = list(&v);
         }
         if let Some(v) = var("WECHAT_IDENTITY_RATE_LIMITS") {
             self.rate_limits.enabled = parse_bool("WECHAT_IDENTITY_RATE_LIMITS", &v)?;
@@ -82,6 +72,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A comma-separated list, entries trimmed, empty ones dropped.
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {

@@ -61,11 +61,7 @@ async fn read_request(
             format!("request body is larger than {max} bytes (limits.max_body_bytes)"),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
+    if super::declared_length(headers).is_some_and(|len| len > max as u64) {
         return Err(too_large());
     }
     let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {

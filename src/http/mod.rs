@@ -90,14 +90,18 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         }))
 }
 
+/// The body length a request declares (`Content-Length`), if it declares one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Refuses a body declared larger than `max_body` (413 naming the limit), then runs the
 /// request, or answers 408 naming the limit once `timeout_ms` have passed.
 async fn bounded(max_body: usize, timeout_ms: u64, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(request.headers());
     // `/graphql` answers this itself, as a GraphQL error.
     if declared.is_some_and(|len| len > max_body as u64) && request.uri().path() != "/graphql" {
         return (

@@ -1,0 +1,146 @@
+//! Login codes: issued by `POST /codes` (or the approval page), redeemed once by the faked
+//! code exchanges; and the app check those exchanges make first.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{
+    CODE_TTL, CodeRequest, IssuedCode, MAX_CODE_TTL_SECS, MAX_CODES, Sandbox, check_user,
+    derive_id, lock,
+};
+use crate::crypto;
+use crate::types::AppKind;
+
+impl Sandbox {
+    /// Issues a login code (what `POST /codes` does). Mini Program codes are for
+    /// `jscode2session`; Official Account codes carry a scope (default `snsapi_base`).
+    pub fn issue_code(&self, req: &CodeRequest) -> Result<String, String> {
+        let app = self
+            .inner
+            .apps
+            .get(&req.app_id)
+            .ok_or_else(|| format!("unknown appId `{}`", req.app_id))?;
+        check_user(&req.user)?;
+        for (name, value) in [
+            ("openid", &req.openid),
+            ("unionid", &req.unionid),
+            ("sessionKey", &req.session_key),
+        ] {
+            if value.as_ref().is_some_and(|v| v.len() > 128) {
+                return Err(format!("{name} must be at most 128 characters"));
+            }
+        }
+        let scope = match (app.kind, req.scope.as_deref()) {
+            (AppKind::MiniProgram, None) => None,
+            (AppKind::MiniProgram, Some(_)) => {
+                return Err("scope is for Official Account codes".into());
+            }
+            (AppKind::OfficialAccount, None) => Some("snsapi_base".to_owned()),
+            (AppKind::OfficialAccount, Some(s @ ("snsapi_base" | "snsapi_userinfo"))) => {
+                Some(s.to_owned())
+            }
+            (AppKind::OfficialAccount, Some(_)) => {
+                return Err("scope must be snsapi_base or snsapi_userinfo".into());
+            }
+        };
+        if req.snapshot_user && app.kind != AppKind::OfficialAccount {
+            return Err("snapshotUser is for Official Account codes".into());
+        }
+        let openid = match &req.openid {
+            Some(o) => o.clone(),
+            // A snapshot user is a virtual person with an openid of its own.
+            None if req.snapshot_user => derive_id("snapshot-openid", &req.app_id, &req.user),
+            None => derive_id("openid", &req.app_id, &req.user),
+        };
+        let unionid = match &req.unionid {
+            Some(u) => Some(u.clone()),
+            None if req.snapshot_user => None,
+            None => app
+                .open_platform
+                .as_ref()
+                .map(|platform| derive_id("unionid", platform, &req.user)),
+        };
+        let session_key = req
+            .session_key
+            .clone()
+            .unwrap_or_else(|| STANDARD.encode(crypto::random_bytes::<16>()));
+        let code = crypto::hex(&crypto::random_bytes::<16>());
+        let ttl = match req.ttl_seconds {
+            None => CODE_TTL,
+            Some(secs @ 0..=MAX_CODE_TTL_SECS) => Duration::from_secs(secs),
+            Some(_) => return Err(format!("ttlSeconds must be 0..={MAX_CODE_TTL_SECS}")),
+        };
+        let now = self.now();
+        let mut codes = lock(&self.inner.codes);
+        // Forget long-expired codes now and then (not on every call: the map can be large).
+        if self.inner.issued.fetch_add(1, Ordering::Relaxed) % 1024 == 1023
+            || codes.len() >= MAX_CODES
+        {
+            codes.retain(|_, c| c.expires_at + Duration::from_secs(60) > now);
+        }
+        if codes.len() >= MAX_CODES {
+            return Err(format!(
+                "the sandbox holds {MAX_CODES} unexpired codes already; use or let some expire"
+            ));
+        }
+        codes.insert(
+            code.clone(),
+            IssuedCode {
+                app_id: req.app_id.clone(),
+                user: req.user.clone(),
+                openid,
+                unionid,
+                session_key,
+                unionid_in_token: scope.as_deref() == Some("snsapi_userinfo")
+                    || req.unionid.is_some(),
+                scope,
+                snapshot: req.snapshot_user,
+                expires_at: now + ttl,
+                used: false,
+            },
+        );
+        Ok(code)
+    }
+
+    /// Checks `appid` and `secret` like WeChat: 40013 for an unknown app, 40125 for a bad secret.
+    pub(super) fn check_app(
+        &self,
+        appid: &str,
+        secret: &str,
+        kind: AppKind,
+    ) -> Result<(), (i64, &'static str)> {
+        match self.inner.apps.get(appid) {
+            Some(app) if app.kind != kind => Err((40013, "invalid appid")),
+            Some(app) if crypto::constant_time_eq(app.secret.as_bytes(), secret.as_bytes()) => {
+                Ok(())
+            }
+            Some(_) => Err((40125, "invalid appsecret")),
+            None => Err((40013, "invalid appid")),
+        }
+    }
+
+    /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise (an expired
+    /// Mini Program code is 40029, an expired OA code 42003, as WeChat answers).
+    pub(super) fn redeem_code(
+        &self,
+        appid: &str,
+        code: &str,
+    ) -> Result<IssuedCode, (i64, &'static str)> {
+        let now = self.now();
+        let mut codes = lock(&self.inner.codes);
+        match codes.get_mut(code) {
+            Some(c) if c.app_id != appid => Err((40029, "invalid code")),
+            Some(c) if c.used => Err((40163, "code been used")),
+            Some(c) if c.expires_at <= now && c.scope.is_some() => Err((42003, "code expired")),
+            Some(c) if c.expires_at <= now => Err((40029, "invalid code")),
+            Some(c) => {
+                c.used = true;
+                Ok(c.clone())
+            }
+            None => Err((40029, "invalid code")),
+        }
+    }
+}
