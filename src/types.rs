@@ -1,13 +1,42 @@
 //! Newtypes for every identifier, so an openid can never be passed where a unionid belongs.
+//! They are stored as text on both backends (diesel `ToSql`/`FromSql`), so rows and queries
+//! carry them too.
 
 use std::fmt;
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
 
 macro_rules! id_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[derive(
+            Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize,
+            serde::Deserialize, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
         #[serde(transparent)]
+        #[diesel(sql_type = Text)]
         pub struct $name(String);
+
+        impl<DB: Backend> ToSql<Text, DB> for $name
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $name
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                String::from_sql(bytes).map(Self)
+            }
+        }
 
         impl $name {
             /// Wraps a value already known to be valid (read from our own database or config).
@@ -56,9 +85,20 @@ id_newtype!(
     /// Our own, public and stable user id (a UUID).
     UserId
 );
+id_newtype!(
+    /// The row id of a Mini Program or Official Account identity (a UUID).
+    IdentityId
+);
 
 impl UserId {
     /// A fresh, time-ordered user id (UUIDv7, so ids sort by creation).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl IdentityId {
+    /// A fresh, time-ordered identity id.
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }

@@ -15,8 +15,9 @@ use super::TokenIssuer;
 use crate::db::models::now;
 use crate::db::models::session::{NewSession, Owner, SessionRow};
 use crate::db::models::user::UserRow;
-use crate::db::{Conn, Db, DbError, Retryable};
-use crate::{crypto, transaction, types};
+use crate::db::transaction;
+use crate::db::{Conn, Db, DbError, Race, Retryable};
+use crate::{crypto, types};
 
 /// What a client learns about the caller's connection (stored with the session).
 #[derive(Clone, Debug, Default)]
@@ -57,11 +58,12 @@ pub enum SessionError {
 }
 
 impl Retryable for SessionError {
-    fn is_retryable(&self) -> bool {
+    fn race(&self) -> Option<Race> {
         match self {
-            SessionError::Raced => true,
-            SessionError::Db(e) => e.is_retryable(),
-            SessionError::Invalid(_) => false,
+            // Another refresh rotated the token between our read and our write.
+            SessionError::Raced => Some(Race::Serialization),
+            SessionError::Db(e) => e.race(),
+            SessionError::Invalid(_) => None,
         }
     }
 }
@@ -157,44 +159,49 @@ pub async fn refresh(
     }
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
     let grace = Duration::seconds(i64::try_from(issuer.refresh_reuse_grace_secs).unwrap_or(0));
-    let outcome: Result<Refreshed, SessionError> = transaction!(db, conn => {
-        let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
-            return Err(SessionError::Invalid("refresh token invalid"));
-        };
-        let at = now();
-        let retry = match (session.revoked_at, &session.replaced_by) {
-            (None, _) => false,
-            (Some(rotated_at), Some(_)) => {
-                let within_grace = at - rotated_at <= grace;
-                let active = SessionRow::lock_active(conn, Owner::Family(&session.family)).await?;
-                if !within_grace || active == 0 {
-                    SessionRow::revoke_family(conn, &session.family, at).await?;
-                    return Ok(Refreshed::Reused);
+    let outcome: Result<Refreshed, SessionError> =
+        transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+            let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
+                return Err(SessionError::Invalid("refresh token invalid"));
+            };
+            let at = now();
+            let retry = match (session.revoked_at, &session.replaced_by) {
+                (None, _) => false,
+                (Some(rotated_at), Some(_)) => {
+                    let within_grace = at - rotated_at <= grace;
+                    let active =
+                        SessionRow::lock_active(conn, Owner::Family(&session.family)).await?;
+                    if !within_grace || active == 0 {
+                        SessionRow::revoke_family(conn, &session.family, at).await?;
+                        return Ok(Refreshed::Reused);
+                    }
+                    if active >= MAX_LIVE_PER_LOGIN {
+                        // Retries past this are refused; the login goes on.
+                        return Err(SessionError::Invalid("refresh token already used"));
+                    }
+                    true
                 }
-                if active >= MAX_LIVE_PER_LOGIN {
-                    // Retries past this are refused; the login goes on.
-                    return Err(SessionError::Invalid("refresh token already used"));
-                }
-                true
+                (Some(_), None) => return Err(SessionError::Invalid("refresh token revoked")),
+            };
+            if session.expires_at <= at {
+                return Err(SessionError::Invalid("refresh token expired"));
             }
-            (Some(_), None) => return Err(SessionError::Invalid("refresh token revoked")),
-        };
-        if session.expires_at <= at {
-            return Err(SessionError::Invalid("refresh token expired"));
-        }
-        let user = UserRow::find_live(conn, &session.user_id)
-            .await?
-            .ok_or(SessionError::Invalid("refresh token invalid"))?;
-        let tokens = create(conn, issuer, &user.id, Some(&session.family), client).await?;
-        // A retry within the grace window gets a sibling in the same login; the token it
-        // presented stays rotated.
-        if !retry && !SessionRow::revoke(conn, &session.id, Some(&tokens.session_id), at).await? {
-            // A concurrent refresh with the same token rotated it first: run again, and see it
-            // as a retry (or as reuse, past the window).
-            return Err(SessionError::Raced);
-        }
-        Ok(Refreshed::Rotated(Box::new((user, tokens))))
-    });
+            let user = UserRow::find_live(conn, &session.user_id)
+                .await?
+                .ok_or(SessionError::Invalid("refresh token invalid"))?;
+            let tokens = create(conn, issuer, &user.id, Some(&session.family), client).await?;
+            // A retry within the grace window gets a sibling in the same login; the token it
+            // presented stays rotated.
+            if !retry
+                && !SessionRow::revoke(conn, &session.id, Some(&tokens.session_id), at).await?
+            {
+                // A concurrent refresh with the same token rotated it first: run again, and see it
+                // as a retry (or as reuse, past the window).
+                return Err(SessionError::Raced);
+            }
+            Ok(Refreshed::Rotated(Box::new((user, tokens))))
+        })
+        .await;
     match outcome? {
         Refreshed::Rotated(rotated) => Ok(*rotated),
         Refreshed::Reused => {
@@ -212,20 +219,22 @@ pub async fn refresh(
 /// session was ended.
 pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> {
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
-    transaction!(db, conn => {
+    transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
             return Ok(false);
         };
         Ok(SessionRow::revoke_family(conn, &session.family, now()).await? > 0)
     })
+    .await
 }
 
 /// Ends every session of a user (and of users merged into it). Returns how many were active.
 pub async fn logout_everywhere(db: &Db, user_id: &str) -> Result<usize, SessionError> {
-    transaction!(db, conn => {
+    transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(user) = UserRow::find_live(conn, user_id).await? else {
             return Ok(0);
         };
         Ok(SessionRow::revoke_user(conn, &user.id, now()).await?)
     })
+    .await
 }

@@ -1,11 +1,16 @@
 //! The database layer, shared by SQLite (embedded default) and PostgreSQL (production).
 //!
-//! [`Db`] is an enum of the two pools; [`with_conn!`](crate::with_conn) expands one diesel query
-//! for each connection type, so every query is written once. Read-then-write work runs in
-//! [`transaction!`](crate::transaction), which retries on the races a unique constraint settles.
+//! [`Db`] holds the pool of one of the two; [`with_conn!`](crate::with_conn) expands one diesel
+//! query for each connection type, so every query is written once. Read-then-write work runs in
+//! [`transaction`] (a closure; retried only on named races, see [`tx`]), and locks rows with
+//! [`lock::for_update`]. Rows carry the identifier newtypes of [`crate::types`].
 
+pub mod lock;
 pub mod models;
 pub mod schema;
+pub mod tx;
+
+pub use tx::{Race, Retryable, transaction};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,13 +19,13 @@ use std::time::Duration;
 use diesel::Connection as _;
 use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection as _;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt as _;
 
@@ -32,13 +37,14 @@ pub type PgConn = AsyncPgConnection;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// How many times a transaction that lost a race is run again.
-pub const MAX_TRANSACTION_ATTEMPTS: u32 = 8;
+/// How long a request waits for a pooled connection before it is told the service is busy.
+pub const DEFAULT_POOL_WAIT: Duration = Duration::from_secs(5);
 
 /// Errors of the database layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// No connection could be had from the pool.
+    /// No connection could be had from the pool within its wait (the service is overloaded or
+    /// the database is down): a retryable UNAVAILABLE for the caller.
     #[error("database pool: {0}")]
     Pool(String),
     /// A query failed.
@@ -47,48 +53,6 @@ pub enum DbError {
     /// Migrations failed or the database could not be prepared.
     #[error("database setup: {0}")]
     Setup(String),
-}
-
-impl DbError {
-    /// Whether running the whole transaction again may succeed: a lost race on a unique
-    /// constraint, a serialization failure or deadlock, or a busy SQLite file.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            DbError::Query(DieselError::DatabaseError(kind, info)) => match kind {
-                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure => {
-                    true
-                }
-                _ => {
-                    let m = info.message();
-                    m.contains("deadlock") || m.contains("database is locked") || m.contains("busy")
-                }
-            },
-            _ => false,
-        }
-    }
-
-    /// Whether this is a unique-constraint violation.
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            DbError::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
-    }
-}
-
-/// Errors that may carry a retryable database error; used by [`transaction!`](crate::transaction).
-pub trait Retryable {
-    /// Whether running the transaction again may succeed.
-    fn is_retryable(&self) -> bool;
-}
-
-impl Retryable for DbError {
-    fn is_retryable(&self) -> bool {
-        DbError::is_retryable(self)
-    }
 }
 
 /// The backend in use.
@@ -102,7 +66,14 @@ pub enum Backend {
 
 /// A connection pool to one of the two backends.
 #[derive(Clone)]
-pub enum Db {
+pub struct Db {
+    pools: Pools,
+    /// How long [`Db::conn`] waits for a free connection.
+    wait: Duration,
+}
+
+#[derive(Clone)]
+enum Pools {
     /// SQLite pool, and the lock that queues this process's writers: SQLite has one writer at a
     /// time, and waiting on an async lock is fair and fast where SQLite's busy handler sleeps.
     Sqlite(Pool<SqliteConn>, Arc<tokio::sync::Mutex<()>>),
@@ -136,112 +107,6 @@ macro_rules! with_conn {
             }
         }
     };
-}
-
-/// Runs `$body` (an async block's contents using `$c: &mut Conn`, evaluating to
-/// `Result<T, E>`) in a transaction on `$db`, committing on `Ok` and rolling back on `Err`.
-/// When the error is retryable (a lost race), the whole body runs again, up to
-/// [`MAX_TRANSACTION_ATTEMPTS`] times. `E: From<DbError> + Retryable`.
-#[macro_export]
-macro_rules! transaction {
-    ($db:expr, $c:ident => $body:block) => {{
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let mut tx = $db.begin().await?;
-            let result = async {
-                let $c: &mut $crate::db::Conn = tx.conn();
-                $body
-            }
-            .await;
-            match result {
-                Ok(value) => match tx.commit().await {
-                    Ok(()) => {
-                        $crate::metrics::transaction("commit");
-                        break Ok(value);
-                    }
-                    Err(e)
-                        if e.is_retryable() && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS =>
-                    {
-                        $crate::metrics::transaction("retry");
-                        $crate::db::backoff(attempt).await;
-                        continue;
-                    }
-                    Err(e) => {
-                        $crate::metrics::transaction("rollback");
-                        break Err(e.into());
-                    }
-                },
-                Err(e) => {
-                    tx.rollback().await;
-                    if $crate::db::Retryable::is_retryable(&e)
-                        && attempt < $crate::db::MAX_TRANSACTION_ATTEMPTS
-                    {
-                        $crate::metrics::transaction("retry");
-                        $crate::db::backoff(attempt).await;
-                        continue;
-                    }
-                    $crate::metrics::transaction("rollback");
-                    break Err(e);
-                }
-            }
-        }
-    }};
-}
-
-/// A short, growing, jittered pause before a transaction runs again.
-pub async fn backoff(attempt: u32) {
-    let mut b = [0u8; 1];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    let ms = u64::from(attempt) * 2 + u64::from(b[0] % 8);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-/// An open transaction holding its connection. Dropping it without commit leaves the connection
-/// flagged as in-transaction, and the pool discards it.
-pub struct Tx {
-    conn: Conn,
-    /// SQLite only: this process's write lock, held until commit or rollback.
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Tx {
-    /// The connection, for queries inside the transaction.
-    pub fn conn(&mut self) -> &mut Conn {
-        &mut self.conn
-    }
-
-    /// Commits.
-    pub async fn commit(mut self) -> Result<(), DbError> {
-        match &mut self.conn {
-            Conn::Sqlite(c) => {
-                <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
-                    .await?
-            }
-            Conn::Postgres(c) => {
-                <PgConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
-                    .await?
-            }
-        }
-        Ok(())
-    }
-
-    /// Rolls back; a failure here only means the pool will discard the connection.
-    pub async fn rollback(mut self) {
-        let result = match &mut self.conn {
-            Conn::Sqlite(c) => {
-                <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
-                    .await
-            }
-            Conn::Postgres(c) => {
-                <PgConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "rollback failed; connection will be discarded");
-        }
-    }
 }
 
 impl Db {
@@ -281,7 +146,7 @@ impl Db {
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::Sqlite(pool, Arc::default()))
+            Ok(Db::new(Pools::Sqlite(pool, Arc::default())))
         } else {
             let mut conn = PgConn::establish(url)
                 .await
@@ -305,55 +170,56 @@ impl Db {
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::new(Pools::Postgres(pool)))
         }
+    }
+
+    fn new(pools: Pools) -> Self {
+        Self {
+            pools,
+            wait: DEFAULT_POOL_WAIT,
+        }
+    }
+
+    /// The same pool, waiting at most `wait` for a free connection.
+    pub fn with_pool_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
     }
 
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite(..) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match self.pools {
+            Pools::Sqlite(..) => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
         }
     }
 
-    /// A connection from the pool.
+    /// A connection from the pool, or [`DbError::Pool`] when none frees up within the wait.
     pub async fn conn(&self) -> Result<Conn, DbError> {
-        Ok(match self {
-            Db::Sqlite(p, _) => {
-                Conn::Sqlite(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?)
-            }
-            Db::Postgres(p) => {
-                Conn::Postgres(p.get().await.map_err(|e| DbError::Pool(e.to_string()))?)
-            }
+        let busy = || DbError::Pool(format!("no free connection within {:?}", self.wait));
+        Ok(match &self.pools {
+            Pools::Sqlite(p, _) => Conn::Sqlite(
+                tokio::time::timeout(self.wait, p.get())
+                    .await
+                    .map_err(|_| busy())?
+                    .map_err(|e| DbError::Pool(e.to_string()))?,
+            ),
+            Pools::Postgres(p) => Conn::Postgres(
+                tokio::time::timeout(self.wait, p.get())
+                    .await
+                    .map_err(|_| busy())?
+                    .map_err(|e| DbError::Pool(e.to_string()))?,
+            ),
         })
     }
 
-    /// Begins a transaction (`BEGIN IMMEDIATE` on SQLite, so read-then-write cannot deadlock).
-    pub async fn begin(&self) -> Result<Tx, DbError> {
-        let writer = match self {
-            Db::Sqlite(_, lock) => Some(lock.clone().lock_owned().await),
-            Db::Postgres(_) => None,
-        };
-        let mut conn = self.conn().await?;
-        match &mut conn {
-            Conn::Sqlite(c) => {
-                c.spawn_blocking(|inner| {
-                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(
-                        inner,
-                        "BEGIN IMMEDIATE",
-                    )
-                })
-                .await?
-            }
-            Conn::Postgres(c) => {
-                <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
-            }
+    /// SQLite: this process's writer lock (taken for the length of a transaction).
+    fn writer(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        match &self.pools {
+            Pools::Sqlite(_, lock) => Some(lock.clone()),
+            Pools::Postgres(_) => None,
         }
-        Ok(Tx {
-            conn,
-            _writer: writer,
-        })
     }
 
     /// Checks the database answers (for `/readyz`).

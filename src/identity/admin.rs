@@ -10,7 +10,7 @@ use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::session::SessionRow;
 use crate::db::models::user::UserRow;
-use crate::transaction;
+use crate::db::transaction;
 use crate::types::new_row_id;
 
 /// An identity of either kind, as far as an unlink cares.
@@ -72,7 +72,7 @@ impl Identity {
                 "sourceId and targetId are the same user".into(),
             ));
         }
-        transaction!(self.db, conn => {
+        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
             // Lock in id order, so two opposite merges cannot deadlock.
             let (source, target) = if source_id < target_id {
                 let s = lock_existing_live(conn, source_id, "source").await?;
@@ -98,7 +98,7 @@ impl Identity {
                 }
                 _ => Ok(merged),
             }
-        })
+        }).await
     }
 
     /// Moves one identity (Mini Program or Official Account) to a new user of its own and
@@ -110,7 +110,7 @@ impl Identity {
         identity_id: &str,
         actor: &str,
     ) -> Result<UserRow, IdentityError> {
-        transaction!(self.db, conn => {
+        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
             // The identity row is locked first (as a login locks it), then its user.
             let identity = find_identity(conn, identity_id).await?
                 .ok_or_else(|| IdentityError::NotFound(format!("identity {identity_id} does not exist")))?;
@@ -148,7 +148,7 @@ impl Identity {
             crate::metrics::merge(MergeReason::Unlink.as_str());
             tracing::info!(from = %user.id, to = %fresh.id, identity = %identity.id, actor, "unlinked an identity");
             Ok(fresh)
-        })
+        }).await
     }
 
     /// Merge and unlink events, oldest first, `limit` after the event id `after`; only those

@@ -8,10 +8,11 @@ use crate::db::models::fast_login::FastLogin;
 use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, NewMiniProgramIdentity};
 use crate::db::models::now;
 use crate::db::models::user::{ProfileFill, UserRow};
+use crate::db::{Conn, transaction};
+use crate::metrics;
 use crate::rate_limit::Action;
 use crate::types::{AppKind, UnionId, new_row_id};
 use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
-use crate::{metrics, transaction};
 
 use super::rules::{self, Existing, MergeReason};
 use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
@@ -149,42 +150,68 @@ impl Identity {
             }
         }
 
-        transaction!(self.db, conn => {
-            let row = MiniProgramIdentityRow::find_by_openid(conn, app_id, openid).await?;
-            let existing = row.as_ref().map(|r| Existing {
-                user_id: r.user_id.clone(),
-                unionid: r.unionid.clone(),
-            });
-            let resolved = rules::resolve(conn, existing.as_ref(), unionid.as_ref(), MergeReason::Login, app_id).await?;
-            let at = now();
-            match &row {
-                Some(row) => {
-                    let keep_unionid = row.unionid.as_deref().or(unionid.as_ref().map(UnionId::as_str));
-                    MiniProgramIdentityRow::record_login(conn, &row.id, &resolved.user.id, keep_unionid, Some(&sealed_key), at).await?;
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let row = MiniProgramIdentityRow::find_by_openid(conn, app_id, openid).await?;
+                let existing = row.as_ref().map(|r| Existing {
+                    user_id: r.user_id.clone(),
+                    unionid: r.unionid.clone(),
+                });
+                let resolved = rules::resolve(
+                    conn,
+                    existing.as_ref(),
+                    unionid.as_ref(),
+                    MergeReason::Login,
+                    app_id,
+                )
+                .await?;
+                let at = now();
+                match &row {
+                    Some(row) => {
+                        let keep_unionid = row
+                            .unionid
+                            .as_deref()
+                            .or(unionid.as_ref().map(UnionId::as_str));
+                        MiniProgramIdentityRow::record_login(
+                            conn,
+                            &row.id,
+                            &resolved.user.id,
+                            keep_unionid,
+                            Some(&sealed_key),
+                            at,
+                        )
+                        .await?;
+                    }
+                    None => {
+                        MiniProgramIdentityRow::insert(
+                            conn,
+                            &NewMiniProgramIdentity {
+                                id: &new_row_id(),
+                                user_id: &resolved.user.id,
+                                app_id,
+                                openid,
+                                unionid: unionid.as_ref().map(UnionId::as_str),
+                                session_key: Some(&sealed_key),
+                                created_at: at,
+                                last_login_at: at,
+                            },
+                        )
+                        .await?;
+                    }
                 }
-                None => {
-                    MiniProgramIdentityRow::insert(
-                        conn,
-                        &NewMiniProgramIdentity {
-                            id: &new_row_id(),
-                            user_id: &resolved.user.id,
-                            app_id,
-                            openid,
-                            unionid: unionid.as_ref().map(UnionId::as_str),
-                            session_key: Some(&sealed_key),
-                            created_at: at,
-                            last_login_at: at,
-                        },
-                    )
-                    .await?;
-                }
-            }
-            let user = match &fill {
-                Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
-                None => resolved.user,
-            };
-            let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
-            Ok(LoginOutcome { user, new_user: resolved.new_user, tokens })
-        })
+                let user = match &fill {
+                    Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
+                    None => resolved.user,
+                };
+                let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
+                Ok(LoginOutcome {
+                    user,
+                    new_user: resolved.new_user,
+                    tokens,
+                })
+            },
+        )
+        .await
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::auth::TokenIssuer;
 use crate::config::{AppConfig, Config};
 use crate::crypto::{SecretBox, Signer};
-use crate::db::{Db, DbError, Retryable};
+use crate::db::{Db, DbError, Race, Retryable};
 use crate::rate_limit::{Action, Limited, Limiter};
 use crate::types::AppKind;
 use crate::wechat::{WechatClient, WechatError};
@@ -58,8 +58,11 @@ pub enum IdentityError {
 }
 
 impl Retryable for IdentityError {
-    fn is_retryable(&self) -> bool {
-        matches!(self, IdentityError::Db(e) if e.is_retryable())
+    fn race(&self) -> Option<Race> {
+        match self {
+            IdentityError::Db(e) => e.race(),
+            _ => None,
+        }
     }
 }
 

@@ -25,8 +25,8 @@ use crate::crypto;
 use crate::db::models::login_ticket::LoginTicketRow;
 use crate::db::models::now;
 use crate::db::models::oauth_state::OauthStateRow;
+use crate::db::{Conn, transaction};
 use crate::rate_limit::Action;
-use crate::transaction;
 use crate::types::AppKind;
 use crate::wechat::official_account::{OauthScope, authorize_url};
 
@@ -210,11 +210,15 @@ impl Identity {
     /// Deletes expired states and login tickets (run periodically); returns how many of each.
     pub async fn purge_expired(&self) -> Result<(u64, u64), IdentityError> {
         let at = now();
-        transaction!(self.db, conn => {
-            let states = OauthStateRow::purge_expired(conn, at).await?;
-            let tickets = LoginTicketRow::purge_expired(conn, at).await?;
-            Ok((states, tickets))
-        })
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let states = OauthStateRow::purge_expired(conn, at).await?;
+                let tickets = LoginTicketRow::purge_expired(conn, at).await?;
+                Ok((states, tickets))
+            },
+        )
+        .await
     }
 
     /// Our callback URL for the server-driven flow.
@@ -255,13 +259,17 @@ impl Identity {
         };
         let cap = self.config.limits.max_live_states_per_app;
         let check = self.state_cap.due(cap);
-        let stored: Result<u64, IdentityError> = transaction!(self.db, conn => {
-            OauthStateRow::insert(conn, &row).await?;
-            if !check {
-                return Ok(0);
-            }
-            Ok(OauthStateRow::evict_oldest_live(conn, app_id, i64::from(cap)).await?)
-        });
+        let stored: Result<u64, IdentityError> = transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                OauthStateRow::insert(conn, &row).await?;
+                if !check {
+                    return Ok(0);
+                }
+                Ok(OauthStateRow::evict_oldest_live(conn, app_id, i64::from(cap)).await?)
+            },
+        )
+        .await;
         let evicted = stored?;
         if evicted > 0 && self.state_cap.warn_now() {
             tracing::warn!(

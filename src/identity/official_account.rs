@@ -23,11 +23,12 @@ use crate::db::models::official_account_identity::{
     NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
 };
 use crate::db::models::user::{ProfileFill, UserRow};
+use crate::db::transaction;
 use crate::rate_limit::Action;
 use crate::types::{AppKind, UnionId, new_row_id};
 use crate::wechat::WechatError;
 use crate::wechat::official_account::OauthScope;
-use crate::{crypto, metrics, transaction};
+use crate::{crypto, metrics};
 
 /// A frontend-driven Official Account login request.
 #[derive(Clone, Debug)]
@@ -102,12 +103,21 @@ impl Identity {
             .await?;
         let sighting = self.exchange(app, &input.code).await?;
         let app_id = app.app_id.as_str();
-        transaction!(self.db, conn => {
-            use_state(conn, &state).await?;
-            let resolved = record_sighting(conn, app_id, &sighting).await?;
-            let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
-            Ok(LoginOutcome { user: resolved.user, new_user: resolved.new_user, tokens })
-        })
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                use_state(conn, &state).await?;
+                let resolved = record_sighting(conn, app_id, &sighting).await?;
+                let tokens =
+                    sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
+                Ok(LoginOutcome {
+                    user: resolved.user,
+                    new_user: resolved.new_user,
+                    tokens,
+                })
+            },
+        )
+        .await
     }
 
     /// Server-driven callback: checks the state (it must carry a `return_to`, and the browser
@@ -155,9 +165,13 @@ impl Identity {
     ) -> Result<String, IdentityError> {
         // The person refused (WeChat redirects without a code): the state is spent.
         let Some(code) = code else {
-            let spent: Result<(), IdentityError> = transaction!(self.db, conn => {
-                use_state(conn, state).await
-            });
+            let spent: Result<(), IdentityError> = transaction(
+                &self.db,
+                async |conn: &mut Conn| -> Result<_, IdentityError> {
+                    use_state(conn, state).await
+                },
+            )
+            .await;
             spent?;
             return Err(IdentityError::AccessDenied);
         };
@@ -166,21 +180,29 @@ impl Identity {
         let app_id = app.app_id.as_str();
         let ticket = crypto::random_token();
         let ttl = i64::try_from(self.config.official_account_login.ticket_ttl_secs).unwrap_or(120);
-        let stored: Result<(), IdentityError> = transaction!(self.db, conn => {
-            use_state(conn, state).await?;
-            let resolved = record_sighting(conn, app_id, &sighting).await?;
-            let at = now();
-            LoginTicketRow::insert(conn, &LoginTicketRow {
-                token_hash: crypto::sha256_hex(ticket.as_bytes()),
-                user_id: resolved.user.id.clone(),
-                new_user: resolved.new_user,
-                code_challenge: state.code_challenge.clone(),
-                created_at: at,
-                expires_at: at + Duration::seconds(ttl),
-                used_at: None,
-            }).await?;
-            Ok(())
-        });
+        let stored: Result<(), IdentityError> = transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                use_state(conn, state).await?;
+                let resolved = record_sighting(conn, app_id, &sighting).await?;
+                let at = now();
+                LoginTicketRow::insert(
+                    conn,
+                    &LoginTicketRow {
+                        token_hash: crypto::sha256_hex(ticket.as_bytes()),
+                        user_id: resolved.user.id.clone(),
+                        new_user: resolved.new_user,
+                        code_challenge: state.code_challenge.clone(),
+                        created_at: at,
+                        expires_at: at + Duration::seconds(ttl),
+                        used_at: None,
+                    },
+                )
+                .await?;
+                Ok(())
+            },
+        )
+        .await;
         stored?;
         Ok(ticket)
     }
@@ -200,7 +222,7 @@ impl Identity {
             return Err(IdentityError::InvalidCredential(INVALID));
         }
         let hash = crypto::sha256_hex(ticket.as_bytes());
-        transaction!(self.db, conn => {
+        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
             let at = now();
             let Some(row) = LoginTicketRow::find(conn, &hash).await? else {
                 return Err(IdentityError::InvalidCredential(INVALID));
@@ -225,7 +247,7 @@ impl Identity {
                 .ok_or(IdentityError::InvalidCredential(INVALID))?;
             let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
             Ok(LoginOutcome { user, new_user: row.new_user, tokens })
-        })
+        }).await
     }
 
     /// Exchanges the code and, with `snsapi_userinfo`, fetches the profile. Refuses snapshot
