@@ -14,8 +14,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
-use crate::identity::Identity;
-use crate::rate_limit::Limiter;
+use crate::identity::{Identity, Setup};
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
 
@@ -46,8 +45,6 @@ pub enum StartError {
 pub struct App {
     /// The identity service (config, db, WeChat client, token issuer).
     pub identity: Identity,
-    /// API keys.
-    pub api_keys: Arc<ApiKeys>,
     /// The in-process sandbox, in sandbox mode.
     pub sandbox: Option<Sandbox>,
 }
@@ -79,21 +76,17 @@ impl App {
             Duration::from_millis(config.wechat.timeout_ms),
         );
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
-        let api_keys = Arc::new(ApiKeys::from_config(&config.api_keys));
-        let app_ids: Vec<&str> = config.apps.iter().map(|a| a.app_id.as_str()).collect();
-        let limiter = Arc::new(Limiter::new(&config.rate_limits, &app_ids));
+        let api_keys = ApiKeys::from_config(&config.api_keys);
         Ok(Self {
-            identity: Identity {
-                config: Arc::new(config),
+            identity: Identity::new(Setup {
+                config,
                 db,
                 wechat,
-                tokens: Arc::new(tokens),
-                sealer: Arc::new(sealer),
-                state_signer: Arc::new(state_signer),
-                limiter,
-                state_cap: Arc::default(),
-            },
-            api_keys,
+                tokens,
+                sealer,
+                state_signer,
+                api_keys,
+            }),
             sandbox,
         })
     }
@@ -103,8 +96,7 @@ impl App {
         let state = HttpState {
             schema: crate::graphql::schema(self.identity.clone()),
             identity: self.identity.clone(),
-            api_keys: self.api_keys.clone(),
-            trusted_proxies: Arc::new(self.identity.config.limits.trusted_proxy_nets()),
+            trusted_proxies: Arc::new(self.identity.config().limits.trusted_proxy_nets()),
         };
         http::router(state, self.sandbox.as_ref())
     }
@@ -162,7 +154,7 @@ pub async fn start(
         let _ = stop.send(true);
     });
     tokio::spawn(housekeeping(app.identity.clone(), stopped.clone()));
-    let limits = app.identity.config.limits.clone();
+    let limits = app.identity.config().limits.clone();
     let handle = tokio::spawn(async move {
         let mut stopped = stopped;
         http::serve(listener, router, &limits, async move {
@@ -176,7 +168,7 @@ pub async fn start(
 /// Every `limits.purge_interval_secs` until shutdown: deletes expired OA states and login
 /// tickets, and forgets rate-limit buckets of addresses gone quiet.
 async fn housekeeping(identity: Identity, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let every = Duration::from_secs(identity.config.limits.purge_interval_secs);
+    let every = Duration::from_secs(identity.config().limits.purge_interval_secs);
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -195,7 +187,7 @@ async fn housekeeping(identity: Identity, mut stopped: tokio::sync::watch::Recei
             }
             Err(e) => tracing::warn!(error = %e, "purging expired states and tickets failed"),
         }
-        identity.limiter.forget_idle();
+        identity.forget_idle_limits();
     }
 }
 

@@ -131,6 +131,9 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         let sandbox = sandbox.clone();
         async move {
             let url = identity
+                .anonymous()
+                .public()
+                .map_err(|e| e.to_string())?
                 .official_account_authorize_url(
                     OA,
                     "https://h5.example.com/",

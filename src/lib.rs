@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod error;
 pub mod fs;
 pub mod graphql;
 pub mod html;

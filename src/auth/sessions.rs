@@ -17,6 +17,7 @@ use crate::db::models::session::{NewSession, Owner, SessionRow};
 use crate::db::models::user::UserRow;
 use crate::db::transaction;
 use crate::db::{Conn, Db, DbError, Race, Retryable};
+use crate::types::UserId;
 use crate::{crypto, types};
 
 /// What a client learns about the caller's connection (stored with the session).
@@ -98,9 +99,9 @@ impl PendingSession {
     }
 
     /// The tokens for the client, once the session is stored for `user_id`.
-    pub fn into_tokens(self, issuer: &TokenIssuer, user_id: &str) -> IssuedTokens {
+    pub fn into_tokens(self, issuer: &TokenIssuer, user_id: &UserId) -> IssuedTokens {
         IssuedTokens {
-            access_token: issuer.issue(user_id, &self.id),
+            access_token: issuer.issue(user_id.as_str(), &self.id),
             expires_in: issuer.access_ttl_secs,
             refresh_token: self.refresh_token,
             refresh_expires_in: issuer.refresh_ttl_secs,
@@ -114,7 +115,7 @@ impl PendingSession {
 pub async fn create(
     conn: &mut Conn,
     issuer: &TokenIssuer,
-    user_id: &str,
+    user_id: &UserId,
     family: Option<&str>,
     client: &ClientInfo,
 ) -> Result<IssuedTokens, DbError> {
@@ -160,7 +161,7 @@ pub async fn refresh(
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
     let grace = Duration::seconds(i64::try_from(issuer.refresh_reuse_grace_secs).unwrap_or(0));
     let outcome: Result<Refreshed, SessionError> =
-        transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+        transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
             let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
                 return Err(SessionError::Invalid("refresh token invalid"));
             };
@@ -219,7 +220,7 @@ pub async fn refresh(
 /// session was ended.
 pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> {
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
-    transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+    transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
             return Ok(false);
         };
@@ -229,8 +230,8 @@ pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> 
 }
 
 /// Ends every session of a user (and of users merged into it). Returns how many were active.
-pub async fn logout_everywhere(db: &Db, user_id: &str) -> Result<usize, SessionError> {
-    transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+pub async fn logout_everywhere(db: &Db, user_id: &UserId) -> Result<usize, SessionError> {
+    transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(user) = UserRow::find_live(conn, user_id).await? else {
             return Ok(0);
         };

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Pos, ServerError, ServerResult};
 
-use super::error::code;
+use super::error::ErrorCode;
 
 /// Root fields that issue a session (each login calls WeChat).
 pub const LOGIN_FIELDS: &[&str] = &[
@@ -113,7 +113,7 @@ impl<'d> Counter<'d> {
 fn refuse(message: String, pos: Option<Pos>) -> ServerError {
     let mut error = ServerError::new(message, pos);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code::BAD_USER_INPUT);
+    extensions.set("code", ErrorCode::BadUserInput.as_str());
     error.extensions = Some(extensions);
     error
 }

@@ -1,4 +1,5 @@
-//! Per-request batching: one query loads the identities of every user on a page.
+//! Per-request batching: one query loads the identities of every user on a page. Loads go
+//! through the request's [`Related`] handle, like every other read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,26 +9,26 @@ use async_graphql::dataloader::Loader;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
-use crate::db::{Db, DbError};
+use crate::identity::IdentityError;
+use crate::identity::access::Related;
+use crate::types::UserId;
 
 /// Loads users, Mini Program identities and Official Account identities by user id.
-pub struct DbLoader {
-    /// The database.
-    pub db: Db,
-}
+pub struct DbLoader(pub Related);
 
 /// Mini Program identities of a user (key: user id).
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct MiniProgramIdentitiesOf(pub String);
+pub struct MiniProgramIdentitiesOf(pub UserId);
 
 /// Official Account identities of a user (key: user id).
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct OfficialAccountIdentitiesOf(pub String);
+pub struct OfficialAccountIdentitiesOf(pub UserId);
 
 /// A user by id.
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct UserById(pub String);
+pub struct UserById(pub UserId);
 
+/// The rows of every key's user, grouped by the key (every key present, maybe empty).
 fn group<K: std::hash::Hash + Eq + Clone, V>(
     keys: &[K],
     rows: Vec<V>,
@@ -42,49 +43,39 @@ fn group<K: std::hash::Hash + Eq + Clone, V>(
 
 impl Loader<MiniProgramIdentitiesOf> for DbLoader {
     type Value = Vec<MiniProgramIdentityRow>;
-    type Error = Arc<DbError>;
+    type Error = Arc<IdentityError>;
 
     async fn load(
         &self,
         keys: &[MiniProgramIdentitiesOf],
     ) -> Result<HashMap<MiniProgramIdentitiesOf, Self::Value>, Self::Error> {
-        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let mut conn = self.db.conn().await?;
-        let rows = MiniProgramIdentityRow::for_users(&mut conn, &ids).await?;
-        Ok(group(keys, rows, |r| {
-            MiniProgramIdentitiesOf(r.user_id.clone())
-        }))
+        let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self.0.mini_program_identities(&ids).await?;
+        Ok(group(keys, rows, |r| MiniProgramIdentitiesOf(r.user_id.clone())))
     }
 }
 
 impl Loader<OfficialAccountIdentitiesOf> for DbLoader {
     type Value = Vec<OfficialAccountIdentityRow>;
-    type Error = Arc<DbError>;
+    type Error = Arc<IdentityError>;
 
     async fn load(
         &self,
         keys: &[OfficialAccountIdentitiesOf],
     ) -> Result<HashMap<OfficialAccountIdentitiesOf, Self::Value>, Self::Error> {
-        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let mut conn = self.db.conn().await?;
-        let rows = OfficialAccountIdentityRow::for_users(&mut conn, &ids).await?;
-        Ok(group(keys, rows, |r| {
-            OfficialAccountIdentitiesOf(r.user_id.clone())
-        }))
+        let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self.0.official_account_identities(&ids).await?;
+        Ok(group(keys, rows, |r| OfficialAccountIdentitiesOf(r.user_id.clone())))
     }
 }
 
 impl Loader<UserById> for DbLoader {
     type Value = UserRow;
-    type Error = Arc<DbError>;
+    type Error = Arc<IdentityError>;
 
     async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Self::Value>, Self::Error> {
-        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let mut conn = self.db.conn().await?;
-        let rows = UserRow::find_many(&mut conn, &ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|u| (UserById(u.id.clone()), u))
-            .collect())
+        let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self.0.users(&ids).await?;
+        Ok(rows.into_iter().map(|u| (UserById(u.id.clone()), u)).collect())
     }
 }

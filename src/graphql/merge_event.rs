@@ -3,9 +3,8 @@
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::error::{ApiError, code, gql};
-use super::loaders::{DbLoader, UserById};
-use super::types::User;
+use super::error::{ApiError, gql};
+use super::types::{User, related_user};
 use crate::db::models::merge_event::MergeEventRow;
 use crate::identity::rules;
 
@@ -26,15 +25,6 @@ pub enum MergeReason {
 
 /// One merge (or unlink) in the history.
 pub struct MergeEvent(pub MergeEventRow);
-
-async fn user(ctx: &Context<'_>, id: &str) -> async_graphql::Result<User> {
-    ctx.data_unchecked::<async_graphql::dataloader::DataLoader<DbLoader>>()
-        .load_one(UserById(id.to_owned()))
-        .await
-        .map_err(|e| gql(ApiError::internal(&e)))?
-        .map(User)
-        .ok_or_else(|| gql(ApiError::new(code::NOT_FOUND, "the event's user is gone")))
-}
 
 #[Object]
 impl MergeEvent {
@@ -61,15 +51,15 @@ impl MergeEvent {
     }
     /// The user that remained. For UNLINK: the user the identity was taken from.
     async fn survivor(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        user(ctx, &self.0.survivor_id).await
+        related_user(ctx, &self.0.survivor_id, "the event's user").await
     }
     /// The user that became a tombstone. For UNLINK: the new user that took the identity.
     async fn merged(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        user(ctx, &self.0.merged_id).await
+        related_user(ctx, &self.0.merged_id, "the event's user").await
     }
     /// For UNLINK: the identity that moved.
     async fn identity_id(&self) -> Option<ID> {
-        self.0.identity_id.clone().map(ID)
+        self.0.identity_id.as_ref().map(|id| ID(id.to_string()))
     }
     /// Who: the API key's name for ADMIN and UNLINK, the app whose login brought the unionid
     /// for LOGIN.

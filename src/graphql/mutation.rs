@@ -4,11 +4,12 @@ use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
+use super::query::user_id;
 use super::types::{AuthPayload, LoginWithMiniProgramInput, LoginWithOfficialAccountInput, User};
-use crate::auth::sessions;
 use crate::identity::mini_program::{LoginOutcome, MiniProgramLogin};
 use crate::identity::official_account::OfficialAccountLogin;
-use crate::rate_limit::Action;
+use crate::identity::rules::MergePair;
+use crate::types::IdentityId;
 
 fn payload(outcome: LoginOutcome) -> AuthPayload {
     AuthPayload {
@@ -16,12 +17,6 @@ fn payload(outcome: LoginOutcome) -> AuthPayload {
         user: outcome.user,
         new_user: outcome.new_user,
     }
-}
-
-fn check_id(name: &str, id: &str) -> async_graphql::Result<()> {
-    uuid::Uuid::parse_str(id)
-        .map(|_| ())
-        .map_err(|_| gql(ApiError::bad_input(format!("{name} is not an id"))))
 }
 
 /// The mutation root.
@@ -36,14 +31,14 @@ impl Mutation {
         ctx: &Context<'_>,
         input: LoginWithMiniProgramInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let identity = access::identity(ctx);
+        let public = access::public(ctx)?;
         let login = MiniProgramLogin {
             app_id: input.app_id,
             code: input.code,
             encrypted_data: input.encrypted_data,
             iv: input.iv,
         };
-        let outcome = identity
+        let outcome = public
             .login_with_mini_program(&login, &access::client_info(ctx))
             .await
             .map_err(gql)?;
@@ -58,14 +53,14 @@ impl Mutation {
         ctx: &Context<'_>,
         input: LoginWithOfficialAccountInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let identity = access::identity(ctx);
+        let public = access::public(ctx)?;
         let login = OfficialAccountLogin {
             app_id: input.app_id,
             code: input.code,
             state: input.state,
             code_verifier: input.code_verifier,
         };
-        let outcome = identity
+        let outcome = public
             .login_with_official_account(&login, &access::client_info(ctx))
             .await
             .map_err(gql)?;
@@ -82,8 +77,7 @@ impl Mutation {
         ticket: String,
         code_verifier: Option<String>,
     ) -> async_graphql::Result<AuthPayload> {
-        let identity = access::identity(ctx);
-        let outcome = identity
+        let outcome = access::public(ctx)?
             .redeem_login_ticket(&ticket, code_verifier.as_deref(), &access::client_info(ctx))
             .await
             .map_err(gql)?;
@@ -100,13 +94,13 @@ impl Mutation {
         target_id: ID,
     ) -> async_graphql::Result<User> {
         let admin = access::admin(ctx)?;
-        check_id("sourceId", &source_id)?;
-        check_id("targetId", &target_id)?;
-        let user = admin
-            .identity
-            .merge_users(&source_id, &target_id, admin.name)
-            .await
-            .map_err(gql)?;
+        let source = user_id("sourceId", &source_id)?;
+        let target = user_id("targetId", &target_id)?;
+        let pair = MergePair {
+            source: &source,
+            target: &target,
+        };
+        let user = admin.merge_users(pair).await.map_err(gql)?;
         Ok(User(user))
     }
 
@@ -120,10 +114,11 @@ impl Mutation {
         identity_id: ID,
     ) -> async_graphql::Result<User> {
         let admin = access::admin(ctx)?;
-        check_id("identityId", &identity_id)?;
+        if uuid::Uuid::parse_str(&identity_id).is_err() {
+            return Err(gql(ApiError::bad_input("identityId is not an identity id")));
+        }
         let user = admin
-            .identity
-            .unlink_identity(&identity_id, admin.name)
+            .unlink_identity(&IdentityId::new(identity_id.as_str()))
             .await
             .map_err(gql)?;
         Ok(User(user))
@@ -136,20 +131,11 @@ impl Mutation {
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
-        let identity = access::identity(ctx);
-        let client = access::client_info(ctx);
-        identity
-            .rate_limit(Action::Refresh, &client, None)
+        let outcome = access::public(ctx)?
+            .refresh_session(&refresh_token, &access::client_info(ctx))
+            .await
             .map_err(gql)?;
-        let (user, tokens) =
-            sessions::refresh(&identity.db, &identity.tokens, &refresh_token, &client)
-                .await
-                .map_err(gql)?;
-        Ok(AuthPayload {
-            tokens,
-            user,
-            new_user: false,
-        })
+        Ok(payload(outcome))
     }
 
     /// Ends a login: the one `refreshToken` belongs to, or with `allSessions: true` every login
@@ -163,9 +149,7 @@ impl Mutation {
     ) -> async_graphql::Result<bool> {
         if all_sessions {
             let me = access::self_user(ctx)?;
-            let ended = sessions::logout_everywhere(&me.identity.db, me.user_id)
-                .await
-                .map_err(gql)?;
+            let ended = me.logout_everywhere().await.map_err(gql)?;
             return Ok(ended > 0);
         }
         let Some(refresh_token) = refresh_token.filter(|t| !t.is_empty() && t.len() <= 256) else {
@@ -173,8 +157,8 @@ impl Mutation {
                 "give refreshToken, or allSessions: true with an access token",
             )));
         };
-        let identity = access::identity(ctx);
-        sessions::logout(&identity.db, &refresh_token)
+        access::public(ctx)?
+            .logout(&refresh_token)
             .await
             .map_err(gql)
     }

@@ -1,50 +1,24 @@
-//! Query root.
+//! Query root. Every field gets its handle from the request's access first.
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
-use super::access::{self, Reader};
+use super::access;
 use super::error::{ApiError, gql};
 use super::merge_event::MergeEvent;
 use super::paging::Page;
 use super::types::{OfficialAccountScope, User, UserFilter, WeChatApp, WeChatAppKind};
-use crate::auth::{AuthError, Caller};
-use crate::db::models::user::{UserListFilter, UserRow};
-use crate::types::AppKind;
+use crate::db::models::user::UserListFilter;
+use crate::types::{AppKind, UnionId, UserId};
 
 /// The query root.
 pub struct Query;
 
-fn check_user_id(id: &str) -> async_graphql::Result<()> {
+/// A user id from the API: a UUID, or BAD_USER_INPUT naming the argument.
+pub(super) fn user_id(name: &str, id: &str) -> async_graphql::Result<UserId> {
     uuid::Uuid::parse_str(id)
-        .map(|_| ())
-        .map_err(|_| gql(ApiError::bad_input("id is not a user id")))
-}
-
-impl Reader<'_> {
-    async fn user(&self, id: &str) -> async_graphql::Result<Option<UserRow>> {
-        let mut conn = self.identity.db.conn().await.map_err(gql)?;
-        UserRow::find(&mut conn, id).await.map_err(gql)
-    }
-
-    async fn user_by_unionid(&self, unionid: &str) -> async_graphql::Result<Option<UserRow>> {
-        let mut conn = self.identity.db.conn().await.map_err(gql)?;
-        UserRow::find_live_by_unionid(&mut conn, unionid)
-            .await
-            .map_err(gql)
-    }
-
-    async fn users(
-        &self,
-        after: Option<&str>,
-        limit: i64,
-        filter: &UserListFilter,
-    ) -> async_graphql::Result<Vec<UserRow>> {
-        let mut conn = self.identity.db.conn().await.map_err(gql)?;
-        UserRow::page(&mut conn, after, limit, filter)
-            .await
-            .map_err(gql)
-    }
+        .map(|_| UserId::new(id))
+        .map_err(|_| gql(ApiError::bad_input(format!("{name} is not a user id"))))
 }
 
 #[Object]
@@ -53,26 +27,15 @@ impl Query {
     /// surviving user.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let me = access::self_user(ctx)?;
-        Ok(User(me.live_user().await?))
+        Ok(User(me.live_user().await.map_err(gql)?))
     }
 
     /// A user by id (admin/service keys; a user may ask for itself). A merged id answers the
     /// tombstone, whose `mergedInto` names the survivor. Null if there is no such user.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
-        check_user_id(&id)?;
-        if let Caller::User { .. } = access::caller(ctx)? {
-            let me = access::self_user(ctx)?.live_user().await?;
-            let mut conn = access::identity(ctx).db.conn().await.map_err(gql)?;
-            let asked = UserRow::find(&mut conn, &id).await.map_err(gql)?;
-            return match asked {
-                Some(u) if u.id == me.id || u.merged_into.as_deref() == Some(me.id.as_str()) => {
-                    Ok(Some(User(u)))
-                }
-                _ => Err(gql(AuthError::Forbidden("a user may only read itself"))),
-            };
-        }
-        let reader = access::reader(ctx)?;
-        Ok(reader.user(&id).await?.map(User))
+        let id = user_id("id", &id)?;
+        let user = access::access(ctx).user(&id).await.map_err(gql)?;
+        Ok(user.map(User))
     }
 
     /// The live user holding this unionid (admin/service keys). Null if none.
@@ -85,7 +48,11 @@ impl Query {
         if unionid.is_empty() || unionid.len() > 64 {
             return Err(gql(ApiError::bad_input("unionid must be 1-64 characters")));
         }
-        Ok(reader.user_by_unionid(&unionid).await?.map(User))
+        let user = reader
+            .user_by_unionid(&UnionId::new(unionid))
+            .await
+            .map_err(gql)?;
+        Ok(user.map(User))
     }
 
     /// Users in creation order, a page at a time (admin/service keys). Live users only unless
@@ -104,10 +71,12 @@ impl Query {
             include_merged: filter.include_merged,
             has_unionid: filter.has_unionid,
         };
+        let after = page.after.clone().map(UserId::new);
         let rows = reader
-            .users(page.after.as_deref(), page.limit(), &filter)
-            .await?;
-        Ok(page.connection(rows, |u| &u.id, User))
+            .users(after.as_ref(), page.limit(), &filter)
+            .await
+            .map_err(gql)?;
+        Ok(page.connection(rows, |u| u.id.as_str(), User))
     }
 
     /// Frontend-driven Official Account login, step 1 (no token needed): the WeChat authorize
@@ -125,7 +94,7 @@ impl Query {
         #[graphql(default)] scope: OfficialAccountScope,
         code_challenge: Option<String>,
     ) -> async_graphql::Result<String> {
-        access::identity(ctx)
+        access::public(ctx)?
             .official_account_authorize_url(
                 &app_id,
                 &redirect_uri,
@@ -147,29 +116,23 @@ impl Query {
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, MergeEvent>> {
         let admin = access::admin(ctx)?;
-        if let Some(id) = &user_id {
-            check_user_id(id)?;
-        }
+        let user_id = match &user_id {
+            Some(id) => Some(self::user_id("userId", id)?),
+            None => None,
+        };
         let page = Page::parse("merge", first, after.as_deref())?;
         let rows = admin
-            .identity
-            .merge_events(
-                user_id.as_ref().map(|id| id.as_str()),
-                page.after.as_deref(),
-                page.limit(),
-            )
+            .merge_events(user_id.as_ref(), page.after.as_deref(), page.limit())
             .await
             .map_err(gql)?;
-        Ok(page.connection(rows, |e| &e.id, MergeEvent))
+        Ok(page.connection(rows, |e| e.id.as_str(), MergeEvent))
     }
 
     /// The WeChat apps this service logs people into (admin/service keys).
     async fn apps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WeChatApp>> {
         let reader = access::reader(ctx)?;
         Ok(reader
-            .identity
-            .config
-            .apps
+            .apps()
             .iter()
             .map(|a| WeChatApp {
                 app_id: a.app_id.to_string(),

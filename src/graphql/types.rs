@@ -4,12 +4,13 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::error::{ApiError, gql};
+use super::error::{ApiError, ErrorCode, gql};
 use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitiesOf, UserById};
 use crate::auth::IssuedTokens;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
+use crate::types::{UnionId, UserId};
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
@@ -19,8 +20,26 @@ fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<DbLoader> {
     ctx.data_unchecked::<DataLoader<DbLoader>>()
 }
 
-fn load_failed(e: std::sync::Arc<crate::db::DbError>) -> async_graphql::Error {
-    gql(ApiError::internal(&e))
+fn load_failed(e: std::sync::Arc<crate::identity::IdentityError>) -> async_graphql::Error {
+    match std::sync::Arc::try_unwrap(e) {
+        Ok(e) => gql(e),
+        Err(shared) => gql(ApiError::internal(&shared)),
+    }
+}
+
+/// The user with this id (a relation of an object already shown), or NOT_FOUND saying whose
+/// `what` is gone.
+pub(super) async fn related_user(
+    ctx: &Context<'_>,
+    id: &UserId,
+    what: &str,
+) -> async_graphql::Result<User> {
+    loader(ctx)
+        .load_one(UserById(id.clone()))
+        .await
+        .map_err(load_failed)?
+        .map(User)
+        .ok_or_else(|| gql(ApiError::new(ErrorCode::NotFound, format!("{what} is gone"))))
 }
 
 /// A person: one per human across every app of the open platform.
@@ -30,11 +49,11 @@ pub struct User(pub UserRow);
 impl User {
     /// Our public, stable id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The WeChat unionid, once known.
     async fn unionid(&self) -> Option<&str> {
-        self.0.unionid.as_deref()
+        self.0.unionid.as_ref().map(UnionId::as_str)
     }
     /// Display name.
     async fn nickname(&self) -> Option<&str> {
@@ -93,20 +112,6 @@ impl User {
     }
 }
 
-async fn owner(ctx: &Context<'_>, user_id: &str) -> async_graphql::Result<User> {
-    loader(ctx)
-        .load_one(UserById(user_id.to_owned()))
-        .await
-        .map_err(load_failed)?
-        .map(User)
-        .ok_or_else(|| {
-            gql(ApiError::new(
-                super::error::code::NOT_FOUND,
-                "the identity's user is gone",
-            ))
-        })
-}
-
 /// A person in one Mini Program.
 pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
 
@@ -114,23 +119,23 @@ pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
 impl MiniProgramIdentity {
     /// Row id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The Mini Program's app id.
     async fn app_id(&self) -> &str {
-        &self.0.app_id
+        self.0.app_id.as_str()
     }
     /// The person's openid in that Mini Program.
     async fn openid(&self) -> &str {
-        &self.0.openid
+        self.0.openid.as_str()
     }
     /// The unionid WeChat reported for this identity.
     async fn unionid(&self) -> Option<&str> {
-        self.0.unionid.as_deref()
+        self.0.unionid.as_ref().map(UnionId::as_str)
     }
     /// The user this identity belongs to.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        owner(ctx, &self.0.user_id).await
+        related_user(ctx, &self.0.user_id, "the identity's user").await
     }
     /// First sighting.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -149,23 +154,23 @@ pub struct OfficialAccountIdentity(pub OfficialAccountIdentityRow);
 impl OfficialAccountIdentity {
     /// Row id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The Official Account's app id.
     async fn app_id(&self) -> &str {
-        &self.0.app_id
+        self.0.app_id.as_str()
     }
     /// The person's openid in that Official Account.
     async fn openid(&self) -> &str {
-        &self.0.openid
+        self.0.openid.as_str()
     }
     /// The unionid WeChat reported for this identity.
     async fn unionid(&self) -> Option<&str> {
-        self.0.unionid.as_deref()
+        self.0.unionid.as_ref().map(UnionId::as_str)
     }
     /// The user this identity belongs to.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        owner(ctx, &self.0.user_id).await
+        related_user(ctx, &self.0.user_id, "the identity's user").await
     }
     /// The latest web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
     async fn scope(&self) -> Option<&str> {

@@ -70,7 +70,7 @@ main();
 
 /// The demo page.
 pub(super) async fn page(State(state): State<HttpState>) -> Response {
-    let config = &state.identity.config;
+    let config = state.identity.config();
     let here = format!("{}{PATH}", config.public_url());
     let mut links = String::new();
     for app in config

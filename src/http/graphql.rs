@@ -13,10 +13,8 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::HttpState;
-use crate::auth::{AuthError, caller};
-use crate::graphql::access::RequestAuth;
 use crate::graphql::budget::Budget;
-use crate::graphql::error::code;
+use crate::graphql::error::ErrorCode;
 use crate::graphql::loaders::DbLoader;
 
 pub(super) async fn post_graphql(
@@ -54,7 +52,7 @@ async fn read_request(
             "POST /graphql takes `content-type: application/json`".into(),
         ));
     }
-    let max = state.identity.config.limits.max_body_bytes;
+    let max = state.identity.config().limits.max_body_bytes;
     let too_large = || {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -140,25 +138,13 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> GraphQLResponse {
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str());
+    let access = state
+        .identity
+        .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
     let client = state.client_info(peer, headers);
-    let auth = match authorization {
-        None => Ok(crate::auth::Caller::Anonymous),
-        Some(Ok(value)) => {
-            caller::authenticate(Some(value), &state.identity.tokens, &state.api_keys)
-        }
-        Some(Err(_)) => Err(AuthError::Unauthenticated(
-            "Authorization header is not valid text",
-        )),
-    };
-    let loader = DataLoader::new(
-        DbLoader {
-            db: state.identity.db.clone(),
-        },
-        tokio::spawn,
-    );
-    let mut request = request.data(RequestAuth(auth)).data(client).data(loader);
-    if let Err(error) = Budget::of(&state.identity.config.limits).check_request(&mut request) {
+    let loader = DataLoader::new(DbLoader(access.related()), tokio::spawn);
+    let mut request = request.data(access).data(client).data(loader);
+    if let Err(error) = Budget::of(&state.identity.config().limits).check_request(&mut request) {
         let mut response = async_graphql::Response::from_errors(vec![error]);
         fill_codes(&mut response);
         return response.into();
@@ -174,7 +160,7 @@ fn fill_codes(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", code::BAD_USER_INPUT);
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
         }
     }
 }

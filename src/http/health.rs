@@ -14,7 +14,7 @@ pub(super) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers.
 pub(super) async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    match state.identity.db.ping().await {
+    match state.identity.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: database");
@@ -35,6 +35,6 @@ pub(super) async fn metrics() -> impl IntoResponse {
 pub(super) async fn jwks(State(state): State<HttpState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.identity.tokens.jwks().clone()),
+        Json(state.identity.jwks().clone()),
     )
 }

@@ -20,7 +20,6 @@ use axum::routing::get;
 
 pub use server::{client_ip, serve};
 
-use crate::auth::ApiKeys;
 use crate::graphql::AppSchema;
 use crate::identity::{ClientInfo, Identity};
 use crate::wechat::sandbox::{self, Sandbox};
@@ -32,8 +31,6 @@ pub struct HttpState {
     pub schema: AppSchema,
     /// The identity service.
     pub identity: Identity,
-    /// API keys for back-end callers.
-    pub api_keys: Arc<ApiKeys>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
@@ -73,8 +70,8 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
     if sandbox.is_some() {
         router = router.route(demo::PATH, get(demo::page));
     }
-    let max_body = state.identity.config.limits.max_body_bytes;
-    let timeout_ms = state.identity.config.limits.request_timeout_ms;
+    let max_body = state.identity.config().limits.max_body_bytes;
+    let timeout_ms = state.identity.config().limits.request_timeout_ms;
     let mut router = router.with_state(state);
     if let Some(sandbox) = sandbox {
         router = router.nest(sandbox::MOUNT, sandbox.router());

@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::graphql::error::{ApiError, code};
+use crate::error::{ApiError, ErrorCode};
 use crate::html::escape;
 use crate::identity::IdentityError;
 use crate::identity::oauth_state::browser_cookie_name;
@@ -52,15 +52,11 @@ fn error_page(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// The error page for a failure before the browser's way back is known, with the status of its
+/// code (see [`ErrorCode::http_status`]).
 fn error_response(error: IdentityError) -> Response {
-    let status = match &error {
-        IdentityError::BadInput(_) => StatusCode::BAD_REQUEST,
-        IdentityError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        IdentityError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_GATEWAY,
-    };
     let api = ApiError::from(error);
-    let mut response = error_page(status, api.message());
+    let mut response = error_page(api.code().http_status(), api.message());
     if let Some(secs) = api.retry_after_secs() {
         response
             .headers_mut()
@@ -106,8 +102,12 @@ pub(super) async fn authorize(
         return error_page(StatusCode::BAD_REQUEST, "returnTo is required");
     };
     let code_challenge = params.code_challenge.filter(|c| !c.is_empty());
-    match state
-        .identity
+    let access = state.identity.anonymous();
+    let public = match access.public() {
+        Ok(public) => public,
+        Err(e) => return error_response(e),
+    };
+    match public
         .server_authorize_redirect(
             &app_id,
             scope,
@@ -118,7 +118,7 @@ pub(super) async fn authorize(
         .await
     {
         Ok(started) => {
-            let config = &state.identity.config;
+            let config = public.config();
             let secure = if config.public_url().starts_with("https://") {
                 "; Secure"
             } else {
@@ -160,8 +160,12 @@ pub(super) async fn callback(
     let nonce = cookie_name
         .as_deref()
         .and_then(|name| cookie(&headers, name));
-    let result = state
-        .identity
+    let access = state.identity.anonymous();
+    let public = match access.public() {
+        Ok(public) => public,
+        Err(e) => return error_response(e),
+    };
+    let result = public
         .complete_server_login(
             &app_id,
             code.as_deref(),
@@ -183,13 +187,13 @@ pub(super) async fn callback(
                 other => {
                     let api = ApiError::from(other);
                     // A URL ends up in logs and histories: no record ids in it.
-                    let message = if api.code() == code::CONFLICT {
+                    let message = if api.code() == ErrorCode::Conflict {
                         "this WeChat account conflicts with the one on record; contact support"
                             .to_owned()
                     } else {
                         api.message().to_owned()
                     };
-                    (api.code(), message)
+                    (api.code().as_str(), message)
                 }
             };
             redirect_with(

@@ -2,19 +2,16 @@
 //! identity rules, records the identity and opens a session.
 
 use crate::auth::IssuedTokens;
-use crate::auth::sessions::{self, PendingSession};
-use crate::db::Backend;
-use crate::db::models::fast_login::FastLogin;
-use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, NewMiniProgramIdentity};
-use crate::db::models::now;
+use crate::auth::sessions;
 use crate::db::models::user::{ProfileFill, UserRow};
 use crate::db::{Conn, transaction};
 use crate::metrics;
 use crate::rate_limit::Action;
-use crate::types::{AppKind, UnionId, new_row_id};
+use crate::types::{AppKind, OpenId, UnionId};
 use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
 
-use super::rules::{self, Existing, MergeReason};
+use super::rules::MergeReason;
+use super::sighting::{self, Seen, Sighting};
 use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
 
 /// `encryptedData` larger than this is refused before any WeChat call.
@@ -47,7 +44,7 @@ pub struct LoginOutcome {
 impl Identity {
     /// Logs a person into a Mini Program. Costs one WeChat call and one database transaction;
     /// bad input fails before either, and a failed call writes nothing.
-    pub async fn login_with_mini_program(
+    pub(super) async fn login_with_mini_program(
         &self,
         input: &MiniProgramLogin,
         client: &ClientInfo,
@@ -119,99 +116,25 @@ impl Identity {
         let sealed_key = self
             .sealer
             .seal(session.session_key.as_bytes(), context.as_bytes());
-        let app_id = app.app_id.as_str();
-        let openid = session.openid.as_str();
-
-        // PostgreSQL: a returning user whose records already agree needs one statement.
-        if fill.is_none() && self.db.backend() == Backend::Postgres {
-            let pending = PendingSession::generate(&self.tokens);
-            let ip = client.ip.map(|ip| ip.to_string());
-            let fast = FastLogin {
-                at: pending.created_at,
+        let openid = OpenId::new(session.openid);
+        let sighting = Sighting {
+            app_id: &app.app_id,
+            openid: &openid,
+            unionid: unionid.as_ref(),
+            reason: MergeReason::Login,
+            profile: fill.as_ref(),
+            seen: Seen::MiniProgramLogin {
                 session_key: &sealed_key,
-                app_id,
-                openid,
-                unionid: unionid.as_ref().map(UnionId::as_str),
-                session_id: &pending.id,
-                token_hash: &pending.token_hash,
-                expires_at: pending.expires_at,
-                user_agent: client.user_agent.as_deref(),
-                ip: ip.as_deref(),
-            };
-            let found = fast.run(&mut self.db.conn().await?).await?;
-            metrics::transaction("commit");
-            if let Some(user) = found {
-                let tokens = pending.into_tokens(&self.tokens, &user.id);
-                return Ok(LoginOutcome {
-                    user,
-                    new_user: false,
-                    tokens,
-                });
-            }
-        }
-
-        transaction(
-            &self.db,
-            async |conn: &mut Conn| -> Result<_, IdentityError> {
-                let row = MiniProgramIdentityRow::find_by_openid(conn, app_id, openid).await?;
-                let existing = row.as_ref().map(|r| Existing {
-                    user_id: r.user_id.clone(),
-                    unionid: r.unionid.clone(),
-                });
-                let resolved = rules::resolve(
-                    conn,
-                    existing.as_ref(),
-                    unionid.as_ref(),
-                    MergeReason::Login,
-                    app_id,
-                )
-                .await?;
-                let at = now();
-                match &row {
-                    Some(row) => {
-                        let keep_unionid = row
-                            .unionid
-                            .as_deref()
-                            .or(unionid.as_ref().map(UnionId::as_str));
-                        MiniProgramIdentityRow::record_login(
-                            conn,
-                            &row.id,
-                            &resolved.user.id,
-                            keep_unionid,
-                            Some(&sealed_key),
-                            at,
-                        )
-                        .await?;
-                    }
-                    None => {
-                        MiniProgramIdentityRow::insert(
-                            conn,
-                            &NewMiniProgramIdentity {
-                                id: &new_row_id(),
-                                user_id: &resolved.user.id,
-                                app_id,
-                                openid,
-                                unionid: unionid.as_ref().map(UnionId::as_str),
-                                session_key: Some(&sealed_key),
-                                created_at: at,
-                                last_login_at: at,
-                            },
-                        )
-                        .await?;
-                    }
-                }
-                let user = match &fill {
-                    Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
-                    None => resolved.user,
-                };
-                let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
-                Ok(LoginOutcome {
-                    user,
-                    new_user: resolved.new_user,
-                    tokens,
-                })
             },
-        )
+        };
+        if let Some(outcome) = self.returning_login(&sighting, client).await? {
+            return Ok(outcome);
+        }
+        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
+            let resolved = sighting::record(conn, &sighting).await?;
+            let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
+            Ok(LoginOutcome { user: resolved.user, new_user: resolved.new_user, tokens })
+        })
         .await
     }
 }

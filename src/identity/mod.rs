@@ -1,18 +1,30 @@
-//! The identity rules: logins, merges on unionid, links and unlinks. No HTTP, no GraphQL.
+//! The identity layer: logins, merges on unionid, links and unlinks, and every read of the
+//! merged view. No HTTP, no GraphQL.
 //!
-//! Every sighting of a WeChat identity — a login, later a follower sync or webhook event — goes
-//! through [`rules::resolve`] inside one database transaction.
+//! - Every sighting of a WeChat identity — a login, a follower in a sync, a webhook event — goes
+//!   through [`sighting::record`] inside one database transaction.
+//! - Nobody outside this module reaches the database, WeChat or the keys: [`Identity`]'s parts
+//!   are private. A caller is turned once per request into an [`access::Access`], and its
+//!   handles ([`access::Public`], [`access::Reader`], [`access::Admin`], [`access::SelfUser`],
+//!   [`access::Related`]) carry exactly the methods that caller may use.
 
+pub mod access;
 pub mod admin;
+mod fast_path;
 pub mod mini_program;
 pub mod oauth_state;
 pub mod official_account;
+mod reads;
 pub mod rules;
+pub mod sighting;
 
+use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::auth::TokenIssuer;
+use crate::auth::sessions::SessionError;
+use crate::auth::{AuthError, TokenIssuer};
 use crate::config::{AppConfig, Config};
+use crate::auth::ApiKeys;
 use crate::crypto::{SecretBox, Signer};
 use crate::db::{Db, DbError, Race, Retryable};
 use crate::rate_limit::{Action, Limited, Limiter};
@@ -46,6 +58,12 @@ pub enum IdentityError {
     /// snapshot): there is nobody to log in; nothing was stored.
     #[error("WeChat reports a snapshot (virtual) user; open the page in WeChat to log in")]
     SnapshotUser,
+    /// A refresh or logout failed in the session store.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The caller is not authenticated, or not allowed to do this.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// Too many attempts from this address or for this app; nothing was done.
     #[error("rate limit `{}` reached; retry in {} s", .0.limit, .0.retry_after_secs)]
     RateLimited(Limited),
@@ -61,35 +79,106 @@ impl Retryable for IdentityError {
     fn race(&self) -> Option<Race> {
         match self {
             IdentityError::Db(e) => e.race(),
+            IdentityError::Session(e) => e.race(),
             _ => None,
         }
     }
 }
 
-/// The identity service: everything a login needs.
+/// The identity service. Cheap to clone (one `Arc`); its parts are private to this module.
 #[derive(Clone)]
-pub struct Identity {
+pub struct Identity(Arc<Parts>);
+
+/// Everything the identity layer works with.
+pub struct Parts {
     /// Configuration (apps and their secrets).
-    pub config: Arc<Config>,
+    config: Arc<Config>,
+    /// The database.
+    db: Db,
+    /// WeChat's API.
+    wechat: WechatClient,
+    /// Signs our tokens.
+    tokens: Arc<TokenIssuer>,
+    /// Seals session keys at rest.
+    sealer: SecretBox,
+    /// Signs OA web-authorization states.
+    state_signer: Signer,
+    /// The configured API keys.
+    api_keys: ApiKeys,
+    /// Rate limits per client address and per app.
+    limiter: Limiter,
+    /// When new OA states check the per-app cap.
+    state_cap: oauth_state::StateCapCheck,
+}
+
+impl Deref for Identity {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What [`Identity::new`] is built from.
+pub struct Setup {
+    /// Configuration.
+    pub config: Config,
     /// The database.
     pub db: Db,
     /// WeChat's API.
     pub wechat: WechatClient,
     /// Signs our tokens.
-    pub tokens: Arc<TokenIssuer>,
+    pub tokens: TokenIssuer,
     /// Seals session keys at rest.
-    pub sealer: Arc<SecretBox>,
+    pub sealer: SecretBox,
     /// Signs OA web-authorization states.
-    pub state_signer: Arc<Signer>,
-    /// Rate limits per client address and per app.
-    pub limiter: Arc<Limiter>,
-    /// When new OA states check the per-app cap.
-    pub state_cap: Arc<oauth_state::StateCapCheck>,
+    pub state_signer: Signer,
+    /// The configured API keys.
+    pub api_keys: ApiKeys,
+}
+
+impl Identity {
+    /// The identity service over these parts.
+    pub fn new(setup: Setup) -> Self {
+        let app_ids: Vec<&str> = setup.config.apps.iter().map(|a| a.app_id.as_str()).collect();
+        let limiter = Limiter::new(&setup.config.rate_limits, &app_ids);
+        Self(Arc::new(Parts {
+            config: Arc::new(setup.config),
+            db: setup.db,
+            wechat: setup.wechat,
+            tokens: Arc::new(setup.tokens),
+            sealer: setup.sealer,
+            state_signer: setup.state_signer,
+            api_keys: setup.api_keys,
+            limiter,
+            state_cap: oauth_state::StateCapCheck::default(),
+        }))
+    }
+
+    /// The configuration (read-only; secrets stay wrapped).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), IdentityError> {
+        Ok(self.db.ping().await?)
+    }
+
+    /// Our public signing keys (for `/.well-known/jwks.json`).
+    pub fn jwks(&self) -> &serde_json::Value {
+        self.tokens.jwks()
+    }
+
+    /// Forgets the rate-limit buckets of addresses gone quiet (run periodically).
+    pub fn forget_idle_limits(&self) {
+        self.limiter.forget_idle();
+    }
 }
 
 impl Identity {
     /// Takes one `action` from the caller's rate limits (per address, and per app when given).
-    pub fn rate_limit(
+    fn rate_limit(
         &self,
         action: Action,
         client: &ClientInfo,
@@ -104,7 +193,7 @@ impl Identity {
     }
 
     /// The configured app `app_id` of `kind`, or a BAD_USER_INPUT error naming it.
-    pub fn app(&self, app_id: &str, kind: AppKind) -> Result<&AppConfig, IdentityError> {
+    fn app(&self, app_id: &str, kind: AppKind) -> Result<&AppConfig, IdentityError> {
         match self.config.app(app_id) {
             Some(app) if app.kind == kind => Ok(app),
             Some(_) => Err(IdentityError::BadInput(format!(

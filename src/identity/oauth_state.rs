@@ -27,7 +27,7 @@ use crate::db::models::now;
 use crate::db::models::oauth_state::OauthStateRow;
 use crate::db::{Conn, transaction};
 use crate::rate_limit::Action;
-use crate::types::AppKind;
+use crate::types::{AppId, AppKind};
 use crate::wechat::official_account::{OauthScope, authorize_url};
 
 /// The error every unusable state gets: which check failed is nobody's business but the log's.
@@ -151,7 +151,7 @@ impl Identity {
     /// Frontend-driven flow: the authorize URL (with a fresh state) that a page inside WeChat
     /// navigates to; WeChat comes back to `redirect_uri` with `code` and `state`.
     /// With `code_challenge`, `loginWithOfficialAccount` must present its verifier.
-    pub async fn official_account_authorize_url(
+    pub(super) async fn official_account_authorize_url(
         &self,
         app_id: &str,
         redirect_uri: &str,
@@ -178,7 +178,7 @@ impl Identity {
     /// Server-driven flow: where to redirect the browser so that WeChat comes back to our
     /// callback, and the cookie that binds the login to this browser; `return_to` must be on the
     /// allow-list. With `code_challenge`, `redeemLoginTicket` must present its verifier.
-    pub async fn server_authorize_redirect(
+    pub(super) async fn server_authorize_redirect(
         &self,
         app_id: &str,
         scope: OauthScope,
@@ -248,7 +248,7 @@ impl Identity {
         let ttl = i64::try_from(self.config.official_account_login.state_ttl_secs).unwrap_or(600);
         let row = OauthStateRow {
             id: id.clone(),
-            app_id: app_id.to_owned(),
+            app_id: AppId::new(app_id),
             scope: scope.as_str().to_owned(),
             return_to: return_to.map(str::to_owned),
             browser_binding: nonce.as_deref().map(|n| crypto::sha256_hex(n.as_bytes())),
@@ -266,7 +266,7 @@ impl Identity {
                 if !check {
                     return Ok(0);
                 }
-                Ok(OauthStateRow::evict_oldest_live(conn, app_id, i64::from(cap)).await?)
+                Ok(OauthStateRow::evict_oldest_live(conn, &row.app_id, i64::from(cap)).await?)
             },
         )
         .await;
@@ -308,7 +308,7 @@ impl Identity {
         let row = OauthStateRow::find(&mut conn, id)
             .await?
             .ok_or_else(invalid_state)?;
-        if row.app_id != app_id
+        if row.app_id.as_str() != app_id
             || row.used_at.is_some()
             || row.expires_at <= now()
             || row.return_to.is_some() != server_driven

@@ -12,20 +12,19 @@ use chrono::Duration;
 
 use super::mini_program::LoginOutcome;
 use super::oauth_state::{Presented, use_state, verifier_matches};
-use super::rules::{self, Existing, MergeReason, Resolved};
+use super::rules::MergeReason;
+use super::sighting::{self, Seen, Sighting};
 use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
 use crate::auth::sessions;
 use crate::config::AppConfig;
 use crate::db::Conn;
 use crate::db::models::login_ticket::LoginTicketRow;
 use crate::db::models::now;
-use crate::db::models::official_account_identity::{
-    NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
-};
+use crate::db::models::official_account_identity::OfficialAccountProfile;
 use crate::db::models::user::{ProfileFill, UserRow};
 use crate::db::transaction;
 use crate::rate_limit::Action;
-use crate::types::{AppKind, UnionId, new_row_id};
+use crate::types::{AppId, AppKind, OpenId, UnionId};
 use crate::wechat::WechatError;
 use crate::wechat::official_account::OauthScope;
 use crate::{crypto, metrics};
@@ -45,10 +44,36 @@ pub struct OfficialAccountLogin {
 
 /// What WeChat told us about the person in one web authorization.
 struct OaSighting {
-    openid: String,
+    openid: OpenId,
     unionid: Option<UnionId>,
     scope: OauthScope,
     profile: Option<OfficialAccountProfile>,
+}
+
+impl OaSighting {
+    /// The user-level profile fields this authorization brought.
+    fn fill(&self) -> Option<ProfileFill> {
+        self.profile.as_ref().map(|p| ProfileFill {
+            nickname: p.nickname.clone(),
+            avatar_url: p.avatar_url.clone(),
+            phone_number: None,
+        })
+    }
+
+    /// As a sighting of `app_id` (with `fill` from [`Self::fill`]).
+    fn sighting<'a>(&'a self, app_id: &'a AppId, fill: Option<&'a ProfileFill>) -> Sighting<'a> {
+        Sighting {
+            app_id,
+            openid: &self.openid,
+            unionid: self.unionid.as_ref(),
+            reason: MergeReason::Login,
+            profile: fill,
+            seen: Seen::OfficialAccountLogin {
+                scope: self.scope,
+                profile: self.profile.as_ref(),
+            },
+        }
+    }
 }
 
 /// The result of the server-driven callback: a one-time ticket for the frontend.
@@ -71,7 +96,7 @@ pub struct ServerLoginError {
 impl Identity {
     /// Frontend-driven login with a code and the state we issued. A failure writes nothing and
     /// leaves the state usable.
-    pub async fn login_with_official_account(
+    pub(super) async fn login_with_official_account(
         &self,
         input: &OfficialAccountLogin,
         client: &ClientInfo,
@@ -101,13 +126,14 @@ impl Identity {
                 },
             )
             .await?;
-        let sighting = self.exchange(app, &input.code).await?;
-        let app_id = app.app_id.as_str();
+        let seen = self.exchange(app, &input.code).await?;
+        let fill = seen.fill();
+        let sighting = seen.sighting(&app.app_id, fill.as_ref());
         transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
                 use_state(conn, &state).await?;
-                let resolved = record_sighting(conn, app_id, &sighting).await?;
+                let resolved = sighting::record(conn, &sighting).await?;
                 let tokens =
                     sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
                 Ok(LoginOutcome {
@@ -124,7 +150,7 @@ impl Identity {
     /// must hold the nonce cookie set when the login started), exchanges the code, records the
     /// login and stores a one-time ticket for the frontend. Rate-limited like a login (it calls
     /// WeChat, and a failed exchange leaves the state usable).
-    pub async fn complete_server_login(
+    pub(super) async fn complete_server_login(
         &self,
         app_id: &str,
         code: Option<&str>,
@@ -176,15 +202,16 @@ impl Identity {
             return Err(IdentityError::AccessDenied);
         };
         check_code(code)?;
-        let sighting = self.exchange(app, code).await?;
-        let app_id = app.app_id.as_str();
+        let seen = self.exchange(app, code).await?;
+        let fill = seen.fill();
+        let sighting = seen.sighting(&app.app_id, fill.as_ref());
         let ticket = crypto::random_token();
         let ttl = i64::try_from(self.config.official_account_login.ticket_ttl_secs).unwrap_or(120);
         let stored: Result<(), IdentityError> = transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
                 use_state(conn, state).await?;
-                let resolved = record_sighting(conn, app_id, &sighting).await?;
+                let resolved = sighting::record(conn, &sighting).await?;
                 let at = now();
                 LoginTicketRow::insert(
                     conn,
@@ -210,7 +237,7 @@ impl Identity {
     /// Redeems a server-driven login's ticket for tokens: once, before it expires, with the
     /// verifier if the login was started with a `codeChallenge`. Resolves to the survivor if the
     /// user was merged in between.
-    pub async fn redeem_login_ticket(
+    pub(super) async fn redeem_login_ticket(
         &self,
         ticket: &str,
         code_verifier: Option<&str>,
@@ -289,84 +316,10 @@ impl Identity {
             check_wechat_id("unionid", u)?;
         }
         Ok(OaSighting {
-            openid: token.openid,
+            openid: OpenId::new(token.openid),
             unionid: unionid.map(UnionId::new),
             scope,
             profile,
         })
     }
-}
-
-/// Applies the identity rules to an OA sighting and writes the identity (and its profile) inside
-/// the caller's transaction. Returns the live user, its empty profile fields filled.
-async fn record_sighting(
-    conn: &mut Conn,
-    app_id: &str,
-    sighting: &OaSighting,
-) -> Result<Resolved, IdentityError> {
-    let row = OfficialAccountIdentityRow::find_by_openid(conn, app_id, &sighting.openid).await?;
-    let existing = row.as_ref().map(|r| Existing {
-        user_id: r.user_id.clone(),
-        unionid: r.unionid.clone(),
-    });
-    let resolved = rules::resolve(
-        conn,
-        existing.as_ref(),
-        sighting.unionid.as_ref(),
-        MergeReason::Login,
-        app_id,
-    )
-    .await?;
-    let at = now();
-    let unionid = sighting.unionid.as_ref().map(UnionId::as_str);
-    let scope = sighting.scope.as_str();
-    let identity_id = match &row {
-        Some(row) => {
-            let keep_unionid = row.unionid.as_deref().or(unionid);
-            OfficialAccountIdentityRow::record_login(
-                conn,
-                &row.id,
-                &resolved.user.id,
-                keep_unionid,
-                scope,
-                at,
-            )
-            .await?;
-            row.id.clone()
-        }
-        None => {
-            let id = new_row_id();
-            OfficialAccountIdentityRow::insert(
-                conn,
-                &NewOfficialAccountIdentity {
-                    id: &id,
-                    user_id: &resolved.user.id,
-                    app_id,
-                    openid: &sighting.openid,
-                    unionid,
-                    scope: Some(scope),
-                    created_at: at,
-                    last_login_at: Some(at),
-                },
-            )
-            .await?;
-            id
-        }
-    };
-    let Some(profile) = &sighting.profile else {
-        return Ok(resolved);
-    };
-    if !profile.is_empty() {
-        OfficialAccountIdentityRow::set_profile(conn, &identity_id, profile).await?;
-    }
-    let fill = ProfileFill {
-        nickname: profile.nickname.clone(),
-        avatar_url: profile.avatar_url.clone(),
-        phone_number: None,
-    };
-    let user = rules::fill_profile(conn, resolved.user, &fill).await?;
-    Ok(Resolved {
-        user,
-        new_user: resolved.new_user,
-    })
 }

@@ -5,22 +5,24 @@
 //! - no U: X, or a new user;
 //! - U, no X: the live user Y owning U, or a new user with U;
 //! - U, X has no unionid and no Y: X takes U;
-//! - U, X ≠ Y: X is merged into Y (identities, sessions move; Y's empty profile is filled;
-//!   X becomes a tombstone; a merge event is recorded);
+//! - U, X ≠ Y: X is merged into Y ([`merge`]: identities, sessions move; Y's empty profile is
+//!   filled; X becomes a tombstone; a merge event is recorded);
 //! - X already has another unionid: refused, nothing changes.
 //!
+//! [`merge`] is the only merge: sightings and admins both use it, so the lock order (user ids
+//! ascending), the unionid check and transfer, and the merge event are written once.
+//!
 //! Races (two sightings of one new unionid at once) are settled by the unique index on live
-//! users' unionids: the loser's transaction fails and is run again, and then finds Y.
+//! users' unionids: the loser's transaction fails, is run again, and then finds Y.
 
 use crate::db::Conn;
+use crate::db::models::identity::IdentityRef;
 use crate::db::models::merge_event::MergeEventRow;
-use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::now;
-use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::session::SessionRow;
 use crate::db::models::user::{NewUser, ProfileFill, UserRow};
 use crate::metrics;
-use crate::types::{UnionId, UserId, new_row_id};
+use crate::types::{IdentityId, UnionId, UserId, new_row_id};
 
 use super::IdentityError;
 
@@ -40,6 +42,15 @@ pub enum MergeReason {
 }
 
 impl MergeReason {
+    /// Every reason, in the order the API lists them.
+    pub const ALL: [MergeReason; 5] = [
+        MergeReason::Login,
+        MergeReason::FollowerSync,
+        MergeReason::Webhook,
+        MergeReason::Admin,
+        MergeReason::Unlink,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,25 +64,8 @@ impl MergeReason {
 
     /// The reason stored as `name`, if it is one.
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            MergeReason::Login,
-            MergeReason::FollowerSync,
-            MergeReason::Webhook,
-            MergeReason::Admin,
-            MergeReason::Unlink,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
     }
-}
-
-/// The identity as it is on record before this sighting.
-#[derive(Clone, Debug)]
-pub struct Existing {
-    /// Its user.
-    pub user_id: String,
-    /// The unionid on the identity row.
-    pub unionid: Option<String>,
 }
 
 /// The outcome of [`resolve`].
@@ -83,18 +77,38 @@ pub struct Resolved {
     pub new_user: bool,
 }
 
-/// Decides the live user for a sighting (see the module docs). Runs inside the caller's
-/// transaction; the caller then writes the identity row with `user.id`. `actor` is recorded on
-/// a merge event (the app whose sighting brought the unionid).
-pub async fn resolve(
+impl Resolved {
+    fn existing(user: UserRow) -> Self {
+        Self {
+            user,
+            new_user: false,
+        }
+    }
+}
+
+/// Two users to merge, named so they cannot be swapped by accident: `source` becomes a tombstone
+/// pointing at `target`.
+#[derive(Clone, Copy, Debug)]
+pub struct MergePair<'a> {
+    /// The user that disappears into the other.
+    pub source: &'a UserId,
+    /// The user that remains.
+    pub target: &'a UserId,
+}
+
+/// Decides the live user for a sighting of the identity `existing` (none: first sighting) with
+/// the unionid WeChat reported (see the module docs). Runs inside the caller's transaction; the
+/// caller then writes the identity row with `user.id`. `actor` is recorded on a merge event
+/// (the app whose sighting brought the unionid).
+pub(super) async fn resolve(
     conn: &mut Conn,
-    existing: Option<&Existing>,
+    existing: Option<&IdentityRef>,
     unionid: Option<&UnionId>,
     reason: MergeReason,
     actor: &str,
 ) -> Result<Resolved, IdentityError> {
     if let (Some(existing), Some(u)) = (existing, unionid) {
-        if let Some(known) = existing.unionid.as_deref().filter(|k| *k != u.as_str()) {
+        if let Some(known) = existing.unionid.as_ref().filter(|k| *k != u) {
             return Err(conflict(&existing.user_id, known, u));
         }
     }
@@ -104,63 +118,70 @@ pub async fn resolve(
     };
     let Some(u) = unionid else {
         return match x {
-            Some(user) => Ok(Resolved {
-                user,
-                new_user: false,
-            }),
+            Some(user) => Ok(Resolved::existing(user)),
             None => create_user(conn, None).await,
         };
     };
     if let Some(x) = &x {
-        match x.unionid.as_deref() {
-            Some(known) if known == u.as_str() => {
-                return Ok(Resolved {
-                    user: x.clone(),
-                    new_user: false,
-                });
-            }
+        match &x.unionid {
+            Some(known) if known == u => return Ok(Resolved::existing(x.clone())),
             Some(known) => return Err(conflict(&x.id, known, u)),
             None => {}
         }
     }
-    let y = UserRow::find_live_by_unionid(conn, u.as_str()).await?;
+    let y = UserRow::find_live_by_unionid(conn, u).await?;
     match (x, y) {
-        (None, Some(y)) => Ok(Resolved {
-            user: y,
-            new_user: false,
-        }),
+        (None, Some(y)) => Ok(Resolved::existing(y)),
         (None, None) => create_user(conn, Some(u)).await,
         (Some(mut x), None) => {
-            UserRow::set_unionid(conn, &x.id, u.as_str()).await?;
-            x.unionid = Some(u.as_str().to_owned());
-            Ok(Resolved {
-                user: x,
-                new_user: false,
-            })
+            UserRow::set_unionid(conn, &x.id, u).await?;
+            x.unionid = Some(u.clone());
+            Ok(Resolved::existing(x))
         }
         (Some(x), Some(y)) => {
-            let y = lock_live(conn, &y.id).await?;
-            let user = merge(conn, &x, &y, reason, Some(actor)).await?;
-            Ok(Resolved {
-                user,
-                new_user: false,
-            })
+            let pair = MergePair {
+                source: &x.id,
+                target: &y.id,
+            };
+            Ok(Resolved::existing(
+                merge(conn, pair, reason, Some(actor)).await?,
+            ))
         }
     }
 }
 
-/// Merges `source` into `target`: moves identities and sessions, fills the target's empty
-/// profile fields, turns the source into a tombstone and records a merge event. Returns the
-/// target as it is afterwards. Both must be live; the caller checked their unionids.
-pub async fn merge(
+/// Merges `pair.source` into `pair.target`: locks both (in id order, so two opposite merges
+/// cannot deadlock), refuses tombstones and different unionids, moves identities and sessions,
+/// fills the target's empty profile fields, turns the source into a tombstone, gives the target
+/// the source's unionid if it has none, and records a merge event. Returns the target as it is
+/// afterwards.
+pub(super) async fn merge(
     conn: &mut Conn,
-    source: &UserRow,
-    target: &UserRow,
+    pair: MergePair<'_>,
     reason: MergeReason,
     actor: Option<&str>,
 ) -> Result<UserRow, IdentityError> {
-    MiniProgramIdentityRow::move_all(conn, &source.id, &target.id).await?;
-    OfficialAccountIdentityRow::move_all(conn, &source.id, &target.id).await?;
+    if pair.source == pair.target {
+        return Err(IdentityError::BadInput(
+            "sourceId and targetId are the same user".into(),
+        ));
+    }
+    let (source, target) = if pair.source < pair.target {
+        let s = lock_existing_live(conn, pair.source, "source").await?;
+        (s, lock_existing_live(conn, pair.target, "target").await?)
+    } else {
+        let t = lock_existing_live(conn, pair.target, "target").await?;
+        (lock_existing_live(conn, pair.source, "source").await?, t)
+    };
+    if let (Some(s), Some(t)) = (&source.unionid, &target.unionid) {
+        if s != t {
+            tracing::warn!(source = %source.id, target = %target.id, "merge of users with different unionids refused");
+            return Err(IdentityError::Conflict(
+                "the users have different unionids: WeChat says they are different people".into(),
+            ));
+        }
+    }
+    IdentityRef::move_all(conn, &source.id, &target.id).await?;
     SessionRow::move_all(conn, &source.id, &target.id).await?;
     let fill = ProfileFill {
         nickname: source.nickname.clone(),
@@ -171,28 +192,45 @@ pub async fn merge(
         UserRow::apply_profile(conn, &target.id, &change).await?;
     }
     UserRow::mark_merged(conn, &source.id, &target.id).await?;
-    MergeEventRow::insert(
-        conn,
-        &MergeEventRow {
-            id: new_row_id(),
-            survivor_id: target.id.clone(),
-            merged_id: source.id.clone(),
-            reason: reason.as_str().to_owned(),
-            actor: actor.map(str::to_owned),
-            created_at: now(),
-            identity_id: None,
-        },
-    )
-    .await?;
-    metrics::merge(reason.as_str());
+    if let (Some(u), None) = (&source.unionid, &target.unionid) {
+        // The source is a tombstone now, so its unionid is free for the target.
+        UserRow::set_unionid(conn, &target.id, u).await?;
+    }
+    record_event(conn, &target.id, &source.id, reason, actor, None).await?;
     tracing::info!(survivor = %target.id, merged = %source.id, reason = reason.as_str(), "merged users");
     UserRow::find(conn, &target.id).await?.ok_or_else(|| {
         IdentityError::Internal(format!("user {} vanished during a merge", target.id))
     })
 }
 
+/// Records a merge (or, with `identity`, an unlink) in the history and counts it.
+pub(super) async fn record_event(
+    conn: &mut Conn,
+    survivor: &UserId,
+    merged: &UserId,
+    reason: MergeReason,
+    actor: Option<&str>,
+    identity: Option<&IdentityId>,
+) -> Result<(), IdentityError> {
+    MergeEventRow::insert(
+        conn,
+        &MergeEventRow {
+            id: new_row_id(),
+            survivor_id: survivor.clone(),
+            merged_id: merged.clone(),
+            reason: reason.as_str().to_owned(),
+            actor: actor.map(str::to_owned),
+            created_at: now(),
+            identity_id: identity.cloned(),
+        },
+    )
+    .await?;
+    metrics::merge(reason.as_str());
+    Ok(())
+}
+
 /// Fills a user's empty profile fields (never overwrites); returns the user as it is afterwards.
-pub async fn fill_profile(
+pub(super) async fn fill_profile(
     conn: &mut Conn,
     user: UserRow,
     fill: &ProfileFill,
@@ -209,8 +247,8 @@ pub async fn fill_profile(
     })
 }
 
-/// The live user behind `id`, locked for this transaction.
-pub(crate) async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, IdentityError> {
+/// The live user behind `id` (the survivor of a tombstone), locked for this transaction.
+pub(super) async fn lock_live(conn: &mut Conn, id: &UserId) -> Result<UserRow, IdentityError> {
     let user = UserRow::find_for_update(conn, id).await?.ok_or_else(|| {
         IdentityError::Internal(format!("user {id} of an identity does not exist"))
     })?;
@@ -222,8 +260,25 @@ pub(crate) async fn lock_live(conn: &mut Conn, id: &str) -> Result<UserRow, Iden
     }
 }
 
+/// Locks a user that must exist and be live; a tombstone is a CONFLICT naming its survivor.
+async fn lock_existing_live(
+    conn: &mut Conn,
+    id: &UserId,
+    role: &str,
+) -> Result<UserRow, IdentityError> {
+    let user = UserRow::find_for_update(conn, id)
+        .await?
+        .ok_or_else(|| IdentityError::NotFound(format!("{role} user {id} does not exist")))?;
+    if let Some(survivor) = &user.merged_into {
+        return Err(IdentityError::Conflict(format!(
+            "{role} user {id} was already merged into {survivor}"
+        )));
+    }
+    Ok(user)
+}
+
 /// Creates a user (with the unionid, if given).
-pub(crate) async fn create_user(
+pub(super) async fn create_user(
     conn: &mut Conn,
     unionid: Option<&UnionId>,
 ) -> Result<Resolved, IdentityError> {
@@ -232,8 +287,8 @@ pub(crate) async fn create_user(
     let user = UserRow::insert(
         conn,
         &NewUser {
-            id: id.as_str(),
-            unionid: unionid.map(UnionId::as_str),
+            id: &id,
+            unionid,
             nickname: None,
             avatar_url: None,
             created_at: at,
@@ -247,13 +302,8 @@ pub(crate) async fn create_user(
     })
 }
 
-pub(crate) fn conflict(user_id: &str, known: &str, got: &UnionId) -> IdentityError {
-    tracing::warn!(
-        user = user_id,
-        known,
-        got = got.as_str(),
-        "unionid conflict refused"
-    );
+fn conflict(user_id: &UserId, known: &UnionId, got: &UnionId) -> IdentityError {
+    tracing::warn!(user = %user_id, %known, %got, "unionid conflict refused");
     // The caller may be anyone logging in: the log has the ids, the message none.
     IdentityError::Conflict(
         "this WeChat account belongs to a user with another unionid; refusing to re-point it"

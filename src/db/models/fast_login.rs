@@ -1,8 +1,8 @@
-//! PostgreSQL only: a returning Mini Program user's login as one statement (one round trip,
-//! one implicit transaction) instead of six round trips. It records the login and opens the
-//! session only when nothing else needs deciding: the identity exists, its unionid agrees with
-//! WeChat's, and its user is live with the same unionid. Otherwise it returns no row and the
-//! caller runs the full identity rules in a transaction.
+//! PostgreSQL only: the statement behind the identity layer's fast path for a returning Mini
+//! Program user (`identity::fast_path`, which says when it applies and how it is tested to
+//! decide like the full path). It records the login and opens the session only when the
+//! identity exists, its unionid agrees with WeChat's, and its user is live with the same
+//! unionid; otherwise it changes nothing and returns no row.
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::UserRow;
 use crate::db::{Conn, DbError};
+use crate::types::{AppId, OpenId, UnionId};
 
 /// The values of one returning-user login.
 pub struct FastLogin<'a> {
@@ -20,11 +21,11 @@ pub struct FastLogin<'a> {
     /// The sealed session_key.
     pub session_key: &'a str,
     /// The Mini Program.
-    pub app_id: &'a str,
+    pub app_id: &'a AppId,
     /// The openid.
-    pub openid: &'a str,
+    pub openid: &'a OpenId,
     /// The unionid WeChat sent, if any.
-    pub unionid: Option<&'a str>,
+    pub unionid: Option<&'a UnionId>,
     /// The new session's id (also its family).
     pub session_id: &'a str,
     /// SHA-256 of the refresh token.

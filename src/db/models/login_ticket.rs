@@ -7,6 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::login_tickets;
 use crate::db::{Conn, DbError};
+use crate::types::UserId;
 use crate::with_conn;
 
 /// A row of `login_tickets`.
@@ -16,7 +17,7 @@ pub struct LoginTicketRow {
     /// SHA-256 of the ticket.
     pub token_hash: String,
     /// The user who logged in.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Whether that login created the user.
     pub new_user: bool,
     /// base64url(SHA-256(code verifier)) from the state, when the frontend asked for one.

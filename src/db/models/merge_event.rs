@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::merge_events;
 use crate::db::{Conn, DbError};
+use crate::types::{IdentityId, UserId};
 use crate::with_conn;
 
 /// A row of `merge_events`.
@@ -15,9 +16,9 @@ pub struct MergeEventRow {
     /// Event id.
     pub id: String,
     /// The user that remains.
-    pub survivor_id: String,
+    pub survivor_id: UserId,
     /// The user that became a tombstone.
-    pub merged_id: String,
+    pub merged_id: UserId,
     /// `login`, `follower_sync`, `webhook`, `admin` or `unlink` (then `survivor_id` is the user
     /// the identity left and `merged_id` the new user it moved to).
     pub reason: String,
@@ -26,7 +27,7 @@ pub struct MergeEventRow {
     /// When.
     pub created_at: NaiveDateTime,
     /// For an unlink: the identity that moved.
-    pub identity_id: Option<String>,
+    pub identity_id: Option<IdentityId>,
 }
 
 impl MergeEventRow {
@@ -41,7 +42,7 @@ impl MergeEventRow {
     /// (as survivor or merged) when given.
     pub async fn page(
         conn: &mut Conn,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Self>, DbError> {
@@ -57,8 +58,8 @@ impl MergeEventRow {
             if let Some(user) = user_id {
                 q = q.filter(
                     merge_events::survivor_id
-                        .eq(user.to_owned())
-                        .or(merge_events::merged_id.eq(user.to_owned())),
+                        .eq(user.clone())
+                        .or(merge_events::merged_id.eq(user.clone())),
                 );
             }
             q.load::<Self>(c).await

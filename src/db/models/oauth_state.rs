@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::oauth_states;
 use crate::db::{Conn, DbError};
+use crate::types::AppId;
 use crate::with_conn;
 
 /// A row of `oauth_states`.
@@ -15,7 +16,7 @@ pub struct OauthStateRow {
     /// The random part of the state.
     pub id: String,
     /// The Official Account it was issued for.
-    pub app_id: String,
+    pub app_id: AppId,
     /// `snsapi_base` or `snsapi_userinfo`.
     pub scope: String,
     /// Where the server-driven flow sends the browser afterwards (None: frontend-driven).
@@ -43,7 +44,7 @@ impl OauthStateRow {
     /// Deletes `app_id`'s unused states beyond the `keep` newest; returns how many.
     pub async fn evict_oldest_live(
         conn: &mut Conn,
-        app_id: &str,
+        app_id: &AppId,
         keep: i64,
     ) -> Result<u64, DbError> {
         let beyond = oauth_states::table

@@ -1,4 +1,5 @@
 //! `official_account_identities`: a person in one Official Account, keyed by (app_id, openid).
+//! What it shares with Mini Program identities is in [`super::identity`].
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -6,6 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::official_account_identities as oai;
 use crate::db::{Conn, DbError};
+use crate::types::{AppId, IdentityId, OpenId, UnionId, UserId};
 use crate::with_conn;
 
 /// A row of `official_account_identities`.
@@ -13,15 +15,15 @@ use crate::with_conn;
 #[diesel(table_name = oai)]
 pub struct OfficialAccountIdentityRow {
     /// Row id.
-    pub id: String,
+    pub id: IdentityId,
     /// The owning user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The Official Account.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The person's openid in that Official Account.
-    pub openid: String,
+    pub openid: OpenId,
     /// The unionid WeChat reported, if any.
-    pub unionid: Option<String>,
+    pub unionid: Option<UnionId>,
     /// The latest web-authorization scope.
     pub scope: Option<String>,
     /// Whether the person follows the account.
@@ -51,21 +53,45 @@ pub struct OfficialAccountIdentityRow {
 #[diesel(table_name = oai)]
 pub struct NewOfficialAccountIdentity<'a> {
     /// Row id.
-    pub id: &'a str,
+    pub id: &'a IdentityId,
     /// The owning user.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The Official Account.
-    pub app_id: &'a str,
+    pub app_id: &'a AppId,
     /// The openid.
-    pub openid: &'a str,
+    pub openid: &'a OpenId,
     /// The unionid, if known.
-    pub unionid: Option<&'a str>,
-    /// The authorization scope.
+    pub unionid: Option<&'a UnionId>,
+    /// The authorization scope (a login), if any.
     pub scope: Option<&'a str>,
+    /// Whether the person follows the account (as far as this sighting tells).
+    pub subscribed: bool,
+    /// When they followed.
+    pub subscribed_at: Option<NaiveDateTime>,
     /// Now.
     pub created_at: NaiveDateTime,
-    /// Now.
+    /// Now, for a login; none for a follower never seen logging in.
     pub last_login_at: Option<NaiveDateTime>,
+}
+
+/// A sighting of a known Official Account identity: its (live) user and the unionid to keep,
+/// and what else the sighting tells (`None` leaves a column alone).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = oai)]
+pub struct OfficialAccountSeen<'a> {
+    /// The live user.
+    pub user_id: &'a UserId,
+    /// The unionid to keep (never another one than on record).
+    #[diesel(treat_none_as_null = true)]
+    pub unionid: Option<&'a UnionId>,
+    /// The web-authorization scope of a login.
+    pub scope: Option<&'a str>,
+    /// The login time of a login.
+    pub last_login_at: Option<NaiveDateTime>,
+    /// Whether the person follows the account, when the sighting tells.
+    pub subscribed: Option<bool>,
+    /// When they followed, when the sighting tells.
+    pub subscribed_at: Option<Option<NaiveDateTime>>,
 }
 
 /// Profile fields `/sns/userinfo` returns; `None` leaves a stored value alone.
@@ -99,32 +125,6 @@ impl OfficialAccountProfile {
 }
 
 impl OfficialAccountIdentityRow {
-    /// The identity of `openid` in `app_id`, locked until the transaction ends (a row lock on
-    /// PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds the write lock), so a login and an
-    /// unlink of one identity cannot interleave.
-    pub async fn find_by_openid(
-        conn: &mut Conn,
-        app_id: &str,
-        openid: &str,
-    ) -> Result<Option<Self>, DbError> {
-        let q = oai::table
-            .filter(oai::app_id.eq(app_id))
-            .filter(oai::openid.eq(openid));
-        Ok(match conn {
-            Conn::Sqlite(c) => q.first::<Self>(&mut **c).await.optional(),
-            Conn::Postgres(c) => q.for_update().first::<Self>(&mut **c).await.optional(),
-        }?)
-    }
-
-    /// The identity with this row id, locked like [`Self::find_by_openid`].
-    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
-        let q = oai::table.find(id);
-        Ok(match conn {
-            Conn::Sqlite(c) => q.first::<Self>(&mut **c).await.optional(),
-            Conn::Postgres(c) => q.for_update().first::<Self>(&mut **c).await.optional(),
-        }?)
-    }
-
     /// Inserts an identity.
     pub async fn insert(
         conn: &mut Conn,
@@ -135,21 +135,13 @@ impl OfficialAccountIdentityRow {
         Ok(())
     }
 
-    /// Records a login: the (live) user, scope, time, the unionid to keep.
-    pub async fn record_login(
+    /// Records a sighting of the identity `id`.
+    pub async fn record_seen(
         conn: &mut Conn,
-        id: &str,
-        user_id: &str,
-        unionid: Option<&str>,
-        scope: &str,
-        at: NaiveDateTime,
+        id: &IdentityId,
+        seen: &OfficialAccountSeen<'_>,
     ) -> Result<(), DbError> {
-        let q = diesel::update(oai::table.find(id)).set((
-            oai::user_id.eq(user_id),
-            oai::unionid.eq(unionid),
-            oai::scope.eq(scope),
-            oai::last_login_at.eq(at),
-        ));
+        let q = diesel::update(oai::table.find(id)).set(seen);
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
@@ -157,7 +149,7 @@ impl OfficialAccountIdentityRow {
     /// Stores the profile fields WeChat sent (those that are `Some`).
     pub async fn set_profile(
         conn: &mut Conn,
-        id: &str,
+        id: &IdentityId,
         profile: &OfficialAccountProfile,
     ) -> Result<(), DbError> {
         let q = diesel::update(oai::table.find(id)).set(profile);
@@ -165,30 +157,11 @@ impl OfficialAccountIdentityRow {
         Ok(())
     }
 
-    /// Moves one identity to another user (an unlink).
-    pub async fn move_one(conn: &mut Conn, id: &str, to: &str) -> Result<(), DbError> {
-        let q = diesel::update(oai::table.find(id)).set(oai::user_id.eq(to));
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
-    }
-
-    /// All identities of these users.
-    pub async fn for_users(conn: &mut Conn, user_ids: &[String]) -> Result<Vec<Self>, DbError> {
+    /// All identities of these users, oldest first.
+    pub async fn for_users(conn: &mut Conn, user_ids: &[UserId]) -> Result<Vec<Self>, DbError> {
         let q = oai::table
             .filter(oai::user_id.eq_any(user_ids))
             .order((oai::created_at.asc(), oai::id.asc()));
         Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
-
-    /// How many identities of this kind the user has.
-    pub async fn count_for_user(conn: &mut Conn, user_id: &str) -> Result<i64, DbError> {
-        let q = oai::table.filter(oai::user_id.eq(user_id)).count();
-        Ok(with_conn!(conn, c => q.get_result::<i64>(c).await)?)
-    }
-
-    /// Moves every identity of `from` to `to` (a merge).
-    pub async fn move_all(conn: &mut Conn, from: &str, to: &str) -> Result<usize, DbError> {
-        let q = diesel::update(oai::table.filter(oai::user_id.eq(from))).set(oai::user_id.eq(to));
-        Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 }

@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::db::schema::sessions;
+use crate::db::lock::for_update;
 use crate::db::{Conn, DbError};
+use crate::types::UserId;
 use crate::with_conn;
 
 /// Whose sessions.
@@ -14,7 +16,7 @@ pub enum Owner<'a> {
     /// The sessions of one login (a rotation family).
     Family(&'a str),
     /// Every session of a user.
-    User(&'a str),
+    User(&'a UserId),
 }
 
 /// A row of `sessions`.
@@ -24,7 +26,7 @@ pub struct SessionRow {
     /// Session id (also the `sid` claim of access tokens).
     pub id: String,
     /// The user (moved to the survivor on a merge).
-    pub user_id: String,
+    pub user_id: UserId,
     /// Rotation family: every refresh of one login shares it.
     pub family: String,
     /// SHA-256 of the refresh token; the token itself is never stored.
@@ -50,7 +52,7 @@ pub struct NewSession<'a> {
     /// Session id.
     pub id: &'a str,
     /// The user.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// Rotation family.
     pub family: &'a str,
     /// SHA-256 of the refresh token.
@@ -105,22 +107,21 @@ impl SessionRow {
     pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
         let (family, user) = match owner {
             Owner::Family(family) => (Some(family), None),
-            Owner::User(user) => (None, Some(user)),
+            Owner::User(user) => (None, Some(user.as_str())),
         };
         // `family = $1 OR user_id = $2` with one of them NULL: one statement for both owners.
-        let q = sessions::table
-            .filter(sessions::revoked_at.is_null())
-            .filter(
-                sessions::family
-                    .nullable()
-                    .eq(family)
-                    .or(sessions::user_id.nullable().eq(user)),
-            )
-            .select(sessions::id);
-        let ids: Vec<String> = match conn {
-            Conn::Sqlite(c) => q.load(&mut **c).await?,
-            Conn::Postgres(c) => q.for_update().load(&mut **c).await?,
-        };
+        let q = for_update(
+            sessions::table
+                .filter(sessions::revoked_at.is_null())
+                .filter(
+                    sessions::family
+                        .nullable()
+                        .eq(family)
+                        .or(sessions::user_id.nullable().eq(user.map(UserId::new))),
+                )
+                .select(sessions::id),
+        );
+        let ids: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
         Ok(ids.len())
     }
 
@@ -144,7 +145,7 @@ impl SessionRow {
     /// Revokes every active session of a user, locking them first.
     pub async fn revoke_user(
         conn: &mut Conn,
-        user_id: &str,
+        user_id: &UserId,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
         Self::lock_active(conn, Owner::User(user_id)).await?;
@@ -158,7 +159,7 @@ impl SessionRow {
     }
 
     /// Moves every session of `from` to `to` (a merge).
-    pub async fn move_all(conn: &mut Conn, from: &str, to: &str) -> Result<usize, DbError> {
+    pub async fn move_all(conn: &mut Conn, from: &UserId, to: &UserId) -> Result<usize, DbError> {
         let q = diesel::update(sessions::table.filter(sessions::user_id.eq(from)))
             .set(sessions::user_id.eq(to));
         Ok(with_conn!(conn, c => q.execute(c).await)?)

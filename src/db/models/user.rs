@@ -4,8 +4,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use crate::db::lock::for_update;
 use crate::db::schema::users;
 use crate::db::{Conn, DbError};
+use crate::types::{UnionId, UserId};
 use crate::with_conn;
 
 /// A row of `users`.
@@ -13,9 +15,9 @@ use crate::with_conn;
 #[diesel(table_name = users)]
 pub struct UserRow {
     /// Public id.
-    pub id: String,
+    pub id: UserId,
     /// The unionid, unique among live users.
-    pub unionid: Option<String>,
+    pub unionid: Option<UnionId>,
     /// Display name.
     pub nickname: Option<String>,
     /// Avatar URL.
@@ -23,7 +25,7 @@ pub struct UserRow {
     /// Phone number (with country code).
     pub phone_number: Option<String>,
     /// The survivor this user was merged into, if it is a tombstone.
-    pub merged_into: Option<String>,
+    pub merged_into: Option<UserId>,
     /// Creation time (UTC).
     pub created_at: NaiveDateTime,
     /// Last change (UTC).
@@ -35,9 +37,9 @@ pub struct UserRow {
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     /// Public id.
-    pub id: &'a str,
+    pub id: &'a UserId,
     /// The unionid, if known.
-    pub unionid: Option<&'a str>,
+    pub unionid: Option<&'a UnionId>,
     /// Display name.
     pub nickname: Option<&'a str>,
     /// Avatar URL.
@@ -70,13 +72,13 @@ pub struct UserListFilter {
 
 impl UserRow {
     /// The user with this id, tombstone or live.
-    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, DbError> {
+    pub async fn find(conn: &mut Conn, id: &UserId) -> Result<Option<UserRow>, DbError> {
         let q = users::table.find(id);
         Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
     }
 
     /// The live user behind this id: the user itself, or the survivor it was merged into.
-    pub async fn find_live(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, DbError> {
+    pub async fn find_live(conn: &mut Conn, id: &UserId) -> Result<Option<UserRow>, DbError> {
         match UserRow::find(conn, id).await? {
             Some(UserRow {
                 merged_into: Some(survivor),
@@ -88,16 +90,13 @@ impl UserRow {
 
     /// The user with this id, locked until the transaction ends (row lock on PostgreSQL; SQLite's
     /// `BEGIN IMMEDIATE` already holds the write lock).
-    pub async fn find_for_update(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, DbError> {
-        let q = users::table.find(id);
-        Ok(match conn {
-            Conn::Sqlite(c) => q.first::<UserRow>(&mut **c).await.optional(),
-            Conn::Postgres(c) => q.for_update().first::<UserRow>(&mut **c).await.optional(),
-        }?)
+    pub async fn find_for_update(conn: &mut Conn, id: &UserId) -> Result<Option<UserRow>, DbError> {
+        let q = for_update(users::table.find(id).limit(1));
+        Ok(with_conn!(conn, c => q.get_result::<UserRow>(c).await.optional())?)
     }
 
     /// Several users by id, in no particular order.
-    pub async fn find_many(conn: &mut Conn, ids: &[String]) -> Result<Vec<UserRow>, DbError> {
+    pub async fn find_many(conn: &mut Conn, ids: &[UserId]) -> Result<Vec<UserRow>, DbError> {
         let q = users::table.filter(users::id.eq_any(ids));
         Ok(with_conn!(conn, c => q.load::<UserRow>(c).await)?)
     }
@@ -105,7 +104,7 @@ impl UserRow {
     /// The live (not merged) user holding this unionid.
     pub async fn find_live_by_unionid(
         conn: &mut Conn,
-        unionid: &str,
+        unionid: &UnionId,
     ) -> Result<Option<UserRow>, DbError> {
         let q = users::table
             .filter(users::unionid.eq(unionid))
@@ -123,7 +122,11 @@ impl UserRow {
     }
 
     /// Sets the unionid of a user that has none.
-    pub async fn set_unionid(conn: &mut Conn, id: &str, unionid: &str) -> Result<(), DbError> {
+    pub async fn set_unionid(
+        conn: &mut Conn,
+        id: &UserId,
+        unionid: &UnionId,
+    ) -> Result<(), DbError> {
         let q = diesel::update(users::table.find(id).filter(users::unionid.is_null())).set((
             users::unionid.eq(unionid),
             users::updated_at.eq(super::now()),
@@ -150,7 +153,7 @@ impl UserRow {
     /// Writes the non-empty fields of `change` (computed by [`UserRow::filled`]).
     pub async fn apply_profile(
         conn: &mut Conn,
-        id: &str,
+        id: &UserId,
         change: &ProfileFill,
     ) -> Result<(), DbError> {
         let now = super::now();
@@ -174,7 +177,11 @@ impl UserRow {
 
     /// Turns `id` into a tombstone pointing at `survivor`, and re-points older tombstones of `id`
     /// at `survivor` too, so `merged_into` always names a live user.
-    pub async fn mark_merged(conn: &mut Conn, id: &str, survivor: &str) -> Result<(), DbError> {
+    pub async fn mark_merged(
+        conn: &mut Conn,
+        id: &UserId,
+        survivor: &UserId,
+    ) -> Result<(), DbError> {
         let now = super::now();
         let q = diesel::update(users::table.find(id))
             .set((users::merged_into.eq(survivor), users::updated_at.eq(now)));
@@ -188,7 +195,7 @@ impl UserRow {
     /// Up to `limit` users after the id `after`, in id (= creation) order.
     pub async fn page(
         conn: &mut Conn,
-        after: Option<&str>,
+        after: Option<&UserId>,
         limit: i64,
         filter: &UserListFilter,
     ) -> Result<Vec<UserRow>, DbError> {
@@ -196,7 +203,7 @@ impl UserRow {
         Ok(with_conn!(conn, c => {
             let mut q = users::table.order(users::id.asc()).limit(limit).into_boxed();
             if let Some(after) = after {
-                q = q.filter(users::id.gt(after.to_owned()));
+                q = q.filter(users::id.gt(after.clone()));
             }
             if !filter.include_merged {
                 q = q.filter(users::merged_into.is_null());

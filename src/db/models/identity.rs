@@ -1,0 +1,116 @@
+//! What the two identity tables (`mini_program_identities`, `official_account_identities`)
+//! share: the same key (app_id, openid), owner, unionid and row id. The identity rules work on
+//! [`IdentityRef`] and reach either table through these functions, written once; what only one
+//! kind has (a session_key, a follow state, a profile) lives in that kind's module.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::lock::for_update;
+use crate::db::{Conn, DbError};
+use crate::types::{AppId, AppKind, IdentityId, OpenId, UnionId, UserId};
+use crate::with_conn;
+
+/// Expands `$body` with `$t` bound to the identity table of `$kind` (both have the columns the
+/// body names).
+macro_rules! on_table {
+    ($kind:expr, $t:ident => $body:expr) => {
+        match $kind {
+            AppKind::MiniProgram => {
+                use crate::db::schema::mini_program_identities as $t;
+                $body
+            }
+            AppKind::OfficialAccount => {
+                use crate::db::schema::official_account_identities as $t;
+                $body
+            }
+        }
+    };
+}
+
+/// An identity of either kind, as far as the identity rules care.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+pub struct IdentityRef {
+    /// Row id.
+    pub id: IdentityId,
+    /// The owning user.
+    pub user_id: UserId,
+    /// The unionid WeChat reported, if any.
+    pub unionid: Option<UnionId>,
+}
+
+impl IdentityRef {
+    /// The identity of `openid` in the `kind` app `app_id`, locked until the transaction ends,
+    /// so a sighting and an unlink of one identity cannot interleave.
+    pub async fn find_by_openid(
+        conn: &mut Conn,
+        kind: AppKind,
+        app_id: &AppId,
+        openid: &OpenId,
+    ) -> Result<Option<Self>, DbError> {
+        Ok(on_table!(kind, t => {
+            let q = for_update(
+                t::table
+                    .filter(t::app_id.eq(app_id))
+                    .filter(t::openid.eq(openid))
+                    .select((t::id, t::user_id, t::unionid))
+                    .limit(1),
+            );
+            with_conn!(conn, c => q.get_result::<Self>(c).await.optional())
+        })?)
+    }
+
+    /// The identity with this row id in either table, locked like [`Self::find_by_openid`].
+    pub async fn find(
+        conn: &mut Conn,
+        id: &IdentityId,
+    ) -> Result<Option<(AppKind, Self)>, DbError> {
+        for kind in [AppKind::MiniProgram, AppKind::OfficialAccount] {
+            let found = on_table!(kind, t => {
+                let q = for_update(t::table.find(id).select((t::id, t::user_id, t::unionid)).limit(1));
+                with_conn!(conn, c => q.get_result::<Self>(c).await.optional())
+            })?;
+            if let Some(found) = found {
+                return Ok(Some((kind, found)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Moves one identity to another user (an unlink).
+    pub async fn move_one(
+        conn: &mut Conn,
+        kind: AppKind,
+        id: &IdentityId,
+        to: &UserId,
+    ) -> Result<(), DbError> {
+        on_table!(kind, t => {
+            let q = diesel::update(t::table.find(id)).set(t::user_id.eq(to));
+            with_conn!(conn, c => q.execute(c).await)
+        })?;
+        Ok(())
+    }
+
+    /// Moves every identity of `from`, of both kinds, to `to` (a merge).
+    pub async fn move_all(conn: &mut Conn, from: &UserId, to: &UserId) -> Result<(), DbError> {
+        for kind in [AppKind::MiniProgram, AppKind::OfficialAccount] {
+            on_table!(kind, t => {
+                let q = diesel::update(t::table.filter(t::user_id.eq(from))).set(t::user_id.eq(to));
+                with_conn!(conn, c => q.execute(c).await)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// How many identities, of both kinds, the user has.
+    pub async fn count_for_user(conn: &mut Conn, user_id: &UserId) -> Result<i64, DbError> {
+        let mut count = 0;
+        for kind in [AppKind::MiniProgram, AppKind::OfficialAccount] {
+            count += on_table!(kind, t => {
+                let q = t::table.filter(t::user_id.eq(user_id)).count();
+                with_conn!(conn, c => q.get_result::<i64>(c).await)
+            })?;
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,54 @@
+//! PostgreSQL only: a returning Mini Program user's login in one statement (one round trip, one
+//! implicit transaction) instead of six, when nothing needs deciding. It applies only to a
+//! sighting that [`super::sighting::record`] would settle without a choice: the identity exists,
+//! its unionid agrees with WeChat's (or WeChat sent none), and its user is live with the same
+//! unionid; there is no profile to fill. Then the full path would re-attach the identity to the
+//! same user, keep the same unionid, store the session_key and time, and open a session — which
+//! is what the statement ([`FastLogin`]) does. Otherwise it changes nothing and the full path
+//! runs. A contract test (`tests/it/contract`) runs both paths over every starting state and
+//! compares what they leave behind.
+
+use super::mini_program::LoginOutcome;
+use super::sighting::{Seen, Sighting};
+use super::{ClientInfo, Identity, IdentityError};
+use crate::auth::sessions::PendingSession;
+use crate::db::Backend;
+use crate::db::models::fast_login::FastLogin;
+use crate::metrics;
+
+impl Identity {
+    /// The fast path for `sighting`, or `None` when the full path must run.
+    pub(super) async fn returning_login(
+        &self,
+        sighting: &Sighting<'_>,
+        client: &ClientInfo,
+    ) -> Result<Option<LoginOutcome>, IdentityError> {
+        let Seen::MiniProgramLogin { session_key } = sighting.seen else {
+            return Ok(None);
+        };
+        if sighting.profile.is_some() || self.db.backend() != Backend::Postgres {
+            return Ok(None);
+        }
+        let pending = PendingSession::generate(&self.tokens);
+        let ip = client.ip.map(|ip| ip.to_string());
+        let fast = FastLogin {
+            at: pending.created_at,
+            session_key,
+            app_id: sighting.app_id,
+            openid: sighting.openid,
+            unionid: sighting.unionid,
+            session_id: &pending.id,
+            token_hash: &pending.token_hash,
+            expires_at: pending.expires_at,
+            user_agent: client.user_agent.as_deref(),
+            ip: ip.as_deref(),
+        };
+        let found = fast.run(&mut self.db.conn().await?).await?;
+        metrics::transaction("commit");
+        Ok(found.map(|user| LoginOutcome {
+            tokens: pending.into_tokens(&self.tokens, &user.id),
+            user,
+            new_user: false,
+        }))
+    }
+}

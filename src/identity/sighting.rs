@@ -1,0 +1,221 @@
+//! The one entry for every sighting of a WeChat identity: a Mini Program login, an Official
+//! Account login, a follower in a sync, a webhook event. [`record`] finds the identity (locked),
+//! applies the identity rules ([`super::rules::resolve`]), keeps a unionid once on record,
+//! writes the identity row of its kind and fills the user's empty profile fields, all inside
+//! the caller's transaction. Nothing else writes identity rows for a sighting.
+
+use chrono::NaiveDateTime;
+
+use super::IdentityError;
+use super::rules::{self, MergeReason, Resolved};
+use crate::db::Conn;
+use crate::db::models::identity::IdentityRef;
+use crate::db::models::mini_program_identity::{
+    MiniProgramIdentityRow, MiniProgramLogin, NewMiniProgramIdentity,
+};
+use crate::db::models::now;
+use crate::db::models::official_account_identity::{
+    NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
+    OfficialAccountSeen,
+};
+use crate::db::models::user::ProfileFill;
+use crate::types::{AppId, AppKind, IdentityId, OpenId, UnionId, UserId};
+use crate::wechat::official_account::OauthScope;
+
+/// One sighting of (app, openid, unionid?, profile?, follow state?).
+#[derive(Clone, Debug)]
+pub struct Sighting<'a> {
+    /// The app it was seen in.
+    pub app_id: &'a AppId,
+    /// The person's openid there.
+    pub openid: &'a OpenId,
+    /// The unionid WeChat reported with it, if any.
+    pub unionid: Option<&'a UnionId>,
+    /// What brought it (recorded on a merge it causes).
+    pub reason: MergeReason,
+    /// Profile fields for the user's empty ones.
+    pub profile: Option<&'a ProfileFill>,
+    /// How it was seen, with what only that kind of sighting tells.
+    pub seen: Seen<'a>,
+}
+
+/// How an identity was seen.
+#[derive(Clone, Debug)]
+pub enum Seen<'a> {
+    /// A Mini Program login, with the new session_key (sealed).
+    MiniProgramLogin {
+        /// The sealed session_key.
+        session_key: &'a str,
+    },
+    /// An Official Account web authorization.
+    OfficialAccountLogin {
+        /// The scope granted.
+        scope: OauthScope,
+        /// The identity's profile from `/sns/userinfo` (`snsapi_userinfo` only).
+        profile: Option<&'a OfficialAccountProfile>,
+    },
+    /// An Official Account follower (a sync or a follow event).
+    Follower {
+        /// Whether the person follows the account now.
+        subscribed: bool,
+        /// When they followed.
+        subscribed_at: Option<NaiveDateTime>,
+    },
+}
+
+impl Seen<'_> {
+    /// The kind of app this sighting belongs to.
+    pub fn kind(&self) -> AppKind {
+        match self {
+            Seen::MiniProgramLogin { .. } => AppKind::MiniProgram,
+            Seen::OfficialAccountLogin { .. } | Seen::Follower { .. } => AppKind::OfficialAccount,
+        }
+    }
+}
+
+/// Records a sighting (see the module docs); returns the live user the identity belongs to.
+pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, IdentityError> {
+    let kind = s.seen.kind();
+    let row = IdentityRef::find_by_openid(conn, kind, s.app_id, s.openid).await?;
+    let resolved =
+        rules::resolve(conn, row.as_ref(), s.unionid, s.reason, s.app_id.as_str()).await?;
+    // A unionid once on record stays (resolve refused any other).
+    let unionid = row.as_ref().and_then(|r| r.unionid.as_ref()).or(s.unionid);
+    let id = match &row {
+        Some(row) => {
+            update(conn, s, &row.id, &resolved, unionid).await?;
+            row.id.clone()
+        }
+        None => insert(conn, s, &resolved, unionid).await?,
+    };
+    if let Seen::OfficialAccountLogin {
+        profile: Some(profile),
+        ..
+    } = &s.seen
+    {
+        if !profile.is_empty() {
+            OfficialAccountIdentityRow::set_profile(conn, &id, profile).await?;
+        }
+    }
+    let user = match s.profile {
+        Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
+        None => resolved.user,
+    };
+    Ok(Resolved {
+        user,
+        new_user: resolved.new_user,
+    })
+}
+
+async fn update(
+    conn: &mut Conn,
+    s: &Sighting<'_>,
+    id: &IdentityId,
+    resolved: &Resolved,
+    unionid: Option<&UnionId>,
+) -> Result<(), IdentityError> {
+    let user_id = &resolved.user.id;
+    let at = now();
+    match &s.seen {
+        Seen::MiniProgramLogin { session_key } => {
+            let login = MiniProgramLogin {
+                user_id,
+                unionid,
+                session_key,
+                last_login_at: at,
+            };
+            MiniProgramIdentityRow::record_login(conn, id, &login).await?;
+        }
+        Seen::OfficialAccountLogin { scope, .. } => {
+            let seen = OfficialAccountSeen {
+                user_id,
+                unionid,
+                scope: Some(scope.as_str()),
+                last_login_at: Some(at),
+                subscribed: None,
+                subscribed_at: None,
+            };
+            OfficialAccountIdentityRow::record_seen(conn, id, &seen).await?;
+        }
+        Seen::Follower {
+            subscribed,
+            subscribed_at,
+        } => {
+            let seen = OfficialAccountSeen {
+                user_id,
+                unionid,
+                scope: None,
+                last_login_at: None,
+                subscribed: Some(*subscribed),
+                subscribed_at: Some(*subscribed_at),
+            };
+            OfficialAccountIdentityRow::record_seen(conn, id, &seen).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert(
+    conn: &mut Conn,
+    s: &Sighting<'_>,
+    resolved: &Resolved,
+    unionid: Option<&UnionId>,
+) -> Result<IdentityId, IdentityError> {
+    let id = IdentityId::generate();
+    let at = now();
+    let user_id = &resolved.user.id;
+    match &s.seen {
+        Seen::MiniProgramLogin { session_key } => {
+            let new = NewMiniProgramIdentity {
+                id: &id,
+                user_id,
+                app_id: s.app_id,
+                openid: s.openid,
+                unionid,
+                session_key: Some(session_key),
+                created_at: at,
+                last_login_at: at,
+            };
+            MiniProgramIdentityRow::insert(conn, &new).await?;
+        }
+        Seen::OfficialAccountLogin { scope, .. } => {
+            let follow = (false, None);
+            let new = new_oa(&id, s, user_id, unionid, Some(scope.as_str()), Some(at), follow);
+            OfficialAccountIdentityRow::insert(conn, &new).await?;
+        }
+        Seen::Follower {
+            subscribed,
+            subscribed_at,
+        } => {
+            let follow = (*subscribed, *subscribed_at);
+            let new = new_oa(&id, s, user_id, unionid, None, None, follow);
+            OfficialAccountIdentityRow::insert(conn, &new).await?;
+        }
+    }
+    Ok(id)
+}
+
+/// A new Official Account identity: a login (with its scope and time) or a follower (with its
+/// follow state).
+fn new_oa<'a>(
+    id: &'a IdentityId,
+    s: &Sighting<'a>,
+    user_id: &'a UserId,
+    unionid: Option<&'a UnionId>,
+    scope: Option<&'a str>,
+    last_login_at: Option<NaiveDateTime>,
+    (subscribed, subscribed_at): (bool, Option<NaiveDateTime>),
+) -> NewOfficialAccountIdentity<'a> {
+    NewOfficialAccountIdentity {
+        id,
+        user_id,
+        app_id: s.app_id,
+        openid: s.openid,
+        unionid,
+        scope,
+        subscribed,
+        subscribed_at,
+        created_at: now(),
+        last_login_at,
+    }
+}
