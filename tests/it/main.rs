@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod bad_input;
 mod browser;
+mod db_schema;
 mod hardening;
 mod harness_checks;
 mod limits;

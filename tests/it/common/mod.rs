@@ -13,7 +13,7 @@ mod server;
 
 use serde_json::Value;
 
-pub use db::Written;
+pub use db::{Column, Written};
 pub use server::TestApp;
 
 pub const MP_A: &str = "wxsandboxminiapp01";
