@@ -224,7 +224,7 @@ async fn the_session_key_is_stored_sealed(backend: Backend) {
     );
 
     let q = mpi::table.select(mpi::session_key);
-    let mut conn = app.running.app.identity.db.conn().await.unwrap();
+    let mut conn = app.db_conn().await;
     let stored: Option<String> =
         wechat_identity::with_conn!(&mut conn, c => q.first(c).await).unwrap();
     let stored = stored.expect("a session key is kept for later decryption");
