@@ -175,9 +175,10 @@ impl ApiError {
 impl From<WechatError> for ApiError {
     fn from(e: WechatError) -> Self {
         let (code, message) = match &e {
-            WechatError::Unavailable { .. } => {
-                (ErrorCode::WechatUnavailable, "WeChat is unavailable; try again")
-            }
+            WechatError::Unavailable { .. } => (
+                ErrorCode::WechatUnavailable,
+                "WeChat is unavailable; try again",
+            ),
             WechatError::RateLimited { .. } => (
                 ErrorCode::WechatRateLimited,
                 "WeChat rate limit reached; try again later",
@@ -223,7 +224,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
             IdentityError::InvalidCredential(m) => Self::new(ErrorCode::Unauthenticated, m),
             e @ IdentityError::AccessDenied => Self::new(ErrorCode::Forbidden, e.to_string()),
-            e @ IdentityError::SnapshotUser => Self::new(ErrorCode::WechatSnapshotUser, e.to_string()),
+            e @ IdentityError::SnapshotUser => {
+                Self::new(ErrorCode::WechatSnapshotUser, e.to_string())
+            }
             IdentityError::RateLimited(limited) => Self::rate_limited(&limited),
             IdentityError::Wechat(w) => w.into(),
             IdentityError::Session(s) => s.into(),

@@ -51,7 +51,9 @@ impl Loader<MiniProgramIdentitiesOf> for DbLoader {
     ) -> Result<HashMap<MiniProgramIdentitiesOf, Self::Value>, Self::Error> {
         let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
         let rows = self.0.mini_program_identities(&ids).await?;
-        Ok(group(keys, rows, |r| MiniProgramIdentitiesOf(r.user_id.clone())))
+        Ok(group(keys, rows, |r| {
+            MiniProgramIdentitiesOf(r.user_id.clone())
+        }))
     }
 }
 
@@ -65,7 +67,9 @@ impl Loader<OfficialAccountIdentitiesOf> for DbLoader {
     ) -> Result<HashMap<OfficialAccountIdentitiesOf, Self::Value>, Self::Error> {
         let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
         let rows = self.0.official_account_identities(&ids).await?;
-        Ok(group(keys, rows, |r| OfficialAccountIdentitiesOf(r.user_id.clone())))
+        Ok(group(keys, rows, |r| {
+            OfficialAccountIdentitiesOf(r.user_id.clone())
+        }))
     }
 }
 
@@ -76,6 +80,9 @@ impl Loader<UserById> for DbLoader {
     async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Self::Value>, Self::Error> {
         let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
         let rows = self.0.users(&ids).await?;
-        Ok(rows.into_iter().map(|u| (UserById(u.id.clone()), u)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|u| (UserById(u.id.clone()), u))
+            .collect())
     }
 }

@@ -39,7 +39,12 @@ pub(super) async fn related_user(
         .await
         .map_err(load_failed)?
         .map(User)
-        .ok_or_else(|| gql(ApiError::new(ErrorCode::NotFound, format!("{what} is gone"))))
+        .ok_or_else(|| {
+            gql(ApiError::new(
+                ErrorCode::NotFound,
+                format!("{what} is gone"),
+            ))
+        })
 }
 
 /// A person: one per human across every app of the open platform.

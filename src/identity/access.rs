@@ -207,7 +207,9 @@ impl Public<'_> {
         code_verifier: Option<&str>,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        self.0.redeem_login_ticket(ticket, code_verifier, client).await
+        self.0
+            .redeem_login_ticket(ticket, code_verifier, client)
+            .await
     }
 
     /// Exchanges a refresh token for new tokens (rate-limited per address); see

@@ -19,9 +19,12 @@ impl Identity {
         pair: MergePair<'_>,
         actor: &str,
     ) -> Result<UserRow, IdentityError> {
-        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            rules::merge(conn, pair, MergeReason::Admin, Some(actor)).await
-        })
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                rules::merge(conn, pair, MergeReason::Admin, Some(actor)).await
+            },
+        )
         .await
     }
 

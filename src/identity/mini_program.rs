@@ -130,11 +130,19 @@ impl Identity {
         if let Some(outcome) = self.returning_login(&sighting, client).await? {
             return Ok(outcome);
         }
-        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            let resolved = sighting::record(conn, &sighting).await?;
-            let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
-            Ok(LoginOutcome { user: resolved.user, new_user: resolved.new_user, tokens })
-        })
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let resolved = sighting::record(conn, &sighting).await?;
+                let tokens =
+                    sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
+                Ok(LoginOutcome {
+                    user: resolved.user,
+                    new_user: resolved.new_user,
+                    tokens,
+                })
+            },
+        )
         .await
     }
 }

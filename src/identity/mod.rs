@@ -21,10 +21,10 @@ pub mod sighting;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::auth::ApiKeys;
 use crate::auth::sessions::SessionError;
 use crate::auth::{AuthError, TokenIssuer};
 use crate::config::{AppConfig, Config};
-use crate::auth::ApiKeys;
 use crate::crypto::{SecretBox, Signer};
 use crate::db::{Db, DbError, Race, Retryable};
 use crate::rate_limit::{Action, Limited, Limiter};
@@ -140,7 +140,12 @@ pub struct Setup {
 impl Identity {
     /// The identity service over these parts.
     pub fn new(setup: Setup) -> Self {
-        let app_ids: Vec<&str> = setup.config.apps.iter().map(|a| a.app_id.as_str()).collect();
+        let app_ids: Vec<&str> = setup
+            .config
+            .apps
+            .iter()
+            .map(|a| a.app_id.as_str())
+            .collect();
         let limiter = Limiter::new(&setup.config.rate_limits, &app_ids);
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),

@@ -180,7 +180,15 @@ async fn insert(
         }
         Seen::OfficialAccountLogin { scope, .. } => {
             let follow = (false, None);
-            let new = new_oa(&id, s, user_id, unionid, Some(scope.as_str()), Some(at), follow);
+            let new = new_oa(
+                &id,
+                s,
+                user_id,
+                unionid,
+                Some(scope.as_str()),
+                Some(at),
+                follow,
+            );
             OfficialAccountIdentityRow::insert(conn, &new).await?;
         }
         Seen::Follower {

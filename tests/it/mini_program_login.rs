@@ -231,11 +231,13 @@ async fn the_session_key_is_stored_sealed(backend: Backend) {
     assert_ne!(stored, session_key);
     assert!(!stored.contains(&session_key));
     let openid = wechat_identity::wechat::sandbox::derive_id("openid", MP_A, "gina");
-    let opened = app
-        .running
-        .app
-        .identity
-        .sealer
+    // Sealed with the master key the service generated in its data dir on first start.
+    let master =
+        std::fs::read_to_string(app.dir.path().join("session-key-encryption.key")).unwrap();
+    let sealer = wechat_identity::crypto::SecretBox::new(
+        &wechat_identity::crypto::key_from_base64(&master).unwrap(),
+    );
+    let opened = sealer
         .open(&stored, format!("{MP_A}:{openid}").as_bytes())
         .unwrap();
     assert_eq!(opened, session_key.as_bytes());

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::schema::sessions;
 use crate::db::lock::for_update;
+use crate::db::schema::sessions;
 use crate::db::{Conn, DbError};
 use crate::types::UserId;
 use crate::with_conn;
