@@ -65,7 +65,9 @@ impl App {
                 "the data dir holds keys and personal data but other users may read it; `chmod 700` it"
             );
         }
-        let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
+        let db = Db::connect(&config.database_url(), config.database_pool_size)
+            .await?
+            .with_pool_wait(Duration::from_millis(config.limits.pool_wait_ms));
         let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir)
             .map_err(|e| StartError::Keys(e.to_string()))?;
         let master = load_master_key(&config)?;

@@ -35,6 +35,9 @@ pub struct Limits {
     pub max_live_states_per_app: u32,
     /// How often expired states and login tickets are purged, in seconds.
     pub purge_interval_secs: u64,
+    /// How long a request waits for a database connection when the pool is exhausted, in ms;
+    /// past it the caller gets a retryable `UNAVAILABLE` (HTTP 503 on the routes).
+    pub pool_wait_ms: u64,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks); the client is the
     /// right-most address not among them. Empty: the peer address is the client.
     pub trusted_proxies: Vec<String>,
@@ -53,6 +56,7 @@ impl Default for Limits {
             states_per_request: 5,
             max_live_states_per_app: 10_000,
             purge_interval_secs: 60,
+            pool_wait_ms: 5_000,
             trusted_proxies: Vec::new(),
         }
     }
@@ -149,6 +153,7 @@ impl Limits {
                 u64::from(self.max_live_states_per_app),
             ),
             ("limits.purge_interval_secs", self.purge_interval_secs),
+            ("limits.pool_wait_ms", self.pool_wait_ms),
         ];
         for (key, value) in positive {
             if value == 0 {

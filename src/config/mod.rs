@@ -233,6 +233,9 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// Database pool size.
     pub database_pool_size: usize,
+    /// PostgreSQL: log returning Mini Program users in with one statement when nothing needs
+    /// deciding (`identity::fast_path`). On by default; off runs every login the full way.
+    pub database_fast_path: bool,
     /// Force sandbox mode on or off. Unset, it is on only with no apps configured, on SQLite and
     /// a loopback listen address (a fresh `cargo run`); anywhere else it must be asked for.
     pub sandbox: Option<bool>,
@@ -263,6 +266,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_pool_size: 16,
+            database_fast_path: true,
             sandbox: None,
             wechat: WechatConfig::default(),
             jwt: JwtConfig::default(),

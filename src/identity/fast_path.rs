@@ -26,7 +26,7 @@ impl Identity {
         let Seen::MiniProgramLogin { session_key } = sighting.seen else {
             return Ok(None);
         };
-        if sighting.profile.is_some() || self.db.backend() != Backend::Postgres {
+        if !self.fast_path || sighting.profile.is_some() || self.db.backend() != Backend::Postgres {
             return Ok(None);
         }
         let pending = PendingSession::generate(&self.tokens);

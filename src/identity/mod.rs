@@ -109,6 +109,8 @@ pub struct Parts {
     limiter: Limiter,
     /// When new OA states check the per-app cap.
     state_cap: oauth_state::StateCapCheck,
+    /// Whether returning Mini Program logins may take the PostgreSQL fast path.
+    fast_path: bool,
 }
 
 impl Deref for Identity {
@@ -147,6 +149,7 @@ impl Identity {
             .map(|a| a.app_id.as_str())
             .collect();
         let limiter = Limiter::new(&setup.config.rate_limits, &app_ids);
+        let fast_path = setup.config.database_fast_path;
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),
             db: setup.db,
@@ -157,6 +160,7 @@ impl Identity {
             api_keys: setup.api_keys,
             limiter,
             state_cap: oauth_state::StateCapCheck::default(),
+            fast_path,
         }))
     }
 
