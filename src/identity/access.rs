@@ -13,21 +13,13 @@
 //! Handles are made only here, and the identity layer's data is reachable only through them, so
 //! a resolver that skips the check has nothing to read with.
 
-use super::mini_program::{LoginOutcome, MiniProgramLogin};
-use super::oauth_state::ServerAuthorize;
-use super::official_account::{OfficialAccountLogin, ServerLogin, ServerLoginError};
-use super::rules::MergePair;
+use super::mini_program::LoginOutcome;
 use super::{ClientInfo, Identity, IdentityError};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
-use crate::config::AppConfig;
-use crate::db::models::merge_event::MergeEventRow;
-use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
-use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
-use crate::db::models::user::{UserListFilter, UserRow};
+use crate::db::models::user::UserRow;
 use crate::rate_limit::Action;
-use crate::types::{IdentityId, UnionId, UserId};
-use crate::wechat::official_account::OauthScope;
+use crate::types::UserId;
 
 /// One request's caller, as the identity layer lets it act.
 pub struct Access {
@@ -127,7 +119,7 @@ impl Access {
     pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, IdentityError> {
         if let Caller::User { .. } = self.caller()? {
             let me = self.self_user()?.live_user().await?;
-            return match self.identity.user(id).await? {
+            return match Reader(&self.identity).user(id).await? {
                 Some(u) if u.id == me.id || u.merged_into.as_ref() == Some(&me.id) => Ok(Some(u)),
                 _ => Err(AuthError::Forbidden("a user may only read itself").into()),
             };
@@ -136,82 +128,11 @@ impl Access {
     }
 }
 
-/// What anyone may do: log in, refresh, log out with a refresh token.
-pub struct Public<'a>(&'a Identity);
+/// What anyone may do: log in (`mini_program`, `official_account`, `oauth_state`), refresh and
+/// log out with a refresh token.
+pub struct Public<'a>(pub(super) &'a Identity);
 
 impl Public<'_> {
-    /// See [`Identity::login_with_mini_program`].
-    pub async fn login_with_mini_program(
-        &self,
-        input: &MiniProgramLogin,
-        client: &ClientInfo,
-    ) -> Result<LoginOutcome, IdentityError> {
-        self.0.login_with_mini_program(input, client).await
-    }
-
-    /// See [`Identity::login_with_official_account`].
-    pub async fn login_with_official_account(
-        &self,
-        input: &OfficialAccountLogin,
-        client: &ClientInfo,
-    ) -> Result<LoginOutcome, IdentityError> {
-        self.0.login_with_official_account(input, client).await
-    }
-
-    /// See [`Identity::official_account_authorize_url`].
-    pub async fn official_account_authorize_url(
-        &self,
-        app_id: &str,
-        redirect_uri: &str,
-        scope: OauthScope,
-        code_challenge: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<String, IdentityError> {
-        self.0
-            .official_account_authorize_url(app_id, redirect_uri, scope, code_challenge, client)
-            .await
-    }
-
-    /// See [`Identity::server_authorize_redirect`].
-    pub async fn server_authorize_redirect(
-        &self,
-        app_id: &str,
-        scope: OauthScope,
-        return_to: &str,
-        code_challenge: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<ServerAuthorize, IdentityError> {
-        self.0
-            .server_authorize_redirect(app_id, scope, return_to, code_challenge, client)
-            .await
-    }
-
-    /// See [`Identity::complete_server_login`].
-    pub async fn complete_server_login(
-        &self,
-        app_id: &str,
-        code: Option<&str>,
-        state: &str,
-        browser_nonce: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<ServerLogin, ServerLoginError> {
-        self.0
-            .complete_server_login(app_id, code, state, browser_nonce, client)
-            .await
-    }
-
-    /// See [`Identity::redeem_login_ticket`].
-    pub async fn redeem_login_ticket(
-        &self,
-        ticket: &str,
-        code_verifier: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<LoginOutcome, IdentityError> {
-        self.0
-            .redeem_login_ticket(ticket, code_verifier, client)
-            .await
-    }
-
     /// Exchanges a refresh token for new tokens (rate-limited per address); see
     /// [`sessions::refresh`].
     pub async fn refresh_session(
@@ -219,9 +140,9 @@ impl Public<'_> {
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        self.0.rate_limit(Action::Refresh, client, None)?;
+        self.rate_limit(Action::Refresh, client, None)?;
         let (user, tokens) =
-            sessions::refresh(&self.0.db, &self.0.tokens, refresh_token, client).await?;
+            sessions::refresh(&self.db, &self.tokens, refresh_token, client).await?;
         Ok(LoginOutcome {
             user,
             new_user: false,
@@ -231,122 +152,56 @@ impl Public<'_> {
 
     /// Ends the login a refresh token belongs to; see [`sessions::logout`].
     pub async fn logout(&self, refresh_token: &str) -> Result<bool, IdentityError> {
-        Ok(sessions::logout(&self.0.db, refresh_token).await?)
-    }
-
-    /// Where the server-driven flow's cookies and redirects point.
-    pub fn config(&self) -> &crate::config::Config {
-        &self.0.config
+        Ok(sessions::logout(&self.db, refresh_token).await?)
     }
 }
 
-/// Reads of every user (admin and service API keys).
-pub struct Reader<'a>(&'a Identity);
+/// Reads of every user (admin and service API keys; see `reads`).
+pub struct Reader<'a>(pub(super) &'a Identity);
 
-impl Reader<'_> {
-    /// The user with this id, tombstone or live.
-    pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, IdentityError> {
-        self.0.user(id).await
-    }
-
-    /// The live user holding this unionid.
-    pub async fn user_by_unionid(
-        &self,
-        unionid: &UnionId,
-    ) -> Result<Option<UserRow>, IdentityError> {
-        self.0.user_by_unionid(unionid).await
-    }
-
-    /// Up to `limit` users after `after`, in creation order.
-    pub async fn users(
-        &self,
-        after: Option<&UserId>,
-        limit: i64,
-        filter: &UserListFilter,
-    ) -> Result<Vec<UserRow>, IdentityError> {
-        self.0.users(after, limit, filter).await
-    }
-
-    /// The configured apps.
-    pub fn apps(&self) -> &[AppConfig] {
-        &self.0.config.apps
-    }
-}
-
-/// Admin actions (admin API keys); recorded with the key's name as the actor.
+/// Admin actions (admin API keys; see `admin`), recorded with the key's name as the actor.
 pub struct Admin<'a> {
-    identity: &'a Identity,
-    name: &'a str,
+    pub(super) identity: &'a Identity,
+    pub(super) name: &'a str,
 }
 
-impl Admin<'_> {
-    /// See [`Identity::merge_users`].
-    pub async fn merge_users(&self, pair: MergePair<'_>) -> Result<UserRow, IdentityError> {
-        self.identity.merge_users(pair, self.name).await
-    }
-
-    /// See [`Identity::unlink_identity`].
-    pub async fn unlink_identity(&self, id: &IdentityId) -> Result<UserRow, IdentityError> {
-        self.identity.unlink_identity(id, self.name).await
-    }
-
-    /// See [`Identity::merge_events`].
-    pub async fn merge_events(
-        &self,
-        user_id: Option<&UserId>,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<MergeEventRow>, IdentityError> {
-        self.identity.merge_events(user_id, after, limit).await
-    }
-}
-
-/// The calling user (user access tokens).
+/// The calling user (user access tokens; see `reads`).
 pub struct SelfUser<'a> {
-    identity: &'a Identity,
-    user_id: &'a UserId,
+    pub(super) identity: &'a Identity,
+    pub(super) user_id: &'a UserId,
 }
 
 impl SelfUser<'_> {
-    /// The live user behind the token (the survivor, if the token's user was merged).
-    pub async fn live_user(&self) -> Result<UserRow, IdentityError> {
-        self.identity
-            .live_user(self.user_id)
-            .await?
-            .ok_or_else(|| AuthError::Unauthenticated("the token's user no longer exists").into())
-    }
-
     /// Ends every login of this user (and of users merged into it); returns how many were
     /// active.
     pub async fn logout_everywhere(&self) -> Result<usize, IdentityError> {
-        Ok(sessions::logout_everywhere(&self.identity.db, self.user_id).await?)
+        Ok(sessions::logout_everywhere(&self.db, self.user_id).await?)
     }
 }
 
 /// Batched reads of the relations (identities, owners, survivors) of objects a caller was already
-/// shown through one of the other handles.
+/// shown through one of the other handles (see `reads`).
 #[derive(Clone)]
-pub struct Related(Identity);
+pub struct Related(pub(super) Identity);
 
-impl Related {
-    /// Several users by id.
-    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<UserRow>, IdentityError> {
-        self.0.users_by_ids(ids).await
-    }
+/// Every handle works with the identity service's parts (private to this layer).
+macro_rules! derefs_to_identity {
+    ($($handle:ty => |$h:ident| $identity:expr),+ $(,)?) => {$(
+        impl std::ops::Deref for $handle {
+            type Target = Identity;
 
-    /// The Mini Program identities of these users.
-    pub async fn mini_program_identities(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<MiniProgramIdentityRow>, IdentityError> {
-        self.0.mini_program_identities_of(ids).await
-    }
-
-    /// The Official Account identities of these users.
-    pub async fn official_account_identities(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
-        self.0.official_account_identities_of(ids).await
-    }
+            fn deref(&self) -> &Identity {
+                let $h = self;
+                $identity
+            }
+        }
+    )+};
 }
+
+derefs_to_identity!(
+    Public<'_> => |h| h.0,
+    Reader<'_> => |h| h.0,
+    Admin<'_> => |h| h.identity,
+    SelfUser<'_> => |h| h.identity,
+    Related => |h| &h.0,
+);

@@ -1,8 +1,9 @@
 //! Admin actions on the merged view: merge two users, unlink an identity into a user of its
 //! own, and read the history of both. Every action is one transaction and one merge event.
 
+use super::IdentityError;
+use super::access::Admin;
 use super::rules::{self, MergePair, MergeReason};
-use super::{Identity, IdentityError};
 use crate::db::models::identity::IdentityRef;
 use crate::db::models::merge_event::MergeEventRow;
 use crate::db::models::now;
@@ -11,14 +12,11 @@ use crate::db::models::user::UserRow;
 use crate::db::{Conn, transaction};
 use crate::types::{IdentityId, UserId};
 
-impl Identity {
+impl Admin<'_> {
     /// Merges `pair.source` into `pair.target` (both live): see [`rules::merge`]. Refused
     /// (CONFLICT) when both have different unionids or either is a tombstone.
-    pub(super) async fn merge_users(
-        &self,
-        pair: MergePair<'_>,
-        actor: &str,
-    ) -> Result<UserRow, IdentityError> {
+    pub async fn merge_users(&self, pair: MergePair<'_>) -> Result<UserRow, IdentityError> {
+        let actor = self.name;
         transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
@@ -32,11 +30,11 @@ impl Identity {
     /// returns that user; the old user's sessions are revoked (access tokens run out within
     /// their lifetime). Refused when the identity carries a unionid (WeChat says it is this
     /// person; its next sighting would merge it right back) or is its user's only identity.
-    pub(super) async fn unlink_identity(
+    pub async fn unlink_identity(
         &self,
         identity_id: &IdentityId,
-        actor: &str,
     ) -> Result<UserRow, IdentityError> {
+        let actor = self.name;
         transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
             // The identity row is locked first (as a sighting locks it), then its user.
             let (kind, identity) = IdentityRef::find(conn, identity_id).await?.ok_or_else(|| {
@@ -75,7 +73,7 @@ impl Identity {
 
     /// Merge and unlink events, oldest first, `limit` after the event id `after`; only those
     /// involving `user_id` when given.
-    pub(super) async fn merge_events(
+    pub async fn merge_events(
         &self,
         user_id: Option<&UserId>,
         after: Option<&str>,

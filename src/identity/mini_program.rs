@@ -10,6 +10,7 @@ use crate::rate_limit::Action;
 use crate::types::{AppKind, OpenId, UnionId};
 use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
 
+use super::access::Public;
 use super::rules::MergeReason;
 use super::sighting::{self, Seen, Sighting};
 use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
@@ -41,10 +42,10 @@ pub struct LoginOutcome {
     pub tokens: IssuedTokens,
 }
 
-impl Identity {
+impl Public<'_> {
     /// Logs a person into a Mini Program. Costs one WeChat call and one database transaction;
     /// bad input fails before either, and a failed call writes nothing.
-    pub(super) async fn login_with_mini_program(
+    pub async fn login_with_mini_program(
         &self,
         input: &MiniProgramLogin,
         client: &ClientInfo,
@@ -53,7 +54,9 @@ impl Identity {
         metrics::login("mini_program", if result.is_ok() { "ok" } else { "error" });
         result
     }
+}
 
+impl Identity {
     async fn mini_program_login(
         &self,
         input: &MiniProgramLogin,
@@ -133,16 +136,26 @@ impl Identity {
         transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
-                let resolved = sighting::record(conn, &sighting).await?;
-                let tokens =
-                    sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
-                Ok(LoginOutcome {
-                    user: resolved.user,
-                    new_user: resolved.new_user,
-                    tokens,
-                })
+                self.log_in(conn, &sighting, client).await
             },
         )
         .await
+    }
+
+    /// Records a login's sighting and opens a session for its user, inside the caller's
+    /// transaction.
+    pub(super) async fn log_in(
+        &self,
+        conn: &mut Conn,
+        sighting: &Sighting<'_>,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, IdentityError> {
+        let resolved = sighting::record(conn, sighting).await?;
+        let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
+        Ok(LoginOutcome {
+            user: resolved.user,
+            new_user: resolved.new_user,
+            tokens,
+        })
     }
 }

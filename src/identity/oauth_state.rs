@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Duration;
 
+use super::access::Public;
 use super::{ClientInfo, Identity, IdentityError, truncate};
 use crate::config::check_return_to;
 use crate::crypto;
@@ -147,11 +148,11 @@ fn check_redirect_uri(redirect_uri: &str) -> Result<(), IdentityError> {
     }
 }
 
-impl Identity {
+impl Public<'_> {
     /// Frontend-driven flow: the authorize URL (with a fresh state) that a page inside WeChat
     /// navigates to; WeChat comes back to `redirect_uri` with `code` and `state`.
     /// With `code_challenge`, `loginWithOfficialAccount` must present its verifier.
-    pub(super) async fn official_account_authorize_url(
+    pub async fn official_account_authorize_url(
         &self,
         app_id: &str,
         redirect_uri: &str,
@@ -178,7 +179,7 @@ impl Identity {
     /// Server-driven flow: where to redirect the browser so that WeChat comes back to our
     /// callback, and the cookie that binds the login to this browser; `return_to` must be on the
     /// allow-list. With `code_challenge`, `redeemLoginTicket` must present its verifier.
-    pub(super) async fn server_authorize_redirect(
+    pub async fn server_authorize_redirect(
         &self,
         app_id: &str,
         scope: OauthScope,
@@ -206,7 +207,9 @@ impl Identity {
             cookie_value: nonce.unwrap_or_default(),
         })
     }
+}
 
+impl Identity {
     /// Deletes expired states and login tickets (run periodically); returns how many of each.
     pub async fn purge_expired(&self) -> Result<(u64, u64), IdentityError> {
         let at = now();

@@ -10,11 +10,12 @@
 
 use chrono::Duration;
 
+use super::access::Public;
 use super::mini_program::LoginOutcome;
 use super::oauth_state::{Presented, use_state, verifier_matches};
 use super::rules::MergeReason;
 use super::sighting::{self, Seen, Sighting};
-use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
+use super::{ClientInfo, IdentityError, check_code, check_wechat_id};
 use crate::auth::sessions;
 use crate::config::AppConfig;
 use crate::db::Conn;
@@ -93,10 +94,10 @@ pub struct ServerLoginError {
     pub error: IdentityError,
 }
 
-impl Identity {
+impl Public<'_> {
     /// Frontend-driven login with a code and the state we issued. A failure writes nothing and
     /// leaves the state usable.
-    pub(super) async fn login_with_official_account(
+    pub async fn login_with_official_account(
         &self,
         input: &OfficialAccountLogin,
         client: &ClientInfo,
@@ -133,14 +134,7 @@ impl Identity {
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
                 use_state(conn, &state).await?;
-                let resolved = sighting::record(conn, &sighting).await?;
-                let tokens =
-                    sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
-                Ok(LoginOutcome {
-                    user: resolved.user,
-                    new_user: resolved.new_user,
-                    tokens,
-                })
+                self.log_in(conn, &sighting, client).await
             },
         )
         .await
@@ -150,7 +144,7 @@ impl Identity {
     /// must hold the nonce cookie set when the login started), exchanges the code, records the
     /// login and stores a one-time ticket for the frontend. Rate-limited like a login (it calls
     /// WeChat, and a failed exchange leaves the state usable).
-    pub(super) async fn complete_server_login(
+    pub async fn complete_server_login(
         &self,
         app_id: &str,
         code: Option<&str>,
@@ -237,7 +231,7 @@ impl Identity {
     /// Redeems a server-driven login's ticket for tokens: once, before it expires, with the
     /// verifier if the login was started with a `codeChallenge`. Resolves to the survivor if the
     /// user was merged in between.
-    pub(super) async fn redeem_login_ticket(
+    pub async fn redeem_login_ticket(
         &self,
         ticket: &str,
         code_verifier: Option<&str>,

@@ -1,25 +1,22 @@
-//! Reads of the merged view. Private to the identity layer: callers reach them through the
-//! handles of [`super::access`], which decide who may read what.
+//! Reads of the merged view, on the handles that may make them (see [`super::access`]).
 
-use super::{Identity, IdentityError};
+use super::IdentityError;
+use super::access::{Reader, Related, SelfUser};
+use crate::auth::AuthError;
+use crate::config::AppConfig;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::{UserListFilter, UserRow};
 use crate::types::{UnionId, UserId};
 
-impl Identity {
+impl Reader<'_> {
     /// The user with this id, tombstone or live.
-    pub(super) async fn user(&self, id: &UserId) -> Result<Option<UserRow>, IdentityError> {
+    pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, IdentityError> {
         Ok(UserRow::find(&mut self.db.conn().await?, id).await?)
     }
 
-    /// The live user behind this id (the survivor of a tombstone).
-    pub(super) async fn live_user(&self, id: &UserId) -> Result<Option<UserRow>, IdentityError> {
-        Ok(UserRow::find_live(&mut self.db.conn().await?, id).await?)
-    }
-
     /// The live user holding this unionid.
-    pub(super) async fn user_by_unionid(
+    pub async fn user_by_unionid(
         &self,
         unionid: &UnionId,
     ) -> Result<Option<UserRow>, IdentityError> {
@@ -27,7 +24,7 @@ impl Identity {
     }
 
     /// Up to `limit` users after the id `after`, in creation order.
-    pub(super) async fn users(
+    pub async fn users(
         &self,
         after: Option<&UserId>,
         limit: i64,
@@ -36,13 +33,29 @@ impl Identity {
         Ok(UserRow::page(&mut self.db.conn().await?, after, limit, filter).await?)
     }
 
-    /// Several users by id (batched reads of relations).
-    pub(super) async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserRow>, IdentityError> {
+    /// The configured apps.
+    pub fn apps(&self) -> &[AppConfig] {
+        &self.config().apps
+    }
+}
+
+impl SelfUser<'_> {
+    /// The live user behind the token (the survivor, if the token's user was merged).
+    pub async fn live_user(&self) -> Result<UserRow, IdentityError> {
+        UserRow::find_live(&mut self.db.conn().await?, self.user_id)
+            .await?
+            .ok_or_else(|| AuthError::Unauthenticated("the token's user no longer exists").into())
+    }
+}
+
+impl Related {
+    /// Several users by id.
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<UserRow>, IdentityError> {
         Ok(UserRow::find_many(&mut self.db.conn().await?, ids).await?)
     }
 
     /// The Mini Program identities of these users.
-    pub(super) async fn mini_program_identities_of(
+    pub async fn mini_program_identities(
         &self,
         ids: &[UserId],
     ) -> Result<Vec<MiniProgramIdentityRow>, IdentityError> {
@@ -50,7 +63,7 @@ impl Identity {
     }
 
     /// The Official Account identities of these users.
-    pub(super) async fn official_account_identities_of(
+    pub async fn official_account_identities(
         &self,
         ids: &[UserId],
     ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
