@@ -160,7 +160,7 @@ pub async fn refresh(
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
     let grace = Duration::seconds(i64::try_from(issuer.refresh_reuse_grace_secs).unwrap_or(0));
     let outcome: Result<Refreshed, SessionError> =
-        transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+        transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
             let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
                 return Err(SessionError::Invalid("refresh token invalid"));
             };
@@ -219,7 +219,7 @@ pub async fn refresh(
 /// session was ended.
 pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> {
     let hash = crypto::sha256_hex(refresh_token.as_bytes());
-    transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+    transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(session) = SessionRow::find_by_hash(conn, &hash).await? else {
             return Ok(false);
         };
@@ -230,7 +230,7 @@ pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> 
 
 /// Ends every session of a user (and of users merged into it). Returns how many were active.
 pub async fn logout_everywhere(db: &Db, user_id: &str) -> Result<usize, SessionError> {
-    transaction(&db, async |conn: &mut Conn| -> Result<_, SessionError> {
+    transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(user) = UserRow::find_live(conn, user_id).await? else {
             return Ok(0);
         };
