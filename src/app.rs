@@ -1,5 +1,6 @@
-//! The application: builds every part from the configuration and starts the server and the
-//! housekeeping loop (expired states and tickets, idle rate-limit buckets).
+//! The application: builds every part from the configuration and starts the server, the job
+//! runner (leased through the database: the purge of expired states and tickets, and the jobs
+//! to come) and this process's own chore (forgetting idle rate-limit buckets).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::Identity;
+use crate::jobs::{PurgeExpired, Runner};
 use crate::rate_limit::Limiter;
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
@@ -50,6 +52,10 @@ pub struct App {
     pub api_keys: Arc<ApiKeys>,
     /// The in-process sandbox, in sandbox mode.
     pub sandbox: Option<Sandbox>,
+    /// The job runner (started by [`start`]), with this app's jobs registered.
+    pub jobs: Runner,
+    /// The rate limiter (the identity service's), whose idle buckets [`start`] forgets.
+    pub limiter: Arc<Limiter>,
 }
 
 impl App {
@@ -82,19 +88,26 @@ impl App {
         let api_keys = Arc::new(ApiKeys::from_config(&config.api_keys));
         let app_ids: Vec<&str> = config.apps.iter().map(|a| a.app_id.as_str()).collect();
         let limiter = Arc::new(Limiter::new(&config.rate_limits, &app_ids));
+        let purge_every = Duration::from_secs(config.limits.purge_interval_secs);
+        let jobs = Runner::new(db.clone(), &config.jobs)
+            .shutdown_grace(Duration::from_millis(config.limits.shutdown_grace_ms));
+        let identity = Identity {
+            config: Arc::new(config),
+            db,
+            wechat,
+            tokens: Arc::new(tokens),
+            sealer: Arc::new(sealer),
+            state_signer: Arc::new(state_signer),
+            limiter: limiter.clone(),
+            state_cap: Arc::default(),
+        };
+        let jobs = jobs.periodic(PurgeExpired::new(identity.clone()), purge_every);
         Ok(Self {
-            identity: Identity {
-                config: Arc::new(config),
-                db,
-                wechat,
-                tokens: Arc::new(tokens),
-                sealer: Arc::new(sealer),
-                state_signer: Arc::new(state_signer),
-                limiter,
-                state_cap: Arc::default(),
-            },
+            identity,
             api_keys,
             sandbox,
+            jobs,
+            limiter,
         })
     }
 
@@ -116,7 +129,7 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The app.
     pub app: App,
-    /// Resolves when the server stops.
+    /// Resolves when the server and the job runner have stopped (aborting it stops both).
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -161,41 +174,41 @@ pub async fn start(
         shutdown.await;
         let _ = stop.send(true);
     });
-    tokio::spawn(housekeeping(app.identity.clone(), stopped.clone()));
     let limits = app.identity.config.limits.clone();
+    tokio::spawn(forget_idle_buckets(
+        app.limiter.clone(),
+        Duration::from_secs(limits.purge_interval_secs),
+        stopped.clone(),
+    ));
+    let runner = app.jobs.clone().run(stopped.clone());
     let handle = tokio::spawn(async move {
         let mut stopped = stopped;
-        http::serve(listener, router, &limits, async move {
+        let serve = http::serve(listener, router, &limits, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .await
+        });
+        // Both stop on the signal (serve returns only then); the runner lets running jobs
+        // finish within the same grace as requests.
+        let (served, ()) = tokio::join!(serve, runner);
+        served
     });
     Ok(Running { addr, app, handle })
 }
 
-/// Every `limits.purge_interval_secs` until shutdown: deletes expired OA states and login
-/// tickets, and forgets rate-limit buckets of addresses gone quiet.
-async fn housekeeping(identity: Identity, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let every = Duration::from_secs(identity.config.limits.purge_interval_secs);
+/// Every `every` until shutdown: forgets rate-limit buckets of addresses gone quiet. Not a
+/// job of the runner: the buckets are this process's memory, so every instance forgets its own,
+/// on its own timer, with no lease.
+async fn forget_idle_buckets(
+    limiter: Arc<Limiter>,
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            _ = ticks.tick() => limiter.forget_idle(),
             _ = stopped.wait_for(|stop| *stop) => return,
         }
-        match identity.purge_expired().await {
-            Ok((0, 0)) => {}
-            Ok((states, tickets)) => {
-                tracing::debug!(
-                    states,
-                    tickets,
-                    "purged expired OA states and login tickets"
-                );
-            }
-            Err(e) => tracing::warn!(error = %e, "purging expired states and tickets failed"),
-        }
-        identity.limiter.forget_idle();
     }
 }
 
