@@ -8,6 +8,7 @@ mod admin;
 mod bad_input;
 mod browser;
 mod hardening;
+mod jobs;
 mod limits;
 mod merge;
 mod mini_program_login;
