@@ -1,5 +1,6 @@
-//! The application: builds every part from the configuration and starts the server and the
-//! housekeeping loop (expired states and tickets, idle rate-limit buckets).
+//! The application: builds every part from the configuration and starts the server, the job
+//! runner (leased through the database: the purge of expired states and tickets, and the jobs
+//! to come) and this process's own chore (forgetting idle rate-limit buckets).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::{Identity, Setup};
+use crate::jobs::{PurgeExpired, Runner};
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
 
@@ -47,6 +49,8 @@ pub struct App {
     pub identity: Identity,
     /// The in-process sandbox, in sandbox mode.
     pub sandbox: Option<Sandbox>,
+    /// The job runner (started by [`start`]), with this app's jobs registered.
+    pub jobs: Runner,
 }
 
 impl App {
@@ -79,17 +83,23 @@ impl App {
         );
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
         let api_keys = ApiKeys::from_config(&config.api_keys);
+        let purge_every = Duration::from_secs(config.limits.purge_interval_secs);
+        let jobs = Runner::new(db.clone(), &config.jobs)
+            .shutdown_grace(Duration::from_millis(config.limits.shutdown_grace_ms));
+        let identity = Identity::new(Setup {
+            config,
+            db,
+            wechat,
+            tokens,
+            sealer,
+            state_signer,
+            api_keys,
+        });
+        let jobs = jobs.periodic(PurgeExpired::new(identity.clone()), purge_every);
         Ok(Self {
-            identity: Identity::new(Setup {
-                config,
-                db,
-                wechat,
-                tokens,
-                sealer,
-                state_signer,
-                api_keys,
-            }),
+            identity,
             sandbox,
+            jobs,
         })
     }
 
@@ -110,7 +120,7 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The app.
     pub app: App,
-    /// Resolves when the server stops.
+    /// Resolves when the server and the job runner have stopped (aborting it stops both).
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -155,41 +165,41 @@ pub async fn start(
         shutdown.await;
         let _ = stop.send(true);
     });
-    tokio::spawn(housekeeping(app.identity.clone(), stopped.clone()));
     let limits = app.identity.config().limits.clone();
+    tokio::spawn(forget_idle_buckets(
+        app.identity.clone(),
+        Duration::from_secs(limits.purge_interval_secs),
+        stopped.clone(),
+    ));
+    let runner = app.jobs.clone().run(stopped.clone());
     let handle = tokio::spawn(async move {
         let mut stopped = stopped;
-        http::serve(listener, router, &limits, async move {
+        let serve = http::serve(listener, router, &limits, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .await
+        });
+        // Both stop on the signal (serve returns only then); the runner lets running jobs
+        // finish within the same grace as requests.
+        let (served, ()) = tokio::join!(serve, runner);
+        served
     });
     Ok(Running { addr, app, handle })
 }
 
-/// Every `limits.purge_interval_secs` until shutdown: deletes expired OA states and login
-/// tickets, and forgets rate-limit buckets of addresses gone quiet.
-async fn housekeeping(identity: Identity, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let every = Duration::from_secs(identity.config().limits.purge_interval_secs);
+/// Every `every` until shutdown: forgets rate-limit buckets of addresses gone quiet. Not a
+/// job of the runner: the buckets are this process's memory, so every instance forgets its own,
+/// on its own timer, with no lease.
+async fn forget_idle_buckets(
+    identity: Identity,
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            _ = ticks.tick() => identity.forget_idle_limits(),
             _ = stopped.wait_for(|stop| *stop) => return,
         }
-        match identity.purge_expired().await {
-            Ok((0, 0)) => {}
-            Ok((states, tickets)) => {
-                tracing::debug!(
-                    states,
-                    tickets,
-                    "purged expired OA states and login tickets"
-                );
-            }
-            Err(e) => tracing::warn!(error = %e, "purging expired states and tickets failed"),
-        }
-        identity.forget_idle_limits();
     }
 }
 

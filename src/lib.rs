@@ -1,6 +1,7 @@
 //! wechat-identity: a GraphQL identity service for the WeChat ecosystem.
 //!
-//! Dependency direction: [`http`] → [`graphql`] → [`identity`] → [`db`] / [`wechat`] / [`auth`].
+//! Dependency direction: [`http`] → [`graphql`] → [`identity`] → [`db`] / [`wechat`] / [`auth`];
+//! [`jobs`] → [`identity`]; [`app`] builds and starts them all.
 
 pub mod app;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod graphql;
 pub mod html;
 pub mod http;
 pub mod identity;
+pub mod jobs;
 pub mod metrics;
 pub mod rate_limit;
 pub mod types;

@@ -43,6 +43,15 @@ pub fn transaction(outcome: &'static str) {
     );
 }
 
+/// Counts one run of a background job by how it ended (`completed`, `rearmed`,
+/// `rescheduled`, `retry`, `failed`, `lease_lost`, ...).
+pub fn job(kind: &str, outcome: &'static str) {
+    bump(
+        "wechat_identity_jobs_total",
+        format!("kind=\"{kind}\",outcome=\"{outcome}\""),
+    );
+}
+
 /// The sum of a counter over all label sets whose labels contain `label_filter`.
 pub fn total(name: &str, label_filter: &str) -> u64 {
     let counters = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());

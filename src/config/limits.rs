@@ -21,7 +21,8 @@ pub struct Limits {
     /// Connections one client address may hold open (IPv6: per /64; trusted proxies exempt);
     /// past it its new connections are closed at once.
     pub max_connections_per_ip: usize,
-    /// On shutdown, how long in-flight requests may run before the rest are closed, in ms.
+    /// On shutdown, how long in-flight requests (and running jobs) may run before the rest are
+    /// closed (jobs: queued again from their checkpoints), in ms.
     pub shutdown_grace_ms: u64,
     /// Login mutations (`loginWithMiniProgram`, `loginWithOfficialAccount`, `redeemLoginTicket`,
     /// `refreshSession`) allowed in one GraphQL request, aliases included.
@@ -33,7 +34,8 @@ pub struct Limits {
     /// `cap / 100` inserts, so the table may run over by that many per instance (plus those
     /// being inserted at that moment) until the next check.
     pub max_live_states_per_app: u32,
-    /// How often expired states and login tickets are purged, in seconds.
+    /// How often expired states and login tickets are purged (the `purge_expired` job, on one
+    /// instance at a time), in seconds.
     pub purge_interval_secs: u64,
     /// How long a request waits for a database connection when the pool is exhausted, in ms;
     /// past it the caller gets a retryable `UNAVAILABLE` (HTTP 503 on the routes).

@@ -10,10 +10,12 @@ use serde::Deserialize;
 use crate::types::{AppId, AppKind};
 
 mod env;
+mod jobs;
 mod limits;
 mod return_to;
 mod sandbox;
 mod validate;
+pub use jobs::JobsConfig;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
 pub use return_to::{ReturnToRule, check_return_to};
 pub use sandbox::{SandboxMode, sandbox_demo_apps};
@@ -253,6 +255,8 @@ pub struct Config {
     pub limits: Limits,
     /// Rate limits per client address and per app.
     pub rate_limits: RateLimits,
+    /// The background job runner.
+    pub jobs: JobsConfig,
     /// How sandbox mode came about, once [`Config::finish`] ran (None: off).
     #[serde(skip)]
     pub sandbox_mode: Option<SandboxMode>,
@@ -275,6 +279,7 @@ impl Default for Config {
             api_keys: Vec::new(),
             limits: Limits::default(),
             rate_limits: RateLimits::default(),
+            jobs: JobsConfig::default(),
             sandbox_mode: None,
         }
     }

@@ -90,6 +90,37 @@ fn the_example_config_spells_out_the_default_limits() {
     assert_eq!(c.rate_limits.refresh, d.rate_limits.refresh);
     assert_eq!(c.limits.max_body_bytes, d.limits.max_body_bytes);
     assert_eq!(c.limits.logins_per_request, d.limits.logins_per_request);
+    assert_eq!(c.jobs.poll_interval_ms, d.jobs.poll_interval_ms);
+    assert_eq!(c.jobs.lease_secs, d.jobs.lease_secs);
+    assert_eq!(c.jobs.max_concurrent, d.jobs.max_concurrent);
+    assert_eq!(c.jobs.max_attempts, d.jobs.max_attempts);
+    assert_eq!(c.jobs.retry_backoff_ms, d.jobs.retry_backoff_ms);
+}
+
+#[test]
+fn bad_job_settings_are_named() {
+    type Spoil = fn(&mut Config);
+    let bad: [(&str, Spoil); 4] = [
+        ("jobs.lease_secs", |c| c.jobs.lease_secs = 0),
+        ("jobs.max_concurrent", |c| c.jobs.max_concurrent = 0),
+        ("jobs.poll_interval_ms", |c| c.jobs.poll_interval_ms = 0),
+        ("jobs.instance_id", |c| {
+            c.jobs.instance_id = Some(" ".into())
+        }),
+    ];
+    for (key, spoil) in bad {
+        let mut c = Config::default();
+        spoil(&mut c);
+        let err = c.finish().unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    let c = Config::from_toml("[jobs]\nmax_concurrent = 4\ninstance_id = \"id-1\"").unwrap();
+    assert_eq!(c.jobs.max_concurrent, 4);
+    assert_eq!(c.jobs.lease_secs, 60, "unset keys keep their defaults");
+    assert!(
+        Config::from_toml("[jobs]\nlease = 5").is_err(),
+        "unknown keys are refused"
+    );
 }
 
 #[test]

@@ -102,6 +102,7 @@ impl Config {
         }
         self.limits.validate()?;
         self.rate_limits.validate()?;
+        self.validate_jobs()?;
         let mut seen = HashSet::new();
         for (i, app) in self.apps.iter().enumerate() {
             let id = app.app_id.as_str();
@@ -133,6 +134,34 @@ impl Config {
                     "must be at least 24 characters",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks `[jobs]`.
+    fn validate_jobs(&self) -> Result<(), ConfigError> {
+        let jobs = &self.jobs;
+        if !(10..=60_000).contains(&jobs.poll_interval_ms) {
+            return Err(invalid("jobs.poll_interval_ms", "must be 10..=60000"));
+        }
+        if !(1..=86_400).contains(&jobs.lease_secs) {
+            return Err(invalid("jobs.lease_secs", "must be 1..=86400"));
+        }
+        if !(1..=64).contains(&jobs.max_concurrent) {
+            return Err(invalid("jobs.max_concurrent", "must be 1..=64"));
+        }
+        if !(1..=100).contains(&jobs.max_attempts) {
+            return Err(invalid("jobs.max_attempts", "must be 1..=100"));
+        }
+        if !(1..=3_600_000).contains(&jobs.retry_backoff_ms) {
+            return Err(invalid("jobs.retry_backoff_ms", "must be 1..=3600000"));
+        }
+        let bad_id = |id: &String| id.trim().is_empty() || id.len() > 100;
+        if jobs.instance_id.as_ref().is_some_and(bad_id) {
+            return Err(invalid(
+                "jobs.instance_id",
+                "must be 1 to 100 characters (or unset: host name, process id and a random suffix)",
+            ));
         }
         Ok(())
     }

@@ -100,6 +100,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        kind -> Text,
+        key -> Text,
+        payload -> Text,
+        checkpoint -> Nullable<Text>,
+        status -> Text,
+        run_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(mini_program_identities -> users (user_id));
 diesel::joinable!(official_account_identities -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -112,4 +131,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     merge_events,
     oauth_states,
     login_tickets,
+    jobs,
 );

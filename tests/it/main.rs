@@ -10,6 +10,7 @@ mod browser;
 mod db_schema;
 mod hardening;
 mod harness_checks;
+mod jobs;
 mod limits;
 mod merge;
 mod mini_program_login;

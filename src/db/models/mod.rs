@@ -2,6 +2,7 @@
 
 pub mod fast_login;
 pub mod identity;
+pub mod job;
 pub mod login_ticket;
 pub mod merge_event;
 pub mod mini_program_identity;

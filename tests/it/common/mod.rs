@@ -14,7 +14,7 @@ mod server;
 use serde_json::Value;
 
 pub use db::{Column, Written};
-pub use server::TestApp;
+pub use server::{TestApp, pg_admin, pg_admin_url};
 
 pub const MP_A: &str = "wxsandboxminiapp01";
 pub const MP_B: &str = "wxsandboxminiapp02";

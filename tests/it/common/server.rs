@@ -22,13 +22,13 @@ pub struct TestApp {
     pg: Option<String>,
 }
 
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL must be set for PostgreSQL tests")
 }
 
 /// Runs one statement on the PostgreSQL server of TEST_DATABASE_URL, on its own thread and runtime
 /// (usable from Drop).
-fn pg_admin(sql: String) {
+pub fn pg_admin(sql: String) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1,0 +1,193 @@
+//! Background jobs, leased through the database, so that with several instances on one
+//! PostgreSQL exactly one runs a given job at a time, and a job survives a crash.
+//!
+//! - A job is a row of `jobs` ([`JobRow`]): a kind (which [`Job`] handler runs it), a unique key,
+//!   a JSON payload and a JSON checkpoint. Periodic jobs (key = kind) are re-armed after every
+//!   run; one-off jobs are [`enqueue`]d, one per key.
+//! - A [`Runner`] claims the oldest due job in one transaction (on PostgreSQL with
+//!   `FOR UPDATE SKIP LOCKED`, see [`JobRow::next_due`]) and leases it: `lease_owner` is a token
+//!   of this claim, `lease_until` lies `jobs.lease_secs` ahead. While the handler runs the lease
+//!   is renewed every third of that, and whenever the handler saves a checkpoint; every write
+//!   is fenced by the token, so a runner that lost its lease stops and changes nothing.
+//! - If an instance dies mid-job its lease runs out, and another runner (or the restarted one)
+//!   claims the job again: its handler reads the last checkpoint and carries on from there.
+//! - A failed run is retried after `jobs.retry_backoff_ms` (doubling), up to
+//!   `jobs.max_attempts` runs; then a one-off job is `failed` with `last_error`, and a periodic
+//!   one waits for its next period.
+//!
+//! Why not a crate: apalis, fang, graphile_worker and sqlxmq each bring their own database
+//! driver (sqlx or tokio-postgres) next to diesel, and none runs on both of our backends; the
+//! lease + `SKIP LOCKED` pattern on our own table is a few hundred lines.
+//!
+//! Handlers must keep secrets out of their error messages: those are logged and stored in
+//! `last_error`. Payloads and checkpoints are never logged.
+
+mod context;
+mod purge;
+mod run;
+mod runner;
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+pub use crate::db::models::job::{JobRow, JobStatus};
+use crate::db::models::now;
+use crate::db::{Conn, Db, DbError, Race, Retryable, transaction};
+pub use context::JobContext;
+pub use purge::{PURGE_EXPIRED, PurgeExpired};
+pub use runner::Runner;
+
+/// A job handler: runs the jobs of one kind.
+///
+/// ```ignore
+/// struct Hello;
+/// impl Job for Hello {
+///     fn kind(&self) -> &'static str { "hello" }
+///     async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
+///         let from: u32 = ctx.checkpoint()?.unwrap_or(0);
+///         for step in from + 1..=3 {
+///             // ... do step ...
+///             ctx.save_checkpoint(&step).await?;
+///         }
+///         Ok(JobOutcome::Done)
+///     }
+/// }
+/// ```
+pub trait Job: Send + Sync + 'static {
+    /// The kind of job this handler runs (a periodic job's key too).
+    fn kind(&self) -> &'static str;
+
+    /// Runs the job, from its checkpoint if it has one (a run that died or gave up saved it).
+    fn run(
+        &self,
+        ctx: &mut JobContext,
+    ) -> impl Future<Output = Result<JobOutcome, JobError>> + Send;
+}
+
+/// How a run ended well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished: a one-off job is completed, a periodic one is queued for its next period.
+    Done,
+    /// Not finished: run it again at this time (UTC), from its checkpoint (e.g. WeChat asked
+    /// us to slow down). Not a failure: attempts start over.
+    Reschedule(NaiveDateTime),
+}
+
+impl JobOutcome {
+    /// [`JobOutcome::Reschedule`] `after` from now.
+    pub fn reschedule_in(after: Duration) -> Self {
+        JobOutcome::Reschedule(now() + chrono::Duration::from_std(after).unwrap_or_default())
+    }
+}
+
+/// How a run ended badly. The message is logged and stored: no secrets in it.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another run, after a backoff (until `jobs.max_attempts`).
+    #[error("{0}")]
+    Retry(String),
+    /// Another run would fail the same way (e.g. a bad payload): the job fails now.
+    #[error("{0}")]
+    Fatal(String),
+    /// This runner no longer holds the job (it was paused, or taken over after this runner
+    /// stalled past its lease): stop; nothing is written.
+    #[error("the job's lease was lost")]
+    LeaseLost,
+    /// The database failed (retried like [`JobError::Retry`]).
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl JobError {
+    /// A [`JobError::Retry`] with `error`'s message.
+    pub fn retry(error: impl std::fmt::Display) -> Self {
+        JobError::Retry(error.to_string())
+    }
+
+    /// A [`JobError::Fatal`] with `error`'s message.
+    pub fn fatal(error: impl std::fmt::Display) -> Self {
+        JobError::Fatal(error.to_string())
+    }
+}
+
+impl Retryable for JobError {
+    fn race(&self) -> Option<Race> {
+        match self {
+            JobError::Db(e) => e.race(),
+            _ => None,
+        }
+    }
+}
+
+/// Queues a one-off job of `kind` with `payload`, to run as soon as a runner is free.
+///
+/// `key` makes it one per subject (keys are shared by all kinds, so name them like
+/// `follower_sync:{app_id}`): while a job with that key is queued, running or paused, that job
+/// is returned and nothing is queued, so a second "start" does not start a second job. A
+/// finished (completed or failed) job with that key is replaced by the new one. Without a key
+/// the job's id is its key.
+pub async fn enqueue(
+    db: &Db,
+    kind: &str,
+    key: Option<&str>,
+    payload: &serde_json::Value,
+) -> Result<JobRow, DbError> {
+    let payload = payload.to_string();
+    transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
+        let row = new_row(kind, key, &payload, now());
+        if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
+            if !existing.status().is_some_and(JobStatus::is_finished) {
+                return Ok(existing);
+            }
+            JobRow::delete(conn, &existing.id).await?;
+        }
+        // Two first enqueues of one key: the second violates `jobs_key_key`, and the
+        // transaction runs again and finds the first's job.
+        JobRow::insert(conn, &row).await?;
+        Ok(row)
+    })
+    .await
+}
+
+/// The job with this id (for its status, attempts and last error).
+pub async fn find(db: &Db, id: &str) -> Result<Option<JobRow>, DbError> {
+    let mut conn = db.conn().await?;
+    JobRow::find(&mut conn, id).await
+}
+
+/// Pauses a queued or running job (a runner running it stops at its next lease renewal or
+/// checkpoint, and its work so far is kept); false if it was neither.
+pub async fn pause(db: &Db, id: &str) -> Result<bool, DbError> {
+    let mut conn = db.conn().await?;
+    JobRow::pause(&mut conn, id, now()).await
+}
+
+/// Queues a paused job again, to carry on from its checkpoint; false if it was not paused.
+pub async fn resume(db: &Db, id: &str) -> Result<bool, DbError> {
+    let mut conn = db.conn().await?;
+    JobRow::resume(&mut conn, id, now()).await
+}
+
+/// A new queued job (its key defaults to its id).
+fn new_row(kind: &str, key: Option<&str>, payload: &str, at: NaiveDateTime) -> JobRow {
+    let id = uuid::Uuid::now_v7().to_string();
+    JobRow {
+        key: key.map_or_else(|| id.clone(), str::to_owned),
+        id,
+        kind: kind.to_owned(),
+        payload: payload.to_owned(),
+        checkpoint: None,
+        status: JobStatus::Queued.as_str().to_owned(),
+        run_at: at,
+        lease_owner: None,
+        lease_until: None,
+        attempts: 0,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+        finished_at: None,
+    }
+}
