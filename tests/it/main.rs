@@ -8,6 +8,7 @@ mod admin;
 mod bad_input;
 mod browser;
 mod db_schema;
+mod fast_path;
 mod hardening;
 mod harness_checks;
 mod limits;
