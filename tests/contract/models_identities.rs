@@ -120,7 +120,7 @@ async fn identities_of_both_kinds_are_found_locked_moved_and_counted(backend: Ba
     assert!(ctx.oa_identities().await.iter().all(|i| i.user_id == y.id));
 
     // The kinds' readers, oldest first.
-    let mps = MiniProgramIdentityRow::for_users(&mut conn, &[y.id.clone()])
+    let mps = MiniProgramIdentityRow::for_users(&mut conn, std::slice::from_ref(&y.id))
         .await
         .unwrap();
     assert_eq!(
