@@ -9,6 +9,7 @@ mod bad_input;
 mod browser;
 mod db_schema;
 mod fast_path;
+mod fast_path_races;
 mod hardening;
 mod harness_checks;
 mod limits;
