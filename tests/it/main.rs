@@ -8,6 +8,8 @@ mod admin;
 mod bad_input;
 mod browser;
 mod db_schema;
+mod fast_path;
+mod fast_path_races;
 mod hardening;
 mod harness_checks;
 mod jobs;

@@ -1,0 +1,15 @@
+//! The data layer's contract: the model functions (`db::models`) and the identity rules
+//! (`identity::sighting`, `identity::rules`, the admin merge and unlink), and `db::transaction`,
+//! run directly on the database with no HTTP, on SQLite always and on PostgreSQL when
+//! TEST_DATABASE_URL was set at build time. Every test starts from an empty database of its own
+//! and asserts what is in the database afterwards.
+
+mod common;
+
+mod admin;
+mod models_identities;
+mod models_sessions;
+mod models_users;
+mod rules;
+mod rules_official_account;
+mod transactions;
