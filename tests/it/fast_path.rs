@@ -358,12 +358,6 @@ async fn the_fast_path_decides_like_the_full_path() {
     not(test_postgres),
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
-#[cfg_attr(
-    test_postgres,
-    ignore = "src bug: the fast path's statement commits the identity's last_login_at and \
-              session_key before the full path refuses the login (identity and WeChat agree on \
-              U, its user holds another unionid)"
-)]
 async fn a_refused_login_changes_nothing_on_either_path() {
     let (fast, full) = services().await;
     let conflicting = |owner, other_holds_u| Start {

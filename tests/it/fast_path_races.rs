@@ -67,11 +67,6 @@ async fn the_full_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
     not(test_postgres),
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
-#[cfg_attr(
-    test_postgres,
-    ignore = "src bug: the fast path's statement runs outside db::transaction, so a deadlock \
-              (or serialization failure) it loses is not run again: the login answers INTERNAL"
-)]
 async fn the_fast_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
     let (body, end, waited) = login_across_a_merge(true).await;
     assert!(

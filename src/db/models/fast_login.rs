@@ -50,30 +50,40 @@ impl Query for FastLogin<'_> {
 
 impl QueryFragment<Pg> for FastLogin<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        out.push_sql("WITH i AS (UPDATE mini_program_identities SET last_login_at = ");
-        out.push_bind_param::<Timestamp, _>(&self.at)?;
-        out.push_sql(", session_key = ");
-        out.push_bind_param::<Text, _>(&self.session_key)?;
-        out.push_sql(" WHERE app_id = ");
+        // u: the identity's user, only if the identity agrees with WeChat's unionid and the user
+        // is live with the same one. i and s write only for that user (and i re-checks, under
+        // the identity's row lock, that the identity still belongs to it), so a login the full
+        // path would refuse or decide otherwise changes nothing here.
+        out.push_sql(
+            "WITH u AS (SELECT users.id, users.unionid, users.nickname, users.avatar_url, \
+             users.phone_number, users.merged_into, users.created_at, users.updated_at \
+             FROM users JOIN mini_program_identities m ON users.id = m.user_id \
+             WHERE users.merged_into IS NULL AND m.app_id = ",
+        );
         out.push_bind_param::<Text, _>(&self.app_id)?;
-        out.push_sql(" AND openid = ");
+        out.push_sql(" AND m.openid = ");
         out.push_bind_param::<Text, _>(&self.openid)?;
         out.push_sql(" AND (");
         out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
-        out.push_sql("::text IS NULL OR unionid = ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
-        out.push_sql(") RETURNING user_id), u AS (SELECT users.id, users.unionid, users.nickname, \
-             users.avatar_url, users.phone_number, users.merged_into, users.created_at, users.updated_at \
-             FROM users JOIN i ON users.id = i.user_id WHERE users.merged_into IS NULL AND (");
-        out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
-        out.push_sql("::text IS NULL OR users.unionid = ");
+        out.push_sql("::text IS NULL OR (m.unionid = ");
         out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
         out.push_sql(
-            ")), s AS (INSERT INTO sessions (id, user_id, family, token_hash, expires_at, created_at, user_agent, ip) \
-             SELECT ",
+            " AND users.unionid = m.unionid))), i AS (UPDATE mini_program_identities \
+             SET last_login_at = ",
+        );
+        out.push_bind_param::<Timestamp, _>(&self.at)?;
+        out.push_sql(", session_key = ");
+        out.push_bind_param::<Text, _>(&self.session_key)?;
+        out.push_sql(" FROM u WHERE mini_program_identities.user_id = u.id AND app_id = ");
+        out.push_bind_param::<Text, _>(&self.app_id)?;
+        out.push_sql(" AND openid = ");
+        out.push_bind_param::<Text, _>(&self.openid)?;
+        out.push_sql(
+            " RETURNING mini_program_identities.user_id), s AS (INSERT INTO sessions \
+             (id, user_id, family, token_hash, expires_at, created_at, user_agent, ip) SELECT ",
         );
         out.push_bind_param::<Text, _>(&self.session_id)?;
-        out.push_sql(", u.id, ");
+        out.push_sql(", i.user_id, ");
         out.push_bind_param::<Text, _>(&self.session_id)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&self.token_hash)?;
@@ -85,7 +95,7 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.user_agent)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Text>, _>(&self.ip)?;
-        out.push_sql(" FROM u) SELECT * FROM u");
+        out.push_sql(" FROM i) SELECT u.* FROM u JOIN i ON u.id = i.user_id");
         Ok(())
     }
 }
