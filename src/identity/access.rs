@@ -11,7 +11,20 @@
 //! | [`Related`] | any caller, for relations of what it was shown | batched reads by user id |
 //!
 //! Handles are made only here, and the identity layer's data is reachable only through them, so
-//! a resolver that skips the check has nothing to read with.
+//! a resolver that skips the check has nothing to read with. It does not compile:
+//!
+//! ```compile_fail
+//! # async fn resolver(identity: &wechat_identity::identity::Identity) {
+//! let mut conn = identity.db.conn().await; // the database is private to the identity layer
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # fn resolver(identity: &wechat_identity::identity::Identity) {
+//! // Handles are made by `Access` only, from authenticated credentials.
+//! let reader = wechat_identity::identity::access::Reader(identity);
+//! # }
+//! ```
 
 use super::mini_program::LoginOutcome;
 use super::{ClientInfo, Identity, IdentityError};

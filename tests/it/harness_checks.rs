@@ -105,10 +105,12 @@ async fn written_sees_every_change(backend: Backend) {
 
     // Except the job runner's table, the other documented exception.
     let before = app.written().await;
-    app.exec("CREATE TABLE jobs (id TEXT PRIMARY KEY NOT NULL, run_at TIMESTAMP)")
-        .await;
-    app.exec("INSERT INTO jobs (id, run_at) VALUES ('j1', NULL)")
-        .await;
+    app.exec(
+        "INSERT INTO jobs (id, kind, key, payload, status, run_at, created_at, updated_at) \
+         VALUES ('j1', 'test', 'test-j1', '{}', 'queued', '2030-01-01 00:00:00', \
+         '2030-01-01 00:00:00', '2030-01-01 00:00:00')",
+    )
+    .await;
     assert_eq!(app.written().await, before);
 }
 
