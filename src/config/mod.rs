@@ -1,7 +1,6 @@
 //! Configuration: a TOML file (`--config`), `WECHAT_IDENTITY_*` env overrides and `DATABASE_URL`,
 //! validated in one place at start-up. Secrets sit in [`Secret`], which never prints its value.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,34 +13,13 @@ mod jobs;
 mod limits;
 mod return_to;
 mod sandbox;
+mod secret;
 mod validate;
 pub use jobs::JobsConfig;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
 pub use return_to::{ReturnToRule, check_return_to};
 pub use sandbox::{SandboxMode, sandbox_demo_apps};
-
-/// A value that must never reach a log line or `Debug` output.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; call only where it is sent or used, never where it is printed.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use secret::Secret;
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]

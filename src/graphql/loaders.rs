@@ -41,37 +41,32 @@ fn group<K: std::hash::Hash + Eq + Clone, V>(
     map
 }
 
-impl Loader<MiniProgramIdentitiesOf> for DbLoader {
-    type Value = Vec<MiniProgramIdentityRow>;
-    type Error = Arc<IdentityError>;
+/// Implements a loader of one kind of identity rows by user id, through `Related::$read`.
+macro_rules! identities_loader {
+    ($key:ident, $row:ty, $read:ident) => {
+        impl Loader<$key> for DbLoader {
+            type Value = Vec<$row>;
+            type Error = Arc<IdentityError>;
 
-    async fn load(
-        &self,
-        keys: &[MiniProgramIdentitiesOf],
-    ) -> Result<HashMap<MiniProgramIdentitiesOf, Self::Value>, Self::Error> {
-        let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = self.0.mini_program_identities(&ids).await?;
-        Ok(group(keys, rows, |r| {
-            MiniProgramIdentitiesOf(r.user_id.clone())
-        }))
-    }
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+                let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
+                let rows = self.0.$read(&ids).await?;
+                Ok(group(keys, rows, |r| $key(r.user_id.clone())))
+            }
+        }
+    };
 }
 
-impl Loader<OfficialAccountIdentitiesOf> for DbLoader {
-    type Value = Vec<OfficialAccountIdentityRow>;
-    type Error = Arc<IdentityError>;
-
-    async fn load(
-        &self,
-        keys: &[OfficialAccountIdentitiesOf],
-    ) -> Result<HashMap<OfficialAccountIdentitiesOf, Self::Value>, Self::Error> {
-        let ids: Vec<UserId> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = self.0.official_account_identities(&ids).await?;
-        Ok(group(keys, rows, |r| {
-            OfficialAccountIdentitiesOf(r.user_id.clone())
-        }))
-    }
-}
+identities_loader!(
+    MiniProgramIdentitiesOf,
+    MiniProgramIdentityRow,
+    mini_program_identities
+);
+identities_loader!(
+    OfficialAccountIdentitiesOf,
+    OfficialAccountIdentityRow,
+    official_account_identities
+);
 
 impl Loader<UserById> for DbLoader {
     type Value = UserRow;

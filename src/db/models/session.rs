@@ -19,6 +19,16 @@ pub enum Owner<'a> {
     User(&'a UserId),
 }
 
+impl<'a> Owner<'a> {
+    /// (family, user): one of them set, for `family = $1 OR user_id = $2`.
+    fn keys(self) -> (Option<&'a str>, Option<UserId>) {
+        match self {
+            Owner::Family(family) => (Some(family), None),
+            Owner::User(user) => (None, Some(user.clone())),
+        }
+    }
+}
+
 /// A row of `sessions`.
 #[derive(Clone, Debug, Queryable, Identifiable)]
 #[diesel(table_name = sessions)]
@@ -105,10 +115,7 @@ impl SessionRow {
     /// neither misses a session the other is adding (row locks on PostgreSQL; SQLite's
     /// `BEGIN IMMEDIATE` already serializes them).
     pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
-        let (family, user) = match owner {
-            Owner::Family(family) => (Some(family), None),
-            Owner::User(user) => (None, Some(user.as_str())),
-        };
+        let (family, user) = owner.keys();
         // `family = $1 OR user_id = $2` with one of them NULL: one statement for both owners.
         let q = for_update(
             sessions::table
@@ -117,7 +124,7 @@ impl SessionRow {
                     sessions::family
                         .nullable()
                         .eq(family)
-                        .or(sessions::user_id.nullable().eq(user.map(UserId::new))),
+                        .or(sessions::user_id.nullable().eq(user)),
                 )
                 .select(sessions::id),
         );
@@ -132,14 +139,7 @@ impl SessionRow {
         family: &str,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
-        Self::lock_active(conn, Owner::Family(family)).await?;
-        let q = diesel::update(
-            sessions::table
-                .filter(sessions::family.eq(family))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set(sessions::revoked_at.eq(at));
-        Ok(with_conn!(conn, c => q.execute(c).await)?)
+        Self::revoke_all(conn, Owner::Family(family), at).await
     }
 
     /// Revokes every active session of a user, locking them first.
@@ -148,11 +148,26 @@ impl SessionRow {
         user_id: &UserId,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
-        Self::lock_active(conn, Owner::User(user_id)).await?;
+        Self::revoke_all(conn, Owner::User(user_id), at).await
+    }
+
+    /// Revokes every active session of `owner`, locking them first.
+    async fn revoke_all(
+        conn: &mut Conn,
+        owner: Owner<'_>,
+        at: NaiveDateTime,
+    ) -> Result<usize, DbError> {
+        Self::lock_active(conn, owner).await?;
+        let (family, user) = owner.keys();
         let q = diesel::update(
             sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::revoked_at.is_null()),
+                .filter(sessions::revoked_at.is_null())
+                .filter(
+                    sessions::family
+                        .nullable()
+                        .eq(family)
+                        .or(sessions::user_id.nullable().eq(user)),
+                ),
         )
         .set(sessions::revoked_at.eq(at));
         Ok(with_conn!(conn, c => q.execute(c).await)?)

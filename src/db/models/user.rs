@@ -50,8 +50,9 @@ pub struct NewUser<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-/// Profile fields that fill a user's empty ones (never overwrite).
-#[derive(Clone, Debug, Default)]
+/// Profile fields that fill a user's empty ones (never overwrite); `None` leaves a column alone.
+#[derive(Clone, Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
 pub struct ProfileFill {
     /// Display name.
     pub nickname: Option<String>,
@@ -156,22 +157,9 @@ impl UserRow {
         id: &UserId,
         change: &ProfileFill,
     ) -> Result<(), DbError> {
-        let now = super::now();
-        if let Some(v) = &change.nickname {
-            let q = diesel::update(users::table.find(id))
-                .set((users::nickname.eq(v), users::updated_at.eq(now)));
-            with_conn!(conn, c => q.execute(c).await)?;
-        }
-        if let Some(v) = &change.avatar_url {
-            let q = diesel::update(users::table.find(id))
-                .set((users::avatar_url.eq(v), users::updated_at.eq(now)));
-            with_conn!(conn, c => q.execute(c).await)?;
-        }
-        if let Some(v) = &change.phone_number {
-            let q = diesel::update(users::table.find(id))
-                .set((users::phone_number.eq(v), users::updated_at.eq(now)));
-            with_conn!(conn, c => q.execute(c).await)?;
-        }
+        let q =
+            diesel::update(users::table.find(id)).set((change, users::updated_at.eq(super::now())));
+        with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
 
