@@ -13,7 +13,7 @@ pub mod snapshot;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::RunQueryDsl;
 use tempfile::TempDir;
 use wechat_identity::auth::{ApiKeys, TokenIssuer};
 use wechat_identity::config::{ApiKeyConfig, ApiKeyRole, Config, Secret};
@@ -43,31 +43,9 @@ pub const MP_A: &str = "wxcontractmini0001";
 pub const MP_B: &str = "wxcontractmini0002";
 pub const OA: &str = "wxcontractoffice01";
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Generates `sqlite` and `postgres` test functions for a contract `async fn name(Backend)`.
-/// The PostgreSQL one is ignored unless TEST_DATABASE_URL was set when the tests were built.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::common::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(test_postgres), ignore = "set TEST_DATABASE_URL to run on PostgreSQL")]
-            async fn postgres() {
-                super::$name($crate::common::Backend::Postgres).await
-            }
-        }
-    )+};
-}
+#[path = "../../support/backends.rs"]
+mod backends;
+pub use backends::{Backend, pg_admin, pg_admin_url};
 
 /// One test's database and identity service.
 pub struct Ctx {
@@ -78,30 +56,6 @@ pub struct Ctx {
     pg: Option<String>,
     /// Declared last: the SQLite file and the JWT key live here.
     _dir: TempDir,
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL must be set for PostgreSQL tests")
-}
-
-/// Runs one statement on the server of TEST_DATABASE_URL, on a thread of its own (usable from
-/// Drop).
-fn pg_admin(sql: String) {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use diesel_async::AsyncConnection;
-            let mut conn = diesel_async::AsyncPgConnection::establish(&pg_admin_url())
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            conn.batch_execute(&sql).await.expect(&sql);
-        });
-    })
-    .join()
-    .expect("admin statement thread");
 }
 
 impl Ctx {

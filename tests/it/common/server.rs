@@ -8,7 +8,7 @@ use wechat_identity::app::{self, Running};
 use wechat_identity::config::{Config, Secret};
 use wechat_identity::db::{Conn, Db};
 
-use super::{ADMIN_KEY, Backend, SERVICE_KEY};
+use super::{ADMIN_KEY, Backend, SERVICE_KEY, pg_admin, pg_admin_url};
 
 pub struct TestApp {
     pub base: String,
@@ -20,30 +20,6 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The PostgreSQL database made for this test, dropped with it.
     pg: Option<String>,
-}
-
-pub fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL must be set for PostgreSQL tests")
-}
-
-/// Runs one statement on the PostgreSQL server of TEST_DATABASE_URL, on its own thread and runtime
-/// (usable from Drop).
-pub fn pg_admin(sql: String) {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-            let mut conn = diesel_async::AsyncPgConnection::establish(&pg_admin_url())
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            conn.batch_execute(&sql).await.expect(&sql);
-        });
-    })
-    .join()
-    .expect("admin statement thread");
 }
 
 impl TestApp {
