@@ -19,7 +19,7 @@ pub fn client_info(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
 }
 
-/// What anyone may do (a bad token is UNAUTHENTICATED even here).
+/// What anyone may do (no credentials needed).
 pub fn public<'a>(ctx: &Context<'a>) -> async_graphql::Result<Public<'a>> {
     access(ctx).public().map_err(gql)
 }

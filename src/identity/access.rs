@@ -4,7 +4,7 @@
 //!
 //! | handle | who | may |
 //! |---|---|---|
-//! | [`Public`] | anyone (a bad token is refused) | log in, refresh, log out with a refresh token |
+//! | [`Public`] | anyone (no credentials needed, so bad ones are not refused) | log in, refresh, log out with a refresh token |
 //! | [`Reader`] | admin and service API keys | read every user |
 //! | [`Admin`] | admin API keys | merge, unlink, read the merge history |
 //! | [`SelfUser`] | a user's access token | read and log out itself |
@@ -76,9 +76,9 @@ impl Access {
         self.caller.as_ref().map_err(|e| e.clone().into())
     }
 
-    /// What anyone may do.
+    /// What anyone may do. Needs no credentials, so bad ones do not stand in the way (a client
+    /// refreshing after its access token expired still sends that token).
     pub fn public(&self) -> Result<Public<'_>, IdentityError> {
-        self.caller()?;
         Ok(Public(&self.identity))
     }
 

@@ -7,7 +7,8 @@ use crate::on_both_backends;
 
 on_both_backends!(
     refresh_rotates_and_reuse_revokes_the_login,
-    logout_ends_the_login
+    logout_ends_the_login,
+    refresh_works_with_a_stale_access_token_in_the_header
 );
 
 const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken newUser user { id } } }";
@@ -85,4 +86,23 @@ async fn logout_ends_the_login(backend: Backend) {
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
     let body = app.gql(None, "mutation { logout }", json!({})).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
+}
+
+/// A client whose access token expired refreshes with it still in its `Authorization` header:
+/// logins and refreshes need no credentials, so bad ones do not refuse them.
+async fn refresh_works_with_a_stale_access_token_in_the_header(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let login = app.login_mp(MP_A, "erin").await;
+    let refresh = login["refreshToken"].as_str().unwrap();
+    let body = app
+        .gql(Some("not.a.valid-jwt"), REFRESH, json!({ "t": refresh }))
+        .await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(
+        body["data"]["refreshSession"]["user"]["id"],
+        login["user"]["id"]
+    );
+    // Where credentials are needed, the bad token is still refused.
+    let me = app.me("not.a.valid-jwt").await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED");
 }
