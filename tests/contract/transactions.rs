@@ -26,6 +26,7 @@ on_both_backends!(
     two_first_sightings_of_one_new_unionid_make_one_user,
     two_first_sightings_of_one_new_openid_make_one_identity,
     a_rolled_back_transaction_leaves_nothing,
+    an_exhausted_pool_is_a_retryable_unavailable,
 );
 
 fn is_unique_violation(e: &DbError) -> bool {
@@ -276,4 +277,28 @@ async fn a_rolled_back_transaction_leaves_nothing(backend: Backend) {
     assert!(matches!(result, Err(IdentityError::BadInput(ref m)) if m == "changed my mind"));
     assert_eq!(attempts.load(SeqCst), 1);
     assert_eq!(snapshot(&ctx).await, empty, "nothing left behind");
+}
+
+/// With every connection taken, a caller waits `pool_wait` and then gets a retryable
+/// UNAVAILABLE (503 on the HTTP routes), not INTERNAL and not an endless wait.
+async fn an_exhausted_pool_is_a_retryable_unavailable(backend: Backend) {
+    let ctx = Ctx::with_pool(backend, 1).await;
+    let db = ctx.db.clone().with_pool_wait(Duration::from_millis(200));
+    let held = db.conn().await.expect("the one connection");
+    let started = std::time::Instant::now();
+    let err = match db.conn().await {
+        Ok(_) => panic!("a second connection from a pool of one"),
+        Err(e) => e,
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "waited the pool wait"
+    );
+    assert!(matches!(err, DbError::Pool(_)), "{err:?}");
+    let api = wechat_identity::error::ApiError::from(err);
+    assert_eq!(api.code(), wechat_identity::error::ErrorCode::Unavailable);
+    assert!(api.code().retryable());
+    assert_eq!(api.code().http_status().as_u16(), 503);
+    drop(held);
+    assert!(db.conn().await.is_ok(), "the connection is free again");
 }
