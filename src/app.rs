@@ -76,6 +76,7 @@ impl App {
             .map_err(|e| StartError::Keys(e.to_string()))?;
         let master = load_master_key(&config)?;
         let sealer = SecretBox::new(&master);
+        let token_sealer = SecretBox::new(&crypto::derive_key(&master, "wechat-access-token"));
         let state_signer = Signer::new(&crypto::derive_key(&master, "oauth-state"));
         let wechat = WechatClient::new(
             &config.wechat.api_base_url,
@@ -92,6 +93,7 @@ impl App {
             wechat,
             tokens,
             sealer,
+            token_sealer,
             state_signer,
             api_keys,
         });

@@ -18,7 +18,9 @@ mod validate;
 pub use jobs::JobsConfig;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
 pub use return_to::{ReturnToRule, check_return_to};
-pub use sandbox::{SandboxMode, sandbox_demo_apps};
+pub use sandbox::{
+    SANDBOX_ENCODING_AES_KEY, SANDBOX_WEBHOOK_TOKEN, SandboxMode, sandbox_demo_apps,
+};
 pub use secret::Secret;
 
 /// A configuration problem, naming the key at fault.
@@ -115,6 +117,11 @@ pub struct WechatConfig {
     pub open_base_url: String,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: u64,
+    /// Refresh an app's access token this long before it expires (at most half its lifetime).
+    pub token_refresh_ahead_secs: u64,
+    /// After WeChat's quota or rate errors (45009, 45011) on a token refresh, no refresh of that
+    /// app for this long: callers get WECHAT_RATE_LIMITED at once.
+    pub token_backoff_secs: u64,
     /// Base64 of 32 bytes: the AES-256-GCM key for session_key at rest (and, derived from it, the
     /// key that signs OA web-authorization states); generated in the data dir when absent.
     pub session_key_encryption_key: Option<Secret>,
@@ -126,6 +133,8 @@ impl Default for WechatConfig {
             api_base_url: "https://api.weixin.qq.com".into(),
             open_base_url: "https://open.weixin.qq.com".into(),
             timeout_ms: 5000,
+            token_refresh_ahead_secs: 300,
+            token_backoff_secs: 60,
             session_key_encryption_key: None,
         }
     }
@@ -170,6 +179,34 @@ pub struct AppConfig {
     /// Whether the app is bound to the company's Open Platform account (so WeChat sends unionids).
     #[serde(default = "yes")]
     pub open_platform: bool,
+    /// The Token entered in WeChat's console for the server URL (`/wechat/{appId}/events`):
+    /// 3-32 letters and digits. Without it the webhook refuses every request.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// The EncodingAESKey from WeChat's console (43 characters) for compatible and safe mode.
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
+    /// Refuse plaintext pushes: only safe-mode (encrypted) messages are accepted.
+    #[serde(default)]
+    pub require_encryption: bool,
+    /// Which WeChat call fetches the app's access token.
+    #[serde(default)]
+    pub access_token_api: AccessTokenApi,
+    /// Official Accounts: run a full follower sync this often, in seconds (none: only when an
+    /// admin asks).
+    #[serde(default)]
+    pub follower_sync_interval_secs: Option<u64>,
+}
+
+/// The WeChat call that fetches an app's access token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenApi {
+    /// `POST /cgi-bin/stable_token` (normal mode; force mode only after WeChat refused a token).
+    #[default]
+    Stable,
+    /// `GET /cgi-bin/token` (each call replaces the previous token after a short overlap).
+    Token,
 }
 
 fn yes() -> bool {

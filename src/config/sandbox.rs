@@ -1,6 +1,6 @@
 //! Sandbox mode: why it runs, and its demo apps.
 
-use super::{AppConfig, Secret};
+use super::{AccessTokenApi, AppConfig, Secret};
 use crate::types::{AppId, AppKind};
 
 /// Why the sandbox runs.
@@ -12,6 +12,12 @@ pub enum SandboxMode {
     Asked,
 }
 
+/// The webhook Token of the sandbox's demo apps (what one would paste into WeChat's console).
+pub const SANDBOX_WEBHOOK_TOKEN: &str = "sandboxwebhooktoken";
+
+/// The EncodingAESKey of the sandbox's demo Official Account (43 characters).
+pub const SANDBOX_ENCODING_AES_KEY: &str = "sandboxEncodingAESKey0123456789abcdefghijkA";
+
 /// The sandbox's demo apps: two Mini Programs and an OA bound to one open platform, one unbound
 /// Mini Program.
 pub fn sandbox_demo_apps() -> Vec<AppConfig> {
@@ -21,6 +27,12 @@ pub fn sandbox_demo_apps() -> Vec<AppConfig> {
         secret: Secret::new(format!("sandbox-secret-{id}")),
         name: name.into(),
         open_platform,
+        token: Some(Secret::new(SANDBOX_WEBHOOK_TOKEN)),
+        encoding_aes_key: (kind == AppKind::OfficialAccount)
+            .then(|| Secret::new(SANDBOX_ENCODING_AES_KEY)),
+        require_encryption: false,
+        access_token_api: AccessTokenApi::Stable,
+        follower_sync_interval_secs: None,
     };
     vec![
         app(

@@ -10,6 +10,11 @@ fn secrets_never_print() {
         secret: Secret::new("topsecretvalue"),
         name: "A".into(),
         open_platform: true,
+        token: Some(Secret::new("webhooktokenvalue")),
+        encoding_aes_key: None,
+        require_encryption: false,
+        access_token_api: AccessTokenApi::Stable,
+        follower_sync_interval_secs: None,
     });
     let printed = format!("{c:?}");
     assert!(!printed.contains("topsecretvalue"), "{printed}");

@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{Config, ConfigError, JwtAlgorithm, ReturnToRule, invalid};
+use super::{AppConfig, Config, ConfigError, JwtAlgorithm, ReturnToRule, invalid};
+use crate::types::AppKind;
 
 impl Config {
     /// Checks every key; the error names the first bad one.
@@ -126,6 +127,7 @@ impl Config {
             if app.secret.expose().is_empty() {
                 return Err(invalid(format!("apps[{i}].secret"), "must not be empty"));
             }
+            validate_server_settings(i, app)?;
         }
         for (i, key) in self.api_keys.iter().enumerate() {
             if key.key.expose().len() < 24 {
@@ -165,4 +167,46 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The webhook and server-API settings of one app (see [`AppConfig`]).
+fn validate_server_settings(i: usize, app: &AppConfig) -> Result<(), ConfigError> {
+    if let Some(token) = &app.token {
+        let t = token.expose();
+        if t.len() < 3 || t.len() > 32 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid(
+                format!("apps[{i}].token"),
+                "must be 3-32 letters and digits (as WeChat's console requires)",
+            ));
+        }
+    }
+    if let Some(key) = &app.encoding_aes_key {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(format!("{}=", key.expose()));
+        if key.expose().len() != 43 || decoded.map_or(true, |k| k.len() != 32) {
+            return Err(invalid(
+                format!("apps[{i}].encoding_aes_key"),
+                "must be the 43-character EncodingAESKey from WeChat's console",
+            ));
+        }
+    }
+    if app.require_encryption && app.encoding_aes_key.is_none() {
+        return Err(invalid(
+            format!("apps[{i}].require_encryption"),
+            "needs apps[].encoding_aes_key",
+        ));
+    }
+    if app.follower_sync_interval_secs.is_some() && app.kind != AppKind::OfficialAccount {
+        return Err(invalid(
+            format!("apps[{i}].follower_sync_interval_secs"),
+            "only Official Accounts have followers",
+        ));
+    }
+    if app.follower_sync_interval_secs.is_some_and(|s| s < 60) {
+        return Err(invalid(
+            format!("apps[{i}].follower_sync_interval_secs"),
+            "must be at least 60",
+        ));
+    }
+    Ok(())
 }

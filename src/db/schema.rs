@@ -119,6 +119,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    wechat_access_tokens (app_id) {
+        app_id -> Text,
+        token -> Nullable<Text>,
+        token_hash -> Nullable<Text>,
+        failed_hash -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        fetched_at -> Nullable<Timestamp>,
+        refresh_owner -> Nullable<Text>,
+        refreshing_until -> Nullable<Timestamp>,
+        refreshes -> BigInt,
+        force_day -> Nullable<Text>,
+        force_count -> Integer,
+        last_force_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    follower_syncs (id) {
+        id -> Text,
+        app_id -> Text,
+        job_id -> Text,
+        status -> Text,
+        requested_by -> Nullable<Text>,
+        total -> Nullable<BigInt>,
+        pages -> Integer,
+        followers_seen -> BigInt,
+        users_created -> BigInt,
+        users_merged -> BigInt,
+        unsubscribed -> BigInt,
+        errors -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Text,
+        app_id -> Text,
+        dedupe_key -> Text,
+        msg_type -> Text,
+        event -> Nullable<Text>,
+        openid -> Text,
+        event_at -> Timestamp,
+        payload -> Text,
+        received_at -> Timestamp,
+        processed_at -> Nullable<Timestamp>,
+        attempts -> Integer,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(mini_program_identities -> users (user_id));
 diesel::joinable!(official_account_identities -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -132,4 +187,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_states,
     login_tickets,
     jobs,
+    wechat_access_tokens,
+    follower_syncs,
+    webhook_events,
 );

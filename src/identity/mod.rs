@@ -17,9 +17,11 @@ pub mod official_account;
 mod reads;
 pub mod rules;
 pub mod sighting;
+pub mod wechat_token;
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::ApiKeys;
 use crate::auth::sessions::SessionError;
@@ -111,6 +113,8 @@ pub struct Parts {
     state_cap: oauth_state::StateCapCheck,
     /// Whether returning Mini Program logins may take the PostgreSQL fast path.
     fast_path: bool,
+    /// Apps' access tokens for WeChat's server API.
+    access_tokens: wechat_token::AccessTokens,
 }
 
 impl Deref for Identity {
@@ -133,6 +137,8 @@ pub struct Setup {
     pub tokens: TokenIssuer,
     /// Seals session keys at rest.
     pub sealer: SecretBox,
+    /// Seals apps' access tokens at rest.
+    pub token_sealer: SecretBox,
     /// Signs OA web-authorization states.
     pub state_signer: Signer,
     /// The configured API keys.
@@ -150,6 +156,18 @@ impl Identity {
             .collect();
         let limiter = Limiter::new(&setup.config.rate_limits, &app_ids);
         let fast_path = setup.config.database_fast_path;
+        let wechat = &setup.config.wechat;
+        let settings = wechat_token::TokenSettings {
+            refresh_ahead: Duration::from_secs(wechat.token_refresh_ahead_secs),
+            backoff: Duration::from_secs(wechat.token_backoff_secs),
+            refresh_wait: Duration::from_millis(wechat.timeout_ms.saturating_mul(2) + 1000),
+        };
+        let access_tokens = wechat_token::AccessTokens::new(
+            setup.db.clone(),
+            setup.wechat.clone(),
+            setup.token_sealer,
+            settings,
+        );
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),
             db: setup.db,
@@ -161,6 +179,7 @@ impl Identity {
             limiter,
             state_cap: oauth_state::StateCapCheck::default(),
             fast_path,
+            access_tokens,
         }))
     }
 

@@ -49,6 +49,23 @@ impl WechatClient {
         self.send(endpoint, request).await
     }
 
+    /// `POST {base}{path}?{query}` with a JSON body, decoded like [`Self::get`]. Neither the
+    /// query (it holds the access token) nor the body is logged.
+    pub(crate) async fn post_json<T: DeserializeOwned, B: serde::Serialize + ?Sized>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<T, WechatError> {
+        let request = self
+            .http
+            .post(format!("{}{}", self.base_url, path))
+            .query(query)
+            .json(body);
+        self.send(endpoint, request).await
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         endpoint: &'static str,

@@ -55,6 +55,12 @@ impl WechatError {
         }
     }
 
+    /// Whether WeChat says the access token used is invalid or expired (40001, 42001, 40014):
+    /// the caller may refresh it and retry once. 48001 (API unauthorized) is not one of them.
+    pub fn is_token_invalid(&self) -> bool {
+        matches!(self.errcode(), Some(40001 | 42001 | 40014))
+    }
+
     /// WeChat's errcode, when it sent one.
     pub fn errcode(&self) -> Option<i64> {
         match self {

@@ -106,6 +106,7 @@ impl Ctx {
             wechat: WechatClient::new("http://127.0.0.1:9", Duration::from_millis(200)),
             tokens,
             sealer: SecretBox::new(&[7; 32]),
+            token_sealer: SecretBox::new(&[8; 32]),
             state_signer: Signer::new(&[9; 32]),
             api_keys: ApiKeys::from_config(&api_keys),
             db: db.clone(),
