@@ -122,6 +122,20 @@ impl Sandbox {
         }
     }
 
+    /// Checks `appid` and `secret` of an app of either kind (the token calls).
+    pub(super) fn check_app_secret(
+        &self,
+        appid: &str,
+        secret: &str,
+    ) -> Result<(), (i64, &'static str)> {
+        let kind = self
+            .inner
+            .apps
+            .get(appid)
+            .map_or(AppKind::MiniProgram, |a| a.kind);
+        self.check_app(appid, secret, kind)
+    }
+
     /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise (an expired
     /// Mini Program code is 40029, an expired OA code 42003, as WeChat answers).
     pub(super) fn redeem_code(

@@ -92,7 +92,7 @@ pub struct FaultRequest {
     pub count: Option<u32>,
 }
 
-fn bad_request(message: String) -> Response {
+pub(super) fn bad_request(message: String) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(serde_json::json!({ "error": message })),

@@ -12,8 +12,10 @@
 mod authorize;
 mod codes;
 mod control;
+mod followers;
 mod mini_program;
 mod official_account;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,8 @@ use crate::crypto;
 use crate::types::AppKind;
 
 pub use control::{CodeRequest, FaultRequest};
+pub use followers::{AddFollowers, FollowerCalls};
+pub use tokens::{TokenControl, TokenStats};
 
 /// The path prefix under which the sandbox is mounted.
 pub const MOUNT: &str = "/sandbox/wechat";
@@ -120,6 +124,10 @@ struct Inner {
     oauth_refresh: Mutex<HashMap<String, OauthGrant>>,
     /// Seconds the sandbox clock runs ahead of the real one (`POST /clock`).
     clock_offset: AtomicU64,
+    /// App access tokens.
+    tokens: tokens::Tokens,
+    /// Official Account followers.
+    followers: followers::Followers,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -151,6 +159,8 @@ impl Sandbox {
                 oauth_access: Mutex::new(HashMap::new()),
                 oauth_refresh: Mutex::new(HashMap::new()),
                 clock_offset: AtomicU64::new(0),
+                tokens: tokens::Tokens::default(),
+                followers: followers::Followers::default(),
             }),
         }
     }
@@ -176,6 +186,14 @@ impl Sandbox {
                 post(control::add_fault).delete(control::clear_faults),
             )
             .route("/clock", post(control::advance_clock))
+            .route("/cgi-bin/stable_token", post(tokens::stable_token))
+            .route("/cgi-bin/token", get(tokens::plain_token))
+            .route("/cgi-bin/user/get", get(followers::user_get))
+            .route("/cgi-bin/user/info", get(followers::user_info))
+            .route("/cgi-bin/user/info/batchget", post(followers::batchget))
+            .route("/tokens", post(tokens::control))
+            .route("/stats", get(tokens::stats))
+            .route("/followers", post(followers::add_followers))
             .with_state(self.clone())
     }
 
@@ -197,6 +215,20 @@ impl Sandbox {
     /// The sandbox's clock: real time plus what `POST /clock` advanced.
     fn now(&self) -> Instant {
         Instant::now() + Duration::from_secs(self.inner.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// The sandbox clock in Unix seconds.
+    fn unix_now(&self) -> i64 {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        (real + self.inner.clock_offset.load(Ordering::Relaxed)) as i64
+    }
+
+    /// The sandbox's day number (for WeChat's daily limits).
+    fn day(&self) -> u64 {
+        self.unix_now() as u64 / 86_400
     }
 
     /// Moves the sandbox clock forward, so codes and tokens expire without waiting; refuses to
