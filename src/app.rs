@@ -16,7 +16,7 @@ use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::{Identity, Setup};
-use crate::jobs::{PurgeExpired, Runner};
+use crate::jobs::{FollowerSync, PurgeExpired, Runner};
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
 
@@ -97,7 +97,9 @@ impl App {
             state_signer,
             api_keys,
         });
-        let jobs = jobs.periodic(PurgeExpired::new(identity.clone()), purge_every);
+        let jobs = jobs
+            .periodic(PurgeExpired::new(identity.clone()), purge_every)
+            .register(FollowerSync::new(identity.clone()));
         Ok(Self {
             identity,
             sandbox,

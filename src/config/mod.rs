@@ -117,6 +117,9 @@ pub struct WechatConfig {
     pub open_base_url: String,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: u64,
+    /// Follower sync: `user/info/batchget` calls (of 100 followers each, recorded in one
+    /// transaction) in flight at once.
+    pub follower_sync_concurrency: usize,
     /// Refresh an app's access token this long before it expires (at most half its lifetime).
     pub token_refresh_ahead_secs: u64,
     /// After WeChat's quota or rate errors (45009, 45011) on a token refresh, no refresh of that
@@ -133,6 +136,7 @@ impl Default for WechatConfig {
             api_base_url: "https://api.weixin.qq.com".into(),
             open_base_url: "https://open.weixin.qq.com".into(),
             timeout_ms: 5000,
+            follower_sync_concurrency: 4,
             token_refresh_ahead_secs: 300,
             token_backoff_secs: 60,
             session_key_encryption_key: None,

@@ -6,19 +6,32 @@ pub mod error;
 pub mod loaders;
 pub mod merge_event;
 pub mod mutation;
+pub mod official_account;
 pub mod paging;
 pub mod query;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::identity::Identity;
 
-/// The schema type.
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+/// The query root: the core (users, logins) and the Official Account server side.
+#[derive(MergedObject)]
+pub struct QueryRoot(query::Query, official_account::OfficialAccountQuery);
 
-fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+/// The mutation root.
+#[derive(MergedObject)]
+pub struct MutationRoot(mutation::Mutation, official_account::OfficialAccountMutation);
+
+/// The schema type.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot(query::Query, official_account::OfficialAccountQuery),
+        MutationRoot(mutation::Mutation, official_account::OfficialAccountMutation),
+        EmptySubscription,
+    )
         .limit_depth(16)
         .limit_complexity(5000)
 }

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod followers;
 mod fast_path;
 pub mod mini_program;
 pub mod oauth_state;
@@ -218,6 +219,13 @@ impl Identity {
                 tracing::info!(limit = %limited.limit, ip = ?client.ip, "rate limited");
                 IdentityError::RateLimited(limited)
             })
+    }
+
+    /// The configured app `app_id` of either kind, or a BAD_USER_INPUT error naming it.
+    fn any_app(&self, app_id: &str) -> Result<&AppConfig, IdentityError> {
+        self.config.app(app_id).ok_or_else(|| {
+            IdentityError::BadInput(format!("unknown appId `{}`", truncate(app_id, 64)))
+        })
     }
 
     /// The configured app `app_id` of `kind`, or a BAD_USER_INPUT error naming it.

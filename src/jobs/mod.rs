@@ -23,6 +23,7 @@
 //! `last_error`. Payloads and checkpoints are never logged.
 
 mod context;
+mod follower_sync;
 mod purge;
 mod run;
 mod runner;
@@ -36,6 +37,7 @@ pub use crate::db::models::job::{JobRow, JobStatus};
 use crate::db::models::now;
 use crate::db::{Conn, Db, DbError, Race, Retryable, transaction};
 pub use context::JobContext;
+pub use follower_sync::FollowerSync;
 pub use purge::{PURGE_EXPIRED, PurgeExpired};
 pub use runner::Runner;
 

@@ -1,6 +1,7 @@
 //! One module per table: a row struct, an insertable, and the queries as functions.
 
 pub mod fast_login;
+pub mod follower_sync;
 pub mod identity;
 pub mod job;
 pub mod login_ticket;

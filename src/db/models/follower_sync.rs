@@ -1,0 +1,160 @@
+//! `follower_syncs`: one row per follower sync of an Official Account, its counters written
+//! page by page (the cursor itself is the job's checkpoint).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::{follower_syncs as f, official_account_identities as oa};
+use crate::db::{Conn, DbError};
+use crate::types::AppId;
+use crate::with_conn;
+
+/// A row of `follower_syncs`.
+#[derive(Clone, Debug, Queryable, Insertable)]
+#[diesel(table_name = f)]
+pub struct FollowerSyncRow {
+    /// UUID.
+    pub id: String,
+    /// The Official Account.
+    pub app_id: AppId,
+    /// The job that runs it.
+    pub job_id: String,
+    /// `queued`, `running`, `paused`, `completed` or `failed`.
+    pub status: String,
+    /// The admin key that asked for it (none: scheduled).
+    pub requested_by: Option<String>,
+    /// Followers in all, as WeChat counted them on the first page.
+    pub total: Option<i64>,
+    /// Pages of `user/get` done.
+    pub pages: i32,
+    /// Followers fed to the sighting function.
+    pub followers_seen: i64,
+    /// Users those sightings created.
+    pub users_created: i64,
+    /// Merges those sightings caused.
+    pub users_merged: i64,
+    /// Identities marked unsubscribed at the end (no longer listed).
+    pub unsubscribed: i64,
+    /// Followers whose sighting was refused (a unionid conflict).
+    pub errors: i64,
+    /// Why the sync paused or failed last.
+    pub last_error: Option<String>,
+    /// When it was asked for.
+    pub created_at: NaiveDateTime,
+    /// When its first page started.
+    pub started_at: Option<NaiveDateTime>,
+    /// When it completed or failed.
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// The counters of a sync so far (what its checkpoint holds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncCounts {
+    /// Followers in all (WeChat's count on the first page).
+    pub total: Option<i64>,
+    /// Pages done.
+    pub pages: i32,
+    /// Followers seen.
+    pub followers_seen: i64,
+    /// Users created.
+    pub users_created: i64,
+    /// Merges.
+    pub users_merged: i64,
+    /// Refused sightings.
+    pub errors: i64,
+}
+
+impl FollowerSyncRow {
+    /// Stores a new sync.
+    pub async fn insert(conn: &mut Conn, row: &FollowerSyncRow) -> Result<(), DbError> {
+        let q = diesel::insert_into(f::table).values(row);
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// The sync with this id.
+    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
+        let q = f::table.find(id);
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
+    /// The sync its job runs.
+    pub async fn find_by_job(conn: &mut Conn, job_id: &str) -> Result<Option<Self>, DbError> {
+        let q = f::table.filter(f::job_id.eq(job_id)).limit(1);
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
+    /// The latest syncs of an app, newest first.
+    pub async fn for_app(conn: &mut Conn, app_id: &AppId, limit: i64) -> Result<Vec<Self>, DbError> {
+        let q = f::table
+            .filter(f::app_id.eq(app_id))
+            .order((f::created_at.desc(), f::id.desc()))
+            .limit(limit);
+        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+    }
+
+    /// The newest sync of an app, if any.
+    pub async fn latest(conn: &mut Conn, app_id: &AppId) -> Result<Option<Self>, DbError> {
+        Ok(Self::for_app(conn, app_id, 1).await?.into_iter().next())
+    }
+
+    /// Sets the status (and `started_at` the first time it runs, `finished_at` when it ends).
+    pub async fn set_status(
+        conn: &mut Conn,
+        id: &str,
+        status: &str,
+        last_error: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        let finished = matches!(status, "completed" | "failed").then_some(at);
+        let q = diesel::update(f::table.find(id)).set((
+            f::status.eq(status),
+            f::last_error.eq(last_error),
+            f::finished_at.eq(finished),
+        ));
+        with_conn!(conn, c => q.execute(c).await)?;
+        if status == "running" {
+            let q = diesel::update(f::table.find(id).filter(f::started_at.is_null()))
+                .set(f::started_at.eq(at));
+            with_conn!(conn, c => q.execute(c).await)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the counters.
+    pub async fn set_counts(conn: &mut Conn, id: &str, n: &SyncCounts) -> Result<(), DbError> {
+        let q = diesel::update(f::table.find(id)).set((
+            f::total.eq(n.total),
+            f::pages.eq(n.pages),
+            f::followers_seen.eq(n.followers_seen),
+            f::users_created.eq(n.users_created),
+            f::users_merged.eq(n.users_merged),
+            f::errors.eq(n.errors),
+        ));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// Marks the app's identities that the sync started at `started` did not list, and that did
+    /// not follow again since, as unsubscribed; stores and returns how many.
+    pub async fn mark_unlisted_unsubscribed(
+        conn: &mut Conn,
+        id: &str,
+        app_id: &AppId,
+        started: NaiveDateTime,
+    ) -> Result<i64, DbError> {
+        let q = diesel::update(
+            oa::table
+                .filter(oa::app_id.eq(app_id))
+                .filter(oa::subscribed.eq(true))
+                .filter(oa::synced_at.is_null().or(oa::synced_at.lt(started)))
+                .filter(oa::subscribed_at.is_null().or(oa::subscribed_at.lt(started))),
+        )
+        .set(oa::subscribed.eq(false));
+        let n = with_conn!(conn, c => q.execute(c).await)? as i64;
+        let q = diesel::update(f::table.find(id)).set(f::unsubscribed.eq(n));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,201 @@
+//! The Official Account server side in GraphQL: the shared access token, follower syncs and a
+//! single follower refreshed from WeChat.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::access;
+use super::error::gql;
+use super::types::OfficialAccountIdentity;
+use crate::db::models::follower_sync::FollowerSyncRow;
+use crate::identity::followers::{MAX_SYNCS_LISTED, SyncStatus};
+
+/// An app's access token for WeChat's server API, shared by every instance of this service.
+#[derive(SimpleObject)]
+pub struct WechatAccessToken {
+    /// The token. Use it until `expiresAt`; never fetch one from WeChat yourself (that would
+    /// replace ours).
+    pub token: String,
+    /// When it expires (this service refreshes it a few minutes before).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where a follower sync stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum FollowerSyncStatus {
+    /// Waiting for a job runner.
+    Queued,
+    /// Paging through the followers.
+    Running,
+    /// Stopped by WeChat's API quota (45009); it resumes by itself (see `lastError`).
+    Paused,
+    /// Done: every follower was recorded, those no longer listed marked unsubscribed.
+    Completed,
+    /// Gave up (see `lastError`).
+    Failed,
+}
+
+/// One follower sync of an Official Account.
+pub struct FollowerSync(pub FollowerSyncRow);
+
+#[Object]
+impl FollowerSync {
+    /// Sync id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The Official Account.
+    async fn app_id(&self) -> &str {
+        self.0.app_id.as_str()
+    }
+    /// Where it stands.
+    async fn status(&self) -> FollowerSyncStatus {
+        match SyncStatus::parse(&self.0.status) {
+            SyncStatus::Queued => FollowerSyncStatus::Queued,
+            SyncStatus::Running => FollowerSyncStatus::Running,
+            SyncStatus::Paused => FollowerSyncStatus::Paused,
+            SyncStatus::Completed => FollowerSyncStatus::Completed,
+            SyncStatus::Failed => FollowerSyncStatus::Failed,
+        }
+    }
+    /// The admin key that asked for it (none: a scheduled sync).
+    async fn requested_by(&self) -> Option<&str> {
+        self.0.requested_by.as_deref()
+    }
+    /// When it was asked for.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.and_utc()
+    }
+    /// When its first page started.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at.map(|t| t.and_utc())
+    }
+    /// When it completed or failed.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at.map(|t| t.and_utc())
+    }
+    /// Followers in all, as WeChat counted them.
+    async fn total(&self) -> Option<i64> {
+        self.0.total
+    }
+    /// Pages of up to 10,000 followers done.
+    async fn pages(&self) -> i32 {
+        self.0.pages
+    }
+    /// Followers recorded so far.
+    async fn followers_seen(&self) -> i64 {
+        self.0.followers_seen
+    }
+    /// Users created for followers seen for the first time.
+    async fn users_created(&self) -> i64 {
+        self.0.users_created
+    }
+    /// Merges: followers whose unionid showed they were already a user (e.g. from a Mini
+    /// Program login).
+    async fn users_merged(&self) -> i64 {
+        self.0.users_merged
+    }
+    /// Identities marked unsubscribed because WeChat no longer lists them.
+    async fn unsubscribed(&self) -> i64 {
+        self.0.unsubscribed
+    }
+    /// Followers that could not be recorded (a unionid other than the one on record, or a
+    /// malformed id from WeChat).
+    async fn errors(&self) -> i64 {
+        self.0.errors
+    }
+    /// Why it paused or last failed.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+}
+
+/// Official Account queries (merged into the query root).
+#[derive(Default)]
+pub struct OfficialAccountQuery;
+
+#[Object]
+impl OfficialAccountQuery {
+    /// The app's current access token for WeChat's server API (admin and service keys; every
+    /// hand-out is logged with the key's name). Other services use this one instead of fetching
+    /// their own, which would replace it.
+    async fn wechat_access_token(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+    ) -> async_graphql::Result<WechatAccessToken> {
+        let token = access::access(ctx)
+            .wechat_access_token(&app_id)
+            .await
+            .map_err(gql)?;
+        Ok(WechatAccessToken {
+            token: token.token,
+            expires_at: token.expires_at.and_utc(),
+        })
+    }
+
+    /// A follower sync by id (admin).
+    async fn follower_sync(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<FollowerSync>> {
+        let row = access::admin(ctx)?.follower_sync(&id).await.map_err(gql)?;
+        Ok(row.map(FollowerSync))
+    }
+
+    /// The latest follower syncs of an Official Account, newest first (admin; `first` at most
+    /// 100).
+    async fn follower_syncs(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+        #[graphql(default = 20, validator(minimum = 1, maximum = 100))] first: i32,
+    ) -> async_graphql::Result<Vec<FollowerSync>> {
+        debug_assert!(i64::from(first) <= MAX_SYNCS_LISTED);
+        let rows = access::admin(ctx)?
+            .follower_syncs(&app_id, i64::from(first))
+            .await
+            .map_err(gql)?;
+        Ok(rows.into_iter().map(FollowerSync).collect())
+    }
+}
+
+/// Official Account mutations (merged into the mutation root).
+#[derive(Default)]
+pub struct OfficialAccountMutation;
+
+#[Object]
+impl OfficialAccountMutation {
+    /// Starts a full follower sync of an Official Account on the job runner (admin), or
+    /// returns the one already queued or running: one per app at a time, across instances.
+    /// Every follower is recorded with its unionid, merging them with users known from other
+    /// apps; followers no longer listed are marked unsubscribed.
+    async fn sync_official_account_followers(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+    ) -> async_graphql::Result<FollowerSync> {
+        let row = access::admin(ctx)?
+            .start_follower_sync(&app_id)
+            .await
+            .map_err(gql)?;
+        Ok(FollowerSync(row))
+    }
+
+    /// Asks WeChat about one person of an Official Account (`user/info`) and records what it
+    /// says: follow state and unionid (merging users where it shows they are one person).
+    /// Admin.
+    async fn sync_official_account_follower(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+        openid: String,
+    ) -> async_graphql::Result<OfficialAccountIdentity> {
+        let row = access::admin(ctx)?
+            .sync_follower(&app_id, &openid)
+            .await
+            .map_err(gql)?;
+        Ok(OfficialAccountIdentity(row))
+    }
+}

@@ -1,0 +1,90 @@
+//! `follower_sync`: a full sync of an Official Account's followers, page by page, resumable
+//! (the checkpoint is the `next_openid` cursor and the counters), one per app at a time (its key
+//! is `follower_sync:{appId}`). WeChat's daily quota (45009) pauses it with a clear status and
+//! it resumes later by itself. The work itself is the identity layer's
+//! ([`Identity::follower_sync_page`]).
+
+use std::time::Duration;
+
+use super::{Job, JobContext, JobError, JobOutcome};
+use crate::identity::followers::{
+    FOLLOWER_SYNC, PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
+};
+use crate::identity::{Identity, IdentityError};
+use crate::wechat::WechatError;
+
+/// How long a sync paused by WeChat's quota waits before it tries again.
+pub const QUOTA_PAUSE: Duration = Duration::from_secs(600);
+
+/// Runs follower syncs.
+pub struct FollowerSync {
+    identity: Identity,
+}
+
+impl FollowerSync {
+    /// The follower-sync job of this identity service.
+    pub fn new(identity: Identity) -> Self {
+        Self { identity }
+    }
+}
+
+impl Job for FollowerSync {
+    fn kind(&self) -> &'static str {
+        FOLLOWER_SYNC
+    }
+
+    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
+        let payload: SyncPayload = ctx.payload()?;
+        let mut cp: SyncCheckpoint = ctx.checkpoint()?.unwrap_or_default();
+        let Some(sync) = self
+            .identity
+            .set_follower_sync_status(&payload.sync_id, SyncStatus::Running, None)
+            .await
+            .map_err(JobError::retry)?
+        else {
+            return Err(JobError::fatal(format!(
+                "follower sync {} does not exist",
+                payload.sync_id
+            )));
+        };
+        loop {
+            match self.identity.follower_sync_page(&sync, &mut cp).await {
+                Ok(PageOutcome::More) => ctx.save_checkpoint(&cp).await?,
+                Ok(PageOutcome::Done) => {
+                    let unsubscribed = self
+                        .identity
+                        .finish_follower_sync(&sync)
+                        .await
+                        .map_err(JobError::retry)?;
+                    tracing::info!(sync = %sync.id, app = %sync.app_id, seen = cp.counts.followers_seen, created = cp.counts.users_created, merged = cp.counts.users_merged, unsubscribed, "follower sync completed");
+                    return Ok(JobOutcome::Done);
+                }
+                Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
+                    let message = format!(
+                        "WeChat's API quota is used up (errcode {errcode}); the sync resumes from page {} in {} minutes",
+                        cp.counts.pages + 1,
+                        QUOTA_PAUSE.as_secs() / 60
+                    );
+                    tracing::warn!(sync = %sync.id, app = %sync.app_id, errcode, "follower sync paused by WeChat's quota");
+                    ctx.save_checkpoint(&cp).await?;
+                    self.identity
+                        .set_follower_sync_status(&sync.id, SyncStatus::Paused, Some(&message))
+                        .await
+                        .map_err(JobError::retry)?;
+                    return Ok(JobOutcome::reschedule_in(QUOTA_PAUSE));
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    ctx.save_checkpoint(&cp).await?;
+                    // The row says why; the runner retries the job from the checkpoint (the
+                    // read side shows FAILED once the job itself has failed).
+                    let _ = self
+                        .identity
+                        .set_follower_sync_status(&sync.id, SyncStatus::Running, Some(&message))
+                        .await;
+                    return Err(JobError::retry(e));
+                }
+            }
+        }
+    }
+}
