@@ -8,6 +8,7 @@ pub mod error;
 pub mod mini_program;
 pub mod official_account;
 pub mod sandbox;
+pub mod webhook;
 
 pub use client::WechatClient;
 pub use error::WechatError;
