@@ -9,6 +9,7 @@ pub mod mini_program;
 pub mod official_account;
 pub mod sandbox;
 pub mod server_api;
+pub mod webhook;
 
 pub use client::WechatClient;
 pub use error::WechatError;
