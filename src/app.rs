@@ -16,7 +16,7 @@ use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::{Identity, Setup};
-use crate::jobs::{FollowerSync, PurgeExpired, Runner};
+use crate::jobs::{FollowerSync, PurgeExpired, Runner, WebhookEvents};
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
 
@@ -99,7 +99,8 @@ impl App {
         });
         let jobs = jobs
             .periodic(PurgeExpired::new(identity.clone()), purge_every)
-            .register(FollowerSync::new(identity.clone()));
+            .register(FollowerSync::new(identity.clone()))
+            .register(WebhookEvents::new(identity.clone()));
         Ok(Self {
             identity,
             sandbox,

@@ -40,6 +40,10 @@ pub struct Limits {
     /// How long a request waits for a database connection when the pool is exhausted, in ms;
     /// past it the caller gets a retryable `UNAVAILABLE` (HTTP 503 on the routes).
     pub pool_wait_ms: u64,
+    /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.
+    pub webhook_freshness_secs: u64,
+    /// Processed webhook events are kept this long (then purged), in seconds.
+    pub webhook_retention_secs: u64,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks); the client is the
     /// right-most address not among them. Empty: the peer address is the client.
     pub trusted_proxies: Vec<String>,
@@ -58,6 +62,8 @@ impl Default for Limits {
             states_per_request: 5,
             max_live_states_per_app: 10_000,
             purge_interval_secs: 60,
+            webhook_freshness_secs: 300,
+            webhook_retention_secs: 7 * 24 * 3600,
             pool_wait_ms: 5_000,
             trusted_proxies: Vec::new(),
         }
@@ -156,6 +162,8 @@ impl Limits {
             ),
             ("limits.purge_interval_secs", self.purge_interval_secs),
             ("limits.pool_wait_ms", self.pool_wait_ms),
+            ("limits.webhook_freshness_secs", self.webhook_freshness_secs),
+            ("limits.webhook_retention_secs", self.webhook_retention_secs),
         ];
         for (key, value) in positive {
             if value == 0 {

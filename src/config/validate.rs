@@ -181,9 +181,7 @@ fn validate_server_settings(i: usize, app: &AppConfig) -> Result<(), ConfigError
         }
     }
     if let Some(key) = &app.encoding_aes_key {
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(format!("{}=", key.expose()));
-        if key.expose().len() != 43 || decoded.map_or(true, |k| k.len() != 32) {
+        if crate::wechat::webhook::MsgCrypt::new(key.expose(), app.app_id.as_str()).is_err() {
             return Err(invalid(
                 format!("apps[{i}].encoding_aes_key"),
                 "must be the 43-character EncodingAESKey from WeChat's console",

@@ -6,6 +6,7 @@ mod graphql;
 mod health;
 mod oa_auth;
 mod server;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +67,10 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         .route(
             "/auth/official-account/{app_id}/callback",
             get(oa_auth::callback),
+        )
+        .route(
+            "/wechat/{app_id}/events",
+            get(webhook::verify).post(webhook::push),
         );
     if sandbox.is_some() {
         router = router.route(demo::PATH, get(demo::page));

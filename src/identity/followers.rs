@@ -212,6 +212,31 @@ impl Identity {
         Ok(row)
     }
 
+    /// Queues a sync of every Official Account whose `follower_sync_interval_secs` has passed
+    /// since its last sync ended (the purge job's sweep); how many were queued.
+    pub async fn schedule_follower_syncs(&self) -> Result<usize, IdentityError> {
+        let mut queued = 0;
+        for app in &self.config.apps {
+            let Some(every) = app.follower_sync_interval_secs else {
+                continue;
+            };
+            let mut conn = self.db.conn().await?;
+            let latest = FollowerSyncRow::latest(&mut conn, &app.app_id).await?;
+            drop(conn);
+            let due = match &latest {
+                None => true,
+                Some(s) => s
+                    .finished_at
+                    .is_some_and(|at| now() - at >= chrono::TimeDelta::seconds(every as i64)),
+            };
+            if due {
+                self.enqueue_follower_sync(&app.app_id, None).await?;
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
     /// Sets a sync's status (the job's bookkeeping); returns the row as it is now.
     pub async fn set_follower_sync_status(
         &self,

@@ -18,6 +18,7 @@ pub mod official_account;
 mod reads;
 pub mod rules;
 pub mod sighting;
+pub mod webhook;
 pub mod wechat_token;
 
 use std::ops::Deref;

@@ -27,6 +27,7 @@ mod follower_sync;
 mod purge;
 mod run;
 mod runner;
+mod webhook;
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub use context::JobContext;
 pub use follower_sync::FollowerSync;
 pub use purge::{PURGE_EXPIRED, PurgeExpired};
 pub use runner::Runner;
+pub use webhook::WebhookEvents;
 
 /// A job handler: runs the jobs of one kind.
 ///

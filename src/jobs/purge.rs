@@ -1,5 +1,7 @@
-//! `purge_expired`: deletes expired OA web-authorization states and login tickets, every
-//! `limits.purge_interval_secs`, on one instance at a time.
+//! `purge_expired`: the periodic chores, every `limits.purge_interval_secs`, on one instance at
+//! a time: deletes expired OA web-authorization states and login tickets and processed webhook
+//! events past `limits.webhook_retention_secs`, queues the processing of webhook events still
+//! pending, and queues the scheduled follower syncs (`apps[].follower_sync_interval_secs`).
 
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::Identity;
@@ -30,6 +32,22 @@ impl Job for PurgeExpired {
             .purge_expired()
             .await
             .map_err(JobError::retry)?;
+        let events = self
+            .identity
+            .purge_webhook_events()
+            .await
+            .map_err(JobError::retry)?;
+        self.identity
+            .requeue_pending_webhook_events()
+            .await
+            .map_err(JobError::retry)?;
+        self.identity
+            .schedule_follower_syncs()
+            .await
+            .map_err(JobError::retry)?;
+        if events > 0 {
+            tracing::debug!(events, "purged processed webhook events");
+        }
         if states + tickets > 0 {
             tracing::debug!(
                 states,

@@ -11,6 +11,7 @@ pub mod oauth_state;
 pub mod official_account_identity;
 pub mod session;
 pub mod user;
+pub mod webhook_event;
 pub mod wechat_access_token;
 
 /// The current time as stored in the database (UTC, no zone).

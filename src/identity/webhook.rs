@@ -1,0 +1,287 @@
+//! The event webhook (`/wechat/{appId}/events`), WeChat's "server URL" of an Official Account or
+//! a Mini Program's message push.
+//!
+//! [`Identity::receive_push`] checks a push — `signature` always (also in plaintext mode, which
+//! several SDKs skip), the timestamp within `limits.webhook_freshness_secs`, in safe mode
+//! `msg_signature` and the appid inside the ciphertext, and refuses plaintext where the app
+//! requires encryption — then stores it once per dedupe key and hands it to the
+//! `webhook_events` job. Nothing is stored for a refused push. WeChat gets its `success` at
+//! once; [`Identity::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
+//! the person's unionid (`user/info`) and record a sighting with reason WEBHOOK,
+//! `unsubscribe` records that they stopped following; everything else (template and
+//! subscribe-message results, messages) is stored for the features that read it.
+
+use chrono::TimeDelta;
+
+use super::followers::unix_time;
+use super::rules::MergeReason;
+use super::{Identity, IdentityError};
+use crate::config::AppConfig;
+use crate::db::models::now;
+use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
+use crate::db::models::webhook_event::WebhookEventRow;
+use crate::types::{AppId, AppKind, OpenId, new_row_id};
+use crate::wechat::WechatError;
+use crate::wechat::server_api::FollowerInfo;
+use crate::wechat::webhook::{self, Envelope, MsgCrypt, WebhookError};
+
+/// The kind of the job that processes stored events (key `webhook_events:{appId}`).
+pub const WEBHOOK_EVENTS: &str = "webhook_events";
+
+/// Processing attempts of one event before it is given up on (kept, with its error).
+pub const MAX_EVENT_ATTEMPTS: i32 = 5;
+
+/// The query WeChat puts on a push.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct PushQuery {
+    /// sha1 of the sorted token, timestamp and nonce.
+    pub signature: Option<String>,
+    /// Unix seconds.
+    pub timestamp: Option<String>,
+    /// Random.
+    pub nonce: Option<String>,
+    /// URL verification: echo this back.
+    pub echostr: Option<String>,
+    /// `aes` in compatible and safe mode.
+    pub encrypt_type: Option<String>,
+    /// Safe mode: sha1 over the `Encrypt` value too.
+    pub msg_signature: Option<String>,
+}
+
+/// Why a push was refused; the HTTP layer answers 401 for [`Refused::Unauthorized`].
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Bad or missing signature, stale timestamp, bad ciphertext, plaintext where encryption is
+    /// required, or an app without a webhook token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Unknown app.
+    #[error("{0}")]
+    NotFound(String),
+    /// Signed, but not a message WeChat would send.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The database failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+impl From<crate::db::DbError> for Refused {
+    fn from(e: crate::db::DbError) -> Self {
+        Refused::Identity(e.into())
+    }
+}
+
+impl Identity {
+    /// URL verification (`GET`): the `echostr` to echo if the signature checks out.
+    pub fn verify_webhook_url(&self, app_id: &str, q: &PushQuery) -> Result<String, Refused> {
+        let app = self.webhook_app(app_id)?;
+        self.check_signature(app, q)?;
+        q.echostr
+            .clone()
+            .filter(|e| !e.is_empty() && e.len() <= 128)
+            .ok_or_else(|| Refused::BadRequest("echostr missing".into()))
+    }
+
+    /// A push (`POST`): checked, stored once, handed to the job runner (see the module docs).
+    /// Whether it was new (a retry of a stored push is acknowledged and not stored again).
+    pub async fn receive_push(&self, app_id: &str, q: &PushQuery, body: &str) -> Result<bool, Refused> {
+        let app = self.webhook_app(app_id)?;
+        self.check_signature(app, q)?;
+        let xml = self.open_body(app, q, body)?;
+        let envelope = Envelope::parse(&xml).map_err(|e| Refused::BadRequest(e.to_string()))?;
+        let row = WebhookEventRow {
+            id: new_row_id(),
+            app_id: app.app_id.clone(),
+            dedupe_key: webhook::dedupe_key(&envelope),
+            msg_type: envelope.msg_type.clone(),
+            event: envelope.event.clone(),
+            openid: envelope.from_user.clone(),
+            event_at: unix_time(envelope.create_time).unwrap_or_else(now),
+            payload: xml,
+            received_at: now(),
+            processed_at: None,
+            attempts: 0,
+            error: None,
+        };
+        let mut conn = self.db.conn().await?;
+        let new = WebhookEventRow::insert_new(&mut conn, &row).await?;
+        drop(conn);
+        if new {
+            let key = format!("{WEBHOOK_EVENTS}:{}", app.app_id);
+            let payload = serde_json::json!({ "appId": app.app_id });
+            crate::jobs::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+        }
+        Ok(new)
+    }
+
+    fn webhook_app(&self, app_id: &str) -> Result<&AppConfig, Refused> {
+        self.config
+            .app(app_id)
+            .ok_or_else(|| Refused::NotFound(format!("unknown app `{}`", super::truncate(app_id, 64))))
+    }
+
+    fn check_signature(&self, app: &AppConfig, q: &PushQuery) -> Result<(), Refused> {
+        let unauthorized = |m: &str| Refused::Unauthorized(m.into());
+        let token = app
+            .token
+            .as_ref()
+            .ok_or_else(|| unauthorized("the app has no webhook token configured (apps[].token)"))?;
+        let (Some(signature), Some(timestamp), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce)
+        else {
+            return Err(unauthorized("signature, timestamp and nonce are required"));
+        };
+        if nonce.len() > 64 || timestamp.len() > 20 {
+            return Err(unauthorized("timestamp or nonce too long"));
+        }
+        let ts: i64 = timestamp
+            .parse()
+            .map_err(|_| unauthorized("timestamp is not a number"))?;
+        let window = self.config.limits.webhook_freshness_secs as i64;
+        if (now().and_utc().timestamp() - ts).abs() > window {
+            return Err(Refused::Unauthorized(format!(
+                "timestamp is more than {window} s away (limits.webhook_freshness_secs)"
+            )));
+        }
+        if !webhook::verify_signature(token.expose(), timestamp, nonce, signature) {
+            return Err(unauthorized("signature does not match"));
+        }
+        Ok(())
+    }
+
+    /// The message XML: the body itself in plaintext mode, the decrypted `Encrypt` otherwise.
+    fn open_body(&self, app: &AppConfig, q: &PushQuery, body: &str) -> Result<String, Refused> {
+        let unauthorized = |e: WebhookError| Refused::Unauthorized(e.to_string());
+        if q.encrypt_type.as_deref() != Some("aes") {
+            if app.require_encryption {
+                return Err(Refused::Unauthorized(
+                    "this app accepts encrypted (safe mode) pushes only (apps[].require_encryption)".into(),
+                ));
+            }
+            return Ok(body.to_owned());
+        }
+        let key = app.encoding_aes_key.as_ref().ok_or_else(|| {
+            Refused::Unauthorized("the app has no EncodingAESKey (apps[].encoding_aes_key)".into())
+        })?;
+        let fields = webhook::parse_fields(body).map_err(unauthorized)?;
+        let encrypt = fields
+            .get("Encrypt")
+            .ok_or_else(|| Refused::Unauthorized("Encrypt missing".into()))?;
+        let (Some(msg_signature), Some(timestamp), Some(nonce)) =
+            (&q.msg_signature, &q.timestamp, &q.nonce)
+        else {
+            return Err(Refused::Unauthorized("msg_signature is required".into()));
+        };
+        if !webhook::verify_msg_signature(key_token(app), timestamp, nonce, encrypt, msg_signature) {
+            return Err(Refused::Unauthorized("msg_signature does not match".into()));
+        }
+        let crypt = MsgCrypt::new(key.expose(), app.app_id.as_str()).map_err(unauthorized)?;
+        crypt.decrypt(encrypt).map_err(unauthorized)
+    }
+
+    /// Processes an app's stored events in order (the `webhook_events` job); how many.
+    pub async fn process_webhook_events(&self, app_id: &AppId) -> Result<usize, IdentityError> {
+        let Some(app) = self.config.app(app_id.as_str()) else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        loop {
+            let mut conn = self.db.conn().await?;
+            let batch = WebhookEventRow::pending(&mut conn, app_id, 100).await?;
+            drop(conn);
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            for event in &batch {
+                let result = self.process_event(app, event).await;
+                let mut conn = self.db.conn().await?;
+                match result {
+                    Ok(()) => {
+                        WebhookEventRow::record_attempt(&mut conn, &event.id, Some(now()), None).await?;
+                        done += 1;
+                    }
+                    Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
+                        // WeChat's quota: leave the rest for a later run.
+                        return Err(WechatError::RateLimited { errcode }.into());
+                    }
+                    Err(e) => {
+                        let give_up = event.attempts + 1 >= MAX_EVENT_ATTEMPTS;
+                        let message = e.to_string();
+                        tracing::warn!(app = %app_id, event = %event.id, error = %message, give_up, "webhook event failed");
+                        let processed = give_up.then(now);
+                        WebhookEventRow::record_attempt(&mut conn, &event.id, processed, Some(&message))
+                            .await?;
+                        if !give_up {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process_event(&self, app: &AppConfig, event: &WebhookEventRow) -> Result<(), IdentityError> {
+        if app.kind != AppKind::OfficialAccount || event.msg_type != "event" {
+            return Ok(());
+        }
+        let Ok(()) = super::check_wechat_id("openid", &event.openid) else {
+            return Ok(());
+        };
+        match event.event.as_deref() {
+            Some("subscribe" | "SCAN") => {
+                let openid = event.openid.as_str();
+                let info = self
+                    .access_tokens
+                    .call(app, |token| async move { self.wechat.follower_info(&token, openid).await })
+                    .await?;
+                self.record_followers(app, &[info], MergeReason::Webhook, None).await?;
+            }
+            Some("unsubscribe") => {
+                let openid = OpenId::new(&event.openid);
+                let mut conn = self.db.conn().await?;
+                let known = OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &openid).await?;
+                drop(conn);
+                if known.is_some() {
+                    let info = FollowerInfo {
+                        subscribe: 0,
+                        openid: event.openid.clone(),
+                        unionid: None,
+                        subscribe_time: None,
+                    };
+                    self.record_followers(app, &[info], MergeReason::Webhook, None).await?;
+                }
+            }
+            // Stored for the features that read them (delivery results, subscribe-message
+            // permissions); nothing to do now.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Queues the `webhook_events` job of every app with pending events (the purge job's
+    /// sweep: a push stored while its app's job was finishing is not left behind).
+    pub async fn requeue_pending_webhook_events(&self) -> Result<usize, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let apps = WebhookEventRow::apps_pending(&mut conn).await?;
+        drop(conn);
+        for app_id in &apps {
+            let key = format!("{WEBHOOK_EVENTS}:{app_id}");
+            let payload = serde_json::json!({ "appId": app_id });
+            crate::jobs::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+        }
+        Ok(apps.len())
+    }
+
+    /// Deletes processed webhook events older than `limits.webhook_retention_secs` (the purge
+    /// job); how many.
+    pub async fn purge_webhook_events(&self) -> Result<usize, IdentityError> {
+        let keep = TimeDelta::seconds(self.config.limits.webhook_retention_secs as i64);
+        let mut conn = self.db.conn().await?;
+        Ok(WebhookEventRow::purge_processed(&mut conn, now() - keep).await?)
+    }
+}
+
+/// The token that signs an app's pushes (checked present before).
+fn key_token(app: &AppConfig) -> &str {
+    app.token.as_ref().map_or("", |t| t.expose())
+}

@@ -1,0 +1,53 @@
+//! `webhook_events`: processes the events WeChat pushed to an app's webhook, in order (one job
+//! per app at a time: key `webhook_events:{appId}`). The receiving route stores an event and
+//! queues this job; the purge job queues it again for any app whose events are still pending
+//! (a push stored while the app's job was finishing, or one that failed and waits for a retry).
+
+use std::time::Duration;
+
+use super::{Job, JobContext, JobError, JobOutcome};
+use crate::identity::webhook::WEBHOOK_EVENTS;
+use crate::identity::{Identity, IdentityError};
+use crate::types::AppId;
+use crate::wechat::WechatError;
+
+/// How long processing waits after WeChat's quota errors.
+pub const QUOTA_WAIT: Duration = Duration::from_secs(60);
+
+/// Processes stored webhook events.
+pub struct WebhookEvents {
+    identity: Identity,
+}
+
+impl WebhookEvents {
+    /// The webhook-events job of this identity service.
+    pub fn new(identity: Identity) -> Self {
+        Self { identity }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    app_id: AppId,
+}
+
+impl Job for WebhookEvents {
+    fn kind(&self) -> &'static str {
+        WEBHOOK_EVENTS
+    }
+
+    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
+        let payload: Payload = ctx.payload()?;
+        match self.identity.process_webhook_events(&payload.app_id).await {
+            Ok(n) => {
+                tracing::debug!(app = %payload.app_id, events = n, "processed webhook events");
+                Ok(JobOutcome::Done)
+            }
+            Err(IdentityError::Wechat(WechatError::RateLimited { .. })) => {
+                Ok(JobOutcome::reschedule_in(QUOTA_WAIT))
+            }
+            Err(e) => Err(JobError::retry(e)),
+        }
+    }
+}
