@@ -164,6 +164,9 @@ pub async fn start(
         }
     }
     let app = App::build(config).await?;
+    if let Some(sandbox) = &app.sandbox {
+        sandbox.set_push_target(&format!("http://{host}"));
+    }
     let router = app.router();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

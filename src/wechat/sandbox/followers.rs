@@ -24,7 +24,6 @@ pub const MAX_FOLLOWERS: usize = 1_000_000;
 /// One follower.
 #[derive(Clone, Debug)]
 pub(super) struct Follower {
-    pub(super) user: String,
     pub(super) openid: String,
     pub(super) unionid: Option<String>,
     pub(super) subscribe_time: i64,
@@ -96,7 +95,6 @@ impl Sandbox {
             .ok_or_else(|| format!("`{app_id}` is not a sandbox Official Account"))?;
         check_user(user)?;
         Ok(Follower {
-            user: user.into(),
             openid: derive_id("openid", app_id, user),
             unionid: app
                 .open_platform

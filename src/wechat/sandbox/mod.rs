@@ -15,6 +15,7 @@ mod control;
 mod followers;
 mod mini_program;
 mod official_account;
+mod push;
 mod tokens;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use crate::types::AppKind;
 
 pub use control::{CodeRequest, FaultRequest};
 pub use followers::{AddFollowers, FollowerCalls};
+pub use push::{FollowRequest, PushMode, PushRequest, Pushed};
 pub use tokens::{TokenControl, TokenStats};
 
 /// The path prefix under which the sandbox is mounted.
@@ -128,6 +130,8 @@ struct Inner {
     tokens: tokens::Tokens,
     /// Official Account followers.
     followers: followers::Followers,
+    /// Pushes to the service's webhook.
+    push: push::Push,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -136,8 +140,8 @@ pub const OPEN_PLATFORM: &str = "sandbox-open-platform";
 impl Sandbox {
     /// A sandbox that knows these apps (with their secrets); apps marked `open_platform` are bound
     /// to one open platform.
-    pub fn new(apps: &[AppConfig]) -> Self {
-        let apps = apps
+    pub fn new(configured: &[AppConfig]) -> Self {
+        let apps = configured
             .iter()
             .map(|a| {
                 (
@@ -161,6 +165,7 @@ impl Sandbox {
                 clock_offset: AtomicU64::new(0),
                 tokens: tokens::Tokens::default(),
                 followers: followers::Followers::default(),
+                push: push::Push::new(configured),
             }),
         }
     }
@@ -194,6 +199,9 @@ impl Sandbox {
             .route("/tokens", post(tokens::control))
             .route("/stats", get(tokens::stats))
             .route("/followers", post(followers::add_followers))
+            .route("/follow", post(push::follow))
+            .route("/unfollow", post(push::unfollow))
+            .route("/push", post(push::push))
             .with_state(self.clone())
     }
 
