@@ -120,6 +120,9 @@ pub struct WechatConfig {
     /// Follower sync: `user/info/batchget` calls (of 100 followers each, recorded in one
     /// transaction) in flight at once.
     pub follower_sync_concurrency: usize,
+    /// How long a follower sync stopped by WeChat's API quota (45009) waits before it carries
+    /// on from its checkpoint, in seconds.
+    pub quota_pause_secs: u64,
     /// Refresh an app's access token this long before it expires (at most half its lifetime).
     pub token_refresh_ahead_secs: u64,
     /// After WeChat's quota or rate errors (45009, 45011) on a token refresh, no refresh of that
@@ -137,6 +140,7 @@ impl Default for WechatConfig {
             open_base_url: "https://open.weixin.qq.com".into(),
             timeout_ms: 5000,
             follower_sync_concurrency: 4,
+            quota_pause_secs: 600,
             token_refresh_ahead_secs: 300,
             token_backoff_secs: 60,
             session_key_encryption_key: None,

@@ -72,6 +72,12 @@ impl Config {
                 "must be 5..=600",
             ));
         }
+        if !(1..=32).contains(&self.wechat.follower_sync_concurrency) {
+            return Err(invalid("wechat.follower_sync_concurrency", "must be 1..=32"));
+        }
+        if self.wechat.quota_pause_secs == 0 {
+            return Err(invalid("wechat.quota_pause_secs", "must be positive"));
+        }
         if self.wechat.timeout_ms == 0 {
             return Err(invalid("wechat.timeout_ms", "must be positive"));
         }

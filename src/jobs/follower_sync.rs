@@ -13,8 +13,6 @@ use crate::identity::followers::{
 use crate::identity::{Identity, IdentityError};
 use crate::wechat::WechatError;
 
-/// How long a sync paused by WeChat's quota waits before it tries again.
-pub const QUOTA_PAUSE: Duration = Duration::from_secs(600);
 
 /// Runs follower syncs.
 pub struct FollowerSync {
@@ -60,10 +58,12 @@ impl Job for FollowerSync {
                     return Ok(JobOutcome::Done);
                 }
                 Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
+                    let pause =
+                        Duration::from_secs(self.identity.config().wechat.quota_pause_secs);
                     let message = format!(
-                        "WeChat's API quota is used up (errcode {errcode}); the sync resumes from page {} in {} minutes",
+                        "WeChat's API quota is used up (errcode {errcode}); the sync carries on from page {} in {} s",
                         cp.counts.pages + 1,
-                        QUOTA_PAUSE.as_secs() / 60
+                        pause.as_secs()
                     );
                     tracing::warn!(sync = %sync.id, app = %sync.app_id, errcode, "follower sync paused by WeChat's quota");
                     ctx.save_checkpoint(&cp).await?;
@@ -71,7 +71,7 @@ impl Job for FollowerSync {
                         .set_follower_sync_status(&sync.id, SyncStatus::Paused, Some(&message))
                         .await
                         .map_err(JobError::retry)?;
-                    return Ok(JobOutcome::reschedule_in(QUOTA_PAUSE));
+                    return Ok(JobOutcome::reschedule_in(pause));
                 }
                 Err(e) => {
                     let message = e.to_string();

@@ -90,6 +90,9 @@ pub struct FaultRequest {
     /// How many calls (default 1).
     #[serde(default)]
     pub count: Option<u32>,
+    /// Let this many matching calls through first (default 0).
+    #[serde(default)]
+    pub after: Option<u32>,
 }
 
 pub(super) fn bad_request(message: String) -> Response {
@@ -138,6 +141,7 @@ pub(super) async fn add_fault(
         delay,
         malformed: req.malformed,
         remaining: count,
+        skip: req.after.unwrap_or(0).min(100_000),
     });
     StatusCode::NO_CONTENT.into_response()
 }

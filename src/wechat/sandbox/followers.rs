@@ -31,6 +31,8 @@ pub(super) struct Follower {
 
 #[derive(Default)]
 struct FollowerList {
+    /// `user/get`'s page size (WeChat: 10,000; tests make it small to get several pages).
+    page_size: Option<usize>,
     next_seq: u64,
     by_seq: BTreeMap<u64, Follower>,
     by_openid: HashMap<String, u64>,
@@ -192,7 +194,7 @@ pub(super) async fn user_get(State(sb): State<Sandbox>, Query(q): Query<UserGetQ
     let page: Vec<&str> = list
         .by_seq
         .range(from..)
-        .take(FOLLOWERS_PER_PAGE)
+        .take(list.page_size.unwrap_or(FOLLOWERS_PER_PAGE))
         .map(|(_, f)| f.openid.as_str())
         .collect();
     let next = page.last().copied().unwrap_or_default();
@@ -287,7 +289,11 @@ pub struct AddFollowers {
     #[serde(default)]
     pub from: u64,
     /// How many (at most 1,000,000 in all per app).
+    #[serde(default)]
     pub count: u64,
+    /// `user/get`'s page size for this app from now on (1..=10,000; WeChat's is 10,000).
+    #[serde(default)]
+    pub page_size: Option<usize>,
 }
 
 pub(super) async fn add_followers(
@@ -295,10 +301,19 @@ pub(super) async fn add_followers(
     Json(req): Json<AddFollowers>,
 ) -> Response {
     let prefix = req.prefix.as_deref().unwrap_or("follower-");
-    if prefix.len() > 32 || req.count == 0 || req.count > MAX_FOLLOWERS as u64 {
+    if prefix.len() > 32 || req.count > MAX_FOLLOWERS as u64 {
         return super::control::bad_request(format!(
-            "count must be 1..={MAX_FOLLOWERS} and prefix at most 32 characters"
+            "count must be at most {MAX_FOLLOWERS} and prefix at most 32 characters"
         ));
+    }
+    if let Some(size) = req.page_size {
+        if !(1..=FOLLOWERS_PER_PAGE).contains(&size) {
+            return super::control::bad_request(format!(
+                "pageSize must be 1..={FOLLOWERS_PER_PAGE}"
+            ));
+        }
+        let mut lists = lock(&sb.inner.followers.lists);
+        lists.entry(req.app_id.clone()).or_default().page_size = Some(size);
     }
     for i in req.from..req.from.saturating_add(req.count) {
         if let Err(message) = sb.add_follower(&req.app_id, &format!("{prefix}{i}")) {

@@ -109,6 +109,8 @@ struct Fault {
     delay: Duration,
     malformed: bool,
     remaining: u32,
+    /// Matching calls to let through first.
+    skip: u32,
 }
 
 /// The sandbox's state; cheap to clone.
@@ -261,6 +263,10 @@ impl Sandbox {
         let i = faults
             .iter()
             .position(|f| f.path.as_deref().is_none_or(|p| p == path))?;
+        if faults[i].skip > 0 {
+            faults[i].skip -= 1;
+            return None;
+        }
         let fault = faults[i].clone();
         faults[i].remaining -= 1;
         if faults[i].remaining == 0 {

@@ -172,6 +172,9 @@ pub struct FollowRequest {
     /// How the event is pushed.
     #[serde(default)]
     pub mode: PushMode,
+    /// Change the follow state without pushing the event (as if the push was lost).
+    #[serde(default)]
+    pub silent: bool,
 }
 
 /// `POST /push`.
@@ -199,9 +202,13 @@ async fn follow_or_unfollow(sb: Sandbox, req: FollowRequest, follow: bool) -> Re
     };
     let event = if follow { "subscribe" } else { "unsubscribe" };
     let xml = event_xml(&follower.openid, sb.unix_now(), event);
-    let pushed = match sb.push(&req.app_id, &xml, req.mode).await {
-        Ok(p) => serde_json::json!(p),
-        Err(e) => serde_json::json!({ "error": e }),
+    let pushed = if req.silent {
+        serde_json::Value::Null
+    } else {
+        match sb.push(&req.app_id, &xml, req.mode).await {
+            Ok(p) => serde_json::json!(p),
+            Err(e) => serde_json::json!({ "error": e }),
+        }
     };
     Json(serde_json::json!({
         "openid": follower.openid,
