@@ -8,12 +8,14 @@
 
 mod db;
 mod graphql;
+mod official_account;
 mod sandbox;
 mod server;
 
 use serde_json::Value;
 
 pub use db::{Column, Written};
+pub use official_account::{SYNC_FIELDS, event_xml, signed_query};
 pub use server::TestApp;
 
 #[path = "../../support/backends.rs"]

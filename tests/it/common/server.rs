@@ -18,6 +18,8 @@ pub struct TestApp {
     /// reading and changing it directly. Declared before `dir`: closed before the file goes.
     pub(super) db: Db,
     pub dir: TempDir,
+    /// The database this test made (a second instance may be pointed at it).
+    pub database_url: String,
     /// The PostgreSQL database made for this test, dropped with it.
     pg: Option<String>,
 }
@@ -91,6 +93,7 @@ impl TestApp {
             running,
             db,
             dir,
+            database_url,
             pg,
         }
     }
