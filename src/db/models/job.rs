@@ -195,9 +195,7 @@ impl JobRow {
         kinds: &[String],
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = free_due(kinds, now)
-            .select(jobs::id)
-            .limit(1);
+        let q = free_due(kinds, now).select(jobs::id).limit(1);
         let found: Option<String> = with_conn!(conn, c => q.get_result(c).await.optional())?;
         Ok(found.is_some())
     }
@@ -262,7 +260,7 @@ impl JobRow {
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
         let q = diesel::update(held_by(id, owner))
-        .set((jobs::lease_until.eq(until), jobs::updated_at.eq(now)));
+            .set((jobs::lease_until.eq(until), jobs::updated_at.eq(now)));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
@@ -275,8 +273,7 @@ impl JobRow {
         until: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(held_by(id, owner))
-        .set((
+        let q = diesel::update(held_by(id, owner)).set((
             jobs::checkpoint.eq(checkpoint),
             jobs::lease_until.eq(until),
             jobs::updated_at.eq(now),
@@ -304,8 +301,7 @@ impl JobRow {
         owner: &str,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(held_by(id, owner))
-        .set((
+        let q = diesel::update(held_by(id, owner)).set((
             jobs::status.eq(JobStatus::Queued.as_str()),
             jobs::lease_owner.eq(None::<String>),
             jobs::lease_until.eq(None::<NaiveDateTime>),
