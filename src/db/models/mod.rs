@@ -9,6 +9,7 @@ pub mod mini_program_identity;
 pub mod oauth_state;
 pub mod official_account_identity;
 pub mod session;
+mod single_use;
 pub mod user;
 
 /// The current time as stored in the database (UTC, no zone).
