@@ -164,9 +164,7 @@ impl JobRow {
 
     /// Stores a new job.
     pub async fn insert(conn: &mut Conn, row: &JobRow) -> Result<(), DbError> {
-        let q = diesel::insert_into(jobs::table).values(row);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, jobs::table, row).await
     }
 
     /// The job with this id.

@@ -52,9 +52,7 @@ pub struct MiniProgramLogin<'a> {
 impl MiniProgramIdentityRow {
     /// Inserts an identity.
     pub async fn insert(conn: &mut Conn, row: &Self) -> Result<(), DbError> {
-        let q = diesel::insert_into(mpi::table).values(row);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, mpi::table, row).await
     }
 
     /// Records a login of the identity `id`.

@@ -1,5 +1,11 @@
 //! One module per table: a row struct, an insertable, and the queries as functions.
 
+use diesel::query_builder::InsertStatement;
+use diesel_async::RunQueryDsl;
+use diesel_async::methods::ExecuteDsl;
+
+use crate::db::{DbError, PgConn, SqliteConn};
+
 pub mod fast_login;
 pub mod identity;
 pub mod job;
@@ -15,4 +21,16 @@ pub mod user;
 /// The current time as stored in the database (UTC, no zone).
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
+}
+
+/// Inserts `values` into `table`, on either backend: every model's `insert`.
+async fn insert<T, V>(conn: &mut crate::db::Conn, table: T, values: V) -> Result<(), DbError>
+where
+    T: diesel::Table,
+    V: diesel::Insertable<T>,
+    InsertStatement<T, V::Values>: ExecuteDsl<PgConn> + ExecuteDsl<SqliteConn> + Send,
+{
+    let q = diesel::insert_into(table).values(values);
+    crate::with_conn!(conn, c => q.execute(c).await)?;
+    Ok(())
 }

@@ -101,9 +101,7 @@ impl OfficialAccountProfile {
 impl OfficialAccountIdentityRow {
     /// Inserts an identity.
     pub async fn insert(conn: &mut Conn, row: &Self) -> Result<(), DbError> {
-        let q = diesel::insert_into(oai::table).values(row);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, oai::table, row).await
     }
 
     /// Records a sighting of the identity `id`.

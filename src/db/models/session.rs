@@ -94,9 +94,7 @@ fn active<'a>(family: Option<&'a str>, user: Option<UserId>) -> _ {
 impl SessionRow {
     /// Inserts a session.
     pub async fn insert(conn: &mut Conn, new: &NewSession<'_>) -> Result<(), DbError> {
-        let q = diesel::insert_into(sessions::table).values(new);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, sessions::table, new).await
     }
 
     /// The session whose refresh token hashes to `hash`.

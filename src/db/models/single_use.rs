@@ -13,9 +13,7 @@ macro_rules! single_use_table {
                 conn: &mut $crate::db::Conn,
                 row: &$row,
             ) -> Result<(), $crate::db::DbError> {
-                let q = diesel::insert_into($table::table).values(row);
-                $crate::with_conn!(conn, c => q.execute(c).await)?;
-                Ok(())
+                super::insert(conn, $table::table, row).await
             }
 
             /// The row with this key.

@@ -111,8 +111,7 @@ impl UserRow {
 
     /// Inserts a user and returns it as stored.
     pub async fn insert(conn: &mut Conn, row: &UserRow) -> Result<UserRow, DbError> {
-        let q = diesel::insert_into(users::table).values(row);
-        with_conn!(conn, c => q.execute(c).await)?;
+        super::insert(conn, users::table, row).await?;
         UserRow::find(conn, &row.id)
             .await?
             .ok_or(DbError::Query(diesel::result::Error::NotFound))
