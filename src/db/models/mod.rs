@@ -1,4 +1,6 @@
-//! One module per table: a row struct, an insertable, and the queries as functions.
+//! One module per table: a row struct (read and inserted), changesets where a write touches only
+//! some columns, and the queries as functions. `insert` and the single-use tables' queries
+//! (`single_use`) are written once for every table that shares them.
 
 use diesel::query_builder::InsertStatement;
 use diesel_async::RunQueryDsl;
