@@ -5,7 +5,6 @@ use crate::auth::IssuedTokens;
 use crate::auth::sessions;
 use crate::db::models::user::{ProfileFill, UserRow};
 use crate::db::{Conn, transaction};
-use crate::metrics;
 use crate::rate_limit::Action;
 use crate::types::{AppKind, OpenId, UnionId};
 use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
@@ -50,9 +49,7 @@ impl Public<'_> {
         input: &MiniProgramLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        let result = self.mini_program_login(input, client).await;
-        metrics::login("mini_program", if result.is_ok() { "ok" } else { "error" });
-        result
+        super::count_login("mini_program", self.mini_program_login(input, client).await)
     }
 }
 

@@ -248,6 +248,16 @@ impl Identity {
     }
 }
 
+/// Counts a login attempt of `kind` (`mini_program`, `official_account`) by how it ended, and
+/// passes its result on.
+pub(crate) fn count_login<T>(
+    kind: &'static str,
+    result: Result<T, IdentityError>,
+) -> Result<T, IdentityError> {
+    crate::metrics::login(kind, if result.is_ok() { "ok" } else { "error" });
+    result
+}
+
 /// `s` cut to at most `max` characters, for echoing input in messages.
 pub fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()

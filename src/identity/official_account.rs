@@ -18,6 +18,7 @@ use super::sighting::{self, Seen, Sighting};
 use super::{ClientInfo, IdentityError, check_code, check_wechat_id};
 use crate::auth::sessions;
 use crate::config::AppConfig;
+use crate::crypto;
 use crate::db::Conn;
 use crate::db::models::login_ticket::LoginTicketRow;
 use crate::db::models::now;
@@ -28,7 +29,6 @@ use crate::rate_limit::Action;
 use crate::types::{AppId, AppKind, OpenId, UnionId};
 use crate::wechat::WechatError;
 use crate::wechat::official_account::OauthScope;
-use crate::{crypto, metrics};
 
 /// A frontend-driven Official Account login request.
 #[derive(Clone, Debug)]
@@ -102,12 +102,7 @@ impl Public<'_> {
         input: &OfficialAccountLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        let result = self.oa_login(input, client).await;
-        metrics::login(
-            "official_account",
-            if result.is_ok() { "ok" } else { "error" },
-        );
-        result
+        super::count_login("official_account", self.oa_login(input, client).await)
     }
 
     async fn oa_login(
@@ -166,10 +161,9 @@ impl Public<'_> {
             .await
             .map_err(|e| fail(None, e))?;
         let return_to = state.return_to.clone().unwrap_or_default();
-        let result = self.server_login(app, code, &state).await;
-        metrics::login(
+        let result = super::count_login(
             "official_account",
-            if result.is_ok() { "ok" } else { "error" },
+            self.server_login(app, code, &state).await,
         );
         match result {
             Ok(ticket) => Ok(ServerLogin { ticket, return_to }),

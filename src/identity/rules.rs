@@ -20,7 +20,7 @@ use crate::db::models::identity::IdentityRef;
 use crate::db::models::merge_event::MergeEventRow;
 use crate::db::models::now;
 use crate::db::models::session::SessionRow;
-use crate::db::models::user::{NewUser, ProfileFill, UserRow};
+use crate::db::models::user::{ProfileFill, UserRow};
 use crate::metrics;
 use crate::types::{IdentityId, UnionId, UserId, new_row_id};
 
@@ -282,20 +282,8 @@ pub(super) async fn create_user(
     conn: &mut Conn,
     unionid: Option<&UnionId>,
 ) -> Result<Resolved, IdentityError> {
-    let id = UserId::generate();
-    let at = now();
-    let user = UserRow::insert(
-        conn,
-        &NewUser {
-            id: &id,
-            unionid,
-            nickname: None,
-            avatar_url: None,
-            created_at: at,
-            updated_at: at,
-        },
-    )
-    .await?;
+    let new = UserRow::new(UserId::generate(), unionid.cloned(), now());
+    let user = UserRow::insert(conn, &new).await?;
     Ok(Resolved {
         user,
         new_user: true,

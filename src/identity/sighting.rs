@@ -10,16 +10,13 @@ use super::IdentityError;
 use super::rules::{self, MergeReason, Resolved};
 use crate::db::Conn;
 use crate::db::models::identity::IdentityRef;
-use crate::db::models::mini_program_identity::{
-    MiniProgramIdentityRow, MiniProgramLogin, NewMiniProgramIdentity,
-};
+use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, MiniProgramLogin};
 use crate::db::models::now;
 use crate::db::models::official_account_identity::{
-    NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
-    OfficialAccountSeen,
+    OfficialAccountIdentityRow, OfficialAccountProfile, OfficialAccountSeen,
 };
 use crate::db::models::user::ProfileFill;
-use crate::types::{AppId, AppKind, IdentityId, OpenId, UnionId, UserId};
+use crate::types::{AppId, AppKind, IdentityId, OpenId, UnionId};
 use crate::wechat::official_account::OauthScope;
 
 /// One sighting of (app, openid, unionid?, profile?, follow state?).
@@ -163,67 +160,52 @@ async fn insert(
 ) -> Result<IdentityId, IdentityError> {
     let id = IdentityId::generate();
     let at = now();
-    let user_id = &resolved.user.id;
-    match &s.seen {
+    let (user_id, app_id, openid) = (resolved.user.id.clone(), s.app_id.clone(), s.openid.clone());
+    let unionid = unionid.cloned();
+    // An Official Account identity is a login (with its scope and time) or a follower (with its
+    // follow state).
+    let (scope, last_login_at, subscribed, subscribed_at) = match &s.seen {
         Seen::MiniProgramLogin { session_key } => {
-            let new = NewMiniProgramIdentity {
-                id: &id,
+            let row = MiniProgramIdentityRow {
+                id: id.clone(),
                 user_id,
-                app_id: s.app_id,
-                openid: s.openid,
+                app_id,
+                openid,
                 unionid,
-                session_key: Some(session_key),
+                session_key: Some((*session_key).to_owned()),
                 created_at: at,
                 last_login_at: at,
             };
-            MiniProgramIdentityRow::insert(conn, &new).await?;
+            MiniProgramIdentityRow::insert(conn, &row).await?;
+            return Ok(id);
         }
         Seen::OfficialAccountLogin { scope, .. } => {
-            let follow = (false, None);
-            let new = new_oa(
-                &id,
-                s,
-                user_id,
-                unionid,
-                Some(scope.as_str()),
-                Some(at),
-                follow,
-            );
-            OfficialAccountIdentityRow::insert(conn, &new).await?;
+            (Some(scope.as_str().to_owned()), Some(at), false, None)
         }
         Seen::Follower {
             subscribed,
             subscribed_at,
-        } => {
-            let follow = (*subscribed, *subscribed_at);
-            let new = new_oa(&id, s, user_id, unionid, None, None, follow);
-            OfficialAccountIdentityRow::insert(conn, &new).await?;
-        }
-    }
-    Ok(id)
-}
-
-/// A new Official Account identity: a login (with its scope and time) or a follower (with its
-/// follow state).
-fn new_oa<'a>(
-    id: &'a IdentityId,
-    s: &Sighting<'a>,
-    user_id: &'a UserId,
-    unionid: Option<&'a UnionId>,
-    scope: Option<&'a str>,
-    last_login_at: Option<NaiveDateTime>,
-    (subscribed, subscribed_at): (bool, Option<NaiveDateTime>),
-) -> NewOfficialAccountIdentity<'a> {
-    NewOfficialAccountIdentity {
-        id,
+        } => (None, None, *subscribed, *subscribed_at),
+    };
+    let row = OfficialAccountIdentityRow {
+        id: id.clone(),
         user_id,
-        app_id: s.app_id,
-        openid: s.openid,
+        app_id,
+        openid,
         unionid,
         scope,
         subscribed,
         subscribed_at,
-        created_at: now(),
+        // The profile of a login is written by `record`, after the row.
+        nickname: None,
+        avatar_url: None,
+        sex: None,
+        province: None,
+        city: None,
+        country: None,
+        created_at: at,
         last_login_at,
-    }
+    };
+    OfficialAccountIdentityRow::insert(conn, &row).await?;
+    Ok(id)
 }

@@ -4,7 +4,6 @@ use wechat_identity::db::models::identity::IdentityRef;
 use wechat_identity::db::models::mini_program_identity::{
     MiniProgramIdentityRow, MiniProgramLogin,
 };
-use wechat_identity::db::models::now;
 use wechat_identity::db::models::official_account_identity::{
     OfficialAccountIdentityRow, OfficialAccountProfile, OfficialAccountSeen,
 };
@@ -146,23 +145,9 @@ async fn a_second_identity_with_one_key_is_a_named_race(backend: Backend) {
     seed::oa_identity(&mut conn, &x.id, "o-dup", None).await;
     // Same openid in another app, or in the other table: different keys.
     seed::mp_identity(&mut conn, &x.id, MP_B, "o-dup", None).await;
-    let a = app(MP_A);
-    let o = openid("o-dup");
-    let err = MiniProgramIdentityRow::insert(
-        &mut conn,
-        &wechat_identity::db::models::mini_program_identity::NewMiniProgramIdentity {
-            id: &IdentityId::generate(),
-            user_id: &x.id,
-            app_id: &a,
-            openid: &o,
-            unionid: None,
-            session_key: None,
-            created_at: now(),
-            last_login_at: now(),
-        },
-    )
-    .await
-    .expect_err("duplicate key");
+    let err = MiniProgramIdentityRow::insert(&mut conn, &seed::mp_row(&x.id, MP_A, "o-dup", None))
+        .await
+        .expect_err("duplicate key");
     assert_eq!(
         err.race(),
         Some(Race::Constraint(
@@ -171,17 +156,10 @@ async fn a_second_identity_with_one_key_is_a_named_race(backend: Backend) {
     );
     let err = OfficialAccountIdentityRow::insert(
         &mut conn,
-        &wechat_identity::db::models::official_account_identity::NewOfficialAccountIdentity {
-            id: &IdentityId::generate(),
-            user_id: &x.id,
-            app_id: &app(OA),
-            openid: &o,
-            unionid: None,
-            scope: None,
+        &OfficialAccountIdentityRow {
             subscribed: false,
             subscribed_at: None,
-            created_at: now(),
-            last_login_at: None,
+            ..seed::oa_row(&x.id, "o-dup", None)
         },
     )
     .await

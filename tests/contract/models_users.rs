@@ -210,14 +210,11 @@ async fn a_second_live_user_with_one_unionid_is_a_named_race(backend: Backend) {
     seed::user(&mut conn, Some("uR"), None).await;
     let err = wechat_identity::db::models::user::UserRow::insert(
         &mut conn,
-        &wechat_identity::db::models::user::NewUser {
-            id: &UserId::generate(),
-            unionid: Some(&UnionId::new("uR")),
-            nickname: None,
-            avatar_url: None,
-            created_at: wechat_identity::db::models::now(),
-            updated_at: wechat_identity::db::models::now(),
-        },
+        &wechat_identity::db::models::user::UserRow::new(
+            UserId::generate(),
+            Some(UnionId::new("uR")),
+            wechat_identity::db::models::now(),
+        ),
     )
     .await
     .expect_err("one live user per unionid");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use wechat_identity::db::models::now;
-use wechat_identity::db::models::user::{NewUser, UserRow};
+use wechat_identity::db::models::user::UserRow;
 use wechat_identity::db::tx::MAX_ATTEMPTS;
 use wechat_identity::db::{Conn, DbError, Race, transaction};
 use wechat_identity::identity::IdentityError;
@@ -68,14 +68,9 @@ async fn a_unique_violation_that_is_no_race_is_returned_at_once(backend: Backend
         &ctx.db,
         async |conn: &mut Conn| -> Result<UserRow, DbError> {
             attempts.fetch_add(1, SeqCst);
-            let at = now();
-            let new = NewUser {
-                id: &taken,
-                unionid: None,
-                nickname: Some("dup"),
-                avatar_url: None,
-                created_at: at,
-                updated_at: at,
+            let new = UserRow {
+                nickname: Some("dup".into()),
+                ..UserRow::new(taken.clone(), None, now())
             };
             UserRow::insert(conn, &new).await
         },
@@ -89,16 +84,7 @@ async fn a_unique_violation_that_is_no_race_is_returned_at_once(backend: Backend
 }
 
 async fn insert_holder(conn: &mut Conn, u: &str) -> Result<UserRow, DbError> {
-    let at = now();
-    let u = UnionId::new(u);
-    let new = NewUser {
-        id: &UserId::generate(),
-        unionid: Some(&u),
-        nickname: None,
-        avatar_url: None,
-        created_at: at,
-        updated_at: at,
-    };
+    let new = UserRow::new(UserId::generate(), Some(UnionId::new(u)), now());
     UserRow::insert(conn, &new).await
 }
 

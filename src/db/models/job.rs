@@ -134,6 +134,28 @@ impl JobChange {
     }
 }
 
+/// The job `id` while `owner` holds its lease: the fence of every write a runner makes.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn held_by<'a>(id: &'a str, owner: &'a str) -> _ {
+    let running: &'static str = JobStatus::Running.as_str();
+    jobs::table
+        .find(id)
+        .filter(jobs::lease_owner.eq(owner))
+        .filter(jobs::status.eq(running))
+}
+
+/// The jobs of one of `kinds` that are due at `now` and free (queued, or running under an
+/// expired lease).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn free_due<'a>(kinds: &'a [String], now: NaiveDateTime) -> _ {
+    let live: [&'static str; 2] = [JobStatus::Queued.as_str(), JobStatus::Running.as_str()];
+    jobs::table
+        .filter(jobs::status.eq_any(live))
+        .filter(jobs::run_at.le(now))
+        .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
+        .filter(jobs::kind.eq_any(kinds))
+}
+
 impl JobRow {
     /// The parsed status.
     pub fn status(&self) -> Option<JobStatus> {
@@ -142,9 +164,7 @@ impl JobRow {
 
     /// Stores a new job.
     pub async fn insert(conn: &mut Conn, row: &JobRow) -> Result<(), DbError> {
-        let q = diesel::insert_into(jobs::table).values(row);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, jobs::table, row).await
     }
 
     /// The job with this id.
@@ -173,13 +193,7 @@ impl JobRow {
         kinds: &[String],
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = jobs::table
-            .filter(jobs::status.eq_any([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]))
-            .filter(jobs::run_at.le(now))
-            .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
-            .filter(jobs::kind.eq_any(kinds))
-            .select(jobs::id)
-            .limit(1);
+        let q = free_due(kinds, now).select(jobs::id).limit(1);
         let found: Option<String> = with_conn!(conn, c => q.get_result(c).await.optional())?;
         Ok(found.is_some())
     }
@@ -198,13 +212,7 @@ impl JobRow {
         now: NaiveDateTime,
     ) -> Result<Option<Self>, DbError> {
         let due = || {
-            jobs::table
-                .filter(
-                    jobs::status.eq_any([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]),
-                )
-                .filter(jobs::run_at.le(now))
-                .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
-                .filter(jobs::kind.eq_any(kinds))
+            free_due(kinds, now)
                 .order((jobs::run_at.asc(), jobs::created_at.asc(), jobs::id.asc()))
                 .limit(1)
         };
@@ -249,13 +257,8 @@ impl JobRow {
         until: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(
-            jobs::table
-                .find(id)
-                .filter(jobs::lease_owner.eq(owner))
-                .filter(jobs::status.eq(JobStatus::Running.as_str())),
-        )
-        .set((jobs::lease_until.eq(until), jobs::updated_at.eq(now)));
+        let q = diesel::update(held_by(id, owner))
+            .set((jobs::lease_until.eq(until), jobs::updated_at.eq(now)));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
@@ -268,13 +271,7 @@ impl JobRow {
         until: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(
-            jobs::table
-                .find(id)
-                .filter(jobs::lease_owner.eq(owner))
-                .filter(jobs::status.eq(JobStatus::Running.as_str())),
-        )
-        .set((
+        let q = diesel::update(held_by(id, owner)).set((
             jobs::checkpoint.eq(checkpoint),
             jobs::lease_until.eq(until),
             jobs::updated_at.eq(now),
@@ -302,13 +299,7 @@ impl JobRow {
         owner: &str,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(
-            jobs::table
-                .find(id)
-                .filter(jobs::lease_owner.eq(owner))
-                .filter(jobs::status.eq(JobStatus::Running.as_str())),
-        )
-        .set((
+        let q = diesel::update(held_by(id, owner)).set((
             jobs::status.eq(JobStatus::Queued.as_str()),
             jobs::lease_owner.eq(None::<String>),
             jobs::lease_until.eq(None::<NaiveDateTime>),

@@ -33,9 +33,7 @@ pub struct MergeEventRow {
 impl MergeEventRow {
     /// Records an event.
     pub async fn insert(conn: &mut Conn, event: &MergeEventRow) -> Result<(), DbError> {
-        let q = diesel::insert_into(merge_events::table).values(event);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, merge_events::table, event).await
     }
 
     /// Up to `limit` events after the id `after`, oldest first; only those involving `user_id`

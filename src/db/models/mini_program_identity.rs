@@ -10,8 +10,9 @@ use crate::db::{Conn, DbError};
 use crate::types::{AppId, IdentityId, OpenId, UnionId, UserId};
 use crate::with_conn;
 
-/// A row of `mini_program_identities`.
-#[derive(Clone, Debug, Queryable, Identifiable)]
+/// A row of `mini_program_identities`, as read and as inserted (Mini Program identities are only
+/// ever seen in a login, so a new one has a session_key and a login time).
+#[derive(Clone, Debug, Queryable, Identifiable, Insertable)]
 #[diesel(table_name = mpi)]
 pub struct MiniProgramIdentityRow {
     /// Row id.
@@ -29,29 +30,6 @@ pub struct MiniProgramIdentityRow {
     /// First sighting.
     pub created_at: NaiveDateTime,
     /// Latest login.
-    pub last_login_at: NaiveDateTime,
-}
-
-/// A new row of `mini_program_identities` (Mini Program identities are only ever seen in a
-/// login, so a new one has a session_key and a login time).
-#[derive(Debug, Insertable)]
-#[diesel(table_name = mpi)]
-pub struct NewMiniProgramIdentity<'a> {
-    /// Row id.
-    pub id: &'a IdentityId,
-    /// The owning user.
-    pub user_id: &'a UserId,
-    /// The Mini Program.
-    pub app_id: &'a AppId,
-    /// The openid.
-    pub openid: &'a OpenId,
-    /// The unionid, if known.
-    pub unionid: Option<&'a UnionId>,
-    /// The sealed session_key.
-    pub session_key: Option<&'a str>,
-    /// Now.
-    pub created_at: NaiveDateTime,
-    /// Now.
     pub last_login_at: NaiveDateTime,
 }
 
@@ -73,10 +51,8 @@ pub struct MiniProgramLogin<'a> {
 
 impl MiniProgramIdentityRow {
     /// Inserts an identity.
-    pub async fn insert(conn: &mut Conn, new: &NewMiniProgramIdentity<'_>) -> Result<(), DbError> {
-        let q = diesel::insert_into(mpi::table).values(new);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+    pub async fn insert(conn: &mut Conn, row: &Self) -> Result<(), DbError> {
+        super::insert(conn, mpi::table, row).await
     }
 
     /// Records a login of the identity `id`.

@@ -34,13 +34,6 @@ pub struct OauthStateRow {
 }
 
 impl OauthStateRow {
-    /// Stores a new state.
-    pub async fn insert(conn: &mut Conn, row: &OauthStateRow) -> Result<(), DbError> {
-        let q = diesel::insert_into(oauth_states::table).values(row);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
-    }
-
     /// Deletes `app_id`'s unused states beyond the `keep` newest; returns how many.
     pub async fn evict_oldest_live(
         conn: &mut Conn,
@@ -61,27 +54,6 @@ impl OauthStateRow {
         let q = diesel::delete(oauth_states::table.filter(oauth_states::id.eq_any(&ids)));
         Ok(with_conn!(conn, c => q.execute(c).await)? as u64)
     }
-
-    /// Deletes states that expired before `at`; returns how many.
-    pub async fn purge_expired(conn: &mut Conn, at: NaiveDateTime) -> Result<u64, DbError> {
-        let q = diesel::delete(oauth_states::table.filter(oauth_states::expires_at.lt(at)));
-        Ok(with_conn!(conn, c => q.execute(c).await)? as u64)
-    }
-
-    /// The state with this id.
-    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
-        let q = oauth_states::table.find(id);
-        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
-    }
-
-    /// Marks it used if it was not; returns whether this call used it.
-    pub async fn mark_used(conn: &mut Conn, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
-        let q = diesel::update(
-            oauth_states::table
-                .find(id)
-                .filter(oauth_states::used_at.is_null()),
-        )
-        .set(oauth_states::used_at.eq(at));
-        Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
-    }
 }
+
+super::single_use::single_use_table!(OauthStateRow, oauth_states);

@@ -10,8 +10,8 @@ use crate::db::{Conn, DbError};
 use crate::types::{AppId, IdentityId, OpenId, UnionId, UserId};
 use crate::with_conn;
 
-/// A row of `official_account_identities`.
-#[derive(Clone, Debug, Queryable, Identifiable)]
+/// A row of `official_account_identities`, as read and as inserted.
+#[derive(Clone, Debug, Queryable, Identifiable, Insertable)]
 #[diesel(table_name = oai)]
 pub struct OfficialAccountIdentityRow {
     /// Row id.
@@ -45,32 +45,6 @@ pub struct OfficialAccountIdentityRow {
     /// First sighting.
     pub created_at: NaiveDateTime,
     /// Latest login, if they ever logged in (followers may not have).
-    pub last_login_at: Option<NaiveDateTime>,
-}
-
-/// A new row of `official_account_identities`.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = oai)]
-pub struct NewOfficialAccountIdentity<'a> {
-    /// Row id.
-    pub id: &'a IdentityId,
-    /// The owning user.
-    pub user_id: &'a UserId,
-    /// The Official Account.
-    pub app_id: &'a AppId,
-    /// The openid.
-    pub openid: &'a OpenId,
-    /// The unionid, if known.
-    pub unionid: Option<&'a UnionId>,
-    /// The authorization scope (a login), if any.
-    pub scope: Option<&'a str>,
-    /// Whether the person follows the account (as far as this sighting tells).
-    pub subscribed: bool,
-    /// When they followed.
-    pub subscribed_at: Option<NaiveDateTime>,
-    /// Now.
-    pub created_at: NaiveDateTime,
-    /// Now, for a login; none for a follower never seen logging in.
     pub last_login_at: Option<NaiveDateTime>,
 }
 
@@ -126,13 +100,8 @@ impl OfficialAccountProfile {
 
 impl OfficialAccountIdentityRow {
     /// Inserts an identity.
-    pub async fn insert(
-        conn: &mut Conn,
-        new: &NewOfficialAccountIdentity<'_>,
-    ) -> Result<(), DbError> {
-        let q = diesel::insert_into(oai::table).values(new);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+    pub async fn insert(conn: &mut Conn, row: &Self) -> Result<(), DbError> {
+        super::insert(conn, oai::table, row).await
     }
 
     /// Records a sighting of the identity `id`.

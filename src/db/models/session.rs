@@ -77,12 +77,24 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
 }
 
+/// The active (not revoked) sessions of a family or a user, from [`Owner::keys`]:
+/// `family = $1 OR user_id = $2` with one of them NULL, one statement for both owners.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn active<'a>(family: Option<&'a str>, user: Option<UserId>) -> _ {
+    sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(
+            sessions::family
+                .nullable()
+                .eq(family)
+                .or(sessions::user_id.nullable().eq(user)),
+        )
+}
+
 impl SessionRow {
     /// Inserts a session.
     pub async fn insert(conn: &mut Conn, new: &NewSession<'_>) -> Result<(), DbError> {
-        let q = diesel::insert_into(sessions::table).values(new);
-        with_conn!(conn, c => q.execute(c).await)?;
-        Ok(())
+        super::insert(conn, sessions::table, new).await
     }
 
     /// The session whose refresh token hashes to `hash`.
@@ -116,18 +128,7 @@ impl SessionRow {
     /// `BEGIN IMMEDIATE` already serializes them).
     pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
         let (family, user) = owner.keys();
-        // `family = $1 OR user_id = $2` with one of them NULL: one statement for both owners.
-        let q = for_update(
-            sessions::table
-                .filter(sessions::revoked_at.is_null())
-                .filter(
-                    sessions::family
-                        .nullable()
-                        .eq(family)
-                        .or(sessions::user_id.nullable().eq(user)),
-                )
-                .select(sessions::id),
-        );
+        let q = for_update(active(family, user).select(sessions::id));
         let ids: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
         Ok(ids.len())
     }
@@ -159,17 +160,7 @@ impl SessionRow {
     ) -> Result<usize, DbError> {
         Self::lock_active(conn, owner).await?;
         let (family, user) = owner.keys();
-        let q = diesel::update(
-            sessions::table
-                .filter(sessions::revoked_at.is_null())
-                .filter(
-                    sessions::family
-                        .nullable()
-                        .eq(family)
-                        .or(sessions::user_id.nullable().eq(user)),
-                ),
-        )
-        .set(sessions::revoked_at.eq(at));
+        let q = diesel::update(active(family, user)).set(sessions::revoked_at.eq(at));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 

@@ -10,8 +10,8 @@ use crate::db::{Conn, DbError};
 use crate::types::{UnionId, UserId};
 use crate::with_conn;
 
-/// A row of `users`.
-#[derive(Clone, Debug, Queryable, QueryableByName, Identifiable)]
+/// A row of `users`, as read and as inserted.
+#[derive(Clone, Debug, Queryable, QueryableByName, Identifiable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     /// Public id.
@@ -29,24 +29,6 @@ pub struct UserRow {
     /// Creation time (UTC).
     pub created_at: NaiveDateTime,
     /// Last change (UTC).
-    pub updated_at: NaiveDateTime,
-}
-
-/// A new row of `users`.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser<'a> {
-    /// Public id.
-    pub id: &'a UserId,
-    /// The unionid, if known.
-    pub unionid: Option<&'a UnionId>,
-    /// Display name.
-    pub nickname: Option<&'a str>,
-    /// Avatar URL.
-    pub avatar_url: Option<&'a str>,
-    /// Creation time.
-    pub created_at: NaiveDateTime,
-    /// Same as `created_at`.
     pub updated_at: NaiveDateTime,
 }
 
@@ -72,6 +54,20 @@ pub struct UserListFilter {
 }
 
 impl UserRow {
+    /// A new live user with this id and unionid, no profile yet, created at `at`.
+    pub fn new(id: UserId, unionid: Option<UnionId>, at: NaiveDateTime) -> UserRow {
+        UserRow {
+            id,
+            unionid,
+            nickname: None,
+            avatar_url: None,
+            phone_number: None,
+            merged_into: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// The user with this id, tombstone or live.
     pub async fn find(conn: &mut Conn, id: &UserId) -> Result<Option<UserRow>, DbError> {
         let q = users::table.find(id);
@@ -113,11 +109,10 @@ impl UserRow {
         Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
     }
 
-    /// Inserts a user and returns it.
-    pub async fn insert(conn: &mut Conn, new: &NewUser<'_>) -> Result<UserRow, DbError> {
-        let q = diesel::insert_into(users::table).values(new);
-        with_conn!(conn, c => q.execute(c).await)?;
-        UserRow::find(conn, new.id)
+    /// Inserts a user and returns it as stored.
+    pub async fn insert(conn: &mut Conn, row: &UserRow) -> Result<UserRow, DbError> {
+        super::insert(conn, users::table, row).await?;
+        UserRow::find(conn, &row.id)
             .await?
             .ok_or(DbError::Query(diesel::result::Error::NotFound))
     }

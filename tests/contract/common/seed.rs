@@ -3,15 +3,13 @@
 //! records one).
 
 use chrono::NaiveDateTime;
-use wechat_identity::db::models::mini_program_identity::{
-    MiniProgramIdentityRow, NewMiniProgramIdentity,
-};
+use wechat_identity::db::models::mini_program_identity::MiniProgramIdentityRow;
 use wechat_identity::db::models::now;
 use wechat_identity::db::models::official_account_identity::{
-    NewOfficialAccountIdentity, OfficialAccountIdentityRow, OfficialAccountProfile,
+    OfficialAccountIdentityRow, OfficialAccountProfile,
 };
 use wechat_identity::db::models::session::{NewSession, SessionRow};
-use wechat_identity::db::models::user::{NewUser, ProfileFill, UserRow};
+use wechat_identity::db::models::user::{ProfileFill, UserRow};
 use wechat_identity::db::{Conn, transaction};
 use wechat_identity::identity::IdentityError;
 use wechat_identity::identity::rules::{MergeReason, Resolved};
@@ -35,22 +33,30 @@ pub fn unionid(id: &str) -> UnionId {
 
 /// A user row with this unionid and nickname.
 pub async fn user(conn: &mut Conn, unionid: Option<&str>, nickname: Option<&str>) -> UserRow {
-    let id = UserId::generate();
-    let u = unionid.map(UnionId::new);
-    let at = now();
-    UserRow::insert(
-        conn,
-        &NewUser {
-            id: &id,
-            unionid: u.as_ref(),
-            nickname,
-            avatar_url: None,
-            created_at: at,
-            updated_at: at,
-        },
-    )
-    .await
-    .expect("insert user")
+    let new = UserRow {
+        nickname: nickname.map(str::to_owned),
+        ..UserRow::new(UserId::generate(), unionid.map(UnionId::new), now())
+    };
+    UserRow::insert(conn, &new).await.expect("insert user")
+}
+
+/// A Mini Program identity row of `user` (not stored yet).
+pub fn mp_row(
+    user: &UserId,
+    app_id: &str,
+    open_id: &str,
+    union_id: Option<&str>,
+) -> MiniProgramIdentityRow {
+    MiniProgramIdentityRow {
+        id: IdentityId::generate(),
+        user_id: user.clone(),
+        app_id: app(app_id),
+        openid: openid(open_id),
+        unionid: union_id.map(unionid),
+        session_key: Some("sealed-seed".into()),
+        created_at: now(),
+        last_login_at: now(),
+    }
 }
 
 /// A Mini Program identity row of `user`.
@@ -61,24 +67,34 @@ pub async fn mp_identity(
     open_id: &str,
     union_id: Option<&str>,
 ) -> IdentityId {
-    let id = IdentityId::generate();
-    let (a, o, u) = (app(app_id), openid(open_id), union_id.map(unionid));
-    MiniProgramIdentityRow::insert(
-        conn,
-        &NewMiniProgramIdentity {
-            id: &id,
-            user_id: user,
-            app_id: &a,
-            openid: &o,
-            unionid: u.as_ref(),
-            session_key: Some("sealed-seed"),
-            created_at: now(),
-            last_login_at: now(),
-        },
-    )
-    .await
-    .expect("insert mini program identity");
-    id
+    let row = mp_row(user, app_id, open_id, union_id);
+    MiniProgramIdentityRow::insert(conn, &row)
+        .await
+        .expect("insert mini program identity");
+    row.id
+}
+
+/// An Official Account identity row of `user`, a follower never seen logging in (not stored
+/// yet).
+pub fn oa_row(user: &UserId, open_id: &str, union_id: Option<&str>) -> OfficialAccountIdentityRow {
+    OfficialAccountIdentityRow {
+        id: IdentityId::generate(),
+        user_id: user.clone(),
+        app_id: app(super::OA),
+        openid: openid(open_id),
+        unionid: union_id.map(unionid),
+        scope: None,
+        subscribed: true,
+        subscribed_at: Some(now()),
+        nickname: None,
+        avatar_url: None,
+        sex: None,
+        province: None,
+        city: None,
+        country: None,
+        created_at: now(),
+        last_login_at: None,
+    }
 }
 
 /// An Official Account identity row of `user` (a follower never seen logging in).
@@ -88,26 +104,11 @@ pub async fn oa_identity(
     open_id: &str,
     union_id: Option<&str>,
 ) -> IdentityId {
-    let id = IdentityId::generate();
-    let (a, o, u) = (app(super::OA), openid(open_id), union_id.map(unionid));
-    OfficialAccountIdentityRow::insert(
-        conn,
-        &NewOfficialAccountIdentity {
-            id: &id,
-            user_id: user,
-            app_id: &a,
-            openid: &o,
-            unionid: u.as_ref(),
-            scope: None,
-            subscribed: true,
-            subscribed_at: Some(now()),
-            created_at: now(),
-            last_login_at: None,
-        },
-    )
-    .await
-    .expect("insert official account identity");
-    id
+    let row = oa_row(user, open_id, union_id);
+    OfficialAccountIdentityRow::insert(conn, &row)
+        .await
+        .expect("insert official account identity");
+    row.id
 }
 
 /// A session of `user` in `family` (its own id when `None`) with this token hash; returns its id.
