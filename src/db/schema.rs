@@ -158,6 +158,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    follower_sync_seen (sync_id, openid) {
+        sync_id -> Text,
+        openid -> Text,
+    }
+}
+
+diesel::table! {
     webhook_events (id) {
         id -> Text,
         app_id -> Text,
@@ -189,5 +196,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     wechat_access_tokens,
     follower_syncs,
+    follower_sync_seen,
     webhook_events,
 );

@@ -150,8 +150,9 @@ impl Admin<'_> {
         let openid = OpenId::new(openid);
         let info = self
             .access_tokens
-            .call(app, |token| async move {
-                self.wechat.follower_info(&token, openid.as_str()).await
+            .call(app, |token| {
+                let openid = &openid;
+                async move { self.wechat.follower_info(&token, openid.as_str()).await }
             })
             .await?;
         let seen = self
@@ -266,20 +267,12 @@ impl Identity {
                 async move { self.wechat.followers(&token, &cursor).await }
             })
             .await?;
-        let started = sync.started_at.unwrap_or(sync.created_at);
+        let sync_id = sync.id.as_str();
         let openids = page.openids();
         let concurrency = self.config.wechat.follower_sync_concurrency.max(1);
-        let results: Vec<Result<Tally, IdentityError>> = stream::iter(openids.chunks(BATCHGET_MAX))
-            .map(|chunk| async move {
-                let infos = self
-                    .access_tokens
-                    .call(app, |token| async move {
-                        self.wechat.follower_infos(&token, chunk).await
-                    })
-                    .await?;
-                self.record_followers(app, &infos, MergeReason::FollowerSync, Some(started))
-                    .await
-            })
+        let chunks: Vec<Vec<String>> = openids.chunks(BATCHGET_MAX).map(<[String]>::to_vec).collect();
+        let results: Vec<Result<Tally, IdentityError>> = stream::iter(chunks)
+            .map(|chunk| self.sync_chunk(app, chunk, sync_id))
             .buffer_unordered(concurrency)
             .collect()
             .await;
@@ -304,6 +297,24 @@ impl Identity {
         Ok(PageOutcome::More)
     }
 
+    /// Up to 100 followers of a sync page: `batchget`, then recorded.
+    async fn sync_chunk(
+        &self,
+        app: &AppConfig,
+        chunk: Vec<String>,
+        sync_id: &str,
+    ) -> Result<Tally, IdentityError> {
+        let chunk = &chunk;
+        let infos = self
+            .access_tokens
+            .call(app, |token| async move {
+                self.wechat.follower_infos(&token, chunk).await
+            })
+            .await?;
+        self.record_followers(app, &infos, MergeReason::FollowerSync, Some(sync_id))
+            .await
+    }
+
     /// Ends a sync: identities it did not list are marked unsubscribed; completed.
     pub async fn finish_follower_sync(&self, sync: &FollowerSyncRow) -> Result<i64, IdentityError> {
         let started = sync.started_at.unwrap_or(sync.created_at);
@@ -315,14 +326,15 @@ impl Identity {
         Ok(n)
     }
 
-    /// Records followers (one transaction): each through [`sighting::record`]. A follower whose
-    /// unionid conflicts with the one on record is counted in `errors` and left as it is.
+    /// Records followers (one transaction): each through [`sighting::record`]; a sync (`sync`)
+    /// remembers whom it listed. A follower whose unionid conflicts with the one on record is
+    /// counted in `errors` and left as it is.
     pub(super) async fn record_followers(
         &self,
         app: &AppConfig,
         infos: &[FollowerInfo],
         reason: MergeReason,
-        synced_at: Option<NaiveDateTime>,
+        sync: Option<&str>,
     ) -> Result<Tally, IdentityError> {
         let parsed: Vec<(OpenId, Option<UnionId>, &FollowerInfo)> = infos
             .iter()
@@ -349,7 +361,6 @@ impl Identity {
                     seen: Seen::Follower {
                         subscribed: info.follows(),
                         subscribed_at: info.subscribe_time.and_then(unix_time),
-                        synced_at,
                     },
                 };
                 match sighting::record(conn, &s).await {
@@ -364,6 +375,10 @@ impl Identity {
                     }
                     Err(e) => return Err(e),
                 }
+            }
+            if let Some(sync) = sync {
+                let listed: Vec<&OpenId> = parsed.iter().map(|(o, _, _)| o).collect();
+                FollowerSyncRow::record_seen(conn, sync, &listed).await?;
             }
             Ok(seen)
         })

@@ -75,6 +75,8 @@ pub struct Resolved {
     pub user: UserRow,
     /// Whether that user was created by this sighting.
     pub new_user: bool,
+    /// Whether the sighting merged the identity's user into the unionid's.
+    pub merged: bool,
 }
 
 impl Resolved {
@@ -82,6 +84,7 @@ impl Resolved {
         Self {
             user,
             new_user: false,
+            merged: false,
         }
     }
 }
@@ -143,9 +146,10 @@ pub(super) async fn resolve(
                 source: &x.id,
                 target: &y.id,
             };
-            Ok(Resolved::existing(
-                merge(conn, pair, reason, Some(actor)).await?,
-            ))
+            Ok(Resolved {
+                merged: true,
+                ..Resolved::existing(merge(conn, pair, reason, Some(actor)).await?)
+            })
         }
     }
 }
@@ -287,6 +291,7 @@ pub(super) async fn create_user(
     Ok(Resolved {
         user,
         new_user: true,
+        merged: false,
     })
 }
 

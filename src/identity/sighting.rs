@@ -98,10 +98,7 @@ pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, Ident
         Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
         None => resolved.user,
     };
-    Ok(Resolved {
-        user,
-        new_user: resolved.new_user,
-    })
+    Ok(Resolved { user, ..resolved })
 }
 
 async fn update(

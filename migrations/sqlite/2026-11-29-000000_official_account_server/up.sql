@@ -41,9 +41,14 @@ CREATE TABLE follower_syncs (
 );
 CREATE INDEX follower_syncs_app ON follower_syncs (app_id, created_at);
 
--- When a follower sync last listed the identity (a full sync marks the followers it did not
--- list, and who did not follow again since it started, as unsubscribed).
-ALTER TABLE official_account_identities ADD COLUMN synced_at TIMESTAMP;
+-- The openids a running follower sync has listed so far; at its end the app's identities it did
+-- not list (and that did not follow again since it started) are marked unsubscribed, and its
+-- rows here are deleted.
+CREATE TABLE follower_sync_seen (
+    sync_id TEXT NOT NULL,
+    openid TEXT NOT NULL,
+    PRIMARY KEY (sync_id, openid)
+);
 
 -- Messages and events WeChat pushed to /wechat/{appId}/events, after the signature (and the
 -- decryption) checked out: deduplicated on (app_id, dedupe_key), processed by a job.

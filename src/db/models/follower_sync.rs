@@ -5,9 +5,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::schema::{follower_syncs as f, official_account_identities as oa};
+use crate::db::schema::{
+    follower_sync_seen as seen, follower_syncs as f, official_account_identities as oa,
+};
 use crate::db::{Conn, DbError};
-use crate::types::AppId;
+use crate::types::{AppId, OpenId};
 use crate::with_conn;
 
 /// A row of `follower_syncs`.
@@ -136,25 +138,66 @@ impl FollowerSyncRow {
         Ok(())
     }
 
-    /// Marks the app's identities that the sync started at `started` did not list, and that did
-    /// not follow again since, as unsubscribed; stores and returns how many.
+    /// Remembers that the sync listed these openids.
+    pub async fn record_seen(conn: &mut Conn, id: &str, openids: &[&OpenId]) -> Result<(), DbError> {
+        if openids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = openids
+            .iter()
+            .map(|o| (seen::sync_id.eq(id), seen::openid.eq(o.as_str())))
+            .collect();
+        // A page done again after a crash lists the same openids again.
+        match conn {
+            // diesel-async has no multi-row insert for SQLite; a row a statement costs little
+            // in process.
+            Conn::Sqlite(c) => {
+                for row in rows {
+                    let q = diesel::insert_or_ignore_into(seen::table).values(row);
+                    q.execute(&mut **c).await?;
+                }
+            }
+            Conn::Postgres(c) => {
+                let q = diesel::insert_into(seen::table)
+                    .values(rows)
+                    .on_conflict_do_nothing();
+                q.execute(&mut **c).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the app's identities that the sync did not list, and that did not follow again
+    /// since it started (`started`), as unsubscribed; forgets what it listed; stores and
+    /// returns how many.
     pub async fn mark_unlisted_unsubscribed(
         conn: &mut Conn,
         id: &str,
         app_id: &AppId,
         started: NaiveDateTime,
     ) -> Result<i64, DbError> {
+        let listed = seen::table
+            .filter(seen::sync_id.eq(id))
+            .filter(seen::openid.eq(oa::openid));
         let q = diesel::update(
             oa::table
                 .filter(oa::app_id.eq(app_id))
                 .filter(oa::subscribed.eq(true))
-                .filter(oa::synced_at.is_null().or(oa::synced_at.lt(started)))
-                .filter(oa::subscribed_at.is_null().or(oa::subscribed_at.lt(started))),
+                .filter(oa::subscribed_at.is_null().or(oa::subscribed_at.lt(started)))
+                .filter(diesel::dsl::not(diesel::dsl::exists(listed))),
         )
         .set(oa::subscribed.eq(false));
         let n = with_conn!(conn, c => q.execute(c).await)? as i64;
         let q = diesel::update(f::table.find(id)).set(f::unsubscribed.eq(n));
         with_conn!(conn, c => q.execute(c).await)?;
+        Self::forget_seen(conn, id).await?;
         Ok(n)
+    }
+
+    /// Forgets what the sync listed.
+    pub async fn forget_seen(conn: &mut Conn, id: &str) -> Result<(), DbError> {
+        let q = diesel::delete(seen::table.filter(seen::sync_id.eq(id)));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
     }
 }

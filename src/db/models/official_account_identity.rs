@@ -126,6 +126,18 @@ impl OfficialAccountIdentityRow {
         Ok(())
     }
 
+    /// The identity (app, openid), if there is one.
+    pub async fn find(
+        conn: &mut Conn,
+        app_id: &AppId,
+        openid: &OpenId,
+    ) -> Result<Option<Self>, DbError> {
+        let q = oai::table
+            .filter(oai::app_id.eq(app_id))
+            .filter(oai::openid.eq(openid));
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
     /// All identities of these users, oldest first.
     pub async fn for_users(conn: &mut Conn, user_ids: &[UserId]) -> Result<Vec<Self>, DbError> {
         let q = oai::table
