@@ -45,8 +45,11 @@ async fn a_service_reads_the_shared_token_and_others_are_refused(backend: Backen
     assert_eq!(tokens(&app, OA).await["minted"], 1);
     assert_eq!(tokens(&app, OA).await["stableCalls"], 1);
     // The token is stored sealed, never in the clear.
-    let stored = app.count_where("wechat_access_tokens", &format!("token = '{token}'")).await;
+    let stored = app
+        .count(&format!("wechat_access_tokens WHERE token LIKE '%{token}%'"))
+        .await;
     assert_eq!(stored, 0);
+    assert_eq!(app.count("wechat_access_tokens").await, 2);
 
     let user = app.login_mp(MP_A, "alice").await;
     let body = app

@@ -1,0 +1,170 @@
+//! Stories: an admin syncs an Official Account's followers; people known from a Mini Program
+//! become one user with both identities; followers who left are marked; a sync stopped by
+//! WeChat's quota carries on from where it stopped; one sync per app at a time.
+
+use serde_json::json;
+
+use crate::common::*;
+use crate::merge::MERGE_EVENTS;
+use crate::on_both_backends;
+
+on_both_backends!(
+    followers_known_from_a_mini_program_become_one_user_with_both_identities,
+    a_full_sync_marks_followers_who_left_as_unsubscribed,
+    a_sync_stopped_by_wechats_quota_pauses_and_carries_on_from_its_page,
+    only_admins_sync_and_one_sync_runs_per_app,
+);
+
+async fn followers_known_from_a_mini_program_become_one_user_with_both_identities(
+    backend: Backend,
+) {
+    let app = TestApp::start(backend).await;
+    // p0 and p1 logged into Mini Program A; p2 opened the OA's page (snsapi_base: no unionid,
+    // so a user of its own) and also logged into the Mini Program.
+    let p0 = app.login_mp(MP_A, "p0").await;
+    app.login_mp(MP_A, "p1").await;
+    let p2_oa = app.login_oa("p2", "snsapi_base").await;
+    let p2_mp = app.login_mp(MP_A, "p2").await;
+    assert_ne!(p2_oa["user"]["id"], p2_mp["user"]["id"]);
+    // Five people follow the OA: p0..p4.
+    app.add_followers("p", 0, 5).await;
+
+    let sync = app.start_sync().await;
+    assert_eq!(sync["appId"], OA);
+    assert_eq!(sync["requestedBy"], "admin");
+    let done = app
+        .wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
+    assert_eq!(done["followersSeen"], 5, "{done:#}");
+    assert_eq!(done["total"], 5);
+    assert_eq!(done["pages"], 1);
+    // p3 and p4 are new people; p2's OA user is merged into her Mini Program user.
+    assert_eq!(done["usersCreated"], 2, "{done:#}");
+    assert_eq!(done["usersMerged"], 1, "{done:#}");
+    assert_eq!(done["errors"], 0);
+    assert!(done["startedAt"].is_string() && done["finishedAt"].is_string());
+
+    let unionid = p0["user"]["unionid"].as_str().unwrap();
+    let user = app
+        .wait_user(unionid, |u| u["officialAccountIdentities"][0]["subscribed"] == true)
+        .await;
+    assert_eq!(user["id"], p0["user"]["id"]);
+    assert_eq!(user["miniProgramIdentities"][0]["appId"], MP_A);
+
+    let p2 = app
+        .wait_user(p2_mp["user"]["unionid"].as_str().unwrap(), |_| true)
+        .await;
+    assert_eq!(p2["id"], p2_mp["user"]["id"]);
+    assert_eq!(p2["officialAccountIdentities"].as_array().unwrap().len(), 1);
+    let events = app.gql_ok(Some(ADMIN_KEY), MERGE_EVENTS, json!({})).await;
+    let events = events["mergeEvents"]["nodes"].as_array().unwrap().clone();
+    assert!(
+        events.iter().any(|e| e["reason"] == "FOLLOWER_SYNC"
+            && e["merged"]["id"] == p2_oa["user"]["id"]
+            && e["survivor"]["id"] == p2_mp["user"]["id"]),
+        "{events:#?}"
+    );
+    // Syncing again changes nobody: same people, nobody new, no merge.
+    let again = app.start_sync().await;
+    assert_ne!(again["id"], sync["id"]);
+    let again = app
+        .wait_sync(again["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
+    assert_eq!(again["usersCreated"], 0);
+    assert_eq!(again["usersMerged"], 0);
+    assert_eq!(again["followersSeen"], 5);
+}
+
+async fn a_full_sync_marks_followers_who_left_as_unsubscribed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_followers("q", 0, 3).await;
+    let first = app.start_sync().await;
+    app.wait_sync(first["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
+    // q1 leaves, and WeChat's event about it never arrives.
+    let left = app
+        .sandbox_post("/unfollow", json!({ "appId": OA, "user": "q1", "silent": true }))
+        .await
+        .1;
+    let second = app.start_sync().await;
+    let second = app
+        .wait_sync(second["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
+    assert_eq!(second["followersSeen"], 2);
+    assert_eq!(second["unsubscribed"], 1, "{second:#}");
+    let unionid = left["unionid"].as_str().unwrap();
+    let user = app.wait_user(unionid, |_| true).await;
+    assert_eq!(user["officialAccountIdentities"][0]["subscribed"], false);
+    assert_eq!(app.count("follower_sync_seen").await, 0);
+}
+
+async fn a_sync_stopped_by_wechats_quota_pauses_and_carries_on_from_its_page(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.wechat.quota_pause_secs = 1).await;
+    app.add_followers("r", 0, 25).await;
+    let (status, _) = app
+        .sandbox_post("/followers", json!({ "appId": OA, "pageSize": 10 }))
+        .await;
+    assert_eq!(status, 200);
+    // The second page answers 45009 (the daily quota) once.
+    app.fault(json!({ "path": "/cgi-bin/user/get", "errcode": 45009, "after": 1 }))
+        .await;
+    let sync = app.start_sync().await;
+    let id = sync["id"].as_str().unwrap();
+    let paused = app.wait_sync(id, "PAUSED", 30).await;
+    assert_eq!(paused["pages"], 1, "{paused:#}");
+    assert_eq!(paused["followersSeen"], 10);
+    assert!(
+        paused["lastError"].as_str().unwrap().contains("45009"),
+        "{paused:#}"
+    );
+    let done = app.wait_sync(id, "COMPLETED", 30).await;
+    assert_eq!(done["pages"], 3, "{done:#}");
+    assert_eq!(done["followersSeen"], 25);
+    assert_eq!(done["usersCreated"], 25);
+    assert!(done["lastError"].is_null());
+    // Page one was not fetched again: three pages served (the refused call is not a page).
+    let calls = app.sandbox_stats(OA).await["followerCalls"].clone();
+    assert_eq!(calls["userGet"], 3, "{calls}");
+    assert_eq!(calls["batchget"], 3, "{calls}");
+}
+
+async fn only_admins_sync_and_one_sync_runs_per_app(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let start = "mutation($a: String!) { syncOfficialAccountFollowers(appId: $a) { id } }";
+    let body = app.gql(Some(SERVICE_KEY), start, json!({ "a": OA })).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    let body = app.gql(None, start, json!({ "a": OA })).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    let body = app.gql(Some(ADMIN_KEY), start, json!({ "a": MP_A })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    let before = app.written().await;
+    let body = app.gql(Some(ADMIN_KEY), start, json!({ "a": "wxnope" })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert!(app.written().await.since(&before).is_empty());
+
+    // A slow WeChat keeps the first sync running; starting again returns it.
+    app.fault(json!({ "path": "/cgi-bin/user/get", "delayMs": 1500 }))
+        .await;
+    app.add_followers("s", 0, 2).await;
+    let first = app.start_sync().await;
+    let second = app.start_sync().await;
+    assert_eq!(first["id"], second["id"]);
+    let list = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "query($a: String!) { followerSyncs(appId: $a, first: 5) { id status } }",
+            json!({ "a": OA }),
+        )
+        .await;
+    assert_eq!(list["followerSyncs"].as_array().unwrap().len(), 1);
+    let body = app
+        .gql(
+            Some(ADMIN_KEY),
+            "query($a: String!) { followerSyncs(appId: $a, first: 101) { id } }",
+            json!({ "a": OA }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    app.wait_sync(first["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
+}
