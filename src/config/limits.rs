@@ -2,72 +2,65 @@
 //! per-request WeChat-call budgets, rate limits, table bounds and the shutdown deadline.
 
 use serde::Deserialize;
+use smart_default::SmartDefault;
 
 use super::{ConfigError, invalid};
 
 /// HTTP and per-request limits (`[limits]`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest request body accepted on any route, in bytes (`/graphql` answers 413 with a
     /// GraphQL error body past it).
+    #[default(64 * 1024)]
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's headers, in milliseconds.
+    #[default(10_000)]
     pub header_read_timeout_ms: u64,
     /// How long one request may take as a whole (body included), in milliseconds.
+    #[default(30_000)]
     pub request_timeout_ms: u64,
     /// Connections served at once; past it new connections wait in the kernel's backlog.
+    #[default(1024)]
     pub max_connections: usize,
     /// Connections one client address may hold open (IPv6: per /64; trusted proxies exempt);
     /// past it its new connections are closed at once.
+    #[default(256)]
     pub max_connections_per_ip: usize,
     /// On shutdown, how long in-flight requests (and running jobs) may run before the rest are
     /// closed (jobs: queued again from their checkpoints), in ms.
+    #[default(10_000)]
     pub shutdown_grace_ms: u64,
     /// Login mutations (`loginWithMiniProgram`, `loginWithOfficialAccount`, `redeemLoginTicket`,
     /// `refreshSession`) allowed in one GraphQL request, aliases included.
+    #[default(1)]
     pub logins_per_request: usize,
     /// `officialAccountAuthorizeUrl` fields (each stores a state) allowed in one GraphQL request.
+    #[default(5)]
     pub states_per_request: usize,
     /// Live (unused, unexpired) OA web-authorization states kept per app; the oldest are evicted
     /// past it, so anonymous callers cannot grow the table without bound. Checked every
     /// `cap / 100` inserts, so the table may run over by that many per instance (plus those
     /// being inserted at that moment) until the next check.
+    #[default(10_000)]
     pub max_live_states_per_app: u32,
     /// How often expired states and login tickets are purged (the `purge_expired` job, on one
     /// instance at a time), in seconds.
+    #[default(60)]
     pub purge_interval_secs: u64,
     /// How long a request waits for a database connection when the pool is exhausted, in ms;
     /// past it the caller gets a retryable `UNAVAILABLE` (HTTP 503 on the routes).
+    #[default(5_000)]
     pub pool_wait_ms: u64,
     /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.
+    #[default(300)]
     pub webhook_freshness_secs: u64,
     /// Processed webhook events are kept this long (then purged), in seconds.
+    #[default(604_800)]
     pub webhook_retention_secs: u64,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks); the client is the
     /// right-most address not among them. Empty: the peer address is the client.
     pub trusted_proxies: Vec<String>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            header_read_timeout_ms: 10_000,
-            request_timeout_ms: 30_000,
-            max_connections: 1024,
-            max_connections_per_ip: 256,
-            shutdown_grace_ms: 10_000,
-            logins_per_request: 1,
-            states_per_request: 5,
-            max_live_states_per_app: 10_000,
-            purge_interval_secs: 60,
-            webhook_freshness_secs: 300,
-            webhook_retention_secs: 7 * 24 * 3600,
-            pool_wait_ms: 5_000,
-            trusted_proxies: Vec::new(),
-        }
-    }
 }
 
 /// One token bucket: `burst` at once, refilled at `per_second`.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use smart_default::SmartDefault;
 
 use crate::types::{AppId, AppKind};
 
@@ -69,21 +70,27 @@ pub enum JwtAlgorithm {
 }
 
 /// Access and refresh token settings.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwtConfig {
     /// Signing algorithm.
+    #[default(JwtAlgorithm::EdDSA)]
     pub algorithm: JwtAlgorithm,
     /// `iss` claim.
+    #[default("wechat-identity")]
     pub issuer: String,
     /// `aud` claim.
+    #[default("wechat-identity")]
     pub audience: String,
     /// Access token lifetime in seconds.
+    #[default(900)]
     pub access_ttl_secs: u64,
     /// Refresh token lifetime in seconds.
+    #[default(30 * 24 * 3600)]
     pub refresh_ttl_secs: u64,
     /// A refresh token presented again within this many seconds of its rotation (a client
     /// retrying) gets fresh tokens of the same login instead of revoking it.
+    #[default(5)]
     pub refresh_reuse_grace_secs: u64,
     /// PKCS#8 PEM file with the Ed25519 private key; generated in the data dir when absent.
     pub private_key_file: Option<PathBuf>,
@@ -91,65 +98,42 @@ pub struct JwtConfig {
     pub hs256_secret: Option<Secret>,
 }
 
-impl Default for JwtConfig {
-    fn default() -> Self {
-        Self {
-            algorithm: JwtAlgorithm::EdDSA,
-            issuer: "wechat-identity".into(),
-            audience: "wechat-identity".into(),
-            access_ttl_secs: 900,
-            refresh_ttl_secs: 30 * 24 * 3600,
-            refresh_reuse_grace_secs: 5,
-            private_key_file: None,
-            hs256_secret: None,
-        }
-    }
-}
-
 /// How the service talks to WeChat's API.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct WechatConfig {
     /// Base URL of WeChat's API; tests and sandbox mode point it at the sandbox.
+    #[default("https://api.weixin.qq.com")]
     pub api_base_url: String,
     /// Base URL of WeChat's web-authorization pages (`/connect/oauth2/authorize`); sandbox mode
     /// points it at the sandbox's approval page.
+    #[default("https://open.weixin.qq.com")]
     pub open_base_url: String,
     /// Per-request timeout in milliseconds.
+    #[default(5000)]
     pub timeout_ms: u64,
     /// Follower sync: `user/info/batchget` calls (of 100 followers each, recorded in one
     /// transaction) in flight at once.
+    #[default(4)]
     pub follower_sync_concurrency: usize,
     /// How long a follower sync stopped by WeChat's API quota (45009) waits before it carries
     /// on from its checkpoint, in seconds.
+    #[default(600)]
     pub quota_pause_secs: u64,
     /// Refresh an app's access token this long before it expires (at most half its lifetime).
+    #[default(300)]
     pub token_refresh_ahead_secs: u64,
     /// After WeChat's quota or rate errors (45009, 45011) on a token refresh, no refresh of that
     /// app for this long: callers get WECHAT_RATE_LIMITED at once.
+    #[default(60)]
     pub token_backoff_secs: u64,
     /// Base64 of 32 bytes: the AES-256-GCM key for session_key at rest (and, derived from it, the
     /// key that signs OA web-authorization states); generated in the data dir when absent.
     pub session_key_encryption_key: Option<Secret>,
 }
 
-impl Default for WechatConfig {
-    fn default() -> Self {
-        Self {
-            api_base_url: "https://api.weixin.qq.com".into(),
-            open_base_url: "https://open.weixin.qq.com".into(),
-            timeout_ms: 5000,
-            follower_sync_concurrency: 4,
-            quota_pause_secs: 600,
-            token_refresh_ahead_secs: 300,
-            token_backoff_secs: 60,
-            session_key_encryption_key: None,
-        }
-    }
-}
-
 /// Official Account web authorization (both the frontend-driven and the server-driven flow).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct OaLoginConfig {
     /// Where the server-driven flow may send the browser back to: URL prefixes (same scheme,
@@ -157,19 +141,11 @@ pub struct OaLoginConfig {
     /// logins (sandbox mode adds the service's own `/sandbox/` pages).
     pub return_to: Vec<String>,
     /// How long an authorization `state` stays valid, in seconds.
+    #[default(600)]
     pub state_ttl_secs: u64,
     /// How long the server-driven flow's login ticket stays redeemable, in seconds.
+    #[default(120)]
     pub ticket_ttl_secs: u64,
-}
-
-impl Default for OaLoginConfig {
-    fn default() -> Self {
-        Self {
-            return_to: Vec::new(),
-            state_ttl_secs: 600,
-            ticket_ttl_secs: 120,
-        }
-    }
 }
 
 /// One WeChat app this service logs people into.
@@ -244,22 +220,26 @@ pub struct ApiKeyConfig {
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on.
+    #[default(SocketAddr::from(([127, 0, 0, 1], 8080)))]
     pub listen: SocketAddr,
     /// The service's base URL as browsers and WeChat reach it (for the OA callback URL);
     /// defaults to `http://` + the listen address.
     pub public_url: Option<String>,
     /// Directory for the SQLite file and generated keys.
+    #[default(PathBuf::from("./data"))]
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data dir.
     pub database_url: Option<Secret>,
     /// Database pool size.
+    #[default(16)]
     pub database_pool_size: usize,
     /// PostgreSQL: log returning Mini Program users in with one statement when nothing needs
     /// deciding (`identity::fast_path`). On by default; off runs every login the full way.
+    #[default(true)]
     pub database_fast_path: bool,
     /// Force sandbox mode on or off. Unset, it is on only with no apps configured, on SQLite and
     /// a loopback listen address (a fresh `cargo run`); anywhere else it must be asked for.
@@ -283,29 +263,6 @@ pub struct Config {
     /// How sandbox mode came about, once [`Config::finish`] ran (None: off).
     #[serde(skip)]
     pub sandbox_mode: Option<SandboxMode>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-            data_dir: PathBuf::from("./data"),
-            database_url: None,
-            database_pool_size: 16,
-            database_fast_path: true,
-            sandbox: None,
-            wechat: WechatConfig::default(),
-            jwt: JwtConfig::default(),
-            official_account_login: OaLoginConfig::default(),
-            apps: Vec::new(),
-            api_keys: Vec::new(),
-            limits: Limits::default(),
-            rate_limits: RateLimits::default(),
-            jobs: JobsConfig::default(),
-            sandbox_mode: None,
-        }
-    }
 }
 
 impl Config {

@@ -10,6 +10,7 @@ use crate::identity::rules;
 
 /// Why users were merged, or an identity moved.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "rules::MergeReason")]
 pub enum MergeReason {
     /// A login brought the unionid that showed two users are one person.
     Login,
@@ -41,13 +42,7 @@ impl MergeEvent {
             );
             return Err(gql(ApiError::internal(&cause)));
         };
-        Ok(match reason {
-            rules::MergeReason::Login => MergeReason::Login,
-            rules::MergeReason::FollowerSync => MergeReason::FollowerSync,
-            rules::MergeReason::Webhook => MergeReason::Webhook,
-            rules::MergeReason::Admin => MergeReason::Admin,
-            rules::MergeReason::Unlink => MergeReason::Unlink,
-        })
+        Ok(reason.into())
     }
     /// The user that remained. For UNLINK: the user the identity was taken from.
     async fn survivor(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {

@@ -6,18 +6,10 @@ use super::access;
 use super::error::{ApiError, gql};
 use super::query::user_id;
 use super::types::{AuthPayload, LoginWithMiniProgramInput, LoginWithOfficialAccountInput, User};
-use crate::identity::mini_program::{LoginOutcome, MiniProgramLogin};
+use crate::identity::mini_program::MiniProgramLogin;
 use crate::identity::official_account::OfficialAccountLogin;
 use crate::identity::rules::MergePair;
 use crate::types::IdentityId;
-
-fn payload(outcome: LoginOutcome) -> AuthPayload {
-    AuthPayload {
-        tokens: outcome.tokens,
-        user: outcome.user,
-        new_user: outcome.new_user,
-    }
-}
 
 /// The mutation root.
 pub struct Mutation;
@@ -31,18 +23,17 @@ impl Mutation {
         ctx: &Context<'_>,
         input: LoginWithMiniProgramInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let public = access::public(ctx)?;
         let login = MiniProgramLogin {
             app_id: input.app_id,
             code: input.code,
             encrypted_data: input.encrypted_data,
             iv: input.iv,
         };
-        let outcome = public
+        access::public(ctx)?
             .login_with_mini_program(&login, &access::client_info(ctx))
             .await
-            .map_err(gql)?;
-        Ok(payload(outcome))
+            .map(AuthPayload)
+            .map_err(gql)
     }
 
     /// Logs a person in with an Official Account web-authorization `code` and the `state` from
@@ -53,18 +44,17 @@ impl Mutation {
         ctx: &Context<'_>,
         input: LoginWithOfficialAccountInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let public = access::public(ctx)?;
         let login = OfficialAccountLogin {
             app_id: input.app_id,
             code: input.code,
             state: input.state,
             code_verifier: input.code_verifier,
         };
-        let outcome = public
+        access::public(ctx)?
             .login_with_official_account(&login, &access::client_info(ctx))
             .await
-            .map_err(gql)?;
-        Ok(payload(outcome))
+            .map(AuthPayload)
+            .map_err(gql)
     }
 
     /// Redeems the one-time `ticket` that the server-driven Official Account login
@@ -77,11 +67,11 @@ impl Mutation {
         ticket: String,
         code_verifier: Option<String>,
     ) -> async_graphql::Result<AuthPayload> {
-        let outcome = access::public(ctx)?
+        access::public(ctx)?
             .redeem_login_ticket(&ticket, code_verifier.as_deref(), &access::client_info(ctx))
             .await
-            .map_err(gql)?;
-        Ok(payload(outcome))
+            .map(AuthPayload)
+            .map_err(gql)
     }
 
     /// Merges user `sourceId` into `targetId` (admin): identities and sessions move, empty
@@ -131,11 +121,11 @@ impl Mutation {
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
-        let outcome = access::public(ctx)?
+        access::public(ctx)?
             .refresh_session(&refresh_token, &access::client_info(ctx))
             .await
-            .map_err(gql)?;
-        Ok(payload(outcome))
+            .map(AuthPayload)
+            .map_err(gql)
     }
 
     /// Ends a login: the one `refreshToken` belongs to, or with `allSessions: true` every login

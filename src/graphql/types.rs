@@ -6,10 +6,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::error::{ApiError, ErrorCode, gql};
 use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitiesOf, UserById};
-use crate::auth::IssuedTokens;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
+use crate::identity::mini_program::LoginOutcome;
 use crate::types::{UnionId, UserId};
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -27,6 +27,12 @@ fn load_failed(e: std::sync::Arc<crate::identity::IdentityError>) -> async_graph
     }
 }
 
+/// The user with this id, through the request's loader; None if there is none.
+async fn load_user(ctx: &Context<'_>, id: &UserId) -> async_graphql::Result<Option<User>> {
+    let user = loader(ctx).load_one(UserById(id.clone())).await;
+    Ok(user.map_err(load_failed)?.map(User))
+}
+
 /// The user with this id (a relation of an object already shown), or NOT_FOUND saying whose
 /// `what` is gone.
 pub(super) async fn related_user(
@@ -34,17 +40,12 @@ pub(super) async fn related_user(
     id: &UserId,
     what: &str,
 ) -> async_graphql::Result<User> {
-    loader(ctx)
-        .load_one(UserById(id.clone()))
-        .await
-        .map_err(load_failed)?
-        .map(User)
-        .ok_or_else(|| {
-            gql(ApiError::new(
-                ErrorCode::NotFound,
-                format!("{what} is gone"),
-            ))
-        })
+    load_user(ctx, id).await?.ok_or_else(|| {
+        gql(ApiError::new(
+            ErrorCode::NotFound,
+            format!("{what} is gone"),
+        ))
+    })
 }
 
 /// A person: one per human across every app of the open platform.
@@ -82,14 +83,10 @@ impl User {
     }
     /// For a merged user (a tombstone): the user it was merged into. Null for live users.
     async fn merged_into(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = &self.0.merged_into else {
-            return Ok(None);
-        };
-        let user = loader(ctx)
-            .load_one(UserById(id.clone()))
-            .await
-            .map_err(load_failed)?;
-        Ok(user.map(User))
+        match &self.0.merged_into {
+            Some(id) => load_user(ctx, id).await,
+            None => Ok(None),
+        }
     }
     /// The user's identities in Mini Programs.
     async fn mini_program_identities(
@@ -248,20 +245,13 @@ pub struct WeChatApp {
 }
 
 /// Tokens and the user after a login or refresh.
-pub struct AuthPayload {
-    /// The tokens.
-    pub tokens: IssuedTokens,
-    /// The live user.
-    pub user: UserRow,
-    /// Whether this login created the user.
-    pub new_user: bool,
-}
+pub struct AuthPayload(pub LoginOutcome);
 
 #[Object]
 impl AuthPayload {
     /// The access JWT: `Authorization: Bearer <accessToken>`.
     async fn access_token(&self) -> &str {
-        &self.tokens.access_token
+        &self.0.tokens.access_token
     }
     /// Always `Bearer`.
     async fn token_type(&self) -> &str {
@@ -269,23 +259,23 @@ impl AuthPayload {
     }
     /// Seconds until the access token expires.
     async fn expires_in(&self) -> u64 {
-        self.tokens.expires_in
+        self.0.tokens.expires_in
     }
     /// The refresh token, for `refreshSession` (rotated on every use).
     async fn refresh_token(&self) -> &str {
-        &self.tokens.refresh_token
+        &self.0.tokens.refresh_token
     }
     /// Seconds until the refresh token expires.
     async fn refresh_expires_in(&self) -> u64 {
-        self.tokens.refresh_expires_in
+        self.0.tokens.refresh_expires_in
     }
     /// The logged-in user.
     async fn user(&self) -> User {
-        User(self.user.clone())
+        User(self.0.user.clone())
     }
     /// Whether this login created the user.
     async fn new_user(&self) -> bool {
-        self.new_user
+        self.0.new_user
     }
 }
 

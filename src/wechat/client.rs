@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::WechatError;
+use crate::config::AppConfig;
 use crate::metrics;
 
 /// A client for WeChat's API at a configurable base URL.
@@ -64,6 +65,24 @@ impl WechatClient {
             .query(query)
             .json(body);
         self.send(endpoint, request).await
+    }
+
+    /// Exchanges a login code, as both kinds of app do: `GET {path}` with the app's id and
+    /// secret, the code as `code_param` and `grant_type=authorization_code`.
+    pub(crate) async fn exchange_code<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        app: &AppConfig,
+        (code_param, code): (&str, &str),
+    ) -> Result<T, WechatError> {
+        let query = [
+            ("appid", app.app_id.as_str()),
+            ("secret", app.secret.expose()),
+            (code_param, code),
+            ("grant_type", "authorization_code"),
+        ];
+        self.get(endpoint, path, &query).await
     }
 
     async fn send<T: DeserializeOwned>(

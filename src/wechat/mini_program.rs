@@ -16,7 +16,6 @@ pub struct Code2Session {
     /// The session key (base64 of 16 bytes); a secret.
     pub session_key: String,
     /// The unionid, when the Mini Program is bound to an Open Platform account.
-    #[serde(default)]
     pub unionid: Option<String>,
 }
 
@@ -37,15 +36,11 @@ impl WechatClient {
         app: &AppConfig,
         code: &str,
     ) -> Result<Code2Session, WechatError> {
-        self.get(
+        self.exchange_code(
             "jscode2session",
             "/sns/jscode2session",
-            &[
-                ("appid", app.app_id.as_str()),
-                ("secret", app.secret.expose()),
-                ("js_code", code),
-                ("grant_type", "authorization_code"),
-            ],
+            app,
+            ("js_code", code),
         )
         .await
     }
@@ -99,15 +94,16 @@ pub fn decrypt_user_data(
     iv_b64: &str,
     app_id: &str,
 ) -> Result<UserData, DecryptError> {
-    let key = STANDARD
-        .decode(session_key_b64)
-        .map_err(|_| DecryptError::Undecryptable)?;
-    let iv = STANDARD
-        .decode(iv_b64)
-        .map_err(|_| DecryptError::Undecryptable)?;
-    let data = STANDARD
-        .decode(encrypted_b64)
-        .map_err(|_| DecryptError::Undecryptable)?;
+    let decode = |b64: &str| {
+        STANDARD
+            .decode(b64)
+            .map_err(|_| DecryptError::Undecryptable)
+    };
+    let (key, iv, data) = (
+        decode(session_key_b64)?,
+        decode(iv_b64)?,
+        decode(encrypted_b64)?,
+    );
     let plain =
         crypto::aes128_cbc_decrypt(&key, &iv, &data).map_err(|_| DecryptError::Undecryptable)?;
     let parsed: UserData = serde_json::from_slice(&plain).map_err(|_| DecryptError::NotUserData)?;

@@ -52,10 +52,8 @@ pub struct OauthToken {
     #[serde(default)]
     pub scope: String,
     /// The unionid, when WeChat sends one.
-    #[serde(default)]
     pub unionid: Option<String>,
     /// 1 for a virtual "snapshot" user (a page opened from a Moments snapshot).
-    #[serde(default)]
     pub is_snapshotuser: Option<i64>,
 }
 
@@ -98,25 +96,18 @@ pub struct OauthUserInfo {
     /// The openid the token belongs to.
     pub openid: String,
     /// Nickname.
-    #[serde(default)]
     pub nickname: Option<String>,
     /// 0 unknown, 1 male, 2 female (WeChat now usually sends 0).
-    #[serde(default)]
     pub sex: Option<i32>,
     /// Province.
-    #[serde(default)]
     pub province: Option<String>,
     /// City.
-    #[serde(default)]
     pub city: Option<String>,
     /// Country.
-    #[serde(default)]
     pub country: Option<String>,
     /// Avatar URL.
-    #[serde(default)]
     pub headimgurl: Option<String>,
     /// The unionid, when the account is bound to an open platform.
-    #[serde(default)]
     pub unionid: Option<String>,
 }
 
@@ -127,15 +118,11 @@ impl WechatClient {
         app: &AppConfig,
         code: &str,
     ) -> Result<OauthToken, WechatError> {
-        self.get(
+        self.exchange_code(
             "oauth2_access_token",
             "/sns/oauth2/access_token",
-            &[
-                ("appid", app.app_id.as_str()),
-                ("secret", app.secret.expose()),
-                ("code", code),
-                ("grant_type", "authorization_code"),
-            ],
+            app,
+            ("code", code),
         )
         .await
     }

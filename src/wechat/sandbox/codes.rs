@@ -6,15 +6,48 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
 
 use super::{
-    CODE_TTL, CodeRequest, IssuedCode, MAX_CODE_TTL_SECS, MAX_CODES, Sandbox, check_user,
+    CODE_TTL, CodeRequest, IssuedCode, MAX_CODE_TTL_SECS, MAX_CODES, Refusal, Sandbox, check_user,
     derive_id, lock,
 };
 use crate::crypto;
 use crate::types::AppKind;
 
+/// The query of a code exchange, as both kinds of app send it (`/sns/jscode2session`,
+/// `/sns/oauth2/access_token`), but for the code, whose name differs.
+#[derive(Deserialize)]
+pub(super) struct CodeExchange {
+    appid: Option<String>,
+    secret: Option<String>,
+    grant_type: Option<String>,
+}
+
 impl Sandbox {
+    /// A code exchange checked like WeChat, in WeChat's order (41002 without appid or secret,
+    /// 41008 without a code, 40002 for another grant type, then the app, then the code); the
+    /// app id and the code taken.
+    pub(super) fn exchange_code(
+        &self,
+        kind: AppKind,
+        q: CodeExchange,
+        code: Option<String>,
+    ) -> Result<(String, IssuedCode), Refusal> {
+        let (Some(appid), Some(secret)) = (q.appid, q.secret) else {
+            return Err(Refusal(41002, "appid missing"));
+        };
+        let Some(code) = code.filter(|c| !c.is_empty()) else {
+            return Err(Refusal(41008, "missing code"));
+        };
+        if q.grant_type.as_deref() != Some("authorization_code") {
+            return Err(Refusal(40002, "invalid grant_type"));
+        }
+        self.check_app(&appid, &secret, kind)?;
+        let issued = self.redeem_code(&appid, &code)?;
+        Ok((appid, issued))
+    }
+
     /// Issues a login code (what `POST /codes` does). Mini Program codes are for
     /// `jscode2session`; Official Account codes carry a scope (default `snsapi_base`).
     pub fn issue_code(&self, req: &CodeRequest) -> Result<String, String> {
@@ -106,19 +139,14 @@ impl Sandbox {
     }
 
     /// Checks `appid` and `secret` like WeChat: 40013 for an unknown app, 40125 for a bad secret.
-    pub(super) fn check_app(
-        &self,
-        appid: &str,
-        secret: &str,
-        kind: AppKind,
-    ) -> Result<(), (i64, &'static str)> {
+    fn check_app(&self, appid: &str, secret: &str, kind: AppKind) -> Result<(), Refusal> {
         match self.inner.apps.get(appid) {
-            Some(app) if app.kind != kind => Err((40013, "invalid appid")),
+            Some(app) if app.kind != kind => Err(Refusal(40013, "invalid appid")),
             Some(app) if crypto::constant_time_eq(app.secret.as_bytes(), secret.as_bytes()) => {
                 Ok(())
             }
-            Some(_) => Err((40125, "invalid appsecret")),
-            None => Err((40013, "invalid appid")),
+            Some(_) => Err(Refusal(40125, "invalid appsecret")),
+            None => Err(Refusal(40013, "invalid appid")),
         }
     }
 
@@ -127,7 +155,7 @@ impl Sandbox {
         &self,
         appid: &str,
         secret: &str,
-    ) -> Result<(), (i64, &'static str)> {
+    ) -> Result<(), super::Refusal> {
         let kind = self
             .inner
             .apps
@@ -138,23 +166,21 @@ impl Sandbox {
 
     /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise (an expired
     /// Mini Program code is 40029, an expired OA code 42003, as WeChat answers).
-    pub(super) fn redeem_code(
-        &self,
-        appid: &str,
-        code: &str,
-    ) -> Result<IssuedCode, (i64, &'static str)> {
+    pub(super) fn redeem_code(&self, appid: &str, code: &str) -> Result<IssuedCode, Refusal> {
         let now = self.now();
         let mut codes = lock(&self.inner.codes);
         match codes.get_mut(code) {
-            Some(c) if c.app_id != appid => Err((40029, "invalid code")),
-            Some(c) if c.used => Err((40163, "code been used")),
-            Some(c) if c.expires_at <= now && c.scope.is_some() => Err((42003, "code expired")),
-            Some(c) if c.expires_at <= now => Err((40029, "invalid code")),
+            Some(c) if c.app_id != appid => Err(Refusal(40029, "invalid code")),
+            Some(c) if c.used => Err(Refusal(40163, "code been used")),
+            Some(c) if c.expires_at <= now && c.scope.is_some() => {
+                Err(Refusal(42003, "code expired"))
+            }
+            Some(c) if c.expires_at <= now => Err(Refusal(40029, "invalid code")),
             Some(c) => {
                 c.used = true;
                 Ok(c.clone())
             }
-            None => Err((40029, "invalid code")),
+            None => Err(Refusal(40029, "invalid code")),
         }
     }
 }

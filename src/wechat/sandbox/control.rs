@@ -20,19 +20,14 @@ pub struct CodeRequest {
     /// The sandbox user's name (`alice`).
     pub user: String,
     /// OA web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
-    #[serde(default)]
     pub scope: Option<String>,
     /// Override the derived openid.
-    #[serde(default)]
     pub openid: Option<String>,
     /// Override the derived unionid.
-    #[serde(default)]
     pub unionid: Option<String>,
     /// Override the random session_key (base64 of 16 bytes).
-    #[serde(default)]
     pub session_key: Option<String>,
     /// Code lifetime in seconds (default 300; 0 gives an expired code; at most a day).
-    #[serde(default)]
     pub ttl_seconds: Option<u64>,
     /// OA codes: the person is a virtual "snapshot" user (`is_snapshotuser: 1`).
     #[serde(default)]
@@ -76,19 +71,15 @@ pub struct ClockRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultRequest {
     /// Only calls to this API path (e.g. `/sns/jscode2session`).
-    #[serde(default)]
     pub path: Option<String>,
     /// Answer with this errcode.
-    #[serde(default)]
     pub errcode: Option<i64>,
     /// Wait this long first.
-    #[serde(default)]
     pub delay_ms: Option<u64>,
     /// Answer with a malformed body.
     #[serde(default)]
     pub malformed: bool,
     /// How many calls (default 1).
-    #[serde(default)]
     pub count: Option<u32>,
     /// Let this many matching calls through first (default 0).
     #[serde(default)]

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{Sandbox, apply_fault, check_user, derive_id, lock, wechat_error};
+use super::{Sandbox, check_user, derive_id, lock};
 use crate::types::AppKind;
 use crate::wechat::server_api::{BATCHGET_MAX, FOLLOWERS_PER_PAGE};
 
@@ -145,8 +145,8 @@ impl Sandbox {
     }
 }
 
-fn error(errcode: i64, errmsg: &str) -> Response {
-    Json(wechat_error(errcode, errmsg)).into_response()
+fn error(errcode: i64, errmsg: &'static str) -> Response {
+    super::Refusal(errcode, errmsg).into_response()
 }
 
 /// Checks the access token and that its app is an Official Account.
@@ -170,9 +170,6 @@ pub(super) struct UserGetQuery {
 
 /// `GET /cgi-bin/user/get`: up to 10,000 followers after `next_openid`.
 pub(super) async fn user_get(State(sb): State<Sandbox>, Query(q): Query<UserGetQuery>) -> Response {
-    if let Some(response) = apply_fault(&sb, "/cgi-bin/user/get").await {
-        return response;
-    }
     let app_id = match official_account(&sb, q.access_token.as_deref()) {
         Ok(app_id) => app_id,
         Err(response) => return response,
@@ -220,9 +217,6 @@ pub(super) async fn user_info(
     State(sb): State<Sandbox>,
     Query(q): Query<UserInfoQuery>,
 ) -> Response {
-    if let Some(response) = apply_fault(&sb, "/cgi-bin/user/info").await {
-        return response;
-    }
     let app_id = match official_account(&sb, q.access_token.as_deref()) {
         Ok(app_id) => app_id,
         Err(response) => return response,
@@ -256,9 +250,6 @@ pub(super) async fn batchget(
     Query(q): Query<BatchQuery>,
     Json(body): Json<BatchBody>,
 ) -> Response {
-    if let Some(response) = apply_fault(&sb, "/cgi-bin/user/info/batchget").await {
-        return response;
-    }
     let app_id = match official_account(&sb, q.access_token.as_deref()) {
         Ok(app_id) => app_id,
         Err(response) => return response,

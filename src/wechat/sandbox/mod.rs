@@ -23,8 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -174,7 +177,7 @@ impl Sandbox {
 
     /// The router: faked API and control endpoints, to be nested under [`MOUNT`].
     pub fn router(&self) -> Router {
-        Router::new()
+        let api = Router::new()
             .route("/sns/jscode2session", get(mini_program::jscode2session))
             .route(
                 "/sns/oauth2/access_token",
@@ -186,18 +189,20 @@ impl Sandbox {
             )
             .route("/sns/userinfo", get(official_account::userinfo))
             .route("/sns/auth", get(official_account::auth))
-            .route("/connect/oauth2/authorize", get(authorize::page))
+            .route("/cgi-bin/stable_token", post(tokens::stable_token))
+            .route("/cgi-bin/token", get(tokens::plain_token))
+            .route("/cgi-bin/user/get", get(followers::user_get))
+            .route("/cgi-bin/user/info", get(followers::user_info))
+            .route("/cgi-bin/user/info/batchget", post(followers::batchget))
+            // Any call of the faked API may be answered by an injected fault instead.
+            .route_layer(middleware::from_fn_with_state(self.clone(), apply_fault));
+        api.route("/connect/oauth2/authorize", get(authorize::page))
             .route("/codes", post(control::issue_code))
             .route(
                 "/faults",
                 post(control::add_fault).delete(control::clear_faults),
             )
             .route("/clock", post(control::advance_clock))
-            .route("/cgi-bin/stable_token", post(tokens::stable_token))
-            .route("/cgi-bin/token", get(tokens::plain_token))
-            .route("/cgi-bin/user/get", get(followers::user_get))
-            .route("/cgi-bin/user/info", get(followers::user_info))
-            .route("/cgi-bin/user/info/batchget", post(followers::batchget))
             .route("/tokens", post(tokens::control))
             .route("/stats", get(tokens::stats))
             .route("/followers", post(followers::add_followers))
@@ -307,25 +312,35 @@ pub fn derive_id(kind: &str, scope: &str, user: &str) -> String {
     id
 }
 
-/// A WeChat error body with a request id, as WeChat sends them.
-fn wechat_error(errcode: i64, errmsg: &str) -> serde_json::Value {
-    let rid = crypto::hex(&crypto::random_bytes::<6>());
-    serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") })
+/// WeChat refusing a call: its errcode and errmsg, answered as WeChat does (with a request id).
+#[derive(Debug)]
+pub(super) struct Refusal(pub(super) i64, pub(super) &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let Refusal(errcode, errmsg) = self;
+        let rid = crypto::hex(&crypto::random_bytes::<6>());
+        Json(serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") }))
+            .into_response()
+    }
 }
 
-/// Applies a pending fault for `path`: `Some(response)` short-circuits the call.
-async fn apply_fault(sandbox: &Sandbox, path: &str) -> Option<axum::response::Response> {
-    use axum::response::IntoResponse;
-    let fault = sandbox.take_fault(path)?;
+/// Answers a call of the faked API with the pending fault for its path, if there is one (after
+/// the fault's delay); otherwise, or when the fault is only a delay, runs the call.
+async fn apply_fault(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
+    let Some(fault) = sandbox.take_fault(request.uri().path()) else {
+        return next.run(request).await;
+    };
     if !fault.delay.is_zero() {
         tokio::time::sleep(fault.delay).await;
     }
     if fault.malformed {
-        return Some(([("content-type", "application/json")], "{\"openid\": \"o").into_response());
+        return ([("content-type", "application/json")], "{\"openid\": \"o").into_response();
     }
-    fault
-        .errcode
-        .map(|errcode| axum::Json(wechat_error(errcode, "sandbox injected fault")).into_response())
+    match fault.errcode {
+        Some(errcode) => Refusal(errcode, "sandbox injected fault").into_response(),
+        None => next.run(request).await,
+    }
 }
 
 #[cfg(test)]

@@ -3,19 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    OAUTH_ACCESS_TTL, OAUTH_REFRESH_TTL, OauthGrant, Sandbox, apply_fault, lock, wechat_error,
-};
+use super::codes::CodeExchange;
+use super::{OAUTH_ACCESS_TTL, OAUTH_REFRESH_TTL, OauthGrant, Refusal, Sandbox, lock};
 use crate::crypto;
 use crate::types::AppKind;
-
-fn error(errcode: i64, errmsg: &str) -> Response {
-    Json(wechat_error(errcode, errmsg)).into_response()
-}
 
 /// WeChat's web-authorization tokens look like long opaque strings.
 fn new_token() -> String {
@@ -24,10 +18,9 @@ fn new_token() -> String {
 
 #[derive(Deserialize)]
 pub(super) struct AccessTokenQuery {
-    appid: Option<String>,
-    secret: Option<String>,
+    #[serde(flatten)]
+    exchange: CodeExchange,
     code: Option<String>,
-    grant_type: Option<String>,
 }
 
 /// `GET /sns/oauth2/access_token`: a code for an access token, a refresh token and the openid
@@ -35,29 +28,11 @@ pub(super) struct AccessTokenQuery {
 pub(super) async fn access_token(
     State(sb): State<Sandbox>,
     Query(q): Query<AccessTokenQuery>,
-) -> Response {
-    if let Some(response) = apply_fault(&sb, "/sns/oauth2/access_token").await {
-        return response;
-    }
-    let (Some(appid), Some(secret)) = (q.appid, q.secret) else {
-        return error(41002, "appid missing");
-    };
-    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
-        return error(41008, "missing code");
-    };
-    if q.grant_type.as_deref() != Some("authorization_code") {
-        return error(40002, "invalid grant_type");
-    }
-    if let Err((errcode, errmsg)) = sb.check_app(&appid, &secret, AppKind::OfficialAccount) {
-        return error(errcode, errmsg);
-    }
-    let issued = match sb.redeem_code(&appid, &code) {
-        Ok(issued) => issued,
-        Err((errcode, errmsg)) => return error(errcode, errmsg),
-    };
+) -> Result<Json<Value>, Refusal> {
+    let (appid, issued) = sb.exchange_code(AppKind::OfficialAccount, q.exchange, q.code)?;
     let Some(scope) = issued.scope.clone() else {
         // A Mini Program code: WeChat does not know it here.
-        return error(40029, "invalid code");
+        return Err(Refusal(40029, "invalid code"));
     };
     let now = sb.now();
     let grant = OauthGrant {
@@ -93,7 +68,7 @@ pub(super) async fn access_token(
     if issued.snapshot {
         body["is_snapshotuser"] = 1.into();
     }
-    Json(body).into_response()
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]
@@ -108,27 +83,24 @@ pub(super) struct RefreshQuery {
 pub(super) async fn refresh_token(
     State(sb): State<Sandbox>,
     Query(q): Query<RefreshQuery>,
-) -> Response {
-    if let Some(response) = apply_fault(&sb, "/sns/oauth2/refresh_token").await {
-        return response;
-    }
+) -> Result<Json<Value>, Refusal> {
     let Some(appid) = q.appid else {
-        return error(41002, "appid missing");
+        return Err(Refusal(41002, "appid missing"));
     };
     if q.grant_type.as_deref() != Some("refresh_token") {
-        return error(40002, "invalid grant_type");
+        return Err(Refusal(40002, "invalid grant_type"));
     }
     let Some(token) = q.refresh_token.filter(|t| !t.is_empty()) else {
-        return error(41003, "refresh_token missing");
+        return Err(Refusal(41003, "refresh_token missing"));
     };
     let now = sb.now();
     let grant = {
         let refresh = lock(&sb.inner.oauth_refresh);
         match refresh.get(&token) {
-            Some(g) if g.app_id != appid => return error(40030, "invalid refresh_token"),
-            Some(g) if g.expires_at <= now => return error(42002, "refresh_token timeout"),
+            Some(g) if g.app_id != appid => return Err(Refusal(40030, "invalid refresh_token")),
+            Some(g) if g.expires_at <= now => return Err(Refusal(42002, "refresh_token timeout")),
             Some(g) => g.clone(),
-            None => return error(40030, "invalid refresh_token"),
+            None => return Err(Refusal(40030, "invalid refresh_token")),
         }
     };
     let access = new_token();
@@ -146,7 +118,7 @@ pub(super) async fn refresh_token(
             ..grant
         },
     );
-    Json(body).into_response()
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]
@@ -157,21 +129,21 @@ pub(super) struct TokenOpenidQuery {
 }
 
 /// The grant behind a web-authorization access token for `openid`, or WeChat's errcode.
-fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, (i64, &'static str)> {
+fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, Refusal> {
     let Some(token) = q.access_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Err((41001, "access_token missing"));
+        return Err(Refusal(41001, "access_token missing"));
     };
     let Some(openid) = q.openid.as_deref().filter(|o| !o.is_empty()) else {
-        return Err((41009, "missing openid"));
+        return Err(Refusal(41009, "missing openid"));
     };
     let grant = lock(&sb.inner.oauth_access).get(token).cloned();
     match grant {
-        None => Err((
+        None => Err(Refusal(
             40001,
             "invalid credential, access_token is invalid or not latest",
         )),
-        Some(g) if g.expires_at <= sb.now() => Err((42001, "access_token expired")),
-        Some(g) if g.openid != openid => Err((40003, "invalid openid")),
+        Some(g) if g.expires_at <= sb.now() => Err(Refusal(42001, "access_token expired")),
+        Some(g) if g.openid != openid => Err(Refusal(40003, "invalid openid")),
         Some(g) => Ok(g),
     }
 }
@@ -181,21 +153,15 @@ fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, (i64, &'s
 pub(super) async fn userinfo(
     State(sb): State<Sandbox>,
     Query(q): Query<TokenOpenidQuery>,
-) -> Response {
-    if let Some(response) = apply_fault(&sb, "/sns/userinfo").await {
-        return response;
-    }
-    let grant = match grant_for(&sb, &q) {
-        Ok(g) => g,
-        Err((errcode, errmsg)) => return error(errcode, errmsg),
-    };
+) -> Result<Json<Value>, Refusal> {
+    let grant = grant_for(&sb, &q)?;
     if grant.scope != "snsapi_userinfo" {
-        return error(48001, "api unauthorized");
+        return Err(Refusal(48001, "api unauthorized"));
     }
     if !matches!(q.lang.as_deref(), None | Some("zh_CN" | "zh_TW" | "en")) {
-        return error(40078, "invalid lang");
+        return Err(Refusal(40078, "invalid lang"));
     }
-    Json(profile(&grant)).into_response()
+    Ok(Json(profile(&grant)))
 }
 
 /// The sandbox person's profile as `/sns/userinfo` sends it.
@@ -223,12 +189,10 @@ fn profile(grant: &OauthGrant) -> Value {
 }
 
 /// `GET /sns/auth`: whether a web-authorization access token is valid for `openid`.
-pub(super) async fn auth(State(sb): State<Sandbox>, Query(q): Query<TokenOpenidQuery>) -> Response {
-    if let Some(response) = apply_fault(&sb, "/sns/auth").await {
-        return response;
-    }
-    match grant_for(&sb, &q) {
-        Ok(_) => Json(json!({ "errcode": 0, "errmsg": "ok" })).into_response(),
-        Err((errcode, errmsg)) => error(errcode, errmsg),
-    }
+pub(super) async fn auth(
+    State(sb): State<Sandbox>,
+    Query(q): Query<TokenOpenidQuery>,
+) -> Result<Json<Value>, Refusal> {
+    grant_for(&sb, &q)?;
+    Ok(Json(json!({ "errcode": 0, "errmsg": "ok" })))
 }

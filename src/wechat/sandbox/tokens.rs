@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{Sandbox, apply_fault, lock, wechat_error};
+use super::{Sandbox, lock};
 use crate::crypto;
 
 /// How long an app access token lives (WeChat: 7200 s).
@@ -133,8 +133,8 @@ impl TokenTables {
     }
 }
 
-fn error(errcode: i64, errmsg: &str) -> Response {
-    Json(wechat_error(errcode, errmsg)).into_response()
+fn error(errcode: i64, errmsg: &'static str) -> Response {
+    super::Refusal(errcode, errmsg).into_response()
 }
 
 #[derive(Deserialize)]
@@ -151,17 +151,14 @@ pub(super) async fn stable_token(
     State(sb): State<Sandbox>,
     Json(body): Json<StableTokenBody>,
 ) -> Response {
-    if let Some(response) = apply_fault(&sb, "/cgi-bin/stable_token").await {
-        return response;
-    }
     if body.grant_type.as_deref() != Some("client_credential") {
         return error(40002, "invalid grant_type");
     }
     let (Some(appid), Some(secret)) = (body.appid, body.secret) else {
         return error(41002, "appid missing");
     };
-    if let Err((errcode, errmsg)) = sb.check_app_secret(&appid, &secret) {
-        return error(errcode, errmsg);
+    if let Err(refusal) = sb.check_app_secret(&appid, &secret) {
+        return refusal.into_response();
     }
     let now = sb.now();
     let day = sb.day();
@@ -212,17 +209,14 @@ pub(super) async fn plain_token(
     State(sb): State<Sandbox>,
     Query(q): Query<PlainTokenQuery>,
 ) -> Response {
-    if let Some(response) = apply_fault(&sb, "/cgi-bin/token").await {
-        return response;
-    }
     if q.grant_type.as_deref() != Some("client_credential") {
         return error(40002, "invalid grant_type");
     }
     let (Some(appid), Some(secret)) = (q.appid, q.secret) else {
         return error(41002, "appid missing");
     };
-    if let Err((errcode, errmsg)) = sb.check_app_secret(&appid, &secret) {
-        return error(errcode, errmsg);
+    if let Err(refusal) = sb.check_app_secret(&appid, &secret) {
+        return refusal.into_response();
     }
     let now = sb.now();
     let mut t = lock(&sb.inner.tokens.tokens);
