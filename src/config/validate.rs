@@ -73,7 +73,10 @@ impl Config {
             ));
         }
         if !(1..=32).contains(&self.wechat.follower_sync_concurrency) {
-            return Err(invalid("wechat.follower_sync_concurrency", "must be 1..=32"));
+            return Err(invalid(
+                "wechat.follower_sync_concurrency",
+                "must be 1..=32",
+            ));
         }
         if self.wechat.quota_pause_secs == 0 {
             return Err(invalid("wechat.quota_pause_secs", "must be positive"));

@@ -21,7 +21,10 @@ pub struct QueryRoot(query::Query, official_account::OfficialAccountQuery);
 
 /// The mutation root.
 #[derive(MergedObject)]
-pub struct MutationRoot(mutation::Mutation, official_account::OfficialAccountMutation);
+pub struct MutationRoot(
+    mutation::Mutation,
+    official_account::OfficialAccountMutation,
+);
 
 /// The schema type.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -29,11 +32,14 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(
         QueryRoot(query::Query, official_account::OfficialAccountQuery),
-        MutationRoot(mutation::Mutation, official_account::OfficialAccountMutation),
+        MutationRoot(
+            mutation::Mutation,
+            official_account::OfficialAccountMutation,
+        ),
         EmptySubscription,
     )
-        .limit_depth(16)
-        .limit_complexity(5000)
+    .limit_depth(16)
+    .limit_complexity(5000)
 }
 
 /// The schema with the identity service in its data.

@@ -111,9 +111,14 @@ impl Access {
 impl Admin<'_> {
     /// Starts a full follower sync of an Official Account on the job runner, or returns the one
     /// that is queued or running (one per app across instances).
-    pub async fn start_follower_sync(&self, app_id: &str) -> Result<FollowerSyncRow, IdentityError> {
+    pub async fn start_follower_sync(
+        &self,
+        app_id: &str,
+    ) -> Result<FollowerSyncRow, IdentityError> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
-        self.identity.enqueue_follower_sync(&app.app_id, Some(self.name)).await
+        self.identity
+            .enqueue_follower_sync(&app.app_id, Some(self.name))
+            .await
     }
 
     /// A sync by id.
@@ -270,7 +275,10 @@ impl Identity {
         let sync_id = sync.id.as_str();
         let openids = page.openids();
         let concurrency = self.config.wechat.follower_sync_concurrency.max(1);
-        let chunks: Vec<Vec<String>> = openids.chunks(BATCHGET_MAX).map(<[String]>::to_vec).collect();
+        let chunks: Vec<Vec<String>> = openids
+            .chunks(BATCHGET_MAX)
+            .map(<[String]>::to_vec)
+            .collect();
         let results: Vec<Result<Tally, IdentityError>> = stream::iter(chunks)
             .map(|chunk| self.sync_chunk(app, chunk, sync_id))
             .buffer_unordered(concurrency)
@@ -319,10 +327,17 @@ impl Identity {
     pub async fn finish_follower_sync(&self, sync: &FollowerSyncRow) -> Result<i64, IdentityError> {
         let started = sync.started_at.unwrap_or(sync.created_at);
         let mut conn = self.db.conn().await?;
-        let n = FollowerSyncRow::mark_unlisted_unsubscribed(&mut conn, &sync.id, &sync.app_id, started)
-            .await?;
-        FollowerSyncRow::set_status(&mut conn, &sync.id, SyncStatus::Completed.as_str(), None, now())
-            .await?;
+        let n =
+            FollowerSyncRow::mark_unlisted_unsubscribed(&mut conn, &sync.id, &sync.app_id, started)
+                .await?;
+        FollowerSyncRow::set_status(
+            &mut conn,
+            &sync.id,
+            SyncStatus::Completed.as_str(),
+            None,
+            now(),
+        )
+        .await?;
         Ok(n)
     }
 
@@ -341,7 +356,11 @@ impl Identity {
             .filter_map(|i| {
                 super::check_wechat_id("openid", &i.openid).ok()?;
                 let unionid = match i.unionid.as_deref() {
-                    Some(u) => Some(super::check_wechat_id("unionid", u).ok().map(|()| UnionId::new(u))?),
+                    Some(u) => Some(
+                        super::check_wechat_id("unionid", u)
+                            .ok()
+                            .map(|()| UnionId::new(u))?,
+                    ),
                     None => None,
                 };
                 Some((OpenId::new(&i.openid), unionid, i))
@@ -349,39 +368,42 @@ impl Identity {
             .collect();
         let skipped = (infos.len() - parsed.len()) as i64;
         let parsed = &parsed;
-        let mut seen = transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            let mut seen = Tally::default();
-            for (openid, unionid, info) in parsed {
-                let s = Sighting {
-                    app_id: &app.app_id,
-                    openid,
-                    unionid: unionid.as_ref(),
-                    reason,
-                    profile: None,
-                    seen: Seen::Follower {
-                        subscribed: info.follows(),
-                        subscribed_at: info.subscribe_time.and_then(unix_time),
-                    },
-                };
-                match sighting::record(conn, &s).await {
-                    Ok(r) => {
-                        seen.followers += 1;
-                        seen.created += i64::from(r.new_user);
-                        seen.merged += i64::from(r.merged);
+        let mut seen = transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let mut seen = Tally::default();
+                for (openid, unionid, info) in parsed {
+                    let s = Sighting {
+                        app_id: &app.app_id,
+                        openid,
+                        unionid: unionid.as_ref(),
+                        reason,
+                        profile: None,
+                        seen: Seen::Follower {
+                            subscribed: info.follows(),
+                            subscribed_at: info.subscribe_time.and_then(unix_time),
+                        },
+                    };
+                    match sighting::record(conn, &s).await {
+                        Ok(r) => {
+                            seen.followers += 1;
+                            seen.created += i64::from(r.new_user);
+                            seen.merged += i64::from(r.merged);
+                        }
+                        Err(IdentityError::Conflict(message)) => {
+                            tracing::warn!(app = %app.app_id, %message, "follower refused");
+                            seen.errors += 1;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(IdentityError::Conflict(message)) => {
-                        tracing::warn!(app = %app.app_id, %message, "follower refused");
-                        seen.errors += 1;
-                    }
-                    Err(e) => return Err(e),
                 }
-            }
-            if let Some(sync) = sync {
-                let listed: Vec<&OpenId> = parsed.iter().map(|(o, _, _)| o).collect();
-                FollowerSyncRow::record_seen(conn, sync, &listed).await?;
-            }
-            Ok(seen)
-        })
+                if let Some(sync) = sync {
+                    let listed: Vec<&OpenId> = parsed.iter().map(|(o, _, _)| o).collect();
+                    FollowerSyncRow::record_seen(conn, sync, &listed).await?;
+                }
+                Ok(seen)
+            },
+        )
         .await?;
         seen.errors += skipped;
         Ok(seen)

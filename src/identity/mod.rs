@@ -10,8 +10,8 @@
 
 pub mod access;
 pub mod admin;
-pub mod followers;
 mod fast_path;
+pub mod followers;
 pub mod mini_program;
 pub mod oauth_state;
 pub mod official_account;

@@ -85,7 +85,12 @@ impl Identity {
 
     /// A push (`POST`): checked, stored once, handed to the job runner (see the module docs).
     /// Whether it was new (a retry of a stored push is acknowledged and not stored again).
-    pub async fn receive_push(&self, app_id: &str, q: &PushQuery, body: &str) -> Result<bool, Refused> {
+    pub async fn receive_push(
+        &self,
+        app_id: &str,
+        q: &PushQuery,
+        body: &str,
+    ) -> Result<bool, Refused> {
         let app = self.webhook_app(app_id)?;
         self.check_signature(app, q)?;
         let xml = self.open_body(app, q, body)?;
@@ -116,18 +121,18 @@ impl Identity {
     }
 
     fn webhook_app(&self, app_id: &str) -> Result<&AppConfig, Refused> {
-        self.config
-            .app(app_id)
-            .ok_or_else(|| Refused::NotFound(format!("unknown app `{}`", super::truncate(app_id, 64))))
+        self.config.app(app_id).ok_or_else(|| {
+            Refused::NotFound(format!("unknown app `{}`", super::truncate(app_id, 64)))
+        })
     }
 
     fn check_signature(&self, app: &AppConfig, q: &PushQuery) -> Result<(), Refused> {
         let unauthorized = |m: &str| Refused::Unauthorized(m.into());
-        let token = app
-            .token
-            .as_ref()
-            .ok_or_else(|| unauthorized("the app has no webhook token configured (apps[].token)"))?;
-        let (Some(signature), Some(timestamp), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce)
+        let token = app.token.as_ref().ok_or_else(|| {
+            unauthorized("the app has no webhook token configured (apps[].token)")
+        })?;
+        let (Some(signature), Some(timestamp), Some(nonce)) =
+            (&q.signature, &q.timestamp, &q.nonce)
         else {
             return Err(unauthorized("signature, timestamp and nonce are required"));
         };
@@ -172,7 +177,8 @@ impl Identity {
         else {
             return Err(Refused::Unauthorized("msg_signature is required".into()));
         };
-        if !webhook::verify_msg_signature(key_token(app), timestamp, nonce, encrypt, msg_signature) {
+        if !webhook::verify_msg_signature(key_token(app), timestamp, nonce, encrypt, msg_signature)
+        {
             return Err(Refused::Unauthorized("msg_signature does not match".into()));
         }
         let crypt = MsgCrypt::new(key.expose(), app.app_id.as_str()).map_err(unauthorized)?;
@@ -197,7 +203,8 @@ impl Identity {
                 let mut conn = self.db.conn().await?;
                 match result {
                     Ok(()) => {
-                        WebhookEventRow::record_attempt(&mut conn, &event.id, Some(now()), None).await?;
+                        WebhookEventRow::record_attempt(&mut conn, &event.id, Some(now()), None)
+                            .await?;
                         done += 1;
                     }
                     Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
@@ -209,8 +216,13 @@ impl Identity {
                         let message = e.to_string();
                         tracing::warn!(app = %app_id, event = %event.id, error = %message, give_up, "webhook event failed");
                         let processed = give_up.then(now);
-                        WebhookEventRow::record_attempt(&mut conn, &event.id, processed, Some(&message))
-                            .await?;
+                        WebhookEventRow::record_attempt(
+                            &mut conn,
+                            &event.id,
+                            processed,
+                            Some(&message),
+                        )
+                        .await?;
                         if !give_up {
                             return Err(e);
                         }
@@ -220,7 +232,11 @@ impl Identity {
         }
     }
 
-    async fn process_event(&self, app: &AppConfig, event: &WebhookEventRow) -> Result<(), IdentityError> {
+    async fn process_event(
+        &self,
+        app: &AppConfig,
+        event: &WebhookEventRow,
+    ) -> Result<(), IdentityError> {
         if app.kind != AppKind::OfficialAccount || event.msg_type != "event" {
             return Ok(());
         }
@@ -232,14 +248,18 @@ impl Identity {
                 let openid = event.openid.as_str();
                 let info = self
                     .access_tokens
-                    .call(app, |token| async move { self.wechat.follower_info(&token, openid).await })
+                    .call(app, |token| async move {
+                        self.wechat.follower_info(&token, openid).await
+                    })
                     .await?;
-                self.record_followers(app, &[info], MergeReason::Webhook, None).await?;
+                self.record_followers(app, &[info], MergeReason::Webhook, None)
+                    .await?;
             }
             Some("unsubscribe") => {
                 let openid = OpenId::new(&event.openid);
                 let mut conn = self.db.conn().await?;
-                let known = OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &openid).await?;
+                let known =
+                    OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &openid).await?;
                 drop(conn);
                 if known.is_some() {
                     let info = FollowerInfo {
@@ -248,7 +268,8 @@ impl Identity {
                         unionid: None,
                         subscribe_time: None,
                     };
-                    self.record_followers(app, &[info], MergeReason::Webhook, None).await?;
+                    self.record_followers(app, &[info], MergeReason::Webhook, None)
+                        .await?;
                 }
             }
             // Stored for the features that read them (delivery results, subscribe-message

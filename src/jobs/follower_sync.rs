@@ -13,7 +13,6 @@ use crate::identity::followers::{
 use crate::identity::{Identity, IdentityError};
 use crate::wechat::WechatError;
 
-
 /// Runs follower syncs.
 pub struct FollowerSync {
     identity: Identity,
@@ -58,8 +57,7 @@ impl Job for FollowerSync {
                     return Ok(JobOutcome::Done);
                 }
                 Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
-                    let pause =
-                        Duration::from_secs(self.identity.config().wechat.quota_pause_secs);
+                    let pause = Duration::from_secs(self.identity.config().wechat.quota_pause_secs);
                     let message = format!(
                         "WeChat's API quota is used up (errcode {errcode}); the sync carries on from page {} in {} s",
                         cp.counts.pages + 1,

@@ -29,8 +29,13 @@ async fn tokens(app: &TestApp, app_id: &str) -> Value {
 
 async fn a_service_reads_the_shared_token_and_others_are_refused(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let first = app.gql_ok(Some(SERVICE_KEY), TOKEN, json!({ "a": OA })).await;
-    let token = first["wechatAccessToken"]["token"].as_str().unwrap().to_owned();
+    let first = app
+        .gql_ok(Some(SERVICE_KEY), TOKEN, json!({ "a": OA }))
+        .await;
+    let token = first["wechatAccessToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(!token.is_empty());
     let expires: chrono::DateTime<chrono::Utc> = first["wechatAccessToken"]["expiresAt"]
         .as_str()
@@ -41,12 +46,15 @@ async fn a_service_reads_the_shared_token_and_others_are_refused(backend: Backen
     // Asked again (and by an admin, and for a Mini Program): WeChat is not asked again.
     let again = app.gql_ok(Some(ADMIN_KEY), TOKEN, json!({ "a": OA })).await;
     assert_eq!(again["wechatAccessToken"]["token"], token.as_str());
-    app.gql_ok(Some(SERVICE_KEY), TOKEN, json!({ "a": MP_A })).await;
+    app.gql_ok(Some(SERVICE_KEY), TOKEN, json!({ "a": MP_A }))
+        .await;
     assert_eq!(tokens(&app, OA).await["minted"], 1);
     assert_eq!(tokens(&app, OA).await["stableCalls"], 1);
     // The token is stored sealed, never in the clear.
     let stored = app
-        .count(&format!("wechat_access_tokens WHERE token LIKE '%{token}%'"))
+        .count(&format!(
+            "wechat_access_tokens WHERE token LIKE '%{token}%'"
+        ))
         .await;
     assert_eq!(stored, 0);
     assert_eq!(app.count("wechat_access_tokens").await, 2);
@@ -58,14 +66,22 @@ async fn a_service_reads_the_shared_token_and_others_are_refused(backend: Backen
     assert_eq!(error_code(&body), "FORBIDDEN");
     let body = app.gql(None, TOKEN, json!({ "a": OA })).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
-    let body = app.gql(Some(SERVICE_KEY), TOKEN, json!({ "a": "wxnope" })).await;
+    let body = app
+        .gql(Some(SERVICE_KEY), TOKEN, json!({ "a": "wxnope" }))
+        .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }
 
 async fn a_revoked_or_expired_token_is_replaced_once_and_the_call_retried(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.add_followers("tok", 0, 1).await;
-    let openid = app.sandbox_post("/follow", json!({ "appId": OA, "user": "tok0", "silent": true })).await.1["openid"]
+    let openid = app
+        .sandbox_post(
+            "/follow",
+            json!({ "appId": OA, "user": "tok0", "silent": true }),
+        )
+        .await
+        .1["openid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -76,11 +92,14 @@ async fn a_revoked_or_expired_token_is_replaced_once_and_the_call_retried(backen
 
     // WeChat revokes the token: the next call gets 40001, the token is replaced, the call
     // retried; the caller sees nothing of it.
-    let (status, _) = app.sandbox_post("/tokens", json!({ "appId": OA, "action": "revoke" })).await;
+    let (status, _) = app
+        .sandbox_post("/tokens", json!({ "appId": OA, "action": "revoke" }))
+        .await;
     assert_eq!(status, 204);
     app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars.clone()).await;
     // It expires: 42001, the same.
-    app.sandbox_post("/tokens", json!({ "appId": OA, "action": "expire" })).await;
+    app.sandbox_post("/tokens", json!({ "appId": OA, "action": "expire" }))
+        .await;
     app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars.clone()).await;
     app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars).await;
 
@@ -95,23 +114,35 @@ async fn a_revoked_or_expired_token_is_replaced_once_and_the_call_retried(backen
 async fn a_token_wechat_keeps_refusing_is_force_refreshed_within_limits(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.add_followers("tok", 0, 1).await;
-    let openid = app.sandbox_post("/follow", json!({ "appId": OA, "user": "tok0", "silent": true })).await.1["openid"]
+    let openid = app
+        .sandbox_post(
+            "/follow",
+            json!({ "appId": OA, "user": "tok0", "silent": true }),
+        )
+        .await
+        .1["openid"]
         .as_str()
         .unwrap()
         .to_owned();
     let vars = json!({ "a": OA, "o": openid });
     app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars.clone()).await;
     // Revoked, but normal-mode stable_token keeps handing it out: only force mode helps.
-    app.sandbox_post("/tokens", json!({ "appId": OA, "action": "revoke", "sticky": true }))
-        .await;
+    app.sandbox_post(
+        "/tokens",
+        json!({ "appId": OA, "action": "revoke", "sticky": true }),
+    )
+    .await;
     app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars.clone()).await;
     let t = tokens(&app, OA).await;
     assert_eq!(t["forceCalls"], 1, "{t}");
     assert_eq!(t["selfInflicted"], 0, "{t}");
     // Again at once: force mode is 30 s apart at least, so the service refuses to force again
     // and says so (WECHAT_UNAVAILABLE) instead of calling WeChat.
-    app.sandbox_post("/tokens", json!({ "appId": OA, "action": "revoke", "sticky": true }))
-        .await;
+    app.sandbox_post(
+        "/tokens",
+        json!({ "appId": OA, "action": "revoke", "sticky": true }),
+    )
+    .await;
     let body = app.gql(Some(ADMIN_KEY), SYNC_ONE, vars).await;
     assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE", "{body:#}");
     assert_eq!(tokens(&app, OA).await["forceCalls"], 1);
@@ -136,7 +167,10 @@ async fn quota_errors_on_a_refresh_stop_refreshes_for_a_while(backend: Backend) 
 /// revokes the token end with no call failing, no use of a token our own refresh replaced, and
 /// one new token per expiry or revocation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(test_postgres), ignore = "set TEST_DATABASE_URL to run on PostgreSQL")]
+#[cfg_attr(
+    not(test_postgres),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
 async fn two_instances_share_one_token_through_expiries_and_revocations() {
     let a = TestApp::start(Backend::Postgres).await;
     let sandbox_url = format!("{}/sandbox/wechat", a.base);
@@ -152,7 +186,10 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     let mut openids = Vec::new();
     for i in 0..20 {
         let res = a
-            .sandbox_post("/follow", json!({ "appId": OA, "user": format!("two{i}"), "silent": true }))
+            .sandbox_post(
+                "/follow",
+                json!({ "appId": OA, "user": format!("two{i}"), "silent": true }),
+            )
             .await;
         openids.push(res.1["openid"].as_str().unwrap().to_owned());
     }
@@ -172,14 +209,20 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     };
     let mut calls = Vec::new();
     for worker in 0..8 {
-        let app = if worker % 2 == 0 { a.clone() } else { b.clone() };
+        let app = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
         let openids = openids.clone();
         let stop = stop.clone();
         calls.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 let o = &openids[(worker * 7 + n) % openids.len()];
-                let body = app.gql(Some(ADMIN_KEY), SYNC_ONE, json!({ "a": OA, "o": o })).await;
+                let body = app
+                    .gql(Some(ADMIN_KEY), SYNC_ONE, json!({ "a": OA, "o": o }))
+                    .await;
                 assert!(body.get("errors").is_none(), "a call failed: {body:#}");
                 n += 1;
             }

@@ -88,7 +88,11 @@ impl FollowerSyncRow {
     }
 
     /// The latest syncs of an app, newest first.
-    pub async fn for_app(conn: &mut Conn, app_id: &AppId, limit: i64) -> Result<Vec<Self>, DbError> {
+    pub async fn for_app(
+        conn: &mut Conn,
+        app_id: &AppId,
+        limit: i64,
+    ) -> Result<Vec<Self>, DbError> {
         let q = f::table
             .filter(f::app_id.eq(app_id))
             .order((f::created_at.desc(), f::id.desc()))
@@ -139,7 +143,11 @@ impl FollowerSyncRow {
     }
 
     /// Remembers that the sync listed these openids.
-    pub async fn record_seen(conn: &mut Conn, id: &str, openids: &[&OpenId]) -> Result<(), DbError> {
+    pub async fn record_seen(
+        conn: &mut Conn,
+        id: &str,
+        openids: &[&OpenId],
+    ) -> Result<(), DbError> {
         if openids.is_empty() {
             return Ok(());
         }
@@ -183,7 +191,11 @@ impl FollowerSyncRow {
             oa::table
                 .filter(oa::app_id.eq(app_id))
                 .filter(oa::subscribed.eq(true))
-                .filter(oa::subscribed_at.is_null().or(oa::subscribed_at.lt(started)))
+                .filter(
+                    oa::subscribed_at
+                        .is_null()
+                        .or(oa::subscribed_at.lt(started)),
+                )
                 .filter(diesel::dsl::not(diesel::dsl::exists(listed))),
         )
         .set(oa::subscribed.eq(false));

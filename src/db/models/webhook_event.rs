@@ -52,7 +52,11 @@ impl WebhookEventRow {
     }
 
     /// The oldest unprocessed events of an app.
-    pub async fn pending(conn: &mut Conn, app_id: &AppId, limit: i64) -> Result<Vec<Self>, DbError> {
+    pub async fn pending(
+        conn: &mut Conn,
+        app_id: &AppId,
+        limit: i64,
+    ) -> Result<Vec<Self>, DbError> {
         let q = w::table
             .filter(w::app_id.eq(app_id))
             .filter(w::processed_at.is_null())

@@ -87,9 +87,11 @@ impl AccessTokenRow {
             return Ok(true);
         }
         let update = diesel::update(
-            t::table
-                .filter(t::app_id.eq(app_id))
-                .filter(t::refreshing_until.is_null().or(t::refreshing_until.lt(now))),
+            t::table.filter(t::app_id.eq(app_id)).filter(
+                t::refreshing_until
+                    .is_null()
+                    .or(t::refreshing_until.lt(now)),
+            ),
         )
         .set((t::refresh_owner.eq(owner), t::refreshing_until.eq(until)));
         Ok(with_conn!(conn, c => update.execute(c).await)? == 1)

@@ -151,11 +151,7 @@ impl Sandbox {
     }
 
     /// Checks `appid` and `secret` of an app of either kind (the token calls).
-    pub(super) fn check_app_secret(
-        &self,
-        appid: &str,
-        secret: &str,
-    ) -> Result<(), super::Refusal> {
+    pub(super) fn check_app_secret(&self, appid: &str, secret: &str) -> Result<(), super::Refusal> {
         let kind = self
             .inner
             .apps

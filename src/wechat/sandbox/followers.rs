@@ -67,7 +67,9 @@ impl Sandbox {
             list.by_seq.remove(&seq);
         }
         if list.by_seq.len() >= MAX_FOLLOWERS {
-            return Err(format!("an app has at most {MAX_FOLLOWERS} sandbox followers"));
+            return Err(format!(
+                "an app has at most {MAX_FOLLOWERS} sandbox followers"
+            ));
         }
         let seq = list.next_seq;
         list.next_seq += 1;

@@ -43,9 +43,13 @@ struct TokenInfo {
 enum TokenState {
     Live,
     /// Replaced by the service's own refresh: works until then.
-    Replaced { until: Instant },
+    Replaced {
+        until: Instant,
+    },
     /// Revoked: by a force refresh of the service (`by_control` false) or by `POST /tokens`.
-    Revoked { by_control: bool },
+    Revoked {
+        by_control: bool,
+    },
 }
 
 #[derive(Default)]
@@ -128,8 +132,7 @@ impl TokenTables {
             .by_token
             .get(token)
             .map_or(0, |t| t.expires_at.saturating_duration_since(now).as_secs());
-        Json(serde_json::json!({ "access_token": token, "expires_in": expires_in }))
-            .into_response()
+        Json(serde_json::json!({ "access_token": token, "expires_in": expires_in })).into_response()
     }
 }
 
@@ -178,8 +181,14 @@ pub(super) async fn stable_token(
         if app.force_count >= FORCE_PER_DAY {
             return error(45009, "reach max api daily quota limit");
         }
-        if app.last_force.is_some_and(|l| now < l + Duration::from_secs(30)) {
-            return error(45011, "api minute-quota reach limit, force refresh at most once per 30s");
+        if app
+            .last_force
+            .is_some_and(|l| now < l + Duration::from_secs(30))
+        {
+            return error(
+                45011,
+                "api minute-quota reach limit, force refresh at most once per 30s",
+            );
         }
         app.force_count += 1;
         app.last_force = Some(now);
@@ -222,7 +231,12 @@ pub(super) async fn plain_token(
     let mut t = lock(&sb.inner.tokens.tokens);
     t.stats.entry(appid.clone()).or_default().plain_calls += 1;
     let old = t.apps.entry(appid.clone()).or_default().plain.take();
-    t.set_state(old.as_ref(), TokenState::Replaced { until: now + OVERLAP });
+    t.set_state(
+        old.as_ref(),
+        TokenState::Replaced {
+            until: now + OVERLAP,
+        },
+    );
     let token = t.mint(&appid, now);
     t.apps.entry(appid).or_default().plain = Some(token.clone());
     t.answer(&token, now)
@@ -235,22 +249,34 @@ impl Sandbox {
         let now = self.now();
         let mut t = lock(&self.inner.tokens.tokens);
         let Some(info) = t.by_token.get(token).cloned() else {
-            return Err((40001, "invalid credential, access_token is invalid or not latest"));
+            return Err((
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            ));
         };
         let stats = t.stats.entry(info.app_id.clone()).or_default();
         stats.api_calls += 1;
         match info.state {
             TokenState::Revoked { by_control: true } => {
                 stats.revoked_uses += 1;
-                Err((40001, "invalid credential, access_token is invalid or not latest"))
+                Err((
+                    40001,
+                    "invalid credential, access_token is invalid or not latest",
+                ))
             }
             TokenState::Revoked { by_control: false } => {
                 stats.self_inflicted += 1;
-                Err((40001, "invalid credential, access_token is invalid or not latest"))
+                Err((
+                    40001,
+                    "invalid credential, access_token is invalid or not latest",
+                ))
             }
             TokenState::Replaced { until } if now >= until => {
                 stats.self_inflicted += 1;
-                Err((40001, "invalid credential, access_token is invalid or not latest"))
+                Err((
+                    40001,
+                    "invalid credential, access_token is invalid or not latest",
+                ))
             }
             _ if now >= info.expires_at => {
                 stats.expired_uses += 1;

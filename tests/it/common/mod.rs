@@ -15,7 +15,7 @@ mod server;
 use serde_json::Value;
 
 pub use db::{Column, Written};
-pub use official_account::{SYNC_FIELDS, event_xml, signed_query};
+pub use official_account::{event_xml, signed_query};
 pub use server::TestApp;
 
 #[path = "../../support/backends.rs"]

@@ -92,7 +92,9 @@ impl TestApp {
             officialAccountIdentities { appId openid subscribed } } }";
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let data = self.gql_ok(Some(ADMIN_KEY), q, json!({ "u": unionid })).await;
+            let data = self
+                .gql_ok(Some(ADMIN_KEY), q, json!({ "u": unionid }))
+                .await;
             let user = data["userByUnionid"].clone();
             if check(&user) {
                 return user;
@@ -106,7 +108,12 @@ impl TestApp {
     }
 
     /// POSTs `body` to the app's webhook with this query; returns status and body.
-    pub async fn webhook_post(&self, app_id: &str, query: &[(&str, String)], body: String) -> (u16, String) {
+    pub async fn webhook_post(
+        &self,
+        app_id: &str,
+        query: &[(&str, String)],
+        body: String,
+    ) -> (u16, String) {
         let res = self
             .http
             .post(format!("{}/wechat/{app_id}/events", self.base))
