@@ -292,7 +292,10 @@ impl Identity {
             n.users_merged += seen.merged;
             n.errors += seen.errors;
         }
-        n.pages += 1;
+        // The list's end is a page with no openids (WeChat's way): not a page of followers.
+        if !openids.is_empty() {
+            n.pages += 1;
+        }
         if n.total.is_none() {
             n.total = Some(page.total);
         }

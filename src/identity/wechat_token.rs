@@ -115,7 +115,9 @@ impl AccessTokens {
             Err(e) if e.is_token_invalid() => {
                 tracing::info!(app = %app.app_id, errcode = e.errcode(), "WeChat refused the access token; refreshing it");
                 self.invalidate(app, &token).await?;
-                let fresh = self.token(app).await?;
+                // Never the refused token again, even if a concurrent read of it put it back
+                // in the cache meanwhile.
+                let fresh = self.fetch_token(app, Some(&token.hash)).await?;
                 Ok(call(fresh.token).await?)
             }
             result => Ok(result?),
@@ -124,7 +126,17 @@ impl AccessTokens {
 
     /// The app's token: cached, stored, or refreshed (see the module docs).
     pub async fn token(&self, app: &AppConfig) -> Result<AppToken, IdentityError> {
-        if let Some(t) = self.cached(&app.app_id) {
+        self.fetch_token(app, None).await
+    }
+
+    /// [`Self::token`], but never the token with SHA-256 `refused`.
+    async fn fetch_token(
+        &self,
+        app: &AppConfig,
+        refused: Option<&str>,
+    ) -> Result<AppToken, IdentityError> {
+        let not_refused = |t: &AppToken| Some(t.hash.as_str()) != refused;
+        if let Some(t) = self.cached(&app.app_id).filter(not_refused) {
             return Ok(t);
         }
         let flight = {
@@ -132,14 +144,18 @@ impl AccessTokens {
             flights.entry(app.app_id.clone()).or_default().clone()
         };
         let _one = flight.lock().await;
-        if let Some(t) = self.cached(&app.app_id) {
+        if let Some(t) = self.cached(&app.app_id).filter(not_refused) {
             return Ok(t);
         }
         let deadline = Instant::now() + self.0.settings.refresh_wait;
         loop {
             let mut conn = self.0.db.conn().await?;
             let row = AccessTokenRow::find(&mut conn, &app.app_id).await?;
-            if let Some(t) = row.as_ref().and_then(|r| self.usable(r)) {
+            if let Some(t) = row
+                .as_ref()
+                .and_then(|r| self.usable(r))
+                .filter(not_refused)
+            {
                 return Ok(self.remember(&app.app_id, t));
             }
             self.check_blocked(&app.app_id)?;

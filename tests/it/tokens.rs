@@ -196,12 +196,13 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     let a = Arc::new(a);
     let b = Arc::new(b);
     let stop = Arc::new(AtomicBool::new(false));
-    // WeChat's side: expire, revoke, expire, revoke, expire, 150 ms apart.
+    // WeChat's side: expire, revoke, expire, revoke, expire, a second apart (a retry, a few ms
+    // after the refusal, never straddles two of them).
     let chaos = {
         let a = a.clone();
         tokio::spawn(async move {
             for action in ["expire", "revoke", "expire", "revoke", "expire"] {
-                tokio::time::sleep(Duration::from_millis(150)).await;
+                tokio::time::sleep(Duration::from_millis(1000)).await;
                 a.sandbox_post("/tokens", json!({ "appId": OA, "action": action }))
                     .await;
             }
@@ -237,6 +238,7 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
         total += c.await.unwrap();
     }
     let t = tokens(&a, OA).await;
+    eprintln!("two instances: {total} calls; sandbox counted {t}");
     assert!(total > 40, "too few calls to mean anything: {total}");
     assert_eq!(t["selfInflicted"], 0, "{t}");
     // The first token, then one per expiry or revocation.
