@@ -35,16 +35,17 @@ pub struct BenchArgs {
 
 const MP_LOGIN: &str = "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken refreshToken newUser user { id } } }";
 const OA_LOGIN: &str = "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) { accessToken refreshToken newUser user { id } } }";
-const APP: &str = "wxsandboxminiapp01";
+pub(crate) const APP: &str = "wxsandboxminiapp01";
 const OA: &str = "wxsandboxofficial1";
 
 /// A prepared login request: the GraphQL body and the field that holds the payload.
-struct Login {
+pub(crate) struct Login {
     body: serde_json::Value,
     field: &'static str,
 }
 
-fn mp_login(code: String) -> Login {
+/// A Mini Program login with this code.
+pub(crate) fn mp_login(code: String) -> Login {
     Login {
         body: serde_json::json!({ "query": MP_LOGIN, "variables": { "input": { "appId": APP, "code": code } } }),
         field: "loginWithMiniProgram",
@@ -65,15 +66,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
 async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     let dir = tempfile_dir()?;
-    let (url, cleanup) = if database == "sqlite" {
-        (format!("sqlite://{}", dir.join("bench.db").display()), None)
-    } else {
-        let name = format!("wi_bench_{}", uuid::Uuid::new_v4().simple());
-        pg_exec(database, &format!("CREATE DATABASE {name}")).await?;
-        let mut url = reqwest::Url::parse(database).map_err(|e| e.to_string())?;
-        url.set_path(&name);
-        (url.to_string(), Some(name))
-    };
+    let (url, cleanup) = fresh_database(&dir, database).await?;
     let backend = if cleanup.is_some() {
         "postgres"
     } else {
@@ -187,7 +180,8 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     Ok(())
 }
 
-struct Phase {
+/// Logins run by concurrent clients, with their latencies and what they cost.
+pub(crate) struct Phase {
     latencies: Vec<Duration>,
     errors: usize,
     elapsed: Duration,
@@ -196,7 +190,7 @@ struct Phase {
 }
 
 impl Phase {
-    async fn run(
+    pub(crate) async fn run(
         client: &reqwest::Client,
         endpoint: &str,
         logins: Vec<Login>,
@@ -256,7 +250,7 @@ impl Phase {
         }
     }
 
-    fn print(&self, backend: &str, name: &str) {
+    pub(crate) fn print(&self, backend: &str, name: &str) {
         let n = self.latencies.len().max(1);
         let pct = |p: f64| {
             let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
@@ -278,7 +272,24 @@ impl Phase {
     }
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+/// A fresh database for a benchmark: a SQLite file in `dir` (`database` = `sqlite`) or a new
+/// database on the PostgreSQL server `database`; its URL, and the PostgreSQL database's name
+/// to drop afterwards.
+pub(crate) async fn fresh_database(
+    dir: &std::path::Path,
+    database: &str,
+) -> Result<(String, Option<String>), String> {
+    if database == "sqlite" {
+        return Ok((format!("sqlite://{}", dir.join("bench.db").display()), None));
+    }
+    let name = format!("wi_bench_{}", uuid::Uuid::new_v4().simple());
+    pg_exec(database, &format!("CREATE DATABASE {name}")).await?;
+    let mut url = reqwest::Url::parse(database).map_err(|e| e.to_string())?;
+    url.set_path(&name);
+    Ok((url.to_string(), Some(name)))
+}
+
+pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf, String> {
     let dir = std::env::temp_dir().join(format!(
         "wechat-identity-bench-{}",
         uuid::Uuid::new_v4().simple()
@@ -287,7 +298,7 @@ fn tempfile_dir() -> Result<std::path::PathBuf, String> {
     Ok(dir)
 }
 
-async fn pg_exec(url: &str, sql: &str) -> Result<(), String> {
+pub(crate) async fn pg_exec(url: &str, sql: &str) -> Result<(), String> {
     use diesel_async::{AsyncConnection, SimpleAsyncConnection};
     let mut conn = crate::db::PgConn::establish(url)
         .await

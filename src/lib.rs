@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod bench_followers;
 pub mod config;
 pub mod crypto;
 pub mod db;

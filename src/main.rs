@@ -30,6 +30,8 @@ enum Command {
     Schema,
     /// Measure login throughput against the in-process sandbox.
     Bench(wechat_identity::bench::BenchArgs),
+    /// Measure a follower sync of many sandbox followers.
+    BenchFollowers(wechat_identity::bench_followers::FollowerBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => wechat_identity::bench::run(args)
                 .await
                 .map_err(|e| e.to_string()),
+            Command::BenchFollowers(args) => wechat_identity::bench_followers::run(args).await,
             Command::Schema => unreachable!("handled above"),
         }
     });

@@ -78,6 +78,20 @@ impl Sandbox {
         Ok(follower)
     }
 
+    /// `count` people named `{prefix}{from}`… follow `app_id` (no events pushed).
+    pub fn add_followers(
+        &self,
+        app_id: &str,
+        prefix: &str,
+        from: u64,
+        count: u64,
+    ) -> Result<(), String> {
+        for i in from..from.saturating_add(count) {
+            self.add_follower(app_id, &format!("{prefix}{i}"))?;
+        }
+        Ok(())
+    }
+
     /// `user` stops following `app_id`; the follower they were, if they were one.
     pub(super) fn remove_follower(&self, app_id: &str, user: &str) -> Result<Follower, String> {
         let follower = self.follower_of(app_id, user)?;
@@ -308,10 +322,8 @@ pub(super) async fn add_followers(
         let mut lists = lock(&sb.inner.followers.lists);
         lists.entry(req.app_id.clone()).or_default().page_size = Some(size);
     }
-    for i in req.from..req.from.saturating_add(req.count) {
-        if let Err(message) = sb.add_follower(&req.app_id, &format!("{prefix}{i}")) {
-            return super::control::bad_request(message);
-        }
+    if let Err(message) = sb.add_followers(&req.app_id, prefix, req.from, req.count) {
+        return super::control::bad_request(message);
     }
     let total = lock(&sb.inner.followers.lists)
         .get(&req.app_id)
