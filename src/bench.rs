@@ -72,28 +72,14 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     } else {
         "sqlite"
     };
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("literal address"),
-        data_dir: dir.clone(),
-        database_url: Some(Secret::new(url)),
-        database_pool_size: args.pool_size,
-        sandbox: Some(true),
-        ..Config::default()
-    };
-    // The benchmark is one address sending thousands of logins: no rate limits.
-    config.rate_limits.enabled = false;
-    // States for every returning OA login are issued before the phase starts.
-    config.limits.max_live_states_per_app = u32::try_from(args.logins + args.users)
-        .unwrap_or(u32::MAX)
-        .max(config.limits.max_live_states_per_app);
-    config.limits.max_connections = config.limits.max_connections.max(args.concurrency * 4);
-    config.finish().map_err(|e| e.to_string())?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = crate::app::start(config, async {
-        let _ = stopped.await;
+    let (running, stop) = start_service(&dir, url, args.pool_size, |config| {
+        // States for every returning OA login are issued before the phase starts.
+        config.limits.max_live_states_per_app = u32::try_from(args.logins + args.users)
+            .unwrap_or(u32::MAX)
+            .max(config.limits.max_live_states_per_app);
+        config.limits.max_connections = config.limits.max_connections.max(args.concurrency * 4);
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let sandbox = running.app.sandbox.clone().ok_or("sandbox not running")?;
     let endpoint = format!("http://{}/graphql", running.addr);
     let client = reqwest::Client::builder()
@@ -166,17 +152,24 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
     phase.print(backend, "OA returning base");
 
+    stop_service(running, stop, database, cleanup, &dir).await
+}
+
+/// Stops a benchmark's service and drops its database and temp dir.
+pub(crate) async fn stop_service(
+    running: crate::app::Running,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: &str,
+    database: Option<String>,
+    dir: &std::path::Path,
+) -> Result<(), String> {
     let _ = stop.send(());
     let _ = running.handle.await;
     drop(running.app);
-    if let Some(name) = cleanup {
-        pg_exec(
-            database,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
+    if let Some(name) = database {
+        pg_exec(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 
@@ -270,6 +263,34 @@ impl Phase {
             self.transactions as f64 / n as f64,
         );
     }
+}
+
+/// Starts the service in sandbox mode on `database_url` for a benchmark (one address sending
+/// thousands of requests: no rate limits), as `tweak` adjusts it; returns it and its stop switch.
+pub(crate) async fn start_service(
+    dir: &std::path::Path,
+    database_url: String,
+    pool_size: usize,
+    tweak: impl FnOnce(&mut Config),
+) -> Result<(crate::app::Running, tokio::sync::oneshot::Sender<()>), String> {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("literal address"),
+        data_dir: dir.to_owned(),
+        database_url: Some(Secret::new(database_url)),
+        database_pool_size: pool_size,
+        sandbox: Some(true),
+        ..Config::default()
+    };
+    config.rate_limits.enabled = false;
+    tweak(&mut config);
+    config.finish().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = crate::app::start(config, async {
+        let _ = stopped.await;
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok((running, stop))
 }
 
 /// A fresh database for a benchmark: a SQLite file in `dir` (`database` = `sqlite`) or a new

@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bench::{APP, Phase, fresh_database, mp_login, pg_exec, tempfile_dir};
-use crate::config::{Config, Secret};
+use crate::bench::{
+    APP, Phase, fresh_database, mp_login, start_service, stop_service, tempfile_dir,
+};
+use crate::config::{ApiKeyConfig, ApiKeyRole, Secret};
 use crate::wechat::sandbox::CodeRequest;
 
 /// Options.
@@ -42,26 +44,15 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
     } else {
         "sqlite"
     };
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("literal address"),
-        data_dir: dir.clone(),
-        database_url: Some(Secret::new(url)),
-        database_pool_size: args.pool_size,
-        sandbox: Some(true),
-        ..Config::default()
-    };
-    config.rate_limits.enabled = false;
-    config.wechat.follower_sync_concurrency = args.concurrency;
-    config
-        .apply_env(|k| (k == "WECHAT_IDENTITY_ADMIN_KEY").then(|| ADMIN_KEY.to_owned()))
-        .map_err(|e| e.to_string())?;
-    config.finish().map_err(|e| e.to_string())?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = crate::app::start(config, async {
-        let _ = stopped.await;
+    let (running, stop) = start_service(&dir, url, args.pool_size, |config| {
+        config.wechat.follower_sync_concurrency = args.concurrency;
+        config.api_keys.push(ApiKeyConfig {
+            name: "bench".into(),
+            role: ApiKeyRole::Admin,
+            key: Secret::new(ADMIN_KEY),
+        });
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let sandbox = running.app.sandbox.clone().ok_or("sandbox not running")?;
     let endpoint = format!("http://{}/graphql", running.addr);
     let client = reqwest::Client::new();
@@ -146,18 +137,7 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
         peak_rss as f64 / 1024.0,
     );
 
-    let _ = stop.send(());
-    let _ = running.handle.await;
-    drop(running.app);
-    if let Some(name) = cleanup {
-        pg_exec(
-            &args.database,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    stop_service(running, stop, &args.database, cleanup, &dir).await
 }
 
 /// This process's resident set size in KiB (0 where /proc is not there).

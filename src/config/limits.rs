@@ -52,6 +52,11 @@ pub struct Limits {
     /// past it the caller gets a retryable `UNAVAILABLE` (HTTP 503 on the routes).
     #[default(5_000)]
     pub pool_wait_ms: u64,
+    /// Root fields that may call WeChat's server API (`wechatAccessToken`,
+    /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`) allowed in one GraphQL
+    /// request, aliases included.
+    #[default(5)]
+    pub wechat_fields_per_request: usize,
     /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.
     #[default(300)]
     pub webhook_freshness_secs: u64,
@@ -156,6 +161,10 @@ impl Limits {
             ("limits.purge_interval_secs", self.purge_interval_secs),
             ("limits.pool_wait_ms", self.pool_wait_ms),
             ("limits.webhook_freshness_secs", self.webhook_freshness_secs),
+            (
+                "limits.wechat_fields_per_request",
+                self.wechat_fields_per_request as u64,
+            ),
             ("limits.webhook_retention_secs", self.webhook_retention_secs),
         ];
         for (key, value) in positive {

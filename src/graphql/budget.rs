@@ -24,13 +24,24 @@ pub const LOGIN_FIELDS: &[&str] = &[
 /// Root fields that store an OA web-authorization state.
 pub const STATE_FIELDS: &[&str] = &["officialAccountAuthorizeUrl"];
 
-/// At most `logins` login fields and `states` state fields per operation.
+/// Root fields of the Official Account server side that may call WeChat (a token refresh, a
+/// follower lookup) or start a job.
+pub const WECHAT_FIELDS: &[&str] = &[
+    "wechatAccessToken",
+    "syncOfficialAccountFollower",
+    "syncOfficialAccountFollowers",
+];
+
+/// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
+/// operation.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
     /// `limits.logins_per_request`.
     pub logins: usize,
     /// `limits.states_per_request`.
     pub states: usize,
+    /// `limits.wechat_fields_per_request`.
+    pub wechat: usize,
 }
 
 /// Fragments (inline or spread) may nest this deep at the root of an operation; deeper, the
@@ -124,6 +135,7 @@ impl Budget {
         Self {
             logins: limits.logins_per_request,
             states: limits.states_per_request,
+            wechat: limits.wechat_fields_per_request,
         }
     }
 
@@ -137,7 +149,7 @@ impl Budget {
     }
 
     fn check(&self, doc: &ExecutableDocument) -> ServerResult<()> {
-        let budgets: [(&[&str], usize, &str, &str); 2] = [
+        let budgets: [(&[&str], usize, &str, &str); 3] = [
             (
                 LOGIN_FIELDS,
                 self.logins,
@@ -149,6 +161,12 @@ impl Budget {
                 self.states,
                 "officialAccountAuthorizeUrl field",
                 "limits.states_per_request",
+            ),
+            (
+                WECHAT_FIELDS,
+                self.wechat,
+                "WeChat server-side field",
+                "limits.wechat_fields_per_request",
             ),
         ];
         for (_, operation) in doc.operations.iter() {
@@ -188,7 +206,7 @@ impl Budget {
 /// How many times each costly root field appears (None: too deep or too large to count).
 pub fn costly_fields(doc: &ExecutableDocument) -> Option<HashMap<&'static str, usize>> {
     let mut out = HashMap::new();
-    for name in LOGIN_FIELDS.iter().chain(STATE_FIELDS) {
+    for name in LOGIN_FIELDS.iter().chain(STATE_FIELDS).chain(WECHAT_FIELDS) {
         let mut total = 0;
         for (_, operation) in doc.operations.iter() {
             let names = [*name];
@@ -211,6 +229,7 @@ mod tests {
     const BUDGET: Budget = Budget {
         logins: 1,
         states: 5,
+        wechat: 5,
     };
 
     #[test]

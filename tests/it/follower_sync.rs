@@ -13,6 +13,7 @@ on_both_backends!(
     a_full_sync_marks_followers_who_left_as_unsubscribed,
     a_sync_stopped_by_wechats_quota_pauses_and_carries_on_from_its_page,
     only_admins_sync_and_one_sync_runs_per_app,
+    a_scheduled_sync_starts_by_itself,
 );
 
 async fn followers_known_from_a_mini_program_become_one_user_with_both_identities(
@@ -175,4 +176,33 @@ async fn only_admins_sync_and_one_sync_runs_per_app(backend: Backend) {
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     app.wait_sync(first["id"].as_str().unwrap(), "COMPLETED", 30)
         .await;
+}
+
+async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.apps = wechat_identity::config::sandbox_demo_apps();
+        for a in &mut c.apps {
+            if a.app_id.as_str() == OA {
+                a.follower_sync_interval_secs = Some(3600);
+            }
+        }
+        c.limits.purge_interval_secs = 1;
+    })
+    .await;
+    let list = "query($a: String!) { followerSyncs(appId: $a) { id status requestedBy } }";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let data = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
+        let syncs = data["followerSyncs"].as_array().unwrap().clone();
+        if let Some(s) = syncs.first() {
+            assert!(s["requestedBy"].is_null(), "{s}");
+            // One per interval: the next check finds this one recent enough.
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            let again = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
+            assert_eq!(again["followerSyncs"].as_array().unwrap().len(), 1);
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled sync");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

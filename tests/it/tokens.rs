@@ -16,6 +16,7 @@ on_both_backends!(
     a_revoked_or_expired_token_is_replaced_once_and_the_call_retried,
     a_token_wechat_keeps_refusing_is_force_refreshed_within_limits,
     quota_errors_on_a_refresh_stop_refreshes_for_a_while,
+    server_side_fields_are_budgeted_per_request,
 );
 
 const TOKEN: &str = "query($a: String!) { wechatAccessToken(appId: $a) { token expiresAt } }";
@@ -244,4 +245,19 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     // The first token, then one per expiry or revocation.
     assert_eq!(t["minted"], 6, "{t}");
     assert_eq!(t["forceCalls"], 0, "{t}");
+}
+
+async fn server_side_fields_are_budgeted_per_request(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let aliases: String = (0..6)
+        .map(|i| format!("t{i}: wechatAccessToken(appId: \"{OA}\") {{ expiresAt }} "))
+        .collect();
+    let body = app
+        .gql(Some(SERVICE_KEY), &format!("{{ {aliases} }}"), json!({}))
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("limits.wechat_fields_per_request"), "{message}");
+    // Nothing was asked of WeChat.
+    assert_eq!(tokens(&app, OA).await["stableCalls"], 0);
 }

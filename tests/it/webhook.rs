@@ -16,6 +16,7 @@ on_both_backends!(
     a_push_that_does_not_check_out_is_refused_and_nothing_is_stored,
     retries_are_stored_once_and_other_events_are_acknowledged,
     an_app_that_requires_encryption_refuses_plaintext,
+    a_slow_wechat_does_not_hold_up_the_answer,
 );
 
 async fn the_url_verification_echoes_only_with_a_valid_signature(backend: Backend) {
@@ -212,4 +213,26 @@ async fn an_app_that_requires_encryption_refuses_plaintext(backend: Backend) {
         )
         .await;
     assert_eq!(followed["pushed"]["status"], 200, "{followed}");
+}
+
+async fn a_slow_wechat_does_not_hold_up_the_answer(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // user/info takes 4 s: the push is answered at once, the work is done later.
+    app.fault(json!({ "path": "/cgi-bin/user/info", "delayMs": 4000 }))
+        .await;
+    let started = std::time::Instant::now();
+    let (_, followed) = app
+        .sandbox_post("/follow", json!({ "appId": OA, "user": "erin" }))
+        .await;
+    assert_eq!(followed["pushed"]["body"], "success", "{followed}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the push took {:?}",
+        started.elapsed()
+    );
+    let unionid = followed["unionid"].as_str().unwrap();
+    app.wait_user(unionid, |u| {
+        u["officialAccountIdentities"][0]["subscribed"] == true
+    })
+    .await;
 }

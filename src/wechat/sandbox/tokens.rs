@@ -140,6 +140,23 @@ fn error(errcode: i64, errmsg: &'static str) -> Response {
     super::Refusal(errcode, errmsg).into_response()
 }
 
+/// The app a token call asks for: `grant_type=client_credential` with its appid and secret.
+fn client_credential(
+    sb: &Sandbox,
+    grant_type: Option<String>,
+    appid: Option<String>,
+    secret: Option<String>,
+) -> Result<String, super::Refusal> {
+    if grant_type.as_deref() != Some("client_credential") {
+        return Err(super::Refusal(40002, "invalid grant_type"));
+    }
+    let (Some(appid), Some(secret)) = (appid, secret) else {
+        return Err(super::Refusal(41002, "appid missing"));
+    };
+    sb.check_app_secret(&appid, &secret)?;
+    Ok(appid)
+}
+
 #[derive(Deserialize)]
 pub(super) struct StableTokenBody {
     grant_type: Option<String>,
@@ -154,15 +171,10 @@ pub(super) async fn stable_token(
     State(sb): State<Sandbox>,
     Json(body): Json<StableTokenBody>,
 ) -> Response {
-    if body.grant_type.as_deref() != Some("client_credential") {
-        return error(40002, "invalid grant_type");
-    }
-    let (Some(appid), Some(secret)) = (body.appid, body.secret) else {
-        return error(41002, "appid missing");
+    let appid = match client_credential(&sb, body.grant_type, body.appid, body.secret) {
+        Ok(appid) => appid,
+        Err(refusal) => return refusal.into_response(),
     };
-    if let Err(refusal) = sb.check_app_secret(&appid, &secret) {
-        return refusal.into_response();
-    }
     let now = sb.now();
     let day = sb.day();
     let mut t = lock(&sb.inner.tokens.tokens);
@@ -218,15 +230,10 @@ pub(super) async fn plain_token(
     State(sb): State<Sandbox>,
     Query(q): Query<PlainTokenQuery>,
 ) -> Response {
-    if q.grant_type.as_deref() != Some("client_credential") {
-        return error(40002, "invalid grant_type");
-    }
-    let (Some(appid), Some(secret)) = (q.appid, q.secret) else {
-        return error(41002, "appid missing");
+    let appid = match client_credential(&sb, q.grant_type, q.appid, q.secret) {
+        Ok(appid) => appid,
+        Err(refusal) => return refusal.into_response(),
     };
-    if let Err(refusal) = sb.check_app_secret(&appid, &secret) {
-        return refusal.into_response();
-    }
     let now = sb.now();
     let mut t = lock(&sb.inner.tokens.tokens);
     t.stats.entry(appid.clone()).or_default().plain_calls += 1;
