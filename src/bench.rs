@@ -167,7 +167,11 @@ pub(crate) async fn stop_service(
     let _ = running.handle.await;
     drop(running.app);
     if let Some(name) = database {
-        pg_exec(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        pg_exec(
+            server,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
     }
     let _ = std::fs::remove_dir_all(dir);
     Ok(())

@@ -7,6 +7,7 @@
 
 pub mod lock;
 pub mod models;
+pub mod queue;
 pub mod schema;
 pub mod tx;
 

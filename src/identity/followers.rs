@@ -191,7 +191,7 @@ impl Identity {
         })
         .map_err(|e| IdentityError::Internal(e.to_string()))?;
         let key = format!("{FOLLOWER_SYNC}:{app_id}");
-        let job = crate::jobs::enqueue(&self.db, FOLLOWER_SYNC, Some(&key), &payload).await?;
+        let job = crate::db::queue::enqueue(&self.db, FOLLOWER_SYNC, Some(&key), &payload).await?;
         let mut conn = self.db.conn().await?;
         if let Some(existing) = FollowerSyncRow::find_by_job(&mut conn, &job.id).await? {
             return Ok(existing);

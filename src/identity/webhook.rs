@@ -115,7 +115,7 @@ impl Identity {
         if new {
             let key = format!("{WEBHOOK_EVENTS}:{}", app.app_id);
             let payload = serde_json::json!({ "appId": app.app_id });
-            crate::jobs::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+            crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
         }
         Ok(new)
     }
@@ -288,7 +288,7 @@ impl Identity {
         for app_id in &apps {
             let key = format!("{WEBHOOK_EVENTS}:{app_id}");
             let payload = serde_json::json!({ "appId": app_id });
-            crate::jobs::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+            crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
         }
         Ok(apps.len())
     }

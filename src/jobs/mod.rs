@@ -36,7 +36,8 @@ use chrono::NaiveDateTime;
 
 pub use crate::db::models::job::{JobRow, JobStatus};
 use crate::db::models::now;
-use crate::db::{Conn, Db, DbError, Race, Retryable, transaction};
+pub use crate::db::queue::enqueue;
+use crate::db::{Db, DbError, Race, Retryable};
 pub use context::JobContext;
 pub use follower_sync::FollowerSync;
 pub use purge::{PURGE_EXPIRED, PurgeExpired};
@@ -126,36 +127,6 @@ impl Retryable for JobError {
     }
 }
 
-/// Queues a one-off job of `kind` with `payload`, to run as soon as a runner is free.
-///
-/// `key` makes it one per subject (keys are shared by all kinds, so name them like
-/// `follower_sync:{app_id}`): while a job with that key is queued, running or paused, that job
-/// is returned and nothing is queued, so a second "start" does not start a second job. A
-/// finished (completed or failed) job with that key is replaced by the new one. Without a key
-/// the job's id is its key.
-pub async fn enqueue(
-    db: &Db,
-    kind: &str,
-    key: Option<&str>,
-    payload: &serde_json::Value,
-) -> Result<JobRow, DbError> {
-    let payload = payload.to_string();
-    transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
-        let row = new_row(kind, key, &payload, now());
-        if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
-            if !existing.status().is_some_and(JobStatus::is_finished) {
-                return Ok(existing);
-            }
-            JobRow::delete(conn, &existing.id).await?;
-        }
-        // Two first enqueues of one key: the second violates `jobs_key_key`, and the
-        // transaction runs again and finds the first's job.
-        JobRow::insert(conn, &row).await?;
-        Ok(row)
-    })
-    .await
-}
-
 /// The job with this id (for its status, attempts and last error).
 pub async fn find(db: &Db, id: &str) -> Result<Option<JobRow>, DbError> {
     let mut conn = db.conn().await?;
@@ -173,25 +144,4 @@ pub async fn pause(db: &Db, id: &str) -> Result<bool, DbError> {
 pub async fn resume(db: &Db, id: &str) -> Result<bool, DbError> {
     let mut conn = db.conn().await?;
     JobRow::resume(&mut conn, id, now()).await
-}
-
-/// A new queued job (its key defaults to its id).
-fn new_row(kind: &str, key: Option<&str>, payload: &str, at: NaiveDateTime) -> JobRow {
-    let id = uuid::Uuid::now_v7().to_string();
-    JobRow {
-        key: key.map_or_else(|| id.clone(), str::to_owned),
-        id,
-        kind: kind.to_owned(),
-        payload: payload.to_owned(),
-        checkpoint: None,
-        status: JobStatus::Queued.as_str().to_owned(),
-        run_at: at,
-        lease_owner: None,
-        lease_until: None,
-        attempts: 0,
-        last_error: None,
-        created_at: at,
-        updated_at: at,
-        finished_at: None,
-    }
 }

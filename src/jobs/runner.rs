@@ -10,10 +10,11 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use super::run::{DynJob, Ended};
-use super::{Job, JobStatus, new_row};
+use super::{Job, JobStatus};
 use crate::config::JobsConfig;
 use crate::db::models::job::{JobChange, JobRow};
 use crate::db::models::now;
+use crate::db::queue::new_row;
 use crate::db::{Conn, Db, DbError, transaction};
 
 /// A registered handler.

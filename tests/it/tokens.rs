@@ -257,7 +257,10 @@ async fn server_side_fields_are_budgeted_per_request(backend: Backend) {
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("limits.wechat_fields_per_request"), "{message}");
+    assert!(
+        message.contains("limits.wechat_fields_per_request"),
+        "{message}"
+    );
     // Nothing was asked of WeChat.
     assert_eq!(tokens(&app, OA).await["stableCalls"], 0);
 }

@@ -1,0 +1,59 @@
+//! The job queue's writes, below the job runner (`crate::jobs`), so that any layer may queue a
+//! job: [`enqueue`] (one per key) and the row of a new job.
+
+use chrono::NaiveDateTime;
+
+use super::models::job::{JobRow, JobStatus};
+use super::models::now;
+use super::{Conn, Db, DbError, transaction};
+
+/// Queues a one-off job of `kind` with `payload`, to run as soon as a runner is free.
+///
+/// `key` makes it one per subject (keys are shared by all kinds, so name them like
+/// `follower_sync:{app_id}`): while a job with that key is queued, running or paused, that job
+/// is returned and nothing is queued, so a second "start" does not start a second job. A
+/// finished (completed or failed) job with that key is replaced by the new one. Without a key
+/// the job's id is its key.
+pub async fn enqueue(
+    db: &Db,
+    kind: &str,
+    key: Option<&str>,
+    payload: &serde_json::Value,
+) -> Result<JobRow, DbError> {
+    let payload = payload.to_string();
+    transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
+        let row = new_row(kind, key, &payload, now());
+        if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
+            if !existing.status().is_some_and(JobStatus::is_finished) {
+                return Ok(existing);
+            }
+            JobRow::delete(conn, &existing.id).await?;
+        }
+        // Two first enqueues of one key: the second violates `jobs_key_key`, and the
+        // transaction runs again and finds the first's job.
+        JobRow::insert(conn, &row).await?;
+        Ok(row)
+    })
+    .await
+}
+
+/// A new queued job row (key: `key`, or its id).
+pub(crate) fn new_row(kind: &str, key: Option<&str>, payload: &str, at: NaiveDateTime) -> JobRow {
+    let id = uuid::Uuid::now_v7().to_string();
+    JobRow {
+        key: key.map_or_else(|| id.clone(), str::to_owned),
+        id,
+        kind: kind.to_owned(),
+        payload: payload.to_owned(),
+        checkpoint: None,
+        status: JobStatus::Queued.as_str().to_owned(),
+        run_at: at,
+        lease_owner: None,
+        lease_until: None,
+        attempts: 0,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+        finished_at: None,
+    }
+}
