@@ -109,12 +109,10 @@ impl UserRow {
         Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
     }
 
-    /// Inserts a user and returns it as stored.
+    /// Inserts a user and returns it as stored (one statement: `RETURNING`, on both backends).
     pub async fn insert(conn: &mut Conn, row: &UserRow) -> Result<UserRow, DbError> {
-        super::insert(conn, users::table, row).await?;
-        UserRow::find(conn, &row.id)
-            .await?
-            .ok_or(DbError::Query(diesel::result::Error::NotFound))
+        let q = diesel::insert_into(users::table).values(row);
+        Ok(with_conn!(conn, c => q.get_result::<UserRow>(c).await)?)
     }
 
     /// Sets the unionid of a user that has none.
