@@ -25,7 +25,7 @@ pub struct FollowerBenchArgs {
     #[arg(long, default_value_t = 0.33)]
     known: f64,
     /// `wechat.follower_sync_concurrency`.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Database pool size.
     #[arg(long, default_value_t = 16)]

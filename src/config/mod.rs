@@ -113,8 +113,8 @@ pub struct WechatConfig {
     #[default(5000)]
     pub timeout_ms: u64,
     /// Follower sync: `user/info/batchget` calls (of 100 followers each, recorded in one
-    /// transaction) in flight at once.
-    #[default(4)]
+    /// transaction) in flight at once; at most half of `database_pool_size`.
+    #[default(8)]
     pub follower_sync_concurrency: usize,
     /// How long a follower sync stopped by WeChat's API quota (45009) waits before it carries
     /// on from its checkpoint, in seconds.

@@ -274,7 +274,13 @@ impl Identity {
             .await?;
         let sync_id = sync.id.as_str();
         let openids = page.openids();
-        let concurrency = self.config.wechat.follower_sync_concurrency.max(1);
+        // Each chunk in flight holds a connection: leave half the pool to everyone else.
+        let concurrency = self
+            .config
+            .wechat
+            .follower_sync_concurrency
+            .min(self.config.database_pool_size / 2)
+            .max(1);
         let chunks: Vec<Vec<String>> = openids
             .chunks(BATCHGET_MAX)
             .map(<[String]>::to_vec)
