@@ -11,6 +11,7 @@
 pub mod access;
 pub mod admin;
 mod fast_path;
+pub mod follower_sync;
 pub mod followers;
 pub mod mini_program;
 pub mod oauth_state;

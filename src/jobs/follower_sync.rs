@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::{Job, JobContext, JobError, JobOutcome};
-use crate::identity::followers::{
+use crate::identity::follower_sync::{
     FOLLOWER_SYNC, PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
 };
 use crate::identity::{Identity, IdentityError};
