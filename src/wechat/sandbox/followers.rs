@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Sandbox, check_user, derive_id, lock};
+use super::{Refusal, Sandbox, check_user, derive_id, lock};
 use crate::types::AppKind;
 use crate::wechat::server_api::{BATCHGET_MAX, FOLLOWERS_PER_PAGE};
 
@@ -161,19 +162,15 @@ impl Sandbox {
     }
 }
 
-fn error(errcode: i64, errmsg: &'static str) -> Response {
-    super::Refusal(errcode, errmsg).into_response()
-}
-
 /// Checks the access token and that its app is an Official Account.
-fn official_account(sb: &Sandbox, token: Option<&str>) -> Result<String, Response> {
-    let token = token.ok_or_else(|| error(41001, "access_token missing"))?;
+fn official_account(sb: &Sandbox, token: Option<&str>) -> Result<String, Refusal> {
+    let token = token.ok_or(Refusal(41001, "access_token missing"))?;
     let app_id = sb
         .check_access_token(token)
-        .map_err(|(errcode, errmsg)| error(errcode, errmsg))?;
+        .map_err(|(errcode, errmsg)| Refusal(errcode, errmsg))?;
     match sb.inner.apps.get(&app_id) {
         Some(app) if app.kind == AppKind::OfficialAccount => Ok(app_id),
-        _ => Err(error(48001, "api unauthorized")),
+        _ => Err(Refusal(48001, "api unauthorized")),
     }
 }
 
@@ -185,23 +182,24 @@ pub(super) struct UserGetQuery {
 }
 
 /// `GET /cgi-bin/user/get`: up to 10,000 followers after `next_openid`.
-pub(super) async fn user_get(State(sb): State<Sandbox>, Query(q): Query<UserGetQuery>) -> Response {
-    let app_id = match official_account(&sb, q.access_token.as_deref()) {
-        Ok(app_id) => app_id,
-        Err(response) => return response,
-    };
+pub(super) async fn user_get(
+    State(sb): State<Sandbox>,
+    Query(q): Query<UserGetQuery>,
+) -> Result<Json<Value>, Refusal> {
+    let app_id = official_account(&sb, q.access_token.as_deref())?;
     sb.count_call(&app_id, |c| c.user_get += 1);
     let lists = lock(&sb.inner.followers.lists);
     let Some(list) = lists.get(&app_id) else {
-        return Json(serde_json::json!({ "total": 0, "count": 0, "next_openid": "" }))
-            .into_response();
+        return Ok(Json(
+            serde_json::json!({ "total": 0, "count": 0, "next_openid": "" }),
+        ));
     };
     let from = if q.next_openid.is_empty() {
         0
     } else {
         match list.by_openid.get(&q.next_openid) {
             Some(seq) => seq + 1,
-            None => return error(40003, "invalid openid"),
+            None => return Err(Refusal(40003, "invalid openid")),
         }
     };
     let page: Vec<&str> = list
@@ -219,7 +217,7 @@ pub(super) async fn user_get(State(sb): State<Sandbox>, Query(q): Query<UserGetQ
     if !page.is_empty() {
         body["data"] = serde_json::json!({ "openid": page });
     }
-    Json(body).into_response()
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]
@@ -232,16 +230,13 @@ pub(super) struct UserInfoQuery {
 pub(super) async fn user_info(
     State(sb): State<Sandbox>,
     Query(q): Query<UserInfoQuery>,
-) -> Response {
-    let app_id = match official_account(&sb, q.access_token.as_deref()) {
-        Ok(app_id) => app_id,
-        Err(response) => return response,
-    };
+) -> Result<Json<Value>, Refusal> {
+    let app_id = official_account(&sb, q.access_token.as_deref())?;
     let Some(openid) = q.openid.filter(|o| !o.is_empty() && o.len() <= 64) else {
-        return error(40003, "invalid openid");
+        return Err(Refusal(40003, "invalid openid"));
     };
     sb.count_call(&app_id, |c| c.user_info += 1);
-    Json(sb.info(&app_id, &openid)).into_response()
+    Ok(Json(sb.info(&app_id, &openid)))
 }
 
 #[derive(Deserialize)]
@@ -265,13 +260,10 @@ pub(super) async fn batchget(
     State(sb): State<Sandbox>,
     Query(q): Query<BatchQuery>,
     Json(body): Json<BatchBody>,
-) -> Response {
-    let app_id = match official_account(&sb, q.access_token.as_deref()) {
-        Ok(app_id) => app_id,
-        Err(response) => return response,
-    };
+) -> Result<Json<Value>, Refusal> {
+    let app_id = official_account(&sb, q.access_token.as_deref())?;
     if body.user_list.is_empty() || body.user_list.len() > BATCHGET_MAX {
-        return error(45033, "user_list size out of range (1-100)");
+        return Err(Refusal(45033, "user_list size out of range (1-100)"));
     }
     sb.count_call(&app_id, |c| c.batchget += 1);
     let list: Vec<_> = body
@@ -279,7 +271,7 @@ pub(super) async fn batchget(
         .iter()
         .map(|e| sb.info(&app_id, &e.openid))
         .collect();
-    Json(serde_json::json!({ "user_info_list": list })).into_response()
+    Ok(Json(serde_json::json!({ "user_info_list": list })))
 }
 
 /// `POST /followers`: `count` synthetic followers named `{prefix}{from}` … (people like any
