@@ -211,7 +211,10 @@ impl AccessTokens {
         if now() >= fresh_until {
             return None;
         }
-        let token = self.0.sealer.open(sealed, SEAL_CONTEXT).ok()?;
+        let Ok(token) = self.0.sealer.open(sealed, SEAL_CONTEXT) else {
+            tracing::warn!(app = %row.app_id, "the stored access token cannot be opened: every instance must have the same wechat.session_key_encryption_key");
+            return None;
+        };
         Some(AppToken {
             token: String::from_utf8(token).ok()?,
             hash: hash.clone(),

@@ -176,7 +176,10 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     let a = TestApp::start(Backend::Postgres).await;
     let sandbox_url = format!("{}/sandbox/wechat", a.base);
     let url = a.database_url.clone();
+    // Instances of one deployment share the key that seals secrets at rest.
+    let key = std::fs::read_to_string(a.dir.path().join("session-key-encryption.key")).unwrap();
     let b = TestApp::start_with(Backend::Postgres, |c| {
+        c.wechat.session_key_encryption_key = Some(wechat_identity::config::Secret::new(key));
         c.sandbox = Some(false);
         c.apps = wechat_identity::config::sandbox_demo_apps();
         c.database_url = Some(wechat_identity::config::Secret::new(url));
@@ -242,8 +245,9 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     eprintln!("two instances: {total} calls; sandbox counted {t}");
     assert!(total > 40, "too few calls to mean anything: {total}");
     assert_eq!(t["selfInflicted"], 0, "{t}");
-    // The first token, then one per expiry or revocation.
+    // The first token, then one per expiry or revocation, each fetched once.
     assert_eq!(t["minted"], 6, "{t}");
+    assert_eq!(t["stableCalls"], 6, "{t}");
     assert_eq!(t["forceCalls"], 0, "{t}");
 }
 
