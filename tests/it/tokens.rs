@@ -24,6 +24,17 @@ const TOKEN: &str = "query($a: String!) { wechatAccessToken(appId: $a) { token e
 const SYNC_ONE: &str = "mutation($a: String!, $o: String!) {
     syncOfficialAccountFollower(appId: $a, openid: $o) { openid subscribed unionid } }";
 
+/// `user` follows the OA (no event pushed); their openid.
+async fn follower(app: &TestApp, user: &str) -> String {
+    let (_, followed) = app
+        .sandbox_post(
+            "/follow",
+            json!({ "appId": OA, "user": user, "silent": true }),
+        )
+        .await;
+    followed["openid"].as_str().unwrap().to_owned()
+}
+
 async fn tokens(app: &TestApp, app_id: &str) -> Value {
     app.sandbox_stats(app_id).await["tokens"].clone()
 }
@@ -75,18 +86,7 @@ async fn a_service_reads_the_shared_token_and_others_are_refused(backend: Backen
 
 async fn a_revoked_or_expired_token_is_replaced_once_and_the_call_retried(backend: Backend) {
     let app = TestApp::start(backend).await;
-    app.add_followers("tok", 0, 1).await;
-    let openid = app
-        .sandbox_post(
-            "/follow",
-            json!({ "appId": OA, "user": "tok0", "silent": true }),
-        )
-        .await
-        .1["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let vars = json!({ "a": OA, "o": openid });
+    let vars = json!({ "a": OA, "o": follower(&app, "tok0").await });
     let data = app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars.clone()).await;
     assert_eq!(data["syncOfficialAccountFollower"]["subscribed"], true);
     assert!(data["syncOfficialAccountFollower"]["unionid"].is_string());
@@ -114,18 +114,7 @@ async fn a_revoked_or_expired_token_is_replaced_once_and_the_call_retried(backen
 
 async fn a_token_wechat_keeps_refusing_is_force_refreshed_within_limits(backend: Backend) {
     let app = TestApp::start(backend).await;
-    app.add_followers("tok", 0, 1).await;
-    let openid = app
-        .sandbox_post(
-            "/follow",
-            json!({ "appId": OA, "user": "tok0", "silent": true }),
-        )
-        .await
-        .1["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let vars = json!({ "a": OA, "o": openid });
+    let vars = json!({ "a": OA, "o": follower(&app, "tok0").await });
     app.gql_ok(Some(ADMIN_KEY), SYNC_ONE, vars.clone()).await;
     // Revoked, but normal-mode stable_token keeps handing it out: only force mode helps.
     app.sandbox_post(
@@ -186,16 +175,9 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
         c.wechat.api_base_url = sandbox_url;
     })
     .await;
-    a.add_followers("two", 0, 20).await;
     let mut openids = Vec::new();
     for i in 0..20 {
-        let res = a
-            .sandbox_post(
-                "/follow",
-                json!({ "appId": OA, "user": format!("two{i}"), "silent": true }),
-            )
-            .await;
-        openids.push(res.1["openid"].as_str().unwrap().to_owned());
+        openids.push(follower(&a, &format!("two{i}")).await);
     }
     let a = Arc::new(a);
     let b = Arc::new(b);
