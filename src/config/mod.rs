@@ -170,9 +170,11 @@ pub struct AppConfig {
     /// The EncodingAESKey from WeChat's console (43 characters) for compatible and safe mode.
     #[serde(default)]
     pub encoding_aes_key: Option<Secret>,
-    /// Refuse plaintext pushes: only safe-mode (encrypted) messages are accepted.
+    /// Refuse plaintext pushes (only compatible and safe mode, which carry the message
+    /// encrypted and signed). Default: on when `encoding_aes_key` is set, since a plaintext push
+    /// signs only its timestamp and nonce, not its body.
     #[serde(default)]
-    pub require_encryption: bool,
+    pub require_encryption: Option<bool>,
     /// Which WeChat call fetches the app's access token.
     #[serde(default)]
     pub access_token_api: AccessTokenApi,
@@ -180,6 +182,14 @@ pub struct AppConfig {
     /// admin asks).
     #[serde(default)]
     pub follower_sync_interval_secs: Option<u64>,
+}
+
+impl AppConfig {
+    /// Whether the webhook refuses plaintext pushes (see `require_encryption`).
+    pub fn requires_encryption(&self) -> bool {
+        self.require_encryption
+            .unwrap_or(self.encoding_aes_key.is_some())
+    }
 }
 
 /// The WeChat call that fetches an app's access token.

@@ -30,7 +30,7 @@ pub fn sandbox_demo_apps() -> Vec<AppConfig> {
         token: Some(Secret::new(SANDBOX_WEBHOOK_TOKEN)),
         encoding_aes_key: (kind == AppKind::OfficialAccount)
             .then(|| Secret::new(SANDBOX_ENCODING_AES_KEY)),
-        require_encryption: false,
+        require_encryption: None,
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
     };

@@ -12,7 +12,7 @@ fn secrets_never_print() {
         open_platform: true,
         token: Some(Secret::new("webhooktokenvalue")),
         encoding_aes_key: None,
-        require_encryption: false,
+        require_encryption: None,
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
     });

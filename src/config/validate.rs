@@ -197,7 +197,7 @@ fn validate_server_settings(i: usize, app: &AppConfig) -> Result<(), ConfigError
             ));
         }
     }
-    if app.require_encryption && app.encoding_aes_key.is_none() {
+    if app.require_encryption == Some(true) && app.encoding_aes_key.is_none() {
         return Err(invalid(
             format!("apps[{i}].require_encryption"),
             "needs apps[].encoding_aes_key",

@@ -12,6 +12,7 @@ use super::{Identity, IdentityError};
 use crate::config::AppConfig;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::now;
+use crate::db::{Conn, transaction};
 use crate::types::{AppId, AppKind, new_row_id};
 use crate::wechat::server_api::BATCHGET_MAX;
 
@@ -101,6 +102,7 @@ impl Identity {
         if let Some(existing) = FollowerSyncRow::find_by_job(&mut conn, &job.id).await? {
             return Ok(existing);
         }
+        let job_id = job.id.clone();
         let row = FollowerSyncRow {
             id: sync_id,
             app_id: app_id.clone(),
@@ -119,8 +121,48 @@ impl Identity {
             started_at: None,
             finished_at: None,
         };
+        // Two starts at once share the job: the second insert does nothing, and both answer
+        // with the row that is there.
         FollowerSyncRow::insert(&mut conn, &row).await?;
-        Ok(row)
+        FollowerSyncRow::find_by_job(&mut conn, &job_id)
+            .await?
+            .ok_or_else(|| {
+                IdentityError::Internal(format!("follower sync of job {job_id} vanished"))
+            })
+    }
+
+    /// Deletes the lists of finished syncs (one that failed leaves its list behind).
+    pub async fn forget_finished_sync_lists(&self) -> Result<usize, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        Ok(FollowerSyncRow::forget_seen_of_finished(&mut conn).await?)
+    }
+
+    /// The sync as it stands: one whose job gave up for good (or is gone) is marked failed with
+    /// the job's error first.
+    pub async fn reconciled_sync(
+        &self,
+        row: FollowerSyncRow,
+    ) -> Result<FollowerSyncRow, IdentityError> {
+        if matches!(
+            SyncStatus::parse(&row.status),
+            SyncStatus::Completed | SyncStatus::Failed
+        ) {
+            return Ok(row);
+        }
+        let mut conn = self.db.conn().await?;
+        let job = crate::db::models::job::JobRow::find(&mut conn, &row.job_id).await?;
+        let error = match &job {
+            None => "its job no longer exists".to_owned(),
+            Some(j) if j.status() == Some(crate::db::models::job::JobStatus::Failed) => j
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "its job failed".into()),
+            Some(_) => return Ok(row),
+        };
+        FollowerSyncRow::fail(&mut conn, &row.id, &error, now()).await?;
+        Ok(FollowerSyncRow::find(&mut conn, &row.id)
+            .await?
+            .unwrap_or(row))
     }
 
     /// Queues a sync of every Official Account whose `follower_sync_interval_secs` has passed
@@ -134,6 +176,10 @@ impl Identity {
             let mut conn = self.db.conn().await?;
             let latest = FollowerSyncRow::latest(&mut conn, &app.app_id).await?;
             drop(conn);
+            let latest = match latest {
+                Some(row) => Some(self.reconciled_sync(row).await?),
+                None => None,
+            };
             let due = match &latest {
                 None => true,
                 Some(s) => s
@@ -196,6 +242,7 @@ impl Identity {
             .collect()
             .await;
         let n = &mut cp.counts;
+        n.listed += openids.len() as i64;
         for result in results {
             let seen = result?;
             n.followers_seen += seen.followers;
@@ -207,9 +254,8 @@ impl Identity {
         if !openids.is_empty() {
             n.pages += 1;
         }
-        if n.total.is_none() {
-            n.total = Some(page.total);
-        }
+        // The latest count: followers come and go while the sync runs.
+        n.total = Some(page.total);
         let mut conn = self.db.conn().await?;
         FollowerSyncRow::set_counts(&mut conn, &sync.id, n).await?;
         if openids.is_empty() || page.next_openid.is_empty() {
@@ -233,25 +279,51 @@ impl Identity {
                 self.wechat.follower_infos(&token, chunk).await
             })
             .await?;
-        self.record_followers(app, &infos, MergeReason::FollowerSync, Some(sync_id))
-            .await
+        // Whom `user/get` listed counts as listed, whatever batchget said of them.
+        self.record_followers(
+            app,
+            &infos,
+            MergeReason::FollowerSync,
+            Some((sync_id, chunk)),
+        )
+        .await
     }
 
-    /// Ends a sync: identities it did not list are marked unsubscribed; completed.
-    pub async fn finish_follower_sync(&self, sync: &FollowerSyncRow) -> Result<i64, IdentityError> {
+    /// Ends a sync: completed, and the identities it did not list marked unsubscribed, in one
+    /// transaction that happens once (a job run again after it changes nothing). Nobody is
+    /// marked when the sync listed fewer followers than WeChat counts (a list cut short is not
+    /// a list of who left): the sync fails and says so. `None`: it had ended already.
+    pub async fn finish_follower_sync(
+        &self,
+        sync: &FollowerSyncRow,
+        counts: &SyncCounts,
+    ) -> Result<Option<i64>, IdentityError> {
+        let total = counts.total.unwrap_or(0);
+        if counts.listed * 100 < total * 99 {
+            let message = format!(
+                "WeChat counted {total} followers but listed {}; nobody was marked unsubscribed",
+                counts.listed
+            );
+            let mut conn = self.db.conn().await?;
+            FollowerSyncRow::fail(&mut conn, &sync.id, &message, now()).await?;
+            return Err(IdentityError::Wechat(
+                crate::wechat::WechatError::Unavailable {
+                    reason: message,
+                    errcode: None,
+                },
+            ));
+        }
         let started = sync.started_at.unwrap_or(sync.created_at);
-        let mut conn = self.db.conn().await?;
-        let n =
-            FollowerSyncRow::mark_unlisted_unsubscribed(&mut conn, &sync.id, &sync.app_id, started)
-                .await?;
-        FollowerSyncRow::set_status(
-            &mut conn,
-            &sync.id,
-            SyncStatus::Completed.as_str(),
-            None,
-            now(),
+        let (id, app_id) = (&sync.id, &sync.app_id);
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                Ok(
+                    FollowerSyncRow::complete_and_mark_unlisted(conn, id, app_id, started, now())
+                        .await?,
+                )
+            },
         )
-        .await?;
-        Ok(n)
+        .await
     }
 }

@@ -56,7 +56,12 @@ impl Admin<'_> {
     /// A sync by id.
     pub async fn follower_sync(&self, id: &str) -> Result<Option<FollowerSyncRow>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        Ok(FollowerSyncRow::find(&mut conn, id).await?)
+        let row = FollowerSyncRow::find(&mut conn, id).await?;
+        drop(conn);
+        match row {
+            Some(row) => Ok(Some(self.identity.reconciled_sync(row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The latest syncs of an app (at most [`MAX_SYNCS_LISTED`]), newest first.
@@ -68,7 +73,13 @@ impl Admin<'_> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
         let mut conn = self.db.conn().await?;
         let limit = limit.clamp(1, MAX_SYNCS_LISTED);
-        Ok(FollowerSyncRow::for_app(&mut conn, &app.app_id, limit).await?)
+        let rows = FollowerSyncRow::for_app(&mut conn, &app.app_id, limit).await?;
+        drop(conn);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.identity.reconciled_sync(row).await?);
+        }
+        Ok(out)
     }
 
     /// Asks WeChat about one person (`user/info`) and records what it says (follow state,
@@ -109,15 +120,15 @@ impl Admin<'_> {
 }
 
 impl Identity {
-    /// Records followers (one transaction): each through [`sighting::record`]; a sync (`sync`)
-    /// remembers whom it listed. A follower whose unionid conflicts with the one on record is
+    /// Records followers (one transaction): each through [`sighting::record`]; a sync (`sync`:
+    /// its id and the openids `user/get` listed) remembers whom it listed. A follower whose unionid conflicts with the one on record is
     /// counted in `errors` and left as it is.
     pub(super) async fn record_followers(
         &self,
         app: &AppConfig,
         infos: &[FollowerInfo],
         reason: MergeReason,
-        sync: Option<&str>,
+        sync: Option<(&str, &[String])>,
     ) -> Result<Tally, IdentityError> {
         let parsed: Vec<(OpenId, Option<UnionId>, &FollowerInfo)> = infos
             .iter()
@@ -165,9 +176,8 @@ impl Identity {
                         Err(e) => return Err(e),
                     }
                 }
-                if let Some(sync) = sync {
-                    let listed: Vec<&OpenId> = parsed.iter().map(|(o, _, _)| o).collect();
-                    FollowerSyncRow::record_seen(conn, sync, &listed).await?;
+                if let Some((sync, listed)) = sync {
+                    FollowerSyncRow::record_seen(conn, sync, listed).await?;
                 }
                 Ok(seen)
             },

@@ -20,6 +20,7 @@ mod reads;
 pub mod rules;
 pub mod sighting;
 pub mod webhook;
+mod webhook_replay;
 pub mod wechat_token;
 
 use std::ops::Deref;
@@ -118,6 +119,8 @@ pub struct Parts {
     fast_path: bool,
     /// Apps' access tokens for WeChat's server API.
     access_tokens: wechat_token::AccessTokens,
+    /// Webhook queries seen, against replays with another body.
+    webhook_replays: webhook_replay::ReplayGuard,
 }
 
 impl Deref for Identity {
@@ -171,6 +174,9 @@ impl Identity {
             setup.token_sealer,
             settings,
         );
+        let webhook_replays = webhook_replay::ReplayGuard::new(Duration::from_secs(
+            setup.config.limits.webhook_freshness_secs,
+        ));
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),
             db: setup.db,
@@ -183,6 +189,7 @@ impl Identity {
             state_cap: oauth_state::StateCapCheck::default(),
             fast_path,
             access_tokens,
+            webhook_replays,
         }))
     }
 

@@ -93,6 +93,7 @@ impl Identity {
     ) -> Result<bool, Refused> {
         let app = self.webhook_app(app_id)?;
         self.check_signature(app, q)?;
+        self.webhook_replays.check(app, q, body)?;
         let xml = self.open_body(app, q, body)?;
         let envelope = Envelope::parse(&xml).map_err(|e| Refused::BadRequest(e.to_string()))?;
         let row = WebhookEventRow {
@@ -142,8 +143,8 @@ impl Identity {
         let ts: i64 = timestamp
             .parse()
             .map_err(|_| unauthorized("timestamp is not a number"))?;
-        let window = self.config.limits.webhook_freshness_secs as i64;
-        if (now().and_utc().timestamp() - ts).abs() > window {
+        let window = self.config.limits.webhook_freshness_secs;
+        if now().and_utc().timestamp().abs_diff(ts) > window {
             return Err(Refused::Unauthorized(format!(
                 "timestamp is more than {window} s away (limits.webhook_freshness_secs)"
             )));
@@ -158,9 +159,9 @@ impl Identity {
     fn open_body(&self, app: &AppConfig, q: &PushQuery, body: &str) -> Result<String, Refused> {
         let unauthorized = |e: WebhookError| Refused::Unauthorized(e.to_string());
         if q.encrypt_type.as_deref() != Some("aes") {
-            if app.require_encryption {
+            if app.requires_encryption() {
                 return Err(Refused::Unauthorized(
-                    "this app accepts encrypted (safe mode) pushes only (apps[].require_encryption)".into(),
+                    "this app accepts encrypted pushes only (compatible or safe mode; apps[].require_encryption)".into(),
                 ));
             }
             return Ok(body.to_owned());
@@ -188,6 +189,12 @@ impl Identity {
     /// Processes an app's stored events in order (the `webhook_events` job); how many.
     pub async fn process_webhook_events(&self, app_id: &AppId) -> Result<usize, IdentityError> {
         let Some(app) = self.config.app(app_id.as_str()) else {
+            // The app left the configuration: its events will never be processed.
+            let mut conn = self.db.conn().await?;
+            for event in WebhookEventRow::pending(&mut conn, app_id, 1000).await? {
+                let error = Some("the app is no longer configured");
+                WebhookEventRow::record_attempt(&mut conn, &event.id, Some(now()), error).await?;
+            }
             return Ok(0);
         };
         let mut done = 0;
@@ -211,6 +218,12 @@ impl Identity {
                         // WeChat's quota: leave the rest for a later run.
                         return Err(WechatError::RateLimited { errcode }.into());
                     }
+                    // WeChat or the database failing for a while: the job tries again later;
+                    // the event keeps its place and its attempts.
+                    Err(
+                        e @ (IdentityError::Wechat(WechatError::Unavailable { .. })
+                        | IdentityError::Db(_)),
+                    ) => return Err(e),
                     Err(e) => {
                         let give_up = event.attempts + 1 >= MAX_EVENT_ATTEMPTS;
                         let message = e.to_string();

@@ -235,14 +235,14 @@ impl AccessTokens {
         row: Option<&AccessTokenRow>,
     ) -> Result<AppToken, IdentityError> {
         let result = self.fetch(app, row).await;
+        if let Err(WechatError::RateLimited { errcode }) = &result {
+            self.block(&app.app_id, *errcode);
+        }
         let mut conn = self.0.db.conn().await?;
         let (fetched, forced) = match result {
             Ok(ok) => ok,
             Err(e) => {
                 AccessTokenRow::release(&mut conn, &app.app_id, &self.0.owner).await?;
-                if let WechatError::RateLimited { errcode } = &e {
-                    self.block(&app.app_id, *errcode);
-                }
                 return Err(e.into());
             }
         };

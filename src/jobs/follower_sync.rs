@@ -44,15 +44,20 @@ impl Job for FollowerSync {
                 payload.sync_id
             )));
         };
+        if SyncStatus::parse(&sync.status) == SyncStatus::Completed {
+            // Run again after its end (the runner could not record that it was done).
+            return Ok(JobOutcome::Done);
+        }
         loop {
             match self.identity.follower_sync_page(&sync, &mut cp).await {
                 Ok(PageOutcome::More) => ctx.save_checkpoint(&cp).await?,
                 Ok(PageOutcome::Done) => {
                     let unsubscribed = self
                         .identity
-                        .finish_follower_sync(&sync)
+                        .finish_follower_sync(&sync, &cp.counts)
                         .await
-                        .map_err(JobError::retry)?;
+                        .map_err(JobError::fatal)?
+                        .unwrap_or(0);
                     tracing::info!(sync = %sync.id, app = %sync.app_id, seen = cp.counts.followers_seen, created = cp.counts.users_created, merged = cp.counts.users_merged, unsubscribed, "follower sync completed");
                     return Ok(JobOutcome::Done);
                 }

@@ -37,19 +37,17 @@ impl std::fmt::Debug for AccessToken {
 }
 
 /// One page of `/cgi-bin/user/get`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct FollowerPage {
-    /// Followers in all.
-    #[serde(default)]
+    /// Followers in all (WeChat always sends it: a reply without it is malformed, not an
+    /// empty list).
     pub total: i64,
     /// Openids on this page.
-    #[serde(default)]
     pub count: i64,
     /// The openids (absent on an empty page).
     #[serde(default)]
     pub data: Option<FollowerOpenids>,
     /// The cursor of the next page: the last openid of this one ("" at the end).
-    #[serde(default)]
     pub next_openid: String,
 }
 
@@ -72,7 +70,7 @@ pub struct FollowerOpenids {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct FollowerInfo {
     /// 1 if the person follows the account; 0 (and nothing else but the openid) if not.
-    #[serde(default)]
+    /// Required: a reply without it says nothing about following.
     pub subscribe: i32,
     /// The person's openid in this account.
     pub openid: String,
@@ -207,5 +205,20 @@ impl WechatClient {
             )
             .await?;
         Ok(batch.user_info_list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_without_the_fields_that_matter_are_malformed_not_empty() {
+        // An empty object is not "no more followers" nor "does not follow".
+        assert!(serde_json::from_str::<FollowerPage>("{}").is_err());
+        assert!(serde_json::from_str::<FollowerInfo>(r#"{"openid":"o1"}"#).is_err());
+        let last: FollowerPage =
+            serde_json::from_str(r#"{"total":3,"count":0,"next_openid":""}"#).unwrap();
+        assert!(last.openids().is_empty());
     }
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     a_sync_stopped_by_wechats_quota_pauses_and_carries_on_from_its_page,
     only_admins_sync_and_one_sync_runs_per_app,
     a_scheduled_sync_starts_by_itself,
+    a_sync_ends_once_and_never_marks_from_a_list_cut_short,
 );
 
 async fn followers_known_from_a_mini_program_become_one_user_with_both_identities(
@@ -205,4 +206,67 @@ async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
         assert!(std::time::Instant::now() < deadline, "no scheduled sync");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend) {
+    use wechat_identity::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
+    let app = TestApp::start(backend).await;
+    app.add_followers("u", 0, 3).await;
+    let sync = app.start_sync().await;
+    let id = sync["id"].as_str().unwrap().to_owned();
+    app.wait_sync(&id, "COMPLETED", 30).await;
+    let subscribed = "official_account_identities WHERE subscribed";
+    assert_eq!(app.count(subscribed).await, 3);
+    let identity = &app.running.app.identity;
+    let mut conn = app.db_conn().await;
+    let row = FollowerSyncRow::find(&mut conn, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    // Its job run again after the end (say the runner could not record it): nothing happens,
+    // although this run's list is empty.
+    let counts = SyncCounts {
+        total: Some(0),
+        ..SyncCounts::default()
+    };
+    let again = identity.finish_follower_sync(&row, &counts).await.unwrap();
+    assert_eq!(again, None);
+    assert_eq!(app.count(subscribed).await, 3);
+
+    // A second sync whose list came out shorter than WeChat's count fails, marking nobody.
+    let second = app.start_sync().await;
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    app.wait_sync(&second_id, "COMPLETED", 30).await;
+    let mut conn = app.db_conn().await;
+    wechat_identity::with_conn!(&mut conn, c => {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(format!(
+            "UPDATE follower_syncs SET status = 'running', finished_at = NULL WHERE id = '{second_id}'"
+        ))
+        .execute(c)
+        .await
+    })
+    .unwrap();
+    let row = FollowerSyncRow::find(&mut conn, &second_id)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let short = SyncCounts {
+        total: Some(3),
+        listed: 1,
+        ..SyncCounts::default()
+    };
+    assert!(identity.finish_follower_sync(&row, &short).await.is_err());
+    assert_eq!(app.count(subscribed).await, 3);
+    let failed = app.sync(&second_id).await;
+    assert_eq!(failed["status"], "FAILED");
+    assert!(
+        failed["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("nobody was marked"),
+        "{failed:#}"
+    );
 }

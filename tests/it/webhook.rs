@@ -59,7 +59,7 @@ async fn the_url_verification_echoes_only_with_a_valid_signature(backend: Backen
 }
 
 async fn alice_follows_the_oa_and_is_one_user_in_every_push_mode(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_with(backend, plaintext_allowed).await;
     for (user, mode) in [
         ("alice", "safe"),
         ("bob", "compatible"),
@@ -106,7 +106,7 @@ async fn alice_follows_the_oa_and_is_one_user_in_every_push_mode(backend: Backen
 }
 
 async fn a_push_that_does_not_check_out_is_refused_and_nothing_is_stored(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_with(backend, plaintext_allowed).await;
     let xml = event_xml("oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "subscribe", "");
     let before = app.written().await;
 
@@ -163,17 +163,23 @@ async fn a_push_that_does_not_check_out_is_refused_and_nothing_is_stored(backend
 }
 
 async fn retries_are_stored_once_and_other_events_are_acknowledged(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_with(backend, plaintext_allowed).await;
     // WeChat retries the same template-result event three times.
     let xml = event_xml(
         "oBBBBBBBBBBBBBBBBBBBBBBBBBBB",
         "TEMPLATESENDJOBFINISH",
         "<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>",
     );
+    let query = signed_query(0);
     for _ in 0..3 {
-        let (status, body) = app.webhook_post(OA, &signed_query(0), xml.clone()).await;
+        let (status, body) = app.webhook_post(OA, &query, xml.clone()).await;
         assert_eq!((status, body.as_str()), (200, "success"));
     }
+    assert_eq!(app.count("webhook_events").await, 1);
+    // The same signed query with another body: a replay (plaintext signs no body).
+    let forged = event_xml("oBBBBBBBBBBBBBBBBBBBBBBBBBBB", "unsubscribe", "");
+    let (status, body) = app.webhook_post(OA, &query, forged).await;
+    assert_eq!(status, 401, "{body}");
     assert_eq!(app.count("webhook_events").await, 1);
     // An event we do not know, and a Mini Program's message push: stored and acknowledged.
     let unknown = event_xml("oBBBBBBBBBBBBBBBBBBBBBBBBBBB", "some_new_event", "");
@@ -195,13 +201,8 @@ async fn retries_are_stored_once_and_other_events_are_acknowledged(backend: Back
 }
 
 async fn an_app_that_requires_encryption_refuses_plaintext(backend: Backend) {
-    let app = TestApp::start_with(backend, |c| {
-        c.apps = wechat_identity::config::sandbox_demo_apps();
-        for a in &mut c.apps {
-            a.require_encryption = a.encoding_aes_key.is_some();
-        }
-    })
-    .await;
+    // The demo OA has an EncodingAESKey: plaintext is refused without saying so.
+    let app = TestApp::start(backend).await;
     let xml = event_xml("oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "subscribe", "");
     let (status, body) = app.webhook_post(OA, &signed_query(0), xml).await;
     assert_eq!(status, 401);
@@ -235,4 +236,13 @@ async fn a_slow_wechat_does_not_hold_up_the_answer(backend: Backend) {
         u["officialAccountIdentities"][0]["subscribed"] == true
     })
     .await;
+}
+
+/// The demo OA accepts plaintext pushes too (as an app configured with
+/// `require_encryption = false`).
+fn plaintext_allowed(c: &mut wechat_identity::config::Config) {
+    c.apps = wechat_identity::config::sandbox_demo_apps();
+    for a in &mut c.apps {
+        a.require_encryption = Some(false);
+    }
 }

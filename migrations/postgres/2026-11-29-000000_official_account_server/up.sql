@@ -40,6 +40,9 @@ CREATE TABLE follower_syncs (
     finished_at TIMESTAMP
 );
 CREATE INDEX follower_syncs_app ON follower_syncs (app_id, created_at);
+-- One sync row per job: two starts at once (an admin's and the scheduler's) share the job and
+-- its row.
+CREATE UNIQUE INDEX follower_syncs_job ON follower_syncs (job_id);
 
 -- The openids a running follower sync has listed so far; at its end the app's identities it did
 -- not list (and that did not follow again since it started) are marked unsubscribed, and its

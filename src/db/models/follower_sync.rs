@@ -9,7 +9,7 @@ use crate::db::schema::{
     follower_sync_seen as seen, follower_syncs as f, official_account_identities as oa,
 };
 use crate::db::{Conn, DbError};
-use crate::types::{AppId, OpenId};
+use crate::types::AppId;
 use crate::with_conn;
 
 /// A row of `follower_syncs`.
@@ -65,12 +65,18 @@ pub struct SyncCounts {
     pub users_merged: i64,
     /// Refused sightings.
     pub errors: i64,
+    /// Openids `user/get` listed (whether or not their sighting succeeded).
+    #[serde(default)]
+    pub listed: i64,
 }
 
 impl FollowerSyncRow {
-    /// Stores a new sync.
+    /// Stores a new sync unless its job has one already (then the caller reads that one).
     pub async fn insert(conn: &mut Conn, row: &FollowerSyncRow) -> Result<(), DbError> {
-        let q = diesel::insert_into(f::table).values(row);
+        let q = diesel::insert_into(f::table)
+            .values(row)
+            .on_conflict(f::job_id)
+            .do_nothing();
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
@@ -114,7 +120,13 @@ impl FollowerSyncRow {
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
         let finished = matches!(status, "completed" | "failed").then_some(at);
-        let q = diesel::update(f::table.find(id)).set((
+        // A finished sync stays finished (a job run again after its end changes nothing).
+        let q = diesel::update(
+            f::table
+                .find(id)
+                .filter(f::status.ne_all(["completed", "failed"])),
+        )
+        .set((
             f::status.eq(status),
             f::last_error.eq(last_error),
             f::finished_at.eq(finished),
@@ -143,11 +155,7 @@ impl FollowerSyncRow {
     }
 
     /// Remembers that the sync listed these openids.
-    pub async fn record_seen(
-        conn: &mut Conn,
-        id: &str,
-        openids: &[&OpenId],
-    ) -> Result<(), DbError> {
+    pub async fn record_seen(conn: &mut Conn, id: &str, openids: &[String]) -> Result<(), DbError> {
         if openids.is_empty() {
             return Ok(());
         }
@@ -175,15 +183,30 @@ impl FollowerSyncRow {
         Ok(())
     }
 
-    /// Marks the app's identities that the sync did not list, and that did not follow again
-    /// since it started (`started`), as unsubscribed; forgets what it listed; stores and
-    /// returns how many.
-    pub async fn mark_unlisted_unsubscribed(
+    /// Completes the sync (if it is not finished already: then nothing happens and `None`
+    /// comes back) and marks the app's identities that it did not list, and that did not follow
+    /// again since it started (`started`), as unsubscribed; forgets what it listed; stores and
+    /// returns how many. Run it inside a transaction, so that the three happen together.
+    pub async fn complete_and_mark_unlisted(
         conn: &mut Conn,
         id: &str,
         app_id: &AppId,
         started: NaiveDateTime,
-    ) -> Result<i64, DbError> {
+        at: NaiveDateTime,
+    ) -> Result<Option<i64>, DbError> {
+        let q = diesel::update(
+            f::table
+                .find(id)
+                .filter(f::status.ne_all(["completed", "failed"])),
+        )
+        .set((
+            f::status.eq("completed"),
+            f::last_error.eq(None::<String>),
+            f::finished_at.eq(at),
+        ));
+        if with_conn!(conn, c => q.execute(c).await)? == 0 {
+            return Ok(None);
+        }
         let listed = seen::table
             .filter(seen::sync_id.eq(id))
             .filter(seen::openid.eq(oa::openid));
@@ -203,7 +226,27 @@ impl FollowerSyncRow {
         let q = diesel::update(f::table.find(id)).set(f::unsubscribed.eq(n));
         with_conn!(conn, c => q.execute(c).await)?;
         Self::forget_seen(conn, id).await?;
-        Ok(n)
+        Ok(Some(n))
+    }
+
+    /// Forgets what finished syncs listed (a sync that failed leaves its list behind); how
+    /// many rows.
+    pub async fn forget_seen_of_finished(conn: &mut Conn) -> Result<usize, DbError> {
+        let finished = f::table
+            .filter(f::status.eq_any(["completed", "failed"]))
+            .select(f::id);
+        let q = diesel::delete(seen::table.filter(seen::sync_id.eq_any(finished)));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+
+    /// Marks a sync whose job gave up as failed (with the job's error), if it is not finished.
+    pub async fn fail(
+        conn: &mut Conn,
+        id: &str,
+        error: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        Self::set_status(conn, id, "failed", Some(error), at).await
     }
 
     /// Forgets what the sync listed.
