@@ -130,7 +130,7 @@ impl TestApp {
 /// A plaintext-mode query signed with the sandbox apps' webhook token (`age` seconds old).
 pub fn signed_query(age: i64) -> Vec<(&'static str, String)> {
     let ts = (chrono::Utc::now().timestamp() - age).to_string();
-    let nonce = "n0nce".to_string();
+    let nonce = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let sig = webhook::signature(SANDBOX_WEBHOOK_TOKEN, &ts, &nonce);
     vec![("signature", sig), ("timestamp", ts), ("nonce", nonce)]
 }
