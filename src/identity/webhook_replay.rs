@@ -17,9 +17,12 @@ use crate::types::AppId;
 /// Signed queries remembered at most (older ones are forgotten first).
 pub const MAX_REMEMBERED: usize = 100_000;
 
+/// (app, timestamp, nonce) → (SHA-256 of the body, when it was first seen).
+type Seen = HashMap<(AppId, String, String), (String, Instant)>;
+
 /// See the module docs.
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<(AppId, String, String), (String, Instant)>>,
+    seen: Mutex<Seen>,
     window: Duration,
 }
 
