@@ -164,6 +164,17 @@ impl AccessTokens {
             if AccessTokenRow::lease_refresh(&mut conn, &app.app_id, &self.0.owner, at, until)
                 .await?
             {
+                // Read again under the lease: another instance may have stored a token between
+                // the read above and the lease (then it is used, and WeChat is not asked).
+                let row = AccessTokenRow::find(&mut conn, &app.app_id).await?;
+                if let Some(t) = row
+                    .as_ref()
+                    .and_then(|r| self.usable(r))
+                    .filter(not_refused)
+                {
+                    AccessTokenRow::release(&mut conn, &app.app_id, &self.0.owner).await?;
+                    return Ok(self.remember(&app.app_id, t));
+                }
                 drop(conn);
                 let t = self.refresh(app, row.as_ref()).await?;
                 return Ok(self.remember(&app.app_id, t));
