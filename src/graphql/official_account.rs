@@ -51,7 +51,7 @@ impl FollowerSync {
     }
     /// Where it stands.
     async fn status(&self) -> FollowerSyncStatus {
-        match SyncStatus::parse(&self.0.status) {
+        match self.0.status() {
             SyncStatus::Queued => FollowerSyncStatus::Queued,
             SyncStatus::Running => FollowerSyncStatus::Running,
             SyncStatus::Paused => FollowerSyncStatus::Paused,

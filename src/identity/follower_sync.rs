@@ -10,6 +10,7 @@ use super::followers::Tally;
 use super::rules::MergeReason;
 use super::{Identity, IdentityError};
 use crate::config::AppConfig;
+pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::now;
 use crate::db::{Conn, transaction};
@@ -18,42 +19,6 @@ use crate::wechat::server_api::BATCHGET_MAX;
 
 /// The kind of the follower-sync job (its key is `follower_sync:{appId}`: one per app).
 pub const FOLLOWER_SYNC: &str = "follower_sync";
-
-/// Where a sync stands; stored lowercase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncStatus {
-    /// Waiting for a runner.
-    Queued,
-    /// Paging through the followers.
-    Running,
-    /// Stopped by WeChat's quota (45009); resumes by itself.
-    Paused,
-    /// Done.
-    Completed,
-    /// Gave up (see `last_error`).
-    Failed,
-}
-
-impl SyncStatus {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncStatus::Queued => "queued",
-            SyncStatus::Running => "running",
-            SyncStatus::Paused => "paused",
-            SyncStatus::Completed => "completed",
-            SyncStatus::Failed => "failed",
-        }
-    }
-
-    /// From its stored form (unknown: failed).
-    pub fn parse(s: &str) -> Self {
-        [Self::Queued, Self::Running, Self::Paused, Self::Completed]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .unwrap_or(Self::Failed)
-    }
-}
 
 /// What the job hands from run to run: the cursor and the counters.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -143,10 +108,7 @@ impl Identity {
         &self,
         row: FollowerSyncRow,
     ) -> Result<FollowerSyncRow, IdentityError> {
-        if matches!(
-            SyncStatus::parse(&row.status),
-            SyncStatus::Completed | SyncStatus::Failed
-        ) {
+        if row.status().is_finished() {
             return Ok(row);
         }
         let mut conn = self.db.conn().await?;
@@ -202,7 +164,7 @@ impl Identity {
         last_error: Option<&str>,
     ) -> Result<Option<FollowerSyncRow>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        FollowerSyncRow::set_status(&mut conn, sync_id, status.as_str(), last_error, now()).await?;
+        FollowerSyncRow::set_status(&mut conn, sync_id, status, last_error, now()).await?;
         Ok(FollowerSyncRow::find(&mut conn, sync_id).await?)
     }
 

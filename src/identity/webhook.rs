@@ -92,9 +92,9 @@ impl Identity {
         body: &str,
     ) -> Result<bool, Refused> {
         let app = self.webhook_app(app_id)?;
-        self.check_signature(app, q)?;
+        let token = self.check_signature(app, q)?;
         self.webhook_replays.check(app, q, body)?;
-        let xml = self.open_body(app, q, body)?;
+        let xml = self.open_body(app, token, q, body)?;
         let envelope = Envelope::parse(&xml).map_err(|e| Refused::BadRequest(e.to_string()))?;
         let row = WebhookEventRow {
             id: new_row_id(),
@@ -114,11 +114,17 @@ impl Identity {
         let new = WebhookEventRow::insert_new(&mut conn, &row).await?;
         drop(conn);
         if new {
-            let key = format!("{WEBHOOK_EVENTS}:{}", app.app_id);
-            let payload = serde_json::json!({ "appId": app.app_id });
-            crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+            self.enqueue_webhook_events(&app.app_id).await?;
         }
         Ok(new)
+    }
+
+    /// Queues the app's `webhook_events` job (one per app: a queued or running one is kept).
+    async fn enqueue_webhook_events(&self, app_id: &AppId) -> Result<(), IdentityError> {
+        let key = format!("{WEBHOOK_EVENTS}:{app_id}");
+        let payload = serde_json::json!({ "appId": app_id });
+        crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+        Ok(())
     }
 
     fn webhook_app(&self, app_id: &str) -> Result<&AppConfig, Refused> {
@@ -127,7 +133,8 @@ impl Identity {
         })
     }
 
-    fn check_signature(&self, app: &AppConfig, q: &PushQuery) -> Result<(), Refused> {
+    /// Checks `signature` (and the timestamp's freshness); the app's token that signed it.
+    fn check_signature<'a>(&self, app: &'a AppConfig, q: &PushQuery) -> Result<&'a str, Refused> {
         let unauthorized = |m: &str| Refused::Unauthorized(m.into());
         let token = app.token.as_ref().ok_or_else(|| {
             unauthorized("the app has no webhook token configured (apps[].token)")
@@ -152,11 +159,17 @@ impl Identity {
         if !webhook::verify_signature(token.expose(), timestamp, nonce, signature) {
             return Err(unauthorized("signature does not match"));
         }
-        Ok(())
+        Ok(token.expose())
     }
 
     /// The message XML: the body itself in plaintext mode, the decrypted `Encrypt` otherwise.
-    fn open_body(&self, app: &AppConfig, q: &PushQuery, body: &str) -> Result<String, Refused> {
+    fn open_body(
+        &self,
+        app: &AppConfig,
+        token: &str,
+        q: &PushQuery,
+        body: &str,
+    ) -> Result<String, Refused> {
         let unauthorized = |e: WebhookError| Refused::Unauthorized(e.to_string());
         if q.encrypt_type.as_deref() != Some("aes") {
             if app.requires_encryption() {
@@ -178,8 +191,7 @@ impl Identity {
         else {
             return Err(Refused::Unauthorized("msg_signature is required".into()));
         };
-        if !webhook::verify_msg_signature(key_token(app), timestamp, nonce, encrypt, msg_signature)
-        {
+        if !webhook::verify_msg_signature(token, timestamp, nonce, encrypt, msg_signature) {
             return Err(Refused::Unauthorized("msg_signature does not match".into()));
         }
         let crypt = MsgCrypt::new(key.expose(), app.app_id.as_str()).map_err(unauthorized)?;
@@ -214,14 +226,12 @@ impl Identity {
                             .await?;
                         done += 1;
                     }
-                    Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
-                        // WeChat's quota: leave the rest for a later run.
-                        return Err(WechatError::RateLimited { errcode }.into());
-                    }
-                    // WeChat or the database failing for a while: the job tries again later;
-                    // the event keeps its place and its attempts.
+                    // WeChat's quota, or WeChat or the database failing for a while: the job
+                    // tries again later; the event keeps its place and its attempts.
                     Err(
-                        e @ (IdentityError::Wechat(WechatError::Unavailable { .. })
+                        e @ (IdentityError::Wechat(
+                            WechatError::RateLimited { .. } | WechatError::Unavailable { .. },
+                        )
                         | IdentityError::Db(_)),
                     ) => return Err(e),
                     Err(e) => {
@@ -299,9 +309,7 @@ impl Identity {
         let apps = WebhookEventRow::apps_pending(&mut conn).await?;
         drop(conn);
         for app_id in &apps {
-            let key = format!("{WEBHOOK_EVENTS}:{app_id}");
-            let payload = serde_json::json!({ "appId": app_id });
-            crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+            self.enqueue_webhook_events(app_id).await?;
         }
         Ok(apps.len())
     }
@@ -313,9 +321,4 @@ impl Identity {
         let mut conn = self.db.conn().await?;
         Ok(WebhookEventRow::purge_processed(&mut conn, now() - keep).await?)
     }
-}
-
-/// The token that signs an app's pushes (checked present before).
-fn key_token(app: &AppConfig) -> &str {
-    app.token.as_ref().map_or("", |t| t.expose())
 }

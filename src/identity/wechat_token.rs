@@ -136,6 +136,11 @@ impl AccessTokens {
         refused: Option<&str>,
     ) -> Result<AppToken, IdentityError> {
         let not_refused = |t: &AppToken| Some(t.hash.as_str()) != refused;
+        let stored = |row: &Option<AccessTokenRow>| {
+            row.as_ref()
+                .and_then(|r| self.usable(r))
+                .filter(not_refused)
+        };
         if let Some(t) = self.cached(&app.app_id).filter(not_refused) {
             return Ok(t);
         }
@@ -151,11 +156,7 @@ impl AccessTokens {
         loop {
             let mut conn = self.0.db.conn().await?;
             let row = AccessTokenRow::find(&mut conn, &app.app_id).await?;
-            if let Some(t) = row
-                .as_ref()
-                .and_then(|r| self.usable(r))
-                .filter(not_refused)
-            {
+            if let Some(t) = stored(&row) {
                 return Ok(self.remember(&app.app_id, t));
             }
             self.check_blocked(&app.app_id)?;
@@ -167,11 +168,7 @@ impl AccessTokens {
                 // Read again under the lease: another instance may have stored a token between
                 // the read above and the lease (then it is used, and WeChat is not asked).
                 let row = AccessTokenRow::find(&mut conn, &app.app_id).await?;
-                if let Some(t) = row
-                    .as_ref()
-                    .and_then(|r| self.usable(r))
-                    .filter(not_refused)
-                {
+                if let Some(t) = stored(&row) {
                     AccessTokenRow::release(&mut conn, &app.app_id, &self.0.owner).await?;
                     return Ok(self.remember(&app.app_id, t));
                 }
@@ -192,7 +189,7 @@ impl AccessTokens {
 
     /// Marks `token` as refused, in this process and (if it is still the stored one) in the
     /// database, so that the next [`Self::token`] refreshes it.
-    pub async fn invalidate(&self, app: &AppConfig, token: &AppToken) -> Result<(), DbError> {
+    async fn invalidate(&self, app: &AppConfig, token: &AppToken) -> Result<(), DbError> {
         {
             let mut cache = lock(&self.0.cache);
             if cache.get(&app.app_id).is_some_and(|c| c.hash == token.hash) {

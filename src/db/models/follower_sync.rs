@@ -12,6 +12,50 @@ use crate::db::{Conn, DbError};
 use crate::types::AppId;
 use crate::with_conn;
 
+/// Where a sync stands; stored lowercase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// Waiting for a runner.
+    Queued,
+    /// Paging through the followers.
+    Running,
+    /// Stopped by WeChat's quota (45009); resumes by itself.
+    Paused,
+    /// Done.
+    Completed,
+    /// Gave up (see `last_error`).
+    Failed,
+}
+
+impl SyncStatus {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Queued => "queued",
+            SyncStatus::Running => "running",
+            SyncStatus::Paused => "paused",
+            SyncStatus::Completed => "completed",
+            SyncStatus::Failed => "failed",
+        }
+    }
+
+    /// Whether the sync will not run again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, SyncStatus::Completed | SyncStatus::Failed)
+    }
+
+    /// From its stored form (unknown: failed).
+    pub fn parse(s: &str) -> Self {
+        [Self::Queued, Self::Running, Self::Paused, Self::Completed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .unwrap_or(Self::Failed)
+    }
+}
+
+/// The stored forms of the finished statuses.
+const FINISHED: [&str; 2] = ["completed", "failed"];
+
 /// A row of `follower_syncs`.
 #[derive(Clone, Debug, Queryable, Insertable)]
 #[diesel(table_name = f)]
@@ -71,6 +115,11 @@ pub struct SyncCounts {
 }
 
 impl FollowerSyncRow {
+    /// The parsed status.
+    pub fn status(&self) -> SyncStatus {
+        SyncStatus::parse(&self.status)
+    }
+
     /// Stores a new sync unless its job has one already (then the caller reads that one).
     pub async fn insert(conn: &mut Conn, row: &FollowerSyncRow) -> Result<(), DbError> {
         let q = diesel::insert_into(f::table)
@@ -115,24 +164,19 @@ impl FollowerSyncRow {
     pub async fn set_status(
         conn: &mut Conn,
         id: &str,
-        status: &str,
+        status: SyncStatus,
         last_error: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
-        let finished = matches!(status, "completed" | "failed").then_some(at);
+        let finished = status.is_finished().then_some(at);
         // A finished sync stays finished (a job run again after its end changes nothing).
-        let q = diesel::update(
-            f::table
-                .find(id)
-                .filter(f::status.ne_all(["completed", "failed"])),
-        )
-        .set((
-            f::status.eq(status),
+        let q = diesel::update(f::table.find(id).filter(f::status.ne_all(FINISHED))).set((
+            f::status.eq(status.as_str()),
             f::last_error.eq(last_error),
             f::finished_at.eq(finished),
         ));
         with_conn!(conn, c => q.execute(c).await)?;
-        if status == "running" {
+        if status == SyncStatus::Running {
             let q = diesel::update(f::table.find(id).filter(f::started_at.is_null()))
                 .set(f::started_at.eq(at));
             with_conn!(conn, c => q.execute(c).await)?;
@@ -194,13 +238,8 @@ impl FollowerSyncRow {
         started: NaiveDateTime,
         at: NaiveDateTime,
     ) -> Result<Option<i64>, DbError> {
-        let q = diesel::update(
-            f::table
-                .find(id)
-                .filter(f::status.ne_all(["completed", "failed"])),
-        )
-        .set((
-            f::status.eq("completed"),
+        let q = diesel::update(f::table.find(id).filter(f::status.ne_all(FINISHED))).set((
+            f::status.eq(SyncStatus::Completed.as_str()),
             f::last_error.eq(None::<String>),
             f::finished_at.eq(at),
         ));
@@ -232,9 +271,7 @@ impl FollowerSyncRow {
     /// Forgets what finished syncs listed (a sync that failed leaves its list behind); how
     /// many rows.
     pub async fn forget_seen_of_finished(conn: &mut Conn) -> Result<usize, DbError> {
-        let finished = f::table
-            .filter(f::status.eq_any(["completed", "failed"]))
-            .select(f::id);
+        let finished = f::table.filter(f::status.eq_any(FINISHED)).select(f::id);
         let q = diesel::delete(seen::table.filter(seen::sync_id.eq_any(finished)));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
@@ -246,7 +283,7 @@ impl FollowerSyncRow {
         error: &str,
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
-        Self::set_status(conn, id, "failed", Some(error), at).await
+        Self::set_status(conn, id, SyncStatus::Failed, Some(error), at).await
     }
 
     /// Forgets what the sync listed.
