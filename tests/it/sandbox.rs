@@ -276,3 +276,31 @@ async fn the_approval_page_redirects_like_wechat() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{key}={value}");
     }
 }
+
+/// The server-side controls refuse what would grow the sandbox without bound, and say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_side_controls_are_bounded() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let refused = [
+        ("/followers", json!({ "appId": OA, "count": 1_000_001 })),
+        ("/followers", json!({ "appId": OA, "pageSize": 0 })),
+        ("/followers", json!({ "appId": OA, "pageSize": 10_001 })),
+        (
+            "/followers",
+            json!({ "appId": OA, "prefix": "p".repeat(33), "count": 1 }),
+        ),
+        ("/followers", json!({ "appId": MP_A, "count": 1 })),
+        (
+            "/push",
+            json!({ "appId": OA, "xml": "x".repeat(16 * 1024 + 1) }),
+        ),
+        ("/tokens", json!({ "appId": OA, "action": "forget" })),
+        ("/follow", json!({ "appId": OA, "user": "no spaces" })),
+    ];
+    for (path, body) in refused {
+        let (status, answer) = app.sandbox_post(path, body.clone()).await;
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{path}: {answer}");
+    }
+    assert_eq!(app.sandbox_stats(OA).await["followerCalls"]["userGet"], 0);
+}
