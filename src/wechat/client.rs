@@ -111,8 +111,13 @@ impl WechatClient {
             // Strip the URL: its query carries the app secret.
             let e = e.without_url();
             tracing::warn!(endpoint, error = %e, "WeChat request failed");
+            let reason = if e.is_connect() {
+                super::error::UNREACHABLE
+            } else {
+                "WeChat did not answer in time"
+            };
             WechatError::Unavailable {
-                reason: "WeChat could not be reached".into(),
+                reason: reason.into(),
                 errcode: None,
             }
         })?;

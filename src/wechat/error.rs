@@ -1,5 +1,8 @@
 //! Errors of the WeChat client: every failure WeChat reports, mapped from its `errcode`.
 
+/// Why a call failed when WeChat could not be reached at all (so it surely did nothing).
+pub const UNREACHABLE: &str = "WeChat could not be reached";
+
 /// A WeChat call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WechatError {
@@ -59,6 +62,17 @@ impl WechatError {
     /// the caller may refresh it and retry once. 48001 (API unauthorized) is not one of them.
     pub fn is_token_invalid(&self) -> bool {
         matches!(self.errcode(), Some(40001 | 42001 | 40014))
+    }
+
+    /// Whether WeChat surely did not act on the call: it answered with an errcode, or could not
+    /// be reached. A timeout or a cut-off answer may hide a call WeChat carried out.
+    pub fn surely_not_done(&self) -> bool {
+        match self {
+            WechatError::Unavailable { reason, errcode } => {
+                errcode.is_some() || reason == UNREACHABLE
+            }
+            _ => true,
+        }
     }
 
     /// WeChat's errcode, when it sent one.

@@ -18,7 +18,7 @@ mod crypto;
 mod xml;
 
 pub use crypto::MsgCrypt;
-pub use xml::{Envelope, MAX_ELEMENTS, MAX_XML_BYTES, parse_fields};
+pub use xml::{Envelope, MAX_ELEMENTS, MAX_XML_BYTES, parse_fields, parse_items};
 
 /// Why a webhook push was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

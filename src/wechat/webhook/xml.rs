@@ -112,6 +112,39 @@ impl Envelope {
     }
 }
 
+/// The `<{item}>` elements of an element's raw inner XML (as [`parse_fields`] keeps it for an
+/// element with children, e.g. `SubscribeMsgPopupEvent`), each as its children by name. The
+/// same limits apply; anything but `<{item}>` elements (and blank text) is refused.
+pub fn parse_items(inner: &str, item: &str) -> Result<Vec<BTreeMap<String, String>>, WebhookError> {
+    if inner.len() > MAX_XML_BYTES {
+        return Err(WebhookError::TooLarge(format!(
+            "body is over the limit of {MAX_XML_BYTES} bytes"
+        )));
+    }
+    let mut parser = Parser {
+        reader: Reader::from_str(inner),
+        input: inner,
+        elements: 0,
+    };
+    let mut items = Vec::new();
+    loop {
+        match parser.next()? {
+            Event::Start(start) if start.name().as_ref() == item.as_bytes() => {
+                parser.count_element()?;
+                items.push(parser.children()?);
+            }
+            Event::Text(text) if is_blank(&text) => {}
+            Event::Comment(_) => {}
+            Event::Eof => return Ok(items),
+            _ => {
+                return Err(WebhookError::MalformedXml(format!(
+                    "expected <{item}> items"
+                )));
+            }
+        }
+    }
+}
+
 struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     input: &'a str,
