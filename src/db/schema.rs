@@ -181,6 +181,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    message_templates (app_id, template_id) {
+        app_id -> Text,
+        template_id -> Text,
+        channel -> Text,
+        long_term -> Bool,
+        fields -> Text,
+        registered_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subscribe_permissions (app_id, openid, template_id) {
+        app_id -> Text,
+        openid -> Text,
+        template_id -> Text,
+        one_time -> Integer,
+        long_term -> Bool,
+        last_source -> Text,
+        last_accept_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        user_id -> Text,
+        app_id -> Nullable<Text>,
+        openid -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        template_id -> Nullable<Text>,
+        status -> Text,
+        content -> Text,
+        wechat_msg_id -> Nullable<Text>,
+        error_code -> Nullable<Text>,
+        wechat_errcode -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        job_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(mini_program_identities -> users (user_id));
 diesel::joinable!(official_account_identities -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -198,4 +245,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     follower_syncs,
     follower_sync_seen,
     webhook_events,
+    message_templates,
+    subscribe_permissions,
+    messages,
 );

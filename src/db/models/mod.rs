@@ -14,6 +14,8 @@ pub mod identity;
 pub mod job;
 pub mod login_ticket;
 pub mod merge_event;
+pub mod message;
+pub mod message_template;
 pub mod mini_program_identity;
 pub mod oauth_state;
 pub mod official_account_identity;

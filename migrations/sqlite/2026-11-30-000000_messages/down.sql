@@ -1,0 +1,3 @@
+DROP TABLE messages;
+DROP TABLE subscribe_permissions;
+DROP TABLE message_templates;
