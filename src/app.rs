@@ -16,7 +16,7 @@ use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
 use crate::identity::{Identity, Setup};
-use crate::jobs::{FollowerSync, PurgeExpired, Runner, WebhookEvents};
+use crate::jobs::{BulkMessages, FollowerSync, PurgeExpired, Runner, WebhookEvents};
 use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
 
@@ -32,6 +32,9 @@ pub enum StartError {
     /// Key material could not be loaded or created.
     #[error("{0}")]
     Keys(String),
+    /// Sandbox mode's demo data could not be stored.
+    #[error("sandbox setup: {0}")]
+    Sandbox(String),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -100,7 +103,14 @@ impl App {
         let jobs = jobs
             .periodic(PurgeExpired::new(identity.clone()), purge_every)
             .register(FollowerSync::new(identity.clone()))
-            .register(WebhookEvents::new(identity.clone()));
+            .register(WebhookEvents::new(identity.clone()))
+            .register(BulkMessages::new(identity.clone()));
+        if sandbox.is_some() {
+            identity
+                .register_sandbox_templates()
+                .await
+                .map_err(|e| StartError::Sandbox(e.to_string()))?;
+        }
         Ok(Self {
             identity,
             sandbox,

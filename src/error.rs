@@ -55,6 +55,20 @@ pub enum ErrorCode {
     Unavailable,
     /// Our fault; the cause is in the log.
     Internal,
+    /// A message's recipient has no identity on the app (never followed it or logged in there).
+    NoIdentity,
+    /// A message's recipient does not follow the Official Account.
+    NotFollowing,
+    /// A message's recipient holds no subscribe permission for the template.
+    NoSubscribePermission,
+    /// A message's data does not fit its template.
+    InvalidMessageData,
+    /// A message's template is not registered for the app.
+    TemplateNotRegistered,
+    /// WeChat does not know a message's template.
+    TemplateInvalid,
+    /// None of a message's routes can reach the person.
+    Unreachable,
 }
 
 impl ErrorCode {
@@ -74,6 +88,13 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::NoIdentity => "NO_IDENTITY",
+            ErrorCode::NotFollowing => "NOT_FOLLOWING",
+            ErrorCode::NoSubscribePermission => "NO_SUBSCRIBE_PERMISSION",
+            ErrorCode::InvalidMessageData => "INVALID_MESSAGE_DATA",
+            ErrorCode::TemplateNotRegistered => "TEMPLATE_NOT_REGISTERED",
+            ErrorCode::TemplateInvalid => "TEMPLATE_INVALID",
+            ErrorCode::Unreachable => "UNREACHABLE",
         }
     }
 
@@ -82,7 +103,15 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::WechatSnapshotUser => StatusCode::FORBIDDEN,
-            ErrorCode::BadUserInput | ErrorCode::WechatCodeInvalid => StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput
+            | ErrorCode::WechatCodeInvalid
+            | ErrorCode::InvalidMessageData
+            | ErrorCode::TemplateNotRegistered => StatusCode::BAD_REQUEST,
+            ErrorCode::NoIdentity
+            | ErrorCode::NotFollowing
+            | ErrorCode::NoSubscribePermission
+            | ErrorCode::TemplateInvalid
+            | ErrorCode::Unreachable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -113,6 +142,7 @@ pub struct ApiError {
     message: String,
     wechat_errcode: Option<i64>,
     retry_after_secs: Option<u64>,
+    message_id: Option<String>,
 }
 
 impl ApiError {
@@ -123,7 +153,13 @@ impl ApiError {
             message: message.into(),
             wechat_errcode: None,
             retry_after_secs: None,
+            message_id: None,
         }
+    }
+
+    /// The message recorded with a message failure.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
     }
 
     /// RATE_LIMITED, naming the limit, with the seconds to wait.
@@ -233,6 +269,32 @@ impl From<IdentityError> for ApiError {
             IdentityError::Auth(a) => a.into(),
             IdentityError::Db(d) => d.into(),
             IdentityError::Internal(m) => Self::internal(&m),
+            IdentityError::Message(f) => f.into(),
+        }
+    }
+}
+
+impl From<Box<crate::identity::messages::Failure>> for ApiError {
+    fn from(f: Box<crate::identity::messages::Failure>) -> Self {
+        use crate::identity::messages::FailureCode as F;
+        let code = match f.code {
+            F::NoIdentity => ErrorCode::NoIdentity,
+            F::NotFollowing => ErrorCode::NotFollowing,
+            F::NoPermission => ErrorCode::NoSubscribePermission,
+            F::InvalidData => ErrorCode::InvalidMessageData,
+            F::TemplateNotRegistered => ErrorCode::TemplateNotRegistered,
+            F::TemplateInvalid => ErrorCode::TemplateInvalid,
+            F::Unreachable => ErrorCode::Unreachable,
+            F::WechatRateLimited => ErrorCode::WechatRateLimited,
+            F::WechatUnavailable => ErrorCode::WechatUnavailable,
+            F::WechatRejected | F::UserBlocked | F::DeliveryFailed => ErrorCode::WechatRejected,
+            F::Internal => ErrorCode::Internal,
+        };
+        let f = *f;
+        Self {
+            wechat_errcode: f.wechat_errcode,
+            message_id: f.message_id,
+            ..Self::new(code, f.message)
         }
     }
 }

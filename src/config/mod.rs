@@ -148,6 +148,23 @@ pub struct OaLoginConfig {
     pub ticket_ttl_secs: u64,
 }
 
+/// Messages to users (`[messages]`).
+#[derive(Clone, Debug, Deserialize, SmartDefault)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesConfig {
+    /// Bulk messages sent per second per app at most, on each instance (0: unlimited; an app's
+    /// `message_rate_per_sec` overrides it).
+    #[default(50)]
+    pub send_rate_per_sec: u32,
+    /// Sends a bulk job has in flight at once.
+    #[default(8)]
+    pub bulk_concurrency: usize,
+    /// Messages a bulk job routes and marks per batch (a crash leaves at most one batch
+    /// `uncertain`).
+    #[default(200)]
+    pub bulk_batch: usize,
+}
+
 /// One WeChat app this service logs people into.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,6 +199,10 @@ pub struct AppConfig {
     /// admin asks).
     #[serde(default)]
     pub follower_sync_interval_secs: Option<u64>,
+    /// Bulk messages sent per second on this app at most (overrides
+    /// `messages.send_rate_per_sec`; 0: unlimited).
+    #[serde(default)]
+    pub message_rate_per_sec: Option<u32>,
 }
 
 impl AppConfig {
@@ -270,6 +291,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// The background job runner.
     pub jobs: JobsConfig,
+    /// Messages to users.
+    pub messages: MessagesConfig,
     /// How sandbox mode came about, once [`Config::finish`] ran (None: off).
     #[serde(skip)]
     pub sandbox_mode: Option<SandboxMode>,

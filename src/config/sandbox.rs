@@ -33,6 +33,7 @@ pub fn sandbox_demo_apps() -> Vec<AppConfig> {
         require_encryption: None,
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
+        message_rate_per_sec: None,
     };
     vec![
         app(

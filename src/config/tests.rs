@@ -15,6 +15,7 @@ fn secrets_never_print() {
         require_encryption: None,
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
+        message_rate_per_sec: None,
     });
     let printed = format!("{c:?}");
     assert!(!printed.contains("topsecretvalue"), "{printed}");

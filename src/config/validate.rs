@@ -78,6 +78,12 @@ impl Config {
                 "must be 1..=32",
             ));
         }
+        if !(1..=64).contains(&self.messages.bulk_concurrency) {
+            return Err(invalid("messages.bulk_concurrency", "must be 1..=64"));
+        }
+        if !(1..=1000).contains(&self.messages.bulk_batch) {
+            return Err(invalid("messages.bulk_batch", "must be 1..=1000"));
+        }
         if self.wechat.quota_pause_secs == 0 {
             return Err(invalid("wechat.quota_pause_secs", "must be positive"));
         }

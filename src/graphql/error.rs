@@ -1,6 +1,7 @@
 //! GraphQL's side of the error layer ([`crate::error`]): every error a resolver returns carries
 //! a stable `extensions.code`; WeChat failures also carry `extensions.wechatErrcode`, rate
-//! limits `extensions.retryAfter`.
+//! limits `extensions.retryAfter`, a refused message `extensions.messageId` (the message recorded
+//! with its failure).
 
 pub use crate::error::{ApiError, ErrorCode};
 
@@ -12,6 +13,9 @@ impl From<ApiError> for async_graphql::Error {
         extensions.set("code", e.code().as_str());
         if let Some(errcode) = e.wechat_errcode() {
             extensions.set("wechatErrcode", errcode);
+        }
+        if let Some(id) = e.message_id() {
+            extensions.set("messageId", id);
         }
         if let Some(secs) = e.retry_after_secs() {
             extensions.set("retryAfter", secs);

@@ -68,6 +68,7 @@ impl Query {
         let page = Page::parse("user", first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
         let filter = UserListFilter {
+            identity_on: Vec::new(),
             include_merged: filter.include_merged,
             has_unionid: filter.has_unionid,
         };

@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | [`Public`] | anyone (no credentials needed, so bad ones are not refused) | log in, refresh, log out with a refresh token |
 //! | [`Reader`] | admin and service API keys | read every user |
-//! | [`Admin`] | admin API keys | merge, unlink, read the merge history |
+//! | [`Admin`] | admin API keys | merge, unlink, read the merge history, register templates |
+//! | [`Messenger`] | admin and service API keys | send messages to users |
 //! | [`SelfUser`] | a user's access token | read and log out itself |
 //! | [`Related`] | any caller, for relations of what it was shown | batched reads by user id |
 //!
@@ -110,6 +111,20 @@ impl Access {
         }
     }
 
+    /// Sending messages to users (admin and service API keys).
+    pub fn messenger(&self) -> Result<Messenger<'_>, IdentityError> {
+        match self.caller()? {
+            Caller::ApiKey { name, .. } => Ok(Messenger {
+                identity: &self.identity,
+                name,
+            }),
+            Caller::User { .. } => {
+                Err(AuthError::Forbidden("needs an admin or service API key").into())
+            }
+            Caller::Anonymous => Err(need_credentials()),
+        }
+    }
+
     /// The calling user acting on itself (user access tokens).
     pub fn self_user(&self) -> Result<SelfUser<'_>, IdentityError> {
         match self.caller()? {
@@ -178,6 +193,13 @@ pub struct Admin<'a> {
     pub(super) name: &'a str,
 }
 
+/// Sending messages to users (admin and service API keys; see `messages`), recorded with the
+/// key's name.
+pub struct Messenger<'a> {
+    pub(super) identity: &'a Identity,
+    pub(super) name: &'a str,
+}
+
 /// The calling user (user access tokens; see `reads`).
 pub struct SelfUser<'a> {
     pub(super) identity: &'a Identity,
@@ -215,6 +237,7 @@ derefs_to_identity!(
     Public<'_> => |h| h.0,
     Reader<'_> => |h| h.0,
     Admin<'_> => |h| h.identity,
+    Messenger<'_> => |h| h.identity,
     SelfUser<'_> => |h| h.identity,
     Related => |h| &h.0,
 );

@@ -13,6 +13,7 @@ pub mod admin;
 mod fast_path;
 pub mod follower_sync;
 pub mod followers;
+pub mod messages;
 pub mod mini_program;
 pub mod oauth_state;
 pub mod official_account;
@@ -73,6 +74,9 @@ pub enum IdentityError {
     /// Too many attempts from this address or for this app; nothing was done.
     #[error("rate limit `{}` reached; retry in {} s", .0.limit, .0.retry_after_secs)]
     RateLimited(Limited),
+    /// A message was refused or failed (its code, and the recorded message if there is one).
+    #[error("{}", .0.message)]
+    Message(Box<messages::Failure>),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -121,6 +125,8 @@ pub struct Parts {
     access_tokens: wechat_token::AccessTokens,
     /// Webhook queries seen, against replays with another body.
     webhook_replays: webhook_replay::ReplayGuard,
+    /// Each app's send rate for bulk messages (none: unlimited).
+    send_limits: std::collections::HashMap<String, governor::DefaultDirectRateLimiter>,
 }
 
 impl Deref for Identity {
@@ -177,6 +183,19 @@ impl Identity {
         let webhook_replays = webhook_replay::ReplayGuard::new(Duration::from_secs(
             setup.config.limits.webhook_freshness_secs,
         ));
+        let send_limits = setup
+            .config
+            .apps
+            .iter()
+            .filter_map(|a| {
+                let rate = a
+                    .message_rate_per_sec
+                    .unwrap_or(setup.config.messages.send_rate_per_sec);
+                let rate = std::num::NonZeroU32::new(rate)?;
+                let quota = governor::Quota::per_second(rate);
+                Some((a.app_id.as_str().to_owned(), governor::RateLimiter::direct(quota)))
+            })
+            .collect();
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),
             db: setup.db,
@@ -190,6 +209,7 @@ impl Identity {
             fast_path,
             access_tokens,
             webhook_replays,
+            send_limits,
         }))
     }
 

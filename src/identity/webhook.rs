@@ -8,8 +8,9 @@
 //! `webhook_events` job. Nothing is stored for a refused push. WeChat gets its `success` at
 //! once; [`Identity::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
 //! the person's unionid (`user/info`) and record a sighting with reason WEBHOOK,
-//! `unsubscribe` records that they stopped following; everything else (template and
-//! subscribe-message results, messages) is stored for the features that read it.
+//! `unsubscribe` records that they stopped following; template and subscribe-message results
+//! and subscribe permissions go to the messages' bookkeeping (`messages::notices`); other
+//! messages are only stored.
 
 use chrono::TimeDelta;
 
@@ -260,12 +261,17 @@ impl Identity {
         app: &AppConfig,
         event: &WebhookEventRow,
     ) -> Result<(), IdentityError> {
-        if app.kind != AppKind::OfficialAccount || event.msg_type != "event" {
+        if event.msg_type != "event" {
             return Ok(());
         }
         let Ok(()) = super::check_wechat_id("openid", &event.openid) else {
             return Ok(());
         };
+        // Delivery reports and subscribe permissions, for both kinds of app.
+        self.apply_message_notices(app, event).await?;
+        if app.kind != AppKind::OfficialAccount {
+            return Ok(());
+        }
         match event.event.as_deref() {
             Some("subscribe" | "SCAN") => {
                 let openid = event.openid.as_str();
@@ -295,8 +301,8 @@ impl Identity {
                         .await?;
                 }
             }
-            // Stored for the features that read them (delivery results, subscribe-message
-            // permissions); nothing to do now.
+            // Delivery results and subscribe permissions were applied above; other events and
+            // messages are only stored.
             _ => {}
         }
         Ok(())

@@ -22,6 +22,7 @@
 //! Handlers must keep secrets out of their error messages: those are logged and stored in
 //! `last_error`. Payloads and checkpoints are never logged.
 
+mod bulk_messages;
 mod context;
 mod follower_sync;
 mod purge;
@@ -38,6 +39,7 @@ pub use crate::db::models::job::{JobRow, JobStatus};
 use crate::db::models::now;
 pub use crate::db::queue::enqueue;
 use crate::db::{Db, DbError, Race, Retryable};
+pub use bulk_messages::BulkMessages;
 pub use context::JobContext;
 pub use follower_sync::FollowerSync;
 pub use purge::{PURGE_EXPIRED, PurgeExpired};

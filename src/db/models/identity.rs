@@ -114,3 +114,52 @@ impl IdentityRef {
         Ok(count)
     }
 }
+
+/// A person's identity in one app, as far as sending them a message cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addressee {
+    /// The owning user.
+    pub user_id: UserId,
+    /// Their openid there.
+    pub openid: OpenId,
+    /// Official Accounts: whether they follow it (Mini Programs: always true).
+    pub subscribed: bool,
+}
+
+impl Addressee {
+    /// The identities of these users in the `kind` app `app_id`.
+    pub async fn on_app(
+        conn: &mut Conn,
+        kind: AppKind,
+        app_id: &AppId,
+        user_ids: &[UserId],
+    ) -> Result<Vec<Self>, DbError> {
+        let rows: Vec<(UserId, OpenId, bool)> = match kind {
+            AppKind::MiniProgram => {
+                use crate::db::schema::mini_program_identities as t;
+                let q = t::table
+                    .filter(t::app_id.eq(app_id))
+                    .filter(t::user_id.eq_any(user_ids))
+                    .select((t::user_id, t::openid));
+                let pairs: Vec<(UserId, OpenId)> = with_conn!(conn, c => q.load(c).await)?;
+                pairs.into_iter().map(|(u, o)| (u, o, true)).collect()
+            }
+            AppKind::OfficialAccount => {
+                use crate::db::schema::official_account_identities as t;
+                let q = t::table
+                    .filter(t::app_id.eq(app_id))
+                    .filter(t::user_id.eq_any(user_ids))
+                    .select((t::user_id, t::openid, t::subscribed));
+                with_conn!(conn, c => q.load(c).await)?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, openid, subscribed)| Addressee {
+                user_id,
+                openid,
+                subscribed,
+            })
+            .collect())
+    }
+}

@@ -173,6 +173,12 @@ impl JobRow {
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
+    /// The job with this key.
+    pub async fn find_by_key(conn: &mut Conn, key: &str) -> Result<Option<Self>, DbError> {
+        let q = jobs::table.filter(jobs::key.eq(key));
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
     /// The job with this key, locked until the transaction ends.
     pub async fn find_by_key_locked(conn: &mut Conn, key: &str) -> Result<Option<Self>, DbError> {
         let q = for_update(jobs::table.filter(jobs::key.eq(key)).limit(1));

@@ -59,6 +59,10 @@ impl MessageStatus {
     }
 }
 
+/// The statuses a delivery report may change: handed to WeChat (the report may come before the
+/// send's answer is written), sent, or uncertain after a crash.
+const AWAITING_REPORT: [&str; 3] = ["sending", "sent", "uncertain"];
+
 /// A row of `messages`.
 #[derive(Clone, Debug, Queryable, Insertable)]
 #[diesel(table_name = m)]
@@ -230,9 +234,21 @@ impl MessageRow {
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
-    /// Writes where a message went and how.
-    pub async fn record(conn: &mut Conn, id: &str, outcome: &Outcome) -> Result<(), DbError> {
-        let q = diesel::update(m::table.find(id)).set(outcome);
+    /// Writes where a message went and how, if it is still in status `from` (a delivery report
+    /// may have come first); whether it was.
+    pub async fn record_if(
+        conn: &mut Conn,
+        id: &str,
+        from: MessageStatus,
+        outcome: &Outcome,
+    ) -> Result<bool, DbError> {
+        let q = diesel::update(m::table.find(id).filter(m::status.eq(from.as_str()))).set(outcome);
+        Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
+    }
+
+    /// Frees a message's idempotency key (its send surely did nothing, so a retry may send).
+    pub async fn release_key(conn: &mut Conn, id: &str) -> Result<(), DbError> {
+        let q = diesel::update(m::table.find(id)).set(m::idempotency_key.eq(None::<String>));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
@@ -269,7 +285,7 @@ impl MessageRow {
     }
 
     /// The message a delivery report without a known msgid is about: the latest one of `app_id`
-    /// to `openid` with `template_id` still sent or uncertain and without a msgid.
+    /// to `openid` with `template_id` still sending, sent or uncertain and without a msgid.
     pub async fn awaiting_report(
         conn: &mut Conn,
         app_id: &str,
@@ -281,10 +297,7 @@ impl MessageRow {
             let mut q = m::table
                 .filter(m::app_id.eq(app_id))
                 .filter(m::openid.eq(openid))
-                .filter(m::status.eq_any([
-                    MessageStatus::Sent.as_str(),
-                    MessageStatus::Uncertain.as_str(),
-                ]))
+                .filter(m::status.eq_any(AWAITING_REPORT))
                 .filter(m::wechat_msg_id.is_null())
                 .order(m::id.desc())
                 .select(m::id)
@@ -296,7 +309,7 @@ impl MessageRow {
         })?)
     }
 
-    /// Writes a delivery report on message `id` (if it is sent or uncertain).
+    /// Writes a delivery report on message `id` (if it is sending, sent or uncertain).
     pub async fn set_delivery(
         conn: &mut Conn,
         id: &str,
@@ -307,10 +320,7 @@ impl MessageRow {
         } else {
             MessageStatus::Failed
         };
-        let q = diesel::update(m::table.find(id).filter(m::status.eq_any([
-            MessageStatus::Sent.as_str(),
-            MessageStatus::Uncertain.as_str(),
-        ])))
+        let q = diesel::update(m::table.find(id).filter(m::status.eq_any(AWAITING_REPORT)))
         .set((
             m::status.eq(status.as_str()),
             m::delivered_at.eq(d.at),

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::lock::for_update;
 use crate::db::schema::users;
 use crate::db::{Conn, DbError};
-use crate::types::{UnionId, UserId};
+use crate::types::{AppId, AppKind, UnionId, UserId};
 use crate::with_conn;
 
 /// A row of `users`, as read and as inserted.
@@ -51,6 +51,8 @@ pub struct UserListFilter {
     pub include_merged: bool,
     /// Only users with (`true`) or without (`false`) a unionid.
     pub has_unionid: Option<bool>,
+    /// Only users with an identity in one of these apps (none: no such condition).
+    pub identity_on: Vec<(AppKind, AppId)>,
 }
 
 impl UserRow {
@@ -193,6 +195,24 @@ impl UserRow {
                 Some(true) => q = q.filter(users::unionid.is_not_null()),
                 Some(false) => q = q.filter(users::unionid.is_null()),
                 None => {}
+            }
+            if !filter.identity_on.is_empty() {
+                use crate::db::schema::{mini_program_identities as mp, official_account_identities as oa};
+                use diesel::dsl::exists;
+                let apps = |kind: AppKind| -> Vec<AppId> {
+                    filter.identity_on.iter().filter(|(k, _)| *k == kind).map(|(_, a)| a.clone()).collect()
+                };
+                let on_oa = exists(
+                    oa::table
+                        .filter(oa::user_id.eq(users::id))
+                        .filter(oa::app_id.eq_any(apps(AppKind::OfficialAccount))),
+                );
+                let on_mp = exists(
+                    mp::table
+                        .filter(mp::user_id.eq(users::id))
+                        .filter(mp::app_id.eq_any(apps(AppKind::MiniProgram))),
+                );
+                q = q.filter(on_oa.or(on_mp));
             }
             q.load::<UserRow>(c).await
         })?)

@@ -1,0 +1,326 @@
+//! One message to many users: a `bulk_messages` job on the job runner.
+//!
+//! The job first lists its recipients into `messages` as `queued` rows, a page of users at a
+//! time (the checkpoint is the last user id listed; a unique (job, user) index makes a page
+//! listed twice harmless). Then it sends them in batches: one query per route finds how each
+//! person of the batch can be reached, the refused are recorded at once, the rest are marked
+//! `sending` in one statement, sent `messages.bulk_concurrency` at a time within the app's rate
+//! (`messages.send_rate_per_sec`), and their outcomes written in one transaction.
+//!
+//! After a crash the job carries on from its checkpoint; messages left `sending` become
+//! `uncertain` and are never sent again, so nobody gets a second copy (at most one batch in
+//! flight can be uncertain). WeChat's quota (45009) or a WeChat outage puts the messages it
+//! refused back in the queue and pauses the job.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use super::route::{CheckedRoute, Reach, pick};
+use super::RouteInput;
+use crate::db::models::job::JobRow;
+use crate::db::models::message::{MessageRow, MessageStatus, Outcome};
+use crate::db::models::now;
+use crate::db::models::user::{UserListFilter, UserRow};
+use crate::db::{Conn, transaction};
+use crate::identity::access::Messenger;
+use crate::identity::{Identity, IdentityError};
+use crate::types::{UserId, new_row_id};
+
+/// The job kind.
+pub const BULK_MESSAGES: &str = "bulk_messages";
+/// User ids one bulk send may list (more: use a filter).
+pub const MAX_USER_IDS: usize = 1000;
+/// Users listed per page.
+const LIST_PAGE: i64 = 1000;
+
+/// Which users a bulk send goes to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Recipients {
+    /// These users (merged ids reach their survivors; each person once).
+    UserIds(Vec<UserId>),
+    /// Live users with an identity on one of the routes' apps, and (when given) with or
+    /// without a unionid.
+    Filter {
+        /// With (true) or without (false) a unionid.
+        has_unionid: Option<bool>,
+    },
+}
+
+/// A bulk job's payload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkPayload {
+    /// Who.
+    pub recipients: Recipients,
+    /// What, and how to reach them.
+    pub routes: Vec<RouteInput>,
+    /// The API key that asked.
+    pub requested_by: String,
+}
+
+/// A bulk job's checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkCheckpoint {
+    /// Every recipient is listed.
+    pub listed: bool,
+    /// The last user id listed.
+    pub cursor: Option<UserId>,
+}
+
+/// How a batch went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchEnd {
+    /// More to send.
+    More,
+    /// Nothing left.
+    Done,
+    /// WeChat's quota or an outage: carry on after this long.
+    Pause(Duration),
+}
+
+/// A bulk job and its messages by outcome.
+#[derive(Clone, Debug)]
+pub struct MessageJob {
+    /// The job.
+    pub job: JobRow,
+    /// The request.
+    pub payload: BulkPayload,
+    /// (status, error code, how many).
+    pub counts: Vec<(MessageStatus, Option<String>, i64)>,
+}
+
+impl Messenger<'_> {
+    /// Starts a bulk send; the same `idempotency_key` returns the job it started first.
+    pub async fn send_messages(
+        &self,
+        recipients: Recipients,
+        routes: Vec<RouteInput>,
+        idempotency_key: Option<&str>,
+    ) -> Result<MessageJob, IdentityError> {
+        self.check_routes(&routes).await?;
+        if let Recipients::UserIds(ids) = &recipients {
+            if ids.is_empty() || ids.len() > MAX_USER_IDS {
+                return Err(IdentityError::BadInput(format!(
+                    "give 1 to {MAX_USER_IDS} userIds, or a filter"
+                )));
+            }
+        }
+        let key = match idempotency_key {
+            Some(k) if k.is_empty() || k.len() > 128 => {
+                return Err(IdentityError::BadInput(
+                    "idempotencyKey must be 1-128 characters".into(),
+                ));
+            }
+            Some(k) => format!("{BULK_MESSAGES}:{}:{k}", self.name),
+            None => format!("{BULK_MESSAGES}:{}", new_row_id()),
+        };
+        let payload = BulkPayload {
+            recipients,
+            routes,
+            requested_by: self.name.to_owned(),
+        };
+        let value = serde_json::to_value(&payload).map_err(|e| IdentityError::Internal(e.to_string()))?;
+        let mut conn = self.db.conn().await?;
+        let existing = JobRow::find_by_key(&mut conn, &key).await?;
+        drop(conn);
+        let job = match existing {
+            Some(job) => job,
+            None => crate::db::queue::enqueue(&self.db, BULK_MESSAGES, Some(&key), &value).await?,
+        };
+        tracing::info!(job = %job.id, key = self.name, "bulk message job started");
+        self.identity.message_job_view(job).await
+    }
+
+    /// A bulk job by id.
+    pub async fn message_job(&self, id: &str) -> Result<Option<MessageJob>, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let job = JobRow::find(&mut conn, id).await?;
+        drop(conn);
+        match job {
+            Some(job) if job.kind == BULK_MESSAGES => Ok(Some(self.identity.message_job_view(job).await?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Identity {
+    async fn message_job_view(&self, job: JobRow) -> Result<MessageJob, IdentityError> {
+        let payload: BulkPayload = serde_json::from_str(&job.payload)
+            .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?;
+        let mut conn = self.db.conn().await?;
+        let counts = MessageRow::job_counts(&mut conn, &job.id)
+            .await?
+            .into_iter()
+            .map(|(s, code, n)| (MessageStatus::parse(&s), code, n))
+            .collect();
+        Ok(MessageJob { job, payload, counts })
+    }
+
+    /// A (re)started bulk job: its messages left `sending` by a run that died become
+    /// `uncertain` (never sent again); its routes, checked again.
+    pub async fn bulk_resume(
+        &self,
+        job_id: &str,
+        payload: &BulkPayload,
+    ) -> Result<Vec<CheckedRoute>, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let n = MessageRow::move_job(&mut conn, job_id, MessageStatus::Sending, MessageStatus::Uncertain).await?;
+        drop(conn);
+        if n > 0 {
+            tracing::warn!(job = job_id, messages = n, "a bulk job resumed after a crash: messages in flight then are marked uncertain, not sent again");
+        }
+        self.check_routes(&payload.routes).await
+    }
+
+    /// Lists the next page of recipients as queued messages; whether more are left.
+    pub async fn bulk_list_page(
+        &self,
+        job_id: &str,
+        payload: &BulkPayload,
+        routes: &[CheckedRoute],
+        cp: &mut BulkCheckpoint,
+    ) -> Result<bool, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let users: Vec<UserId> = match &payload.recipients {
+            Recipients::UserIds(ids) => {
+                let mut live: Vec<UserId> = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(u) = UserRow::find_live(&mut conn, id).await? {
+                        live.push(u.id);
+                    }
+                }
+                live.sort();
+                live.dedup();
+                live
+            }
+            Recipients::Filter { has_unionid } => {
+                let filter = UserListFilter {
+                    include_merged: false,
+                    has_unionid: *has_unionid,
+                    identity_on: routes
+                        .iter()
+                        .map(|r| (r.channel.app_kind(), r.app.app_id.clone()))
+                        .collect(),
+                };
+                UserRow::page(&mut conn, cp.cursor.as_ref(), LIST_PAGE, &filter)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.id)
+                    .collect()
+            }
+        };
+        drop(conn);
+        let at = now();
+        let rows: Vec<MessageRow> = users
+            .iter()
+            .map(|user_id| MessageRow {
+                id: new_row_id(),
+                user_id: user_id.clone(),
+                app_id: None,
+                openid: None,
+                channel: None,
+                template_id: None,
+                status: MessageStatus::Queued.as_str().to_owned(),
+                content: String::new(),
+                wechat_msg_id: None,
+                error_code: None,
+                wechat_errcode: None,
+                error: None,
+                idempotency_key: None,
+                job_id: Some(job_id.to_owned()),
+                created_at: at,
+                delivered_at: None,
+            })
+            .collect();
+        transaction(&self.db, async |conn: &mut Conn| {
+            MessageRow::insert_queued(conn, &rows).await
+        })
+        .await?;
+        let whole = matches!(payload.recipients, Recipients::UserIds(_));
+        cp.cursor = users.last().cloned().or(cp.cursor.take());
+        cp.listed = whole || (users.len() as i64) < LIST_PAGE;
+        Ok(!cp.listed)
+    }
+
+    /// Sends the job's next batch of queued messages.
+    pub async fn bulk_send_batch(
+        &self,
+        job_id: &str,
+        routes: &[CheckedRoute],
+    ) -> Result<BatchEnd, IdentityError> {
+        let settings = &self.config.messages;
+        let mut conn = self.db.conn().await?;
+        let batch = MessageRow::of_job(&mut conn, job_id, MessageStatus::Queued, settings.bulk_batch as i64).await?;
+        drop(conn);
+        if batch.is_empty() {
+            return Ok(BatchEnd::Done);
+        }
+        let users: Vec<UserId> = batch.iter().map(|m| m.user_id.clone()).collect();
+        let mut reach = self.reach(routes, &users).await?;
+        let mut refused = Vec::new();
+        let mut to_send = Vec::new();
+        for m in &batch {
+            let r = reach.remove(&m.user_id).unwrap_or_else(|| vec![Reach::default(); routes.len()]);
+            match pick(routes, &r, 0) {
+                Ok(first) => to_send.push((m.id.clone(), r, first)),
+                Err(f) => refused.push((m.id.clone(), Outcome {
+                    app_id: Some(routes[0].app.app_id.as_str().to_owned()),
+                    channel: Some(routes[0].channel.as_str().to_owned()),
+                    template_id: Some(routes[0].template_id.clone()),
+                    status: MessageStatus::Failed.as_str().to_owned(),
+                    error_code: Some(f.code.as_str().to_owned()),
+                    error: Some(f.message),
+                    ..Outcome::default()
+                })),
+            }
+        }
+        let ids: Vec<String> = to_send.iter().map(|(id, ..)| id.clone()).collect();
+        transaction(&self.db, async |conn: &mut Conn| {
+            for (id, outcome) in &refused {
+                MessageRow::record_if(conn, id, MessageStatus::Queued, outcome).await?;
+            }
+            MessageRow::mark_sending(conn, &ids, MessageStatus::Queued).await?;
+            Ok::<_, IdentityError>(())
+        })
+        .await?;
+        let outcomes: Vec<(String, Outcome)> = futures_util::stream::iter(to_send)
+            .map(|(id, mut r, first)| async move {
+                if let Some(limit) = self.send_limits.get(routes[first].app.app_id.as_str()) {
+                    limit.until_ready().await;
+                }
+                let outcome = self.attempt(routes, &mut r, first).await;
+                (id, outcome)
+            })
+            .buffer_unordered(settings.bulk_concurrency.max(1))
+            .collect()
+            .await;
+        let pause = outcomes.iter().any(|(_, o)| o.is_transient_failure());
+        transaction(&self.db, async |conn: &mut Conn| {
+            for (id, outcome) in &outcomes {
+                if outcome.is_transient_failure() {
+                    // Surely not sent (WeChat refused it with its quota or was down): queued
+                    // again for when the job carries on.
+                    let again = Outcome {
+                        status: MessageStatus::Queued.as_str().to_owned(),
+                        ..Outcome::default()
+                    };
+                    MessageRow::record_if(conn, id, MessageStatus::Sending, &again).await?;
+                } else {
+                    MessageRow::record_if(conn, id, MessageStatus::Sending, outcome).await?;
+                }
+            }
+            Ok::<_, IdentityError>(())
+        })
+        .await?;
+        if pause {
+            let wait = Duration::from_secs(self.config.wechat.quota_pause_secs);
+            tracing::warn!(job = job_id, wait_secs = wait.as_secs(), "bulk job paused: WeChat's quota or an outage");
+            return Ok(BatchEnd::Pause(wait));
+        }
+        Ok(BatchEnd::More)
+    }
+}

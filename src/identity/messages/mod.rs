@@ -1,0 +1,407 @@
+//! Messages addressed to a *user*, not an openid: the merged user's identity on the right app is
+//! found (through the unionid merge), the right WeChat API is called, and what happened is kept.
+//!
+//! - [`Messenger::send_message`] (admin and service keys): checks the request (registered
+//!   templates, data that fits them) before anything else, routes it ([`route`]), records the
+//!   message once per idempotency key, sends it, records the outcome.
+//! - [`templates`]: templates registered per app; [`consent`]: the subscribe-permission ledger;
+//!   [`notices`]: what the webhook's delivery and consent events change; [`bulk`]: one message
+//!   to many users on the job runner, resumable without a second copy to anyone.
+
+pub mod bulk;
+pub mod consent;
+mod notices;
+pub mod route;
+pub mod templates;
+
+use serde::Serialize;
+
+use super::access::{Messenger, Reader};
+use super::{IdentityError, truncate};
+use crate::db::models::message::{MessageFilter, MessageRow, MessageStatus, Outcome};
+use crate::db::models::now;
+use crate::db::models::user::UserRow;
+use crate::types::{UserId, new_row_id};
+use crate::wechat::messages::{Target, check_data};
+use route::{CheckedRoute, pick};
+
+/// Routes one message may name at most.
+pub const MAX_ROUTES: usize = 5;
+/// Templates one app may register at most.
+pub const MAX_TEMPLATES_PER_APP: i64 = 200;
+/// Answers one `recordSubscribeConsent` call may carry.
+pub const MAX_CONSENTS_PER_CALL: usize = 10;
+/// Messages listed per page at most.
+pub const MAX_MESSAGES_LISTED: i64 = 100;
+
+/// Why a message was not sent (or not delivered): a stable code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureCode {
+    /// No identity on the app (never followed it or logged in there).
+    NoIdentity,
+    /// Does not follow the Official Account (WeChat: 43004).
+    NotFollowing,
+    /// No subscribe permission for the template (WeChat: 43101).
+    NoPermission,
+    /// The data does not fit the template (WeChat: 47003).
+    InvalidData,
+    /// The template is not registered for the app.
+    TemplateNotRegistered,
+    /// WeChat does not know the template (40037).
+    TemplateInvalid,
+    /// None of several routes can reach the person.
+    Unreachable,
+    /// WeChat's quota (45009).
+    WechatRateLimited,
+    /// WeChat unavailable.
+    WechatUnavailable,
+    /// WeChat refused for another reason.
+    WechatRejected,
+    /// The person blocked the account's messages (delivery report).
+    UserBlocked,
+    /// WeChat could not deliver it (delivery report).
+    DeliveryFailed,
+    /// Our fault (logged).
+    Internal,
+}
+
+impl FailureCode {
+    /// As shown (`extensions.code`, `Message.error.code`) and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoIdentity => "NO_IDENTITY",
+            Self::NotFollowing => "NOT_FOLLOWING",
+            Self::NoPermission => "NO_SUBSCRIBE_PERMISSION",
+            Self::InvalidData => "INVALID_MESSAGE_DATA",
+            Self::TemplateNotRegistered => "TEMPLATE_NOT_REGISTERED",
+            Self::TemplateInvalid => "TEMPLATE_INVALID",
+            Self::Unreachable => "UNREACHABLE",
+            Self::WechatRateLimited => "WECHAT_RATE_LIMITED",
+            Self::WechatUnavailable => "WECHAT_UNAVAILABLE",
+            Self::WechatRejected => "WECHAT_REJECTED",
+            Self::UserBlocked => "USER_BLOCKED",
+            Self::DeliveryFailed => "DELIVERY_FAILED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// From its stored form.
+    pub fn parse(s: &str) -> Self {
+        use FailureCode::*;
+        [
+            NoIdentity,
+            NotFollowing,
+            NoPermission,
+            InvalidData,
+            TemplateNotRegistered,
+            TemplateInvalid,
+            Unreachable,
+            WechatRateLimited,
+            WechatUnavailable,
+            WechatRejected,
+            UserBlocked,
+            DeliveryFailed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .unwrap_or(Internal)
+    }
+
+    /// Whether the same send may work later unchanged (WeChat busy or out of quota).
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::WechatRateLimited | Self::WechatUnavailable)
+    }
+}
+
+/// A message refused or failed: its code, a message safe to show, WeChat's errcode, and the
+/// recorded message (when one was recorded).
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The code.
+    pub code: FailureCode,
+    /// What happened.
+    pub message: String,
+    /// WeChat's errcode, when WeChat refused.
+    pub wechat_errcode: Option<i64>,
+    /// The message recorded with this failure.
+    pub message_id: Option<String>,
+}
+
+impl Failure {
+    /// A failure before any call.
+    pub fn new(code: FailureCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            wechat_errcode: None,
+            message_id: None,
+        }
+    }
+
+    /// The failure recorded on a message row, if it failed.
+    pub fn of_row(row: &MessageRow) -> Option<Self> {
+        let code = row.error_code.as_deref()?;
+        Some(Self {
+            code: FailureCode::parse(code),
+            message: row.error.clone().unwrap_or_default(),
+            wechat_errcode: row.wechat_errcode,
+            message_id: Some(row.id.clone()),
+        })
+    }
+}
+
+/// Who a message is for.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Recipient {
+    /// A user id (a merged user's old id reaches the survivor).
+    UserId(UserId),
+    /// The live user with this unionid.
+    Unionid(String),
+}
+
+/// One way to reach the person: an app, a registered template, its data, where it opens.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteInput {
+    /// The app.
+    pub app_id: String,
+    /// The template.
+    pub template_id: String,
+    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`.
+    pub data: serde_json::Value,
+    /// A web page to open.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A Mini Program page to open: (appid, page path).
+    #[serde(default)]
+    pub mini_program: Option<(String, String)>,
+}
+
+/// A message to send.
+#[derive(Clone, Debug)]
+pub struct SendInput {
+    /// To whom.
+    pub recipient: Recipient,
+    /// Ways to reach them, in order of preference.
+    pub routes: Vec<RouteInput>,
+    /// The same key returns the first message instead of sending again.
+    pub idempotency_key: Option<String>,
+}
+
+impl crate::identity::Identity {
+    /// Checks routes against their registered templates; BAD_USER_INPUT and friends otherwise.
+    pub(crate) async fn check_routes(
+        &self,
+        routes: &[RouteInput],
+    ) -> Result<Vec<CheckedRoute>, IdentityError> {
+        if routes.is_empty() || routes.len() > MAX_ROUTES {
+            return Err(IdentityError::BadInput(format!(
+                "give 1 to {MAX_ROUTES} routes (appId, templateId, data)"
+            )));
+        }
+        let mut checked = Vec::with_capacity(routes.len());
+        for r in routes {
+            let app = self.any_app(&r.app_id)?.clone();
+            let template = self.template(&r.app_id, &r.template_id).await?;
+            let data = check_data(&template.fields, &r.data).map_err(|why| {
+                IdentityError::Message(Box::new(Failure::new(FailureCode::InvalidData, why)))
+            })?;
+            let target = check_target(r, template.channel)?;
+            checked.push(CheckedRoute {
+                app,
+                template_id: template.template_id,
+                channel: template.channel,
+                data,
+                target,
+            });
+        }
+        Ok(checked)
+    }
+
+    /// The live user a message is for (NOT_FOUND if none).
+    async fn recipient(&self, to: &Recipient) -> Result<UserRow, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let found = match to {
+            Recipient::UserId(id) => UserRow::find_live(&mut conn, id).await?,
+            Recipient::Unionid(u) => {
+                let u = crate::types::UnionId::new(u);
+                UserRow::find_live_by_unionid(&mut conn, &u).await?
+            }
+        };
+        found.ok_or_else(|| IdentityError::NotFound("no such user".into()))
+    }
+
+    /// Writes a send's outcome on its message (unless a delivery report got there first); the
+    /// message as it now stands.
+    pub(crate) async fn record_outcome(
+        &self,
+        id: &str,
+        outcome: &Outcome,
+    ) -> Result<MessageRow, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        MessageRow::record_if(&mut conn, id, MessageStatus::Sending, outcome).await?;
+        MessageRow::find(&mut conn, id)
+            .await?
+            .ok_or_else(|| IdentityError::Internal("a message vanished".into()))
+    }
+}
+
+fn check_target(r: &RouteInput, channel: crate::wechat::messages::Channel) -> Result<Target, IdentityError> {
+    let bad = |m: &str| IdentityError::BadInput(m.to_owned());
+    if let Some(url) = &r.url {
+        if url.len() > 1024 || !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(bad("url must be an http(s) URL of at most 1024 characters"));
+        }
+        if channel == crate::wechat::messages::Channel::MiniProgramSubscribe {
+            return Err(bad("a Mini Program subscribe message opens a page of the Mini Program: give miniProgram.pagePath, not url"));
+        }
+    }
+    if let Some((appid, path)) = &r.mini_program {
+        if appid.is_empty() || appid.len() > 64 || path.len() > 512 {
+            return Err(bad("miniProgram needs an appId (≤ 64) and a pagePath (≤ 512 characters)"));
+        }
+    }
+    Ok(Target {
+        url: r.url.clone(),
+        mini_program: r.mini_program.clone(),
+    })
+}
+
+impl Messenger<'_> {
+    /// Sends one message to a user (see the module docs). A refusal is returned as an error
+    /// naming the recorded message (`Failure::message_id`) when one was recorded.
+    pub async fn send_message(&self, input: SendInput) -> Result<MessageRow, IdentityError> {
+        let routes = self.check_routes(&input.routes).await?;
+        let content = serde_json::json!({ "to": input.recipient, "routes": input.routes }).to_string();
+        let key = match &input.idempotency_key {
+            Some(k) if k.is_empty() || k.len() > 128 => {
+                return Err(IdentityError::BadInput(
+                    "idempotencyKey must be 1-128 characters".into(),
+                ));
+            }
+            Some(k) => Some(format!("{}:{k}", self.name)),
+            None => None,
+        };
+        if let Some(k) = &key {
+            if let Some(first) = self.first_with_key(k).await? {
+                return replay(first, &content);
+            }
+        }
+        let user = self.recipient(&input.recipient).await?;
+        let mut reach = self
+            .reach(&routes, std::slice::from_ref(&user.id))
+            .await?
+            .remove(&user.id)
+            .unwrap_or_default();
+        let picked = pick(&routes, &reach, 0);
+        let mut row = MessageRow {
+            id: new_row_id(),
+            user_id: user.id.clone(),
+            app_id: None,
+            openid: None,
+            channel: None,
+            template_id: None,
+            status: MessageStatus::Sending.as_str().to_owned(),
+            content: content.clone(),
+            wechat_msg_id: None,
+            error_code: None,
+            wechat_errcode: None,
+            error: None,
+            idempotency_key: key.clone(),
+            job_id: None,
+            created_at: now(),
+            delivered_at: None,
+        };
+        let first_route = &routes[*picked.as_ref().unwrap_or(&0)];
+        row.app_id = Some(first_route.app.app_id.as_str().to_owned());
+        row.channel = Some(first_route.channel.as_str().to_owned());
+        row.template_id = Some(first_route.template_id.clone());
+        if let Err(f) = &picked {
+            row.status = MessageStatus::Failed.as_str().to_owned();
+            row.error_code = Some(f.code.as_str().to_owned());
+            row.error = Some(f.message.clone());
+        }
+        let mut conn = self.db.conn().await?;
+        let inserted = MessageRow::insert(&mut conn, &row).await?;
+        drop(conn);
+        if !inserted {
+            // The same key, sent at the same moment: the first one stands.
+            let first = self.first_with_key(key.as_deref().unwrap_or_default()).await?;
+            return replay(first.ok_or_else(|| IdentityError::Internal("idempotency race".into()))?, &content);
+        }
+        let first = match picked {
+            Ok(i) => i,
+            Err(mut f) => {
+                f.message_id = Some(row.id);
+                return Err(IdentityError::Message(Box::new(f)));
+            }
+        };
+        let outcome = self.attempt(&routes, &mut reach, first).await;
+        let transient = outcome.is_transient_failure();
+        let stored = self.record_outcome(&row.id, &outcome).await?;
+        if transient && key.is_some() {
+            // WeChat was busy or out of quota and surely sent nothing: the key is free again,
+            // so the caller's retry with it sends.
+            let mut conn = self.db.conn().await?;
+            MessageRow::release_key(&mut conn, &row.id).await?;
+        }
+        tracing::info!(message = %stored.id, user = %user.id, status = %stored.status, key = self.name, "message sent");
+        match Failure::of_row(&stored) {
+            Some(f) if stored.status() == MessageStatus::Failed => Err(IdentityError::Message(Box::new(f))),
+            _ => Ok(stored),
+        }
+    }
+
+    async fn first_with_key(&self, key: &str) -> Result<Option<MessageRow>, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        Ok(MessageRow::find_by_key(&mut conn, key).await?)
+    }
+}
+
+impl Outcome {
+    /// Whether the send failed in a way that surely sent nothing and may work later (WeChat's
+    /// quota, WeChat unreachable or busy): it may be sent again.
+    pub fn is_transient_failure(&self) -> bool {
+        self.status == MessageStatus::Failed.as_str()
+            && self
+                .error_code
+                .as_deref()
+                .is_some_and(|c| FailureCode::parse(c).is_transient())
+    }
+}
+
+/// The first message sent with an idempotency key, as it was answered then; CONFLICT if the key
+/// was used for another message.
+fn replay(first: MessageRow, content: &str) -> Result<MessageRow, IdentityError> {
+    if first.content != content {
+        return Err(IdentityError::Conflict(
+            "idempotencyKey was used for another message; use a new key".into(),
+        ));
+    }
+    match Failure::of_row(&first) {
+        Some(f) if first.status() == MessageStatus::Failed => Err(IdentityError::Message(Box::new(f))),
+        _ => Ok(first),
+    }
+}
+
+impl Reader<'_> {
+    /// A message by id.
+    pub async fn message(&self, id: &str) -> Result<Option<MessageRow>, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        Ok(MessageRow::find(&mut conn, &truncate(id, 64)).await?)
+    }
+
+    /// Messages by `filter`, newest first, after the cursor `before`, at most
+    /// [`MAX_MESSAGES_LISTED`] (one more is read to tell whether there is a next page).
+    pub async fn messages(
+        &self,
+        filter: &MessageFilter,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let limit = limit.clamp(1, MAX_MESSAGES_LISTED + 1);
+        Ok(MessageRow::list(&mut conn, filter, before, limit).await?)
+    }
+}

@@ -1,0 +1,123 @@
+//! What the webhook's message events change (run by the `webhook_events` job, in order per app):
+//! `TEMPLATESENDJOBFINISH` and `subscribe_msg_sent_event` report delivery of a sent message,
+//! `subscribe_msg_popup_event` and `subscribe_msg_change_event` fill the permission ledger.
+//!
+//! A report is matched to its message by WeChat's msgid; one whose msgid we never learnt (the
+//! send's answer was lost in a crash, or WeChat's subscribe APIs left it out) is matched to the
+//! latest message to that person awaiting a report.
+
+use super::FailureCode;
+use super::consent::{Consent, Source};
+use crate::config::AppConfig;
+use crate::db::models::message::{Delivery, MessageRow};
+use crate::db::models::now;
+use crate::db::models::webhook_event::WebhookEventRow;
+use crate::identity::{Identity, IdentityError};
+use crate::wechat::messages::{Notice, notices};
+use crate::wechat::webhook::parse_fields;
+
+impl Identity {
+    /// Applies the message notices of a stored event (none for other events).
+    pub(crate) async fn apply_message_notices(
+        &self,
+        app: &AppConfig,
+        event: &WebhookEventRow,
+    ) -> Result<(), IdentityError> {
+        // Stored events were parsed on receipt; a failure here is a bad event, not a retry.
+        let Ok(fields) = parse_fields(&event.payload) else {
+            return Ok(());
+        };
+        let list = notices(&fields).map_err(|e| IdentityError::BadInput(e.to_string()))?;
+        let app_id = app.app_id.as_str();
+        for notice in list {
+            match notice {
+                Notice::Consent {
+                    template_id,
+                    accepted,
+                    change,
+                } => {
+                    if super::templates::check_template_id(&template_id).is_err() {
+                        continue;
+                    }
+                    let consent = Consent {
+                        template_id: &template_id,
+                        accepted,
+                        change,
+                    };
+                    self.record_consent(app_id, &event.openid, consent, Source::Webhook)
+                        .await?;
+                }
+                Notice::TemplateFinished { msg_id, status } => {
+                    let error = match status.as_str() {
+                        "success" => None,
+                        s if s.contains("block") => Some((
+                            FailureCode::UserBlocked,
+                            "the person blocked the account's template messages",
+                        )),
+                        _ => Some((
+                            FailureCode::DeliveryFailed,
+                            "WeChat could not deliver the message (system failed)",
+                        )),
+                    };
+                    self.report_delivery(app_id, &event.openid, None, &msg_id, error)
+                        .await?;
+                }
+                Notice::SubscribeSent {
+                    template_id,
+                    msg_id,
+                    error_code,
+                    ..
+                } => {
+                    let error = match error_code {
+                        0 => None,
+                        43101 => Some((
+                            FailureCode::NoPermission,
+                            "WeChat did not deliver it: the person refused the subscription",
+                        )),
+                        _ => Some((
+                            FailureCode::DeliveryFailed,
+                            "WeChat could not deliver the message",
+                        )),
+                    };
+                    self.report_delivery(app_id, &event.openid, Some(&template_id), &msg_id, error)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn report_delivery(
+        &self,
+        app_id: &str,
+        openid: &str,
+        template_id: Option<&str>,
+        msg_id: &str,
+        error: Option<(FailureCode, &str)>,
+    ) -> Result<(), IdentityError> {
+        if msg_id.is_empty() || msg_id.len() > 64 {
+            return Ok(());
+        }
+        let delivery = Delivery {
+            msg_id,
+            at: now(),
+            error: error.map(|(code, message)| (code.as_str(), message)),
+        };
+        let mut conn = self.db.conn().await?;
+        if MessageRow::delivered(&mut conn, app_id, msg_id, delivery)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match MessageRow::awaiting_report(&mut conn, app_id, openid, template_id).await? {
+            Some(id) => {
+                MessageRow::set_delivery(&mut conn, &id, delivery).await?;
+            }
+            None => {
+                tracing::debug!(app = app_id, "delivery report for a message we did not send");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! `bulk_messages`: one message to many users (see `identity::messages::bulk`): lists the
+//! recipients page by page, then sends them batch by batch; resumable from its checkpoint, and
+//! never sends anyone a second copy.
+
+use super::{Job, JobContext, JobError, JobOutcome};
+use crate::identity::Identity;
+use crate::identity::messages::bulk::{BULK_MESSAGES, BatchEnd, BulkCheckpoint, BulkPayload};
+
+/// Runs bulk message jobs.
+pub struct BulkMessages {
+    identity: Identity,
+}
+
+impl BulkMessages {
+    /// The bulk-message job of this identity service.
+    pub fn new(identity: Identity) -> Self {
+        Self { identity }
+    }
+}
+
+impl Job for BulkMessages {
+    fn kind(&self) -> &'static str {
+        BULK_MESSAGES
+    }
+
+    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
+        let payload: BulkPayload = ctx.payload()?;
+        let mut cp: BulkCheckpoint = ctx.checkpoint()?.unwrap_or_default();
+        let job_id = ctx.id().to_owned();
+        // A template unregistered since, or data that no longer fits it: the job cannot go on.
+        let routes = self
+            .identity
+            .bulk_resume(&job_id, &payload)
+            .await
+            .map_err(|e| match e {
+                crate::identity::IdentityError::Db(_) => JobError::retry(e),
+                e => JobError::fatal(e),
+            })?;
+        while !cp.listed {
+            self.identity
+                .bulk_list_page(&job_id, &payload, &routes, &mut cp)
+                .await
+                .map_err(JobError::retry)?;
+            ctx.save_checkpoint(&cp).await?;
+        }
+        loop {
+            match self
+                .identity
+                .bulk_send_batch(&job_id, &routes)
+                .await
+                .map_err(JobError::retry)?
+            {
+                BatchEnd::More => ctx.renew_lease().await?,
+                BatchEnd::Done => return Ok(JobOutcome::Done),
+                BatchEnd::Pause(wait) => return Ok(JobOutcome::reschedule_in(wait)),
+            }
+        }
+    }
+}
