@@ -52,9 +52,9 @@ pub struct Limits {
     /// past it the caller gets a retryable `UNAVAILABLE` (HTTP 503 on the routes).
     #[default(5_000)]
     pub pool_wait_ms: u64,
-    /// Root fields that may call WeChat's server API (`wechatAccessToken`,
-    /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`) allowed in one GraphQL
-    /// request, aliases included.
+    /// Root fields that may call WeChat's server API or start a job (`wechatAccessToken`,
+    /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`, `sendMessage`,
+    /// `sendMessages`) allowed in one GraphQL request, aliases included.
     #[default(5)]
     pub wechat_fields_per_request: usize,
     /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.

@@ -24,12 +24,14 @@ pub const LOGIN_FIELDS: &[&str] = &[
 /// Root fields that store an OA web-authorization state.
 pub const STATE_FIELDS: &[&str] = &["officialAccountAuthorizeUrl"];
 
-/// Root fields of the Official Account server side that may call WeChat (a token refresh, a
-/// follower lookup) or start a job.
+/// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send)
+/// or start a job.
 pub const WECHAT_FIELDS: &[&str] = &[
     "wechatAccessToken",
     "syncOfficialAccountFollower",
     "syncOfficialAccountFollowers",
+    "sendMessage",
+    "sendMessages",
 ];
 
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per

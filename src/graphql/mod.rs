@@ -5,6 +5,8 @@ pub mod budget;
 pub mod error;
 pub mod loaders;
 pub mod merge_event;
+pub mod message_fields;
+pub mod messages;
 pub mod mutation;
 pub mod official_account;
 pub mod paging;
@@ -15,15 +17,20 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::identity::Identity;
 
-/// The query root: the core (users, logins) and the Official Account server side.
+/// The query root: the core (users, logins), the Official Account server side and messages.
 #[derive(MergedObject)]
-pub struct QueryRoot(query::Query, official_account::OfficialAccountQuery);
+pub struct QueryRoot(
+    query::Query,
+    official_account::OfficialAccountQuery,
+    message_fields::MessageQuery,
+);
 
 /// The mutation root.
 #[derive(MergedObject)]
 pub struct MutationRoot(
     mutation::Mutation,
     official_account::OfficialAccountMutation,
+    message_fields::MessageMutation,
 );
 
 /// The schema type.
@@ -31,10 +38,15 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(
-        QueryRoot(query::Query, official_account::OfficialAccountQuery),
+        QueryRoot(
+            query::Query,
+            official_account::OfficialAccountQuery,
+            message_fields::MessageQuery,
+        ),
         MutationRoot(
             mutation::Mutation,
             official_account::OfficialAccountMutation,
+            message_fields::MessageMutation,
         ),
         EmptySubscription,
     )

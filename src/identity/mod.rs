@@ -193,7 +193,10 @@ impl Identity {
                     .unwrap_or(setup.config.messages.send_rate_per_sec);
                 let rate = std::num::NonZeroU32::new(rate)?;
                 let quota = governor::Quota::per_second(rate);
-                Some((a.app_id.as_str().to_owned(), governor::RateLimiter::direct(quota)))
+                Some((
+                    a.app_id.as_str().to_owned(),
+                    governor::RateLimiter::direct(quota),
+                ))
             })
             .collect();
         Self(Arc::new(Parts {

@@ -310,18 +310,13 @@ impl MessageRow {
     }
 
     /// Writes a delivery report on message `id` (if it is sending, sent or uncertain).
-    pub async fn set_delivery(
-        conn: &mut Conn,
-        id: &str,
-        d: Delivery<'_>,
-    ) -> Result<bool, DbError> {
+    pub async fn set_delivery(conn: &mut Conn, id: &str, d: Delivery<'_>) -> Result<bool, DbError> {
         let status = if d.error.is_none() {
             MessageStatus::Delivered
         } else {
             MessageStatus::Failed
         };
-        let q = diesel::update(m::table.find(id).filter(m::status.eq_any(AWAITING_REPORT)))
-        .set((
+        let q = diesel::update(m::table.find(id).filter(m::status.eq_any(AWAITING_REPORT))).set((
             m::status.eq(status.as_str()),
             m::delivered_at.eq(d.at),
             m::wechat_msg_id.eq(d.msg_id),

@@ -131,7 +131,11 @@ impl PermissionRow {
                 .first::<Self>(&mut **c)
                 .await
                 .optional()?),
-            Conn::Sqlite(c) => Ok(p::table.find(key).first::<Self>(&mut **c).await.optional()?),
+            Conn::Sqlite(c) => Ok(p::table
+                .find(key)
+                .first::<Self>(&mut **c)
+                .await
+                .optional()?),
         }
     }
 
@@ -172,8 +176,7 @@ impl PermissionRow {
         if with_conn!(conn, c => long.first::<String>(c).await.optional())?.is_some() {
             return Ok(true);
         }
-        let q = diesel::update(row.filter(p::one_time.gt(0)))
-            .set(p::one_time.eq(p::one_time - 1));
+        let q = diesel::update(row.filter(p::one_time.gt(0))).set(p::one_time.eq(p::one_time - 1));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use super::route::{CheckedRoute, Reach, pick};
 use super::RouteInput;
+use super::route::{CheckedRoute, Reach, pick};
 use crate::db::models::job::JobRow;
 use crate::db::models::message::{MessageRow, MessageStatus, Outcome};
 use crate::db::models::now;
@@ -123,7 +123,8 @@ impl Messenger<'_> {
             routes,
             requested_by: self.name.to_owned(),
         };
-        let value = serde_json::to_value(&payload).map_err(|e| IdentityError::Internal(e.to_string()))?;
+        let value =
+            serde_json::to_value(&payload).map_err(|e| IdentityError::Internal(e.to_string()))?;
         let mut conn = self.db.conn().await?;
         let existing = JobRow::find_by_key(&mut conn, &key).await?;
         drop(conn);
@@ -141,7 +142,9 @@ impl Messenger<'_> {
         let job = JobRow::find(&mut conn, id).await?;
         drop(conn);
         match job {
-            Some(job) if job.kind == BULK_MESSAGES => Ok(Some(self.identity.message_job_view(job).await?)),
+            Some(job) if job.kind == BULK_MESSAGES => {
+                Ok(Some(self.identity.message_job_view(job).await?))
+            }
             _ => Ok(None),
         }
     }
@@ -157,7 +160,11 @@ impl Identity {
             .into_iter()
             .map(|(s, code, n)| (MessageStatus::parse(&s), code, n))
             .collect();
-        Ok(MessageJob { job, payload, counts })
+        Ok(MessageJob {
+            job,
+            payload,
+            counts,
+        })
     }
 
     /// A (re)started bulk job: its messages left `sending` by a run that died become
@@ -168,10 +175,20 @@ impl Identity {
         payload: &BulkPayload,
     ) -> Result<Vec<CheckedRoute>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        let n = MessageRow::move_job(&mut conn, job_id, MessageStatus::Sending, MessageStatus::Uncertain).await?;
+        let n = MessageRow::move_job(
+            &mut conn,
+            job_id,
+            MessageStatus::Sending,
+            MessageStatus::Uncertain,
+        )
+        .await?;
         drop(conn);
         if n > 0 {
-            tracing::warn!(job = job_id, messages = n, "a bulk job resumed after a crash: messages in flight then are marked uncertain, not sent again");
+            tracing::warn!(
+                job = job_id,
+                messages = n,
+                "a bulk job resumed after a crash: messages in flight then are marked uncertain, not sent again"
+            );
         }
         self.check_routes(&payload.routes).await
     }
@@ -254,7 +271,13 @@ impl Identity {
     ) -> Result<BatchEnd, IdentityError> {
         let settings = &self.config.messages;
         let mut conn = self.db.conn().await?;
-        let batch = MessageRow::of_job(&mut conn, job_id, MessageStatus::Queued, settings.bulk_batch as i64).await?;
+        let batch = MessageRow::of_job(
+            &mut conn,
+            job_id,
+            MessageStatus::Queued,
+            settings.bulk_batch as i64,
+        )
+        .await?;
         drop(conn);
         if batch.is_empty() {
             return Ok(BatchEnd::Done);
@@ -264,18 +287,23 @@ impl Identity {
         let mut refused = Vec::new();
         let mut to_send = Vec::new();
         for m in &batch {
-            let r = reach.remove(&m.user_id).unwrap_or_else(|| vec![Reach::default(); routes.len()]);
+            let r = reach
+                .remove(&m.user_id)
+                .unwrap_or_else(|| vec![Reach::default(); routes.len()]);
             match pick(routes, &r, 0) {
                 Ok(first) => to_send.push((m.id.clone(), r, first)),
-                Err(f) => refused.push((m.id.clone(), Outcome {
-                    app_id: Some(routes[0].app.app_id.as_str().to_owned()),
-                    channel: Some(routes[0].channel.as_str().to_owned()),
-                    template_id: Some(routes[0].template_id.clone()),
-                    status: MessageStatus::Failed.as_str().to_owned(),
-                    error_code: Some(f.code.as_str().to_owned()),
-                    error: Some(f.message),
-                    ..Outcome::default()
-                })),
+                Err(f) => refused.push((
+                    m.id.clone(),
+                    Outcome {
+                        app_id: Some(routes[0].app.app_id.as_str().to_owned()),
+                        channel: Some(routes[0].channel.as_str().to_owned()),
+                        template_id: Some(routes[0].template_id.clone()),
+                        status: MessageStatus::Failed.as_str().to_owned(),
+                        error_code: Some(f.code.as_str().to_owned()),
+                        error: Some(f.message),
+                        ..Outcome::default()
+                    },
+                )),
             }
         }
         let ids: Vec<String> = to_send.iter().map(|(id, ..)| id.clone()).collect();
@@ -318,7 +346,11 @@ impl Identity {
         .await?;
         if pause {
             let wait = Duration::from_secs(self.config.wechat.quota_pause_secs);
-            tracing::warn!(job = job_id, wait_secs = wait.as_secs(), "bulk job paused: WeChat's quota or an outage");
+            tracing::warn!(
+                job = job_id,
+                wait_secs = wait.as_secs(),
+                "bulk job paused: WeChat's quota or an outage"
+            );
             return Ok(BatchEnd::Pause(wait));
         }
         Ok(BatchEnd::More)

@@ -247,19 +247,26 @@ impl crate::identity::Identity {
     }
 }
 
-fn check_target(r: &RouteInput, channel: crate::wechat::messages::Channel) -> Result<Target, IdentityError> {
+fn check_target(
+    r: &RouteInput,
+    channel: crate::wechat::messages::Channel,
+) -> Result<Target, IdentityError> {
     let bad = |m: &str| IdentityError::BadInput(m.to_owned());
     if let Some(url) = &r.url {
         if url.len() > 1024 || !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(bad("url must be an http(s) URL of at most 1024 characters"));
         }
         if channel == crate::wechat::messages::Channel::MiniProgramSubscribe {
-            return Err(bad("a Mini Program subscribe message opens a page of the Mini Program: give miniProgram.pagePath, not url"));
+            return Err(bad(
+                "a Mini Program subscribe message opens a page of the Mini Program: give miniProgram.pagePath, not url",
+            ));
         }
     }
     if let Some((appid, path)) = &r.mini_program {
         if appid.is_empty() || appid.len() > 64 || path.len() > 512 {
-            return Err(bad("miniProgram needs an appId (≤ 64) and a pagePath (≤ 512 characters)"));
+            return Err(bad(
+                "miniProgram needs an appId (≤ 64) and a pagePath (≤ 512 characters)",
+            ));
         }
     }
     Ok(Target {
@@ -273,7 +280,8 @@ impl Messenger<'_> {
     /// naming the recorded message (`Failure::message_id`) when one was recorded.
     pub async fn send_message(&self, input: SendInput) -> Result<MessageRow, IdentityError> {
         let routes = self.check_routes(&input.routes).await?;
-        let content = serde_json::json!({ "to": input.recipient, "routes": input.routes }).to_string();
+        let content =
+            serde_json::json!({ "to": input.recipient, "routes": input.routes }).to_string();
         let key = match &input.idempotency_key {
             Some(k) if k.is_empty() || k.len() > 128 => {
                 return Err(IdentityError::BadInput(
@@ -327,8 +335,13 @@ impl Messenger<'_> {
         drop(conn);
         if !inserted {
             // The same key, sent at the same moment: the first one stands.
-            let first = self.first_with_key(key.as_deref().unwrap_or_default()).await?;
-            return replay(first.ok_or_else(|| IdentityError::Internal("idempotency race".into()))?, &content);
+            let first = self
+                .first_with_key(key.as_deref().unwrap_or_default())
+                .await?;
+            return replay(
+                first.ok_or_else(|| IdentityError::Internal("idempotency race".into()))?,
+                &content,
+            );
         }
         let first = match picked {
             Ok(i) => i,
@@ -348,7 +361,9 @@ impl Messenger<'_> {
         }
         tracing::info!(message = %stored.id, user = %user.id, status = %stored.status, key = self.name, "message sent");
         match Failure::of_row(&stored) {
-            Some(f) if stored.status() == MessageStatus::Failed => Err(IdentityError::Message(Box::new(f))),
+            Some(f) if stored.status() == MessageStatus::Failed => {
+                Err(IdentityError::Message(Box::new(f)))
+            }
             _ => Ok(stored),
         }
     }
@@ -380,7 +395,9 @@ fn replay(first: MessageRow, content: &str) -> Result<MessageRow, IdentityError>
         ));
     }
     match Failure::of_row(&first) {
-        Some(f) if first.status() == MessageStatus::Failed => Err(IdentityError::Message(Box::new(f))),
+        Some(f) if first.status() == MessageStatus::Failed => {
+            Err(IdentityError::Message(Box::new(f)))
+        }
         _ => Ok(first),
     }
 }

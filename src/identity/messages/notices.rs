@@ -115,7 +115,10 @@ impl Identity {
                 MessageRow::set_delivery(&mut conn, &id, delivery).await?;
             }
             None => {
-                tracing::debug!(app = app_id, "delivery report for a message we did not send");
+                tracing::debug!(
+                    app = app_id,
+                    "delivery report for a message we did not send"
+                );
             }
         }
         Ok(())

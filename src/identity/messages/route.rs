@@ -54,7 +54,9 @@ impl Reach {
         if self.openid.is_none() {
             return Some(Failure::new(
                 FailureCode::NoIdentity,
-                format!("the user has no identity on `{app}`: they never followed it or logged in there"),
+                format!(
+                    "the user has no identity on `{app}`: they never followed it or logged in there"
+                ),
             ));
         }
         if route.channel == Channel::OfficialAccountTemplate && !self.subscribed {
@@ -91,7 +93,10 @@ pub fn pick(routes: &[CheckedRoute], reach: &[Reach], from: usize) -> Result<usi
             FailureCode::Unreachable,
             format!(
                 "no channel can reach the user: {}",
-                why.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+                why.iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ),
     })
@@ -188,7 +193,10 @@ impl Identity {
             ..outcome
         };
         if route.channel.needs_permission() {
-            match self.spend_permission(app_id, openid, &route.template_id).await {
+            match self
+                .spend_permission(app_id, openid, &route.template_id)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     let f = Failure::new(
@@ -278,7 +286,10 @@ impl Failure {
     /// The failure a send's error means for the message.
     pub fn from_error(e: &IdentityError) -> Self {
         let IdentityError::Wechat(w) = e else {
-            return Failure::new(FailureCode::Internal, "the service failed; see its log".to_owned());
+            return Failure::new(
+                FailureCode::Internal,
+                "the service failed; see its log".to_owned(),
+            );
         };
         let errcode = w.errcode();
         let code = match w {
@@ -293,9 +304,15 @@ impl Failure {
             },
         };
         let message = match code {
-            FailureCode::NotFollowing => "WeChat says the person does not follow the Official Account".to_owned(),
-            FailureCode::NoPermission => "WeChat says the person holds no subscribe permission for this template".to_owned(),
-            FailureCode::TemplateInvalid => "WeChat does not know this template for this app".to_owned(),
+            FailureCode::NotFollowing => {
+                "WeChat says the person does not follow the Official Account".to_owned()
+            }
+            FailureCode::NoPermission => {
+                "WeChat says the person holds no subscribe permission for this template".to_owned()
+            }
+            FailureCode::TemplateInvalid => {
+                "WeChat does not know this template for this app".to_owned()
+            }
             FailureCode::InvalidData => "WeChat refused the data for this template".to_owned(),
             _ => w.to_string(),
         };

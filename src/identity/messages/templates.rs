@@ -155,7 +155,9 @@ impl Identity {
                 )));
             }
             if new.fields[..i].iter().any(|(k, _)| k == key) {
-                return Err(IdentityError::BadInput(format!("field `{key}` appears twice")));
+                return Err(IdentityError::BadInput(format!(
+                    "field `{key}` appears twice"
+                )));
             }
         }
         if new.long_term && !new.channel.needs_permission() {
@@ -184,7 +186,12 @@ impl Identity {
 }
 
 /// The message templates the sandbox offers: (app kind, template id, channel, keywords).
-pub const SANDBOX_TEMPLATES: [(crate::types::AppKind, &str, Channel, [(&str, KeywordType); 2]); 3] = [
+pub const SANDBOX_TEMPLATES: [(
+    crate::types::AppKind,
+    &str,
+    Channel,
+    [(&str, KeywordType); 2],
+); 3] = [
     (
         crate::types::AppKind::OfficialAccount,
         "sandboxtpl-shipped",
@@ -201,7 +208,10 @@ pub const SANDBOX_TEMPLATES: [(crate::types::AppKind, &str, Channel, [(&str, Key
         crate::types::AppKind::MiniProgram,
         "sandboxtpl-mp-order",
         Channel::MiniProgramSubscribe,
-        [("thing1", KeywordType::Thing), ("amount2", KeywordType::Amount)],
+        [
+            ("thing1", KeywordType::Thing),
+            ("amount2", KeywordType::Amount),
+        ],
     ),
 ];
 

@@ -1,0 +1,396 @@
+//! Messages in GraphQL: the types (`Message`, `MessageTemplate`, `MessageJob`, ...) and inputs.
+//! The fields that use them are in `message_fields`.
+
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::types::{User, related_user};
+use crate::db::models::job::JobStatus;
+use crate::db::models::message::{MessageRow, MessageStatus as Status};
+use crate::db::models::message_template::PermissionRow;
+use crate::identity::messages::RouteInput;
+use crate::identity::messages::bulk::MessageJob as Job;
+use crate::identity::messages::templates::Template;
+use crate::types::UserId;
+use crate::wechat::messages::Channel;
+
+/// How a message reaches a person.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::wechat::messages::Channel")]
+pub enum MessageChannel {
+    /// Official Account template message (模板消息): to followers of the account.
+    OfficialAccountTemplate,
+    /// Official Account subscribe notification (订阅通知): to holders of a subscribe permission.
+    OfficialAccountSubscribe,
+    /// Mini Program subscribe message (订阅消息): to holders of a subscribe permission.
+    MiniProgramSubscribe,
+}
+
+/// WeChat's keyword types; a keyword's value is checked against its type before sending.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::wechat::messages::KeywordType")]
+pub enum KeywordType {
+    /// Text, at most 20 characters, no line breaks.
+    Thing,
+    /// A number, at most 32 digits.
+    Number,
+    /// Letters, at most 32.
+    Letter,
+    /// Symbols, at most 5.
+    Symbol,
+    /// Digits, letters and symbols, at most 32.
+    CharacterString,
+    /// A time (`15:01`), a date before it allowed.
+    Time,
+    /// A date (`2026-11-29`, `2026年11月29日`), a time after it allowed.
+    Date,
+    /// An amount (`¥100.00`, `100元`).
+    Amount,
+    /// A phone number, at most 17 digits and symbols.
+    PhoneNumber,
+    /// A licence plate, at most 8 characters.
+    CarNumber,
+    /// A name: at most 10 Chinese characters or 20 letters.
+    Name,
+    /// A phrase: at most 5 Chinese characters.
+    Phrase,
+}
+
+/// Where a message stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::db::models::message::MessageStatus")]
+pub enum MessageStatus {
+    /// A bulk job's message, not sent yet.
+    Queued,
+    /// Handed to WeChat.
+    Sending,
+    /// WeChat accepted it; its delivery report has not come yet.
+    Sent,
+    /// WeChat reported it delivered.
+    Delivered,
+    /// Refused or not delivered (see `error`).
+    Failed,
+    /// The service stopped, or WeChat did not answer, while WeChat had it: it may or may not have
+    /// reached the person, and is never sent again.
+    Uncertain,
+}
+
+/// Why a message failed: a stable `code` — NO_IDENTITY, NOT_FOLLOWING,
+/// NO_SUBSCRIBE_PERMISSION, INVALID_MESSAGE_DATA, TEMPLATE_INVALID, UNREACHABLE,
+/// WECHAT_RATE_LIMITED, WECHAT_UNAVAILABLE, WECHAT_REJECTED, USER_BLOCKED, DELIVERY_FAILED.
+#[derive(SimpleObject)]
+pub struct MessageError {
+    /// The code.
+    pub code: String,
+    /// What happened.
+    pub message: String,
+    /// WeChat's errcode, when WeChat refused.
+    pub wechat_errcode: Option<i64>,
+}
+
+/// A message addressed to a user.
+pub struct Message(pub MessageRow);
+
+#[Object]
+impl Message {
+    /// Message id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The user it is for (the survivor, if the id asked for was merged).
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        related_user(ctx, &self.0.user_id, "the message's user").await
+    }
+    /// The app it went out on (for a refused message: the first route's).
+    async fn app_id(&self) -> Option<&str> {
+        self.0.app_id.as_deref()
+    }
+    /// The person's openid on that app.
+    async fn openid(&self) -> Option<&str> {
+        self.0.openid.as_deref()
+    }
+    /// The channel used.
+    async fn channel(&self) -> Option<MessageChannel> {
+        self.0
+            .channel
+            .as_deref()
+            .and_then(Channel::parse)
+            .map(Into::into)
+    }
+    /// The template used.
+    async fn template_id(&self) -> Option<&str> {
+        self.0.template_id.as_deref()
+    }
+    /// Where it stands.
+    async fn status(&self) -> MessageStatus {
+        self.0.status().into()
+    }
+    /// WeChat's msgid.
+    async fn wechat_msg_id(&self) -> Option<&str> {
+        self.0.wechat_msg_id.as_deref()
+    }
+    /// Why it failed.
+    async fn error(&self) -> Option<MessageError> {
+        Some(MessageError {
+            code: self.0.error_code.clone()?,
+            message: self.0.error.clone().unwrap_or_default(),
+            wechat_errcode: self.0.wechat_errcode,
+        })
+    }
+    /// The bulk job that sent it.
+    async fn job_id(&self) -> Option<ID> {
+        self.0.job_id.clone().map(ID)
+    }
+    /// When it was asked for.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.and_utc()
+    }
+    /// When WeChat reported its delivery (or that it was not delivered).
+    async fn delivered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.delivered_at.map(|t| t.and_utc())
+    }
+}
+
+/// A keyword of a template.
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "TemplateFieldInput")]
+pub struct TemplateField {
+    /// The keyword (`thing1`).
+    pub key: String,
+    /// Its type.
+    #[graphql(name = "type")]
+    pub ty: KeywordType,
+}
+
+/// A template registered for an app.
+pub struct MessageTemplate(pub Template);
+
+#[Object]
+impl MessageTemplate {
+    /// The app.
+    async fn app_id(&self) -> &str {
+        &self.0.app_id
+    }
+    /// WeChat's template id.
+    async fn template_id(&self) -> &str {
+        &self.0.template_id
+    }
+    /// The channel it goes out on.
+    async fn channel(&self) -> MessageChannel {
+        self.0.channel.into()
+    }
+    /// Subscribe templates: permissions are long-term (not spent by a send).
+    async fn long_term(&self) -> bool {
+        self.0.long_term
+    }
+    /// Its keywords.
+    async fn fields(&self) -> Vec<TemplateField> {
+        self.0
+            .fields
+            .iter()
+            .map(|(key, ty)| TemplateField {
+                key: key.clone(),
+                ty: (*ty).into(),
+            })
+            .collect()
+    }
+    /// The admin key that registered it.
+    async fn registered_by(&self) -> &str {
+        &self.0.registered_by
+    }
+    /// Last registered.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at.and_utc()
+    }
+}
+
+/// A person's subscribe permission for a template.
+#[derive(SimpleObject)]
+pub struct SubscribePermission {
+    /// The app.
+    pub app_id: String,
+    /// The template.
+    pub template_id: String,
+    /// One-time permissions not spent yet.
+    pub one_time: i32,
+    /// A long-term permission holds.
+    pub long_term: bool,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<PermissionRow> for SubscribePermission {
+    fn from(p: PermissionRow) -> Self {
+        Self {
+            app_id: p.app_id,
+            template_id: p.template_id,
+            one_time: p.one_time,
+            long_term: p.long_term,
+            updated_at: p.updated_at.and_utc(),
+        }
+    }
+}
+
+/// How many messages of a bulk job ended one way.
+#[derive(SimpleObject)]
+pub struct MessageOutcomeCount {
+    /// Their status.
+    pub status: MessageStatus,
+    /// Their error code, if they failed.
+    pub code: Option<String>,
+    /// How many.
+    pub count: i64,
+}
+
+/// Where a bulk job stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum MessageJobStatus {
+    /// Waiting for a runner.
+    Queued,
+    /// Listing or sending.
+    Running,
+    /// Paused (WeChat's quota or an admin); it carries on later.
+    Paused,
+    /// Every recipient was handled.
+    Completed,
+    /// Gave up (see `lastError`).
+    Failed,
+}
+
+/// A bulk send and its progress.
+pub struct MessageJob(pub Job);
+
+impl MessageJob {
+    fn count(&self, status: Status) -> i64 {
+        self.0
+            .counts
+            .iter()
+            .filter(|(s, ..)| *s == status)
+            .map(|(.., n)| n)
+            .sum()
+    }
+}
+
+#[Object]
+impl MessageJob {
+    /// Job id (`messages(jobId)` lists its messages).
+    async fn id(&self) -> ID {
+        ID(self.0.job.id.clone())
+    }
+    /// Where it stands.
+    async fn status(&self) -> MessageJobStatus {
+        match self.0.job.status() {
+            Some(JobStatus::Queued) | None => MessageJobStatus::Queued,
+            Some(JobStatus::Running) => MessageJobStatus::Running,
+            Some(JobStatus::Paused) => MessageJobStatus::Paused,
+            Some(JobStatus::Completed) => MessageJobStatus::Completed,
+            Some(JobStatus::Failed) => MessageJobStatus::Failed,
+        }
+    }
+    /// The API key that started it.
+    async fn requested_by(&self) -> &str {
+        &self.0.payload.requested_by
+    }
+    /// Recipients listed so far (all of them once listing is done).
+    async fn total(&self) -> i64 {
+        self.0.counts.iter().map(|(.., n)| n).sum()
+    }
+    /// Not sent yet.
+    async fn queued(&self) -> i64 {
+        self.count(Status::Queued) + self.count(Status::Sending)
+    }
+    /// Accepted by WeChat, delivery not reported yet.
+    async fn sent(&self) -> i64 {
+        self.count(Status::Sent)
+    }
+    /// Reported delivered.
+    async fn delivered(&self) -> i64 {
+        self.count(Status::Delivered)
+    }
+    /// Refused or not delivered.
+    async fn failed(&self) -> i64 {
+        self.count(Status::Failed)
+    }
+    /// In flight when the service stopped: never sent again.
+    async fn uncertain(&self) -> i64 {
+        self.count(Status::Uncertain)
+    }
+    /// Messages by status and error code.
+    async fn outcomes(&self) -> Vec<MessageOutcomeCount> {
+        self.0
+            .counts
+            .iter()
+            .map(|(status, code, count)| MessageOutcomeCount {
+                status: (*status).into(),
+                code: code.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+    /// When it was started.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.job.created_at.and_utc()
+    }
+    /// When it completed or failed.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.job.finished_at.map(|t| t.and_utc())
+    }
+    /// Why it last failed.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.job.last_error.as_deref()
+    }
+}
+
+/// A Mini Program page a message opens.
+#[derive(InputObject)]
+pub struct MiniProgramPageInput {
+    /// The Mini Program.
+    pub app_id: String,
+    /// The page path (`pages/order/detail?id=1`).
+    pub page_path: String,
+}
+
+/// One way to reach the person.
+#[derive(InputObject)]
+pub struct MessageRouteInput {
+    /// The app to send on.
+    pub app_id: String,
+    /// A template registered for that app (`registerMessageTemplate`).
+    pub template_id: String,
+    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`, checked against the template.
+    pub data: Json<serde_json::Value>,
+    /// A web page the message opens (not for Mini Program subscribe messages).
+    pub url: Option<String>,
+    /// A Mini Program page the message opens.
+    pub mini_program: Option<MiniProgramPageInput>,
+}
+
+impl From<MessageRouteInput> for RouteInput {
+    fn from(r: MessageRouteInput) -> Self {
+        RouteInput {
+            app_id: r.app_id,
+            template_id: r.template_id,
+            data: r.data.0,
+            url: r.url,
+            mini_program: r.mini_program.map(|m| (m.app_id, m.page_path)),
+        }
+    }
+}
+
+/// `sendMessage` / `sendMessages`: one route (`appId`, `templateId`, `data`, ...) or `channels`,
+/// routes in order of preference (the first that can reach the person is used).
+pub fn routes(
+    one: Option<MessageRouteInput>,
+    channels: Option<Vec<MessageRouteInput>>,
+) -> Result<Vec<RouteInput>, &'static str> {
+    match (one, channels) {
+        (Some(r), None) => Ok(vec![r.into()]),
+        (None, Some(list)) => Ok(list.into_iter().map(Into::into).collect()),
+        _ => Err("give appId, templateId and data, or channels (not both)"),
+    }
+}
+
+/// Parses a user id argument.
+pub fn user_id(id: &ID) -> UserId {
+    UserId::new(crate::identity::truncate(id, 64))
+}
