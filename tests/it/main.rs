@@ -16,6 +16,7 @@ mod harness_checks;
 mod jobs;
 mod limits;
 mod merge;
+mod messages;
 mod mini_program_login;
 mod official_account_login;
 mod sandbox;

@@ -1,0 +1,351 @@
+//! Messages addressed to a user, end to end through the sandbox: alice logs into a Mini
+//! Program, follows the Official Account (the webhook merges her), and a message to *alice the
+//! user* reaches her OA openid; the refusals (no identity, not following, no permission, bad
+//! data) come before any WeChat call; idempotency; subscribe permissions from the webhook and
+//! from the client; delivery reports; a bulk job, also resumed after its instance died.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered,
+    refusals_come_before_any_wechat_call_and_are_recorded,
+    the_same_idempotency_key_never_sends_twice,
+    subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_sends,
+    channels_fall_back_to_the_first_that_reaches_the_person,
+    templates_are_checked_when_registered,
+    a_bulk_send_reaches_every_follower_once_and_reports_progress,
+);
+
+const SHIPPED: &str = "sandboxtpl-shipped";
+const OA_NOTICE: &str = "sandboxtpl-oa-notice";
+const MP_ORDER: &str = "sandboxtpl-mp-order";
+
+const MESSAGE_FIELDS: &str = "id user { id unionid } appId openid channel templateId status
+    wechatMsgId error { code message wechatErrcode } jobId createdAt deliveredAt";
+
+fn shipped_data() -> Value {
+    json!({ "thing1": { "value": "您的订单已发货" }, "time2": { "value": "2026-11-29 15:01" } })
+}
+
+impl TestApp {
+    /// `sendMessage` as the service key; the whole response.
+    async fn send(&self, input: Value) -> Value {
+        let q = format!("mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}");
+        self.gql(Some(SERVICE_KEY), &q, json!({ "i": input })).await
+    }
+
+    /// A message by id.
+    async fn message(&self, id: &str) -> Value {
+        let q = format!("query($id: ID!) {{ message(id: $id) {{ {MESSAGE_FIELDS} }} }}");
+        self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await["message"].clone()
+    }
+
+    /// Waits (at most 10 s) until message `id` has `status`.
+    async fn wait_message(&self, id: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = self.message(id).await;
+            if m["status"] == status {
+                return m;
+            }
+            assert!(std::time::Instant::now() < deadline, "message never {status}: {m:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the sandbox delivered on `app_id` (to `touser`, if given).
+    async fn delivered(&self, app_id: &str, touser: Option<&str>) -> Value {
+        let mut q = vec![("appId", app_id.to_owned()), ("limit", "10000".to_owned())];
+        if let Some(t) = touser {
+            q.push(("touser", t.to_owned()));
+        }
+        self.http
+            .get(format!("{}/sandbox/wechat/messages", self.base))
+            .query(&q)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The sandbox's send-API call counters for an app.
+    async fn message_calls(&self, app_id: &str) -> Value {
+        self.sandbox_stats(app_id).await["messageCalls"].clone()
+    }
+
+    /// alice (or `user`) logs into Mini Program A and follows the OA; her user once merged.
+    async fn follower_user(&self, user: &str) -> (Value, String) {
+        let login = self.login_mp(MP_A, user).await;
+        let (status, follow) = self.sandbox_post("/follow", json!({ "appId": OA, "user": user })).await;
+        assert_eq!(status, 200, "{follow}");
+        let unionid = login["user"]["unionid"].as_str().unwrap().to_owned();
+        let merged = self
+            .wait_user(&unionid, |u| u["officialAccountIdentities"][0]["subscribed"] == true)
+            .await;
+        (merged, follow["openid"].as_str().unwrap().to_owned())
+    }
+}
+
+async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (alice, oa_openid) = app.follower_user("alice").await;
+    let res = app
+        .send(json!({ "userId": alice["id"], "appId": OA, "templateId": SHIPPED,
+            "data": shipped_data(), "url": "https://shop.example.com/orders/1" }))
+        .await;
+    let m = &res["data"]["sendMessage"];
+    assert_eq!(m["status"], "SENT", "{res:#}");
+    assert_eq!(m["openid"], oa_openid.as_str(), "sent to her OA openid, not her Mini Program one");
+    assert_eq!(m["channel"], "OFFICIAL_ACCOUNT_TEMPLATE");
+    assert_eq!(m["user"]["id"], alice["id"]);
+    assert!(m["wechatMsgId"].is_string());
+    let delivered = app.delivered(OA, Some(&oa_openid)).await;
+    assert_eq!(delivered["total"], 1, "{delivered:#}");
+    assert_eq!(delivered["messages"][0]["data"]["thing1"], "您的订单已发货");
+    assert_eq!(delivered["messages"][0]["url"], "https://shop.example.com/orders/1");
+    // WeChat's TEMPLATESENDJOBFINISH comes back through the webhook.
+    let done = app.wait_message(m["id"].as_str().unwrap(), "DELIVERED").await;
+    assert!(done["deliveredAt"].is_string());
+
+    // By unionid too; and listed for the user, newest first.
+    let res = app
+        .send(json!({ "unionid": alice["unionid"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() }))
+        .await;
+    assert_eq!(res["data"]["sendMessage"]["status"], "SENT", "{res:#}");
+    let q = "query($u: ID!) { messages(userId: $u, first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
+    let page = app.gql_ok(Some(ADMIN_KEY), q, json!({ "u": alice["id"] })).await;
+    assert_eq!(page["messages"]["edges"][0]["node"]["id"], res["data"]["sendMessage"]["id"]);
+    assert_eq!(page["messages"]["pageInfo"]["hasNextPage"], true);
+}
+
+async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let bob = app.login_mp(MP_A, "bob").await["user"].clone();
+    let (carol, _) = app.follower_user("carol").await;
+    let before = app.message_calls(OA).await;
+
+    // No identity on the OA: bob never followed it.
+    let res = app.send(json!({ "userId": bob["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
+    assert_eq!(error_code(&res), "NO_IDENTITY", "{res:#}");
+    let id = res["errors"][0]["extensions"]["messageId"].as_str().unwrap();
+    let recorded = app.message(id).await;
+    assert_eq!(recorded["status"], "FAILED");
+    assert_eq!(recorded["error"]["code"], "NO_IDENTITY");
+
+    // Not following any more.
+    app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "carol" })).await;
+    app.wait_user(carol["unionid"].as_str().unwrap(), |u| u["officialAccountIdentities"][0]["subscribed"] == false).await;
+    let res = app.send(json!({ "userId": carol["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
+    assert_eq!(error_code(&res), "NOT_FOLLOWING", "{res:#}");
+
+    // No subscribe permission (Mini Program subscribe message).
+    let res = app.send(json!({ "userId": bob["id"], "appId": MP_A, "templateId": MP_ORDER,
+        "data": { "thing1": { "value": "订单已发货" }, "amount2": { "value": "¥100.00" } } })).await;
+    assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
+
+    // Bad input changes nothing: data that does not fit, an unregistered template.
+    let written = app.written().await;
+    for (data, template, code) in [
+        (json!({ "thing1": { "value": "这是一段超过二十个字符的很长很长很长的文字内容" }, "time2": { "value": "15:01" } }), SHIPPED, "INVALID_MESSAGE_DATA"),
+        (json!({ "thing1": { "value": "x" }, "time2": { "value": "15:01" }, "first": { "value": "hi" } }), SHIPPED, "INVALID_MESSAGE_DATA"),
+        (json!({ "thing1": { "value": "x", "color": "#FF0000" }, "time2": { "value": "15:01" } }), SHIPPED, "INVALID_MESSAGE_DATA"),
+        (shipped_data(), "not-registered", "TEMPLATE_NOT_REGISTERED"),
+    ] {
+        let res = app.send(json!({ "userId": carol["id"], "appId": OA, "templateId": template, "data": data })).await;
+        assert_eq!(error_code(&res), code, "{res:#}");
+    }
+    let res = app.send(json!({ "userId": carol["id"], "unionid": "x", "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
+    assert_eq!(error_code(&res), "BAD_USER_INPUT");
+    assert_eq!(app.written().await, written, "bad input changed something");
+    assert_eq!(app.message_calls(OA).await, before, "WeChat was called for a refused message");
+
+    // WeChat's own refusal maps to the same code: the sandbox says 43004 for a person our
+    // records still call a follower (the unfollow push was lost).
+    let (dave, _) = app.follower_user("dave").await;
+    app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "dave", "silent": true })).await;
+    let res = app.send(json!({ "userId": dave["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
+    assert_eq!(error_code(&res), "NOT_FOLLOWING", "{res:#}");
+    assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43004);
+    // ... and what WeChat said is recorded: the next send is refused without a call.
+    let calls = app.message_calls(OA).await;
+    let res = app.send(json!({ "userId": dave["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
+    assert_eq!(error_code(&res), "NOT_FOLLOWING");
+    assert!(res["errors"][0]["extensions"]["wechatErrcode"].is_null());
+    assert_eq!(app.message_calls(OA).await, calls);
+
+    // User tokens and anonymous callers cannot send.
+    let token = app.login_mp(MP_A, "erin").await["accessToken"].as_str().unwrap().to_owned();
+    let q = "mutation { sendMessage(input: {userId: \"x\", appId: \"x\", templateId: \"x\", data: {}}) { id } }";
+    assert_eq!(error_code(&app.gql(Some(&token), q, json!({})).await), "FORBIDDEN");
+    assert_eq!(error_code(&app.gql(None, q, json!({})).await), "UNAUTHENTICATED");
+}
+
+async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (alice, oa_openid) = app.follower_user("alice").await;
+    let input = json!({ "userId": alice["id"], "appId": OA, "templateId": SHIPPED,
+        "data": shipped_data(), "idempotencyKey": "order-1-shipped" });
+    let (a, b) = tokio::join!(app.send(input.clone()), app.send(input.clone()));
+    let again = app.send(input.clone()).await;
+    let first = a["data"]["sendMessage"]["id"].clone();
+    assert!(first.is_string(), "{a:#}");
+    assert_eq!(b["data"]["sendMessage"]["id"], first, "{b:#}");
+    assert_eq!(again["data"]["sendMessage"]["id"], first);
+    assert_eq!(app.delivered(OA, Some(&oa_openid)).await["total"], 1);
+    // The key with another message is a conflict, not a silent second send.
+    let mut other = input.clone();
+    other["data"]["thing1"]["value"] = json!("另一条");
+    assert_eq!(error_code(&app.send(other).await), "CONFLICT");
+    // A refused message stays refused under its key.
+    let bob = app.login_mp(MP_A, "bob").await["user"].clone();
+    let input = json!({ "userId": bob["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data(), "idempotencyKey": "k2" });
+    let first = app.send(input.clone()).await;
+    let second = app.send(input).await;
+    assert_eq!(error_code(&second), "NO_IDENTITY");
+    assert_eq!(second["errors"][0]["extensions"]["messageId"], first["errors"][0]["extensions"]["messageId"]);
+    assert_eq!(app.count("messages").await, 2);
+}
+
+async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_sends(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let login = app.login_mp(MP_A, "alice").await;
+    let alice = login["user"].clone();
+    let token = login["accessToken"].as_str().unwrap().to_owned();
+    let data = json!({ "thing1": { "value": "订单已发货" }, "amount2": { "value": "¥100.00" } });
+    let send = || app.send(json!({ "userId": alice["id"], "appId": MP_A, "templateId": MP_ORDER, "data": data }));
+
+    // The popup's accept reaches us through the webhook: one send, then none.
+    let (status, body) = app.sandbox_post("/consents", json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER })).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sent = loop {
+        let res = send().await;
+        if res["data"]["sendMessage"]["status"] == "SENT" {
+            break res;
+        }
+        assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
+        assert!(std::time::Instant::now() < deadline, "the consent never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sent["data"]["sendMessage"]["channel"], "MINI_PROGRAM_SUBSCRIBE");
+    let calls = app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap();
+    assert_eq!(error_code(&send().await), "NO_SUBSCRIBE_PERMISSION", "a one-time permission is spent");
+    assert_eq!(app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap(), calls, "no wasted call");
+
+    // The client reports wx.requestSubscribeMessage's answer (the sandbox learns it silently):
+    // counted once even when the webhook reports the same popup.
+    app.sandbox_post("/consents", json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER, "silent": true })).await;
+    let q = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
+    let res = app.gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER })).await;
+    assert_eq!(res["recordSubscribeConsent"][0]["oneTime"], 1);
+    assert_eq!(send().await["data"]["sendMessage"]["status"], "SENT");
+    // Unknown templates and other users' apps are refused, and an API key is no user.
+    let res = app.gql(Some(&token), q, json!({ "a": MP_A, "t": "nope" })).await;
+    assert_eq!(error_code(&res), "TEMPLATE_NOT_REGISTERED");
+    let res = app.gql(Some(&token), q, json!({ "a": MP_B, "t": MP_ORDER })).await;
+    assert_eq!(error_code(&res), "BAD_USER_INPUT", "alice never logged into B");
+    assert_eq!(error_code(&app.gql(Some(ADMIN_KEY), q, json!({ "a": MP_A, "t": MP_ORDER })).await), "FORBIDDEN");
+
+    // The ledger believed a permission WeChat no longer holds: 43101 clears it.
+    app.gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER })).await;
+    let res = send().await;
+    assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION");
+    assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43101);
+    let calls = app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap();
+    assert_eq!(error_code(&send().await), "NO_SUBSCRIBE_PERMISSION");
+    assert_eq!(app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap(), calls);
+}
+
+async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (alice, _) = app.follower_user("alice").await;
+    let oa_notice = json!({ "appId": OA, "templateId": OA_NOTICE,
+        "data": { "thing1": { "value": "会员到期" }, "date2": { "value": "2026年12月1日" } } });
+    let template = json!({ "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
+    // No subscribe permission on the OA: the template message (she follows) is used.
+    let res = app.send(json!({ "userId": alice["id"], "channels": [oa_notice, template] })).await;
+    assert_eq!(res["data"]["sendMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE", "{res:#}");
+    // Nothing reaches bob: UNREACHABLE names every reason.
+    let bob = app.login_mp(MP_B, "bob").await["user"].clone();
+    let res = app.send(json!({ "userId": bob["id"], "channels": [oa_notice, template] })).await;
+    assert_eq!(error_code(&res), "UNREACHABLE", "{res:#}");
+    let msg = res["errors"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("no identity"), "{msg}");
+}
+
+async fn templates_are_checked_when_registered(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { appId templateId channel longTerm fields { key type } registeredBy } }";
+    let ok = json!({ "appId": OA, "templateId": "tpl-refund", "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
+        "fields": [{ "key": "thing1", "type": "THING" }, { "key": "amount2", "type": "AMOUNT" }] });
+    let res = app.gql_ok(Some(ADMIN_KEY), q, json!({ "i": ok })).await;
+    assert_eq!(res["registerMessageTemplate"]["fields"][1]["type"], "AMOUNT");
+    assert_eq!(res["registerMessageTemplate"]["registeredBy"], "WECHAT_IDENTITY_ADMIN_KEY");
+    let written = app.written().await;
+    for bad in [
+        json!({ "appId": MP_A, "templateId": "t", "channel": "OFFICIAL_ACCOUNT_TEMPLATE", "fields": [{ "key": "thing1", "type": "THING" }] }),
+        json!({ "appId": OA, "templateId": "t", "channel": "OFFICIAL_ACCOUNT_TEMPLATE", "fields": [{ "key": "first", "type": "THING" }] }),
+        json!({ "appId": OA, "templateId": "t", "channel": "OFFICIAL_ACCOUNT_TEMPLATE", "fields": [] }),
+        json!({ "appId": OA, "templateId": "bad id!", "channel": "OFFICIAL_ACCOUNT_TEMPLATE", "fields": [{ "key": "thing1", "type": "THING" }] }),
+        json!({ "appId": OA, "templateId": "t", "channel": "OFFICIAL_ACCOUNT_TEMPLATE", "longTerm": true, "fields": [{ "key": "thing1", "type": "THING" }] }),
+    ] {
+        let res = app.gql(Some(ADMIN_KEY), q, json!({ "i": bad })).await;
+        assert_eq!(error_code(&res), "BAD_USER_INPUT", "{res:#}");
+    }
+    assert_eq!(app.written().await, written, "bad input changed something");
+    assert_eq!(error_code(&app.gql(Some(SERVICE_KEY), q, json!({ "i": ok })).await), "FORBIDDEN");
+    let list = app.gql_ok(Some(SERVICE_KEY), "{ messageTemplates(appId: \"wxsandboxofficial1\") { templateId } }", json!({})).await;
+    assert_eq!(list["messageTemplates"].as_array().unwrap().len(), 3, "{list:#}");
+}
+
+async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_followers("bulk-", 0, 30).await;
+    let sync = app.start_sync().await;
+    app.wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30).await;
+    let outsider = app.login_mp(MP_A, "outsider").await["user"].clone();
+    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id status total } }";
+    let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data(), "idempotencyKey": "bulk-1" });
+    let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"].clone();
+    let again = app.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"].clone();
+    assert_eq!(again["id"], job["id"], "the same key returns the same job");
+    let done = wait_job(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["total"], 30, "only users on the OA are recipients: {done:#}");
+    assert_eq!(done["sent"].as_i64().unwrap() + done["delivered"].as_i64().unwrap(), 30, "{done:#}");
+    let delivered = app.delivered(OA, None).await;
+    assert_eq!(delivered["total"], 30);
+    assert_eq!(delivered["recipients"], 30);
+    // userIds: one who cannot be reached is counted by its code.
+    let first_user = app.gql_ok(Some(ADMIN_KEY), "{ users(first: 1) { edges { node { id } } } }", json!({})).await;
+    let input = json!({ "userIds": [first_user["users"]["edges"][0]["node"]["id"], outsider["id"]], "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
+    let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"].clone();
+    let done = wait_job(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["total"], 2);
+    assert!(done["outcomes"].as_array().unwrap().iter().any(|o| o["code"] == "NO_IDENTITY" && o["count"] == 1), "{done:#}");
+    // Bounded input.
+    let ids: Vec<String> = (0..1001).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let res = app.gql(Some(SERVICE_KEY), q, json!({ "i": { "userIds": ids, "appId": OA, "templateId": SHIPPED, "data": shipped_data() } })).await;
+    assert_eq!(error_code(&res), "BAD_USER_INPUT");
+}
+
+/// Waits (at most 30 s) until bulk job `id` completed; returns it.
+pub(crate) async fn wait_job(app: &TestApp, id: &str) -> Value {
+    let q = "query($id: ID!) { messageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["messageJob"].clone();
+        if job["status"] == "COMPLETED" {
+            return job;
+        }
+        assert_ne!(job["status"], "FAILED", "{job:#}");
+        assert!(std::time::Instant::now() < deadline, "job never completed: {job:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
