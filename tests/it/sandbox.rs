@@ -296,6 +296,23 @@ async fn the_server_side_controls_are_bounded() {
         ),
         ("/tokens", json!({ "appId": OA, "action": "forget" })),
         ("/follow", json!({ "appId": OA, "user": "no spaces" })),
+        (
+            "/templates",
+            json!({ "appId": OA, "templateId": "t1", "kind": "template", "fields": [] }),
+        ),
+        (
+            "/templates",
+            json!({ "appId": MP_A, "templateId": "t1", "kind": "template",
+                    "fields": [{ "key": "thing1", "type": "THING" }] }),
+        ),
+        (
+            "/consents",
+            json!({ "appId": OA, "user": "alice", "templateId": "sandboxtpl-shipped" }),
+        ),
+        (
+            "/message-settings",
+            json!({ "appId": OA, "block": vec!["u"; 1001] }),
+        ),
     ];
     for (path, body) in refused {
         let (status, answer) = app.sandbox_post(path, body.clone()).await;
@@ -303,4 +320,60 @@ async fn the_server_side_controls_are_bounded() {
         assert!(answer["error"].is_string(), "{path}: {answer}");
     }
     assert_eq!(app.sandbox_stats(OA).await["followerCalls"]["userGet"], 0);
+}
+
+/// The sandbox fakes WeChat's message APIs, and pushes what WeChat pushes to the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_sent_and_pushed_like_wechat() {
+    use wechat_identity::wechat::sandbox::derive_id;
+    use wechat_identity::wechat::sandbox::messages::{TEMPLATE_OA_NOTICE, TEMPLATE_SHIPPED};
+
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (status, _) = app
+        .sandbox_post("/follow", json!({ "appId": OA, "user": "alice" }))
+        .await;
+    assert_eq!(status, 200);
+    let (_, token) = app
+        .sandbox_post(
+            "/cgi-bin/stable_token",
+            json!({ "grant_type": "client_credential", "appid": OA, "secret": SECRET }),
+        )
+        .await;
+    let token = token["access_token"].as_str().unwrap();
+    let alice = derive_id("openid", OA, "alice");
+    let shipped = json!({
+        "touser": alice,
+        "template_id": TEMPLATE_SHIPPED,
+        "data": { "thing1": { "value": "您的订单已发货" }, "time2": { "value": "15:01" } },
+    });
+    let template_send = format!("/cgi-bin/message/template/send?access_token={token}");
+    let (status, sent) = app.sandbox_post(&template_send, shipped).await;
+    assert_eq!((status, sent["errcode"].as_i64()), (200, Some(0)), "{sent}");
+    let list = api(&app, "/messages", &[("appId", OA)]).await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["messages"][0]["msgid"], sent["msgid"]);
+
+    // alice accepts the notice in the popup: the service gets the event, then one send goes.
+    let (_, answer) = app
+        .sandbox_post(
+            "/consents",
+            json!({ "appId": OA, "user": "alice", "templateId": TEMPLATE_OA_NOTICE }),
+        )
+        .await;
+    assert_eq!(answer["pushed"]["status"], 200, "{answer}");
+    let notice = json!({
+        "touser": alice,
+        "template_id": TEMPLATE_OA_NOTICE,
+        "data": { "thing1": { "value": "会员到期" }, "date2": { "value": "2026-11-29" } },
+    });
+    let bizsend = format!("/cgi-bin/message/subscribe/bizsend?access_token={token}");
+    let (_, first) = app.sandbox_post(&bizsend, notice.clone()).await;
+    assert_eq!(first["errcode"], 0, "{first}");
+    let (_, second) = app.sandbox_post(&bizsend, notice).await;
+    assert_eq!(second["errcode"], 43101, "the one-time consent is spent");
+    let calls = &app.sandbox_stats(OA).await["messageCalls"];
+    assert_eq!(
+        (calls["templateSend"].as_u64(), calls["bizsend"].as_u64()),
+        (Some(1), Some(2))
+    );
 }

@@ -104,6 +104,13 @@ impl Sandbox {
         Ok(follower)
     }
 
+    /// Whether `openid` follows `app_id` now.
+    pub(super) fn is_follower(&self, app_id: &str, openid: &str) -> bool {
+        lock(&self.inner.followers.lists)
+            .get(app_id)
+            .is_some_and(|l| l.by_openid.contains_key(openid))
+    }
+
     /// The follower `user` would be in `app_id`, following now.
     fn follower_of(&self, app_id: &str, user: &str) -> Result<Follower, String> {
         let app = self

@@ -6,13 +6,26 @@
 //! Official Account web authorization is faked end to end: an approval page at WeChat's
 //! authorize URL, codes per scope, access/refresh tokens that expire, `/sns/userinfo` that
 //! answers 48001 to a `snsapi_base` token, and snapshot (virtual) users.
-//! Routes (mounted under `/sandbox/wechat`): the faked API (`/sns/...`), the approval page
-//! (`/connect/oauth2/authorize`) and control endpoints (`/codes`, `/faults`, `/clock`).
+//! Official Account followers, app access tokens and the three message-sending APIs are faked
+//! too, with the pushes WeChat makes to the service's webhook (follow events, delivery results,
+//! consent popups).
+//!
+//! Routes (mounted under `/sandbox/wechat`):
+//! - the faked API, where injected faults apply: `/sns/jscode2session`,
+//!   `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`,
+//!   `/cgi-bin/stable_token`, `/cgi-bin/token`, `/cgi-bin/user/get`, `/cgi-bin/user/info`,
+//!   `/cgi-bin/user/info/batchget`, `/cgi-bin/message/template/send`,
+//!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`;
+//! - the approval page `/connect/oauth2/authorize`;
+//! - control endpoints: `/codes`, `/faults`, `/clock`, `/tokens`, `/stats`, `/followers`,
+//!   `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`, `/message-settings`,
+//!   `/messages`.
 
 mod authorize;
 mod codes;
 mod control;
 mod followers;
+pub mod messages;
 mod mini_program;
 mod official_account;
 mod push;
@@ -37,6 +50,7 @@ use crate::types::AppKind;
 
 pub use control::{CodeRequest, FaultRequest};
 pub use followers::{AddFollowers, FollowerCalls};
+pub use messages::MessageCalls;
 pub use push::{FollowRequest, PushMode, PushRequest, Pushed};
 pub use tokens::{TokenControl, TokenStats};
 
@@ -137,6 +151,8 @@ struct Inner {
     followers: followers::Followers,
     /// Pushes to the service's webhook.
     push: push::Push,
+    /// Templates, consents, sent messages.
+    messages: messages::Messages,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -146,7 +162,7 @@ impl Sandbox {
     /// A sandbox that knows these apps (with their secrets); apps marked `open_platform` are bound
     /// to one open platform.
     pub fn new(configured: &[AppConfig]) -> Self {
-        let apps = configured
+        let apps: HashMap<String, SandboxApp> = configured
             .iter()
             .map(|a| {
                 (
@@ -161,7 +177,6 @@ impl Sandbox {
             .collect();
         Self {
             inner: Arc::new(Inner {
-                apps,
                 codes: Mutex::new(HashMap::new()),
                 issued: AtomicU64::new(0),
                 faults: Mutex::new(Vec::new()),
@@ -171,6 +186,8 @@ impl Sandbox {
                 tokens: tokens::Tokens::default(),
                 followers: followers::Followers::default(),
                 push: push::Push::new(configured),
+                messages: messages::Messages::new(&apps),
+                apps,
             }),
         }
     }
@@ -194,6 +211,18 @@ impl Sandbox {
             .route("/cgi-bin/user/get", get(followers::user_get))
             .route("/cgi-bin/user/info", get(followers::user_info))
             .route("/cgi-bin/user/info/batchget", post(followers::batchget))
+            .route(
+                "/cgi-bin/message/template/send",
+                post(messages::template_send),
+            )
+            .route(
+                "/cgi-bin/message/subscribe/bizsend",
+                post(messages::bizsend),
+            )
+            .route(
+                "/cgi-bin/message/subscribe/send",
+                post(messages::subscribe_send),
+            )
             // Any call of the faked API may be answered by an injected fault instead.
             .route_layer(middleware::from_fn_with_state(self.clone(), apply_fault));
         api.route("/connect/oauth2/authorize", get(authorize::page))
@@ -209,6 +238,10 @@ impl Sandbox {
             .route("/follow", post(push::follow))
             .route("/unfollow", post(push::unfollow))
             .route("/push", post(push::push))
+            .route("/templates", post(messages::add_template))
+            .route("/consents", post(messages::record_consent))
+            .route("/message-settings", post(messages::settings))
+            .route("/messages", get(messages::list_messages))
             .with_state(self.clone())
     }
 
@@ -318,11 +351,15 @@ pub(super) struct Refusal(pub(super) i64, pub(super) &'static str);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let Refusal(errcode, errmsg) = self;
-        let rid = crypto::hex(&crypto::random_bytes::<6>());
-        Json(serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") }))
-            .into_response()
+        wechat_error(self.0, self.1)
     }
+}
+
+/// WeChat's error answer (HTTP 200, with a request id in `errmsg`).
+fn wechat_error(errcode: i64, errmsg: &str) -> Response {
+    let rid = crypto::hex(&crypto::random_bytes::<6>());
+    Json(serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") }))
+        .into_response()
 }
 
 /// Answers a call of the faked API with the pending fault for its path, if there is one (after

@@ -83,6 +83,11 @@ impl Sandbox {
         *lock(&self.inner.push.target) = Some(base_url.trim_end_matches('/').to_owned());
     }
 
+    /// Whether the sandbox knows where to push.
+    pub(super) fn has_push_target(&self) -> bool {
+        lock(&self.inner.push.target).is_some()
+    }
+
     /// Pushes `xml` to the app's webhook, signed (and encrypted) as WeChat does.
     pub async fn push(&self, app_id: &str, xml: &str, mode: PushMode) -> Result<Pushed, String> {
         let target = lock(&self.inner.push.target)

@@ -45,3 +45,6 @@ fn codes_are_single_use_and_bound_to_their_app() {
         40029
     );
 }
+
+mod message_controls;
+mod messages;

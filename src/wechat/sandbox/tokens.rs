@@ -355,11 +355,12 @@ pub(super) struct StatsQuery {
     app_id: String,
 }
 
-/// `GET /stats?appId`: what the sandbox counted for an app (tokens and follower calls).
+/// `GET /stats?appId`: what the sandbox counted for an app (tokens, follower and message calls).
 pub(super) async fn stats(State(sb): State<Sandbox>, Query(q): Query<StatsQuery>) -> Response {
     Json(serde_json::json!({
         "tokens": sb.token_stats(&q.app_id),
         "followerCalls": sb.follower_calls(&q.app_id),
+        "messageCalls": sb.message_calls(&q.app_id),
     }))
     .into_response()
 }
