@@ -76,6 +76,7 @@ async fn users_are_inserted_found_locked_and_paged(backend: Backend) {
     UserRow::mark_merged(&mut conn, &d.id, &c.id).await.unwrap();
     let live = UserListFilter::default();
     let all = UserListFilter {
+        identity_on: Vec::new(),
         include_merged: true,
         has_unionid: None,
     };
@@ -106,11 +107,13 @@ async fn users_are_inserted_found_locked_and_paged(backend: Backend) {
     );
     assert_eq!(page(Some(d.id.clone()), 2, all).await, Vec::<UserId>::new());
     let with_u = UserListFilter {
+        identity_on: Vec::new(),
         include_merged: false,
         has_unionid: Some(true),
     };
     assert_eq!(page(None, 10, with_u).await, [a.id.clone(), c.id.clone()]);
     let without_u = UserListFilter {
+        identity_on: Vec::new(),
         include_merged: true,
         has_unionid: Some(false),
     };

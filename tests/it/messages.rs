@@ -35,7 +35,9 @@ fn shipped_data() -> Value {
 impl TestApp {
     /// `sendMessage` as the service key; the whole response.
     async fn send(&self, input: Value) -> Value {
-        let q = format!("mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}");
+        let q = format!(
+            "mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}"
+        );
         self.gql(Some(SERVICE_KEY), &q, json!({ "i": input })).await
     }
 
@@ -53,7 +55,10 @@ impl TestApp {
             if m["status"] == status {
                 return m;
             }
-            assert!(std::time::Instant::now() < deadline, "message never {status}: {m:#}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "message never {status}: {m:#}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -80,14 +85,26 @@ impl TestApp {
         self.sandbox_stats(app_id).await["messageCalls"].clone()
     }
 
+    /// Registers the sandbox's template message for the OA (what sandbox mode does by itself).
+    async fn register_demo_templates(&self) {
+        let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+        let input = json!({ "appId": OA, "templateId": SHIPPED, "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
+            "fields": [{ "key": "thing1", "type": "THING" }, { "key": "time2", "type": "TIME" }] });
+        self.gql_ok(Some(ADMIN_KEY), q, json!({ "i": input })).await;
+    }
+
     /// alice (or `user`) logs into Mini Program A and follows the OA; her user once merged.
     async fn follower_user(&self, user: &str) -> (Value, String) {
         let login = self.login_mp(MP_A, user).await;
-        let (status, follow) = self.sandbox_post("/follow", json!({ "appId": OA, "user": user })).await;
+        let (status, follow) = self
+            .sandbox_post("/follow", json!({ "appId": OA, "user": user }))
+            .await;
         assert_eq!(status, 200, "{follow}");
         let unionid = login["user"]["unionid"].as_str().unwrap().to_owned();
         let merged = self
-            .wait_user(&unionid, |u| u["officialAccountIdentities"][0]["subscribed"] == true)
+            .wait_user(&unionid, |u| {
+                u["officialAccountIdentities"][0]["subscribed"] == true
+            })
             .await;
         (merged, follow["openid"].as_str().unwrap().to_owned())
     }
@@ -97,21 +114,32 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
     let app = TestApp::start(backend).await;
     let (alice, oa_openid) = app.follower_user("alice").await;
     let res = app
-        .send(json!({ "userId": alice["id"], "appId": OA, "templateId": SHIPPED,
-            "data": shipped_data(), "url": "https://shop.example.com/orders/1" }))
+        .send(
+            json!({ "userId": alice["id"], "appId": OA, "templateId": SHIPPED,
+            "data": shipped_data(), "url": "https://shop.example.com/orders/1" }),
+        )
         .await;
     let m = &res["data"]["sendMessage"];
     assert_eq!(m["status"], "SENT", "{res:#}");
-    assert_eq!(m["openid"], oa_openid.as_str(), "sent to her OA openid, not her Mini Program one");
+    assert_eq!(
+        m["openid"],
+        oa_openid.as_str(),
+        "sent to her OA openid, not her Mini Program one"
+    );
     assert_eq!(m["channel"], "OFFICIAL_ACCOUNT_TEMPLATE");
     assert_eq!(m["user"]["id"], alice["id"]);
     assert!(m["wechatMsgId"].is_string());
     let delivered = app.delivered(OA, Some(&oa_openid)).await;
     assert_eq!(delivered["total"], 1, "{delivered:#}");
     assert_eq!(delivered["messages"][0]["data"]["thing1"], "您的订单已发货");
-    assert_eq!(delivered["messages"][0]["url"], "https://shop.example.com/orders/1");
+    assert_eq!(
+        delivered["messages"][0]["url"],
+        "https://shop.example.com/orders/1"
+    );
     // WeChat's TEMPLATESENDJOBFINISH comes back through the webhook.
-    let done = app.wait_message(m["id"].as_str().unwrap(), "DELIVERED").await;
+    let done = app
+        .wait_message(m["id"].as_str().unwrap(), "DELIVERED")
+        .await;
     assert!(done["deliveredAt"].is_string());
 
     // By unionid too; and listed for the user, newest first.
@@ -120,8 +148,13 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
         .await;
     assert_eq!(res["data"]["sendMessage"]["status"], "SENT", "{res:#}");
     let q = "query($u: ID!) { messages(userId: $u, first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
-    let page = app.gql_ok(Some(ADMIN_KEY), q, json!({ "u": alice["id"] })).await;
-    assert_eq!(page["messages"]["edges"][0]["node"]["id"], res["data"]["sendMessage"]["id"]);
+    let page = app
+        .gql_ok(Some(ADMIN_KEY), q, json!({ "u": alice["id"] }))
+        .await;
+    assert_eq!(
+        page["messages"]["edges"][0]["node"]["id"],
+        res["data"]["sendMessage"]["id"]
+    );
     assert_eq!(page["messages"]["pageInfo"]["hasNextPage"], true);
 }
 
@@ -134,42 +167,76 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
     // No identity on the OA: bob never followed it.
     let res = app.send(json!({ "userId": bob["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
     assert_eq!(error_code(&res), "NO_IDENTITY", "{res:#}");
-    let id = res["errors"][0]["extensions"]["messageId"].as_str().unwrap();
+    let id = res["errors"][0]["extensions"]["messageId"]
+        .as_str()
+        .unwrap();
     let recorded = app.message(id).await;
     assert_eq!(recorded["status"], "FAILED");
     assert_eq!(recorded["error"]["code"], "NO_IDENTITY");
 
     // Not following any more.
-    app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "carol" })).await;
-    app.wait_user(carol["unionid"].as_str().unwrap(), |u| u["officialAccountIdentities"][0]["subscribed"] == false).await;
+    app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "carol" }))
+        .await;
+    app.wait_user(carol["unionid"].as_str().unwrap(), |u| {
+        u["officialAccountIdentities"][0]["subscribed"] == false
+    })
+    .await;
     let res = app.send(json!({ "userId": carol["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
     assert_eq!(error_code(&res), "NOT_FOLLOWING", "{res:#}");
 
     // No subscribe permission (Mini Program subscribe message).
-    let res = app.send(json!({ "userId": bob["id"], "appId": MP_A, "templateId": MP_ORDER,
-        "data": { "thing1": { "value": "订单已发货" }, "amount2": { "value": "¥100.00" } } })).await;
+    let res = app
+        .send(
+            json!({ "userId": bob["id"], "appId": MP_A, "templateId": MP_ORDER,
+        "data": { "thing1": { "value": "订单已发货" }, "amount2": { "value": "¥100.00" } } }),
+        )
+        .await;
     assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
 
     // Bad input changes nothing: data that does not fit, an unregistered template.
     let written = app.written().await;
     for (data, template, code) in [
-        (json!({ "thing1": { "value": "这是一段超过二十个字符的很长很长很长的文字内容" }, "time2": { "value": "15:01" } }), SHIPPED, "INVALID_MESSAGE_DATA"),
-        (json!({ "thing1": { "value": "x" }, "time2": { "value": "15:01" }, "first": { "value": "hi" } }), SHIPPED, "INVALID_MESSAGE_DATA"),
-        (json!({ "thing1": { "value": "x", "color": "#FF0000" }, "time2": { "value": "15:01" } }), SHIPPED, "INVALID_MESSAGE_DATA"),
+        (
+            json!({ "thing1": { "value": "这是一段超过二十个字符的很长很长很长的文字内容" }, "time2": { "value": "15:01" } }),
+            SHIPPED,
+            "INVALID_MESSAGE_DATA",
+        ),
+        (
+            json!({ "thing1": { "value": "x" }, "time2": { "value": "15:01" }, "first": { "value": "hi" } }),
+            SHIPPED,
+            "INVALID_MESSAGE_DATA",
+        ),
+        (
+            json!({ "thing1": { "value": "x", "color": "#FF0000" }, "time2": { "value": "15:01" } }),
+            SHIPPED,
+            "INVALID_MESSAGE_DATA",
+        ),
         (shipped_data(), "not-registered", "TEMPLATE_NOT_REGISTERED"),
     ] {
-        let res = app.send(json!({ "userId": carol["id"], "appId": OA, "templateId": template, "data": data })).await;
+        let res = app
+            .send(
+                json!({ "userId": carol["id"], "appId": OA, "templateId": template, "data": data }),
+            )
+            .await;
         assert_eq!(error_code(&res), code, "{res:#}");
     }
     let res = app.send(json!({ "userId": carol["id"], "unionid": "x", "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     assert_eq!(app.written().await, written, "bad input changed something");
-    assert_eq!(app.message_calls(OA).await, before, "WeChat was called for a refused message");
+    assert_eq!(
+        app.message_calls(OA).await,
+        before,
+        "WeChat was called for a refused message"
+    );
 
     // WeChat's own refusal maps to the same code: the sandbox says 43004 for a person our
     // records still call a follower (the unfollow push was lost).
     let (dave, _) = app.follower_user("dave").await;
-    app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "dave", "silent": true })).await;
+    app.sandbox_post(
+        "/unfollow",
+        json!({ "appId": OA, "user": "dave", "silent": true }),
+    )
+    .await;
     let res = app.send(json!({ "userId": dave["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
     assert_eq!(error_code(&res), "NOT_FOLLOWING", "{res:#}");
     assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43004);
@@ -181,10 +248,19 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
     assert_eq!(app.message_calls(OA).await, calls);
 
     // User tokens and anonymous callers cannot send.
-    let token = app.login_mp(MP_A, "erin").await["accessToken"].as_str().unwrap().to_owned();
+    let token = app.login_mp(MP_A, "erin").await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let q = "mutation { sendMessage(input: {userId: \"x\", appId: \"x\", templateId: \"x\", data: {}}) { id } }";
-    assert_eq!(error_code(&app.gql(Some(&token), q, json!({})).await), "FORBIDDEN");
-    assert_eq!(error_code(&app.gql(None, q, json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(
+        error_code(&app.gql(Some(&token), q, json!({})).await),
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        error_code(&app.gql(None, q, json!({})).await),
+        "UNAUTHENTICATED"
+    );
 }
 
 async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
@@ -209,20 +285,34 @@ async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
     let first = app.send(input.clone()).await;
     let second = app.send(input).await;
     assert_eq!(error_code(&second), "NO_IDENTITY");
-    assert_eq!(second["errors"][0]["extensions"]["messageId"], first["errors"][0]["extensions"]["messageId"]);
+    assert_eq!(
+        second["errors"][0]["extensions"]["messageId"],
+        first["errors"][0]["extensions"]["messageId"]
+    );
     assert_eq!(app.count("messages").await, 2);
 }
 
-async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_sends(backend: Backend) {
+async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_sends(
+    backend: Backend,
+) {
     let app = TestApp::start(backend).await;
     let login = app.login_mp(MP_A, "alice").await;
     let alice = login["user"].clone();
     let token = login["accessToken"].as_str().unwrap().to_owned();
     let data = json!({ "thing1": { "value": "订单已发货" }, "amount2": { "value": "¥100.00" } });
-    let send = || app.send(json!({ "userId": alice["id"], "appId": MP_A, "templateId": MP_ORDER, "data": data }));
+    let send = || {
+        app.send(
+            json!({ "userId": alice["id"], "appId": MP_A, "templateId": MP_ORDER, "data": data }),
+        )
+    };
 
     // The popup's accept reaches us through the webhook: one send, then none.
-    let (status, body) = app.sandbox_post("/consents", json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER })).await;
+    let (status, body) = app
+        .sandbox_post(
+            "/consents",
+            json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let sent = loop {
@@ -231,36 +321,82 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
             break res;
         }
         assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
-        assert!(std::time::Instant::now() < deadline, "the consent never arrived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the consent never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(sent["data"]["sendMessage"]["channel"], "MINI_PROGRAM_SUBSCRIBE");
-    let calls = app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap();
-    assert_eq!(error_code(&send().await), "NO_SUBSCRIBE_PERMISSION", "a one-time permission is spent");
-    assert_eq!(app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap(), calls, "no wasted call");
+    assert_eq!(
+        sent["data"]["sendMessage"]["channel"],
+        "MINI_PROGRAM_SUBSCRIBE"
+    );
+    let calls = app.message_calls(MP_A).await["subscribeSend"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        error_code(&send().await),
+        "NO_SUBSCRIBE_PERMISSION",
+        "a one-time permission is spent"
+    );
+    assert_eq!(
+        app.message_calls(MP_A).await["subscribeSend"]
+            .as_u64()
+            .unwrap(),
+        calls,
+        "no wasted call"
+    );
 
-    // The client reports wx.requestSubscribeMessage's answer (the sandbox learns it silently):
-    // counted once even when the webhook reports the same popup.
-    app.sandbox_post("/consents", json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER, "silent": true })).await;
+    // The client reports wx.requestSubscribeMessage's answer (the sandbox learns it without
+    // pushing): a new popup, since the last permission was spent.
+    app.sandbox_post(
+        "/consents",
+        json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER, "silent": true }),
+    )
+    .await;
     let q = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
-    let res = app.gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER })).await;
+    let res = app
+        .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
+        .await;
     assert_eq!(res["recordSubscribeConsent"][0]["oneTime"], 1);
     assert_eq!(send().await["data"]["sendMessage"]["status"], "SENT");
     // Unknown templates and other users' apps are refused, and an API key is no user.
-    let res = app.gql(Some(&token), q, json!({ "a": MP_A, "t": "nope" })).await;
+    let res = app
+        .gql(Some(&token), q, json!({ "a": MP_A, "t": "nope" }))
+        .await;
     assert_eq!(error_code(&res), "TEMPLATE_NOT_REGISTERED");
-    let res = app.gql(Some(&token), q, json!({ "a": MP_B, "t": MP_ORDER })).await;
-    assert_eq!(error_code(&res), "BAD_USER_INPUT", "alice never logged into B");
-    assert_eq!(error_code(&app.gql(Some(ADMIN_KEY), q, json!({ "a": MP_A, "t": MP_ORDER })).await), "FORBIDDEN");
+    let res = app
+        .gql(Some(&token), q, json!({ "a": MP_B, "t": MP_ORDER }))
+        .await;
+    assert_eq!(
+        error_code(&res),
+        "BAD_USER_INPUT",
+        "alice never logged into B"
+    );
+    assert_eq!(
+        error_code(
+            &app.gql(Some(ADMIN_KEY), q, json!({ "a": MP_A, "t": MP_ORDER }))
+                .await
+        ),
+        "FORBIDDEN"
+    );
 
     // The ledger believed a permission WeChat no longer holds: 43101 clears it.
-    app.gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER })).await;
+    app.gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
+        .await;
     let res = send().await;
     assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION");
     assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43101);
-    let calls = app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap();
+    let calls = app.message_calls(MP_A).await["subscribeSend"]
+        .as_u64()
+        .unwrap();
     assert_eq!(error_code(&send().await), "NO_SUBSCRIBE_PERMISSION");
-    assert_eq!(app.message_calls(MP_A).await["subscribeSend"].as_u64().unwrap(), calls);
+    assert_eq!(
+        app.message_calls(MP_A).await["subscribeSend"]
+            .as_u64()
+            .unwrap(),
+        calls
+    );
 }
 
 async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backend) {
@@ -270,11 +406,18 @@ async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backen
         "data": { "thing1": { "value": "会员到期" }, "date2": { "value": "2026年12月1日" } } });
     let template = json!({ "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
     // No subscribe permission on the OA: the template message (she follows) is used.
-    let res = app.send(json!({ "userId": alice["id"], "channels": [oa_notice, template] })).await;
-    assert_eq!(res["data"]["sendMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE", "{res:#}");
+    let res = app
+        .send(json!({ "userId": alice["id"], "channels": [oa_notice, template] }))
+        .await;
+    assert_eq!(
+        res["data"]["sendMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
+        "{res:#}"
+    );
     // Nothing reaches bob: UNREACHABLE names every reason.
     let bob = app.login_mp(MP_B, "bob").await["user"].clone();
-    let res = app.send(json!({ "userId": bob["id"], "channels": [oa_notice, template] })).await;
+    let res = app
+        .send(json!({ "userId": bob["id"], "channels": [oa_notice, template] }))
+        .await;
     assert_eq!(error_code(&res), "UNREACHABLE", "{res:#}");
     let msg = res["errors"][0]["message"].as_str().unwrap();
     assert!(msg.contains("no identity"), "{msg}");
@@ -286,8 +429,14 @@ async fn templates_are_checked_when_registered(backend: Backend) {
     let ok = json!({ "appId": OA, "templateId": "tpl-refund", "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "amount2", "type": "AMOUNT" }] });
     let res = app.gql_ok(Some(ADMIN_KEY), q, json!({ "i": ok })).await;
-    assert_eq!(res["registerMessageTemplate"]["fields"][1]["type"], "AMOUNT");
-    assert_eq!(res["registerMessageTemplate"]["registeredBy"], "WECHAT_IDENTITY_ADMIN_KEY");
+    assert_eq!(
+        res["registerMessageTemplate"]["fields"][1]["type"],
+        "AMOUNT"
+    );
+    assert_eq!(
+        res["registerMessageTemplate"]["registeredBy"],
+        "WECHAT_IDENTITY_ADMIN_KEY"
+    );
     let written = app.written().await;
     for bad in [
         json!({ "appId": MP_A, "templateId": "t", "channel": "OFFICIAL_ACCOUNT_TEMPLATE", "fields": [{ "key": "thing1", "type": "THING" }] }),
@@ -300,37 +449,82 @@ async fn templates_are_checked_when_registered(backend: Backend) {
         assert_eq!(error_code(&res), "BAD_USER_INPUT", "{res:#}");
     }
     assert_eq!(app.written().await, written, "bad input changed something");
-    assert_eq!(error_code(&app.gql(Some(SERVICE_KEY), q, json!({ "i": ok })).await), "FORBIDDEN");
-    let list = app.gql_ok(Some(SERVICE_KEY), "{ messageTemplates(appId: \"wxsandboxofficial1\") { templateId } }", json!({})).await;
-    assert_eq!(list["messageTemplates"].as_array().unwrap().len(), 3, "{list:#}");
+    assert_eq!(
+        error_code(&app.gql(Some(SERVICE_KEY), q, json!({ "i": ok })).await),
+        "FORBIDDEN"
+    );
+    let list = app
+        .gql_ok(
+            Some(SERVICE_KEY),
+            "{ messageTemplates(appId: \"wxsandboxofficial1\") { templateId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        list["messageTemplates"].as_array().unwrap().len(),
+        3,
+        "{list:#}"
+    );
 }
 
 async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.add_followers("bulk-", 0, 30).await;
     let sync = app.start_sync().await;
-    app.wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30).await;
+    app.wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
     let outsider = app.login_mp(MP_A, "outsider").await["user"].clone();
     let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id status total } }";
     let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data(), "idempotencyKey": "bulk-1" });
-    let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"].clone();
-    let again = app.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"].clone();
+    let job = app
+        .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
+        .await["sendMessages"]
+        .clone();
+    let again = app
+        .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
+        .await["sendMessages"]
+        .clone();
     assert_eq!(again["id"], job["id"], "the same key returns the same job");
     let done = wait_job(&app, job["id"].as_str().unwrap()).await;
-    assert_eq!(done["total"], 30, "only users on the OA are recipients: {done:#}");
-    assert_eq!(done["sent"].as_i64().unwrap() + done["delivered"].as_i64().unwrap(), 30, "{done:#}");
+    assert_eq!(
+        done["total"], 30,
+        "only users on the OA are recipients: {done:#}"
+    );
+    assert_eq!(
+        done["sent"].as_i64().unwrap() + done["delivered"].as_i64().unwrap(),
+        30,
+        "{done:#}"
+    );
     let delivered = app.delivered(OA, None).await;
     assert_eq!(delivered["total"], 30);
     assert_eq!(delivered["recipients"], 30);
     // userIds: one who cannot be reached is counted by its code.
-    let first_user = app.gql_ok(Some(ADMIN_KEY), "{ users(first: 1) { edges { node { id } } } }", json!({})).await;
+    let first_user = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            "{ users(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     let input = json!({ "userIds": [first_user["users"]["edges"][0]["node"]["id"], outsider["id"]], "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
-    let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"].clone();
+    let job = app
+        .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
+        .await["sendMessages"]
+        .clone();
     let done = wait_job(&app, job["id"].as_str().unwrap()).await;
     assert_eq!(done["total"], 2);
-    assert!(done["outcomes"].as_array().unwrap().iter().any(|o| o["code"] == "NO_IDENTITY" && o["count"] == 1), "{done:#}");
+    assert!(
+        done["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["code"] == "NO_IDENTITY" && o["count"] == 1),
+        "{done:#}"
+    );
     // Bounded input.
-    let ids: Vec<String> = (0..1001).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let ids: Vec<String> = (0..1001)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     let res = app.gql(Some(SERVICE_KEY), q, json!({ "i": { "userIds": ids, "appId": OA, "templateId": SHIPPED, "data": shipped_data() } })).await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
 }
@@ -345,7 +539,96 @@ pub(crate) async fn wait_job(app: &TestApp, id: &str) -> Value {
             return job;
         }
         assert_ne!(job["status"], "FAILED", "{job:#}");
-        assert!(std::time::Instant::now() < deadline, "job never completed: {job:#}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job never completed: {job:#}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+on_both_backends!(a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_second_copy);
+
+/// Two instances on one database and one sandbox (outside both): the first dies mid-job (its
+/// task and the job's are simply gone), the second takes the job over once the lease runs out.
+async fn a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_second_copy(
+    backend: Backend,
+) {
+    use wechat_identity::config::{Secret, sandbox_demo_apps};
+    use wechat_identity::wechat::sandbox::Sandbox;
+
+    const PEOPLE: u64 = 60;
+    let sandbox = Sandbox::new(&sandbox_demo_apps());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wechat_url = sandbox.spawn(listener);
+    sandbox.add_followers(OA, "kill-", 0, PEOPLE).unwrap();
+    let instance = |url: Option<(String, String)>| {
+        let wechat_url = wechat_url.clone();
+        move |c: &mut wechat_identity::config::Config| {
+            c.sandbox = Some(false);
+            c.apps = sandbox_demo_apps();
+            c.wechat.api_base_url = wechat_url;
+            c.jobs.lease_secs = 2;
+            c.jobs.poll_interval_ms = 100;
+            c.messages.send_rate_per_sec = 20;
+            c.messages.bulk_batch = 10;
+            if let Some((url, key)) = url {
+                c.database_url = Some(Secret::new(url));
+                c.wechat.session_key_encryption_key = Some(Secret::new(key));
+            }
+        }
+    };
+    let a = TestApp::start_with(backend, instance(None)).await;
+    sandbox.set_push_target(&a.base);
+    a.register_demo_templates().await;
+    let sync = a.start_sync().await;
+    a.wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30)
+        .await;
+    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id } }";
+    let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
+    let job = a.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Let it send part of the list (20 a second), then kill the instance.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) < 15 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started sending"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.running.handle.abort();
+    // A dead process's connections close, and the database rolls back what they held open. In
+    // this process the aborted instance's pool still holds them: check every one out once, so
+    // the pool drops those left inside a transaction (as it does at checkout).
+    let pings = (0..8).map(|_| a.running.app.identity.ping());
+    futures_util::future::join_all(pings).await;
+    let at_kill = sandbox.delivered(OA, None, 1).unwrap().total;
+    assert!(at_kill < PEOPLE, "the job finished before the kill");
+
+    let key = std::fs::read_to_string(a.dir.path().join("session-key-encryption.key")).unwrap();
+    let b = TestApp::start_with(backend, instance(Some((a.database_url.clone(), key)))).await;
+    sandbox.set_push_target(&b.base);
+    let done = wait_job(&b, &job).await;
+    let list = sandbox.delivered(OA, None, 10_000).unwrap();
+    assert_eq!(
+        list.total, list.recipients,
+        "somebody got a second copy: {done:#}"
+    );
+    let (sent, delivered, uncertain) = (
+        done["sent"].as_u64().unwrap(),
+        done["delivered"].as_u64().unwrap(),
+        done["uncertain"].as_u64().unwrap(),
+    );
+    assert_eq!(done["total"], PEOPLE, "{done:#}");
+    assert_eq!(sent + delivered + uncertain, PEOPLE, "{done:#}");
+    assert!(uncertain <= 10, "at most one batch is in flight: {done:#}");
+    assert!(
+        list.total >= sent + delivered && list.total <= PEOPLE,
+        "{done:#} {}",
+        list.total
+    );
+    drop(a);
 }

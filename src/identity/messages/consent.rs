@@ -4,7 +4,7 @@
 //! Filled from the webhook (`subscribe_msg_popup_event`, `subscribe_msg_change_event`) and from
 //! a logged-in Mini Program user reporting what `wx.requestSubscribeMessage` returned. One popup
 //! reported both ways counts once: an accept from one source within [`PAIRING`] of an accept from
-//! the other is taken as the same popup. One-time accepts are spent by a send (given back when
+//! the other, whose permission is not spent yet, is taken as the same popup. One-time accepts are spent by a send (given back when
 //! WeChat surely did not send); a reject in the settings page (a change event), or WeChat's own
 //! 43101, clears the permission.
 
@@ -85,7 +85,10 @@ impl Identity {
                     updated_at: now,
                 });
             if consent.accepted {
+                // The other source's accept of the same popup: it came within PAIRING and its
+                // permission is not spent yet (a send in between means a new popup).
                 let paired = row.last_source != source.as_str()
+                    && row.one_time > 0
                     && row.last_accept_at.is_some_and(|t| {
                         now.signed_duration_since(t).to_std().unwrap_or_default() <= PAIRING
                     });

@@ -194,19 +194,19 @@ pub const SANDBOX_TEMPLATES: [(
 ); 3] = [
     (
         crate::types::AppKind::OfficialAccount,
-        "sandboxtpl-shipped",
+        crate::wechat::sandbox::messages::TEMPLATE_SHIPPED,
         Channel::OfficialAccountTemplate,
         [("thing1", KeywordType::Thing), ("time2", KeywordType::Time)],
     ),
     (
         crate::types::AppKind::OfficialAccount,
-        "sandboxtpl-oa-notice",
+        crate::wechat::sandbox::messages::TEMPLATE_OA_NOTICE,
         Channel::OfficialAccountSubscribe,
         [("thing1", KeywordType::Thing), ("date2", KeywordType::Date)],
     ),
     (
         crate::types::AppKind::MiniProgram,
-        "sandboxtpl-mp-order",
+        crate::wechat::sandbox::messages::TEMPLATE_MP_ORDER,
         Channel::MiniProgramSubscribe,
         [
             ("thing1", KeywordType::Thing),
