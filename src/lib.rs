@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod bench_followers;
+pub mod bench_messages;
 pub mod config;
 pub mod crypto;
 pub mod db;

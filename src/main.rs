@@ -32,6 +32,8 @@ enum Command {
     Bench(wechat_identity::bench::BenchArgs),
     /// Measure a follower sync of many sandbox followers.
     BenchFollowers(wechat_identity::bench_followers::FollowerBenchArgs),
+    /// Bulk and single message sends to sandbox followers, and a bulk job killed and resumed.
+    BenchMessages(wechat_identity::bench_messages::MessageBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string()),
             Command::BenchFollowers(args) => wechat_identity::bench_followers::run(args).await,
+            Command::BenchMessages(args) => wechat_identity::bench_messages::run(args).await,
             Command::Schema => unreachable!("handled above"),
         }
     });
