@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+pub mod keywords;
 pub mod messages;
 pub mod mini_program;
 pub mod official_account;
