@@ -54,7 +54,8 @@ pub struct Limits {
     pub pool_wait_ms: u64,
     /// Root fields that may call WeChat's server API or start a job (`wechatAccessToken`,
     /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`, `sendMessage`,
-    /// `sendMessages`) allowed in one GraphQL request, aliases included.
+    /// `sendMessages`; and `recordSubscribeConsent`) allowed in one GraphQL request, aliases
+    /// included.
     #[default(5)]
     pub wechat_fields_per_request: usize,
     /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.

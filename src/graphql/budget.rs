@@ -24,14 +24,15 @@ pub const LOGIN_FIELDS: &[&str] = &[
 /// Root fields that store an OA web-authorization state.
 pub const STATE_FIELDS: &[&str] = &["officialAccountAuthorizeUrl"];
 
-/// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send)
-/// or start a job.
+/// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send),
+/// start a job, or write a user's subscribe permissions.
 pub const WECHAT_FIELDS: &[&str] = &[
     "wechatAccessToken",
     "syncOfficialAccountFollower",
     "syncOfficialAccountFollowers",
     "sendMessage",
     "sendMessages",
+    "recordSubscribeConsent",
 ];
 
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per

@@ -297,7 +297,11 @@ impl MessageJob {
     }
     /// Not sent yet.
     async fn queued(&self) -> i64 {
-        self.count(Status::Queued) + self.count(Status::Sending)
+        self.count(Status::Queued)
+    }
+    /// Handed to WeChat, answer not written yet.
+    async fn sending(&self) -> i64 {
+        self.count(Status::Sending)
     }
     /// Accepted by WeChat, delivery not reported yet.
     async fn sent(&self) -> i64 {

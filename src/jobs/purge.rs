@@ -42,6 +42,10 @@ impl Job for PurgeExpired {
             .await
             .map_err(JobError::retry)?;
         self.identity
+            .expire_stuck_messages()
+            .await
+            .map_err(JobError::retry)?;
+        self.identity
             .forget_finished_sync_lists()
             .await
             .map_err(JobError::retry)?;

@@ -101,6 +101,8 @@ pub struct Outgoing<'a> {
     pub data: &'a BTreeMap<String, String>,
     /// Where it opens.
     pub target: &'a Target,
+    /// Template messages: WeChat sends a repeat of this id (within minutes) only once.
+    pub client_msg_id: Option<&'a str>,
 }
 
 /// What WeChat answers a send.
@@ -134,6 +136,9 @@ pub fn request_body(channel: Channel, m: &Outgoing<'_>) -> serde_json::Value {
         "template_id": m.template_id,
         "data": data,
     });
+    if let (Channel::OfficialAccountTemplate, Some(id)) = (channel, m.client_msg_id) {
+        body["client_msg_id"] = id.into();
+    }
     match channel {
         Channel::OfficialAccountTemplate | Channel::OfficialAccountSubscribe => {
             let page_key = if channel == Channel::OfficialAccountTemplate {

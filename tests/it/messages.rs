@@ -163,6 +163,7 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
     let bob = app.login_mp(MP_A, "bob").await["user"].clone();
     let (carol, _) = app.follower_user("carol").await;
     let before = app.message_calls(OA).await;
+    let mp_before = app.message_calls(MP_A).await;
 
     // No identity on the OA: bob never followed it.
     let res = app.send(json!({ "userId": bob["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
@@ -300,13 +301,33 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
     let alice = login["user"].clone();
     let token = login["accessToken"].as_str().unwrap().to_owned();
     let data = json!({ "thing1": { "value": "订单已发货" }, "amount2": { "value": "¥100.00" } });
-    let send = || {
+    let send = |template: &'static str| {
         app.send(
-            json!({ "userId": alice["id"], "appId": MP_A, "templateId": MP_ORDER, "data": data }),
+            json!({ "userId": alice["id"], "appId": MP_A, "templateId": template, "data": data }),
         )
     };
+    let calls = || async {
+        app.message_calls(MP_A).await["subscribeSend"]
+            .as_u64()
+            .unwrap()
+    };
+    let wait_sent = |template: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let res = send(template).await;
+            if res["data"]["sendMessage"]["status"] == "SENT" {
+                return res;
+            }
+            assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the consent never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
 
-    // The popup's accept reaches us through the webhook: one send, then none.
+    // The popup's accept reaches us through the webhook: one send, then none, with no call.
     let (status, body) = app
         .sandbox_post(
             "/consents",
@@ -314,53 +335,73 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let sent = loop {
-        let res = send().await;
-        if res["data"]["sendMessage"]["status"] == "SENT" {
-            break res;
-        }
-        assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the consent never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let sent = wait_sent(MP_ORDER).await;
     assert_eq!(
         sent["data"]["sendMessage"]["channel"],
         "MINI_PROGRAM_SUBSCRIBE"
     );
-    let calls = app.message_calls(MP_A).await["subscribeSend"]
-        .as_u64()
-        .unwrap();
+    let before = calls().await;
     assert_eq!(
-        error_code(&send().await),
+        error_code(&send(MP_ORDER).await),
         "NO_SUBSCRIBE_PERMISSION",
         "a one-time permission is spent"
     );
-    assert_eq!(
-        app.message_calls(MP_A).await["subscribeSend"]
-            .as_u64()
-            .unwrap(),
-        calls,
-        "no wasted call"
-    );
+    assert_eq!(calls().await, before, "no wasted call");
 
-    // The client reports wx.requestSubscribeMessage's answer (the sandbox learns it without
-    // pushing): a new popup, since the last permission was spent.
+    // One popup reported both ways (the webhook and the client's report of
+    // wx.requestSubscribeMessage) counts once: one send, then a refusal without a call.
     app.sandbox_post(
         "/consents",
-        json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER, "silent": true }),
+        json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER }),
     )
     .await;
     let q = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
     let res = app
         .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
         .await;
+    assert_eq!(res["recordSubscribeConsent"][0]["templateId"], MP_ORDER);
+    wait_sent(MP_ORDER).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the push, if it came second
+    let before = calls().await;
+    assert_eq!(error_code(&send(MP_ORDER).await), "NO_SUBSCRIBE_PERMISSION");
+    assert_eq!(calls().await, before, "the popup was counted twice");
+
+    // The client says accept but WeChat holds no permission (the sandbox never saw one for a
+    // second template): WeChat's 43101 clears it, and the next send makes no call.
+    let tpl = "tpl-mp-second";
+    let fields =
+        json!([{ "key": "thing1", "type": "THING" }, { "key": "amount2", "type": "AMOUNT" }]);
+    let (status, body) = app
+        .sandbox_post(
+            "/templates",
+            json!({ "appId": MP_A, "templateId": tpl, "kind": "subscribe", "fields": fields }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let reg = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+    app.gql_ok(
+        Some(ADMIN_KEY),
+        reg,
+        json!({ "i": { "appId": MP_A, "templateId": tpl,
+        "channel": "MINI_PROGRAM_SUBSCRIBE", "fields": fields } }),
+    )
+    .await;
+    let res = app
+        .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": tpl }))
+        .await;
     assert_eq!(res["recordSubscribeConsent"][0]["oneTime"], 1);
-    assert_eq!(send().await["data"]["sendMessage"]["status"], "SENT");
-    // Unknown templates and other users' apps are refused, and an API key is no user.
+    let res = send(tpl).await;
+    assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
+    assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43101);
+    let before = calls().await;
+    let res = send(tpl).await;
+    assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION");
+    assert!(res["errors"][0]["extensions"]["wechatErrcode"].is_null());
+    assert_eq!(calls().await, before);
+
+    // Refused, changing nothing: unknown templates, an app alice never logged into, one
+    // template answered twice, more fields than the budget; and API keys are not users.
+    let written = app.written().await;
     let res = app
         .gql(Some(&token), q, json!({ "a": MP_A, "t": "nope" }))
         .await;
@@ -373,6 +414,25 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         "BAD_USER_INPUT",
         "alice never logged into B"
     );
+    let twice = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}, {templateId: $t, answer: ACCEPT}]) { oneTime } }";
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&token), twice, json!({ "a": MP_A, "t": MP_ORDER }))
+                .await
+        ),
+        "BAD_USER_INPUT"
+    );
+    let aliases: String = (0..6)
+        .map(|i| format!("a{i}: recordSubscribeConsent(appId: $a, answers: [{{templateId: $t, answer: ACCEPT}}]) {{ oneTime }} "))
+        .collect();
+    let many = format!("mutation($a: String!, $t: String!) {{ {aliases} }}");
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&token), &many, json!({ "a": MP_A, "t": MP_ORDER }))
+                .await
+        ),
+        "BAD_USER_INPUT"
+    );
     assert_eq!(
         error_code(
             &app.gql(Some(ADMIN_KEY), q, json!({ "a": MP_A, "t": MP_ORDER }))
@@ -380,22 +440,10 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         ),
         "FORBIDDEN"
     );
-
-    // The ledger believed a permission WeChat no longer holds: 43101 clears it.
-    app.gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
-        .await;
-    let res = send().await;
-    assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION");
-    assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43101);
-    let calls = app.message_calls(MP_A).await["subscribeSend"]
-        .as_u64()
-        .unwrap();
-    assert_eq!(error_code(&send().await), "NO_SUBSCRIBE_PERMISSION");
     assert_eq!(
-        app.message_calls(MP_A).await["subscribeSend"]
-            .as_u64()
-            .unwrap(),
-        calls
+        app.written().await,
+        written,
+        "a refused consent changed something"
     );
 }
 

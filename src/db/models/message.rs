@@ -246,6 +246,48 @@ impl MessageRow {
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
+    /// Single sends (not a bulk job's) still `sending` since before `before` — their request
+    /// died between the call and the write of its answer — become `uncertain`; how many.
+    pub async fn expire_sending(conn: &mut Conn, before: NaiveDateTime) -> Result<usize, DbError> {
+        let q = diesel::update(
+            m::table
+                .filter(m::job_id.is_null())
+                .filter(m::status.eq(MessageStatus::Sending.as_str()))
+                .filter(m::created_at.lt(before)),
+        )
+        .set(m::status.eq(MessageStatus::Uncertain.as_str()));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+
+    /// A failed job's messages still `queued` fail with `code`, those `sending` become
+    /// `uncertain`.
+    pub async fn close_job(
+        conn: &mut Conn,
+        job_id: &str,
+        code: &str,
+        error: &str,
+    ) -> Result<(), DbError> {
+        let q = diesel::update(
+            m::table
+                .filter(m::job_id.eq(job_id))
+                .filter(m::status.eq(MessageStatus::Queued.as_str())),
+        )
+        .set((
+            m::status.eq(MessageStatus::Failed.as_str()),
+            m::error_code.eq(code),
+            m::error.eq(error),
+        ));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Self::move_job(
+            conn,
+            job_id,
+            MessageStatus::Sending,
+            MessageStatus::Uncertain,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Frees a message's idempotency key (its send surely did nothing, so a retry may send).
     pub async fn release_key(conn: &mut Conn, id: &str) -> Result<(), DbError> {
         let q = diesel::update(m::table.find(id)).set(m::idempotency_key.eq(None::<String>));
@@ -285,11 +327,13 @@ impl MessageRow {
     }
 
     /// The message a delivery report without a known msgid is about: the latest one of `app_id`
-    /// to `openid` with `template_id` still sending, sent or uncertain and without a msgid.
+    /// to `openid` on one of `channels` (with `template_id`, if given) still sending, sent or
+    /// uncertain and without a msgid.
     pub async fn awaiting_report(
         conn: &mut Conn,
         app_id: &str,
         openid: &str,
+        channels: &[&str],
         template_id: Option<&str>,
     ) -> Result<Option<String>, DbError> {
         // The body is expanded once per backend, so the boxed query gets each backend's type.
@@ -297,6 +341,7 @@ impl MessageRow {
             let mut q = m::table
                 .filter(m::app_id.eq(app_id))
                 .filter(m::openid.eq(openid))
+                .filter(m::channel.eq_any(channels))
                 .filter(m::status.eq_any(AWAITING_REPORT))
                 .filter(m::wechat_msg_id.is_null())
                 .order(m::id.desc())

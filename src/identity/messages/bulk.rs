@@ -3,14 +3,15 @@
 //! The job first lists its recipients into `messages` as `queued` rows, a page of users at a
 //! time (the checkpoint is the last user id listed; a unique (job, user) index makes a page
 //! listed twice harmless). Then it sends them in batches: one query per route finds how each
-//! person of the batch can be reached, the refused are recorded at once, the rest are marked
-//! `sending` in one statement, sent `messages.bulk_concurrency` at a time within the app's rate
-//! (`messages.send_rate_per_sec`), and their outcomes written in one transaction.
+//! person of the batch can be reached, the refused are recorded at once, and the rest are sent
+//! `messages.bulk_concurrency` at a time within the app's rate (`messages.send_rate_per_sec`):
+//! each is claimed (`queued` → `sending`, a conditional update only one runner can win) right
+//! before its call, and its outcome written right after.
 //!
-//! After a crash the job carries on from its checkpoint; messages left `sending` become
-//! `uncertain` and are never sent again, so nobody gets a second copy (at most one batch in
-//! flight can be uncertain). WeChat's quota (45009) or a WeChat outage puts the messages it
-//! refused back in the queue and pauses the job.
+//! After a crash the job carries on from its checkpoint; messages left `sending` (at most
+//! `bulk_concurrency`: those in flight) become `uncertain` and are never sent again, so nobody
+//! gets a second copy. WeChat's quota (45009) or a WeChat outage puts the messages it refused
+//! back in the queue and pauses the job.
 
 use std::time::Duration;
 
@@ -129,7 +130,16 @@ impl Messenger<'_> {
         let existing = JobRow::find_by_key(&mut conn, &key).await?;
         drop(conn);
         let job = match existing {
-            Some(job) => job,
+            Some(job) => {
+                let first: serde_json::Value =
+                    serde_json::from_str(&job.payload).unwrap_or_default();
+                if first != value {
+                    return Err(IdentityError::Conflict(
+                        "idempotencyKey was used for another bulk send; use a new key".into(),
+                    ));
+                }
+                job
+            }
             None => crate::db::queue::enqueue(&self.db, BULK_MESSAGES, Some(&key), &value).await?,
         };
         tracing::info!(job = %job.id, key = self.name, "bulk message job started");
@@ -150,11 +160,63 @@ impl Messenger<'_> {
     }
 }
 
+/// How one message of a batch went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// Sent or refused: recorded.
+    Done,
+    /// WeChat's quota or an outage, nothing sent: queued again.
+    Again,
+    /// Another runner had claimed it (or it was handled already).
+    Skipped,
+}
+
 impl Identity {
+    /// One message of a batch: claimed (`queued` → `sending`, with where it goes) right before
+    /// its call, within the app's rate, and its outcome written right after, so a crash leaves
+    /// at most the messages in flight `uncertain`, and two runners never both send one.
+    async fn bulk_send_one(
+        &self,
+        routes: &[CheckedRoute],
+        id: String,
+        mut reach: Vec<Reach>,
+        first: usize,
+    ) -> Result<Sent, IdentityError> {
+        let route = &routes[first];
+        if let Some(limit) = self.send_limits.get(route.app.app_id.as_str()) {
+            limit.until_ready().await;
+        }
+        let openid = reach[first].openid.clone().unwrap_or_default();
+        let placed = route.placed(&openid, MessageStatus::Sending);
+        let mut conn = self.db.conn().await?;
+        if !MessageRow::record_if(&mut conn, &id, MessageStatus::Queued, &placed).await? {
+            return Ok(Sent::Skipped);
+        }
+        drop(conn);
+        let outcome = self.attempt(routes, &mut reach, first, &id).await;
+        let again = outcome.is_transient_failure();
+        let write = if again {
+            Outcome {
+                status: MessageStatus::Queued.as_str().to_owned(),
+                ..Outcome::default()
+            }
+        } else {
+            outcome
+        };
+        let mut conn = self.db.conn().await?;
+        MessageRow::record_if(&mut conn, &id, MessageStatus::Sending, &write).await?;
+        Ok(if again { Sent::Again } else { Sent::Done })
+    }
+
     async fn message_job_view(&self, job: JobRow) -> Result<MessageJob, IdentityError> {
         let payload: BulkPayload = serde_json::from_str(&job.payload)
             .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?;
         let mut conn = self.db.conn().await?;
+        if job.status() == Some(crate::db::models::job::JobStatus::Failed) {
+            // Its messages not sent will not be: they fail with the job (once; idempotent).
+            let why = job.last_error.as_deref().unwrap_or("the bulk job failed");
+            MessageRow::close_job(&mut conn, &job.id, "JOB_FAILED", why).await?;
+        }
         let counts = MessageRow::job_counts(&mut conn, &job.id)
             .await?
             .into_iter()
@@ -306,44 +368,22 @@ impl Identity {
                 )),
             }
         }
-        let ids: Vec<String> = to_send.iter().map(|(id, ..)| id.clone()).collect();
         transaction(&self.db, async |conn: &mut Conn| {
             for (id, outcome) in &refused {
                 MessageRow::record_if(conn, id, MessageStatus::Queued, outcome).await?;
             }
-            MessageRow::mark_sending(conn, &ids, MessageStatus::Queued).await?;
             Ok::<_, IdentityError>(())
         })
         .await?;
-        let outcomes: Vec<(String, Outcome)> = futures_util::stream::iter(to_send)
-            .map(|(id, mut r, first)| async move {
-                if let Some(limit) = self.send_limits.get(routes[first].app.app_id.as_str()) {
-                    limit.until_ready().await;
-                }
-                let outcome = self.attempt(routes, &mut r, first).await;
-                (id, outcome)
-            })
+        let ended: Vec<Result<Sent, IdentityError>> = futures_util::stream::iter(to_send)
+            .map(|(id, r, first)| self.bulk_send_one(routes, id, r, first))
             .buffer_unordered(settings.bulk_concurrency.max(1))
             .collect()
             .await;
-        let pause = outcomes.iter().any(|(_, o)| o.is_transient_failure());
-        transaction(&self.db, async |conn: &mut Conn| {
-            for (id, outcome) in &outcomes {
-                if outcome.is_transient_failure() {
-                    // Surely not sent (WeChat refused it with its quota or was down): queued
-                    // again for when the job carries on.
-                    let again = Outcome {
-                        status: MessageStatus::Queued.as_str().to_owned(),
-                        ..Outcome::default()
-                    };
-                    MessageRow::record_if(conn, id, MessageStatus::Sending, &again).await?;
-                } else {
-                    MessageRow::record_if(conn, id, MessageStatus::Sending, outcome).await?;
-                }
-            }
-            Ok::<_, IdentityError>(())
-        })
-        .await?;
+        let mut pause = false;
+        for sent in ended {
+            pause |= sent? == Sent::Again;
+        }
         if pause {
             let wait = Duration::from_secs(self.config.wechat.quota_pause_secs);
             tracing::warn!(

@@ -3,8 +3,8 @@
 //!
 //! Filled from the webhook (`subscribe_msg_popup_event`, `subscribe_msg_change_event`) and from
 //! a logged-in Mini Program user reporting what `wx.requestSubscribeMessage` returned. One popup
-//! reported both ways counts once: an accept from one source within [`PAIRING`] of an accept from
-//! the other, whose permission is not spent yet, is taken as the same popup. One-time accepts are spent by a send (given back when
+//! reported both ways counts once: an accept from one source answered within [`PAIRING`] of an
+//! accept from the other (WeChat's CreateTime for pushes) is taken as the same popup. One-time accepts are spent by a send (given back when
 //! WeChat surely did not send); a reject in the settings page (a change event), or WeChat's own
 //! 43101, clears the permission.
 
@@ -64,6 +64,7 @@ impl Identity {
         openid: &str,
         consent: Consent<'_>,
         source: Source,
+        answered_at: chrono::NaiveDateTime,
     ) -> Result<PermissionRow, IdentityError> {
         let long_term_template = self
             .find_template(app_id, consent.template_id)
@@ -85,12 +86,12 @@ impl Identity {
                     updated_at: now,
                 });
             if consent.accepted {
-                // The other source's accept of the same popup: it came within PAIRING and its
-                // permission is not spent yet (a send in between means a new popup).
+                // The other source's report of the same popup: answered within PAIRING of it
+                // (whether or not a send spent the permission since).
                 let paired = row.last_source != source.as_str()
-                    && row.one_time > 0
                     && row.last_accept_at.is_some_and(|t| {
-                        now.signed_duration_since(t).to_std().unwrap_or_default() <= PAIRING
+                        let apart = answered_at.signed_duration_since(t).abs();
+                        apart.to_std().unwrap_or_default() <= PAIRING
                     });
                 if long_term_template {
                     row.long_term = true;
@@ -98,7 +99,7 @@ impl Identity {
                     row.one_time = (row.one_time + 1).min(MAX_ONE_TIME);
                 }
                 // A paired report closes the pair: the next accept is a new popup.
-                row.last_accept_at = (!paired).then_some(now);
+                row.last_accept_at = (!paired).then_some(answered_at);
             } else {
                 row.long_term = false;
                 if consent.change {
@@ -163,6 +164,15 @@ impl SelfUser<'_> {
                 "give 1 to {MAX_CONSENTS_PER_CALL} answers"
             )));
         }
+        if answers
+            .iter()
+            .enumerate()
+            .any(|(i, (t, _))| answers[..i].iter().any(|(u, _)| u == t))
+        {
+            return Err(IdentityError::BadInput(
+                "each templateId may be answered once per call".into(),
+            ));
+        }
         let me = self.live_user().await?;
         let mut conn = self.db.conn().await?;
         let found = crate::db::models::identity::Addressee::on_app(
@@ -199,7 +209,13 @@ impl SelfUser<'_> {
             };
             let row = self
                 .identity
-                .record_consent(app_id, me_there.openid.as_str(), consent, Source::Client)
+                .record_consent(
+                    app_id,
+                    me_there.openid.as_str(),
+                    consent,
+                    Source::Client,
+                    at(),
+                )
                 .await?;
             out.push((template, row));
         }

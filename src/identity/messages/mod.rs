@@ -33,6 +33,8 @@ pub const MAX_TEMPLATES_PER_APP: i64 = 200;
 pub const MAX_CONSENTS_PER_CALL: usize = 10;
 /// Messages listed per page at most.
 pub const MAX_MESSAGES_LISTED: i64 = 100;
+/// A single send still `sending` after this long died on the way (its answer is unknown).
+pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Why a message was not sent (or not delivered): a stable code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,14 +305,22 @@ impl Messenger<'_> {
             .remove(&user.id)
             .unwrap_or_default();
         let picked = pick(&routes, &reach, 0);
+        // The row names where it goes (openid included) before WeChat is called, so a delivery
+        // report that comes before the send's answer is written still finds it.
+        let route = &routes[*picked.as_ref().unwrap_or(&0)];
+        let openid = picked.as_ref().ok().and_then(|i| reach[*i].openid.clone());
+        let placed = route.placed(
+            openid.as_deref().unwrap_or_default(),
+            MessageStatus::Sending,
+        );
         let mut row = MessageRow {
             id: new_row_id(),
             user_id: user.id.clone(),
-            app_id: None,
-            openid: None,
-            channel: None,
-            template_id: None,
-            status: MessageStatus::Sending.as_str().to_owned(),
+            app_id: placed.app_id,
+            openid,
+            channel: placed.channel,
+            template_id: placed.template_id,
+            status: placed.status,
             content: content.clone(),
             wechat_msg_id: None,
             error_code: None,
@@ -321,10 +331,6 @@ impl Messenger<'_> {
             created_at: now(),
             delivered_at: None,
         };
-        let first_route = &routes[*picked.as_ref().unwrap_or(&0)];
-        row.app_id = Some(first_route.app.app_id.as_str().to_owned());
-        row.channel = Some(first_route.channel.as_str().to_owned());
-        row.template_id = Some(first_route.template_id.clone());
         if let Err(f) = &picked {
             row.status = MessageStatus::Failed.as_str().to_owned();
             row.error_code = Some(f.code.as_str().to_owned());
@@ -350,15 +356,29 @@ impl Messenger<'_> {
                 return Err(IdentityError::Message(Box::new(f)));
             }
         };
-        let outcome = self.attempt(&routes, &mut reach, first).await;
-        let transient = outcome.is_transient_failure();
-        let stored = self.record_outcome(&row.id, &outcome).await?;
-        if transient && key.is_some() {
-            // WeChat was busy or out of quota and surely sent nothing: the key is free again,
-            // so the caller's retry with it sends.
-            let mut conn = self.db.conn().await?;
-            MessageRow::release_key(&mut conn, &row.id).await?;
-        }
+        // The send and the write of its outcome run on their own: a request that times out or
+        // whose client goes away does not leave the message half done.
+        let identity = self.identity.clone();
+        let id = row.id.clone();
+        let sending = tokio::spawn(async move {
+            let outcome = identity.attempt(&routes, &mut reach, first, &id).await;
+            let stored = identity.record_outcome(&id, &outcome).await;
+            if outcome.is_transient_failure() {
+                // WeChat was busy or out of quota and surely sent nothing: the key is free
+                // again, so the caller's retry with it sends.
+                let mut conn = identity.db.conn().await?;
+                MessageRow::release_key(&mut conn, &id).await?;
+            }
+            stored
+        });
+        let stored = match sending.await {
+            Ok(stored) => stored?,
+            Err(e) => {
+                return Err(IdentityError::Internal(format!(
+                    "the send task failed: {e}"
+                )));
+            }
+        };
         tracing::info!(message = %stored.id, user = %user.id, status = %stored.status, key = self.name, "message sent");
         match Failure::of_row(&stored) {
             Some(f) if stored.status() == MessageStatus::Failed => {
@@ -402,6 +422,23 @@ fn replay(first: MessageRow, content: &str) -> Result<MessageRow, IdentityError>
     }
 }
 
+impl crate::identity::Identity {
+    /// Single sends whose request died between WeChat's call and the write of its answer (still
+    /// `sending` after [`STUCK_AFTER`]) become `uncertain` (the purge job); how many.
+    pub async fn expire_stuck_messages(&self) -> Result<usize, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        let before = now() - chrono::Duration::from_std(STUCK_AFTER).unwrap_or_default();
+        let n = MessageRow::expire_sending(&mut conn, before).await?;
+        if n > 0 {
+            tracing::warn!(
+                messages = n,
+                "messages stuck while sending are marked uncertain"
+            );
+        }
+        Ok(n)
+    }
+}
+
 impl Reader<'_> {
     /// A message by id.
     pub async fn message(&self, id: &str) -> Result<Option<MessageRow>, IdentityError> {
@@ -419,6 +456,13 @@ impl Reader<'_> {
     ) -> Result<Vec<MessageRow>, IdentityError> {
         let mut conn = self.db.conn().await?;
         let limit = limit.clamp(1, MAX_MESSAGES_LISTED + 1);
-        Ok(MessageRow::list(&mut conn, filter, before, limit).await?)
+        let mut filter = filter.clone();
+        if let Some(id) = &filter.user_id {
+            // A merged user's old id lists the survivor's messages (where sends to it went).
+            if let Some(live) = UserRow::find_live(&mut conn, id).await? {
+                filter.user_id = Some(live.id);
+            }
+        }
+        Ok(MessageRow::list(&mut conn, &filter, before, limit).await?)
     }
 }

@@ -10,10 +10,11 @@ use super::FailureCode;
 use super::consent::{Consent, Source};
 use crate::config::AppConfig;
 use crate::db::models::message::{Delivery, MessageRow};
+use crate::db::models::message_template::PermissionRow;
 use crate::db::models::now;
 use crate::db::models::webhook_event::WebhookEventRow;
 use crate::identity::{Identity, IdentityError};
-use crate::wechat::messages::{Notice, notices};
+use crate::wechat::messages::{Channel, Notice, notices};
 use crate::wechat::webhook::parse_fields;
 
 impl Identity {
@@ -44,8 +45,16 @@ impl Identity {
                         accepted,
                         change,
                     };
-                    self.record_consent(app_id, &event.openid, consent, Source::Webhook)
-                        .await?;
+                    // When the person answered (WeChat's CreateTime), to pair it with the
+                    // client's report of the same popup.
+                    self.record_consent(
+                        app_id,
+                        &event.openid,
+                        consent,
+                        Source::Webhook,
+                        event.event_at,
+                    )
+                    .await?;
                 }
                 Notice::TemplateFinished { msg_id, status } => {
                     let error = match status.as_str() {
@@ -59,7 +68,8 @@ impl Identity {
                             "WeChat could not deliver the message (system failed)",
                         )),
                     };
-                    self.report_delivery(app_id, &event.openid, None, &msg_id, error)
+                    let channels = [Channel::OfficialAccountTemplate.as_str()];
+                    self.report_delivery(app_id, &event.openid, &channels, None, &msg_id, error)
                         .await?;
                 }
                 Notice::SubscribeSent {
@@ -79,8 +89,25 @@ impl Identity {
                             "WeChat could not deliver the message",
                         )),
                     };
-                    self.report_delivery(app_id, &event.openid, Some(&template_id), &msg_id, error)
-                        .await?;
+                    if error_code == 43101 {
+                        // WeChat holds no permission: the ledger follows.
+                        let mut conn = self.db.conn().await?;
+                        PermissionRow::clear(&mut conn, app_id, &event.openid, &template_id, now())
+                            .await?;
+                    }
+                    let channels = [
+                        Channel::OfficialAccountSubscribe.as_str(),
+                        Channel::MiniProgramSubscribe.as_str(),
+                    ];
+                    self.report_delivery(
+                        app_id,
+                        &event.openid,
+                        &channels,
+                        Some(&template_id),
+                        &msg_id,
+                        error,
+                    )
+                    .await?;
                 }
             }
         }
@@ -91,6 +118,7 @@ impl Identity {
         &self,
         app_id: &str,
         openid: &str,
+        channels: &[&str],
         template_id: Option<&str>,
         msg_id: &str,
         error: Option<(FailureCode, &str)>,
@@ -110,7 +138,7 @@ impl Identity {
         {
             return Ok(());
         }
-        match MessageRow::awaiting_report(&mut conn, app_id, openid, template_id).await? {
+        match MessageRow::awaiting_report(&mut conn, app_id, openid, channels, template_id).await? {
             Some(id) => {
                 MessageRow::set_delivery(&mut conn, &id, delivery).await?;
             }

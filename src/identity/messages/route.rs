@@ -156,12 +156,13 @@ impl Identity {
         routes: &[CheckedRoute],
         reach: &mut [Reach],
         first: usize,
+        message_id: &str,
     ) -> Outcome {
         let mut i = first;
         loop {
             let route = &routes[i];
             let openid = reach[i].openid.clone().unwrap_or_default();
-            let (outcome, learnt) = self.send_on(route, &openid).await;
+            let (outcome, learnt) = self.send_on(route, &openid, message_id).await;
             match learnt {
                 Some(FailureCode::NotFollowing) => reach[i].subscribed = false,
                 Some(FailureCode::NoPermission) => reach[i].permitted = false,
@@ -176,15 +177,14 @@ impl Identity {
 
     /// One send on one route: spends a one-time permission first (given back if WeChat surely
     /// did not send). The outcome, and what WeChat said of the person if it refused them.
-    async fn send_on(&self, route: &CheckedRoute, openid: &str) -> (Outcome, Option<FailureCode>) {
+    async fn send_on(
+        &self,
+        route: &CheckedRoute,
+        openid: &str,
+        message_id: &str,
+    ) -> (Outcome, Option<FailureCode>) {
         let app_id = route.app.app_id.as_str();
-        let mut outcome = Outcome {
-            app_id: Some(app_id.to_owned()),
-            openid: Some(openid.to_owned()),
-            channel: Some(route.channel.as_str().to_owned()),
-            template_id: Some(route.template_id.clone()),
-            ..Outcome::default()
-        };
+        let mut outcome = route.placed(openid, MessageStatus::Sent);
         let fail = |outcome: Outcome, f: Failure| Outcome {
             status: MessageStatus::Failed.as_str().to_owned(),
             error_code: Some(f.code.as_str().to_owned()),
@@ -192,6 +192,15 @@ impl Identity {
             error: Some(f.message),
             ..outcome
         };
+        // The token first: failing to get one sends nothing (a transient failure, not an
+        // uncertain send), and spends no permission.
+        if let Err(e) = self.access_tokens.token(&route.app).await {
+            let mut f = Failure::from_error(&e);
+            if !f.code.is_transient() {
+                f.code = FailureCode::WechatUnavailable;
+            }
+            return (fail(outcome, f), None);
+        }
         if route.channel.needs_permission() {
             match self
                 .spend_permission(app_id, openid, &route.template_id)
@@ -213,6 +222,7 @@ impl Identity {
             template_id: &route.template_id,
             data: &route.data,
             target: &route.target,
+            client_msg_id: Some(message_id),
         };
         let sent = self
             .access_tokens
@@ -282,13 +292,33 @@ impl Identity {
     }
 }
 
+impl CheckedRoute {
+    /// A message placed on this route for `openid`, in `status`.
+    pub fn placed(&self, openid: &str, status: MessageStatus) -> Outcome {
+        Outcome {
+            app_id: Some(self.app.app_id.as_str().to_owned()),
+            openid: Some(openid.to_owned()),
+            channel: Some(self.channel.as_str().to_owned()),
+            template_id: Some(self.template_id.clone()),
+            status: status.as_str().to_owned(),
+            ..Outcome::default()
+        }
+    }
+}
+
 impl Failure {
     /// The failure a send's error means for the message.
     pub fn from_error(e: &IdentityError) -> Self {
         let IdentityError::Wechat(w) = e else {
+            tracing::error!(error = %e, "a message could not be sent");
+            let code = match e {
+                // The database was busy or down: nothing was sent.
+                IdentityError::Db(_) => FailureCode::WechatUnavailable,
+                _ => FailureCode::Internal,
+            };
             return Failure::new(
-                FailureCode::Internal,
-                "the service failed; see its log".to_owned(),
+                code,
+                "the service failed before sending; see its log".to_owned(),
             );
         };
         let errcode = w.errcode();
