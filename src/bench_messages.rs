@@ -179,6 +179,22 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
         peak_rss as f64 / 1024.0
     );
 
+    // WeChat's delivery reports (TEMPLATESENDJOBFINISH, pushed to the webhook while the job
+    // sent) processed: the backlog drains before the next phase.
+    let t_reports = Instant::now();
+    let reported = loop {
+        let j = gql(&client, &endpoint, JOB, json!({ "id": job })).await?["messageJob"].clone();
+        let delivered = j["delivered"].as_u64().unwrap_or(0);
+        if delivered >= sent || t_reports.elapsed() > Duration::from_secs(600) {
+            break delivered;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "{backend:8} delivery reports: {reported} of {sent} messages DELIVERED {:.2} s after the job completed",
+        t_reports.elapsed().as_secs_f64()
+    );
+
     // 2. Single sends, timed one by one.
     let q = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { status } }";
     let users = gql(

@@ -147,6 +147,7 @@ impl MessageQuery {
     }
 
     /// Messages, newest first, a page at a time (admin and service keys).
+    #[allow(clippy::too_many_arguments)] // one per filter and the page, as GraphQL takes them
     async fn messages(
         &self,
         ctx: &Context<'_>,

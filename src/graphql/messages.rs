@@ -77,7 +77,8 @@ pub enum MessageStatus {
 
 /// Why a message failed: a stable `code` — NO_IDENTITY, NOT_FOLLOWING,
 /// NO_SUBSCRIBE_PERMISSION, INVALID_MESSAGE_DATA, TEMPLATE_INVALID, UNREACHABLE,
-/// WECHAT_RATE_LIMITED, WECHAT_UNAVAILABLE, WECHAT_REJECTED, USER_BLOCKED, DELIVERY_FAILED.
+/// WECHAT_RATE_LIMITED, WECHAT_UNAVAILABLE, WECHAT_REJECTED, USER_BLOCKED, DELIVERY_FAILED,
+/// JOB_FAILED (a bulk job that failed before sending it).
 #[derive(SimpleObject)]
 pub struct MessageError {
     /// The code.

@@ -229,6 +229,11 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
         before,
         "WeChat was called for a refused message"
     );
+    assert_eq!(
+        app.message_calls(MP_A).await,
+        mp_before,
+        "WeChat was called for a refused Mini Program message"
+    );
 
     // WeChat's own refusal maps to the same code: the sandbox says 43004 for a person our
     // records still call a follower (the unfollow push was lost).

@@ -71,7 +71,7 @@ impl Identity {
             .await?
             .is_some_and(|t| t.long_term);
         let (app_id, openid) = (app_id.to_owned(), openid.to_owned());
-        Ok(transaction(&self.db, async |conn: &mut Conn| {
+        transaction(&self.db, async |conn: &mut Conn| {
             let now = at();
             let mut row = PermissionRow::find_locked(conn, &app_id, &openid, consent.template_id)
                 .await?
@@ -111,7 +111,7 @@ impl Identity {
             PermissionRow::save(conn, &row).await?;
             Ok::<_, IdentityError>(row)
         })
-        .await?)
+        .await
     }
 
     /// Spends a permission of (app, openid, template) for a send; whether one was there.

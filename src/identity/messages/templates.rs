@@ -185,13 +185,16 @@ impl Identity {
     }
 }
 
-/// The message templates the sandbox offers: (app kind, template id, channel, keywords).
-pub const SANDBOX_TEMPLATES: [(
+/// A template the sandbox offers: (app kind, template id, channel, keywords).
+pub type SandboxTemplate = (
     crate::types::AppKind,
-    &str,
+    &'static str,
     Channel,
-    [(&str, KeywordType); 2],
-); 3] = [
+    [(&'static str, KeywordType); 2],
+);
+
+/// The message templates the sandbox offers.
+pub const SANDBOX_TEMPLATES: [SandboxTemplate; 3] = [
     (
         crate::types::AppKind::OfficialAccount,
         crate::wechat::sandbox::messages::TEMPLATE_SHIPPED,
