@@ -123,6 +123,15 @@ impl Identity {
     /// Queues the app's `webhook_events` job (one per app: a queued or running one is kept).
     async fn enqueue_webhook_events(&self, app_id: &AppId) -> Result<(), IdentityError> {
         let key = format!("{WEBHOOK_EVENTS}:{app_id}");
+        // Fast path, no lock: the app's job is queued or running already (a running job reads
+        // the pending events again before it ends; one that ends just before this event was
+        // stored is queued again by the purge job's sweep).
+        let mut conn = self.db.conn().await?;
+        let current = crate::db::models::job::JobRow::find_by_key(&mut conn, &key).await?;
+        drop(conn);
+        if current.is_some_and(|j| j.status().is_some_and(|s| !s.is_finished())) {
+            return Ok(());
+        }
         let payload = serde_json::json!({ "appId": app_id });
         crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
         Ok(())

@@ -267,6 +267,8 @@ pub(super) struct Messages {
     state: std::sync::Mutex<State>,
     /// Delivery pushes spawned and not finished.
     pending_pushes: AtomicUsize,
+    /// Delivery pushes dropped because too many were pending.
+    pub(super) pushes_dropped: std::sync::atomic::AtomicU64,
     /// Delivery pushes under way at once at most.
     push_slots: tokio::sync::Semaphore,
 }
@@ -293,6 +295,7 @@ impl Messages {
                 client_msg_expiry: VecDeque::new(),
             }),
             pending_pushes: AtomicUsize::new(0),
+            pushes_dropped: std::sync::atomic::AtomicU64::new(0),
             push_slots: tokio::sync::Semaphore::new(api::PUSH_CONCURRENCY),
         }
     }
@@ -300,6 +303,15 @@ impl Messages {
 
 impl Sandbox {
     /// What the send APIs were asked for `app_id`.
+    /// Delivery pushes dropped so far because [`MAX_PENDING_PUSHES`] were waiting.
+    pub fn pushes_dropped(&self) -> u64 {
+        self.inner
+            .messages
+            .pushes_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the message APIs were asked for `app_id`.
     pub fn message_calls(&self, app_id: &str) -> MessageCalls {
         lock(&self.inner.messages.state)
             .apps

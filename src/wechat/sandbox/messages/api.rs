@@ -22,7 +22,7 @@ use crate::wechat::sandbox::{PushMode, Refusal, Sandbox, wechat_error};
 /// Delivery pushes under way at once at most.
 pub(super) const PUSH_CONCURRENCY: usize = 8;
 /// Delivery pushes waiting at most (past it one is dropped, logged at debug).
-pub const MAX_PENDING_PUSHES: usize = 10_000;
+pub const MAX_PENDING_PUSHES: usize = 100_000;
 /// Longest `touser` taken.
 const MAX_TOUSER: usize = 64;
 /// Longest `url` / `page` / `pagepath` taken.
@@ -203,6 +203,10 @@ impl Sandbox {
         let pending = &self.inner.messages.pending_pushes;
         if pending.fetch_add(1, Ordering::Relaxed) >= MAX_PENDING_PUSHES {
             pending.fetch_sub(1, Ordering::Relaxed);
+            self.inner
+                .messages
+                .pushes_dropped
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 app_id,
                 "sandbox: too many delivery pushes pending, one dropped"
