@@ -6,7 +6,7 @@
 //! sent to another instance is not caught here (encrypted pushes, the default for an app with an
 //! EncodingAESKey, sign the message itself).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,26 +17,39 @@ use crate::types::AppId;
 /// Signed queries remembered at most (older ones are forgotten first).
 pub const MAX_REMEMBERED: usize = 100_000;
 
-/// (app, timestamp, nonce) → (SHA-256 of the body, when it was first seen).
-type Seen = HashMap<(AppId, String, String), (String, Instant)>;
+/// A signed query: (app, timestamp, nonce).
+type Key = (AppId, String, String);
 
-/// See the module docs.
+/// What the guard remembers: each key's body digest and when it was seen, and the keys in the
+/// order they were seen (so the oldest are forgotten first, in O(1) each).
+#[derive(Default)]
+struct Seen {
+    digests: HashMap<Key, (String, Instant)>,
+    order: VecDeque<(Instant, Key)>,
+}
+
+/// Remembers the signed queries of accepted plaintext pushes for twice the freshness window
+/// (at most [`MAX_REMEMBERED`], the oldest forgotten first).
 pub struct ReplayGuard {
     seen: Mutex<Seen>,
     window: Duration,
 }
 
 impl ReplayGuard {
-    /// Remembers queries for twice the freshness window (a timestamp may be that far off).
+    /// A guard for pushes fresh within `freshness`.
     pub fn new(freshness: Duration) -> Self {
         Self {
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
             window: freshness * 2,
         }
     }
 
-    /// Refuses a signed query seen before with another body.
+    /// Refuses a plaintext push whose signed query was seen before with another body.
+    /// Encrypted pushes are not checked: their `msg_signature` covers the message itself.
     pub fn check(&self, app: &AppConfig, q: &PushQuery, body: &str) -> Result<(), Refused> {
+        if q.encrypt_type.as_deref() == Some("aes") {
+            return Ok(());
+        }
         let (Some(timestamp), Some(nonce)) = (&q.timestamp, &q.nonce) else {
             return Ok(());
         };
@@ -47,18 +60,25 @@ impl ReplayGuard {
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.len() >= MAX_REMEMBERED {
-            seen.retain(|_, (_, at)| now.duration_since(*at) < self.window);
+        let Seen { digests, order } = &mut *seen;
+        while let Some((at, _)) = order.front() {
+            if now.duration_since(*at) < self.window && order.len() < MAX_REMEMBERED {
+                break;
+            }
+            if let Some((at, old)) = order.pop_front() {
+                if digests.get(&old).is_some_and(|(_, t)| *t == at) {
+                    digests.remove(&old);
+                }
+            }
         }
-        match seen.get(&key) {
+        match digests.get(&key) {
             Some((known, _)) if *known != digest => Err(Refused::Unauthorized(
                 "this signature came with another message before: refused as a replay".into(),
             )),
             Some(_) => Ok(()),
             None => {
-                if seen.len() < MAX_REMEMBERED {
-                    seen.insert(key, (digest, now));
-                }
+                order.push_back((now, key.clone()));
+                digests.insert(key, (digest, now));
                 Ok(())
             }
         }
