@@ -141,7 +141,7 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
 }
 
 /// This process's resident set size in KiB (0 where /proc is not there).
-fn rss_kib() -> u64 {
+pub(crate) fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::bench::{fresh_database, start_service, stop_service, tempfile_dir};
+use crate::bench_followers::rss_kib;
 use crate::config::{ApiKeyConfig, ApiKeyRole, Config, Secret, sandbox_demo_apps};
 use crate::wechat::sandbox::Sandbox;
 use crate::wechat::sandbox::messages::TEMPLATE_SHIPPED;
@@ -320,16 +321,4 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
 /// A stop switch for a service whose own switch was dropped already.
 fn stop_placeholder() -> tokio::sync::oneshot::Sender<()> {
     tokio::sync::oneshot::channel().0
-}
-
-/// This process's resident set size in KiB (0 where /proc is not there).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -12,12 +12,14 @@ use crate::types::{AppId, AppKind};
 mod env;
 mod jobs;
 mod limits;
+mod messages;
 mod return_to;
 mod sandbox;
 mod secret;
 mod validate;
 pub use jobs::JobsConfig;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
+pub use messages::MessagesConfig;
 pub use return_to::{ReturnToRule, check_return_to};
 pub use sandbox::{
     SANDBOX_ENCODING_AES_KEY, SANDBOX_WEBHOOK_TOKEN, SandboxMode, sandbox_demo_apps,
@@ -146,23 +148,6 @@ pub struct OaLoginConfig {
     /// How long the server-driven flow's login ticket stays redeemable, in seconds.
     #[default(120)]
     pub ticket_ttl_secs: u64,
-}
-
-/// Messages to users (`[messages]`).
-#[derive(Clone, Debug, Deserialize, SmartDefault)]
-#[serde(deny_unknown_fields, default)]
-pub struct MessagesConfig {
-    /// Bulk messages sent per second per app at most, on each instance (0: unlimited; an app's
-    /// `message_rate_per_sec` overrides it).
-    #[default(50)]
-    pub send_rate_per_sec: u32,
-    /// Sends a bulk job has in flight at once.
-    #[default(8)]
-    pub bulk_concurrency: usize,
-    /// Messages a bulk job routes and marks per batch (a crash leaves at most one batch
-    /// `uncertain`).
-    #[default(200)]
-    pub bulk_batch: usize,
 }
 
 /// One WeChat app this service logs people into.

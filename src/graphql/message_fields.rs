@@ -2,133 +2,21 @@
 //! subscribe permissions, and reading messages and bulk jobs.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Json, Object};
+use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
-use super::messages::{
-    Message, MessageJob, MessageRouteInput, MessageStatus, MessageTemplate, MiniProgramPageInput,
-    SubscribePermission, TemplateField, routes, user_id,
+use super::message_inputs::{
+    RegisterMessageTemplateInput, SendMessageInput, SendMessagesInput, SubscribeAnswer,
+    SubscribeAnswerInput, user_id,
 };
+use super::messages::{Message, MessageJob, MessageStatus, MessageTemplate, SubscribePermission};
 use super::paging::Page;
 use crate::db::models::message::MessageFilter;
 use crate::identity::messages::bulk::Recipients;
 use crate::identity::messages::templates::NewTemplate;
 use crate::identity::messages::{Recipient, SendInput};
 use crate::wechat::messages::Channel;
-
-/// `sendMessage` input: to whom (`userId` or `unionid`), and one route (`appId`, `templateId`,
-/// `data`, `url`, `miniProgram`) or `channels`.
-#[derive(InputObject)]
-pub struct SendMessageInput {
-    /// The user (a merged user's old id reaches the survivor).
-    pub user_id: Option<ID>,
-    /// Or the live user with this unionid.
-    pub unionid: Option<String>,
-    /// The app to send on.
-    pub app_id: Option<String>,
-    /// A template registered for that app.
-    pub template_id: Option<String>,
-    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`.
-    pub data: Option<Json<serde_json::Value>>,
-    /// A web page the message opens.
-    pub url: Option<String>,
-    /// A Mini Program page the message opens.
-    pub mini_program: Option<MiniProgramPageInput>,
-    /// Instead of one route: up to 5, in order of preference; the first that can reach the
-    /// person is used (`Message.channel` says which).
-    pub channels: Option<Vec<MessageRouteInput>>,
-    /// The same key (per API key) returns the first message instead of sending again.
-    pub idempotency_key: Option<String>,
-}
-
-/// Which users `sendMessages` goes to.
-#[derive(InputObject, Default)]
-pub struct MessageRecipientFilter {
-    /// Only users with (true) or without (false) a unionid.
-    pub has_unionid: Option<bool>,
-}
-
-/// `sendMessages` input: `userIds` (at most 1,000) or `filter` (live users with an identity on
-/// one of the routes' apps), and the message as in `sendMessage`.
-#[derive(InputObject)]
-pub struct SendMessagesInput {
-    /// These users.
-    pub user_ids: Option<Vec<ID>>,
-    /// Or every user that matches.
-    pub filter: Option<MessageRecipientFilter>,
-    /// The app to send on.
-    pub app_id: Option<String>,
-    /// A template registered for that app.
-    pub template_id: Option<String>,
-    /// WeChat-shaped data.
-    pub data: Option<Json<serde_json::Value>>,
-    /// A web page the message opens.
-    pub url: Option<String>,
-    /// A Mini Program page the message opens.
-    pub mini_program: Option<MiniProgramPageInput>,
-    /// Routes in order of preference, instead of one.
-    pub channels: Option<Vec<MessageRouteInput>>,
-    /// The same key (per API key) returns the job it started first.
-    pub idempotency_key: Option<String>,
-}
-
-/// `registerMessageTemplate` input.
-#[derive(InputObject)]
-pub struct RegisterMessageTemplateInput {
-    /// The app that sends it.
-    pub app_id: String,
-    /// WeChat's template id (from the app's console).
-    pub template_id: String,
-    /// Its channel (it must fit the app's kind).
-    pub channel: super::messages::MessageChannel,
-    /// Its keywords with their types (at most 20).
-    pub fields: Vec<TemplateField>,
-    /// Subscribe templates: long-term permissions (not spent by a send).
-    #[graphql(default)]
-    pub long_term: bool,
-}
-
-/// What `wx.requestSubscribeMessage` answered for one template.
-#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
-pub enum SubscribeAnswer {
-    /// Accepted.
-    Accept,
-    /// Rejected.
-    Reject,
-    /// Banned by WeChat for this person.
-    Ban,
-    /// Filtered by WeChat (the template's title repeats another).
-    Filter,
-}
-
-/// One answer of `wx.requestSubscribeMessage`.
-#[derive(InputObject)]
-pub struct SubscribeAnswerInput {
-    /// The template.
-    pub template_id: String,
-    /// The answer.
-    pub answer: SubscribeAnswer,
-}
-
-fn one_route(
-    app_id: Option<String>,
-    template_id: Option<String>,
-    data: Option<Json<serde_json::Value>>,
-    url: Option<String>,
-    mini_program: Option<MiniProgramPageInput>,
-) -> Option<MessageRouteInput> {
-    if app_id.is_none() && template_id.is_none() && data.is_none() {
-        return None;
-    }
-    Some(MessageRouteInput {
-        app_id: app_id.unwrap_or_default(),
-        template_id: template_id.unwrap_or_default(),
-        data: data.unwrap_or(Json(serde_json::Value::Null)),
-        url,
-        mini_program,
-    })
-}
 
 fn bad(message: &str) -> async_graphql::Error {
     gql(ApiError::bad_input(message))
@@ -228,19 +116,12 @@ impl MessageMutation {
             (None, Some(u)) => Recipient::Unionid(crate::identity::truncate(&u, 64)),
             _ => return Err(bad("give userId or unionid (not both)")),
         };
-        let one = one_route(
-            input.app_id,
-            input.template_id,
-            input.data,
-            input.url,
-            input.mini_program,
-        );
-        let routes = routes(one, input.channels).map_err(bad)?;
+        let (routes, idempotency_key) = input.message.routes().map_err(bad)?;
         let row = messenger
             .send_message(SendInput {
                 recipient,
                 routes,
-                idempotency_key: input.idempotency_key,
+                idempotency_key,
             })
             .await
             .map_err(gql)?;
@@ -263,16 +144,9 @@ impl MessageMutation {
             },
             _ => return Err(bad("give userIds or filter (not both)")),
         };
-        let one = one_route(
-            input.app_id,
-            input.template_id,
-            input.data,
-            input.url,
-            input.mini_program,
-        );
-        let routes = routes(one, input.channels).map_err(bad)?;
+        let (routes, idempotency_key) = input.message.routes().map_err(bad)?;
         let job = messenger
-            .send_messages(recipients, routes, input.idempotency_key.as_deref())
+            .send_messages(recipients, routes, idempotency_key.as_deref())
             .await
             .map_err(gql)?;
         Ok(MessageJob(job))

@@ -1,17 +1,15 @@
 //! Messages in GraphQL: the types (`Message`, `MessageTemplate`, `MessageJob`, ...) and inputs.
 //! The fields that use them are in `message_fields`.
 
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::types::{User, related_user};
 use crate::db::models::job::JobStatus;
 use crate::db::models::message::{MessageRow, MessageStatus as Status};
 use crate::db::models::message_template::PermissionRow;
-use crate::identity::messages::RouteInput;
 use crate::identity::messages::bulk::MessageJob as Job;
 use crate::identity::messages::templates::Template;
-use crate::types::UserId;
 use crate::wechat::messages::Channel;
 
 /// How a message reaches a person.
@@ -344,58 +342,4 @@ impl MessageJob {
     async fn last_error(&self) -> Option<&str> {
         self.0.job.last_error.as_deref()
     }
-}
-
-/// A Mini Program page a message opens.
-#[derive(InputObject)]
-pub struct MiniProgramPageInput {
-    /// The Mini Program.
-    pub app_id: String,
-    /// The page path (`pages/order/detail?id=1`).
-    pub page_path: String,
-}
-
-/// One way to reach the person.
-#[derive(InputObject)]
-pub struct MessageRouteInput {
-    /// The app to send on.
-    pub app_id: String,
-    /// A template registered for that app (`registerMessageTemplate`).
-    pub template_id: String,
-    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`, checked against the template.
-    pub data: Json<serde_json::Value>,
-    /// A web page the message opens (not for Mini Program subscribe messages).
-    pub url: Option<String>,
-    /// A Mini Program page the message opens.
-    pub mini_program: Option<MiniProgramPageInput>,
-}
-
-impl From<MessageRouteInput> for RouteInput {
-    fn from(r: MessageRouteInput) -> Self {
-        RouteInput {
-            app_id: r.app_id,
-            template_id: r.template_id,
-            data: r.data.0,
-            url: r.url,
-            mini_program: r.mini_program.map(|m| (m.app_id, m.page_path)),
-        }
-    }
-}
-
-/// `sendMessage` / `sendMessages`: one route (`appId`, `templateId`, `data`, ...) or `channels`,
-/// routes in order of preference (the first that can reach the person is used).
-pub fn routes(
-    one: Option<MessageRouteInput>,
-    channels: Option<Vec<MessageRouteInput>>,
-) -> Result<Vec<RouteInput>, &'static str> {
-    match (one, channels) {
-        (Some(r), None) => Ok(vec![r.into()]),
-        (None, Some(list)) => Ok(list.into_iter().map(Into::into).collect()),
-        _ => Err("give appId, templateId and data, or channels (not both)"),
-    }
-}
-
-/// Parses a user id argument.
-pub fn user_id(id: &ID) -> UserId {
-    UserId::new(crate::identity::truncate(id, 64))
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod loaders;
 pub mod merge_event;
 pub mod message_fields;
+pub mod message_inputs;
 pub mod messages;
 pub mod mutation;
 pub mod official_account;

@@ -15,6 +15,7 @@ pub mod job;
 pub mod login_ticket;
 pub mod merge_event;
 pub mod message;
+pub mod message_report;
 pub mod message_template;
 pub mod mini_program_identity;
 pub mod oauth_state;

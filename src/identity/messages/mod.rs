@@ -10,6 +10,7 @@
 
 pub mod bulk;
 pub mod consent;
+mod failure;
 mod notices;
 pub mod route;
 pub mod templates;
@@ -23,6 +24,7 @@ use crate::db::models::now;
 use crate::db::models::user::UserRow;
 use crate::types::{UserId, new_row_id};
 use crate::wechat::messages::{Target, check_data};
+pub use failure::{Failure, FailureCode};
 use route::{CheckedRoute, pick};
 
 /// Routes one message may name at most.
@@ -35,122 +37,6 @@ pub const MAX_CONSENTS_PER_CALL: usize = 10;
 pub const MAX_MESSAGES_LISTED: i64 = 100;
 /// A single send still `sending` after this long died on the way (its answer is unknown).
 pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Why a message was not sent (or not delivered): a stable code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureCode {
-    /// No identity on the app (never followed it or logged in there).
-    NoIdentity,
-    /// Does not follow the Official Account (WeChat: 43004).
-    NotFollowing,
-    /// No subscribe permission for the template (WeChat: 43101).
-    NoPermission,
-    /// The data does not fit the template (WeChat: 47003).
-    InvalidData,
-    /// The template is not registered for the app.
-    TemplateNotRegistered,
-    /// WeChat does not know the template (40037).
-    TemplateInvalid,
-    /// None of several routes can reach the person.
-    Unreachable,
-    /// WeChat's quota (45009).
-    WechatRateLimited,
-    /// WeChat unavailable.
-    WechatUnavailable,
-    /// WeChat refused for another reason.
-    WechatRejected,
-    /// The person blocked the account's messages (delivery report).
-    UserBlocked,
-    /// WeChat could not deliver it (delivery report).
-    DeliveryFailed,
-    /// Our fault (logged).
-    Internal,
-}
-
-impl FailureCode {
-    /// As shown (`extensions.code`, `Message.error.code`) and stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NoIdentity => "NO_IDENTITY",
-            Self::NotFollowing => "NOT_FOLLOWING",
-            Self::NoPermission => "NO_SUBSCRIBE_PERMISSION",
-            Self::InvalidData => "INVALID_MESSAGE_DATA",
-            Self::TemplateNotRegistered => "TEMPLATE_NOT_REGISTERED",
-            Self::TemplateInvalid => "TEMPLATE_INVALID",
-            Self::Unreachable => "UNREACHABLE",
-            Self::WechatRateLimited => "WECHAT_RATE_LIMITED",
-            Self::WechatUnavailable => "WECHAT_UNAVAILABLE",
-            Self::WechatRejected => "WECHAT_REJECTED",
-            Self::UserBlocked => "USER_BLOCKED",
-            Self::DeliveryFailed => "DELIVERY_FAILED",
-            Self::Internal => "INTERNAL",
-        }
-    }
-
-    /// From its stored form.
-    pub fn parse(s: &str) -> Self {
-        use FailureCode::*;
-        [
-            NoIdentity,
-            NotFollowing,
-            NoPermission,
-            InvalidData,
-            TemplateNotRegistered,
-            TemplateInvalid,
-            Unreachable,
-            WechatRateLimited,
-            WechatUnavailable,
-            WechatRejected,
-            UserBlocked,
-            DeliveryFailed,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .unwrap_or(Internal)
-    }
-
-    /// Whether the same send may work later unchanged (WeChat busy or out of quota).
-    pub fn is_transient(self) -> bool {
-        matches!(self, Self::WechatRateLimited | Self::WechatUnavailable)
-    }
-}
-
-/// A message refused or failed: its code, a message safe to show, WeChat's errcode, and the
-/// recorded message (when one was recorded).
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The code.
-    pub code: FailureCode,
-    /// What happened.
-    pub message: String,
-    /// WeChat's errcode, when WeChat refused.
-    pub wechat_errcode: Option<i64>,
-    /// The message recorded with this failure.
-    pub message_id: Option<String>,
-}
-
-impl Failure {
-    /// A failure before any call.
-    pub fn new(code: FailureCode, message: String) -> Self {
-        Self {
-            code,
-            message,
-            wechat_errcode: None,
-            message_id: None,
-        }
-    }
-
-    /// The failure recorded on a message row, if it failed.
-    pub fn of_row(row: &MessageRow) -> Option<Self> {
-        let code = row.error_code.as_deref()?;
-        Some(Self {
-            code: FailureCode::parse(code),
-            message: row.error.clone().unwrap_or_default(),
-            wechat_errcode: row.wechat_errcode,
-            message_id: Some(row.id.clone()),
-        })
-    }
-}
 
 /// Who a message is for.
 #[derive(Clone, Debug, Serialize)]

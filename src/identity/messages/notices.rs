@@ -9,7 +9,8 @@
 use super::FailureCode;
 use super::consent::{Consent, Source};
 use crate::config::AppConfig;
-use crate::db::models::message::{Delivery, MessageRow};
+use crate::db::models::message::MessageRow;
+use crate::db::models::message_report::Delivery;
 use crate::db::models::message_template::PermissionRow;
 use crate::db::models::now;
 use crate::db::models::webhook_event::WebhookEventRow;
