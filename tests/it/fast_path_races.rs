@@ -43,7 +43,10 @@ async fn login_across_a_merge(fast_path: bool) -> (Value, FirstUpdate) {
         while wechat_identity::with_conn!(&mut watcher, c => c.batch_execute(login_waits).await)
             .is_err()
         {
-            assert!(std::time::Instant::now() < deadline, "the login never waited for the user");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the login never waited for the user"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let started = std::time::Instant::now();
@@ -57,10 +60,8 @@ async fn login_across_a_merge(fast_path: bool) -> (Value, FirstUpdate) {
             if moved.is_ok() {
                 break;
             }
-            wechat_identity::with_conn!(&mut conn, c => c.batch_execute("ROLLBACK").await)
-                .unwrap();
-            wechat_identity::with_conn!(&mut conn, c => c.batch_execute(&lock_user).await)
-                .unwrap();
+            wechat_identity::with_conn!(&mut conn, c => c.batch_execute("ROLLBACK").await).unwrap();
+            wechat_identity::with_conn!(&mut conn, c => c.batch_execute(&lock_user).await).unwrap();
             moved =
                 wechat_identity::with_conn!(&mut conn, c => c.batch_execute(&move_identity).await);
         }
@@ -101,7 +102,10 @@ async fn the_full_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
         first.waited,
         first.error
     );
-    assert!(body.get("errors").is_none(), "and the login ran again: {body:#}");
+    assert!(
+        body.get("errors").is_none(),
+        "and the login ran again: {body:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,5 +121,8 @@ async fn the_fast_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
         first.waited,
         first.error
     );
-    assert!(body.get("errors").is_none(), "and the login ran again: {body:#}");
+    assert!(
+        body.get("errors").is_none(),
+        "and the login ran again: {body:#}"
+    );
 }
