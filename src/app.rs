@@ -124,6 +124,7 @@ impl App {
             schema: crate::graphql::schema(self.identity.clone()),
             identity: self.identity.clone(),
             trusted_proxies: Arc::new(self.identity.config().limits.trusted_proxy_nets()),
+            persisted: http::PersistedQueries::new(&self.identity.config().graphql).map(Arc::new),
         };
         http::router(state, self.sandbox.as_ref())
     }

@@ -69,6 +69,13 @@ pub enum ErrorCode {
     TemplateInvalid,
     /// None of a message's routes can reach the person.
     Unreachable,
+    /// The request ran past `graphql.execution_timeout_ms` and was cut off.
+    Timeout,
+    /// An automatic persisted query's hash is not in this instance's cache: send the query's
+    /// text with it.
+    PersistedQueryNotFound,
+    /// Automatic persisted queries are off (`graphql.persisted_queries`).
+    PersistedQueryNotSupported,
 }
 
 impl ErrorCode {
@@ -95,6 +102,9 @@ impl ErrorCode {
             ErrorCode::TemplateNotRegistered => "TEMPLATE_NOT_REGISTERED",
             ErrorCode::TemplateInvalid => "TEMPLATE_INVALID",
             ErrorCode::Unreachable => "UNREACHABLE",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
         }
     }
 
@@ -106,7 +116,9 @@ impl ErrorCode {
             ErrorCode::BadUserInput
             | ErrorCode::WechatCodeInvalid
             | ErrorCode::InvalidMessageData
-            | ErrorCode::TemplateNotRegistered => StatusCode::BAD_REQUEST,
+            | ErrorCode::TemplateNotRegistered
+            | ErrorCode::PersistedQueryNotFound
+            | ErrorCode::PersistedQueryNotSupported => StatusCode::BAD_REQUEST,
             ErrorCode::NoIdentity
             | ErrorCode::NotFollowing
             | ErrorCode::NoSubscribePermission
@@ -115,7 +127,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::WechatRateLimited | ErrorCode::Unavailable => {
+            ErrorCode::WechatRateLimited | ErrorCode::Unavailable | ErrorCode::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::WechatUnavailable | ErrorCode::WechatRejected => StatusCode::BAD_GATEWAY,

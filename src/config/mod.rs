@@ -10,6 +10,7 @@ use smart_default::SmartDefault;
 use crate::types::{AppId, AppKind};
 
 mod env;
+mod graphql;
 mod jobs;
 mod limits;
 mod messages;
@@ -17,6 +18,7 @@ mod return_to;
 mod sandbox;
 mod secret;
 mod validate;
+pub use graphql::GraphqlConfig;
 pub use jobs::JobsConfig;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
 pub use messages::MessagesConfig;
@@ -272,6 +274,8 @@ pub struct Config {
     pub api_keys: Vec<ApiKeyConfig>,
     /// Request, connection and table limits.
     pub limits: Limits,
+    /// The GraphQL endpoint: introspection, GraphiQL, depth, complexity, time, persisted queries.
+    pub graphql: GraphqlConfig,
     /// Rate limits per client address and per app.
     pub rate_limits: RateLimits,
     /// The background job runner.

@@ -117,6 +117,7 @@ impl Config {
             }
         }
         self.limits.validate()?;
+        self.graphql.validate(self.limits.request_timeout_ms)?;
         self.rate_limits.validate()?;
         self.validate_jobs()?;
         let mut seen = HashSet::new();

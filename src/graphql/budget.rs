@@ -35,8 +35,11 @@ pub const WECHAT_FIELDS: &[&str] = &[
     "recordSubscribeConsent",
 ];
 
+/// Root fields that introspect the schema (`__typename` is not one: it is always answered).
+pub const INTROSPECTION_FIELDS: &[&str] = &["__schema", "__type"];
+
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
-/// operation.
+/// operation, and no introspection when it is off.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
     /// `limits.logins_per_request`.
@@ -45,6 +48,8 @@ pub struct Budget {
     pub states: usize,
     /// `limits.wechat_fields_per_request`.
     pub wechat: usize,
+    /// `graphql.introspection`.
+    pub introspection: bool,
 }
 
 /// Fragments (inline or spread) may nest this deep at the root of an operation; deeper, the
@@ -125,20 +130,26 @@ impl<'d> Counter<'d> {
 }
 
 fn refuse(message: String, pos: Option<Pos>) -> ServerError {
+    refuse_with(ErrorCode::BadUserInput, message, pos)
+}
+
+fn refuse_with(code: ErrorCode, message: String, pos: Option<Pos>) -> ServerError {
     let mut error = ServerError::new(message, pos);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", ErrorCode::BadUserInput.as_str());
+    extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     error
 }
 
 impl Budget {
-    /// The budget of `limits`.
-    pub fn of(limits: &crate::config::Limits) -> Self {
+    /// The budget of `config` (`[limits]` and `graphql.introspection`).
+    pub fn of(config: &crate::config::Config) -> Self {
+        let limits = &config.limits;
         Self {
             logins: limits.logins_per_request,
             states: limits.states_per_request,
             wechat: limits.wechat_fields_per_request,
+            introspection: config.graphql.introspection,
         }
     }
 
@@ -173,6 +184,20 @@ impl Budget {
             ),
         ];
         for (_, operation) in doc.operations.iter() {
+            if !self.introspection {
+                let mut counter = Counter::new(doc, INTROSPECTION_FIELDS);
+                // Too deep or too large to count: the budgets below refuse it all the same.
+                if counter
+                    .count(&operation.node.selection_set.node, 0)
+                    .is_ok_and(|n| n > 0)
+                {
+                    return Err(refuse_with(
+                        ErrorCode::Forbidden,
+                        "introspection is turned off on this server (graphql.introspection)".into(),
+                        counter.first,
+                    ));
+                }
+            }
             for (names, max, what, key) in budgets {
                 let mut counter = Counter::new(doc, names);
                 let found = counter
@@ -233,7 +258,29 @@ mod tests {
         logins: 1,
         states: 5,
         wechat: 5,
+        introspection: true,
     };
+
+    #[test]
+    fn introspection_off_refuses_schema_and_type_even_in_fragments() {
+        let off = Budget {
+            introspection: false,
+            ..BUDGET
+        };
+        for q in [
+            "{ __schema { queryType { name } } }",
+            "query { ...F } fragment F on Query { __type(name: \"User\") { name } }",
+            "{ ... on Query { t: __type(name: \"User\") { name } } }",
+        ] {
+            let err = off.check(&doc(q)).unwrap_err();
+            assert!(
+                err.message.contains("graphql.introspection"),
+                "{q}: {err:?}"
+            );
+            assert!(BUDGET.check(&doc(q)).is_ok(), "{q}");
+        }
+        assert!(off.check(&doc("{ __typename }")).is_ok());
+    }
 
     #[test]
     fn aliases_and_fragments_all_count() {

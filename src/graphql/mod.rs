@@ -16,6 +16,7 @@ pub mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
+use crate::config::GraphqlConfig;
 use crate::identity::Identity;
 
 /// The query root: the core (users, logins), the Official Account server side and messages.
@@ -37,7 +38,11 @@ pub struct MutationRoot(
 /// The schema type.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+/// The schema with `[graphql]`'s depth and complexity limits (introspection, time and persisted
+/// queries are the HTTP layer's: the SDL export must not depend on them).
+fn builder(
+    limits: &GraphqlConfig,
+) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(
         QueryRoot(
             query::Query,
@@ -51,16 +56,16 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         ),
         EmptySubscription,
     )
-    .limit_depth(16)
-    .limit_complexity(5000)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
 }
 
 /// The schema with the identity service in its data.
 pub fn schema(identity: Identity) -> AppSchema {
-    builder().data(identity).finish()
+    builder(&identity.config().graphql).data(identity).finish()
 }
 
 /// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`).
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder(&GraphqlConfig::default()).finish().sdl()
 }

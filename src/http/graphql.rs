@@ -1,18 +1,22 @@
-//! `/graphql`: reads the request (JSON, at most `limits.max_body_bytes`), authenticates the
-//! caller from the `Authorization` header, attaches per-request data (caller, client info,
-//! DataLoader) and runs the schema.
+//! `/graphql`: reads the request (a JSON POST body of at most `limits.max_body_bytes`, or GET's
+//! parameters for queries), authenticates the caller from the `Authorization` header, attaches
+//! per-request data (caller, client info, DataLoader), checks the budget and runs the schema
+//! within `graphql.execution_timeout_ms`. The wire protocol (media types, status codes) is
+//! `graphql_wire`; a browser's GET gets GraphiQL (`graphiql`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQLResponse;
+use async_graphql::parser::types::OperationType;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
-use super::HttpState;
+use super::graphql_wire::{MediaType, Refusal, WireRequest, reply};
+use super::{HttpState, graphiql};
+use crate::config::GraphqlConfig;
 use crate::graphql::budget::Budget;
 use crate::graphql::error::ErrorCode;
 use crate::graphql::loaders::DbLoader;
@@ -23,38 +27,39 @@ pub(super) async fn post_graphql(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match read_request(&state, &headers, body).await {
-        Ok(request) => execute(&state, peer, &headers, request)
-            .await
-            .into_response(),
-        Err((status, message)) => {
-            let mut response = error_response(message);
-            *response.status_mut() = status;
-            response
-        }
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let wire = match read_body(&state, &headers, body).await {
+        Ok(bytes) => WireRequest::from_json(&bytes),
+        Err(refusal) => Err(refusal),
+    };
+    match wire {
+        Ok(wire) => execute(&state, peer, &headers, media, wire, false).await,
+        Err(refusal) => refusal.reply(media),
     }
 }
 
-/// The request in a POST body: JSON (`application/json`), within `limits.max_body_bytes`.
-async fn read_request(
+/// The body of a POST: JSON (`application/json`), within `limits.max_body_bytes`.
+async fn read_body(
     state: &HttpState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<async_graphql::Request, (StatusCode, String)> {
+) -> Result<axum::body::Bytes, Refusal> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("application/json") {
-        return Err((
+        return Err(Refusal::http(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "POST /graphql takes `content-type: application/json`".into(),
+            "POST /graphql takes `content-type: application/json`",
         ));
     }
     let max = state.identity.config().limits.max_body_bytes;
     let too_large = || {
-        (
+        Refusal::http(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body is larger than {max} bytes (limits.max_body_bytes)"),
         )
@@ -62,7 +67,7 @@ async fn read_request(
     if super::declared_length(headers).is_some_and(|len| len > max as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+    axum::body::to_bytes(body, max).await.map_err(|e| {
         let inner = e.into_inner();
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
         while let Some(error) = source {
@@ -71,15 +76,9 @@ async fn read_request(
             }
             source = error.source();
         }
-        (
+        Refusal::http(
             StatusCode::BAD_REQUEST,
-            "the request body could not be read".into(),
-        )
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("the body is not a GraphQL request in JSON: {e}"),
+            "the request body could not be read",
         )
     })
 }
@@ -90,74 +89,125 @@ pub(super) async fn get_graphql(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
+    let has_query = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
-    let has_query = uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
-    if has_query {
-        return match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
-            Ok(request) if is_mutation(&request) => {
-                error_response("mutations must be sent with POST".into())
-            }
-            Ok(request) => execute(&state, peer, &headers, request)
-                .await
-                .into_response(),
-            Err(e) => error_response(format!("bad GraphQL GET request: {e}")),
-        };
+    if !has_query && wants_html && state.identity.config().graphql.graphiql {
+        return graphiql::page();
     }
-    match () {
-        _ if wants_html => {
-            Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-        }
-        _ => error_response("GET /graphql needs a `query` parameter".into()),
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    match WireRequest::from_uri(&uri) {
+        Ok(wire) => execute(&state, peer, &headers, media, wire, true).await,
+        Err(refusal) => refusal.reply(media),
     }
 }
 
-/// Whether the request's document holds a mutation (refused over GET: a link must not log in).
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
-        doc.operations
+/// 406, in `application/json` (the client named no type we can answer in).
+fn not_acceptable() -> Response {
+    Refusal::http(
+        StatusCode::NOT_ACCEPTABLE,
+        "`Accept` names no type this endpoint answers in: application/graphql-response+json or \
+         application/json (UTF-8)",
+    )
+    .reply(MediaType::Json)
+}
+
+/// Whether the operation `request` selects is a mutation (refused over GET: a link must not
+/// log in or change anything). A document that does not parse is left for the schema.
+fn selects_mutation(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
+        return false;
+    };
+    let mut operations = doc.operations.iter();
+    let selected = match name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => operations
+            .next()
+            .filter(|_| doc.operations.iter().count() == 1),
+    };
+    match selected {
+        Some((_, op)) => op.node.ty == OperationType::Mutation,
+        // Ambiguous: the schema refuses it unless it is a mutation we cannot tell apart.
+        None => doc
+            .operations
             .iter()
-            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
-    })
-}
-
-fn error_response(message: String) -> Response {
-    let mut response =
-        async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)]);
-    fill_codes(&mut response);
-    GraphQLResponse::from(response).into_response()
+            .any(|(_, op)| op.node.ty == OperationType::Mutation),
+    }
 }
 
 async fn execute(
     state: &HttpState,
     peer: SocketAddr,
     headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> GraphQLResponse {
+    media: MediaType,
+    wire: WireRequest,
+    over_get: bool,
+) -> Response {
+    let mut request = match wire.into_request(state.persisted.as_deref()) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.reply(media),
+    };
+    if over_get && selects_mutation(&mut request) {
+        return Refusal::mutation_over_get().reply(media);
+    }
+    let config = state.identity.config();
+    if let Err(error) = Budget::of(config).check_request(&mut request) {
+        return reply(media, async_graphql::Response::from_errors(vec![error]));
+    }
+    if !config.graphql.introspection {
+        request = request.disable_introspection();
+    }
     let access = state
         .identity
         .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
     let client = state.client_info(peer, headers);
     let loader = DataLoader::new(DbLoader(access.related()), tokio::spawn);
-    let mut request = request.data(access).data(client).data(loader);
-    if let Err(error) = Budget::of(&state.identity.config().limits).check_request(&mut request) {
-        let mut response = async_graphql::Response::from_errors(vec![error]);
-        fill_codes(&mut response);
-        return response.into();
+    let request = request.data(access).data(client).data(loader);
+    let limit = config.graphql.execution_timeout_ms;
+    match tokio::time::timeout(Duration::from_millis(limit), state.schema.execute(request)).await {
+        Ok(mut response) => {
+            explain_errors(&mut response, &config.graphql);
+            reply(media, response)
+        }
+        Err(_) => Refusal::graphql(
+            ErrorCode::Timeout,
+            format!(
+                "the request ran longer than {limit} ms (graphql.execution_timeout_ms) and was \
+                 stopped"
+            ),
+        )
+        .reply(media),
     }
-    let mut response = state.schema.execute(request).await;
-    fill_codes(&mut response);
-    response.into()
 }
 
 /// Errors raised by the GraphQL engine itself (parse, validation, argument coercion) are the
-/// client's: give them BAD_USER_INPUT so every error has a code.
-fn fill_codes(response: &mut async_graphql::Response) {
+/// client's: give them BAD_USER_INPUT so every error has a code; the engine's depth and
+/// complexity refusals name the limit and its setting.
+fn explain_errors(response: &mut async_graphql::Response, limits: &GraphqlConfig) {
     for error in &mut response.errors {
+        match error.message.as_str() {
+            "Query is nested too deep." => {
+                error.message = format!(
+                    "the query nests deeper than {} levels (graphql.max_depth)",
+                    limits.max_depth
+                );
+            }
+            "Query is too complex." => {
+                error.message = format!(
+                    "the query's complexity is over {} (graphql.max_complexity; each selected \
+                     field counts 1)",
+                    limits.max_complexity
+                );
+            }
+            _ => {}
+        }
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", ErrorCode::BadUserInput.as_str());

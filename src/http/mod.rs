@@ -1,10 +1,13 @@
-//! HTTP: the router, GraphQL over POST/GET (GraphiQL for browsers), JWKS, health and metrics,
+//! HTTP: the router, GraphQL over POST/GET (GraphiQL, vendored, for browsers), JWKS, health and metrics,
 //! the server-driven Official Account login, and the sandbox (with its login demo) when it is on.
 
 mod demo;
+mod graphiql;
 mod graphql;
+mod graphql_wire;
 mod health;
 mod oa_auth;
+mod persisted;
 mod server;
 mod webhook;
 
@@ -19,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub use persisted::PersistedQueries;
 pub use server::{client_ip, serve};
 
 use crate::graphql::AppSchema;
@@ -34,6 +38,8 @@ pub struct HttpState {
     pub identity: Identity,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Automatic persisted queries' cache (None: `graphql.persisted_queries` is off).
+    pub persisted: Option<Arc<PersistedQueries>>,
 }
 
 impl HttpState {
@@ -74,6 +80,12 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         );
     if sandbox.is_some() {
         router = router.route(demo::PATH, get(demo::page));
+    }
+    if state.identity.config().graphql.graphiql {
+        router = router.route(
+            &format!("{}/{{file}}", graphiql::PREFIX),
+            get(graphiql::asset),
+        );
     }
     let max_body = state.identity.config().limits.max_body_bytes;
     let timeout_ms = state.identity.config().limits.request_timeout_ms;

@@ -19,6 +19,7 @@ mod merge;
 mod messages;
 mod mini_program_login;
 mod official_account_login;
+mod protocol;
 mod sandbox;
 mod schema;
 mod server_driven_login;

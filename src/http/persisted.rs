@@ -1,0 +1,124 @@
+//! Automatic persisted queries (Apollo's protocol, `extensions.persistedQuery`): a client sends
+//! a query's SHA-256 alone; when this instance does not know it, the client sends the text with
+//! the hash once, and the hash alone works from then on. The text is kept, not a parsed
+//! document, so every check (GET mutations, the budget, introspection, depth) runs on each use.
+//!
+//! Bounded by `graphql.persisted_queries_cache_bytes` of query text (the oldest forgotten
+//! first); per instance, so behind a load balancer a client may be asked for the text once per
+//! instance.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+
+use super::graphql_wire::Refusal;
+use crate::config::GraphqlConfig;
+use crate::crypto::sha256_hex;
+use crate::graphql::error::ErrorCode;
+
+/// The cache of query texts by SHA-256 (None in [`super::HttpState`] when the feature is off).
+pub struct PersistedQueries {
+    max_bytes: usize,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    by_hash: HashMap<String, Arc<str>>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PersistedQuery {
+    version: i64,
+    sha256_hash: String,
+}
+
+impl PersistedQueries {
+    /// The cache `config` asks for, or None when persisted queries are off.
+    pub fn new(config: &GraphqlConfig) -> Option<Self> {
+        config.persisted_queries.then(|| Self {
+            max_bytes: config.persisted_queries_cache_bytes,
+            cache: Mutex::default(),
+        })
+    }
+
+    /// Applies the request's `extensions.persistedQuery` (if any) to `query`: fills it from the
+    /// cache, or checks its hash and remembers it.
+    pub fn apply(
+        this: Option<&Self>,
+        extension: Option<&serde_json::Value>,
+        query: &mut Option<String>,
+    ) -> Result<(), Refusal> {
+        let Some(extension) = extension else {
+            return Ok(());
+        };
+        let Some(this) = this else {
+            return Err(Refusal::graphql(
+                ErrorCode::PersistedQueryNotSupported,
+                "persisted queries are turned off on this server (graphql.persisted_queries): \
+                 send the query's text without extensions.persistedQuery",
+            ));
+        };
+        let bad = |why: &str| Refusal::graphql(ErrorCode::BadUserInput, why);
+        let pq = PersistedQuery::deserialize(extension)
+            .map_err(|_| bad("extensions.persistedQuery must be {version: 1, sha256Hash}"))?;
+        if pq.version != 1 {
+            return Err(bad(
+                "only version 1 of extensions.persistedQuery is supported",
+            ));
+        }
+        let hash = pq.sha256_hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(
+                "extensions.persistedQuery.sha256Hash must be 64 hex digits",
+            ));
+        }
+        match query {
+            Some(text) => {
+                if sha256_hex(text.as_bytes()) != hash {
+                    return Err(bad(
+                        "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
+                    ));
+                }
+                this.remember(hash, text);
+                Ok(())
+            }
+            None => match this.cache.lock().unwrap().by_hash.get(&hash) {
+                Some(text) => {
+                    *query = Some(text.to_string());
+                    Ok(())
+                }
+                None => Err(Refusal::graphql(
+                    ErrorCode::PersistedQueryNotFound,
+                    "PersistedQueryNotFound: this server does not know the query's hash; send the \
+                     query's text with it",
+                )),
+            },
+        }
+    }
+
+    fn remember(&self, hash: String, text: &str) {
+        if text.len() > self.max_bytes {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap();
+        if cache.by_hash.contains_key(&hash) {
+            return;
+        }
+        while cache.bytes + text.len() > self.max_bytes {
+            let Some(oldest) = cache.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = cache.by_hash.remove(&oldest) {
+                cache.bytes -= gone.len();
+            }
+        }
+        cache.bytes += text.len();
+        cache.order.push_back(hash.clone());
+        cache.by_hash.insert(hash, Arc::from(text));
+    }
+}
