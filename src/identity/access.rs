@@ -28,6 +28,7 @@
 //! ```
 
 use super::mini_program::LoginOutcome;
+use super::nodes::NodeRow;
 use super::{ClientInfo, Identity, IdentityError};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
@@ -153,6 +154,26 @@ impl Access {
             };
         }
         self.reader()?.user(id).await
+    }
+
+    /// Users and identities by id (see [`Reader::nodes`]): anything for admin/service keys; for a
+    /// user token only itself, users merged into it and its identities — any other id, found or
+    /// not, is FORBIDDEN.
+    pub async fn nodes(&self, ids: &[String]) -> Result<Vec<Option<NodeRow>>, IdentityError> {
+        if let Caller::User { .. } = self.caller()? {
+            let me = self.self_user()?.live_user().await?;
+            let nodes = Reader(&self.identity).nodes(ids).await?;
+            if nodes
+                .iter()
+                .all(|n| n.as_ref().is_some_and(|n| n.belongs_to(&me.id)))
+            {
+                return Ok(nodes);
+            }
+            return Err(
+                AuthError::Forbidden("a user may only read itself and its identities").into(),
+            );
+        }
+        self.reader()?.nodes(ids).await
     }
 }
 

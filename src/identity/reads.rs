@@ -6,7 +6,8 @@ use crate::auth::AuthError;
 use crate::config::AppConfig;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
-use crate::db::models::user::{UserListFilter, UserRow};
+use crate::db::models::user::UserRow;
+use crate::db::models::user_list::{UserListFilter, UserWindow};
 use crate::types::{UnionId, UserId};
 
 impl Reader<'_> {
@@ -23,14 +24,18 @@ impl Reader<'_> {
         Ok(UserRow::find_live_by_unionid(&mut self.db.conn().await?, unionid).await?)
     }
 
-    /// Up to `limit` users after the id `after`, in creation order.
+    /// The users of `filter` in `window` (a page of the dashboards' listing).
     pub async fn users(
         &self,
-        after: Option<&UserId>,
-        limit: i64,
         filter: &UserListFilter,
+        window: &UserWindow,
     ) -> Result<Vec<UserRow>, IdentityError> {
-        Ok(UserRow::page(&mut self.db.conn().await?, after, limit, filter).await?)
+        Ok(UserRow::list(&mut self.db.conn().await?, filter, window).await?)
+    }
+
+    /// How many users `filter` takes.
+    pub async fn count_users(&self, filter: &UserListFilter) -> Result<i64, IdentityError> {
+        Ok(UserRow::count(&mut self.db.conn().await?, filter).await?)
     }
 
     /// The configured apps.
