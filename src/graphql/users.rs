@@ -2,18 +2,21 @@
 //! key) and `totalCount`, counted only when a query selects it.
 
 use async_graphql::connection::Connection;
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::access;
 use super::error::{ApiError, gql};
+use super::loaders::DbLoader;
 use super::paging::{Page, PageArgs, uuid_key};
 use super::types::User;
+use crate::db::models::user::UserRow;
 use crate::db::models::user_list::{
     UserKey, UserListFilter, UserOrder, UserWindow, contains_pattern,
 };
 use crate::identity::access::Reader;
-use crate::types::{AppKind, OpenId, UnionId};
+use crate::types::{AppKind, OpenId, UnionId, UserId};
 
 /// The longest text a filter field takes (unionid, openid, appId, phone number, nickname part).
 const MAX_FILTER_TEXT: usize = 64;
@@ -111,7 +114,7 @@ fn decode_key(by_created: bool) -> impl Fn(&str) -> Option<UserKey> {
             _ => return None,
         };
         Some(UserKey {
-            id: crate::types::UserId::new(uuid_key(id)?),
+            id: UserId::new(uuid_key(id)?),
             created_at: at,
         })
     }
@@ -161,9 +164,10 @@ impl UserFilter {
             }
         };
         Ok(UserListFilter {
+            identity_on: Vec::new(),
             include_merged: self.include_merged,
             has_unionid: self.has_unionid,
-            identity_on: app.into_iter().collect(),
+            app,
             unionid: text("unionid", self.unionid)?.map(UnionId::new),
             openid: text("openid", self.openid)?.map(OpenId::new),
             nickname_like: text("nicknameContains", self.nickname_contains)?
@@ -190,6 +194,27 @@ impl UserCount {
     }
 }
 
+/// Reads the identities of the page's users now, if the query shows them: one statement per
+/// kind for the whole page (the DataLoader alone may split a long page into several batches).
+async fn prefetch_identities(ctx: &Context<'_>, rows: &[UserRow]) -> async_graphql::Result<()> {
+    let look = ctx.look_ahead();
+    let shows = |field: &str| {
+        look.field("edges").field("node").field(field).exists()
+            || look.field("nodes").field(field).exists()
+    };
+    let (mini_program, official_account) = (
+        shows("miniProgramIdentities"),
+        shows("officialAccountIdentities"),
+    );
+    let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
+    ctx.data_unchecked::<DataLoader<DbLoader>>()
+        .loader()
+        .0
+        .prefetch_identities(&ids, mini_program, official_account)
+        .await
+        .map_err(gql)
+}
+
 /// The `users` field: a page of the filtered users in `order_by`.
 pub async fn users(
     ctx: &Context<'_>,
@@ -210,6 +235,7 @@ pub async fn users(
         limit: page.limit(),
     };
     let rows = reader.users(&filter, &window).await.map_err(gql)?;
+    prefetch_identities(ctx, &rows).await?;
     Ok(page.connection_with(
         rows,
         |u| encode_key(&UserKey::of(u, order)),

@@ -29,12 +29,14 @@
 
 use super::mini_program::LoginOutcome;
 use super::nodes::NodeRow;
+use super::reads::Prefetched;
 use super::{ClientInfo, Identity, IdentityError};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
 use crate::db::models::user::UserRow;
 use crate::rate_limit::Action;
 use crate::types::UserId;
+use std::sync::Arc;
 
 /// One request's caller, as the identity layer lets it act.
 pub struct Access {
@@ -140,7 +142,7 @@ impl Access {
 
     /// Batched reads of the relations of objects this caller was already shown.
     pub fn related(&self) -> Related {
-        Related(self.identity.clone())
+        Related(self.identity.clone(), Default::default())
     }
 
     /// A user by id: any user for admin/service keys (a merged id answers the tombstone); for a
@@ -236,9 +238,9 @@ impl SelfUser<'_> {
 }
 
 /// Batched reads of the relations (identities, owners, survivors) of objects a caller was already
-/// shown through one of the other handles (see `reads`).
+/// shown through one of the other handles (see `reads`). Clones share what was prefetched.
 #[derive(Clone)]
-pub struct Related(pub(super) Identity);
+pub struct Related(pub(super) Identity, pub(super) Arc<Prefetched>);
 
 /// Every handle works with the identity service's parts (private to this layer).
 macro_rules! derefs_to_identity {

@@ -28,6 +28,8 @@ pub struct UserListFilter {
     pub has_unionid: Option<bool>,
     /// Only users with an identity in one of these apps (none: no such condition).
     pub identity_on: Vec<(AppKind, AppId)>,
+    /// Only users with an identity in this app.
+    pub app: Option<(AppKind, AppId)>,
     /// Only the user(s) with this unionid.
     pub unionid: Option<UnionId>,
     /// Only users with an identity of this openid, in any app.
@@ -160,6 +162,23 @@ macro_rules! filter_users {
                 .select(mp::user_id)
                 .union_all(oa::table.filter(oa::openid.eq(openid)).select(oa::user_id));
             $q = $q.filter(users::id.eq_any(owners));
+        }
+        match &f.app {
+            Some((AppKind::MiniProgram, app)) => {
+                $q = $q.filter(exists(
+                    mp::table
+                        .filter(mp::user_id.eq(users::id))
+                        .filter(mp::app_id.eq(app)),
+                ))
+            }
+            Some((AppKind::OfficialAccount, app)) => {
+                $q = $q.filter(exists(
+                    oa::table
+                        .filter(oa::user_id.eq(users::id))
+                        .filter(oa::app_id.eq(app)),
+                ))
+            }
+            None => {}
         }
         let has_mp = || exists(mp::table.filter(mp::user_id.eq(users::id)));
         match f.has_mini_program {
