@@ -49,9 +49,9 @@ pub struct UserFilter {
     pub has_mini_program: Option<bool>,
     /// Only users with (true) or without (false) an Official Account identity.
     pub has_official_account: Option<bool>,
-    /// true: only users who follow an Official Account (the `appId` one, if given); false: only
-    /// users who follow none (not that one). As last seen by a login, a follower sync or the
-    /// webhook.
+    /// true: only users who follow an Official Account; false: only users who follow none. With
+    /// `appId` (an Official Account): its identities that follow it (true) or do not (false).
+    /// As last seen by a login, a follower sync or the webhook.
     pub subscribed: Option<bool>,
 }
 

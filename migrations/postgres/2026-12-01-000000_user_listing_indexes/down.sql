@@ -9,3 +9,5 @@ DROP INDEX users_nickname_trgm;
 DROP INDEX users_phone_number;
 DROP INDEX users_unionid;
 DROP INDEX users_created_at;
+DROP INDEX users_merged_into;
+CREATE INDEX users_merged_into ON users (merged_into);

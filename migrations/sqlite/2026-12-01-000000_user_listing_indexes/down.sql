@@ -8,3 +8,5 @@ DROP INDEX mini_program_identities_openid;
 DROP INDEX users_phone_number;
 DROP INDEX users_unionid;
 DROP INDEX users_created_at;
+DROP INDEX users_merged_into;
+CREATE INDEX users_merged_into ON users (merged_into);

@@ -2,6 +2,11 @@
 -- docs/QUERY_PLANS.md). nicknameContains has none on SQLite (no trigram indexes): it filters
 -- the rows the order's index yields.
 
+-- Tombstones only: `merged_into = ?` finds them; `merged_into IS NULL` (every listing) must not
+-- look like a selective index condition (SQLite, without statistics, took it for one and
+-- sorted every live user for a page).
+DROP INDEX users_merged_into;
+CREATE INDEX users_merged_into ON users (merged_into) WHERE merged_into IS NOT NULL;
 -- orderBy CREATED_AT_ASC/DESC (tie-broken by id) and createdAfter/createdBefore.
 CREATE INDEX users_created_at ON users (created_at, id);
 -- unionid with includeMerged (live users alone use users_live_unionid).

@@ -195,7 +195,7 @@ macro_rules! filter_users {
         let follows = || {
             oa::table
                 .filter(oa::user_id.eq(users::id))
-                .filter(oa::subscribed.eq(true))
+                .filter(oa::subscribed)
         };
         match &f.subscribed {
             Some((true, None)) => $q = $q.filter(exists(follows())),
