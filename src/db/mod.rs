@@ -15,11 +15,13 @@ pub use tx::{Race, Retryable, transaction};
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::Connection as _;
 use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection as _;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::result::Error as DieselError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
@@ -71,6 +73,20 @@ pub struct Db {
     pools: Pools,
     /// How long [`Db::conn`] waits for a free connection.
     wait: Duration,
+    /// Statements the pool's connections have sent (see [`Db::statements`]).
+    statements: Arc<AtomicU64>,
+}
+
+/// Counts every statement a connection sends (diesel's instrumentation: one `StartQuery` per
+/// statement sent to the database, `BEGIN`/`COMMIT` included).
+struct CountStatements(Arc<AtomicU64>);
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -127,10 +143,13 @@ impl Db {
             tokio::task::spawn_blocking(move || migrate_sqlite(&migrate_path))
                 .await
                 .map_err(|e| DbError::Setup(e.to_string()))??;
+            let statements = Arc::new(AtomicU64::new(0));
+            let counter = statements.clone();
             let mut config = ManagerConfig::<SqliteConn>::default();
             config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(|url| {
+            config.custom_setup = Box::new(move |url| {
                 let url = url.to_owned();
+                let counter = counter.clone();
                 async move {
                     let mut conn = SqliteConn::establish(&url).await?;
                     conn.batch_execute(
@@ -138,6 +157,7 @@ impl Db {
                     )
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    conn.set_instrumentation(CountStatements(counter));
                     Ok(conn)
                 }
                 .boxed()
@@ -147,7 +167,7 @@ impl Db {
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::new(Pools::Sqlite(pool, Arc::default())))
+            Ok(Db::new(Pools::Sqlite(pool, Arc::default()), statements))
         } else {
             let mut conn = PgConn::establish(url)
                 .await
@@ -164,22 +184,42 @@ impl Db {
             conn.batch_execute("SELECT pg_advisory_unlock(7283001)")
                 .await?;
             migrated?;
+            let statements = Arc::new(AtomicU64::new(0));
+            let counter = statements.clone();
             let mut config = ManagerConfig::<PgConn>::default();
             config.recycling_method = RecyclingMethod::Fast;
+            config.custom_setup = Box::new(move |url| {
+                let url = url.to_owned();
+                let counter = counter.clone();
+                async move {
+                    let mut conn = PgConn::establish(&url).await?;
+                    conn.set_instrumentation(CountStatements(counter));
+                    Ok(conn)
+                }
+                .boxed()
+            });
             let manager = AsyncDieselConnectionManager::new_with_config(url, config);
             let pool = Pool::builder(manager)
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::new(Pools::Postgres(pool)))
+            Ok(Db::new(Pools::Postgres(pool), statements))
         }
     }
 
-    fn new(pools: Pools) -> Self {
+    fn new(pools: Pools, statements: Arc<AtomicU64>) -> Self {
         Self {
             pools,
             wait: DEFAULT_POOL_WAIT,
+            statements,
         }
+    }
+
+    /// How many SQL statements this pool's connections have sent to the database since it was
+    /// opened (every statement, transactions' `BEGIN`/`COMMIT` included; counted by diesel's
+    /// instrumentation as each is sent). Shared by every clone of this `Db`.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// The same pool, waiting at most `wait` for a free connection.

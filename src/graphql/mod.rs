@@ -9,10 +9,12 @@ pub mod message_fields;
 pub mod message_inputs;
 pub mod messages;
 pub mod mutation;
+pub mod node;
 pub mod official_account;
 pub mod paging;
 pub mod query;
 pub mod types;
+pub mod users;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 

@@ -6,9 +6,10 @@ use async_graphql::{Context, ID, Object};
 use super::access;
 use super::error::{ApiError, gql};
 use super::merge_event::MergeEvent;
-use super::paging::Page;
-use super::types::{OfficialAccountScope, User, UserFilter, WeChatApp, WeChatAppKind};
-use crate::db::models::user::UserListFilter;
+use super::node::{self, Node};
+use super::paging::{Page, PageArgs};
+use super::types::{OfficialAccountScope, User, WeChatApp, WeChatAppKind};
+use super::users::{self, UserCount, UserFilter, UserOrderBy};
 use crate::types::{AppKind, UnionId, UserId};
 
 /// The query root.
@@ -55,29 +56,45 @@ impl Query {
         Ok(user.map(User))
     }
 
-    /// Users in creation order, a page at a time (admin/service keys). Live users only unless
-    /// `filter.includeMerged`.
+    /// Users a page at a time, filtered and ordered (admin/service keys): `first`/`after` pages
+    /// forward, `last`/`before` backward; cursors carry the order's key, so paging continues
+    /// where it was as users are added. Live users only unless `filter.includeMerged`.
+    #[allow(clippy::too_many_arguments)]
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1-100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the start, 1-100 (default 20; not with `last`).")]
+        first: Option<i32>,
+        #[graphql(desc = "An `endCursor`: the page starts after it.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1-100 (not with `first`).")] last: Option<i32>,
+        #[graphql(desc = "A `startCursor`: the page ends before it.")] before: Option<String>,
         filter: Option<UserFilter>,
-    ) -> async_graphql::Result<Connection<String, User>> {
-        let reader = access::reader(ctx)?;
-        let page = Page::parse("user", first, after.as_deref())?;
-        let filter = filter.unwrap_or_default();
-        let filter = UserListFilter {
-            identity_on: Vec::new(),
-            include_merged: filter.include_merged,
-            has_unionid: filter.has_unionid,
+        #[graphql(default)] order_by: UserOrderBy,
+    ) -> async_graphql::Result<Connection<String, User, UserCount>> {
+        let args = PageArgs {
+            first,
+            after: after.as_deref(),
+            last,
+            before: before.as_deref(),
         };
-        let after = page.after.clone().map(UserId::new);
-        let rows = reader
-            .users(after.as_ref(), page.limit(), &filter)
-            .await
-            .map_err(gql)?;
-        Ok(page.connection(rows, |u| u.id.as_str(), User))
+        users::users(ctx, args, filter, order_by).await
+    }
+
+    /// An object by id (Relay): a user or an identity. Admin/service keys: any; a user token:
+    /// itself and its identities. Null if there is none.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let mut found = node::nodes(ctx, std::slice::from_ref(&id)).await?;
+        Ok(found.pop().flatten())
+    }
+
+    /// Objects by id (Relay), in the order asked, null where there is none; at most 100 ids.
+    /// Access as for `node`.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
+        node::nodes(ctx, &ids).await
     }
 
     /// Frontend-driven Official Account login, step 1 (no token needed): the WeChat authorize

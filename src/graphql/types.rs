@@ -54,7 +54,7 @@ pub struct User(pub UserRow);
 #[Object]
 impl User {
     /// Our public, stable id.
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The WeChat unionid, once known.
@@ -120,7 +120,7 @@ pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
 #[Object]
 impl MiniProgramIdentity {
     /// Row id.
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The Mini Program's app id.
@@ -155,7 +155,7 @@ pub struct OfficialAccountIdentity(pub OfficialAccountIdentityRow);
 #[Object]
 impl OfficialAccountIdentity {
     /// Row id.
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The Official Account's app id.
@@ -277,16 +277,6 @@ impl AuthPayload {
     async fn new_user(&self) -> bool {
         self.0.new_user
     }
-}
-
-/// Which users `users` lists.
-#[derive(InputObject, Default)]
-pub struct UserFilter {
-    /// Also list merged users (tombstones). Default false.
-    #[graphql(default)]
-    pub include_merged: bool,
-    /// Only users with (true) or without (false) a unionid.
-    pub has_unionid: Option<bool>,
 }
 
 /// `loginWithMiniProgram` input.

@@ -28,12 +28,15 @@
 //! ```
 
 use super::mini_program::LoginOutcome;
+use super::nodes::NodeRow;
+use super::reads::Prefetched;
 use super::{ClientInfo, Identity, IdentityError};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
 use crate::db::models::user::UserRow;
 use crate::rate_limit::Action;
 use crate::types::UserId;
+use std::sync::Arc;
 
 /// One request's caller, as the identity layer lets it act.
 pub struct Access {
@@ -139,7 +142,7 @@ impl Access {
 
     /// Batched reads of the relations of objects this caller was already shown.
     pub fn related(&self) -> Related {
-        Related(self.identity.clone())
+        Related(self.identity.clone(), Default::default())
     }
 
     /// A user by id: any user for admin/service keys (a merged id answers the tombstone); for a
@@ -153,6 +156,26 @@ impl Access {
             };
         }
         self.reader()?.user(id).await
+    }
+
+    /// Users and identities by id (see [`Reader::nodes`]): anything for admin/service keys; for a
+    /// user token only itself, users merged into it and its identities — any other id, found or
+    /// not, is FORBIDDEN.
+    pub async fn nodes(&self, ids: &[String]) -> Result<Vec<Option<NodeRow>>, IdentityError> {
+        if let Caller::User { .. } = self.caller()? {
+            let me = self.self_user()?.live_user().await?;
+            let nodes = Reader(&self.identity).nodes(ids).await?;
+            if nodes
+                .iter()
+                .all(|n| n.as_ref().is_some_and(|n| n.belongs_to(&me.id)))
+            {
+                return Ok(nodes);
+            }
+            return Err(
+                AuthError::Forbidden("a user may only read itself and its identities").into(),
+            );
+        }
+        self.reader()?.nodes(ids).await
     }
 }
 
@@ -215,9 +238,9 @@ impl SelfUser<'_> {
 }
 
 /// Batched reads of the relations (identities, owners, survivors) of objects a caller was already
-/// shown through one of the other handles (see `reads`).
+/// shown through one of the other handles (see `reads`). Clones share what was prefetched.
 #[derive(Clone)]
-pub struct Related(pub(super) Identity);
+pub struct Related(pub(super) Identity, pub(super) Arc<Prefetched>);
 
 /// Every handle works with the identity service's parts (private to this layer).
 macro_rules! derefs_to_identity {

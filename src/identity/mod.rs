@@ -15,6 +15,7 @@ pub mod follower_sync;
 pub mod followers;
 pub mod messages;
 pub mod mini_program;
+pub mod nodes;
 pub mod oauth_state;
 pub mod official_account;
 mod reads;
@@ -219,6 +220,12 @@ impl Identity {
     /// The configuration (read-only; secrets stay wrapped).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// SQL statements this instance has sent to its database so far (see
+    /// [`Db::statements`]): how tests and operators see what a request costs.
+    pub fn db_statements(&self) -> u64 {
+        self.db.statements()
     }
 
     /// Whether the database answers (for `/readyz`).

@@ -1,12 +1,16 @@
 //! Reads of the merged view, on the handles that may make them (see [`super::access`]).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use super::IdentityError;
 use super::access::{Reader, Related, SelfUser};
 use crate::auth::AuthError;
 use crate::config::AppConfig;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
-use crate::db::models::user::{UserListFilter, UserRow};
+use crate::db::models::user::UserRow;
+use crate::db::models::user_list::{UserListFilter, UserWindow};
 use crate::types::{UnionId, UserId};
 
 impl Reader<'_> {
@@ -23,14 +27,18 @@ impl Reader<'_> {
         Ok(UserRow::find_live_by_unionid(&mut self.db.conn().await?, unionid).await?)
     }
 
-    /// Up to `limit` users after the id `after`, in creation order.
+    /// The users of `filter` in `window` (a page of the dashboards' listing).
     pub async fn users(
         &self,
-        after: Option<&UserId>,
-        limit: i64,
         filter: &UserListFilter,
+        window: &UserWindow,
     ) -> Result<Vec<UserRow>, IdentityError> {
-        Ok(UserRow::page(&mut self.db.conn().await?, after, limit, filter).await?)
+        Ok(UserRow::list(&mut self.db.conn().await?, filter, window).await?)
+    }
+
+    /// How many users `filter` takes.
+    pub async fn count_users(&self, filter: &UserListFilter) -> Result<i64, IdentityError> {
+        Ok(UserRow::count(&mut self.db.conn().await?, filter).await?)
     }
 
     /// The configured apps.
@@ -48,10 +56,70 @@ impl SelfUser<'_> {
     }
 }
 
+/// Identities read ahead for a page of users (by [`Related::prefetch_identities`]), handed out
+/// once each to the batched reads that ask for them.
+#[derive(Default)]
+pub struct Prefetched {
+    mini_program: Memo<MiniProgramIdentityRow>,
+    official_account: Memo<OfficialAccountIdentityRow>,
+}
+
+/// Rows read ahead, by user id.
+type Memo<R> = Mutex<HashMap<UserId, Vec<R>>>;
+
+/// Stores `rows` under each of `ids` (an empty list for ids without rows).
+fn remember<R>(memo: &Memo<R>, ids: &[UserId], rows: Vec<R>, user: impl Fn(&R) -> &UserId) {
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    for id in ids {
+        memo.insert(id.clone(), Vec::new());
+    }
+    for row in rows {
+        memo.entry(user(&row).clone()).or_default().push(row);
+    }
+}
+
+/// Takes the remembered rows of `ids`; returns them and the ids that were not remembered.
+fn recall<R>(memo: &Memo<R>, ids: &[UserId]) -> (Vec<R>, Vec<UserId>) {
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match memo.remove(id) {
+            Some(found) => rows.extend(found),
+            None => missing.push(id.clone()),
+        }
+    }
+    (rows, missing)
+}
+
 impl Related {
     /// Several users by id.
     pub async fn users(&self, ids: &[UserId]) -> Result<Vec<UserRow>, IdentityError> {
         Ok(UserRow::find_many(&mut self.db.conn().await?, ids).await?)
+    }
+
+    /// Reads the Mini Program (`mini_program`) and Official Account (`official_account`)
+    /// identities of a page of users now, one statement each, so that the batched reads of the
+    /// page's users take them from memory, however they are batched.
+    pub async fn prefetch_identities(
+        &self,
+        ids: &[UserId],
+        mini_program: bool,
+        official_account: bool,
+    ) -> Result<(), IdentityError> {
+        if ids.is_empty() || !(mini_program || official_account) {
+            return Ok(());
+        }
+        let mut conn = self.db.conn().await?;
+        if mini_program {
+            let rows = MiniProgramIdentityRow::for_users(&mut conn, ids).await?;
+            remember(&self.1.mini_program, ids, rows, |r| &r.user_id);
+        }
+        if official_account {
+            let rows = OfficialAccountIdentityRow::for_users(&mut conn, ids).await?;
+            remember(&self.1.official_account, ids, rows, |r| &r.user_id);
+        }
+        Ok(())
     }
 
     /// The Mini Program identities of these users.
@@ -59,7 +127,12 @@ impl Related {
         &self,
         ids: &[UserId],
     ) -> Result<Vec<MiniProgramIdentityRow>, IdentityError> {
-        Ok(MiniProgramIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
+        let (mut rows, missing) = recall(&self.1.mini_program, ids);
+        if !missing.is_empty() {
+            let conn = &mut self.db.conn().await?;
+            rows.extend(MiniProgramIdentityRow::for_users(conn, &missing).await?);
+        }
+        Ok(rows)
     }
 
     /// The Official Account identities of these users.
@@ -67,6 +140,11 @@ impl Related {
         &self,
         ids: &[UserId],
     ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
-        Ok(OfficialAccountIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
+        let (mut rows, missing) = recall(&self.1.official_account, ids);
+        if !missing.is_empty() {
+            let conn = &mut self.db.conn().await?;
+            rows.extend(OfficialAccountIdentityRow::for_users(conn, &missing).await?);
+        }
+        Ok(rows)
     }
 }

@@ -79,6 +79,7 @@ async fn users_are_inserted_found_locked_and_paged(backend: Backend) {
         identity_on: Vec::new(),
         include_merged: true,
         has_unionid: None,
+        ..UserListFilter::default()
     };
     let page = |after: Option<UserId>, limit, filter: UserListFilter| {
         let db = ctx.db.clone();
@@ -110,12 +111,14 @@ async fn users_are_inserted_found_locked_and_paged(backend: Backend) {
         identity_on: Vec::new(),
         include_merged: false,
         has_unionid: Some(true),
+        ..UserListFilter::default()
     };
     assert_eq!(page(None, 10, with_u).await, [a.id.clone(), c.id.clone()]);
     let without_u = UserListFilter {
         identity_on: Vec::new(),
         include_merged: true,
         has_unionid: Some(false),
+        ..UserListFilter::default()
     };
     assert_eq!(
         page(None, 10, without_u).await,

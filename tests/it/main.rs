@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod bad_input;
 mod browser;
+mod dashboards;
 mod db_schema;
 mod fast_path;
 mod fast_path_races;

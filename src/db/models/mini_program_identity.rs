@@ -66,6 +66,12 @@ impl MiniProgramIdentityRow {
         Ok(())
     }
 
+    /// The identities with these row ids, in no particular order.
+    pub async fn find_many(conn: &mut Conn, ids: &[IdentityId]) -> Result<Vec<Self>, DbError> {
+        let q = mpi::table.filter(mpi::id.eq_any(ids));
+        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+    }
+
     /// All identities of these users, oldest first.
     pub async fn for_users(conn: &mut Conn, user_ids: &[UserId]) -> Result<Vec<Self>, DbError> {
         let q = mpi::table

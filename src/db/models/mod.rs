@@ -23,6 +23,7 @@ pub mod official_account_identity;
 pub mod session;
 mod single_use;
 pub mod user;
+pub mod user_list;
 pub mod webhook_event;
 pub mod wechat_access_token;
 

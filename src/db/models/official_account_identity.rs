@@ -138,6 +138,12 @@ impl OfficialAccountIdentityRow {
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
+    /// The identities with these row ids, in no particular order.
+    pub async fn find_many(conn: &mut Conn, ids: &[IdentityId]) -> Result<Vec<Self>, DbError> {
+        let q = oai::table.filter(oai::id.eq_any(ids));
+        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+    }
+
     /// All identities of these users, oldest first.
     pub async fn for_users(conn: &mut Conn, user_ids: &[UserId]) -> Result<Vec<Self>, DbError> {
         let q = oai::table

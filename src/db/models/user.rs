@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::lock::for_update;
 use crate::db::schema::users;
 use crate::db::{Conn, DbError};
-use crate::types::{AppId, AppKind, UnionId, UserId};
+use crate::types::{UnionId, UserId};
 use crate::with_conn;
 
 /// A row of `users`, as read and as inserted.
@@ -44,16 +44,7 @@ pub struct ProfileFill {
     pub phone_number: Option<String>,
 }
 
-/// Which users a page lists.
-#[derive(Clone, Debug, Default)]
-pub struct UserListFilter {
-    /// Include merged users (tombstones).
-    pub include_merged: bool,
-    /// Only users with (`true`) or without (`false`) a unionid.
-    pub has_unionid: Option<bool>,
-    /// Only users with an identity in one of these apps (none: no such condition).
-    pub identity_on: Vec<(AppKind, AppId)>,
-}
+pub use super::user_list::UserListFilter;
 
 impl UserRow {
     /// A new live user with this id and unionid, no profile yet, created at `at`.
@@ -173,48 +164,5 @@ impl UserRow {
             .set((users::merged_into.eq(survivor), users::updated_at.eq(now)));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
-    }
-
-    /// Up to `limit` users after the id `after`, in id (= creation) order.
-    pub async fn page(
-        conn: &mut Conn,
-        after: Option<&UserId>,
-        limit: i64,
-        filter: &UserListFilter,
-    ) -> Result<Vec<UserRow>, DbError> {
-        // The body is expanded once per backend, so the boxed query gets each backend's type.
-        Ok(with_conn!(conn, c => {
-            let mut q = users::table.order(users::id.asc()).limit(limit).into_boxed();
-            if let Some(after) = after {
-                q = q.filter(users::id.gt(after.clone()));
-            }
-            if !filter.include_merged {
-                q = q.filter(users::merged_into.is_null());
-            }
-            match filter.has_unionid {
-                Some(true) => q = q.filter(users::unionid.is_not_null()),
-                Some(false) => q = q.filter(users::unionid.is_null()),
-                None => {}
-            }
-            if !filter.identity_on.is_empty() {
-                use crate::db::schema::{mini_program_identities as mp, official_account_identities as oa};
-                use diesel::dsl::exists;
-                let apps = |kind: AppKind| -> Vec<AppId> {
-                    filter.identity_on.iter().filter(|(k, _)| *k == kind).map(|(_, a)| a.clone()).collect()
-                };
-                let on_oa = exists(
-                    oa::table
-                        .filter(oa::user_id.eq(users::id))
-                        .filter(oa::app_id.eq_any(apps(AppKind::OfficialAccount))),
-                );
-                let on_mp = exists(
-                    mp::table
-                        .filter(mp::user_id.eq(users::id))
-                        .filter(mp::app_id.eq_any(apps(AppKind::MiniProgram))),
-                );
-                q = q.filter(on_oa.or(on_mp));
-            }
-            q.load::<UserRow>(c).await
-        })?)
     }
 }

@@ -284,6 +284,7 @@ impl Identity {
                         .iter()
                         .map(|r| (r.channel.app_kind(), r.app.app_id.clone()))
                         .collect(),
+                    ..UserListFilter::default()
                 };
                 UserRow::page(&mut conn, cp.cursor.as_ref(), LIST_PAGE, &filter)
                     .await?

@@ -1,0 +1,12 @@
+DROP INDEX official_account_identities_following;
+CREATE INDEX official_account_identities_user ON official_account_identities (user_id);
+DROP INDEX official_account_identities_user_app;
+CREATE INDEX mini_program_identities_user ON mini_program_identities (user_id);
+DROP INDEX mini_program_identities_user_app;
+DROP INDEX official_account_identities_openid;
+DROP INDEX mini_program_identities_openid;
+DROP INDEX users_phone_number;
+DROP INDEX users_unionid;
+DROP INDEX users_created_at;
+DROP INDEX users_merged_into;
+CREATE INDEX users_merged_into ON users (merged_into);

@@ -1,0 +1,88 @@
+//! Objects by id for Relay's `node`/`nodes`: users and identities share one id space (UUIDv7s,
+//! made independently for each table, never equal), so an id names one row of one table.
+
+use std::collections::HashMap;
+
+use super::IdentityError;
+use super::access::Reader;
+use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
+use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
+use crate::db::models::user::UserRow;
+use crate::types::{IdentityId, UserId};
+
+/// The most ids one `nodes` call may ask for.
+pub const MAX_NODES: usize = 100;
+
+/// A row found by id.
+#[derive(Clone, Debug)]
+pub enum NodeRow {
+    /// A user (live, or a tombstone).
+    User(UserRow),
+    /// A Mini Program identity.
+    MiniProgram(MiniProgramIdentityRow),
+    /// An Official Account identity.
+    OfficialAccount(OfficialAccountIdentityRow),
+}
+
+impl NodeRow {
+    /// The id of the row.
+    pub fn id(&self) -> &str {
+        match self {
+            NodeRow::User(u) => u.id.as_str(),
+            NodeRow::MiniProgram(i) => i.id.as_str(),
+            NodeRow::OfficialAccount(i) => i.id.as_str(),
+        }
+    }
+
+    /// Whether the user `me` may see it: itself, a user merged into it, its identities.
+    pub fn belongs_to(&self, me: &UserId) -> bool {
+        match self {
+            NodeRow::User(u) => &u.id == me || u.merged_into.as_ref() == Some(me),
+            NodeRow::MiniProgram(i) => &i.user_id == me,
+            NodeRow::OfficialAccount(i) => &i.user_id == me,
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// The row of each id (None where there is none), in the order asked; at most
+    /// [`MAX_NODES`] ids. One statement per table still missing ids: at most three.
+    pub async fn nodes(&self, ids: &[String]) -> Result<Vec<Option<NodeRow>>, IdentityError> {
+        if ids.len() > MAX_NODES {
+            return Err(IdentityError::BadInput(format!(
+                "at most {MAX_NODES} ids at once"
+            )));
+        }
+        let mut found: HashMap<String, NodeRow> = HashMap::new();
+        let missing = |found: &HashMap<String, NodeRow>| -> Vec<String> {
+            let mut left: Vec<String> = ids
+                .iter()
+                .filter(|id| !found.contains_key(*id))
+                .cloned()
+                .collect();
+            left.sort();
+            left.dedup();
+            left
+        };
+        let mut conn = self.db.conn().await?;
+        let user_ids: Vec<UserId> = missing(&found).into_iter().map(UserId::new).collect();
+        if !user_ids.is_empty() {
+            for row in UserRow::find_many(&mut conn, &user_ids).await? {
+                found.insert(row.id.to_string(), NodeRow::User(row));
+            }
+        }
+        let left: Vec<IdentityId> = missing(&found).into_iter().map(IdentityId::new).collect();
+        if !left.is_empty() {
+            for row in MiniProgramIdentityRow::find_many(&mut conn, &left).await? {
+                found.insert(row.id.to_string(), NodeRow::MiniProgram(row));
+            }
+        }
+        let left: Vec<IdentityId> = missing(&found).into_iter().map(IdentityId::new).collect();
+        if !left.is_empty() {
+            for row in OfficialAccountIdentityRow::find_many(&mut conn, &left).await? {
+                found.insert(row.id.to_string(), NodeRow::OfficialAccount(row));
+            }
+        }
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+    }
+}
