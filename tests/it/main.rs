@@ -18,6 +18,7 @@ mod limits;
 mod merge;
 mod messages;
 mod mini_program_login;
+mod oa_fast_path;
 mod official_account_login;
 mod sandbox;
 mod schema;
