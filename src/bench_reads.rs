@@ -29,9 +29,13 @@ pub struct ReadBenchArgs {
     /// wrk connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// Seconds each measured run lasts.
+    /// Seconds each server is measured on each read, over all rounds.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Rounds per read: ours and PostGraphile's runs alternate, `duration / rounds` each, so
+    /// that other load on the machine falls on both alike.
+    #[arg(long, default_value_t = 2)]
+    rounds: u64,
     /// Seconds of warm-up before each measured run.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
@@ -119,13 +123,14 @@ async fn bench(
     let pg =
         PostGraphile::start(postgraphile, url, args.postgraphile_workers, args.pool_size).await?;
     println!(
-        "bench-reads: PostGraphile v4 with {} worker(s), pool {} each, at {}; our service (this release binary) pool {}, at {ours}; wrk -t2 -c{} {} s (after {} s warm-up) per run; machine: {} cores",
+        "bench-reads: PostGraphile v4 with {} worker(s), pool {} each, at {}; our service (this release binary) pool {}, at {ours}; wrk -t2 -c{} {} s per server and read, in {} alternating rounds (each after {} s of warm-up); machine: {} cores",
         args.postgraphile_workers,
         args.pool_size,
         pg.endpoint,
         args.pool_size,
         args.connections,
         args.duration,
+        args.rounds,
         args.warmup,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
@@ -136,24 +141,34 @@ async fn bench(
         }
         let check = same_data(&client, &ours, &pg.endpoint, &scenario).await;
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        let ours_result = match &check {
+        let mut ours_runs = match &check {
             Err(Refused::Ours(e)) => Err(format!("n/a (server error: {e})")),
-            _ => measure(args, dir, &ours, Some(KEY), scenario.key, &scenario.ours).await,
+            _ => Ok(Vec::new()),
         };
-        let theirs_result = match &check {
+        let mut theirs_runs = match &check {
             Err(Refused::Theirs(e)) => Err(format!("n/a (PostGraphile error: {e})")),
-            _ => {
-                measure(
-                    args,
-                    dir,
-                    &pg.endpoint,
-                    None,
-                    scenario.key,
-                    &scenario.theirs,
-                )
-                .await
-            }
+            _ => Ok(Vec::new()),
         };
+        for _ in 0..args.rounds.max(1) {
+            for (runs, endpoint, key, bodies) in [
+                (&mut ours_runs, ours.as_str(), Some(KEY), &scenario.ours),
+                (
+                    &mut theirs_runs,
+                    pg.endpoint.as_str(),
+                    None,
+                    &scenario.theirs,
+                ),
+            ] {
+                if let Ok(done) = runs {
+                    match measure(args, dir, endpoint, key, scenario.key, bodies).await {
+                        Ok(r) => done.push(r),
+                        Err(e) => *runs = Err(e),
+                    }
+                }
+            }
+        }
+        let ours_result = ours_runs.map(|r| WrkResult::combine(&r));
+        let theirs_result = theirs_runs.map(|r| WrkResult::combine(&r));
         print_row(&scenario, &ours_result, &theirs_result);
         println!(
             "    same data: {}; load average before: {}",
@@ -334,7 +349,7 @@ fn canonical_users(data: &Value) -> Vec<(String, String, Vec<String>, Vec<String
     out
 }
 
-/// A warm-up run, then the measured one.
+/// A warm-up run, then one measured round.
 async fn measure(
     args: &ReadBenchArgs,
     dir: &std::path::Path,

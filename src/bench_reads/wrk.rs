@@ -22,6 +22,26 @@ pub struct WrkResult {
     pub errors: u64,
 }
 
+impl WrkResult {
+    /// Several rounds as one: requests and errors added up, req/s over the rounds' time, the
+    /// rounds' mean p50 and worst p99.
+    pub fn combine(rounds: &[WrkResult]) -> WrkResult {
+        let n = rounds.len().max(1) as f64;
+        let secs: f64 = rounds
+            .iter()
+            .map(|r| r.requests as f64 / r.rps.max(1e-9))
+            .sum();
+        let requests = rounds.iter().map(|r| r.requests).sum();
+        WrkResult {
+            rps: requests as f64 / secs.max(1e-9),
+            p50: rounds.iter().map(|r| r.p50).sum::<f64>() / n,
+            p99: rounds.iter().map(|r| r.p99).fold(0.0, f64::max),
+            requests,
+            errors: rounds.iter().map(|r| r.errors).sum(),
+        }
+    }
+}
+
 /// Lua for wrk: POSTs `bodies` round-robin (each thread from its own start), with an
 /// `Authorization` header if given; prints one `RESULT` line when done.
 pub fn script(bodies: &[String], bearer: Option<&str>) -> String {
