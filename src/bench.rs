@@ -330,3 +330,31 @@ pub(crate) async fn pg_exec(url: &str, sql: &str) -> Result<(), String> {
         .map_err(|e| format!("{url}: {e}"))?;
     conn.batch_execute(sql).await.map_err(|e| e.to_string())
 }
+
+/// Posts a GraphQL request (with `key` as the bearer, if any) and returns its `data`, or its
+/// errors as the error.
+pub(crate) async fn gql(
+    client: &reqwest::Client,
+    endpoint: &str,
+    key: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let mut request = client
+        .post(endpoint)
+        .json(&serde_json::json!({ "query": query, "variables": variables }));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let v: serde_json::Value = request
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    match v.get("errors") {
+        Some(e) => Err(e.to_string()),
+        None => Ok(v["data"].clone()),
+    }
+}

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::bench::{fresh_database, start_service, stop_service, tempfile_dir};
+use crate::bench::{fresh_database, gql, start_service, stop_service, tempfile_dir};
 use crate::bench_followers::rss_kib;
 use crate::config::{ApiKeyConfig, ApiKeyRole, Config, Secret, sandbox_demo_apps};
 use crate::wechat::sandbox::Sandbox;
@@ -60,28 +60,6 @@ fn tweak(args: &MessageBenchArgs, wechat: &str, url: Option<String>) -> impl FnO
     }
 }
 
-async fn gql(
-    client: &reqwest::Client,
-    endpoint: &str,
-    query: &str,
-    variables: Value,
-) -> Result<Value, String> {
-    let v: Value = client
-        .post(endpoint)
-        .bearer_auth(KEY)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    match v.get("errors") {
-        Some(e) => Err(e.to_string()),
-        None => Ok(v["data"].clone()),
-    }
-}
-
 const JOB: &str = "query($id: ID!) { messageJob(id: $id) { status total queued sent delivered failed uncertain } }";
 
 async fn start_bulk(
@@ -92,7 +70,7 @@ async fn start_bulk(
     let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id } }";
     let data = json!({ "thing1": { "value": thing }, "time2": { "value": "15:01" } });
     let input = json!({ "filter": {}, "appId": OA, "templateId": TEMPLATE_SHIPPED, "data": data });
-    let v = gql(client, endpoint, q, json!({ "i": input })).await?;
+    let v = gql(client, endpoint, Some(KEY), q, json!({ "i": input })).await?;
     Ok(v["sendMessages"]["id"]
         .as_str()
         .ok_or("no job id")?
@@ -129,10 +107,11 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
     let input = json!({ "appId": OA, "templateId": TEMPLATE_SHIPPED, "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "time2", "type": "TIME" }] });
-    gql(&client, &endpoint, q, json!({ "i": input })).await?;
+    gql(&client, &endpoint, Some(KEY), q, json!({ "i": input })).await?;
     let sync = gql(
         &client,
         &endpoint,
+        Some(KEY),
         &format!("mutation {{ syncOfficialAccountFollowers(appId: \"{OA}\") {{ id }} }}"),
         json!({}),
     )
@@ -146,6 +125,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
         let s = gql(
             &client,
             &endpoint,
+            Some(KEY),
             "query($id: ID!) { followerSync(id: $id) { status } }",
             json!({ "id": sync_id }),
         )
@@ -163,7 +143,8 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let done = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         peak_rss = peak_rss.max(rss_kib());
-        let j = gql(&client, &endpoint, JOB, json!({ "id": job })).await?["messageJob"].clone();
+        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["messageJob"]
+            .clone();
         if j["status"] == "COMPLETED" || j["status"] == "FAILED" {
             break j;
         }
@@ -184,7 +165,8 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     // sent) processed: the backlog drains before the next phase.
     let t_reports = Instant::now();
     let reported = loop {
-        let j = gql(&client, &endpoint, JOB, json!({ "id": job })).await?["messageJob"].clone();
+        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["messageJob"]
+            .clone();
         let delivered = j["delivered"].as_u64().unwrap_or(0);
         let lost = sandbox.pushes_dropped();
         if delivered + lost >= sent || t_reports.elapsed() > Duration::from_secs(300) {
@@ -204,6 +186,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let users = gql(
         &client,
         &endpoint,
+        Some(KEY),
         "{ users(first: 100) { edges { node { id } } } }",
         json!({}),
     )
@@ -237,7 +220,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
                 let input = json!({ "userId": ids[i % ids.len()], "appId": OA, "templateId": TEMPLATE_SHIPPED,
                     "data": { "thing1": { "value": "单条" }, "time2": { "value": "15:01" } } });
                 let t = Instant::now();
-                let ok = gql(&client, &endpoint, q, json!({ "i": input })).await.is_ok();
+                let ok = gql(&client, &endpoint, Some(KEY), q, json!({ "i": input })).await.is_ok();
                 lat.push((t.elapsed(), ok));
             }
         }));
@@ -287,7 +270,8 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let t1 = Instant::now();
     let done = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let j = gql(&client, &endpoint, JOB, json!({ "id": job })).await?["messageJob"].clone();
+        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["messageJob"]
+            .clone();
         if j["status"] == "COMPLETED" || j["status"] == "FAILED" {
             break j;
         }

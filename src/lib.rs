@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_followers;
 pub mod bench_messages;
+pub mod bench_reads;
 pub mod config;
 pub mod crypto;
 pub mod db;

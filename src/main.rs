@@ -1,9 +1,14 @@
-//! The `wechat-identity` binary: `serve` (default), `migrate`, `schema`, `bench`.
+//! The `wechat-identity` binary: `serve` (default), `migrate`, `schema`, the benches.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc's malloc: a GraphQL answer is thousands of small allocations, and
+/// glibc's allocator took about a third of the service's CPU on a page of 100 users (perf).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use wechat_identity::config::{Config, SandboxMode};
 
 #[derive(Parser)]
@@ -34,6 +39,8 @@ enum Command {
     BenchFollowers(wechat_identity::bench_followers::FollowerBenchArgs),
     /// Bulk and single message sends to sandbox followers, and a bulk job killed and resumed.
     BenchMessages(wechat_identity::bench_messages::MessageBenchArgs),
+    /// Read throughput on PostgreSQL beside PostGraphile v4 on the same data (needs wrk, Node.js).
+    BenchReads(wechat_identity::bench_reads::ReadBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +75,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string()),
             Command::BenchFollowers(args) => wechat_identity::bench_followers::run(args).await,
             Command::BenchMessages(args) => wechat_identity::bench_messages::run(args).await,
+            Command::BenchReads(args) => wechat_identity::bench_reads::run(args).await,
             Command::Schema => unreachable!("handled above"),
         }
     });

@@ -1,31 +1,50 @@
-//! PostgreSQL only: a returning Mini Program user's login in one statement (one round trip, one
-//! implicit transaction) instead of six, when nothing needs deciding. It applies only to a
-//! sighting that [`super::sighting::record`] would settle without a choice: the identity exists,
-//! its unionid agrees with WeChat's (or WeChat sent none), and its user is live with the same
-//! unionid; there is no profile to fill. Then the full path would re-attach the identity to the
-//! same user, keep the same unionid, store the session_key and time, and open a session — which
+//! PostgreSQL only: a returning user's login — Mini Program, or Official Account without a
+//! profile (`snsapi_base`, or `snsapi_userinfo` that brought none) — in one statement (one round
+//! trip, one implicit transaction) instead of six to eight, when nothing needs deciding. It
+//! applies only to a sighting that [`super::sighting::record`] would settle without a choice: the
+//! identity exists, its unionid agrees with WeChat's (or WeChat sent none), and its user is live
+//! with the same unionid; there is no profile to fill. Then the full path would re-attach the
+//! identity to the same user, keep the same unionid, store the session_key (Mini Program) or the
+//! scope (Official Account, whose state it also spends) and the time, and open a session — which
 //! is what the statement ([`FastLogin`]) does. Otherwise it changes nothing and the full path
-//! runs. A test runs both paths over every starting state and
-//! compares what they leave behind
-//! (`tests/it/fast_path.rs`; `fast_path_races.rs` for a merge running at the same time).
+//! runs. A test runs both paths over every starting state and compares what they leave behind
+//! (`tests/it/fast_path.rs`; `fast_path_races.rs` for a merge running at the same time;
+//! `official_account_login.rs` for the Official Account's state).
+//!
+//! One race differs in effect: when a merge moves an Official Account identity between the
+//! statement's snapshot and its row lock, the statement has spent the state but not logged in;
+//! the full path then refuses the spent state and the person starts the login again.
 
 use super::mini_program::LoginOutcome;
 use super::sighting::{Seen, Sighting};
 use super::{ClientInfo, Identity, IdentityError};
 use crate::auth::sessions::PendingSession;
 use crate::db::Backend;
-use crate::db::models::fast_login::FastLogin;
+use crate::db::models::fast_login::{FastLogin, FastSeen};
 use crate::metrics;
 
 impl Identity {
-    /// The fast path for `sighting`, or `None` when the full path must run.
+    /// The fast path for `sighting` (an Official Account login's with the id of the state it
+    /// spends), or `None` when the full path must run.
     pub(super) async fn returning_login(
         &self,
         sighting: &Sighting<'_>,
+        state_id: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Option<LoginOutcome>, IdentityError> {
-        let Seen::MiniProgramLogin { session_key } = sighting.seen else {
-            return Ok(None);
+        let seen = match (&sighting.seen, state_id) {
+            (Seen::MiniProgramLogin { session_key }, None) => FastSeen::MiniProgram { session_key },
+            (
+                Seen::OfficialAccountLogin {
+                    scope,
+                    profile: None,
+                },
+                Some(state_id),
+            ) => FastSeen::OfficialAccount {
+                scope: scope.as_str(),
+                state_id,
+            },
+            _ => return Ok(None),
         };
         if !self.fast_path || sighting.profile.is_some() || self.db.backend() != Backend::Postgres {
             return Ok(None);
@@ -34,7 +53,7 @@ impl Identity {
         let ip = client.ip.map(|ip| ip.to_string());
         let fast = FastLogin {
             at: pending.created_at,
-            session_key,
+            seen,
             app_id: sighting.app_id,
             openid: sighting.openid,
             unionid: sighting.unionid,

@@ -127,7 +127,7 @@ impl Identity {
                 session_key: &sealed_key,
             },
         };
-        if let Some(outcome) = self.returning_login(&sighting, client).await? {
+        if let Some(outcome) = self.returning_login(&sighting, None, client).await? {
             return Ok(outcome);
         }
         transaction(

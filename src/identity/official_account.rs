@@ -125,6 +125,12 @@ impl Public<'_> {
         let seen = self.exchange(app, &input.code).await?;
         let fill = seen.fill();
         let sighting = seen.sighting(&app.app_id, fill.as_ref());
+        if let Some(outcome) = self
+            .returning_login(&sighting, Some(&state.id), client)
+            .await?
+        {
+            return Ok(outcome);
+        }
         transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {

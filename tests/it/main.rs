@@ -19,6 +19,7 @@ mod limits;
 mod merge;
 mod messages;
 mod mini_program_login;
+mod oa_fast_path;
 mod official_account_login;
 mod protocol;
 mod sandbox;

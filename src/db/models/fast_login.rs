@@ -1,8 +1,9 @@
-//! PostgreSQL only: the statement behind the identity layer's fast path for a returning Mini
-//! Program user (`identity::fast_path`, which says when it applies and how it is tested to
-//! decide like the full path). It records the login and opens the session only when the
-//! identity exists, its unionid agrees with WeChat's, and its user is live with the same
-//! unionid; otherwise it changes nothing and returns no row.
+//! PostgreSQL only: the statement behind the identity layer's fast path for a returning user's
+//! login, Mini Program or Official Account (`identity::fast_path`, which says when it applies
+//! and how it is tested to decide like the full path). It records the login and opens the
+//! session only when the identity exists, its unionid agrees with WeChat's, and its user is live
+//! with the same unionid (and, for an Official Account, the login's state is still unused, which
+//! it spends); otherwise it changes nothing and returns no row.
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
@@ -14,13 +15,30 @@ use super::user::UserRow;
 use crate::db::{Conn, DbError};
 use crate::types::{AppId, OpenId, UnionId};
 
+/// What a login writes on its identity, by kind.
+#[derive(Clone, Copy, Debug)]
+pub enum FastSeen<'a> {
+    /// A Mini Program login: the new sealed session_key.
+    MiniProgram {
+        /// The sealed session_key.
+        session_key: &'a str,
+    },
+    /// An Official Account web authorization: its scope, and the state it spends.
+    OfficialAccount {
+        /// `snsapi_base` or `snsapi_userinfo`.
+        scope: &'a str,
+        /// The `oauth_states` row the login uses up.
+        state_id: &'a str,
+    },
+}
+
 /// The values of one returning-user login.
 pub struct FastLogin<'a> {
     /// Now.
     pub at: NaiveDateTime,
-    /// The sealed session_key.
-    pub session_key: &'a str,
-    /// The Mini Program.
+    /// What the login writes on the identity.
+    pub seen: FastSeen<'a>,
+    /// The app.
     pub app_id: &'a AppId,
     /// The openid.
     pub openid: &'a OpenId,
@@ -54,12 +72,17 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         // is live with the same one. i and s write only for that user (and i re-checks, under
         // the identity's row lock, that the identity still belongs to it), so a login the full
         // path would refuse or decide otherwise changes nothing here.
+        let table = match self.seen {
+            FastSeen::MiniProgram { .. } => "mini_program_identities",
+            FastSeen::OfficialAccount { .. } => "official_account_identities",
+        };
         out.push_sql(
             "WITH u AS (SELECT users.id, users.unionid, users.nickname, users.avatar_url, \
              users.phone_number, users.merged_into, users.created_at, users.updated_at \
-             FROM users JOIN mini_program_identities m ON users.id = m.user_id \
-             WHERE users.merged_into IS NULL AND m.app_id = ",
+             FROM users JOIN ",
         );
+        out.push_sql(table);
+        out.push_sql(" m ON users.id = m.user_id WHERE users.merged_into IS NULL AND m.app_id = ");
         out.push_bind_param::<Text, _>(&self.app_id)?;
         out.push_sql(" AND m.openid = ");
         out.push_bind_param::<Text, _>(&self.openid)?;
@@ -67,19 +90,39 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
         out.push_sql("::text IS NULL OR (m.unionid = ");
         out.push_bind_param::<Nullable<Text>, _>(&self.unionid)?;
-        out.push_sql(
-            " AND users.unionid = m.unionid))), i AS (UPDATE mini_program_identities \
-             SET last_login_at = ",
-        );
+        out.push_sql(" AND users.unionid = m.unionid)))");
+        // st: the state, spent only when u has the user (re-checked unused under its row lock).
+        if let FastSeen::OfficialAccount { state_id, .. } = &self.seen {
+            out.push_sql(", st AS (UPDATE oauth_states SET used_at = ");
+            out.push_bind_param::<Timestamp, _>(&self.at)?;
+            out.push_sql(" WHERE id = ");
+            out.push_bind_param::<Text, _>(state_id)?;
+            out.push_sql(" AND used_at IS NULL AND EXISTS (SELECT 1 FROM u) RETURNING id)");
+        }
+        out.push_sql(", i AS (UPDATE ");
+        out.push_sql(table);
+        out.push_sql(" SET last_login_at = ");
         out.push_bind_param::<Timestamp, _>(&self.at)?;
-        out.push_sql(", session_key = ");
-        out.push_bind_param::<Text, _>(&self.session_key)?;
-        out.push_sql(" FROM u WHERE mini_program_identities.user_id = u.id AND app_id = ");
+        match &self.seen {
+            FastSeen::MiniProgram { session_key } => {
+                out.push_sql(", session_key = ");
+                out.push_bind_param::<Text, _>(session_key)?;
+                out.push_sql(" FROM u");
+            }
+            FastSeen::OfficialAccount { scope, .. } => {
+                out.push_sql(", scope = ");
+                out.push_bind_param::<Text, _>(scope)?;
+                out.push_sql(" FROM u, st");
+            }
+        }
+        out.push_sql(" WHERE ");
+        out.push_sql(table);
+        out.push_sql(".user_id = u.id AND app_id = ");
         out.push_bind_param::<Text, _>(&self.app_id)?;
         out.push_sql(" AND openid = ");
         out.push_bind_param::<Text, _>(&self.openid)?;
         out.push_sql(
-            " RETURNING mini_program_identities.user_id), s AS (INSERT INTO sessions \
+            " RETURNING user_id), s AS (INSERT INTO sessions \
              (id, user_id, family, token_hash, expires_at, created_at, user_agent, ip) SELECT ",
         );
         out.push_bind_param::<Text, _>(&self.session_id)?;
