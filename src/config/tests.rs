@@ -101,6 +101,39 @@ fn the_example_config_spells_out_the_default_limits() {
     assert_eq!(c.jobs.max_concurrent, d.jobs.max_concurrent);
     assert_eq!(c.jobs.max_attempts, d.jobs.max_attempts);
     assert_eq!(c.jobs.retry_backoff_ms, d.jobs.retry_backoff_ms);
+    let (g, dg) = (&c.graphql, &d.graphql);
+    assert_eq!(
+        (g.introspection, g.graphiql, g.max_depth, g.max_complexity),
+        (
+            dg.introspection,
+            dg.graphiql,
+            dg.max_depth,
+            dg.max_complexity
+        )
+    );
+    assert_eq!(g.execution_timeout_ms, dg.execution_timeout_ms);
+    assert_eq!(
+        (g.persisted_queries, g.persisted_queries_cache_bytes),
+        (dg.persisted_queries, dg.persisted_queries_cache_bytes)
+    );
+}
+
+#[test]
+fn bad_graphql_settings_are_named() {
+    let sandboxed = || Config {
+        sandbox: Some(true),
+        ..Config::default()
+    };
+    let mut c = sandboxed();
+    c.graphql.execution_timeout_ms = c.limits.request_timeout_ms + 1;
+    let err = c.finish().unwrap_err().to_string();
+    assert!(err.contains("graphql.execution_timeout_ms"), "{err}");
+    let mut c = sandboxed();
+    c.graphql.max_depth = 0;
+    let err = c.finish().unwrap_err().to_string();
+    assert!(err.contains("graphql.max_depth"), "{err}");
+    let err = Config::from_toml("[graphql]\nintrospections = false").unwrap_err();
+    assert!(err.contains("introspections"), "{err}");
 }
 
 #[test]

@@ -289,3 +289,43 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
     assert!(status.contains("ACCESS_DENIED"), "{status}");
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(test_browser),
+    ignore = "install chromium and chromium-driver to run the browser test"
+)]
+async fn graphiql_from_the_service_itself_runs_a_query() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    // The page names no other origin, and its policy lets the browser load nothing from one.
+    let res = app
+        .http
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains("http"),
+        "an external URL in the page: {html}"
+    );
+
+    let browser = Browser::start().await;
+    let query = "{ __type(name: \"WeChatApp\") { fields { name } } }";
+    let url = reqwest::Url::parse_with_params(&format!("{}/graphql", app.base), &[("edit", query)])
+        .unwrap();
+    browser.goto(url.as_str()).await;
+    browser.click(".graphiql-execute-button").await;
+    let result = browser
+        .wait_text(".result-window", |t| t.contains("appId"))
+        .await;
+    assert!(result.contains("\"__type\""), "{result}");
+    assert!(result.contains("kind"), "{result}");
+    browser.quit().await;
+}

@@ -311,7 +311,7 @@ async fn depth_complexity_and_introspection_limits_name_their_setting(backend: B
     let wide = "{ apps { appId kind name } a: apps { appId kind name } }";
     let introspect = "{ __schema { queryType { name } } }";
     let fragment_introspect =
-        "query { ...F } fragment F on Query { __type(name: \"User\") { name } }";
+        "query { ...F } fragment F on QueryRoot { __type(name: \"User\") { name } }";
 
     // The defaults: all of it runs (depth 16, complexity 5000, introspection on).
     let app = TestApp::start(backend).await;
