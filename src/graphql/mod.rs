@@ -3,6 +3,7 @@
 pub mod access;
 pub mod budget;
 pub mod error;
+pub mod federation;
 pub mod loaders;
 pub mod merge_event;
 pub mod message_fields;
@@ -14,20 +15,25 @@ pub mod paging;
 pub mod query;
 pub mod types;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
 use crate::identity::Identity;
 
-/// The query root: the core (users, logins), the Official Account server side and messages.
+/// The query root: the core (users, logins), lookups by key (federation entities included),
+/// the Official Account server side and messages. Named `Query` in the schema: a federation
+/// subgraph's SDL has no `schema { … }` block, so its roots go by the default names.
 #[derive(MergedObject)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     query::Query,
+    federation::FederationQuery,
     official_account::OfficialAccountQuery,
     message_fields::MessageQuery,
 );
 
-/// The mutation root.
+/// The mutation root (named `Mutation`, like the query root).
 #[derive(MergedObject)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(
     mutation::Mutation,
     official_account::OfficialAccountMutation,
@@ -38,9 +44,12 @@ pub struct MutationRoot(
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(
+    // `query::Query` and `mutation::Mutation` are parts of the roots, merged away: their names
+    // do not clash with the roots'.
+    Schema::build_with_ignore_name_conflicts(
         QueryRoot(
             query::Query,
+            federation::FederationQuery,
             official_account::OfficialAccountQuery,
             message_fields::MessageQuery,
         ),
@@ -50,7 +59,9 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
             message_fields::MessageMutation,
         ),
         EmptySubscription,
+        ["Query", "Mutation"],
     )
+    .enable_federation()
     .limit_depth(16)
     .limit_complexity(5000)
 }
@@ -60,7 +71,10 @@ pub fn schema(identity: Identity) -> AppSchema {
     builder().data(identity).finish()
 }
 
-/// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`).
+/// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`):
+/// the Federation v2 subgraph schema, the same text `_service { sdl }` answers.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }

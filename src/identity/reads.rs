@@ -7,7 +7,7 @@ use crate::config::AppConfig;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::{UserListFilter, UserRow};
-use crate::types::{UnionId, UserId};
+use crate::types::{AppId, AppKind, OpenId, UnionId, UserId};
 
 impl Reader<'_> {
     /// The user with this id, tombstone or live.
@@ -68,5 +68,32 @@ impl Related {
         ids: &[UserId],
     ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
         Ok(OfficialAccountIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
+    }
+
+    /// The kind of the configured app `app_id` (None: no such app).
+    pub fn app_kind(&self, app_id: &str) -> Option<AppKind> {
+        self.config().app(app_id).map(|a| a.kind)
+    }
+
+    /// The Mini Program identities among `app_ids` × `openids` (see
+    /// [`MiniProgramIdentityRow::for_keys`]).
+    pub async fn mini_program_identities_by_key(
+        &self,
+        app_ids: &[AppId],
+        openids: &[OpenId],
+    ) -> Result<Vec<MiniProgramIdentityRow>, IdentityError> {
+        Ok(MiniProgramIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids).await?)
+    }
+
+    /// The Official Account identities among `app_ids` × `openids`.
+    pub async fn official_account_identities_by_key(
+        &self,
+        app_ids: &[AppId],
+        openids: &[OpenId],
+    ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
+        Ok(
+            OfficialAccountIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids)
+                .await?,
+        )
     }
 }
