@@ -21,7 +21,8 @@ use crate::identity::Identity;
 
 /// The query root: the core (users, logins), lookups by key (federation entities included),
 /// the Official Account server side and messages. Named `Query` in the schema: a federation
-/// subgraph's SDL has no `schema { … }` block, so its roots go by the default names.
+/// subgraph's SDL has no `schema { … }` block, so its roots go by the default names (and the
+/// parts merged into them by other names: `CoreQuery`, `CoreMutation`, never shown).
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
 pub struct QueryRoot(
@@ -44,9 +45,7 @@ pub struct MutationRoot(
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    // `query::Query` and `mutation::Mutation` are parts of the roots, merged away: their names
-    // do not clash with the roots'.
-    Schema::build_with_ignore_name_conflicts(
+    Schema::build(
         QueryRoot(
             query::Query,
             federation::FederationQuery,
@@ -59,7 +58,6 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
             message_fields::MessageMutation,
         ),
         EmptySubscription,
-        ["Query", "Mutation"],
     )
     .enable_federation()
     .limit_depth(16)
