@@ -99,7 +99,7 @@ async fn story(backend: Backend) {
     let p = people(&app).await;
     let (alice, bob, carol_old) = (id(&p.alice), id(&p.bob), id(&p.carol_old));
     // The orders team knows Carol by the id she had before the merge.
-    let buyers = [alice.clone(), bob.clone(), carol_old];
+    let buyers = [alice.clone(), bob.clone(), carol_old.clone()];
     let body = through_the_gateway(&app, SERVICE_KEY, &buyers).await;
     let orders = body["data"]["orders"].as_array().expect("orders");
     assert_eq!(orders.len(), 3, "{body:#}");
@@ -117,10 +117,23 @@ async fn story(backend: Backend) {
     assert!(buyer["miniProgramIdentities"][0]["openid"].is_string());
     assert_eq!(buyer["orders"][0]["id"], "order-1");
     assert_eq!(orders[1]["buyer"]["id"], bob.as_str());
-    // Order 3: Carol's old id answers the survivor, with both her Mini Program identities.
+    // Order 3: the gateway keeps the id the orders team holds (Carol's old one, a tombstone
+    // without a unionid); our fields are the survivor's: her unionid and both Mini Program
+    // identities, the one from before the merge included.
     let carol = &orders[2]["buyer"];
-    assert_eq!(carol["id"], p.carol.as_str(), "{body:#}");
-    assert_eq!(carol["miniProgramIdentities"].as_array().unwrap().len(), 2);
+    assert_eq!(carol["id"], carol_old.as_str(), "{body:#}");
+    assert!(
+        carol["unionid"].as_str().is_some_and(|u| u.len() == 28),
+        "{body:#}"
+    );
+    let mut apps: Vec<&str> = carol["miniProgramIdentities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["appId"].as_str().unwrap())
+        .collect();
+    apps.sort();
+    assert_eq!(apps, [MP_A, MP_UNBOUND], "{body:#}");
 
     // From our side to theirs: a user and the orders the other subgraph adds to it.
     assert_eq!(body["data"]["user"]["id"], alice.as_str());
