@@ -119,6 +119,8 @@ impl User {
 /// A person in one WeChat app, of either kind. An interface rather than a union: both kinds share
 /// their key (`appId`, `openid`), `unionid` and owner, which a client reads without a fragment;
 /// a kind's own fields (`subscribed`, `scope`, …) take `... on OfficialAccountIdentity`.
+// Each interface field repeats `ty = …`, which clippy takes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(name = "id", ty = "ID", desc = "Row id."),
