@@ -1,5 +1,6 @@
-//! Per-request batching: one query loads the identities of every user on a page. Loads go
-//! through the request's [`Related`] handle, like every other read.
+//! Per-request batching: one query loads the identities of every user on a page, or every
+//! user (identity) a federation `_entities` call or `usersByIds` names. Loads go through the
+//! request's [`Related`] handle, like every other read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
 use crate::identity::IdentityError;
 use crate::identity::access::Related;
-use crate::types::UserId;
+use crate::types::{AppId, OpenId, UserId};
 
 /// Loads users, Mini Program identities and Official Account identities by user id.
 pub struct DbLoader(pub Related);
@@ -27,6 +28,14 @@ pub struct OfficialAccountIdentitiesOf(pub UserId);
 /// A user by id.
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct UserById(pub UserId);
+
+/// A Mini Program identity by its key (app id, openid).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct MiniProgramIdentityByKey(pub AppId, pub OpenId);
+
+/// An Official Account identity by its key (app id, openid).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct OfficialAccountIdentityByKey(pub AppId, pub OpenId);
 
 /// The rows of every key's user, grouped by the key (every key present, maybe empty).
 fn group<K: std::hash::Hash + Eq + Clone, V>(
@@ -81,3 +90,43 @@ impl Loader<UserById> for DbLoader {
             .collect())
     }
 }
+
+/// Sorted, without repeats.
+fn distinct<T: Ord + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut items: Vec<T> = items.collect();
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// Implements a loader of one kind of identity by its key (app id, openid), through
+/// `Related::$read`: one query for every key of the batch.
+macro_rules! identity_by_key_loader {
+    ($key:ident, $row:ty, $read:ident) => {
+        impl Loader<$key> for DbLoader {
+            type Value = $row;
+            type Error = Arc<IdentityError>;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+                let apps = distinct(keys.iter().map(|k| k.0.clone()));
+                let openids = distinct(keys.iter().map(|k| k.1.clone()));
+                let rows = self.0.$read(&apps, &openids).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| ($key(r.app_id.clone(), r.openid.clone()), r))
+                    .collect())
+            }
+        }
+    };
+}
+
+identity_by_key_loader!(
+    MiniProgramIdentityByKey,
+    MiniProgramIdentityRow,
+    mini_program_identities_by_key
+);
+identity_by_key_loader!(
+    OfficialAccountIdentityByKey,
+    OfficialAccountIdentityRow,
+    official_account_identities_by_key
+);

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod budget;
 pub mod error;
+pub mod federation;
 pub mod loaders;
 pub mod merge_event;
 pub mod message_fields;
@@ -16,21 +17,27 @@ pub mod query;
 pub mod types;
 pub mod users;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
 use crate::config::GraphqlConfig;
 use crate::identity::Identity;
 
-/// The query root: the core (users, logins), the Official Account server side and messages.
+/// The query root: the core (users, logins), lookups by key (federation entities included),
+/// the Official Account server side and messages. Named `Query` in the schema: a federation
+/// subgraph's SDL has no `schema { … }` block, so its roots go by the default names (and the
+/// parts merged into them by other names: `CoreQuery`, `CoreMutation`, never shown).
 #[derive(MergedObject)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     query::Query,
+    federation::FederationQuery,
     official_account::OfficialAccountQuery,
     message_fields::MessageQuery,
 );
 
-/// The mutation root.
+/// The mutation root (named `Mutation`, like the query root).
 #[derive(MergedObject)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(
     mutation::Mutation,
     official_account::OfficialAccountMutation,
@@ -48,6 +55,7 @@ fn builder(
     Schema::build(
         QueryRoot(
             query::Query,
+            federation::FederationQuery,
             official_account::OfficialAccountQuery,
             message_fields::MessageQuery,
         ),
@@ -58,6 +66,7 @@ fn builder(
         ),
         EmptySubscription,
     )
+    .enable_federation()
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
 }
@@ -67,7 +76,10 @@ pub fn schema(identity: Identity) -> AppSchema {
     builder(&identity.config().graphql).data(identity).finish()
 }
 
-/// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`).
+/// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`):
+/// the Federation v2 subgraph schema, the same text `_service { sdl }` answers.
 pub fn sdl() -> String {
-    builder(&GraphqlConfig::default()).finish().sdl()
+    builder(&GraphqlConfig::default())
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }

@@ -14,7 +14,7 @@ use crate::types::IdentityId;
 /// The mutation root.
 pub struct Mutation;
 
-#[Object]
+#[Object(name = "CoreMutation")]
 impl Mutation {
     /// Logs a person in with a Mini Program `wx.login()` code (no token needed). Optional
     /// `encryptedData` + `iv` from the same session fill the profile (user info or phone).

@@ -22,7 +22,7 @@ pub(super) fn user_id(name: &str, id: &str) -> async_graphql::Result<UserId> {
         .map_err(|_| gql(ApiError::bad_input(format!("{name} is not a user id"))))
 }
 
-#[Object]
+#[Object(name = "CoreQuery")]
 impl Query {
     /// The calling user (user access token). A token issued before a merge resolves to the
     /// surviving user.

@@ -1,7 +1,7 @@
 //! GraphQL object types over the database rows.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Interface, Object, SimpleObject};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::error::{ApiError, ErrorCode, gql};
@@ -16,11 +16,13 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
-fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<DbLoader> {
+pub(super) fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<DbLoader> {
     ctx.data_unchecked::<DataLoader<DbLoader>>()
 }
 
-fn load_failed(e: std::sync::Arc<crate::identity::IdentityError>) -> async_graphql::Error {
+pub(super) fn load_failed(
+    e: std::sync::Arc<crate::identity::IdentityError>,
+) -> async_graphql::Error {
     match std::sync::Arc::try_unwrap(e) {
         Ok(e) => gql(e),
         Err(shared) => gql(ApiError::internal(&shared)),
@@ -112,6 +114,39 @@ impl User {
             .unwrap_or_default();
         Ok(rows.into_iter().map(OfficialAccountIdentity).collect())
     }
+}
+
+/// A person in one WeChat app, of either kind. An interface rather than a union: both kinds share
+/// their key (`appId`, `openid`), `unionid` and owner, which a client reads without a fragment;
+/// a kind's own fields (`subscribed`, `scope`, …) take `... on OfficialAccountIdentity`.
+// Each interface field repeats `ty = …`, which clippy takes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(Interface)]
+#[graphql(
+    field(name = "id", ty = "ID", desc = "Row id."),
+    field(name = "app_id", ty = "&str", desc = "The app's id."),
+    field(
+        name = "openid",
+        ty = "&str",
+        desc = "The person's openid in that app."
+    ),
+    field(
+        name = "unionid",
+        ty = "Option<&str>",
+        desc = "The unionid WeChat reported for this identity."
+    ),
+    field(
+        name = "user",
+        ty = "User",
+        desc = "The user this identity belongs to."
+    ),
+    field(name = "created_at", ty = "DateTime<Utc>", desc = "First sighting.")
+)]
+pub enum Identity {
+    /// In a Mini Program.
+    MiniProgram(MiniProgramIdentity),
+    /// In an Official Account.
+    OfficialAccount(OfficialAccountIdentity),
 }
 
 /// A person in one Mini Program.

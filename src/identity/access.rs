@@ -9,7 +9,7 @@
 //! | [`Admin`] | admin API keys | merge, unlink, read the merge history, register templates |
 //! | [`Messenger`] | admin and service API keys | send messages to users |
 //! | [`SelfUser`] | a user's access token | read and log out itself |
-//! | [`Related`] | any caller, for relations of what it was shown | batched reads by user id |
+//! | [`Related`] | any caller, for relations of what it was shown, and for lookups checked against [`Access::read_scope`] | batched reads by user id and by identity key |
 //!
 //! Handles are made only here, and the identity layer's data is reachable only through them, so
 //! a resolver that skips the check has nothing to read with. It does not compile:
@@ -42,6 +42,30 @@ use std::sync::Arc;
 pub struct Access {
     identity: Identity,
     caller: Result<Caller, AuthError>,
+    /// A user token's live user, read once per request (see [`Access::read_scope`]).
+    me: tokio::sync::OnceCell<UserRow>,
+}
+
+/// Whose users and identities a caller may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Everyone's (admin and service API keys).
+    Everyone,
+    /// One live user's, with the tombstones merged into it (a user token).
+    Only(UserId),
+}
+
+impl ReadScope {
+    /// Whether what belongs to the live user `owner` may be shown (`None`: nothing was found).
+    /// A user token is refused anything but itself, found or not, so it learns nothing about
+    /// other ids.
+    pub fn check(&self, owner: Option<&UserId>) -> Result<(), IdentityError> {
+        match self {
+            ReadScope::Everyone => Ok(()),
+            ReadScope::Only(me) if owner == Some(me) => Ok(()),
+            ReadScope::Only(_) => Err(AuthError::Forbidden("a user may only read itself").into()),
+        }
+    }
 }
 
 impl Identity {
@@ -58,6 +82,7 @@ impl Identity {
         Access {
             identity: self.clone(),
             caller,
+            me: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -66,6 +91,7 @@ impl Identity {
         Access {
             identity: self.clone(),
             caller: Ok(Caller::Anonymous),
+            me: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -145,17 +171,29 @@ impl Access {
         Related(self.identity.clone(), Default::default())
     }
 
+    /// Whose data this caller may read: everyone's for admin/service keys, its own live user's
+    /// for a user token (read once per request), UNAUTHENTICATED for anonymous callers.
+    pub async fn read_scope(&self) -> Result<ReadScope, IdentityError> {
+        match self.caller()? {
+            Caller::ApiKey { .. } => Ok(ReadScope::Everyone),
+            Caller::User { .. } => {
+                let me = self
+                    .me
+                    .get_or_try_init(|| async { self.self_user()?.live_user().await })
+                    .await?;
+                Ok(ReadScope::Only(me.id.clone()))
+            }
+            Caller::Anonymous => Err(need_credentials()),
+        }
+    }
+
     /// A user by id: any user for admin/service keys (a merged id answers the tombstone); for a
     /// user token, only itself (or a tombstone merged into it).
     pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, IdentityError> {
-        if let Caller::User { .. } = self.caller()? {
-            let me = self.self_user()?.live_user().await?;
-            return match Reader(&self.identity).user(id).await? {
-                Some(u) if u.id == me.id || u.merged_into.as_ref() == Some(&me.id) => Ok(Some(u)),
-                _ => Err(AuthError::Forbidden("a user may only read itself").into()),
-            };
-        }
-        self.reader()?.user(id).await
+        let scope = self.read_scope().await?;
+        let user = Reader(&self.identity).user(id).await?;
+        scope.check(user.as_ref().map(UserRow::live_id))?;
+        Ok(user)
     }
 
     /// Users and identities by id (see [`Reader::nodes`]): anything for admin/service keys; for a

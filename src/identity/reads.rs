@@ -11,7 +11,7 @@ use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
 use crate::db::models::user_list::{UserListFilter, UserWindow};
-use crate::types::{UnionId, UserId};
+use crate::types::{AppId, AppKind, OpenId, UnionId, UserId};
 
 impl Reader<'_> {
     /// The user with this id, tombstone or live.
@@ -146,5 +146,32 @@ impl Related {
             rows.extend(OfficialAccountIdentityRow::for_users(conn, &missing).await?);
         }
         Ok(rows)
+    }
+
+    /// The kind of the configured app `app_id` (None: no such app).
+    pub fn app_kind(&self, app_id: &str) -> Option<AppKind> {
+        self.config().app(app_id).map(|a| a.kind)
+    }
+
+    /// The Mini Program identities among `app_ids` × `openids` (see
+    /// [`MiniProgramIdentityRow::for_keys`]).
+    pub async fn mini_program_identities_by_key(
+        &self,
+        app_ids: &[AppId],
+        openids: &[OpenId],
+    ) -> Result<Vec<MiniProgramIdentityRow>, IdentityError> {
+        Ok(MiniProgramIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids).await?)
+    }
+
+    /// The Official Account identities among `app_ids` × `openids`.
+    pub async fn official_account_identities_by_key(
+        &self,
+        app_ids: &[AppId],
+        openids: &[OpenId],
+    ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
+        Ok(
+            OfficialAccountIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids)
+                .await?,
+        )
     }
 }

@@ -11,6 +11,8 @@ mod dashboards;
 mod db_schema;
 mod fast_path;
 mod fast_path_races;
+mod federation;
+mod federation_gateway;
 mod follower_sync;
 mod hardening;
 mod harness_checks;

@@ -61,6 +61,11 @@ impl UserRow {
         }
     }
 
+    /// The live user this row stands for: its survivor if it was merged, else itself.
+    pub fn live_id(&self) -> &UserId {
+        self.merged_into.as_ref().unwrap_or(&self.id)
+    }
+
     /// The user with this id, tombstone or live.
     pub async fn find(conn: &mut Conn, id: &UserId) -> Result<Option<UserRow>, DbError> {
         let q = users::table.find(id);
