@@ -87,9 +87,9 @@ async fn the_subgraph_serves_its_sdl_with_the_federation_directives(backend: Bac
     );
     for expected in [
         "extend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\"",
-        "type User @key(fields: \"id\")",
-        "type MiniProgramIdentity implements Identity @key(fields: \"appId openid\")",
-        "type OfficialAccountIdentity implements Identity @key(fields: \"appId openid\")",
+        "type User implements Node @key(fields: \"id\")",
+        "type MiniProgramIdentity implements Node & Identity @key(fields: \"appId openid\")",
+        "type OfficialAccountIdentity implements Node & Identity @key(fields: \"appId openid\")",
         "type Query {",
         "usersByIds(ids: [ID!]!): [User]!",
     ] {

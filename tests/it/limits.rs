@@ -422,7 +422,11 @@ async fn a_half_sent_header_is_cut_off_and_the_service_keeps_answering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_trickling_its_body_is_cut_off_by_the_request_timeout() {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.limits.request_timeout_ms = 1000).await;
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.limits.request_timeout_ms = 1000;
+        c.graphql.execution_timeout_ms = 1000;
+    })
+    .await;
     let mut stream = half_sent(
         &app.base,
         "POST /graphql HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"qu",

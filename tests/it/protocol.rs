@@ -110,7 +110,7 @@ async fn media_types_and_status_codes_follow_graphql_over_http(backend: Backend)
             "{accept:?}: {}",
             a.content_type
         );
-        assert_eq!(a.body, json!({ "data": { "__typename": "QueryRoot" } }));
+        assert_eq!(a.body, json!({ "data": { "__typename": "Query" } }));
     }
 
     // Nothing we can answer in: 406, with a JSON error.
@@ -230,7 +230,7 @@ async fn get_runs_queries_and_refuses_mutations_with_405(backend: Backend) {
     let a = get(&app, GRAPHQL_RESPONSE, &[("query", "{ __typename }")]).await;
     assert_eq!(a.status, 200);
     assert!(a.content_type.starts_with(GRAPHQL_RESPONSE));
-    assert_eq!(a.body["data"]["__typename"], "QueryRoot");
+    assert_eq!(a.body["data"]["__typename"], "Query");
     let a = get(
         &app,
         "application/json",
@@ -268,7 +268,7 @@ async fn get_runs_queries_and_refuses_mutations_with_405(backend: Backend) {
     )
     .await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.body["data"]["__typename"], "QueryRoot");
+    assert_eq!(a.body["data"]["__typename"], "Query");
     let a = get(
         &app,
         GRAPHQL_RESPONSE,
@@ -311,7 +311,7 @@ async fn depth_complexity_and_introspection_limits_name_their_setting(backend: B
     let wide = "{ apps { appId kind name } a: apps { appId kind name } }";
     let introspect = "{ __schema { queryType { name } } }";
     let fragment_introspect =
-        "query { ...F } fragment F on QueryRoot { __type(name: \"User\") { name } }";
+        "query { ...F } fragment F on Query { __type(name: \"User\") { name } }";
 
     // The defaults: all of it runs (depth 16, complexity 5000, introspection on).
     let app = TestApp::start(backend).await;
@@ -365,7 +365,7 @@ async fn depth_complexity_and_introspection_limits_name_their_setting(backend: B
     // Just under the limits, and `__typename`, still run.
     let a = admin(&app, "{ __typename apps { appId kind name } }").await;
     assert_eq!(a.status, 200, "{:#}", a.body);
-    assert_eq!(a.body["data"]["__typename"], "QueryRoot");
+    assert_eq!(a.body["data"]["__typename"], "Query");
     assert_eq!(app.written().await, before);
 
     // No GraphiQL: a browser gets the JSON answer to a GET without a query, and no assets.
@@ -454,14 +454,14 @@ async fn persisted_queries_are_off_by_default_and_bounded_when_on(backend: Backe
     assert_eq!(error_code(&a.body), "PERSISTED_QUERY_NOT_FOUND");
     // The text with its hash runs and is remembered: the hash alone works from then on.
     let a = post(&app, Some(GRAPHQL_RESPONSE), None, persisted(q1, true)).await;
-    assert_eq!(a.body["data"]["__typename"], "QueryRoot");
+    assert_eq!(a.body["data"]["__typename"], "Query");
     let a = post(&app, Some(GRAPHQL_RESPONSE), None, persisted(q1, false)).await;
     assert_eq!(a.status, 200, "{:#}", a.body);
-    assert_eq!(a.body["data"]["__typename"], "QueryRoot");
+    assert_eq!(a.body["data"]["__typename"], "Query");
     // ... also over GET.
     let hash = persisted(q1, false)["extensions"].to_string();
     let a = get(&app, GRAPHQL_RESPONSE, &[("extensions", &hash)]).await;
-    assert_eq!(a.body["data"]["__typename"], "QueryRoot");
+    assert_eq!(a.body["data"]["__typename"], "Query");
     // A hash that is not the text's is refused.
     let mut wrong = persisted(q1, true);
     wrong["query"] = json!(q2);
