@@ -582,10 +582,11 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
 }
 
-/// Waits (at most 30 s) until bulk job `id` completed; returns it.
+/// Waits (at most 90 s: a resumed job first waits out its dead runner's lease, on a loaded
+/// machine) until bulk job `id` completed; returns it.
 pub(crate) async fn wait_job(app: &TestApp, id: &str) -> Value {
     let q = "query($id: ID!) { messageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["messageJob"].clone();
         if job["status"] == "COMPLETED" {
