@@ -72,6 +72,21 @@ async fn login_across_a_merge(fast_path: bool) -> (Value, FirstUpdate) {
     tokio::join!(app.login_mp_code(MP_A, &code), merge)
 }
 
+/// The login and the merge deadlock, and the login still succeeds.
+async fn logs_in_across_a_merge(fast_path: bool) {
+    let (body, first) = login_across_a_merge(fast_path).await;
+    assert!(
+        first.met_a_deadlock(),
+        "the merge and the login deadlocked ({:?}, {:?})",
+        first.waited,
+        first.error
+    );
+    assert!(
+        body.get("errors").is_none(),
+        "and the login ran again: {body:#}"
+    );
+}
+
 /// How the merge's first update ended.
 struct FirstUpdate {
     waited: Duration,
@@ -95,17 +110,7 @@ impl FirstUpdate {
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
 async fn the_full_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
-    let (body, first) = login_across_a_merge(false).await;
-    assert!(
-        first.met_a_deadlock(),
-        "the merge and the login deadlocked ({:?}, {:?})",
-        first.waited,
-        first.error
-    );
-    assert!(
-        body.get("errors").is_none(),
-        "and the login ran again: {body:#}"
-    );
+    logs_in_across_a_merge(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,15 +119,5 @@ async fn the_full_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
 async fn the_fast_path_runs_a_login_again_after_a_deadlock_with_a_merge() {
-    let (body, first) = login_across_a_merge(true).await;
-    assert!(
-        first.met_a_deadlock(),
-        "the merge and the login deadlocked ({:?}, {:?})",
-        first.waited,
-        first.error
-    );
-    assert!(
-        body.get("errors").is_none(),
-        "and the login ran again: {body:#}"
-    );
+    logs_in_across_a_merge(true).await;
 }
