@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, TransactionManager};
 
 use super::{Conn, Db, DbError, PgConn, SqliteConn};
@@ -116,7 +117,7 @@ where
     loop {
         attempt += 1;
         let mut tx = db.begin().await?;
-        let result = body(&mut tx.conn).await;
+        let result = body(tx.conn()).await;
         let race = match result {
             Ok(value) => match tx.commit().await {
                 Ok(()) => {
@@ -156,12 +157,29 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-/// An open transaction holding its connection. Dropping it without commit leaves the connection
-/// flagged as in-transaction, and the pool discards it.
+/// An open transaction holding its connection. Dropped before its commit or rollback finished
+/// (the request was cut off, the task aborted), it takes the connection out of the pool and
+/// closes it, so the database rolls back at once and releases the transaction's locks (SQLite's
+/// write lock, PostgreSQL's row locks). Back in the pool, the connection would hold them until
+/// its next checkout noticed the open transaction, and every writer would wait until then.
 struct Tx {
-    conn: Conn,
+    /// `None` once the transaction has ended (committed or rolled back).
+    conn: Option<Conn>,
     /// SQLite only: this process's write lock, held until commit or rollback.
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        tracing::debug!("transaction dropped while open; closing its connection");
+        // Out of the pool and dropped: the connection closes (a SQLite statement still running
+        // on a blocking thread closes it when it returns), which rolls the transaction back.
+        match conn {
+            Conn::Sqlite(c) => drop(Object::take(c)),
+            Conn::Postgres(c) => drop(Object::take(c)),
+        }
+    }
 }
 
 impl Db {
@@ -171,8 +189,13 @@ impl Db {
             Some(lock) => Some(lock.lock_owned().await),
             None => None,
         };
-        let mut conn = self.conn().await?;
-        match &mut conn {
+        // The transaction owns the connection before `BEGIN` is sent: cut off during `BEGIN`,
+        // it closes the connection too.
+        let mut tx = Tx {
+            conn: Some(self.conn().await?),
+            _writer: writer,
+        };
+        let begun = match tx.conn() {
             Conn::Sqlite(c) => {
                 c.spawn_blocking(|inner| {
                     diesel::connection::AnsiTransactionManager::begin_transaction_sql(
@@ -180,22 +203,31 @@ impl Db {
                         "BEGIN IMMEDIATE",
                     )
                 })
-                .await?
+                .await
             }
             Conn::Postgres(c) => {
-                <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
+                <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await
             }
+        };
+        if let Err(e) = begun {
+            // Nothing began: the connection goes back to the pool.
+            drop(tx.conn.take());
+            return Err(e.into());
         }
-        Ok(Tx {
-            conn,
-            _writer: writer,
-        })
+        Ok(tx)
     }
 }
 
 impl Tx {
+    /// The transaction's connection.
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("an open transaction holds its connection")
+    }
+
     async fn commit(mut self) -> Result<(), DbError> {
-        match &mut self.conn {
+        match self.conn() {
             Conn::Sqlite(c) => {
                 <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
                     .await?
@@ -205,12 +237,14 @@ impl Tx {
                     .await?
             }
         }
+        // Ended: back to the pool.
+        drop(self.conn.take());
         Ok(())
     }
 
-    /// Rolls back; a failure here only means the pool will discard the connection.
+    /// Rolls back; if that fails, the connection is closed (which rolls back too).
     async fn rollback(mut self) {
-        let result = match &mut self.conn {
+        let result = match self.conn() {
             Conn::Sqlite(c) => {
                 <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
                     .await
@@ -220,8 +254,9 @@ impl Tx {
                     .await
             }
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "rollback failed; connection will be discarded");
+        match result {
+            Ok(()) => drop(self.conn.take()),
+            Err(e) => tracing::warn!(error = %e, "rollback failed; closing the connection"),
         }
     }
 }

@@ -27,6 +27,7 @@ on_both_backends!(
     two_first_sightings_of_one_new_openid_make_one_identity,
     a_rolled_back_transaction_leaves_nothing,
     an_exhausted_pool_is_a_retryable_unavailable,
+    a_transaction_cut_off_midway_releases_its_locks_at_once,
 );
 
 fn is_unique_violation(e: &DbError) -> bool {
@@ -287,4 +288,60 @@ async fn an_exhausted_pool_is_a_retryable_unavailable(backend: Backend) {
     assert_eq!(api.code().http_status().as_u16(), 503);
     drop(held);
     assert!(db.conn().await.is_ok(), "the connection is free again");
+}
+
+/// A transaction whose future is dropped midway (a request cut off by its timeout, a task
+/// aborted) closes its connection, so the database rolls it back at once: another instance can
+/// write the same row right away. (Returned to the pool instead, the connection would hold its
+/// locks — SQLite's write lock, PostgreSQL's row lock — until its next checkout, which in an
+/// idle pool never comes.)
+async fn a_transaction_cut_off_midway_releases_its_locks_at_once(backend: Backend) {
+    use diesel_async::RunQueryDsl;
+    let ctx = Ctx::new(backend).await;
+    let user = seed::user(&mut ctx.conn().await, None, Some("before")).await;
+    let set_nickname = |nickname: &str| {
+        format!(
+            "UPDATE users SET nickname = '{nickname}' WHERE id = '{}'",
+            user.id
+        )
+    };
+    let (written, wrote) = tokio::sync::oneshot::channel();
+    let db = ctx.db.clone();
+    let update = set_nickname("cut-off");
+    let cut_off = tokio::spawn(async move {
+        let written = std::sync::Mutex::new(Some(written));
+        transaction(&db, async |conn: &mut Conn| -> Result<(), DbError> {
+            with_conn!(conn, c => diesel::sql_query(update.as_str()).execute(c).await)?;
+            if let Some(written) = written.lock().unwrap().take() {
+                let _ = written.send(());
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await
+    });
+    wrote.await.expect("the first transaction wrote");
+    cut_off.abort();
+    assert!(cut_off.await.unwrap_err().is_cancelled());
+
+    // Another instance: its own pool on the same database, and a bounded wait.
+    let other = wechat_identity::db::Db::connect(&ctx.url, 1).await.unwrap();
+    let update = set_nickname("after");
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        transaction(&other, async |conn: &mut Conn| -> Result<usize, DbError> {
+            Ok(with_conn!(conn, c => diesel::sql_query(update.as_str()).execute(c).await)?)
+        }),
+    )
+    .await
+    .expect("the row is still locked by the cut-off transaction 5 s later");
+    assert_eq!(second.unwrap(), 1);
+    let row = UserRow::find(&mut ctx.conn().await, &user.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        row.unwrap().nickname.as_deref(),
+        Some("after"),
+        "the cut-off write rolled back"
+    );
 }

@@ -602,11 +602,7 @@ pub(crate) async fn wait_job(app: &TestApp, id: &str) -> Value {
 }
 
 mod a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_second_copy {
-    // KNOWN FAILURE, not a pass: on SQLite, under the whole suite's load since issue 11's merge,
-    // the second instance did not finish the job within 90 s (twice in CI; alone it passes in
-    // 4 s). Not diagnosed yet; the closing note of issue 11 says so.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "known failure on SQLite under the full suite's load, not diagnosed (issue 11's note)"]
     async fn sqlite() {
         super::a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_second_copy(
             crate::common::Backend::Sqlite,

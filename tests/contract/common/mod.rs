@@ -50,6 +50,8 @@ pub use backends::{Backend, pg_admin, pg_admin_url};
 /// One test's database and identity service.
 pub struct Ctx {
     pub db: Db,
+    /// The database's URL (a second pool, as another instance would open, may be pointed at it).
+    pub url: String,
     pub identity: Identity,
     pub backend: Backend,
     /// The PostgreSQL database made for this test, dropped with it.
@@ -96,7 +98,7 @@ impl Ctx {
         ];
         let config = Config {
             data_dir: dir.path().to_owned(),
-            database_url: Some(Secret::new(url)),
+            database_url: Some(Secret::new(url.clone())),
             api_keys: api_keys.clone(),
             ..Config::default()
         };
@@ -114,6 +116,7 @@ impl Ctx {
         });
         Ctx {
             db,
+            url,
             identity,
             backend,
             pg,
