@@ -16,9 +16,9 @@ use crate::common::*;
 /// locks the user, waits until the login is blocked on it, then updates the identity (as a
 /// merge moving it would) and commits. Like a merge in `db::transaction`, it runs again when
 /// PostgreSQL aborts it: the login it deadlocked with may, running again itself, take the
-/// identity first and deadlock with it a second time. Returns the login's response and how
-/// the merge's first update ended.
-async fn login_across_a_merge(fast_path: bool) -> (Value, FirstUpdate) {
+/// identity first and deadlock with it a second time. Returns the service, the person's user
+/// id, the login's response and how the merge's first update ended.
+async fn login_across_a_merge(fast_path: bool) -> (TestApp, String, Value, FirstUpdate) {
     let app = TestApp::start_with(Backend::Postgres, move |c| {
         c.database_fast_path = fast_path;
         c.rate_limits.enabled = false;
@@ -69,12 +69,14 @@ async fn login_across_a_merge(fast_path: bool) -> (Value, FirstUpdate) {
         wechat_identity::with_conn!(&mut conn, c => c.batch_execute("COMMIT").await).unwrap();
         first
     };
-    tokio::join!(app.login_mp_code(MP_A, &code), merge)
+    let (body, first) = tokio::join!(app.login_mp_code(MP_A, &code), merge);
+    (app, x, body, first)
 }
 
-/// The login and the merge deadlock, and the login still succeeds.
+/// The login and the merge deadlock, and the login still succeeds: as the same person, with a
+/// token that works.
 async fn logs_in_across_a_merge(fast_path: bool) {
-    let (body, first) = login_across_a_merge(fast_path).await;
+    let (app, x, body, first) = login_across_a_merge(fast_path).await;
     assert!(
         first.met_a_deadlock(),
         "the merge and the login deadlocked ({:?}, {:?})",
@@ -84,6 +86,22 @@ async fn logs_in_across_a_merge(fast_path: bool) {
     assert!(
         body.get("errors").is_none(),
         "and the login ran again: {body:#}"
+    );
+    let login = &body["data"]["loginWithMiniProgram"];
+    assert_eq!(
+        login["user"]["id"],
+        x.as_str(),
+        "zoe is still zoe: {body:#}"
+    );
+    assert_eq!(login["newUser"], false, "{body:#}");
+    let me = app.me(login["accessToken"].as_str().unwrap()).await;
+    assert_eq!(me["data"]["me"]["id"], x.as_str(), "{me:#}");
+    assert_eq!(
+        me["data"]["me"]["miniProgramIdentities"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "one identity, not a second one made by the login run again: {me:#}"
     );
 }
 

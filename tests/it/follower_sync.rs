@@ -179,9 +179,20 @@ async fn only_admins_sync_and_one_sync_runs_per_app(backend: Backend) {
         .await;
 }
 
+/// An OA with `follower_sync_interval_secs` is synced with no one asking: the sync completes
+/// and records the followers WeChat lists, and the next check finds it recent enough.
 async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
+    use wechat_identity::config::sandbox_demo_apps;
+    use wechat_identity::wechat::sandbox::Sandbox;
+    // A sandbox of its own, with followers before the service (and its first check) starts.
+    let sandbox = Sandbox::new(&sandbox_demo_apps());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wechat_url = sandbox.spawn(listener);
+    sandbox.add_followers(OA, "sched-", 0, 4).unwrap();
     let app = TestApp::start_with(backend, |c| {
-        c.apps = wechat_identity::config::sandbox_demo_apps();
+        c.sandbox = Some(false);
+        c.apps = sandbox_demo_apps();
+        c.wechat.api_base_url = wechat_url;
         for a in &mut c.apps {
             if a.app_id.as_str() == OA {
                 a.follower_sync_interval_secs = Some(3600);
@@ -192,20 +203,27 @@ async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
     .await;
     let list = "query($a: String!) { followerSyncs(appId: $a) { id status requestedBy } }";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    let id = loop {
         let data = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
-        let syncs = data["followerSyncs"].as_array().unwrap().clone();
-        if let Some(s) = syncs.first() {
+        if let Some(s) = data["followerSyncs"].as_array().unwrap().first() {
             assert!(s["requestedBy"].is_null(), "{s}");
-            // One per interval: the next check finds this one recent enough.
-            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-            let again = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
-            assert_eq!(again["followerSyncs"].as_array().unwrap().len(), 1);
-            return;
+            break s["id"].as_str().unwrap().to_owned();
         }
         assert!(std::time::Instant::now() < deadline, "no scheduled sync");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    };
+    let done = app.wait_sync(&id, "COMPLETED", 30).await;
+    assert_eq!(done["followersSeen"], 4, "{done:#}");
+    assert_eq!(done["usersCreated"], 4, "{done:#}");
+    assert_eq!(
+        app.count("official_account_identities WHERE subscribed")
+            .await,
+        4
+    );
+    // One per interval: the next checks (every second) find this one recent enough.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let again = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
+    assert_eq!(again["followerSyncs"].as_array().unwrap().len(), 1);
 }
 
 async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend) {
