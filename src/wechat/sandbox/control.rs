@@ -76,6 +76,8 @@ pub struct FaultRequest {
     pub errcode: Option<i64>,
     /// Wait this long first.
     pub delay_ms: Option<u64>,
+    /// Run the call, then hold its answer this long (the call took effect; its caller waits).
+    pub reply_delay_ms: Option<u64>,
     /// Answer with a malformed body.
     #[serde(default)]
     pub malformed: bool,
@@ -112,10 +114,20 @@ pub(super) async fn add_fault(
     if count == 0 || count > 10_000 {
         return bad_request("count must be 1..=10000".into());
     }
-    if req.errcode.is_none() && req.delay_ms.is_none() && !req.malformed {
-        return bad_request("a fault needs errcode, delayMs or malformed".into());
+    if req.errcode.is_none()
+        && req.delay_ms.is_none()
+        && req.reply_delay_ms.is_none()
+        && !req.malformed
+    {
+        return bad_request("a fault needs errcode, delayMs, replyDelayMs or malformed".into());
+    }
+    if req.reply_delay_ms.is_some() && (req.errcode.is_some() || req.malformed) {
+        return bad_request(
+            "replyDelayMs holds a real answer: not with errcode or malformed".into(),
+        );
     }
     let delay = Duration::from_millis(req.delay_ms.unwrap_or(0).min(60_000));
+    let reply_delay = Duration::from_millis(req.reply_delay_ms.unwrap_or(0).min(60_000));
     if req.path.as_ref().is_some_and(|p| p.len() > 256) {
         return bad_request("path must be at most 256 characters".into());
     }
@@ -130,6 +142,7 @@ pub(super) async fn add_fault(
         path: req.path,
         errcode: req.errcode,
         delay,
+        reply_delay,
         malformed: req.malformed,
         remaining: count,
         skip: req.after.unwrap_or(0).min(100_000),

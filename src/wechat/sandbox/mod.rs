@@ -124,6 +124,8 @@ struct Fault {
     path: Option<String>,
     errcode: Option<i64>,
     delay: Duration,
+    /// Run the call (WeChat accepts it), then hold the answer this long.
+    reply_delay: Duration,
     malformed: bool,
     remaining: u32,
     /// Matching calls to let through first.
@@ -363,7 +365,8 @@ fn wechat_error(errcode: i64, errmsg: &str) -> Response {
 }
 
 /// Answers a call of the faked API with the pending fault for its path, if there is one (after
-/// the fault's delay); otherwise, or when the fault is only a delay, runs the call.
+/// the fault's delay); otherwise, or when the fault is only a delay, runs the call (and holds
+/// its answer for the fault's reply delay: the call took effect, its caller does not know yet).
 async fn apply_fault(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
     let Some(fault) = sandbox.take_fault(request.uri().path()) else {
         return next.run(request).await;
@@ -376,7 +379,11 @@ async fn apply_fault(State(sandbox): State<Sandbox>, request: Request, next: Nex
     }
     match fault.errcode {
         Some(errcode) => Refusal(errcode, "sandbox injected fault").into_response(),
-        None => next.run(request).await,
+        None => {
+            let answer = next.run(request).await;
+            tokio::time::sleep(fault.reply_delay).await;
+            answer
+        }
     }
 }
 
