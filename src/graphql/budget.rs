@@ -197,9 +197,9 @@ impl Budget {
     ) -> ServerResult<()> {
         let variables = std::mem::take(&mut request.variables);
         let checked = match request.parsed_query() {
-            Ok(doc) => self.check(doc, &variables).and_then(|()| {
-                super::weights::check_sdl_access(doc, self.public_sdl, access)
-            }),
+            Ok(doc) => self
+                .check(doc, &variables)
+                .and_then(|()| super::weights::check_sdl_access(doc, self.public_sdl, access)),
             Err(_) => Ok(()),
         };
         request.variables = variables;

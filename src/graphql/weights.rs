@@ -212,7 +212,12 @@ mod tests {
     fn run(q: &str, variables: Variables) -> ServerResult<()> {
         let doc = async_graphql::parser::parse_query(q).unwrap();
         let (_, operation) = doc.operations.iter().next().unwrap();
-        check(&BUDGET, &doc, &operation.node.selection_set.node, &variables)
+        check(
+            &BUDGET,
+            &doc,
+            &operation.node.selection_set.node,
+            &variables,
+        )
     }
 
     fn message(q: &str) -> String {
@@ -236,7 +241,10 @@ mod tests {
             .map(|i| format!("s{i}: __schema {{ types {{ name }} }} "))
             .collect();
         let m = message(&format!("{{ {four} }}"));
-        assert!(m.contains("graphql.introspection_fields_per_request"), "{m}");
+        assert!(
+            m.contains("graphql.introspection_fields_per_request"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -170,7 +170,10 @@ pub fn reply(media: MediaType, response: async_graphql::Response, max_bytes: usi
             MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
             MediaType::Json => StatusCode::OK,
         };
-        (status, capped(&json!({ "errors": response.errors }), max_bytes))
+        (
+            status,
+            capped(&json!({ "errors": response.errors }), max_bytes),
+        )
     } else {
         (StatusCode::OK, capped(&response, max_bytes))
     };

@@ -256,7 +256,9 @@ mod tests {
         use KeywordType::*;
         assert!(Thing.check("您的订单已发货").is_ok());
         assert!(Thing.check(&"字".repeat(21)).is_err());
-        for c in ['\n', '\r', '\t', '\u{b}', '\0', '\u{85}', '\u{2028}', '\u{2029}'] {
+        for c in [
+            '\n', '\r', '\t', '\u{b}', '\0', '\u{85}', '\u{2028}', '\u{2029}',
+        ] {
             let why = Thing.check(&format!("line{c}break")).unwrap_err();
             assert!(why.contains(&format!("U+{:04X}", u32::from(c))), "{why}");
             assert!(CharacterString.check(&format!("SN{c}1")).is_err());
