@@ -51,8 +51,25 @@ pub(super) fn check<'d>(
             services.first,
         ));
     }
-    let mut introspection = Counter::new(doc, INTROSPECTION_FIELDS);
-    if let Ok(found) = introspection.count(set, 0)
+    // Aliases inside an introspection root repeat whole lists of the schema (a thousand aliased
+    // `types` in one `__schema` built a 20 MB answer); GraphiQL's and Apollo's queries use none.
+    let mut inside = Tree::new(doc);
+    let mut walk = |field: &'d Positioned<Field>| -> Result<usize, Uncountable> {
+        inside.size(&field.node.selection_set.node, 0)?;
+        Ok(1)
+    };
+    let mut introspection = Counter::weighed(doc, INTROSPECTION_FIELDS, &mut walk);
+    let found = introspection.count(set, 0);
+    let first = introspection.first;
+    if inside.aliased > 0 {
+        return Err(refuse(
+            "aliases inside `__schema`/`__type` are not answered (each would repeat part of the \
+             schema; see graphql.introspection_fields_per_request): select each field once"
+                .into(),
+            first,
+        ));
+    }
+    if let Ok(found) = found
         && found > budget.introspection_fields
     {
         let max = budget.introspection_fields;
@@ -63,7 +80,7 @@ pub(super) fn check<'d>(
                  fragments count)",
                 if max == 1 { "" } else { "s" },
             ),
-            introspection.first,
+            first,
         ));
     }
     let mut tree = Tree::new(doc);
@@ -145,6 +162,8 @@ struct Tree<'d> {
     fragments: HashMap<&'d str, usize>,
     in_progress: Vec<&'d str>,
     visits: usize,
+    /// Aliased fields seen (each named fragment walked once).
+    aliased: usize,
 }
 
 impl<'d> Tree<'d> {
@@ -154,6 +173,7 @@ impl<'d> Tree<'d> {
             fragments: HashMap::new(),
             in_progress: Vec::new(),
             visits: 0,
+            aliased: 0,
         }
     }
 
@@ -169,6 +189,7 @@ impl<'d> Tree<'d> {
             }
             total = total.saturating_add(match &selection.node {
                 Selection::Field(field) => {
+                    self.aliased += usize::from(field.node.alias.is_some());
                     1usize.saturating_add(self.size(&field.node.selection_set.node, depth + 1)?)
                 }
                 Selection::InlineFragment(fragment) => {

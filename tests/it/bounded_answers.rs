@@ -140,6 +140,13 @@ async fn aliased_introspection_is_refused_and_graphiql_introspection_still_works
         .collect();
     let body = small_answer(&app, None, &format!("{{ {fields} }}"), 1024).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
+    // Aliases inside one `__schema` (990 aliased `types` built a 20 MB answer).
+    let fields: String = (0..990)
+        .map(|i| format!("t{i}: types {{ name fields {{ name description }} }} "))
+        .collect();
+    let body = small_answer(&app, None, &format!("{{ __schema {{ {fields} }} }}"), 1024).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
+    assert!(message(&body).contains("aliases inside"), "{body:#}");
 
     // GraphiQL's own query, anonymous: answered, well within the answer cap.
     let (status, bytes) = post(
