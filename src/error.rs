@@ -76,6 +76,9 @@ pub enum ErrorCode {
     PersistedQueryNotFound,
     /// Automatic persisted queries are off (`graphql.persisted_queries`).
     PersistedQueryNotSupported,
+    /// The answer would be larger than `graphql.max_response_bytes`: ask for less (fewer
+    /// fields, a smaller page).
+    ResponseTooLarge,
 }
 
 impl ErrorCode {
@@ -105,6 +108,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
         }
     }
 
@@ -118,7 +122,8 @@ impl ErrorCode {
             | ErrorCode::InvalidMessageData
             | ErrorCode::TemplateNotRegistered
             | ErrorCode::PersistedQueryNotFound
-            | ErrorCode::PersistedQueryNotSupported => StatusCode::BAD_REQUEST,
+            | ErrorCode::PersistedQueryNotSupported
+            | ErrorCode::ResponseTooLarge => StatusCode::BAD_REQUEST,
             ErrorCode::NoIdentity
             | ErrorCode::NotFollowing
             | ErrorCode::NoSubscribePermission

@@ -1,6 +1,7 @@
 //! `[graphql]`: what the GraphQL endpoint shows and how much one request may ask of it —
-//! introspection and GraphiQL (both switchable off in production), depth and complexity, the
-//! execution time, and automatic persisted queries.
+//! introspection and GraphiQL (both switchable off in production), who may read the SDL, depth,
+//! complexity and introspection fields, the answer's size, the execution time, and automatic
+//! persisted queries.
 
 use serde::Deserialize;
 use smart_default::SmartDefault;
@@ -21,10 +22,21 @@ pub struct GraphqlConfig {
     /// How deeply a query's selections may nest.
     #[default(16)]
     pub max_depth: usize,
-    /// A query's complexity at most (each field counts 1, a list field's page size multiplies
-    /// what is under it).
+    /// A query's complexity at most (each field counts 1, a list field's page size — `first`,
+    /// `ids`, `representations` — multiplies what is under it).
     #[default(5000)]
     pub max_complexity: usize,
+    /// `__schema` and `__type` root fields one request may select (aliases and fragments
+    /// count); GraphiQL's and Apollo's introspection query use one `__schema`.
+    #[default(3)]
+    pub introspection_fields_per_request: usize,
+    /// Whether anyone may read the SDL through `_service { sdl }`; off, only admin and service
+    /// API keys may (a federation gateway holds one). `wechat-identity schema` prints it regardless.
+    pub public_sdl: bool,
+    /// An answer's size at most, in bytes of JSON; a larger answer is replaced by a
+    /// `RESPONSE_TOO_LARGE` error naming this setting (never sent half).
+    #[default(4 * 1024 * 1024)]
+    pub max_response_bytes: usize,
     /// How long one GraphQL request may execute, in milliseconds; past it the request is cut
     /// off with `TIMEOUT` (at most `limits.request_timeout_ms`, the HTTP request's whole time).
     #[default(10_000)]
@@ -46,6 +58,18 @@ impl GraphqlConfig {
         }
         if !(1..=10_000_000).contains(&self.max_complexity) {
             return Err(invalid("graphql.max_complexity", "must be 1..=10000000"));
+        }
+        if !(1..=100).contains(&self.introspection_fields_per_request) {
+            return Err(invalid(
+                "graphql.introspection_fields_per_request",
+                "must be 1..=100",
+            ));
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.max_response_bytes) {
+            return Err(invalid(
+                "graphql.max_response_bytes",
+                "must be 1 KiB..=1 GiB",
+            ));
         }
         if self.execution_timeout_ms == 0 || self.execution_timeout_ms > request_timeout_ms {
             return Err(invalid(

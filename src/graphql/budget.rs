@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Pos, ServerError, ServerResult};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{Pos, Positioned, ServerError, ServerResult, Variables};
 
 use super::error::ErrorCode;
 
@@ -39,7 +39,8 @@ pub const WECHAT_FIELDS: &[&str] = &[
 pub const INTROSPECTION_FIELDS: &[&str] = &["__schema", "__type"];
 
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
-/// operation, and no introspection when it is off.
+/// operation, no introspection when it is off, and the schema fields and `_entities` weighed
+/// (see [`super::weights`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
     /// `limits.logins_per_request`.
@@ -50,38 +51,49 @@ pub struct Budget {
     pub wechat: usize,
     /// `graphql.introspection`.
     pub introspection: bool,
+    /// `graphql.introspection_fields_per_request`.
+    pub introspection_fields: usize,
+    /// `graphql.max_complexity` (what `_entities` weighs is held against it).
+    pub max_complexity: usize,
+    /// `graphql.public_sdl`.
+    pub public_sdl: bool,
 }
 
 /// Fragments (inline or spread) may nest this deep at the root of an operation; deeper, the
 /// request is refused rather than counted partly.
-const MAX_NESTING: usize = 32;
+pub(super) const MAX_NESTING: usize = 32;
 /// Selections looked at per operation at most (each named fragment is walked once).
-const MAX_VISITS: usize = 100_000;
+pub(super) const MAX_VISITS: usize = 100_000;
 
 /// Why a document could not be counted.
 #[derive(Debug, PartialEq, Eq)]
-enum Uncountable {
+pub(super) enum Uncountable {
     TooDeep,
     TooLarge,
 }
 
+/// What one matching root field weighs (1 for a plain count).
+type Weigh<'w, 'd> = dyn FnMut(&'d Positioned<Field>) -> Result<usize, Uncountable> + 'w;
+
 /// Counts root fields named in `names`, following fragments; each named fragment is counted
 /// once and its count reused wherever it is spread (a cycle counts as nothing: validation
-/// refuses cycles after this).
-struct Counter<'d> {
+/// refuses cycles after this). Each field found counts what `weigh` says (1 by default).
+pub(super) struct Counter<'d, 'w> {
     doc: &'d ExecutableDocument,
     names: &'d [&'d str],
+    weigh: Option<&'w mut Weigh<'w, 'd>>,
     fragments: HashMap<&'d str, usize>,
     in_progress: Vec<&'d str>,
-    first: Option<Pos>,
+    pub(super) first: Option<Pos>,
     visits: usize,
 }
 
-impl<'d> Counter<'d> {
-    fn new(doc: &'d ExecutableDocument, names: &'d [&'d str]) -> Self {
+impl<'d, 'w> Counter<'d, 'w> {
+    pub(super) fn new(doc: &'d ExecutableDocument, names: &'d [&'d str]) -> Self {
         Self {
             doc,
             names,
+            weigh: None,
             fragments: HashMap::new(),
             in_progress: Vec::new(),
             first: None,
@@ -89,7 +101,23 @@ impl<'d> Counter<'d> {
         }
     }
 
-    fn count(&mut self, set: &'d SelectionSet, depth: usize) -> Result<usize, Uncountable> {
+    /// A counter whose fields weigh what `weigh` says.
+    pub(super) fn weighed(
+        doc: &'d ExecutableDocument,
+        names: &'d [&'d str],
+        weigh: &'w mut Weigh<'w, 'd>,
+    ) -> Self {
+        Self {
+            weigh: Some(weigh),
+            ..Self::new(doc, names)
+        }
+    }
+
+    pub(super) fn count(
+        &mut self,
+        set: &'d SelectionSet,
+        depth: usize,
+    ) -> Result<usize, Uncountable> {
         if depth > MAX_NESTING {
             return Err(Uncountable::TooDeep);
         }
@@ -102,7 +130,10 @@ impl<'d> Counter<'d> {
             total = total.saturating_add(match &selection.node {
                 Selection::Field(field) if self.names.contains(&field.node.name.node.as_str()) => {
                     self.first.get_or_insert(field.pos);
-                    1
+                    match self.weigh.as_mut() {
+                        Some(weigh) => weigh(field)?,
+                        None => 1,
+                    }
                 }
                 Selection::Field(_) => 0,
                 Selection::InlineFragment(fragment) => {
@@ -129,11 +160,11 @@ impl<'d> Counter<'d> {
     }
 }
 
-fn refuse(message: String, pos: Option<Pos>) -> ServerError {
+pub(super) fn refuse(message: String, pos: Option<Pos>) -> ServerError {
     refuse_with(ErrorCode::BadUserInput, message, pos)
 }
 
-fn refuse_with(code: ErrorCode, message: String, pos: Option<Pos>) -> ServerError {
+pub(super) fn refuse_with(code: ErrorCode, message: String, pos: Option<Pos>) -> ServerError {
     let mut error = ServerError::new(message, pos);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
     extensions.set("code", code.as_str());
@@ -150,19 +181,32 @@ impl Budget {
             states: limits.states_per_request,
             wechat: limits.wechat_fields_per_request,
             introspection: config.graphql.introspection,
+            introspection_fields: config.graphql.introspection_fields_per_request,
+            max_complexity: config.graphql.max_complexity,
+            public_sdl: config.graphql.public_sdl,
         }
     }
 
     /// Parses `request`'s document (kept in the request, so the schema does not parse it
-    /// again) and checks it. A document that does not parse is left for the schema to report.
-    pub fn check_request(&self, request: &mut async_graphql::Request) -> ServerResult<()> {
-        match request.parsed_query() {
-            Ok(doc) => self.check(doc),
+    /// again) and checks it, and that `access` may read the SDL if it asks for it. A document
+    /// that does not parse is left for the schema to report.
+    pub fn check_request(
+        &self,
+        request: &mut async_graphql::Request,
+        access: &crate::identity::access::Access,
+    ) -> ServerResult<()> {
+        let variables = std::mem::take(&mut request.variables);
+        let checked = match request.parsed_query() {
+            Ok(doc) => self
+                .check(doc, &variables)
+                .and_then(|()| super::weights::check_sdl_access(doc, self.public_sdl, access)),
             Err(_) => Ok(()),
-        }
+        };
+        request.variables = variables;
+        checked
     }
 
-    fn check(&self, doc: &ExecutableDocument) -> ServerResult<()> {
+    fn check(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
         let budgets: [(&[&str], usize, &str, &str); 3] = [
             (
                 LOGIN_FIELDS,
@@ -198,6 +242,7 @@ impl Budget {
                     ));
                 }
             }
+            super::weights::check(self, doc, &operation.node.selection_set.node, variables)?;
             for (names, max, what, key) in budgets {
                 let mut counter = Counter::new(doc, names);
                 let found = counter
@@ -259,7 +304,14 @@ mod tests {
         states: 5,
         wechat: 5,
         introspection: true,
+        introspection_fields: 3,
+        max_complexity: 5000,
+        public_sdl: false,
     };
+
+    fn check(budget: &Budget, doc: &ExecutableDocument) -> ServerResult<()> {
+        budget.check(doc, &Variables::default())
+    }
 
     #[test]
     fn introspection_off_refuses_schema_and_type_even_in_fragments() {
@@ -272,14 +324,14 @@ mod tests {
             "query { ...F } fragment F on Query { __type(name: \"User\") { name } }",
             "{ ... on Query { t: __type(name: \"User\") { name } } }",
         ] {
-            let err = off.check(&doc(q)).unwrap_err();
+            let err = check(&off, &doc(q)).unwrap_err();
             assert!(
                 err.message.contains("graphql.introspection"),
                 "{q}: {err:?}"
             );
-            assert!(BUDGET.check(&doc(q)).is_ok(), "{q}");
+            assert!(check(&BUDGET, &doc(q)).is_ok(), "{q}");
         }
-        assert!(off.check(&doc("{ __typename }")).is_ok());
+        assert!(check(&off, &doc("{ __typename }")).is_ok());
     }
 
     #[test]
@@ -293,7 +345,7 @@ mod tests {
         assert_eq!(counts["loginWithMiniProgram"], 1);
         assert_eq!(counts["loginWithOfficialAccount"], 1);
         assert_eq!(counts["refreshSession"], 1);
-        let err = BUDGET.check(&d).unwrap_err();
+        let err = check(&BUDGET, &d).unwrap_err();
         assert!(
             err.message.contains("limits.logins_per_request"),
             "{}",
@@ -312,7 +364,7 @@ mod tests {
             "mutation {{ {open} a: {login} b: {login} {close} }}"
         ));
         assert_eq!(costly_fields(&d).unwrap()["loginWithMiniProgram"], 2);
-        assert!(BUDGET.check(&d).is_err());
+        assert!(check(&BUDGET, &d).is_err());
         // Named fragments ten deep, the same.
         let mut q =
             format!("mutation {{ ...F0 }} fragment F10 on Mutation {{ a: {login} b: {login} }}");
@@ -321,12 +373,12 @@ mod tests {
         }
         let d = doc(&q);
         assert_eq!(costly_fields(&d).unwrap()["loginWithMiniProgram"], 2);
-        assert!(BUDGET.check(&d).is_err());
+        assert!(check(&BUDGET, &d).is_err());
         // Past the nesting bound: refused outright.
         let open = "... on Mutation { ".repeat(MAX_NESTING + 1);
         let close = "} ".repeat(MAX_NESTING + 1);
         let d = doc(&format!("mutation {{ {open} {login} {close} }}"));
-        let err = BUDGET.check(&d).unwrap_err();
+        let err = check(&BUDGET, &d).unwrap_err();
         assert!(err.message.contains("nest more than"), "{}", err.message);
     }
 
@@ -354,6 +406,6 @@ mod tests {
             Ok(1000)
         );
         assert!(counter.visits <= 31, "{} visits", counter.visits);
-        assert!(BUDGET.check(&d).is_err());
+        assert!(check(&BUDGET, &d).is_err());
     }
 }

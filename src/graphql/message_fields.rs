@@ -36,6 +36,7 @@ impl MessageQuery {
 
     /// Messages, newest first, a page at a time (admin and service keys).
     #[allow(clippy::too_many_arguments)] // one per filter and the page, as GraphQL takes them
+    #[graphql(complexity = "super::paging::page_weight(first) * child_complexity + 1")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -180,6 +181,7 @@ impl MessageMutation {
     /// A logged-in Mini Program user reports what `wx.requestSubscribeMessage` answered (user
     /// access tokens). Accepts add a one-time permission (or hold a long-term one); the
     /// permissions as they now stand.
+    #[graphql(complexity = "answers.len() * child_complexity + 1")]
     async fn record_subscribe_consent(
         &self,
         ctx: &Context<'_>,

@@ -147,6 +147,7 @@ impl OfficialAccountQuery {
 
     /// The latest follower syncs of an Official Account, newest first (admin; `first` at most
     /// 100).
+    #[graphql(complexity = "super::paging::page_weight(Some(first)) * child_complexity + 1")]
     async fn follower_syncs(
         &self,
         ctx: &Context<'_>,

@@ -19,6 +19,12 @@ pub const MAX_PAGE: i32 = 100;
 /// The page size when neither `first` nor `last` is given.
 const DEFAULT_PAGE: i32 = 20;
 
+/// What a page of `size` (`first` or `last`; none: the default) weighs in a query's complexity:
+/// the rows it can answer (within 1..=[`MAX_PAGE`]; other sizes are refused when it runs).
+pub fn page_weight(size: Option<i32>) -> usize {
+    size.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize
+}
+
 /// A checked page request: its size, the keys it starts after and ends before, and whether
 /// it is the end of that window (`last`) rather than its start.
 pub struct Page<K = String> {

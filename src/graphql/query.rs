@@ -60,6 +60,7 @@ impl Query {
     /// forward, `last`/`before` backward; cursors carry the order's key, so paging continues
     /// where it was as users are added. Live users only unless `filter.includeMerged`.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::paging::page_weight(first.or(last)) * child_complexity + 1")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -89,6 +90,7 @@ impl Query {
 
     /// Objects by id (Relay), in the order asked, null where there is none; at most 100 ids.
     /// Access as for `node`.
+    #[graphql(complexity = "ids.len() * child_complexity + 1")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,
@@ -126,6 +128,7 @@ impl Query {
 
     /// Merges and unlinks, oldest first, a page at a time (admin keys): who (`actor`), when and
     /// why; only those involving `userId` when given.
+    #[graphql(complexity = "super::paging::page_weight(first) * child_complexity + 1")]
     async fn merge_events(
         &self,
         ctx: &Context<'_>,

@@ -1,7 +1,7 @@
 //! `/graphql`: reads the request (a JSON POST body of at most `limits.max_body_bytes`, or GET's
 //! parameters for queries), authenticates the caller from the `Authorization` header, attaches
 //! per-request data (caller, client info, DataLoader), checks the budget and runs the schema
-//! within `graphql.execution_timeout_ms`. The wire protocol (media types, status codes) is
+//! within `graphql.execution_timeout_ms`; the answer is at most `graphql.max_response_bytes`. The wire protocol (media types, status codes) is
 //! `graphql_wire`; a browser's GET gets GraphiQL (`graphiql`).
 
 use std::net::SocketAddr;
@@ -158,15 +158,17 @@ async fn execute(
         return Refusal::mutation_over_get().reply(media);
     }
     let config = state.identity.config();
-    if let Err(error) = Budget::of(config).check_request(&mut request) {
-        return reply(media, async_graphql::Response::from_errors(vec![error]));
+    let max_bytes = config.graphql.max_response_bytes;
+    let access = state
+        .identity
+        .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
+    if let Err(error) = Budget::of(config).check_request(&mut request, &access) {
+        let refused = async_graphql::Response::from_errors(vec![error]);
+        return reply(media, refused, max_bytes);
     }
     if !config.graphql.introspection {
         request = request.disable_introspection();
     }
-    let access = state
-        .identity
-        .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
     let client = state.client_info(peer, headers);
     let loader = DataLoader::new(DbLoader(access.related()), tokio::spawn);
     let request = request.data(access).data(client).data(loader);
@@ -174,7 +176,7 @@ async fn execute(
     match tokio::time::timeout(Duration::from_millis(limit), state.schema.execute(request)).await {
         Ok(mut response) => {
             explain_errors(&mut response, &config.graphql);
-            reply(media, response)
+            reply(media, response, max_bytes)
         }
         Err(_) => Refusal::graphql(
             ErrorCode::Timeout,
@@ -202,7 +204,7 @@ fn explain_errors(response: &mut async_graphql::Response, limits: &GraphqlConfig
             "Query is too complex." => {
                 error.message = format!(
                     "the query's complexity is over {} (graphql.max_complexity; each selected \
-                     field counts 1)",
+                     field counts 1, a list field times its page size)",
                     limits.max_complexity
                 );
             }

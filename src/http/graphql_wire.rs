@@ -154,24 +154,86 @@ impl Refusal {
     }
 }
 
-/// The answer to an executed (or engine-refused) request, in `media`. The engine refused it
-/// before execution when there is no data and no error has a path (field errors always have
-/// one): then there is no `data` entry, and `application/graphql-response+json` answers 400.
-pub fn reply(media: MediaType, response: async_graphql::Response) -> Response {
+/// The answer to an executed (or engine-refused) request, in `media`, at most `max_bytes` of
+/// JSON (`graphql.max_response_bytes`): serialized into a buffer that refuses to grow past it,
+/// so a larger answer is never built whole, and is replaced by a `RESPONSE_TOO_LARGE` error
+/// (HTTP 400 in `application/graphql-response+json`, 200 in `application/json`). The engine
+/// refused the request before execution when there is no data and no error has a path (field
+/// errors always have one): then there is no `data` entry, and
+/// `application/graphql-response+json` answers 400.
+pub fn reply(media: MediaType, response: async_graphql::Response, max_bytes: usize) -> Response {
     let refused = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    if !refused {
-        let mut answer = write(media, StatusCode::OK, serde_json::to_vec(&response));
-        answer.headers_mut().extend(response.http_headers);
-        return answer;
-    }
-    let status = match media {
-        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
-        MediaType::Json => StatusCode::OK,
+    let (status, body) = if refused {
+        let status = match media {
+            MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+            MediaType::Json => StatusCode::OK,
+        };
+        (
+            status,
+            capped(&json!({ "errors": response.errors }), max_bytes),
+        )
+    } else {
+        (StatusCode::OK, capped(&response, max_bytes))
     };
-    let body = json!({ "errors": response.errors });
-    write(media, status, serde_json::to_vec(&body))
+    match body {
+        Ok(body) => {
+            let mut answer = write(media, status, Ok(body));
+            if !refused {
+                answer.headers_mut().extend(response.http_headers);
+            }
+            answer
+        }
+        Err(Capped::TooLarge) => Refusal::graphql(
+            ErrorCode::ResponseTooLarge,
+            format!(
+                "the answer is larger than {max_bytes} bytes (graphql.max_response_bytes): ask \
+                 for fewer fields or a smaller page"
+            ),
+        )
+        .reply(media),
+        Err(Capped::Json(e)) => write(media, status, Err(e)),
+    }
+}
+
+/// Why [`capped`] gave no bytes.
+enum Capped {
+    TooLarge,
+    Json(serde_json::Error),
+}
+
+/// `value` as JSON, or [`Capped::TooLarge`] as soon as it passes `max_bytes`.
+fn capped(value: &impl serde::Serialize, max_bytes: usize) -> Result<Vec<u8>, Capped> {
+    let mut out = CappedBuffer {
+        bytes: Vec::with_capacity(max_bytes.min(16 * 1024)),
+        max_bytes,
+    };
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => Ok(out.bytes),
+        Err(e) if e.is_io() => Err(Capped::TooLarge),
+        Err(e) => Err(Capped::Json(e)),
+    }
+}
+
+/// A buffer that refuses a write that would take it past `max_bytes`.
+struct CappedBuffer {
+    bytes: Vec<u8>,
+    max_bytes: usize,
+}
+
+impl std::io::Write for CappedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.max_bytes {
+            return Err(std::io::Error::other("graphql.max_response_bytes"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn write(media: MediaType, status: StatusCode, body: serde_json::Result<Vec<u8>>) -> Response {

@@ -41,8 +41,16 @@ impl KeywordType {
         if value.trim().is_empty() {
             return Err("is empty".into());
         }
-        if value.contains(['\n', '\r']) {
-            return Err("contains a line break (WeChat drops it)".into());
+        // WeChat's "no line breaks" (May 2023): every control character (\n, \r, tab, vertical
+        // tab, NUL, U+0085 …) and the Unicode line and paragraph separators.
+        if let Some(c) = value
+            .chars()
+            .find(|&c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        {
+            return Err(format!(
+                "contains a line break or control character (U+{:04X}); WeChat allows neither",
+                u32::from(c)
+            ));
         }
         let chars = value.chars().count();
         let at_most = |n: usize, what: &str| {
@@ -248,7 +256,13 @@ mod tests {
         use KeywordType::*;
         assert!(Thing.check("您的订单已发货").is_ok());
         assert!(Thing.check(&"字".repeat(21)).is_err());
-        assert!(Thing.check("line\nbreak").is_err());
+        for c in [
+            '\n', '\r', '\t', '\u{b}', '\0', '\u{85}', '\u{2028}', '\u{2029}',
+        ] {
+            let why = Thing.check(&format!("line{c}break")).unwrap_err();
+            assert!(why.contains(&format!("U+{:04X}", u32::from(c))), "{why}");
+            assert!(CharacterString.check(&format!("SN{c}1")).is_err());
+        }
         assert!(Number.check("3.14").is_ok() && Number.check("3.1.4").is_err());
         assert!(Letter.check("abc").is_ok() && Letter.check("ab1").is_err());
         assert!(Symbol.check("%").is_ok() && Symbol.check("a").is_err());

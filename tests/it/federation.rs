@@ -77,8 +77,11 @@ async fn identities(app: &TestApp, user: &str) -> Value {
 
 async fn the_subgraph_serves_its_sdl_with_the_federation_directives(backend: Backend) {
     let app = TestApp::start(backend).await;
-    // A gateway asks without credentials: the SDL is no secret (it is in the repository).
-    let data = app.gql_ok(None, "{ _service { sdl } }", json!({})).await;
+    // A gateway asks with its API key (anyone else is refused unless graphql.public_sdl:
+    // bounded_answers.rs).
+    let data = app
+        .gql_ok(Some(SERVICE_KEY), "{ _service { sdl } }", json!({}))
+        .await;
     let sdl = data["_service"]["sdl"].as_str().unwrap();
     assert_eq!(
         sdl,

@@ -21,20 +21,20 @@ on_both_backends!(
     a_bulk_send_reaches_every_follower_once_and_reports_progress,
 );
 
-const SHIPPED: &str = "sandboxtpl-shipped";
+pub(crate) const SHIPPED: &str = "sandboxtpl-shipped";
 const OA_NOTICE: &str = "sandboxtpl-oa-notice";
 const MP_ORDER: &str = "sandboxtpl-mp-order";
 
 const MESSAGE_FIELDS: &str = "id user { id unionid } appId openid channel templateId status
     wechatMsgId error { code message wechatErrcode } jobId createdAt deliveredAt";
 
-fn shipped_data() -> Value {
+pub(crate) fn shipped_data() -> Value {
     json!({ "thing1": { "value": "您的订单已发货" }, "time2": { "value": "2026-11-29 15:01" } })
 }
 
 impl TestApp {
     /// `sendMessage` as the service key; the whole response.
-    async fn send(&self, input: Value) -> Value {
+    pub(crate) async fn send(&self, input: Value) -> Value {
         let q = format!(
             "mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}"
         );
@@ -64,7 +64,7 @@ impl TestApp {
     }
 
     /// What the sandbox delivered on `app_id` (to `touser`, if given).
-    async fn delivered(&self, app_id: &str, touser: Option<&str>) -> Value {
+    pub(crate) async fn delivered(&self, app_id: &str, touser: Option<&str>) -> Value {
         let mut q = vec![("appId", app_id.to_owned()), ("limit", "10000".to_owned())];
         if let Some(t) = touser {
             q.push(("touser", t.to_owned()));
@@ -81,7 +81,7 @@ impl TestApp {
     }
 
     /// The sandbox's send-API call counters for an app.
-    async fn message_calls(&self, app_id: &str) -> Value {
+    pub(crate) async fn message_calls(&self, app_id: &str) -> Value {
         self.sandbox_stats(app_id).await["messageCalls"].clone()
     }
 
@@ -94,7 +94,7 @@ impl TestApp {
     }
 
     /// alice (or `user`) logs into Mini Program A and follows the OA; her user once merged.
-    async fn follower_user(&self, user: &str) -> (Value, String) {
+    pub(crate) async fn follower_user(&self, user: &str) -> (Value, String) {
         let login = self.login_mp(MP_A, user).await;
         let (status, follow) = self
             .sandbox_post("/follow", json!({ "appId": OA, "user": user }))
