@@ -29,9 +29,7 @@ const KNOWN_FROM_MP: [u64; 5] = [5, 120, 260, 380, 480];
 /// logged into Mini Program A: the sync merges the two users.
 const TWO_USERS: [u64; 4] = [20, 270, 400, 470];
 
-async fn a_sync_killed_at_a_page_boundary_resumes_elsewhere_with_exact_counters(
-    backend: Backend,
-) {
+async fn a_sync_killed_at_a_page_boundary_resumes_elsewhere_with_exact_counters(backend: Backend) {
     // The third page's `user/get` hangs: two pages are done and checkpointed.
     let fault = json!({ "path": "/cgi-bin/user/get", "delayMs": 60_000, "after": 2 });
     killed_and_resumed(backend, fault, 2 * PAGE, true).await;
@@ -81,7 +79,9 @@ async fn killed_and_resumed(
         sandbox.issue_code(&req).unwrap()
     };
     for i in KNOWN_FROM_MP.iter().chain(&TWO_USERS) {
-        let body = a.login_mp_code(MP_A, &code(MP_A, format!("c{i}"), None)).await;
+        let body = a
+            .login_mp_code(MP_A, &code(MP_A, format!("c{i}"), None))
+            .await;
         assert!(body.get("errors").is_none(), "{body:#}");
     }
     for i in TWO_USERS {
@@ -92,7 +92,10 @@ async fn killed_and_resumed(
         assert!(body["data"]["loginWithOfficialAccount"]["user"]["unionid"].is_null());
     }
     let users_before = a.count("users").await;
-    assert_eq!(users_before, (KNOWN_FROM_MP.len() + 2 * TWO_USERS.len()) as i64);
+    assert_eq!(
+        users_before,
+        (KNOWN_FROM_MP.len() + 2 * TWO_USERS.len()) as i64
+    );
 
     sandbox.add_followers(OA, "c", 0, FOLLOWERS).unwrap();
     let control = |path: &'static str, body: Value| {
@@ -153,7 +156,10 @@ async fn killed_and_resumed(
     // Nobody twice: one OA identity per follower, one live user per person, the merged users
     // left as tombstones. (Read through the first instance's harness handle: the second test
     // app's own is on a database of its own.)
-    assert_eq!(a.count("official_account_identities").await, FOLLOWERS as i64);
+    assert_eq!(
+        a.count("official_account_identities").await,
+        FOLLOWERS as i64
+    );
     assert_eq!(
         a.count("(SELECT DISTINCT openid FROM official_account_identities) AS o")
             .await,

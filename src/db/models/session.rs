@@ -129,7 +129,11 @@ impl SessionRow {
     /// count a login's sessions, use [`Self::lock_login`].
     pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
         let (family, user) = owner.keys();
-        let q = for_update(active(family, user).select(sessions::id).order(sessions::id));
+        let q = for_update(
+            active(family, user)
+                .select(sessions::id)
+                .order(sessions::id),
+        );
         let ids: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
         Ok(ids.len())
     }
