@@ -6,14 +6,15 @@
 //! rotation, and while the login is still active, that gets fresh tokens of the same login
 //! instead of revoking it; after the window, reuse revokes the whole login as before. Such a
 //! retry adds a sibling session to the login (the client keeps whichever answer it saw last),
-//! at most [`MAX_LIVE_PER_LOGIN`] live ones; refresh and logout lock the login's live sessions
-//! first, so a logout never misses a sibling being added.
+//! at most [`MAX_LIVE_PER_LOGIN`] live ones, however many retries arrive at once: retries and
+//! logout lock the login first ([`SessionRow::lock_login`]) and count after the lock, so the cap
+//! holds and a logout never misses a sibling being added.
 
 use chrono::Duration;
 
 use super::TokenIssuer;
 use crate::db::models::now;
-use crate::db::models::session::{NewSession, Owner, SessionRow};
+use crate::db::models::session::{NewSession, SessionRow};
 use crate::db::models::user::UserRow;
 use crate::db::transaction;
 use crate::db::{Conn, Db, DbError, Race, Retryable};
@@ -170,8 +171,9 @@ pub async fn refresh(
                 (None, _) => false,
                 (Some(rotated_at), Some(_)) => {
                     let within_grace = at - rotated_at <= grace;
-                    let active =
-                        SessionRow::lock_active(conn, Owner::Family(&session.family)).await?;
+                    // Retries of one login take turns here, each counting what the ones
+                    // before it added: the cap holds however many arrive at once.
+                    let active = SessionRow::lock_login(conn, &session.family).await?;
                     if !within_grace || active == 0 {
                         SessionRow::revoke_family(conn, &session.family, at).await?;
                         return Ok(Refreshed::Reused);

@@ -21,6 +21,12 @@ use crate::wechat::server_api::BATCHGET_MAX;
 pub const FOLLOWER_SYNC: &str = "follower_sync";
 
 /// What the job hands from run to run: the cursor and the counters.
+///
+/// Of the counters, `pages`, `listed` and `total` are the checkpoint's own (a page done again
+/// after a crash is counted once). `followers_seen`, `users_created`, `users_merged` and `errors`
+/// are a copy of the sync row's, which each chunk's transaction adds to as it writes its
+/// followers: the row is exact whatever page a crash hit, and a resumed run ignores these copies
+/// (so a checkpoint written before the row kept them resumes just the same).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SyncCheckpoint {
     /// The `next_openid` of the next page ("" first).
@@ -170,7 +176,8 @@ impl Identity {
 
     /// One page of a sync: `user/get` after the checkpoint's cursor, `batchget` 100 at a time
     /// (`wechat.follower_sync_concurrency` at once), every follower through the sighting
-    /// function; the checkpoint moves on and the counters are stored.
+    /// function (each chunk adding to the row's counters as it commits); the checkpoint moves on
+    /// and the pages done are stored.
     pub async fn follower_sync_page(
         &self,
         sync: &FollowerSyncRow,
@@ -198,20 +205,17 @@ impl Identity {
             .chunks(BATCHGET_MAX)
             .map(<[String]>::to_vec)
             .collect();
+        // Each chunk adds its counts to the sync's row as it commits (see `record_followers`).
         let results: Vec<Result<Tally, IdentityError>> = stream::iter(chunks)
             .map(|chunk| self.sync_chunk(app, chunk, sync_id))
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        for result in results {
+            result?;
+        }
         let n = &mut cp.counts;
         n.listed += openids.len() as i64;
-        for result in results {
-            let seen = result?;
-            n.followers_seen += seen.followers;
-            n.users_created += seen.created;
-            n.users_merged += seen.merged;
-            n.errors += seen.errors;
-        }
         // The list's end is a page with no openids (WeChat's way): not a page of followers.
         if !openids.is_empty() {
             n.pages += 1;
@@ -219,7 +223,14 @@ impl Identity {
         // The latest count: followers come and go while the sync runs.
         n.total = Some(page.total);
         let mut conn = self.db.conn().await?;
-        FollowerSyncRow::set_counts(&mut conn, &sync.id, n).await?;
+        FollowerSyncRow::set_progress(&mut conn, &sync.id, n).await?;
+        // The checkpoint carries the row's counters along (for the log); the row is the record.
+        if let Some(row) = FollowerSyncRow::find(&mut conn, &sync.id).await? {
+            n.followers_seen = row.followers_seen;
+            n.users_created = row.users_created;
+            n.users_merged = row.users_merged;
+            n.errors = row.errors;
+        }
         if openids.is_empty() || page.next_openid.is_empty() {
             return Ok(PageOutcome::Done);
         }

@@ -14,7 +14,7 @@ use super::wechat_token::AppToken;
 use super::{Identity, IdentityError};
 use crate::auth::Caller;
 use crate::config::AppConfig;
-use crate::db::models::follower_sync::FollowerSyncRow;
+use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::{Conn, transaction};
 use crate::types::{AppKind, OpenId, UnionId};
@@ -120,9 +120,12 @@ impl Admin<'_> {
 }
 
 impl Identity {
-    /// Records followers (one transaction): each through [`sighting::record`]; a sync (`sync`:
-    /// its id and the openids `user/get` listed) remembers whom it listed. A follower whose unionid conflicts with the one on record is
-    /// counted in `errors` and left as it is.
+    /// Records followers (one transaction): each through [`sighting::record`]. A follower whose
+    /// unionid conflicts with the one on record, or whose ids are malformed, is counted in
+    /// `errors` and left as it is. A sync (`sync`: its id and the openids `user/get` listed)
+    /// remembers whom it listed and adds the chunk's counts to its row in the same transaction,
+    /// counting only followers it had not listed before: a chunk done again after a crash
+    /// (committed, but its page not checkpointed) counts nothing twice, and nothing is lost.
     pub(super) async fn record_followers(
         &self,
         app: &AppConfig,
@@ -130,28 +133,22 @@ impl Identity {
         reason: MergeReason,
         sync: Option<(&str, &[String])>,
     ) -> Result<Tally, IdentityError> {
-        let parsed: Vec<(OpenId, Option<UnionId>, &FollowerInfo)> = infos
-            .iter()
-            .filter_map(|i| {
-                super::check_wechat_id("openid", &i.openid).ok()?;
-                let unionid = match i.unionid.as_deref() {
-                    Some(u) => Some(
-                        super::check_wechat_id("unionid", u)
-                            .ok()
-                            .map(|()| UnionId::new(u))?,
-                    ),
-                    None => None,
-                };
-                Some((OpenId::new(&i.openid), unionid, i))
-            })
-            .collect();
-        let skipped = (infos.len() - parsed.len()) as i64;
+        let parsed: Vec<_> = infos.iter().map(|i| (parse_follower(i), i)).collect();
         let parsed = &parsed;
-        let mut seen = transaction(
+        transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let done_before = match sync {
+                    Some((id, listed)) => FollowerSyncRow::already_seen(conn, id, listed).await?,
+                    None => Default::default(),
+                };
                 let mut seen = Tally::default();
-                for (openid, unionid, info) in parsed {
+                for (follower, info) in parsed {
+                    let fresh = !done_before.contains(&info.openid);
+                    let Some((openid, unionid)) = follower else {
+                        seen.errors += i64::from(fresh);
+                        continue;
+                    };
                     let s = Sighting {
                         app_id: &app.app_id,
                         openid,
@@ -165,27 +162,39 @@ impl Identity {
                     };
                     match sighting::record(conn, &s).await {
                         Ok(r) => {
-                            seen.followers += 1;
+                            seen.followers += i64::from(fresh);
                             seen.created += i64::from(r.new_user);
                             seen.merged += i64::from(r.merged);
                         }
                         Err(IdentityError::Conflict(message)) => {
                             tracing::warn!(app = %app.app_id, %message, "follower refused");
-                            seen.errors += 1;
+                            seen.errors += i64::from(fresh);
                         }
                         Err(e) => return Err(e),
                     }
                 }
-                if let Some((sync, listed)) = sync {
-                    FollowerSyncRow::record_seen(conn, sync, listed).await?;
+                if let Some((id, listed)) = sync {
+                    FollowerSyncRow::record_seen(conn, id, listed).await?;
+                    FollowerSyncRow::add_counts(conn, id, &seen.counts()).await?;
                 }
                 Ok(seen)
             },
         )
-        .await?;
-        seen.errors += skipped;
-        Ok(seen)
+        .await
     }
+}
+
+/// A follower's ids, checked (`None`: malformed).
+fn parse_follower(info: &FollowerInfo) -> Option<(OpenId, Option<UnionId>)> {
+    super::check_wechat_id("openid", &info.openid).ok()?;
+    let unionid = match info.unionid.as_deref() {
+        Some(u) => {
+            super::check_wechat_id("unionid", u).ok()?;
+            Some(UnionId::new(u))
+        }
+        None => None,
+    };
+    Some((OpenId::new(&info.openid), unionid))
 }
 
 /// What one batch of followers did.
@@ -199,6 +208,19 @@ pub struct Tally {
     pub merged: i64,
     /// Refused or malformed.
     pub errors: i64,
+}
+
+impl Tally {
+    /// As a sync's counters (the rest zero).
+    fn counts(&self) -> SyncCounts {
+        SyncCounts {
+            followers_seen: self.followers,
+            users_created: self.created,
+            users_merged: self.merged,
+            errors: self.errors,
+            ..SyncCounts::default()
+        }
+    }
 }
 
 /// A Unix time from WeChat as stored (UTC).

@@ -28,6 +28,14 @@ async fn lock_active(ctx: &Ctx, owner: Owner<'_>) -> usize {
     .unwrap()
 }
 
+async fn lock_login(ctx: &Ctx, family: &str) -> usize {
+    transaction(&ctx.db, async |conn: &mut Conn| -> Result<_, DbError> {
+        SessionRow::lock_login(conn, family).await
+    })
+    .await
+    .unwrap()
+}
+
 async fn sessions_are_locked_revoked_and_moved(backend: Backend) {
     let ctx = Ctx::new(backend).await;
     let mut conn = ctx.conn().await;
@@ -41,6 +49,8 @@ async fn sessions_are_locked_revoked_and_moved(backend: Backend) {
     let s4 = seed::session(&mut conn, &y.id, None, "h4").await.unwrap();
 
     assert_eq!(lock_active(&ctx, Owner::Family(&s1)).await, 2);
+    assert_eq!(lock_login(&ctx, &s1).await, 2, "a login: its live sessions");
+    assert_eq!(lock_login(&ctx, &s3).await, 1);
     assert_eq!(lock_active(&ctx, Owner::User(&x.id)).await, 3);
     assert_eq!(lock_active(&ctx, Owner::User(&y.id)).await, 1);
     let found = SessionRow::find_by_hash(&mut conn, "h2")

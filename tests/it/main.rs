@@ -15,6 +15,7 @@ mod fast_path_races;
 mod federation;
 mod federation_gateway;
 mod follower_sync;
+mod follower_sync_crash;
 mod hardening;
 mod harness_checks;
 mod jobs;

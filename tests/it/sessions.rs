@@ -8,7 +8,8 @@ use crate::on_both_backends;
 on_both_backends!(
     refresh_rotates_and_reuse_revokes_the_login,
     logout_ends_the_login,
-    refresh_works_with_a_stale_access_token_in_the_header
+    refresh_works_with_a_stale_access_token_in_the_header,
+    thirty_two_concurrent_refreshes_of_one_token_leave_at_most_sixteen_sessions
 );
 
 const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken newUser user { id } } }";
@@ -105,4 +106,67 @@ async fn refresh_works_with_a_stale_access_token_in_the_header(backend: Backend)
     // Where credentials are needed, the bad token is still refused.
     let me = app.me("not.a.valid-jwt").await;
     assert_eq!(error_code(&me), "UNAUTHENTICATED");
+}
+
+/// A client retrying one refresh 32 times at once (all within the grace window): the first
+/// rotates the token, the retries fork the login into siblings up to the cap of 16 live sessions,
+/// and the rest are refused without ending the login. On both backends the database then holds
+/// exactly the sessions the callers were handed, and each of them works.
+async fn thirty_two_concurrent_refreshes_of_one_token_leave_at_most_sixteen_sessions(
+    backend: Backend,
+) {
+    const CAP: usize = 16;
+    // The widest grace window allowed, so that no retry is late on a loaded machine.
+    let app = TestApp::start_with(backend, |c| c.jwt.refresh_reuse_grace_secs = 60).await;
+    let login = app.login_mp(MP_A, "alice").await;
+    let token = login["refreshToken"].as_str().unwrap();
+    let live = "sessions WHERE revoked_at IS NULL";
+    assert_eq!(app.count(live).await, 1);
+
+    let tries = (0..32).map(|_| app.gql(None, REFRESH, json!({ "t": token })));
+    let answers = futures_util::future::join_all(tries).await;
+    let mut won = Vec::new();
+    for body in &answers {
+        if body.get("errors").is_none() {
+            won.push(body["data"]["refreshSession"].clone());
+        } else {
+            // Refused as a retry past the cap: nothing else (no INTERNAL, no UNAVAILABLE).
+            assert_eq!(error_code(body), "UNAUTHENTICATED", "{body:#}");
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("already used"),
+                "{body:#}"
+            );
+        }
+    }
+    // One rotation and fifteen siblings: the cap, exactly, and what the callers got is what the
+    // database holds.
+    assert_eq!(won.len(), CAP, "{answers:#?}");
+    assert_eq!(app.count(live).await, CAP as i64);
+    assert_eq!(app.count("sessions").await, CAP as i64 + 1);
+
+    // Every answer is a working login: its access token reads `me`, its refresh token rotates.
+    for tokens in &won {
+        let access = tokens["accessToken"].as_str().unwrap();
+        assert_eq!(
+            app.me(access).await["data"]["me"]["id"],
+            login["user"]["id"]
+        );
+        let next = tokens["refreshToken"].as_str().unwrap();
+        let body = app.gql(None, REFRESH, json!({ "t": next })).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    assert_eq!(app.count(live).await, CAP as i64);
+    // The login is still one login: logging out with any of its tokens ends all of it.
+    let data = app
+        .gql_ok(
+            None,
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(data["logout"], true);
+    assert_eq!(app.count(live).await, 0);
 }

@@ -1,5 +1,6 @@
-//! `follower_syncs`: one row per follower sync of an Official Account, its counters written
-//! page by page (the cursor itself is the job's checkpoint).
+//! `follower_syncs`: one row per follower sync of an Official Account. Its counters of what the
+//! followers did are added in the transaction that writes them (exact after any crash); the
+//! pages done and WeChat's count are written page by page (the cursor is the job's checkpoint).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -184,18 +185,43 @@ impl FollowerSyncRow {
         Ok(())
     }
 
-    /// Writes the counters.
-    pub async fn set_counts(conn: &mut Conn, id: &str, n: &SyncCounts) -> Result<(), DbError> {
+    /// Writes how far the sync got: WeChat's latest count and the pages done (the checkpoint's;
+    /// the other counters are added by [`Self::add_counts`] as the followers are written).
+    pub async fn set_progress(conn: &mut Conn, id: &str, n: &SyncCounts) -> Result<(), DbError> {
+        let q = diesel::update(f::table.find(id)).set((f::total.eq(n.total), f::pages.eq(n.pages)));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// Adds what a chunk of followers did (`followers_seen`, `users_created`, `users_merged`,
+    /// `errors` of `n`) to the sync's counters. Run it in the transaction that wrote those
+    /// followers: the counters then count each write once, whenever a crash comes.
+    pub async fn add_counts(conn: &mut Conn, id: &str, n: &SyncCounts) -> Result<(), DbError> {
         let q = diesel::update(f::table.find(id)).set((
-            f::total.eq(n.total),
-            f::pages.eq(n.pages),
-            f::followers_seen.eq(n.followers_seen),
-            f::users_created.eq(n.users_created),
-            f::users_merged.eq(n.users_merged),
-            f::errors.eq(n.errors),
+            f::followers_seen.eq(f::followers_seen + n.followers_seen),
+            f::users_created.eq(f::users_created + n.users_created),
+            f::users_merged.eq(f::users_merged + n.users_merged),
+            f::errors.eq(f::errors + n.errors),
         ));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
+    }
+
+    /// Which of `openids` the sync has listed already (a chunk done again after a crash).
+    pub async fn already_seen(
+        conn: &mut Conn,
+        id: &str,
+        openids: &[String],
+    ) -> Result<std::collections::HashSet<String>, DbError> {
+        if openids.is_empty() {
+            return Ok(Default::default());
+        }
+        let q = seen::table
+            .filter(seen::sync_id.eq(id))
+            .filter(seen::openid.eq_any(openids))
+            .select(seen::openid);
+        let found: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
+        Ok(found.into_iter().collect())
     }
 
     /// Remembers that the sync listed these openids.

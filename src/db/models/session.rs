@@ -123,14 +123,34 @@ impl SessionRow {
     }
 
     /// Locks the active sessions of a family (or, with `user`, of a user) until the
-    /// transaction ends and returns how many there are. Refresh and logout both lock first, so
-    /// neither misses a session the other is adding (row locks on PostgreSQL; SQLite's
-    /// `BEGIN IMMEDIATE` already serializes them).
+    /// transaction ends and returns how many it locked (row locks on PostgreSQL, in id order;
+    /// SQLite's `BEGIN IMMEDIATE` already serializes everything). On PostgreSQL a `FOR UPDATE`
+    /// that had to wait re-checks only the rows it found, never rows inserted meanwhile: to
+    /// count a login's sessions, use [`Self::lock_login`].
     pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
         let (family, user) = owner.keys();
-        let q = for_update(active(family, user).select(sessions::id));
+        let q = for_update(
+            active(family, user)
+                .select(sessions::id)
+                .order(sessions::id),
+        );
         let ids: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
         Ok(ids.len())
+    }
+
+    /// Locks a login (a rotation family) until the transaction ends and returns how many live
+    /// sessions it has. Every refresh retry and every logout of the login queues here first, on
+    /// one row that always exists: the family's first session, whose id is the family's (sessions
+    /// are never deleted). Its live sessions are locked next (so a logout of the whole user waits
+    /// too), and only then counted, by a statement of its own: on PostgreSQL that one sees what
+    /// the transaction before committed, siblings included, so the count is exact.
+    pub async fn lock_login(conn: &mut Conn, family: &str) -> Result<usize, DbError> {
+        let q = for_update(sessions::table.find(family).select(sessions::id));
+        let _: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
+        Self::lock_active(conn, Owner::Family(family)).await?;
+        let q = active(Some(family), None).count();
+        let n: i64 = with_conn!(conn, c => q.get_result(c).await)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// Revokes every active session of a family (refresh-token reuse, logout), locking them
@@ -152,13 +172,17 @@ impl SessionRow {
         Self::revoke_all(conn, Owner::User(user_id), at).await
     }
 
-    /// Revokes every active session of `owner`, locking them first.
+    /// Revokes every active session of `owner`, locking them (a family: through
+    /// [`Self::lock_login`]) first.
     async fn revoke_all(
         conn: &mut Conn,
         owner: Owner<'_>,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
-        Self::lock_active(conn, owner).await?;
+        match owner {
+            Owner::Family(family) => Self::lock_login(conn, family).await?,
+            Owner::User(_) => Self::lock_active(conn, owner).await?,
+        };
         let (family, user) = owner.keys();
         let q = diesel::update(active(family, user)).set(sessions::revoked_at.eq(at));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
