@@ -29,4 +29,5 @@ mod schema;
 mod server_driven_login;
 mod sessions;
 mod tokens;
+mod wake;
 mod webhook;
