@@ -24,6 +24,7 @@ mod mini_program_login;
 mod oa_fast_path;
 mod official_account_login;
 mod protocol;
+mod readme;
 mod sandbox;
 mod schema;
 mod server_driven_login;
