@@ -10,6 +10,7 @@ pub mod models;
 pub mod queue;
 pub mod schema;
 pub mod tx;
+pub mod wake;
 
 pub use tx::{Race, Retryable, transaction};
 
@@ -75,6 +76,8 @@ pub struct Db {
     wait: Duration,
     /// Statements the pool's connections have sent (see [`Db::statements`]).
     statements: Arc<AtomicU64>,
+    /// Wakes the job runner when a job is queued (see [`wake`]).
+    wake: Arc<wake::Wake>,
 }
 
 /// Counts every statement a connection sends (diesel's instrumentation: one `StartQuery` per
@@ -167,7 +170,11 @@ impl Db {
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::new(Pools::Sqlite(pool, Arc::default()), statements))
+            Ok(Db::new(
+                Pools::Sqlite(pool, Arc::default()),
+                statements,
+                None,
+            ))
         } else {
             let mut conn = PgConn::establish(url)
                 .await
@@ -203,15 +210,16 @@ impl Db {
                 .max_size(pool_size)
                 .build()
                 .map_err(|e| DbError::Setup(e.to_string()))?;
-            Ok(Db::new(Pools::Postgres(pool), statements))
+            Ok(Db::new(Pools::Postgres(pool), statements, Some(url)))
         }
     }
 
-    fn new(pools: Pools, statements: Arc<AtomicU64>) -> Self {
+    fn new(pools: Pools, statements: Arc<AtomicU64>, listen_url: Option<&str>) -> Self {
         Self {
             pools,
             wait: DEFAULT_POOL_WAIT,
             statements,
+            wake: Arc::new(wake::Wake::new(listen_url)),
         }
     }
 

@@ -2,6 +2,7 @@
 //! job: [`enqueue`] (one per key) and the row of a new job.
 
 use chrono::NaiveDateTime;
+use diesel_async::SimpleAsyncConnection as _;
 
 use super::models::job::{JobRow, JobStatus};
 use super::models::now;
@@ -21,7 +22,7 @@ pub async fn enqueue(
     payload: &serde_json::Value,
 ) -> Result<JobRow, DbError> {
     let payload = payload.to_string();
-    transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
+    let queued = transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
         let row = new_row(kind, key, &payload, now());
         if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
             if !existing.status().is_some_and(JobStatus::is_finished) {
@@ -32,9 +33,16 @@ pub async fn enqueue(
         // Two first enqueues of one key: the second violates `jobs_key_key`, and the
         // transaction runs again and finds the first's job.
         JobRow::insert(conn, &row).await?;
+        if let Conn::Postgres(c) = conn {
+            // Delivered at commit, to every instance's runner (see `super::wake`).
+            c.batch_execute(&format!("NOTIFY {}", super::wake::CHANNEL))
+                .await?;
+        }
         Ok(row)
     })
-    .await
+    .await?;
+    db.wake_jobs();
+    Ok(queued)
 }
 
 /// A new queued job row (key: `key`, or its id).

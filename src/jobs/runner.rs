@@ -1,4 +1,4 @@
-//! The runner: arms the periodic jobs, polls for due jobs, claims at most `max_concurrent` at
+//! The runner: arms the periodic jobs, looks for due jobs when one is queued and at each poll, claims at most `max_concurrent` at
 //! a time and runs each in its own task (see [`super::run`] for one run); on shutdown it stops
 //! claiming and lets running jobs finish within the grace period, then gives the rest back.
 
@@ -124,10 +124,16 @@ impl Runner {
         let mut ticks = tokio::time::interval(this.poll);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut armed = false;
+        // Woken when a job is queued (here, or on PostgreSQL anywhere); the poll is the fallback.
+        let listener = {
+            let (db, stopped) = (this.db.clone(), stopped.clone());
+            tokio::spawn(async move { db.listen_for_jobs(stopped).await })
+        };
         loop {
             tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => break,
                 _ = ticks.tick() => {}
+                () = this.db.job_queued() => {}
                 Some(done) = tasks.join_next_with_id() => reap(done, &mut held),
             }
             while let Some(done) = tasks.try_join_next_with_id() {
@@ -152,6 +158,7 @@ impl Runner {
                 }
             }
         }
+        listener.abort();
         this.wind_down(tasks, held).await;
     }
 

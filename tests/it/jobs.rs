@@ -30,14 +30,14 @@ on_both_backends!(
 );
 
 /// A fresh, empty database (dropped at the end on PostgreSQL).
-struct Scratch {
+pub(crate) struct Scratch {
     url: String,
     _dir: TempDir,
     pg: Option<String>,
 }
 
 impl Scratch {
-    fn new(backend: Backend) -> Self {
+    pub(crate) fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         match backend {
             Backend::Sqlite => Scratch {
@@ -60,7 +60,7 @@ impl Scratch {
     }
 
     /// A pool of its own: each runner gets one, as each instance of the service would.
-    async fn db(&self) -> Db {
+    pub(crate) async fn db(&self) -> Db {
         Db::connect(&self.url, 4).await.expect("database opens")
     }
 }
@@ -73,7 +73,7 @@ impl Drop for Scratch {
     }
 }
 
-fn settings(instance: &str, lease_secs: u64) -> JobsConfig {
+pub(crate) fn settings(instance: &str, lease_secs: u64) -> JobsConfig {
     JobsConfig {
         poll_interval_ms: 20,
         lease_secs,
@@ -85,12 +85,12 @@ fn settings(instance: &str, lease_secs: u64) -> JobsConfig {
 }
 
 /// A running runner and the switch that stops it.
-struct Started {
+pub(crate) struct Started {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
-fn start(runner: Runner) -> Started {
+pub(crate) fn start(runner: Runner) -> Started {
     let (stop, stopped) = watch::channel(false);
     Started {
         stop,
@@ -100,7 +100,7 @@ fn start(runner: Runner) -> Started {
 
 impl Started {
     /// Shuts it down the way the service does, and waits for it.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(5), self.task)
             .await
@@ -110,7 +110,7 @@ impl Started {
 }
 
 /// Polls `check` until it yields something, failing after `secs`.
-async fn eventually<T, F: Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: Future<Output = Option<T>>>(
     secs: u64,
     what: &str,
     mut check: impl FnMut() -> F,
@@ -125,11 +125,11 @@ async fn eventually<T, F: Future<Output = Option<T>>>(
     }
 }
 
-async fn job(db: &Db, id: &str) -> JobRow {
+pub(crate) async fn job(db: &Db, id: &str) -> JobRow {
     jobs::find(db, id).await.unwrap().expect("the job exists")
 }
 
-async fn status_is(db: &Db, id: &str, status: JobStatus) -> Option<JobRow> {
+pub(crate) async fn status_is(db: &Db, id: &str, status: JobStatus) -> Option<JobRow> {
     let row = job(db, id).await;
     (row.status() == Some(status)).then_some(row)
 }
