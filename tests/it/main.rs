@@ -28,5 +28,7 @@ mod sandbox;
 mod schema;
 mod server_driven_login;
 mod sessions;
+mod state_cap;
 mod tokens;
 mod webhook;
+mod webhook_replay;
