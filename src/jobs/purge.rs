@@ -60,7 +60,11 @@ impl Job for PurgeExpired {
             .await
             .map_err(JobError::retry)?;
         if events + queries > 0 {
-            tracing::debug!(events, queries, "purged processed webhook events and expired signed queries");
+            tracing::debug!(
+                events,
+                queries,
+                "purged processed webhook events and expired signed queries"
+            );
         }
         if states + tickets > 0 {
             tracing::debug!(

@@ -242,9 +242,20 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
     // and other apps' slots stay.
     let app = AppId::new(OA);
     let other = AppId::new("wxotheroa");
-    assert_eq!(OauthStateRow::count_issued(&mut conn, &app).await.unwrap(), 1);
-    assert_eq!(OauthStateRow::count_issued(&mut conn, &app).await.unwrap(), 2);
-    assert_eq!(OauthStateRow::count_issued(&mut conn, &other).await.unwrap(), 1);
+    assert_eq!(
+        OauthStateRow::count_issued(&mut conn, &app).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        OauthStateRow::count_issued(&mut conn, &app).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        OauthStateRow::count_issued(&mut conn, &other)
+            .await
+            .unwrap(),
+        1
+    );
     let in_slot = |id: &str, app: &str, slot: i64| OauthStateRow {
         slot: Some(slot),
         ..state(id, app, 0, 60)
@@ -257,8 +268,16 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
     ] {
         OauthStateRow::store_in_slot(&mut conn, &row).await.unwrap();
     }
-    assert!(OauthStateRow::find(&mut conn, "a0").await.unwrap().is_none());
-    let replaced = OauthStateRow::find(&mut conn, "a0-again").await.unwrap().unwrap();
+    assert!(
+        OauthStateRow::find(&mut conn, "a0")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let replaced = OauthStateRow::find(&mut conn, "a0-again")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((replaced.app_id, replaced.slot), (app.clone(), Some(0)));
     for kept in ["a1", "b0", "s1", "s2", "s3", "s4", "other", "expired"] {
         assert!(
@@ -270,8 +289,18 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
         );
     }
     // A lowered cap: the slots beyond it go, unslotted states stay.
-    assert_eq!(OauthStateRow::purge_beyond_slots(&mut conn, 1).await.unwrap(), 1);
-    assert!(OauthStateRow::find(&mut conn, "a1").await.unwrap().is_none());
+    assert_eq!(
+        OauthStateRow::purge_beyond_slots(&mut conn, 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        OauthStateRow::find(&mut conn, "a1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(ctx.count("oauth_states").await, 8);
 
     assert_eq!(

@@ -93,9 +93,13 @@ async fn the_state_cap_holds_exactly_under_a_concurrent_flood_on_two_instances(b
         "{most} states at once (cap {CAP}, {issued} issued)"
     );
     assert_eq!(a.count("oauth_states").await, i64::from(CAP));
-    assert_eq!(a.count("oauth_states WHERE used_at IS NULL").await, i64::from(CAP));
     assert_eq!(
-        a.count(&format!("oauth_state_counters WHERE issued = {issued}")).await,
+        a.count("oauth_states WHERE used_at IS NULL").await,
+        i64::from(CAP)
+    );
+    assert_eq!(
+        a.count(&format!("oauth_state_counters WHERE issued = {issued}"))
+            .await,
         1,
         "every state counted"
     );
@@ -104,7 +108,10 @@ async fn the_state_cap_holds_exactly_under_a_concurrent_flood_on_two_instances(b
     let (_, newest) = b.authorize_url(OA, "SNSAPI_BASE").await;
     let code = a.oa_code("alice", "snsapi_base").await;
     let body = a.login_oa_code(OA, &code, &newest).await;
-    assert!(body.get("errors").is_none(), "the newest state works: {body:#}");
+    assert!(
+        body.get("errors").is_none(),
+        "the newest state works: {body:#}"
+    );
     let code = a.oa_code("bob", "snsapi_base").await;
     let body = a.login_oa_code(OA, &code, &before_flood).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");

@@ -3,7 +3,8 @@
 //! their own — to the same instance, to another instance, after a restart, and to another app
 //! that shares the token. Every one is refused and nothing is stored; WeChat's own retry (same
 //! query, same body, same app) is still accepted wherever it lands. Concurrent first sightings
-//! of one query with different bodies let exactly one through.
+//! of one query with different bodies let exactly one through. The purge job deletes the
+//! signed queries whose window has passed.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use crate::on_both_backends;
 on_both_backends!(
     a_replayed_query_with_a_forged_body_is_refused_everywhere,
     concurrent_first_sightings_of_one_query_let_one_body_through,
+    signed_queries_are_purged_once_expired,
 );
 
 /// A second Official Account with the same webhook token as the demo OA.
@@ -54,11 +56,7 @@ fn same_deployment(a: &TestApp) -> impl FnOnce(&mut Config) + use<> {
 /// taken afterwards moves only if a push stores something.
 async fn wait_processed(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while app
-        .count("webhook_events WHERE processed_at IS NULL")
-        .await
-        > 0
-    {
+    while app.count("webhook_events WHERE processed_at IS NULL").await > 0 {
         assert!(Instant::now() < deadline, "the events were never processed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -78,23 +76,49 @@ async fn a_replayed_query_with_a_forged_body_is_refused_everywhere(backend: Back
     .await;
     let b = TestApp::start_with(backend, same_deployment(&a)).await;
     let openid = "oDDDDDDDDDDDDDDDDDDDDDDDDDDD";
-    let real = event_xml(openid, "VIEW", "<EventKey><![CDATA[https://h5.example.com/]]></EventKey>");
+    let real = event_xml(
+        openid,
+        "VIEW",
+        "<EventKey><![CDATA[https://h5.example.com/]]></EventKey>",
+    );
     let forged = event_xml(openid, "unsubscribe", "");
     let query = signed_query(0);
 
     // WeChat's push, to instance A.
-    assert_eq!(a.webhook_post(OA, &query, real.clone()).await, (200, "success".into()));
+    assert_eq!(
+        a.webhook_post(OA, &query, real.clone()).await,
+        (200, "success".into())
+    );
     wait_processed(&a).await;
     let before = a.written().await;
 
     // The same query with a forged body: on A, on B, and on the other app (on either body).
-    assert_replay_refused(a.webhook_post(OA, &query, forged.clone()).await, "same instance");
-    assert_replay_refused(b.webhook_post(OA, &query, forged.clone()).await, "other instance");
-    assert_replay_refused(b.webhook_post(OA2, &query, forged.clone()).await, "other app");
-    assert_replay_refused(a.webhook_post(OA2, &query, real.clone()).await, "other app, same body");
+    assert_replay_refused(
+        a.webhook_post(OA, &query, forged.clone()).await,
+        "same instance",
+    );
+    assert_replay_refused(
+        b.webhook_post(OA, &query, forged.clone()).await,
+        "other instance",
+    );
+    assert_replay_refused(
+        b.webhook_post(OA2, &query, forged.clone()).await,
+        "other app",
+    );
+    assert_replay_refused(
+        a.webhook_post(OA2, &query, real.clone()).await,
+        "other app, same body",
+    );
     // WeChat retrying, through B: accepted, stored once.
-    assert_eq!(b.webhook_post(OA, &query, real.clone()).await, (200, "success".into()));
-    assert_eq!(a.written().await, before, "a refused push or a retry stored something");
+    assert_eq!(
+        b.webhook_post(OA, &query, real.clone()).await,
+        (200, "success".into())
+    );
+    assert_eq!(
+        a.written().await,
+        before,
+        "a refused push or a retry stored something"
+    );
 
     // A restart: A stops, a new instance starts on the same database.
     stop_a.send(()).unwrap();
@@ -104,14 +128,30 @@ async fn a_replayed_query_with_a_forged_body_is_refused_everywhere(backend: Back
         .unwrap()
         .unwrap();
     let c = TestApp::start_with(backend, same_deployment(&a)).await;
-    assert_replay_refused(c.webhook_post(OA, &query, forged.clone()).await, "after a restart");
-    assert_replay_refused(c.webhook_post(OA2, &query, forged).await, "other app, after a restart");
-    assert_eq!(c.webhook_post(OA, &query, real.clone()).await, (200, "success".into()));
-    assert_eq!(a.written().await, before, "a refused push or a retry stored something");
+    assert_replay_refused(
+        c.webhook_post(OA, &query, forged.clone()).await,
+        "after a restart",
+    );
+    assert_replay_refused(
+        c.webhook_post(OA2, &query, forged).await,
+        "other app, after a restart",
+    );
+    assert_eq!(
+        c.webhook_post(OA, &query, real.clone()).await,
+        (200, "success".into())
+    );
+    assert_eq!(
+        a.written().await,
+        before,
+        "a refused push or a retry stored something"
+    );
     assert_eq!(a.count("webhook_events").await, 1);
 
     // The second app does take pushes of its own: the refusals above were replays.
-    assert_eq!(c.webhook_post(OA2, &signed_query(0), real).await, (200, "success".into()));
+    assert_eq!(
+        c.webhook_post(OA2, &signed_query(0), real).await,
+        (200, "success".into())
+    );
     assert_eq!(a.count("webhook_events").await, 2);
     assert_eq!(a.count("webhook_signed_queries").await, 2);
 }
@@ -141,4 +181,33 @@ async fn concurrent_first_sightings_of_one_query_let_one_body_through(backend: B
     }
     assert_eq!(a.count("webhook_events").await, 1);
     assert_eq!(a.count("webhook_signed_queries").await, 1);
+}
+
+async fn signed_queries_are_purged_once_expired(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        two_oas_sharing_a_token(c);
+        c.limits.purge_interval_secs = 1;
+        c.jobs.poll_interval_ms = 50;
+    })
+    .await;
+    let xml = event_xml("oEEEEEEEEEEEEEEEEEEEEEEEEEEE", "VIEW", "");
+    let (old, kept) = (signed_query(0), signed_query(0));
+    assert_eq!(app.webhook_post(OA, &old, xml.clone()).await.0, 200);
+    assert_eq!(app.webhook_post(OA, &kept, xml).await.0, 200);
+    // Time passes for one of them: its timestamp is long out of the window.
+    app.exec(&format!(
+        "UPDATE webhook_signed_queries SET expires_at = '2000-01-01 00:00:00' WHERE nonce = '{}'",
+        old[2].1
+    ))
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.count("webhook_signed_queries").await > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the expired signed query was not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = format!("webhook_signed_queries WHERE nonce = '{}'", kept[2].1);
+    assert_eq!(app.count(&left).await, 1);
 }
