@@ -38,10 +38,10 @@ pub struct Limits {
     /// `officialAccountAuthorizeUrl` fields (each stores a state) allowed in one GraphQL request.
     #[default(5)]
     pub states_per_request: usize,
-    /// Live (unused, unexpired) OA web-authorization states kept per app; the oldest are evicted
-    /// past it, so anonymous callers cannot grow the table without bound. Checked every
-    /// `cap / 100` inserts, so the table may run over by that many per instance (plus those
-    /// being inserted at that moment) until the next check.
+    /// OA web-authorization states stored per app, at most, at any moment and on any number of
+    /// instances, so anonymous callers cannot grow the table without bound: each app's states
+    /// take this many slots in turn, and a new state replaces the one issued this many states
+    /// before it (a unique index on the slot is the bound).
     #[default(10_000)]
     pub max_live_states_per_app: u32,
     /// How often expired states and login tickets are purged (the `purge_expired` job, on one

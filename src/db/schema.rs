@@ -85,6 +85,14 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        slot -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oauth_state_counters (app_id) {
+        app_id -> Text,
+        issued -> BigInt,
     }
 }
 
@@ -182,6 +190,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_signed_queries (signature, push_timestamp, nonce) {
+        signature -> Text,
+        push_timestamp -> Text,
+        nonce -> Text,
+        app_id -> Text,
+        body_sha256 -> Text,
+        seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     message_templates (app_id, template_id) {
         app_id -> Text,
         template_id -> Text,
@@ -239,12 +259,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     merge_events,
     oauth_states,
+    oauth_state_counters,
     login_tickets,
     jobs,
     wechat_access_tokens,
     follower_syncs,
     follower_sync_seen,
     webhook_events,
+    webhook_signed_queries,
     message_templates,
     subscribe_permissions,
     messages,

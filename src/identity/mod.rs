@@ -118,14 +118,10 @@ pub struct Parts {
     api_keys: ApiKeys,
     /// Rate limits per client address and per app.
     limiter: Limiter,
-    /// When new OA states check the per-app cap.
-    state_cap: oauth_state::StateCapCheck,
     /// Whether returning Mini Program logins may take the PostgreSQL fast path.
     fast_path: bool,
     /// Apps' access tokens for WeChat's server API.
     access_tokens: wechat_token::AccessTokens,
-    /// Webhook queries seen, against replays with another body.
-    webhook_replays: webhook_replay::ReplayGuard,
     /// Each app's send rate for bulk messages (none: unlimited).
     send_limits: std::collections::HashMap<String, governor::DefaultDirectRateLimiter>,
 }
@@ -181,9 +177,6 @@ impl Identity {
             setup.token_sealer,
             settings,
         );
-        let webhook_replays = webhook_replay::ReplayGuard::new(Duration::from_secs(
-            setup.config.limits.webhook_freshness_secs,
-        ));
         let send_limits = setup
             .config
             .apps
@@ -209,10 +202,8 @@ impl Identity {
             state_signer: setup.state_signer,
             api_keys: setup.api_keys,
             limiter,
-            state_cap: oauth_state::StateCapCheck::default(),
             fast_path,
             access_tokens,
-            webhook_replays,
             send_limits,
         }))
     }

@@ -15,7 +15,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Duration;
 
@@ -61,37 +60,6 @@ pub struct ServerAuthorize {
     pub cookie_name: String,
     /// The cookie's value: a random nonce, stored only as a hash.
     pub cookie_value: String,
-}
-
-/// When a new state checks its app's live states against `limits.max_live_states_per_app`:
-/// every `cap / 100` inserts (every insert for caps under 200), so the check, which reads up to
-/// `cap` index entries, costs each insert little; the table may run over the cap by that many
-/// states per instance until the next check trims it.
-#[derive(Default)]
-pub struct StateCapCheck {
-    inserts: AtomicU64,
-    /// Seconds since the epoch when eviction was last logged (once a minute at most: under a
-    /// flood every insert evicts).
-    last_warned: AtomicU64,
-}
-
-impl StateCapCheck {
-    /// Whether this insert checks the cap.
-    fn due(&self, cap: u32) -> bool {
-        let every = u64::from((cap / 100).max(1));
-        self.inserts.fetch_add(1, Ordering::Relaxed) % every == 0
-    }
-
-    /// Whether to log an eviction now.
-    fn warn_now(&self) -> bool {
-        let now = crate::auth::jwt::unix_now();
-        let last = self.last_warned.load(Ordering::Relaxed);
-        now >= last + 60
-            && self
-                .last_warned
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
 }
 
 /// The cookie that binds the server-driven login with this state to its browser.
@@ -210,13 +178,17 @@ impl Public<'_> {
 }
 
 impl Identity {
-    /// Deletes expired states and login tickets (run periodically); returns how many of each.
+    /// Deletes expired states and login tickets, and states in slots beyond
+    /// `limits.max_live_states_per_app` (after the cap was lowered), run periodically; returns
+    /// how many states and tickets.
     pub async fn purge_expired(&self) -> Result<(u64, u64), IdentityError> {
         let at = now();
+        let cap = i64::from(self.config.limits.max_live_states_per_app);
         transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
-                let states = OauthStateRow::purge_expired(conn, at).await?;
+                let states = OauthStateRow::purge_expired(conn, at).await?
+                    + OauthStateRow::purge_beyond_slots(conn, cap).await?;
                 let tickets = LoginTicketRow::purge_expired(conn, at).await?;
                 Ok((states, tickets))
             },
@@ -232,9 +204,9 @@ impl Identity {
         )
     }
 
-    /// Stores a new state, evicting the app's oldest live states past
-    /// `limits.max_live_states_per_app` (see [`StateCapCheck`]); returns it, and for the server-driven flow the
-    /// browser's nonce.
+    /// Stores a new state in the app's next slot, replacing the state issued
+    /// `limits.max_live_states_per_app` states before it (so no app ever holds more); returns
+    /// it, and for the server-driven flow the browser's nonce.
     async fn issue_state(
         &self,
         app_id: &str,
@@ -259,29 +231,17 @@ impl Identity {
             created_at: at,
             expires_at: at + Duration::seconds(ttl),
             used_at: None,
+            slot: None,
         };
-        let cap = self.config.limits.max_live_states_per_app;
-        let check = self.state_cap.due(cap);
-        let stored: Result<u64, IdentityError> = transaction(
-            &self.db,
-            async |conn: &mut Conn| -> Result<_, IdentityError> {
-                OauthStateRow::insert(conn, &row).await?;
-                if !check {
-                    return Ok(0);
-                }
-                Ok(OauthStateRow::evict_oldest_live(conn, &row.app_id, i64::from(cap)).await?)
-            },
-        )
-        .await;
-        let evicted = stored?;
-        if evicted > 0 && self.state_cap.warn_now() {
-            tracing::warn!(
-                app_id,
-                evicted,
-                cap,
-                "too many live OA states for one app; the oldest were evicted (limits.max_live_states_per_app)"
-            );
-        }
+        let mut conn = self.db.conn().await?;
+        let issued = OauthStateRow::count_issued(&mut conn, &row.app_id).await?;
+        let cap = i64::from(self.config.limits.max_live_states_per_app.max(1));
+        let row = OauthStateRow {
+            slot: Some((issued - 1).rem_euclid(cap)),
+            ..row
+        };
+        OauthStateRow::store_in_slot(&mut conn, &row).await?;
+        drop(conn);
         Ok((format!("{id}{}", crypto::hex(&tag)), nonce))
     }
 

@@ -4,7 +4,8 @@
 //! [`Identity::receive_push`] checks a push — `signature` always (also in plaintext mode, which
 //! several SDKs skip), the timestamp within `limits.webhook_freshness_secs`, in safe mode
 //! `msg_signature` and the appid inside the ciphertext, and refuses plaintext where the app
-//! requires encryption — then stores it once per dedupe key and hands it to the
+//! requires encryption, and refuses a signed query seen before with another body or on another
+//! app (`webhook_replay`) — then stores it once per dedupe key and hands it to the
 //! `webhook_events` job. Nothing is stored for a refused push. WeChat gets its `success` at
 //! once; [`Identity::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
 //! the person's unionid (`user/info`) and record a sighting with reason WEBHOOK,
@@ -94,9 +95,10 @@ impl Identity {
     ) -> Result<bool, Refused> {
         let app = self.webhook_app(app_id)?;
         let token = self.check_signature(app, q)?;
-        self.webhook_replays.check(app, q, body)?;
         let xml = self.open_body(app, token, q, body)?;
         let envelope = Envelope::parse(&xml).map_err(|e| Refused::BadRequest(e.to_string()))?;
+        // Last, so that nothing is stored for a push refused by any other check.
+        self.check_replay(app, q, body).await?;
         let row = WebhookEventRow {
             id: new_row_id(),
             app_id: app.app_id.clone(),

@@ -1,86 +1,84 @@
-//! A push's `signature` covers its token, timestamp and nonce, not its body (in plaintext mode
-//! nothing signs the body). So within the freshness window the same signed query must not come
-//! with another body: [`ReplayGuard`] remembers each (app, timestamp, nonce) it accepted with a
-//! digest of the body, and refuses it with a different one. The same body again is WeChat
-//! retrying, which the event store deduplicates. Per process: with several instances a replay
-//! sent to another instance is not caught here (encrypted pushes, the default for an app with an
-//! EncodingAESKey, sign the message itself).
+//! Replays of signed webhook queries. A push's `signature` covers its token, timestamp and
+//! nonce — not its body (in plaintext mode nothing signs the body) and not the app (apps may
+//! share a token). So each accepted push's signed query is stored in the database with its app
+//! and a digest of its body (`webhook_signed_queries`), where every instance sees it and a
+//! restart does not forget it, for as long as its timestamp can pass the freshness check
+//! (`limits.webhook_freshness_secs`). The same query again is refused with another body or on
+//! another app; with the same body on the same app it is WeChat retrying, accepted (the event
+//! store deduplicates it).
+//!
+//! Every push that passed its checks is recorded, encrypted ones too: their query, replayed as
+//! plaintext to an app that accepts plaintext and shares the token, is refused as well. Rows
+//! are written only for pushes the token signed (nobody else can make one) and purged by the
+//! `purge_expired` job once expired (twice the window after their timestamp, which is within a
+//! window of their arrival), so the table holds at most the pushes of three windows.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use chrono::TimeDelta;
 
 use super::webhook::{PushQuery, Refused};
+use super::{Identity, IdentityError};
 use crate::config::AppConfig;
-use crate::types::AppId;
+use crate::db::models::now;
+use crate::db::models::webhook_signed_query::{Claim, WebhookSignedQueryRow};
 
-/// Signed queries remembered at most (older ones are forgotten first).
-pub const MAX_REMEMBERED: usize = 100_000;
-
-/// A signed query: (app, timestamp, nonce).
-type Key = (AppId, String, String);
-
-/// What the guard remembers: each key's body digest and when it was seen, and the keys in the
-/// order they were seen (so the oldest are forgotten first, in O(1) each).
-#[derive(Default)]
-struct Seen {
-    digests: HashMap<Key, (String, Instant)>,
-    order: VecDeque<(Instant, Key)>,
-}
-
-/// Remembers the signed queries of accepted plaintext pushes for twice the freshness window
-/// (at most [`MAX_REMEMBERED`], the oldest forgotten first).
-pub struct ReplayGuard {
-    seen: Mutex<Seen>,
-    window: Duration,
-}
-
-impl ReplayGuard {
-    /// A guard for pushes fresh within `freshness`.
-    pub fn new(freshness: Duration) -> Self {
-        Self {
-            seen: Mutex::new(Seen::default()),
-            window: freshness * 2,
-        }
-    }
-
-    /// Refuses a plaintext push whose signed query was seen before with another body.
-    /// Encrypted pushes are not checked: their `msg_signature` covers the message itself.
-    pub fn check(&self, app: &AppConfig, q: &PushQuery, body: &str) -> Result<(), Refused> {
-        if q.encrypt_type.as_deref() == Some("aes") {
-            return Ok(());
-        }
-        let (Some(timestamp), Some(nonce)) = (&q.timestamp, &q.nonce) else {
+impl Identity {
+    /// Records the signed query of a push that passed every other check, or refuses it as a
+    /// replay: seen before on another app, or with another body (see the module docs).
+    pub(super) async fn check_replay(
+        &self,
+        app: &AppConfig,
+        q: &PushQuery,
+        body: &str,
+    ) -> Result<(), Refused> {
+        let (Some(signature), Some(timestamp), Some(nonce)) =
+            (&q.signature, &q.timestamp, &q.nonce)
+        else {
+            return Err(Refused::Unauthorized(
+                "signature, timestamp and nonce are required".into(),
+            ));
+        };
+        // Checked fresh already: within the window of now.
+        let ts: i64 = timestamp
+            .parse()
+            .map_err(|_| Refused::Unauthorized("timestamp is not a number".into()))?;
+        let window = i64::try_from(self.config.limits.webhook_freshness_secs).unwrap_or(i64::MAX);
+        // Kept until the timestamp is a whole window past failing the freshness check, so a
+        // purge never races a push that was checked a moment before.
+        let expires_at = chrono::DateTime::from_timestamp(ts, 0)
+            .map(|t| t.naive_utc())
+            .and_then(|t| t.checked_add_signed(TimeDelta::try_seconds(window.saturating_mul(2))?))
+            .ok_or_else(|| Refused::Unauthorized("timestamp is out of range".into()))?;
+        let row = WebhookSignedQueryRow {
+            signature: signature.clone(),
+            push_timestamp: timestamp.clone(),
+            nonce: nonce.clone(),
+            app_id: app.app_id.clone(),
+            body_sha256: crate::crypto::sha256_hex(body.as_bytes()),
+            seen_at: now(),
+            expires_at,
+        };
+        let mut conn = self.db.conn().await?;
+        let claim = WebhookSignedQueryRow::claim(&mut conn, &row).await?;
+        drop(conn);
+        let Claim::Seen(seen) = claim else {
             return Ok(());
         };
-        let key = (app.app_id.clone(), timestamp.clone(), nonce.clone());
-        let digest = crate::crypto::sha256_hex(body.as_bytes());
-        let now = Instant::now();
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Seen { digests, order } = &mut *seen;
-        while let Some((at, _)) = order.front() {
-            if now.duration_since(*at) < self.window && order.len() < MAX_REMEMBERED {
-                break;
-            }
-            if let Some((at, old)) = order.pop_front() {
-                if digests.get(&old).is_some_and(|(_, t)| *t == at) {
-                    digests.remove(&old);
-                }
-            }
-        }
-        match digests.get(&key) {
-            Some((known, _)) if *known != digest => Err(Refused::Unauthorized(
-                "this signature came with another message before: refused as a replay".into(),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                order.push_back((now, key.clone()));
-                digests.insert(key, (digest, now));
-                Ok(())
-            }
-        }
+        let why = if seen.app_id != row.app_id {
+            "on another app"
+        } else if seen.body_sha256 != row.body_sha256 {
+            "with another message"
+        } else {
+            return Ok(());
+        };
+        tracing::warn!(app = %app.app_id, "webhook push refused as a replay: its signed query came {why} before");
+        Err(Refused::Unauthorized(format!(
+            "this signed query came {why} before: refused as a replay"
+        )))
+    }
+
+    /// Deletes the expired signed queries of past pushes (the purge job); how many.
+    pub async fn purge_webhook_signed_queries(&self) -> Result<usize, IdentityError> {
+        let mut conn = self.db.conn().await?;
+        Ok(WebhookSignedQueryRow::purge_expired(&mut conn, now()).await?)
     }
 }

@@ -1,6 +1,7 @@
 //! `purge_expired`: the periodic chores, every `limits.purge_interval_secs`, on one instance at
-//! a time: deletes expired OA web-authorization states and login tickets and processed webhook
-//! events past `limits.webhook_retention_secs`, queues the processing of webhook events still
+//! a time: deletes expired OA web-authorization states and login tickets, processed webhook
+//! events past `limits.webhook_retention_secs` and webhook signed queries past the freshness
+//! window, queues the processing of webhook events still
 //! pending, and queues the scheduled follower syncs (`apps[].follower_sync_interval_secs`).
 
 use super::{Job, JobContext, JobError, JobOutcome};
@@ -37,6 +38,11 @@ impl Job for PurgeExpired {
             .purge_webhook_events()
             .await
             .map_err(JobError::retry)?;
+        let queries = self
+            .identity
+            .purge_webhook_signed_queries()
+            .await
+            .map_err(JobError::retry)?;
         self.identity
             .requeue_pending_webhook_events()
             .await
@@ -53,8 +59,12 @@ impl Job for PurgeExpired {
             .schedule_follower_syncs()
             .await
             .map_err(JobError::retry)?;
-        if events > 0 {
-            tracing::debug!(events, "purged processed webhook events");
+        if events + queries > 0 {
+            tracing::debug!(
+                events,
+                queries,
+                "purged processed webhook events and expired signed queries"
+            );
         }
         if states + tickets > 0 {
             tracing::debug!(

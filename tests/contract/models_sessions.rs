@@ -16,7 +16,7 @@ use crate::on_both_backends;
 on_both_backends!(
     sessions_are_locked_revoked_and_moved,
     merge_events_page_by_user_and_after,
-    oauth_states_are_evicted_purged_and_used_once,
+    oauth_states_take_slots_are_purged_and_used_once,
     login_tickets_are_found_used_once_and_purged,
 );
 
@@ -212,10 +212,11 @@ fn state(id: &str, app: &str, created_minutes_ago: i64, ttl_minutes: i64) -> Oau
         created_at: created,
         expires_at: created + Duration::minutes(ttl_minutes),
         used_at: None,
+        slot: None,
     }
 }
 
-async fn oauth_states_are_evicted_purged_and_used_once(backend: Backend) {
+async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
     let ctx = Ctx::new(backend).await;
     let mut conn = ctx.conn().await;
     for row in [
@@ -247,21 +248,48 @@ async fn oauth_states_are_evicted_purged_and_used_once(backend: Backend) {
     let used = OauthStateRow::find(&mut conn, "s2").await.unwrap().unwrap();
     assert!(used.used_at.is_some());
 
-    // Keep OA's 2 newest unused (s4, s3): s1 goes; the used s2 and other apps' stay.
+    // Slots: a state stored in a taken slot of its app replaces the one there; other slots
+    // and other apps' slots stay.
     let app = AppId::new(OA);
+    let other = AppId::new("wxotheroa");
     assert_eq!(
-        OauthStateRow::evict_oldest_live(&mut conn, &app, 2)
+        OauthStateRow::count_issued(&mut conn, &app).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        OauthStateRow::count_issued(&mut conn, &app).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        OauthStateRow::count_issued(&mut conn, &other)
             .await
             .unwrap(),
         1
     );
+    let in_slot = |id: &str, app: &str, slot: i64| OauthStateRow {
+        slot: Some(slot),
+        ..state(id, app, 0, 60)
+    };
+    for row in [
+        in_slot("a0", OA, 0),
+        in_slot("a1", OA, 1),
+        in_slot("b0", "wxotheroa", 0),
+        in_slot("a0-again", OA, 0),
+    ] {
+        OauthStateRow::store_in_slot(&mut conn, &row).await.unwrap();
+    }
     assert!(
-        OauthStateRow::find(&mut conn, "s1")
+        OauthStateRow::find(&mut conn, "a0")
             .await
             .unwrap()
             .is_none()
     );
-    for kept in ["s2", "s3", "s4", "other", "expired"] {
+    let replaced = OauthStateRow::find(&mut conn, "a0-again")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((replaced.app_id, replaced.slot), (app.clone(), Some(0)));
+    for kept in ["a1", "b0", "s1", "s2", "s3", "s4", "other", "expired"] {
         assert!(
             OauthStateRow::find(&mut conn, kept)
                 .await
@@ -270,19 +298,20 @@ async fn oauth_states_are_evicted_purged_and_used_once(backend: Backend) {
             "{kept}"
         );
     }
+    // A lowered cap: the slots beyond it go, unslotted states stay.
     assert_eq!(
-        OauthStateRow::evict_oldest_live(&mut conn, &app, 2)
+        OauthStateRow::purge_beyond_slots(&mut conn, 1)
             .await
             .unwrap(),
-        0
+        1
     );
-    assert_eq!(
-        OauthStateRow::evict_oldest_live(&mut conn, &app, 0)
+    assert!(
+        OauthStateRow::find(&mut conn, "a1")
             .await
-            .unwrap(),
-        2
+            .unwrap()
+            .is_none()
     );
-    assert_eq!(ctx.count("oauth_states").await, 3);
+    assert_eq!(ctx.count("oauth_states").await, 8);
 
     assert_eq!(
         OauthStateRow::purge_expired(&mut conn, now())
@@ -300,7 +329,7 @@ async fn oauth_states_are_evicted_purged_and_used_once(backend: Backend) {
         OauthStateRow::purge_expired(&mut conn, now() + Duration::hours(2))
             .await
             .unwrap(),
-        2
+        7
     );
     assert_eq!(ctx.count("oauth_states").await, 0);
 }

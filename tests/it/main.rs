@@ -32,6 +32,8 @@ mod sandbox;
 mod schema;
 mod server_driven_login;
 mod sessions;
+mod state_cap;
 mod tokens;
 mod wake;
 mod webhook;
+mod webhook_replay;

@@ -25,6 +25,7 @@ mod single_use;
 pub mod user;
 pub mod user_list;
 pub mod webhook_event;
+pub mod webhook_signed_query;
 pub mod wechat_access_token;
 
 /// The current time as stored in the database (UTC, no zone).

@@ -1,10 +1,11 @@
-//! `oauth_states`: OA web-authorization states, single-use and expiring.
+//! `oauth_states`: OA web-authorization states, single-use and expiring, at most a fixed number
+//! per app (slots); `oauth_state_counters`: how many states each app has issued.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::schema::oauth_states;
+use crate::db::schema::{oauth_state_counters, oauth_states};
 use crate::db::{Conn, DbError};
 use crate::types::AppId;
 use crate::with_conn;
@@ -31,28 +32,53 @@ pub struct OauthStateRow {
     pub expires_at: NaiveDateTime,
     /// When it was used.
     pub used_at: Option<NaiveDateTime>,
+    /// Its place among the app's `limits.max_live_states_per_app` slots (None: stored before
+    /// slots existed).
+    pub slot: Option<i64>,
 }
 
 impl OauthStateRow {
-    /// Deletes `app_id`'s unused states beyond the `keep` newest; returns how many.
-    pub async fn evict_oldest_live(
-        conn: &mut Conn,
-        app_id: &AppId,
-        keep: i64,
-    ) -> Result<u64, DbError> {
-        let beyond = oauth_states::table
-            .filter(oauth_states::app_id.eq(app_id))
-            .filter(oauth_states::used_at.is_null())
-            .order((oauth_states::created_at.desc(), oauth_states::id.desc()))
-            .limit(i64::MAX)
-            .offset(keep)
-            .select(oauth_states::id);
-        let ids: Vec<String> = with_conn!(conn, c => beyond.load(c).await)?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let q = diesel::delete(oauth_states::table.filter(oauth_states::id.eq_any(&ids)));
+    /// Stores a new state in its app's `slot`, replacing the state there (used or not): with
+    /// slots `0..cap` per app (a unique index), an app never holds more than `cap` states,
+    /// whatever runs at once.
+    pub async fn store_in_slot(conn: &mut Conn, row: &OauthStateRow) -> Result<(), DbError> {
+        use diesel::upsert::excluded;
+        use oauth_states as s;
+        let q = diesel::insert_into(s::table)
+            .values(row)
+            .on_conflict((s::app_id, s::slot))
+            .do_update()
+            .set((
+                s::id.eq(excluded(s::id)),
+                s::scope.eq(excluded(s::scope)),
+                s::return_to.eq(excluded(s::return_to)),
+                s::browser_binding.eq(excluded(s::browser_binding)),
+                s::code_challenge.eq(excluded(s::code_challenge)),
+                s::created_at.eq(excluded(s::created_at)),
+                s::expires_at.eq(excluded(s::expires_at)),
+                s::used_at.eq(excluded(s::used_at)),
+            ));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// Deletes the states in slots `cap` and beyond (left from a larger cap); how many.
+    pub async fn purge_beyond_slots(conn: &mut Conn, cap: i64) -> Result<u64, DbError> {
+        let q = diesel::delete(oauth_states::table.filter(oauth_states::slot.ge(cap)));
         Ok(with_conn!(conn, c => q.execute(c).await)? as u64)
+    }
+
+    /// Counts one more state issued for `app_id`; the count, from 1 (its slot is
+    /// `(count - 1) mod cap`). One statement: concurrent callers get different counts.
+    pub async fn count_issued(conn: &mut Conn, app_id: &AppId) -> Result<i64, DbError> {
+        use oauth_state_counters as c;
+        let q = diesel::insert_into(c::table)
+            .values((c::app_id.eq(app_id), c::issued.eq(1_i64)))
+            .on_conflict(c::app_id)
+            .do_update()
+            .set(c::issued.eq(c::issued + 1_i64))
+            .returning(c::issued);
+        Ok(with_conn!(conn, c => q.get_result::<i64>(c).await)?)
     }
 }
 
