@@ -82,8 +82,9 @@ impl Connections {
             few: limits.few_connections_per_ip,
             crowd: max - reserved,
             header_timeout,
-            header_timeout_under_load: header_timeout
-                .min(Duration::from_millis(limits.header_read_timeout_under_load_ms)),
+            header_timeout_under_load: header_timeout.min(Duration::from_millis(
+                limits.header_read_timeout_under_load_ms,
+            )),
         }))
     }
 

@@ -118,8 +118,7 @@ impl Unsent {
                 "message": message,
                 "extensions": { "code": "UNAVAILABLE" },
             }] });
-            let mut refusal =
-                (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+            let mut refusal = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
             if let Some(content_type) = content_type {
                 refusal
                     .headers_mut()
@@ -257,9 +256,7 @@ mod tests {
         let refused = unsent.send(key, big(), || {});
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
         let text = refused.into_body().collect().await.unwrap().to_bytes();
-        assert!(
-            String::from_utf8_lossy(&text).contains("limits.max_unsent_response_bytes_per_ip")
-        );
+        assert!(String::from_utf8_lossy(&text).contains("limits.max_unsent_response_bytes_per_ip"));
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         drop(unsent.send(other, big(), || {}));
         assert_eq!(unsent.held(other), 0, "a dropped body gives its share back");

@@ -56,7 +56,12 @@ async fn oversized_heads_get_431_and_big_bodies_and_answers_still_pass(backend: 
         .await;
     assert_eq!(body["__typename"], "Query", "{body:#}");
     // ...and a 3.5 MB answer still goes out whole.
-    let res = app.http.get(format!("{}{BUNDLE}", app.base)).send().await.unwrap();
+    let res = app
+        .http
+        .get(format!("{}{BUNDLE}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().len(), BUNDLE_LEN);
 }
@@ -66,7 +71,11 @@ async fn headers_that_never_end_leave_the_service_rss_flat() {
     // The binary on its own, so its RSS is not every other test's.
     let service = Service::start("[limits]\nmax_connections_per_ip = 512\n").await;
     let http = reqwest::Client::new();
-    let res = http.get(format!("{}/healthz", service.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/healthz", service.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let before = service.rss();
     // 200 connections each sending 380 KB of headers that never end, and 200 more each
@@ -86,26 +95,43 @@ async fn headers_that_never_end_leave_the_service_rss_flat() {
     // Once the service has read (or refused) all they sent, its RSS has barely moved.
     let deadline = Instant::now() + Duration::from_secs(10);
     while service.unread_from("127.0.0.2") + service.unread_from("127.0.0.3") > 0 {
-        assert!(Instant::now() < deadline, "the service did not read the headers");
+        assert!(
+            Instant::now() < deadline,
+            "the service did not read the headers"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let res = http.get(format!("{}/healthz", service.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/healthz", service.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "and it still answers");
     let grown = service.rss().saturating_sub(before);
-    eprintln!("RSS {} MB before, grown by {} MB", before >> 20, grown >> 20);
+    eprintln!(
+        "RSS {} MB before, grown by {} MB",
+        before >> 20,
+        grown >> 20
+    );
     // Without the cap each of the first 200 holds ~400 KB (hyper's default buffer): 80 MB.
     assert!(grown < 64 << 20, "RSS grew by {} MB", grown >> 20);
     // The huge heads were answered 431 once 16 KiB were in (limits.max_header_bytes).
     let mut refused = 0;
     for stream in &mut huge {
-        if read_to_close(stream, Duration::from_secs(20)).await.starts_with("HTTP/1.1 431") {
+        if read_to_close(stream, Duration::from_secs(20))
+            .await
+            .starts_with("HTTP/1.1 431")
+        {
             refused += 1;
         }
     }
     eprintln!("{refused} of 200 answered 431");
     // The 431 may be lost to the reset of a socket closed with unread bytes; most arrive.
     assert!(refused >= 100, "only {refused} of 200 answered 431");
-    assert!(held.iter().all(is_open), "the unfinished heads are within the limits");
+    assert!(
+        held.iter().all(is_open),
+        "the unfinished heads are within the limits"
+    );
 }
 
 async fn half_sent_heads_from_five_addresses_leave_room_for_a_victim(backend: Backend) {
@@ -133,7 +159,11 @@ async fn half_sent_heads_from_five_addresses_leave_room_for_a_victim(backend: Ba
         .build()
         .unwrap();
     let started = Instant::now();
-    let res = victim.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let res = victim
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     let took = started.elapsed();
     assert_eq!(res.status(), 200);
     eprintln!("the victim was answered in {took:?}");

@@ -57,16 +57,28 @@ async fn answers_left_unread_are_bounded_per_address(backend: Backend) {
     // The third would take it past its budget: 503, naming the setting.
     let (mut third, head) = ask(&app.base, "127.0.0.2", &get(BUNDLE)).await;
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
         .and_then(|v| v.trim().parse().ok())
         .expect("a content-length");
     let mut text = vec![0u8; length];
-    tokio::io::AsyncReadExt::read_exact(&mut third, &mut text).await.unwrap();
+    tokio::io::AsyncReadExt::read_exact(&mut third, &mut text)
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&text);
-    assert!(text.contains("limits.max_unsent_response_bytes_per_ip"), "{text}");
+    assert!(
+        text.contains("limits.max_unsent_response_bytes_per_ip"),
+        "{text}"
+    );
     // So is a small GraphQL answer to that address, as a GraphQL error.
     let (mut graphql, head) = ask(&app.base, "127.0.0.2", &post_graphql("{ __typename }")).await;
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
@@ -74,13 +86,20 @@ async fn answers_left_unread_are_bounded_per_address(backend: Backend) {
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error_code(&body), "UNAVAILABLE", "{body:#}");
     let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("limits.max_unsent_response_bytes_per_ip"), "{message}");
+    assert!(
+        message.contains("limits.max_unsent_response_bytes_per_ip"),
+        "{message}"
+    );
     // Another address is served in full meanwhile.
     let other = reqwest::Client::builder()
         .local_address("127.0.0.3".parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap();
-    let res = other.get(format!("{}{BUNDLE}", app.base)).send().await.unwrap();
+    let res = other
+        .get(format!("{}{BUNDLE}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().len(), BUNDLE_LEN);
     // Once its connections close, the address has its budget back.
@@ -93,7 +112,10 @@ async fn answers_left_unread_are_bounded_per_address(backend: Backend) {
             assert!(body.contains("\"Query\""), "{body}");
             break;
         }
-        assert!(Instant::now() < deadline, "the budget did not come back: {head}");
+        assert!(
+            Instant::now() < deadline,
+            "the budget did not come back: {head}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -117,7 +139,10 @@ async fn a_client_that_stops_reading_is_closed_and_gives_its_budget_back() {
             break;
         }
         assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-        assert!(Instant::now() < deadline, "the stalled answer kept its budget");
+        assert!(
+            Instant::now() < deadline,
+            "the stalled answer kept its budget"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let sent = read_to_close(&mut stalled, Duration::from_secs(10)).await;

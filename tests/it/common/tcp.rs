@@ -54,7 +54,11 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
             .await
             .expect("an answer's head in time")
             .unwrap();
-        assert!(n > 0, "closed before the head: {:?}", String::from_utf8_lossy(&out));
+        assert!(
+            n > 0,
+            "closed before the head: {:?}",
+            String::from_utf8_lossy(&out)
+        );
         out.push(byte[0]);
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -115,7 +119,10 @@ impl Service {
             if ready.is_ok_and(|r| r.status().is_success()) {
                 break;
             }
-            assert!(Instant::now() < deadline, "the service did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "the service did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         service
@@ -135,7 +142,13 @@ impl Service {
     /// The bytes waiting in the service's receive queues for connections from `from`
     /// (`/proc/net/tcp`), so a test knows when the service has read what it was sent.
     pub fn unread_from(&self, from: &str) -> u64 {
-        let port = self.base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+        let port = self
+            .base
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
         let local = format!("0100007F:{port:04X}");
         let octets: Vec<u8> = from.split('.').map(|o| o.parse().unwrap()).collect();
         let remote = format!(
