@@ -111,6 +111,7 @@ async fn bench(
             key: Secret::new(KEY),
         });
         config.limits.max_connections_per_ip = config.limits.max_connections;
+        config.limits.reserved_connections_percent = 0;
     })
     .await?;
     let ours = format!("http://{}/graphql", running.addr);

@@ -27,6 +27,31 @@ pub struct Limits {
     /// past it its new connections are closed at once.
     #[default(256)]
     pub max_connections_per_ip: usize,
+    /// Share of `max_connections` kept for addresses holding fewer than `few_connections_per_ip`
+    /// connections, in percent: an address holding more may open another only while fewer than
+    /// the rest are open (its new connections are closed at once otherwise).
+    #[default(25)]
+    pub reserved_connections_percent: u8,
+    /// An address holding fewer connections than this may use the reserved share of
+    /// `max_connections` (`reserved_connections_percent`).
+    #[default(8)]
+    pub few_connections_per_ip: usize,
+    /// Near `max_connections`, a connection still sending its headers is closed sooner: past
+    /// half the cap the header timeout shrinks from `header_read_timeout_ms` toward this, in ms.
+    #[default(1_000)]
+    pub header_read_timeout_under_load_ms: u64,
+    /// Largest request head (request line and headers) read, in bytes; past it the answer is 431
+    /// and the connection closes, before any more of it is buffered.
+    #[default(16 * 1024)]
+    pub max_header_bytes: usize,
+    /// Most headers one request may carry; past it the answer is 431.
+    #[default(100)]
+    pub max_headers: usize,
+    /// Bytes of response bodies not yet sent that one client address may hold at once (IPv6:
+    /// per /64; through trusted proxies, per forwarded client); an answer that would take it
+    /// past this is replaced by a 503 naming the setting.
+    #[default(16 * 1024 * 1024)]
+    pub max_unsent_response_bytes_per_ip: usize,
     /// On shutdown, how long in-flight requests (and running jobs) may run before the rest are
     /// closed (jobs: queued again from their checkpoints), in ms.
     #[default(10_000)]
@@ -153,6 +178,19 @@ impl Limits {
                 "limits.max_connections_per_ip",
                 self.max_connections_per_ip as u64,
             ),
+            (
+                "limits.few_connections_per_ip",
+                self.few_connections_per_ip as u64,
+            ),
+            (
+                "limits.header_read_timeout_under_load_ms",
+                self.header_read_timeout_under_load_ms,
+            ),
+            ("limits.max_headers", self.max_headers as u64),
+            (
+                "limits.max_unsent_response_bytes_per_ip",
+                self.max_unsent_response_bytes_per_ip as u64,
+            ),
             ("limits.logins_per_request", self.logins_per_request as u64),
             ("limits.states_per_request", self.states_per_request as u64),
             (
@@ -176,6 +214,7 @@ impl Limits {
         if self.max_body_bytes > 64 * 1024 * 1024 {
             return Err(invalid("limits.max_body_bytes", "must be at most 64 MiB"));
         }
+        self.validate_connections()?;
         for (i, proxy) in self.trusted_proxies.iter().enumerate() {
             if parse_net(proxy).is_none() {
                 return Err(invalid(
@@ -183,6 +222,32 @@ impl Limits {
                     format!("`{proxy}` is not an address or CIDR block like 10.0.0.0/8"),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the connection and header limits; errors name the key.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        if self.reserved_connections_percent > 90 {
+            return Err(invalid(
+                "limits.reserved_connections_percent",
+                "must be at most 90",
+            ));
+        }
+        if self.header_read_timeout_under_load_ms > self.header_read_timeout_ms {
+            return Err(invalid(
+                "limits.header_read_timeout_under_load_ms",
+                "must be at most limits.header_read_timeout_ms",
+            ));
+        }
+        if !(1024..=256 * 1024).contains(&self.max_header_bytes) {
+            return Err(invalid(
+                "limits.max_header_bytes",
+                "must be between 1024 and 262144",
+            ));
+        }
+        if self.max_headers > 1000 {
+            return Err(invalid("limits.max_headers", "must be at most 1000"));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! HTTP: the router, GraphQL over POST/GET (GraphiQL, vendored, for browsers), JWKS, health and metrics,
 //! the server-driven Official Account login, and the sandbox (with its login demo) when it is on.
 
+mod connections;
 mod demo;
 mod graphiql;
 mod graphql;
@@ -9,6 +10,7 @@ mod health;
 mod oa_auth;
 mod persisted;
 mod server;
+mod unsent;
 mod webhook;
 
 use std::net::SocketAddr;

@@ -1,11 +1,12 @@
-//! The HTTP/1.1 server loop: a cap on concurrent connections (in all and per client address),
-//! a deadline for each request's headers and for each write to a client that stops reading,
-//! and a shutdown that lets in-flight requests finish within a grace period and then closes
-//! whatever is left.
+//! The HTTP/1.1 server loop: a cap on concurrent connections (in all, per client address,
+//! and a share kept for addresses holding few: `connections`), a cap on the request head's size
+//! and header count, a deadline for each request's headers (shorter near the cap) and for each
+//! write to a client that stops reading, a budget for answers not yet read (`unsent`), and a
+//! shutdown that lets in-flight requests finish within a grace period and then closes whatever
+//! is left.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,51 +14,15 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 
+use super::connections::Connections;
+use super::unsent::Unsent;
 use crate::config::Limits;
 use crate::rate_limit::ip_key;
-
-/// Open connections per client address, so one address cannot take every slot.
-#[derive(Clone, Default)]
-struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
-
-/// One open connection of an address; dropping it gives the slot back.
-struct AddressSlot {
-    open: PerAddress,
-    key: IpAddr,
-}
-
-impl PerAddress {
-    fn take(&self, key: IpAddr, max: usize) -> Option<AddressSlot> {
-        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(key).or_default();
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            open: self.clone(),
-            key,
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
 
 /// Serves `router` on `listener` until `shutdown` resolves, within `limits`.
 pub async fn serve(
@@ -67,14 +32,18 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let per_address = PerAddress::default();
-    let proxies = limits.trusted_proxy_nets();
+    let admission = Connections::new(limits);
+    let unsent = Unsent::new(limits.max_unsent_response_bytes_per_ip);
+    let proxies = Arc::new(limits.trusted_proxy_nets());
     let write_timeout = Duration::from_millis(limits.request_timeout_ms);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        // Enforced while reading: past either, hyper answers 431 and closes the connection.
+        .max_header_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
     tokio::pin!(shutdown);
     let mut full_logged = false;
     loop {
@@ -109,17 +78,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         full_logged = false;
-        // Trusted proxies carry many clients: the per-address cap is for everyone else.
+        // Trusted proxies carry many clients: the per-address rules are for everyone else.
         let peer_ip = peer.ip().to_canonical();
-        let address_slot = if proxies.iter().any(|net| net.contains(&peer_ip)) {
-            None
-        } else {
-            match per_address.take(ip_key(peer_ip), limits.max_connections_per_ip) {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::debug!(%peer, "per-address connection limit reached (limits.max_connections_per_ip)");
-                    continue; // dropping the stream closes it
-                }
+        let key = (!proxies.iter().any(|net| net.contains(&peer_ip))).then(|| ip_key(peer_ip));
+        let admitted = match admission.admit(key) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                tracing::debug!(%peer, "connection closed: {}", refused.reason());
+                continue; // dropping the stream closes it
             }
         };
         let _ = stream.set_nodelay(true);
@@ -127,24 +93,49 @@ pub async fn serve(
         // progress for this long fails, and the connection closes.
         let mut stream = TimeoutStream::new(stream);
         stream.set_write_timeout(Some(write_timeout));
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: axum::http::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
-        let connection = http.serve_connection(
-            TokioIo::new(Box::pin(stream)),
-            TowerToHyperService::new(service),
-        );
+        // Since when the connection has been waiting for a request's headers (None: a request
+        // is being answered), for the header timeout that shrinks under load.
+        let (waiting, waiting_rx) = watch::channel(Some(tokio::time::Instant::now()));
+        let waiting = Arc::new(waiting);
+        let service = {
+            let (router, unsent, proxies) = (router.clone(), unsent.clone(), proxies.clone());
+            hyper::service::service_fn(move |mut request: axum::http::Request<Incoming>| {
+                waiting.send_replace(None);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let client = ip_key(client_ip(peer.ip(), request.headers(), &proxies));
+                let (router, unsent, waiting) = (router.clone(), unsent.clone(), waiting.clone());
+                async move {
+                    let response = router.oneshot(request).await?;
+                    let sent = move || {
+                        waiting.send_replace(Some(tokio::time::Instant::now()));
+                    };
+                    Ok::<_, Infallible>(unsent.send(client, response, sent))
+                }
+            })
+        };
+        let connection = http.serve_connection(TokioIo::new(Box::pin(stream)), service);
         let connection = graceful.watch(connection);
+        let admission = admission.clone();
         connections.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            tokio::select! {
+                result = connection => if let Err(e) = result {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                },
+                timeout = admission.header_overdue(waiting_rx) => {
+                    // hyper closes it itself at the full timeout; this is the shorter one.
+                    if admission.is_shortened(timeout) {
+                        tracing::debug!(
+                            %peer,
+                            timeout_ms = timeout.as_millis() as u64,
+                            "connection closed: no request headers within the header timeout, \
+                             shortened near limits.max_connections (limits.header_read_timeout_ms, \
+                             limits.header_read_timeout_under_load_ms)"
+                        );
+                    }
+                }
             }
             drop(slot);
-            drop(address_slot);
+            drop(admitted);
         });
     }
     drop(listener);

@@ -4,13 +4,15 @@
 //! - [`server`]: starting and stopping a [`TestApp`], its temp dir and database;
 //! - [`graphql`]: the GraphQL client (operations, logins, `me`);
 //! - [`sandbox`]: the sandbox's own endpoints (login codes, faults);
-//! - [`db`]: reading the database directly (counts, the catalog, "nothing written").
+//! - [`db`]: reading the database directly (counts, the catalog, "nothing written");
+//! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own.
 
 mod db;
 mod graphql;
 mod official_account;
 mod sandbox;
 mod server;
+pub mod tcp;
 
 use serde_json::Value;
 
