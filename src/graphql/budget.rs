@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{Pos, Positioned, ServerError, ServerResult, Variables};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Pos, ServerError, ServerResult, Variables};
 
 use super::error::ErrorCode;
+pub(super) use super::walk::{Counter, MAX_NESTING, MAX_VISITS, Uncountable, Walk};
 
 /// Root fields that issue a session (each login calls WeChat).
 pub const LOGIN_FIELDS: &[&str] = &[
@@ -57,107 +58,6 @@ pub struct Budget {
     pub max_complexity: usize,
     /// `graphql.public_sdl`.
     pub public_sdl: bool,
-}
-
-/// Fragments (inline or spread) may nest this deep at the root of an operation; deeper, the
-/// request is refused rather than counted partly.
-pub(super) const MAX_NESTING: usize = 32;
-/// Selections looked at per operation at most (each named fragment is walked once).
-pub(super) const MAX_VISITS: usize = 100_000;
-
-/// Why a document could not be counted.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Uncountable {
-    TooDeep,
-    TooLarge,
-}
-
-/// What one matching root field weighs (1 for a plain count).
-type Weigh<'w, 'd> = dyn FnMut(&'d Positioned<Field>) -> Result<usize, Uncountable> + 'w;
-
-/// Counts root fields named in `names`, following fragments; each named fragment is counted
-/// once and its count reused wherever it is spread (a cycle counts as nothing: validation
-/// refuses cycles after this). Each field found counts what `weigh` says (1 by default).
-pub(super) struct Counter<'d, 'w> {
-    doc: &'d ExecutableDocument,
-    names: &'d [&'d str],
-    weigh: Option<&'w mut Weigh<'w, 'd>>,
-    fragments: HashMap<&'d str, usize>,
-    in_progress: Vec<&'d str>,
-    pub(super) first: Option<Pos>,
-    visits: usize,
-}
-
-impl<'d, 'w> Counter<'d, 'w> {
-    pub(super) fn new(doc: &'d ExecutableDocument, names: &'d [&'d str]) -> Self {
-        Self {
-            doc,
-            names,
-            weigh: None,
-            fragments: HashMap::new(),
-            in_progress: Vec::new(),
-            first: None,
-            visits: 0,
-        }
-    }
-
-    /// A counter whose fields weigh what `weigh` says.
-    pub(super) fn weighed(
-        doc: &'d ExecutableDocument,
-        names: &'d [&'d str],
-        weigh: &'w mut Weigh<'w, 'd>,
-    ) -> Self {
-        Self {
-            weigh: Some(weigh),
-            ..Self::new(doc, names)
-        }
-    }
-
-    pub(super) fn count(
-        &mut self,
-        set: &'d SelectionSet,
-        depth: usize,
-    ) -> Result<usize, Uncountable> {
-        if depth > MAX_NESTING {
-            return Err(Uncountable::TooDeep);
-        }
-        let mut total = 0usize;
-        for selection in &set.items {
-            self.visits += 1;
-            if self.visits > MAX_VISITS {
-                return Err(Uncountable::TooLarge);
-            }
-            total = total.saturating_add(match &selection.node {
-                Selection::Field(field) if self.names.contains(&field.node.name.node.as_str()) => {
-                    self.first.get_or_insert(field.pos);
-                    match self.weigh.as_mut() {
-                        Some(weigh) => weigh(field)?,
-                        None => 1,
-                    }
-                }
-                Selection::Field(_) => 0,
-                Selection::InlineFragment(fragment) => {
-                    self.count(&fragment.node.selection_set.node, depth + 1)?
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.as_str();
-                    match (self.fragments.get(name), self.doc.fragments.get(name)) {
-                        (Some(known), _) => *known,
-                        (None, _) if self.in_progress.contains(&name) => 0,
-                        (None, Some(fragment)) => {
-                            self.in_progress.push(name);
-                            let n = self.count(&fragment.node.selection_set.node, depth + 1)?;
-                            self.in_progress.pop();
-                            self.fragments.insert(name, n);
-                            n
-                        }
-                        (None, None) => 0,
-                    }
-                }
-            });
-        }
-        Ok(total)
-    }
 }
 
 pub(super) fn refuse(message: String, pos: Option<Pos>) -> ServerError {
@@ -291,6 +191,18 @@ pub fn costly_fields(doc: &ExecutableDocument) -> Option<HashMap<&'static str, u
     Some(out)
 }
 
+/// The defaults, for unit tests.
+#[cfg(test)]
+pub(super) const TEST_BUDGET: Budget = Budget {
+    logins: 1,
+    states: 5,
+    wechat: 5,
+    introspection: true,
+    introspection_fields: 3,
+    max_complexity: 5000,
+    public_sdl: false,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,15 +211,7 @@ mod tests {
         async_graphql::parser::parse_query(q).unwrap()
     }
 
-    const BUDGET: Budget = Budget {
-        logins: 1,
-        states: 5,
-        wechat: 5,
-        introspection: true,
-        introspection_fields: 3,
-        max_complexity: 5000,
-        public_sdl: false,
-    };
+    use super::TEST_BUDGET as BUDGET;
 
     fn check(budget: &Budget, doc: &ExecutableDocument) -> ServerResult<()> {
         budget.check(doc, &Variables::default())
@@ -405,7 +309,7 @@ mod tests {
             counter.count(&operation.node.selection_set.node, 0),
             Ok(1000)
         );
-        assert!(counter.visits <= 31, "{} visits", counter.visits);
+        assert!(counter.visits() <= 31, "{} visits", counter.visits());
         assert!(check(&BUDGET, &d).is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod query;
 pub mod types;
 pub mod users;
+mod walk;
 pub mod weights;
 
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};

@@ -12,14 +12,12 @@
 //! The fields our resolvers define weigh their page size through their `complexity` attribute
 //! (`users(first)`, `nodes(ids)`, …), which the engine's complexity check adds up.
 
-use std::collections::HashMap;
-
-use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Field, SelectionSet};
 use async_graphql::{Positioned, ServerResult, Variables};
 use async_graphql_value::{ConstValue, Value};
 
 use super::budget::{
-    Budget, Counter, INTROSPECTION_FIELDS, MAX_VISITS, Uncountable, refuse, refuse_with,
+    Budget, Counter, INTROSPECTION_FIELDS, Uncountable, Walk, refuse, refuse_with,
 };
 use super::error::ApiError;
 use crate::identity::access::Access;
@@ -156,12 +154,9 @@ fn representations(field: &Positioned<Field>, variables: &Variables) -> usize {
 }
 
 /// Counts the fields of a selection set, all the way down (each field 1, as the engine's
-/// complexity counts them); each named fragment is counted once and its size reused.
+/// complexity counts them), and the aliased ones among them.
 struct Tree<'d> {
-    doc: &'d ExecutableDocument,
-    fragments: HashMap<&'d str, usize>,
-    in_progress: Vec<&'d str>,
-    visits: usize,
+    walk: Walk<'d>,
     /// Aliased fields seen (each named fragment walked once).
     aliased: usize,
 }
@@ -169,66 +164,39 @@ struct Tree<'d> {
 impl<'d> Tree<'d> {
     fn new(doc: &'d ExecutableDocument) -> Self {
         Self {
-            doc,
-            fragments: HashMap::new(),
-            in_progress: Vec::new(),
-            visits: 0,
+            walk: Walk::new(doc, MAX_TREE_DEPTH),
             aliased: 0,
         }
     }
 
     fn size(&mut self, set: &'d SelectionSet, depth: usize) -> Result<usize, Uncountable> {
-        if depth > MAX_TREE_DEPTH {
-            return Err(Uncountable::TooDeep);
-        }
-        let mut total = 0usize;
-        for selection in &set.items {
-            self.visits += 1;
-            if self.visits > MAX_VISITS {
-                return Err(Uncountable::TooLarge);
-            }
-            total = total.saturating_add(match &selection.node {
-                Selection::Field(field) => {
-                    self.aliased += usize::from(field.node.alias.is_some());
-                    1usize.saturating_add(self.size(&field.node.selection_set.node, depth + 1)?)
-                }
-                Selection::InlineFragment(fragment) => {
-                    self.size(&fragment.node.selection_set.node, depth + 1)?
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.as_str();
-                    match (self.fragments.get(name), self.doc.fragments.get(name)) {
-                        (Some(known), _) => *known,
-                        (None, _) if self.in_progress.contains(&name) => 0,
-                        (None, Some(fragment)) => {
-                            self.in_progress.push(name);
-                            let n = self.size(&fragment.node.selection_set.node, depth + 1)?;
-                            self.in_progress.pop();
-                            self.fragments.insert(name, n);
-                            n
-                        }
-                        (None, None) => 0,
-                    }
-                }
-            });
-        }
-        Ok(total)
+        tree_size(&mut self.walk, set, depth, &mut self.aliased)
     }
+}
+
+fn tree_size<'d>(
+    walk: &mut Walk<'d>,
+    set: &'d SelectionSet,
+    depth: usize,
+    aliased: &mut usize,
+) -> Result<usize, Uncountable> {
+    walk.sum(set, depth, &mut |walk, field, depth| {
+        *aliased += usize::from(field.node.alias.is_some());
+        let under = tree_size(
+            walk,
+            &field.node.selection_set.node,
+            depth + 1,
+            &mut *aliased,
+        )?;
+        Ok(1usize.saturating_add(under))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BUDGET: Budget = Budget {
-        logins: 1,
-        states: 5,
-        wechat: 5,
-        introspection: true,
-        introspection_fields: 3,
-        max_complexity: 5000,
-        public_sdl: false,
-    };
+    use super::super::budget::TEST_BUDGET as BUDGET;
 
     fn run(q: &str, variables: Variables) -> ServerResult<()> {
         let doc = async_graphql::parser::parse_query(q).unwrap();
