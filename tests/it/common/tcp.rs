@@ -82,6 +82,11 @@ pub struct Service {
 impl Service {
     /// Starts the binary with `config` (TOML, may be empty) and waits until it is ready.
     pub async fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// Like [`Service::start`], with these environment variables too.
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -102,6 +107,7 @@ impl Service {
             .env("WECHAT_IDENTITY_LISTEN", format!("127.0.0.1:{port}"))
             .env("WECHAT_IDENTITY_DATA_DIR", dir.path().join("data"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
