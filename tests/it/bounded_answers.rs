@@ -263,3 +263,52 @@ async fn an_answer_over_max_response_bytes_is_refused_whole(backend: Backend) {
         .await;
     assert!(data["apps"].as_array().is_some_and(|a| !a.is_empty()));
 }
+
+/// The binary on its own (its RSS is its own): the attacks of the issue — 2,500 aliased
+/// `_service`, 400 aliased `__schema` — sent anonymously, four at a time, several rounds,
+/// answer small and leave the service's memory where it was (they used to take it to 800 MB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amplification_attacks_leave_the_service_rss_flat() {
+    let service = tcp::Service::start("").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/graphql", service.base);
+    let services: String = (0..2500)
+        .map(|i| format!("s{i:04}: _service {{ sdl }} "))
+        .collect();
+    let schemas: String = (0..400)
+        .map(|i| {
+            format!("s{i:03}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }} ")
+        })
+        .collect();
+    let attacks = [format!("{{ {services} }}"), format!("{{ {schemas} }}")];
+    // One of each first, so what the service allocates once (parsers, pools) is in `before`.
+    for attack in &attacks {
+        let res = http
+            .post(&url)
+            .json(&json!({ "query": attack }))
+            .send()
+            .await;
+        assert_eq!(res.unwrap().status(), 200);
+    }
+    let before = service.rss();
+    for _ in 0..5 {
+        let round = attacks.iter().cycle().take(4).map(|attack| {
+            let (http, url) = (http.clone(), url.clone());
+            let body = json!({ "query": attack });
+            async move {
+                let res = http.post(&url).json(&body).send().await.unwrap();
+                let bytes = res.bytes().await.unwrap();
+                assert!(bytes.len() <= 1024, "{} bytes answered", bytes.len());
+                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
+            }
+        });
+        futures_util::future::join_all(round).await;
+    }
+    let grown = service.rss().saturating_sub(before);
+    assert!(
+        grown < 32 << 20,
+        "RSS grew by {} MB under refused attacks",
+        grown >> 20
+    );
+}
