@@ -37,6 +37,8 @@ enum Command {
     Bench(wechat_identity::bench::BenchArgs),
     /// Measure a follower sync of many sandbox followers.
     BenchFollowers(wechat_identity::bench_followers::FollowerBenchArgs),
+    /// How soon a follow pushed to the webhook is a user (the job runner's wake-up).
+    BenchFollow(wechat_identity::bench_follow::FollowBenchArgs),
     /// Bulk and single message sends to sandbox followers, and a bulk job killed and resumed.
     BenchMessages(wechat_identity::bench_messages::MessageBenchArgs),
     /// Read throughput on PostgreSQL beside PostGraphile v4 on the same data (needs wrk, Node.js).
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string()),
             Command::BenchFollowers(args) => wechat_identity::bench_followers::run(args).await,
+            Command::BenchFollow(args) => wechat_identity::bench_follow::run(args).await,
             Command::BenchMessages(args) => wechat_identity::bench_messages::run(args).await,
             Command::BenchReads(args) => wechat_identity::bench_reads::run(args).await,
             Command::Schema => unreachable!("handled above"),

@@ -1,0 +1,99 @@
+//! `wechat-identity bench-follow`: how soon a follow pushed to the webhook is a user. The service
+//! runs in this process in sandbox mode on a fresh database, idle but for this: one person at a
+//! time follows the demo Official Account (the sandbox pushes the `subscribe` event and WeChat's
+//! "success" comes back), then `userByUnionid` is asked until the identity shows, subscribed.
+//! Prints p50/p99/max of that wait, once with the default poll interval and once with the
+//! runner's poll set to a minute: the same figures mean the wake-up, not the poll, does the work.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::bench::{fresh_database, gql, start_service, stop_service, tempfile_dir};
+use crate::config::{ApiKeyConfig, ApiKeyRole, Secret};
+
+/// Options.
+#[derive(Debug, clap::Args)]
+pub struct FollowBenchArgs {
+    /// `sqlite` (a temp file) or a PostgreSQL server URL (a fresh database is created on it).
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// People who follow, one after the other, per round.
+    #[arg(long, default_value_t = 200)]
+    follows: usize,
+}
+
+const OA: &str = "wxsandboxofficial1";
+const KEY: &str = "bench-admin-key-0123456789abcdef";
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: FollowBenchArgs) -> Result<(), String> {
+    for poll_ms in [1_000, 60_000] {
+        let dir = tempfile_dir()?;
+        let (url, database) = fresh_database(&dir, &args.database).await?;
+        let (running, stop) = start_service(&dir, url, 8, |c| {
+            c.jobs.poll_interval_ms = poll_ms;
+            c.api_keys.push(ApiKeyConfig {
+                name: "bench".into(),
+                role: ApiKeyRole::Admin,
+                key: Secret::new(KEY),
+            });
+        })
+        .await?;
+        let base = format!("http://{}", running.addr);
+        let waits = follows(&base, args.follows, poll_ms).await;
+        stop_service(running, stop, &args.database, database, &dir).await?;
+        let mut waits = waits?;
+        waits.sort();
+        let at = |q: f64| waits[((waits.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "{:<8} runner poll {:>6} ms: {} follows, pushed follow -> subscribed user: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            if args.database == "sqlite" {
+                "sqlite"
+            } else {
+                "postgres"
+            },
+            poll_ms,
+            waits.len(),
+            at(0.5).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            at(1.0).as_secs_f64() * 1e3,
+        );
+    }
+    Ok(())
+}
+
+/// `n` follows one after the other; how long each took from WeChat's "success" to the user.
+async fn follows(base: &str, n: usize, poll_ms: u64) -> Result<Vec<Duration>, String> {
+    let client = reqwest::Client::new();
+    let endpoint = format!("{base}/graphql");
+    let q = "query($u: String!) { userByUnionid(unionid: $u) { officialAccountIdentities { subscribed } } }";
+    let mut waits = Vec::with_capacity(n);
+    for i in 0..n {
+        let followed: serde_json::Value = client
+            .post(format!("{base}/sandbox/wechat/follow"))
+            .json(&json!({ "appId": OA, "user": format!("bench-follow-{poll_ms}-{i}") }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if followed["pushed"]["body"] != "success" {
+            return Err(format!("the push was not taken: {followed}"));
+        }
+        let pushed = Instant::now();
+        let unionid = followed["unionid"].as_str().ok_or("no unionid")?;
+        loop {
+            let data = gql(&client, &endpoint, Some(KEY), q, json!({ "u": unionid })).await?;
+            if data["userByUnionid"]["officialAccountIdentities"][0]["subscribed"] == true {
+                break;
+            }
+            if pushed.elapsed() > Duration::from_secs(120) {
+                return Err(format!("{unionid} never became a subscribed user"));
+            }
+        }
+        waits.push(pushed.elapsed());
+    }
+    Ok(waits)
+}
