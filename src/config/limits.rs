@@ -89,6 +89,11 @@ pub struct Limits {
     /// Processed webhook events are kept this long (then purged), in seconds.
     #[default(604_800)]
     pub webhook_retention_secs: u64,
+    /// How long a webhook push waits for its event to be processed before answering WeChat
+    /// `success`, in milliseconds (the event is stored first and processed by the job runner
+    /// either way; at most 4,000: WeChat gives up after 5 s). 0: answer at once.
+    #[default(1_000)]
+    pub webhook_answer_wait_ms: u64,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks); the client is the
     /// right-most address not among them. Empty: the peer address is the client.
     pub trusted_proxies: Vec<String>,
@@ -210,6 +215,12 @@ impl Limits {
             if value == 0 {
                 return Err(invalid(key, "must be positive"));
             }
+        }
+        if self.webhook_answer_wait_ms > 4_000 {
+            return Err(invalid(
+                "limits.webhook_answer_wait_ms",
+                "must be at most 4000 (WeChat gives up on an answer after 5 s)",
+            ));
         }
         if self.max_body_bytes > 64 * 1024 * 1024 {
             return Err(invalid("limits.max_body_bytes", "must be at most 64 MiB"));

@@ -23,26 +23,38 @@ pub async fn enqueue(
 ) -> Result<JobRow, DbError> {
     let payload = payload.to_string();
     let queued = transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
-        let row = new_row(kind, key, &payload, now());
-        if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
-            if !existing.status().is_some_and(JobStatus::is_finished) {
-                return Ok(existing);
-            }
-            JobRow::delete(conn, &existing.id).await?;
-        }
-        // Two first enqueues of one key: the second violates `jobs_key_key`, and the
-        // transaction runs again and finds the first's job.
-        JobRow::insert(conn, &row).await?;
-        if let Conn::Postgres(c) = conn {
-            // Delivered at commit, to every instance's runner (see `super::wake`).
-            c.batch_execute(&format!("NOTIFY {}", super::wake::CHANNEL))
-                .await?;
-        }
-        Ok(row)
+        enqueue_in(conn, kind, key, &payload).await
     })
     .await?;
     db.wake_jobs();
     Ok(queued)
+}
+
+/// [`enqueue`] inside the caller's transaction, for a job that must not run before rows written
+/// in the same transaction exist (it is queued when they are). After the commit the caller
+/// wakes this process's runner with [`Db::wake_jobs`] (other instances hear the commit).
+pub async fn enqueue_in(
+    conn: &mut Conn,
+    kind: &str,
+    key: Option<&str>,
+    payload: &str,
+) -> Result<JobRow, DbError> {
+    let row = new_row(kind, key, payload, now());
+    if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
+        if !existing.status().is_some_and(JobStatus::is_finished) {
+            return Ok(existing);
+        }
+        JobRow::delete(conn, &existing.id).await?;
+    }
+    // Two first enqueues of one key: the second violates `jobs_key_key`, and the
+    // transaction runs again and finds the first's job.
+    JobRow::insert(conn, &row).await?;
+    if let Conn::Postgres(c) = conn {
+        // Delivered at commit, to every instance's runner (see `super::wake`).
+        c.batch_execute(&format!("NOTIFY {}", super::wake::CHANNEL))
+            .await?;
+    }
+    Ok(row)
 }
 
 /// A new queued job row (key: `key`, or its id).

@@ -1,7 +1,8 @@
 //! `GET/POST /wechat/{appId}/events`: the webhook WeChat calls (an Official Account's server URL,
 //! a Mini Program's message push). The checks and the storing are the identity layer's
 //! (`Identity::verify_webhook_url`, `Identity::receive_push`); this answers WeChat: the
-//! `echostr` or `success` (at once: the work runs on the job runner), 401 for a push that does
+//! `echostr` or `success` (once the job runner has processed the event, or after
+//! `limits.webhook_answer_wait_ms` at most), 401 for a push that does
 //! not check out (nothing stored), 404 for an unknown app, 400 for a signed body that is no
 //! WeChat message.
 

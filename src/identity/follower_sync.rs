@@ -13,6 +13,7 @@ use crate::config::AppConfig;
 pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::now;
+use crate::db::queue::enqueue_in;
 use crate::db::{Conn, transaction};
 use crate::types::{AppId, AppKind, new_row_id};
 use crate::wechat::server_api::BATCHGET_MAX;
@@ -68,38 +69,40 @@ impl Identity {
         })
         .map_err(|e| IdentityError::Internal(e.to_string()))?;
         let key = format!("{FOLLOWER_SYNC}:{app_id}");
-        let job = crate::db::queue::enqueue(&self.db, FOLLOWER_SYNC, Some(&key), &payload).await?;
-        let mut conn = self.db.conn().await?;
-        if let Some(existing) = FollowerSyncRow::find_by_job(&mut conn, &job.id).await? {
-            return Ok(existing);
-        }
-        let job_id = job.id.clone();
-        let row = FollowerSyncRow {
-            id: sync_id,
-            app_id: app_id.clone(),
-            job_id: job.id,
-            status: SyncStatus::Queued.as_str().into(),
-            requested_by: requested_by.map(str::to_owned),
-            total: None,
-            pages: 0,
-            followers_seen: 0,
-            users_created: 0,
-            users_merged: 0,
-            unsubscribed: 0,
-            errors: 0,
-            last_error: None,
-            created_at: now(),
-            started_at: None,
-            finished_at: None,
-        };
-        // Two starts at once share the job: the second insert does nothing, and both answer
-        // with the row that is there.
-        FollowerSyncRow::insert(&mut conn, &row).await?;
-        FollowerSyncRow::find_by_job(&mut conn, &job_id)
-            .await?
-            .ok_or_else(|| {
-                IdentityError::Internal(format!("follower sync of job {job_id} vanished"))
-            })
+        let payload = payload.to_string();
+        // The job and its sync row in one transaction: a runner woken by the job finds the row.
+        let sync = transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<FollowerSyncRow, IdentityError> {
+                let job = enqueue_in(conn, FOLLOWER_SYNC, Some(&key), &payload).await?;
+                if let Some(existing) = FollowerSyncRow::find_by_job(conn, &job.id).await? {
+                    return Ok(existing);
+                }
+                let row = FollowerSyncRow {
+                    id: sync_id.clone(),
+                    app_id: app_id.clone(),
+                    job_id: job.id.clone(),
+                    status: SyncStatus::Queued.as_str().into(),
+                    requested_by: requested_by.map(str::to_owned),
+                    total: None,
+                    pages: 0,
+                    followers_seen: 0,
+                    users_created: 0,
+                    users_merged: 0,
+                    unsubscribed: 0,
+                    errors: 0,
+                    last_error: None,
+                    created_at: now(),
+                    started_at: None,
+                    finished_at: None,
+                };
+                FollowerSyncRow::insert(conn, &row).await?;
+                Ok(row)
+            },
+        )
+        .await?;
+        self.db.wake_jobs();
+        Ok(sync)
     }
 
     /// Deletes the lists of finished syncs (one that failed leaves its list behind).

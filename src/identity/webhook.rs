@@ -13,6 +13,8 @@
 //! and subscribe permissions go to the messages' bookkeeping (`messages::notices`); other
 //! messages are only stored.
 
+use std::time::Duration;
+
 use chrono::TimeDelta;
 
 use super::followers::unix_time;
@@ -118,8 +120,28 @@ impl Identity {
         drop(conn);
         if new {
             self.enqueue_webhook_events(&app.app_id).await?;
+            self.await_processed(&row.id).await?;
         }
         Ok(new)
+    }
+
+    /// Waits (at most `limits.webhook_answer_wait_ms`) until the job runner has processed the
+    /// event, so that WeChat's `success` usually means it is done: a follow pushed is a user
+    /// by the time the push is answered. Past the wait the push is answered anyway; the event
+    /// is processed all the same.
+    async fn await_processed(&self, id: &str) -> Result<(), IdentityError> {
+        let wait = Duration::from_millis(self.config.limits.webhook_answer_wait_ms);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(2);
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + pause)).await;
+            let mut conn = self.db.conn().await?;
+            if WebhookEventRow::is_processed(&mut conn, id).await? {
+                return Ok(());
+            }
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// Queues the app's `webhook_events` job (one per app: a queued or running one is kept).

@@ -355,6 +355,14 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
 
     // One popup reported both ways (the webhook and the client's report of
     // wx.requestSubscribeMessage) counts once: one send, then a refusal without a call.
+    // A second popup, so in a later second: WeChat's pushes of events are told apart (and
+    // their retries recognised) by sender, CreateTime in seconds and event.
+    let second =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let first_popup = second(std::time::SystemTime::now());
+    while second(std::time::SystemTime::now()) == first_popup {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     app.sandbox_post(
         "/consents",
         json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER }),

@@ -51,6 +51,12 @@ impl WebhookEventRow {
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
+    /// Whether the event `id` has been processed (or given up on).
+    pub async fn is_processed(conn: &mut Conn, id: &str) -> Result<bool, DbError> {
+        let q = w::table.find(id).select(w::processed_at.is_not_null());
+        Ok(with_conn!(conn, c => q.first::<bool>(c).await.optional())?.unwrap_or(true))
+    }
+
     /// The oldest unprocessed events of an app.
     pub async fn pending(
         conn: &mut Conn,
