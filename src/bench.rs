@@ -36,7 +36,43 @@ pub struct BenchArgs {
 const MP_LOGIN: &str = "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken refreshToken newUser user { id } } }";
 const OA_LOGIN: &str = "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) { accessToken refreshToken newUser user { id } } }";
 pub(crate) const APP: &str = "wxsandboxminiapp01";
-const OA: &str = "wxsandboxofficial1";
+/// The sandbox's demo Official Account.
+pub(crate) const OA: &str = "wxsandboxofficial1";
+/// The admin API key the benches that call admin fields give the service.
+pub(crate) const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
+
+/// The database a one-database bench runs on, and its pool.
+#[derive(Debug, clap::Args)]
+pub struct OneDatabase {
+    /// `sqlite` (a temp file) or a PostgreSQL server URL (a fresh database is created on it).
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// Database pool size.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: usize,
+}
+
+/// Gives the service the bench's admin key ([`ADMIN_KEY`]).
+pub(crate) fn add_admin_key(config: &mut Config) {
+    config.api_keys.push(crate::config::ApiKeyConfig {
+        name: "bench".into(),
+        role: crate::config::ApiKeyRole::Admin,
+        key: Secret::new(ADMIN_KEY),
+    });
+}
+
+/// Sends `request` and reads its answer as JSON.
+pub(crate) async fn send_json(
+    request: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, String> {
+    request
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
 
 /// A prepared login request: the GraphQL body and the field that holds the payload.
 pub(crate) struct Login {
@@ -67,11 +103,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     let dir = tempfile_dir()?;
     let (url, cleanup) = fresh_database(&dir, database).await?;
-    let backend = if cleanup.is_some() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let backend = backend_name(database);
     let (running, stop) = start_service(&dir, url, args.pool_size, |config| {
         // States for every returning OA login are issued before the phase starts.
         config.limits.max_live_states_per_app = u32::try_from(args.logins + args.users)
@@ -297,6 +329,15 @@ pub(crate) async fn start_service(
     Ok((running, stop))
 }
 
+/// How the figures name the backend of `database` (`sqlite` or a PostgreSQL URL).
+pub(crate) fn backend_name(database: &str) -> &'static str {
+    if database == "sqlite" {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
 /// A fresh database for a benchmark: a SQLite file in `dir` (`database` = `sqlite`) or a new
 /// database on the PostgreSQL server `database`; its URL, and the PostgreSQL database's name
 /// to drop afterwards.
@@ -346,13 +387,7 @@ pub(crate) async fn gql(
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
-    let v: serde_json::Value = request
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let v = send_json(request).await?;
     match v.get("errors") {
         Some(e) => Err(e.to_string()),
         None => Ok(v["data"].clone()),

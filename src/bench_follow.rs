@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench::{fresh_database, gql, start_service, stop_service, tempfile_dir};
-use crate::config::{ApiKeyConfig, ApiKeyRole, Secret};
+use crate::bench::{
+    ADMIN_KEY as KEY, OA, add_admin_key, backend_name, fresh_database, gql, send_json,
+    start_service, stop_service, tempfile_dir,
+};
 
 /// Options.
 #[derive(Debug, clap::Args)]
@@ -25,9 +27,6 @@ pub struct FollowBenchArgs {
     follows: usize,
 }
 
-const OA: &str = "wxsandboxofficial1";
-const KEY: &str = "bench-admin-key-0123456789abcdef";
-
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: FollowBenchArgs) -> Result<(), String> {
     for poll_ms in [1_000, 60_000] {
@@ -35,11 +34,7 @@ pub async fn run(args: FollowBenchArgs) -> Result<(), String> {
         let (url, database) = fresh_database(&dir, &args.database).await?;
         let (running, stop) = start_service(&dir, url, 8, |c| {
             c.jobs.poll_interval_ms = poll_ms;
-            c.api_keys.push(ApiKeyConfig {
-                name: "bench".into(),
-                role: ApiKeyRole::Admin,
-                key: Secret::new(KEY),
-            });
+            add_admin_key(c);
         })
         .await?;
         let base = format!("http://{}", running.addr);
@@ -50,11 +45,7 @@ pub async fn run(args: FollowBenchArgs) -> Result<(), String> {
         let at = |q: f64| waits[((waits.len() as f64 - 1.0) * q).round() as usize];
         println!(
             "{:<8} runner poll {:>6} ms: {} follows, follow -> subscribed user: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; a user when the push was answered: {}",
-            if args.database == "sqlite" {
-                "sqlite"
-            } else {
-                "postgres"
-            },
+            backend_name(&args.database),
             poll_ms,
             waits.len(),
             at(0.5).as_secs_f64() * 1e3,
@@ -76,15 +67,10 @@ async fn follows(base: &str, n: usize, poll_ms: u64) -> Result<(Vec<Duration>, u
     let mut at_answer = 0;
     for i in 0..n {
         let started = Instant::now();
-        let followed: serde_json::Value = client
+        let follow = client
             .post(format!("{base}/sandbox/wechat/follow"))
-            .json(&json!({ "appId": OA, "user": format!("bench-follow-{poll_ms}-{i}") }))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+            .json(&json!({ "appId": OA, "user": format!("bench-follow-{poll_ms}-{i}") }));
+        let followed = send_json(follow).await?;
         if followed["pushed"]["body"] != "success" {
             return Err(format!("the push was not taken: {followed}"));
         }

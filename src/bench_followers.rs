@@ -7,17 +7,16 @@
 use std::time::{Duration, Instant};
 
 use crate::bench::{
-    APP, Phase, fresh_database, mp_login, start_service, stop_service, tempfile_dir,
+    ADMIN_KEY, APP, OA, OneDatabase, Phase, add_admin_key, backend_name, fresh_database, mp_login,
+    start_service, stop_service, tempfile_dir,
 };
-use crate::config::{ApiKeyConfig, ApiKeyRole, Secret};
 use crate::wechat::sandbox::CodeRequest;
 
 /// Options.
 #[derive(Debug, clap::Args)]
 pub struct FollowerBenchArgs {
-    /// `sqlite` (a temp file) or a PostgreSQL server URL (a fresh database is created on it).
-    #[arg(long, default_value = "sqlite")]
-    database: String,
+    #[command(flatten)]
+    db: OneDatabase,
     /// Followers of the Official Account.
     #[arg(long, default_value_t = 100_000)]
     followers: u64,
@@ -27,30 +26,16 @@ pub struct FollowerBenchArgs {
     /// `wechat.follower_sync_concurrency`.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Database pool size.
-    #[arg(long, default_value_t = 16)]
-    pool_size: usize,
 }
-
-const OA: &str = "wxsandboxofficial1";
-const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
 
 /// Runs the benchmark.
 pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
     let dir = tempfile_dir()?;
-    let (url, cleanup) = fresh_database(&dir, &args.database).await?;
-    let backend = if cleanup.is_some() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let (running, stop) = start_service(&dir, url, args.pool_size, |config| {
+    let (url, cleanup) = fresh_database(&dir, &args.db.database).await?;
+    let backend = backend_name(&args.db.database);
+    let (running, stop) = start_service(&dir, url, args.db.pool_size, |config| {
         config.wechat.follower_sync_concurrency = args.concurrency;
-        config.api_keys.push(ApiKeyConfig {
-            name: "bench".into(),
-            role: ApiKeyRole::Admin,
-            key: Secret::new(ADMIN_KEY),
-        });
+        add_admin_key(config);
     })
     .await?;
     let sandbox = running.app.sandbox.clone().ok_or("sandbox not running")?;
@@ -74,20 +59,8 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
     let gql = |query: String| {
         let (client, endpoint) = (client.clone(), endpoint.clone());
         async move {
-            let v: serde_json::Value = client
-                .post(&endpoint)
-                .bearer_auth(ADMIN_KEY)
-                .json(&serde_json::json!({ "query": query }))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            if v.get("errors").is_some() {
-                return Err(v.to_string());
-            }
-            Ok(v["data"].clone())
+            let variables = serde_json::json!({});
+            crate::bench::gql(&client, &endpoint, Some(ADMIN_KEY), &query, variables).await
         }
     };
     const FIELDS: &str = "id status pages followersSeen usersCreated usersMerged errors lastError startedAt finishedAt";
@@ -137,7 +110,7 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
         peak_rss as f64 / 1024.0,
     );
 
-    stop_service(running, stop, &args.database, cleanup, &dir).await
+    stop_service(running, stop, &args.db.database, cleanup, &dir).await
 }
 
 /// This process's resident set size in KiB (0 where /proc is not there).

@@ -10,18 +10,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench::{fresh_database, gql, start_service, stop_service, tempfile_dir};
+use crate::bench::{
+    ADMIN_KEY as KEY, OA, OneDatabase, add_admin_key, backend_name, fresh_database, gql,
+    start_service, stop_service, tempfile_dir,
+};
 use crate::bench_followers::rss_kib;
-use crate::config::{ApiKeyConfig, ApiKeyRole, Config, Secret, sandbox_demo_apps};
+use crate::config::{Config, Secret, sandbox_demo_apps};
 use crate::wechat::sandbox::Sandbox;
 use crate::wechat::sandbox::messages::TEMPLATE_SHIPPED;
 
 /// Options.
 #[derive(Debug, clap::Args)]
 pub struct MessageBenchArgs {
-    /// `sqlite` (a temp file) or a PostgreSQL server URL (a fresh database is created on it).
-    #[arg(long, default_value = "sqlite")]
-    database: String,
+    #[command(flatten)]
+    db: OneDatabase,
     /// Recipients (followers of the Official Account).
     #[arg(long, default_value_t = 100_000)]
     users: u64,
@@ -31,13 +33,7 @@ pub struct MessageBenchArgs {
     /// Single `sendMessage` calls timed one by one (32 at once).
     #[arg(long, default_value_t = 2_000)]
     singles: usize,
-    /// Database pool size.
-    #[arg(long, default_value_t = 16)]
-    pool_size: usize,
 }
-
-const OA: &str = "wxsandboxofficial1";
-const KEY: &str = "bench-admin-key-0123456789abcdef";
 
 fn tweak(args: &MessageBenchArgs, wechat: &str, url: Option<String>) -> impl FnOnce(&mut Config) {
     let (wechat, concurrency) = (wechat.to_owned(), args.concurrency);
@@ -49,11 +45,7 @@ fn tweak(args: &MessageBenchArgs, wechat: &str, url: Option<String>) -> impl FnO
         c.messages.bulk_concurrency = concurrency;
         c.jobs.lease_secs = 5;
         c.jobs.poll_interval_ms = 200;
-        c.api_keys.push(ApiKeyConfig {
-            name: "bench".into(),
-            role: ApiKeyRole::Admin,
-            key: Secret::new(KEY),
-        });
+        add_admin_key(c);
         if let Some(url) = url {
             c.database_url = Some(Secret::new(url));
         }
@@ -80,12 +72,8 @@ async fn start_bulk(
 /// Runs the benchmark.
 pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let dir = tempfile_dir()?;
-    let (url, cleanup) = fresh_database(&dir, &args.database).await?;
-    let backend = if cleanup.is_some() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let (url, cleanup) = fresh_database(&dir, &args.db.database).await?;
+    let backend = backend_name(&args.db.database);
     let sandbox = Sandbox::new(&sandbox_demo_apps());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -94,7 +82,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let (running, stop) = start_service(
         &dir,
         url.clone(),
-        args.pool_size,
+        args.db.pool_size,
         tweak(&args, &wechat, None),
     )
     .await?;
@@ -251,7 +239,14 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     if cleanup.is_none() {
         println!("{backend:8} crash and resume: run with --database postgres://… (see the source)");
         drop(stop);
-        return stop_service(running, stop_placeholder(), &args.database, cleanup, &dir).await;
+        return stop_service(
+            running,
+            stop_placeholder(),
+            &args.db.database,
+            cleanup,
+            &dir,
+        )
+        .await;
     }
     let before = sandbox.delivered(OA, None, 1).map_or(0, |l| l.total);
     let job = start_bulk(&client, &endpoint, "崩溃后继续").await?;
@@ -259,12 +254,12 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     running.handle.abort();
-    let probes = (0..args.pool_size).map(|_| running.app.identity.ping());
+    let probes = (0..args.db.pool_size).map(|_| running.app.identity.ping());
     futures_util::future::join_all(probes).await;
     drop(running);
     let at_kill = sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) - before;
     let (second, stop2) =
-        start_service(&dir, url, args.pool_size, tweak(&args, &wechat, None)).await?;
+        start_service(&dir, url, args.db.pool_size, tweak(&args, &wechat, None)).await?;
     sandbox.set_push_target(&format!("http://{}", second.addr));
     let endpoint = format!("http://{}/graphql", second.addr);
     let t1 = Instant::now();
@@ -299,7 +294,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
         done["failed"],
     );
     drop(stop);
-    stop_service(second, stop2, &args.database, cleanup, &dir).await
+    stop_service(second, stop2, &args.db.database, cleanup, &dir).await
 }
 
 /// A stop switch for a service whose own switch was dropped already.

@@ -21,6 +21,7 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod metrics;
+pub mod mirror;
 pub mod rate_limit;
 pub mod types;
 pub mod wechat;

@@ -34,13 +34,7 @@ pub async fn same_data(
                 request = request.bearer_auth(key);
             }
             async move {
-                let v: Value = request
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let v = crate::bench::send_json(request).await?;
                 match v.get("errors") {
                     Some(e) => Err(e[0]["message"]
                         .as_str()

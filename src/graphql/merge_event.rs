@@ -8,20 +8,11 @@ use super::types::{User, related_user};
 use crate::db::models::merge_event::MergeEventRow;
 use crate::identity::rules;
 
-/// Why users were merged, or an identity moved.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "rules::MergeReason")]
-pub enum MergeReason {
-    /// A login brought the unionid that showed two users are one person.
-    Login,
-    /// A follower sync brought it.
-    FollowerSync,
-    /// A webhook event brought it.
-    Webhook,
-    /// An admin merged the users (`mergeUsers`).
-    Admin,
-    /// An admin moved one identity to a new user (`unlinkIdentity`).
-    Unlink,
+rules::merge_reason_variants! {
+    /// Why users were merged, or an identity moved.
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "rules::MergeReason")]
+    pub enum MergeReason
 }
 
 /// One merge (or unlink) in the history.

@@ -12,65 +12,26 @@ use crate::identity::messages::bulk::MessageJob as Job;
 use crate::identity::messages::templates::Template;
 use crate::wechat::messages::Channel;
 
-/// How a message reaches a person.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "crate::wechat::messages::Channel")]
-pub enum MessageChannel {
-    /// Official Account template message (模板消息): to followers of the account.
-    OfficialAccountTemplate,
-    /// Official Account subscribe notification (订阅通知): to holders of a subscribe permission.
-    OfficialAccountSubscribe,
-    /// Mini Program subscribe message (订阅消息): to holders of a subscribe permission.
-    MiniProgramSubscribe,
+crate::wechat::messages::channel_variants! {
+    /// How a message reaches a person.
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "crate::wechat::messages::Channel")]
+    pub enum MessageChannel
 }
 
-/// WeChat's keyword types; a keyword's value is checked against its type before sending.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "crate::wechat::messages::KeywordType")]
-pub enum KeywordType {
-    /// Text, at most 20 characters, no line breaks.
-    Thing,
-    /// A number, at most 32 digits.
-    Number,
-    /// Letters, at most 32.
-    Letter,
-    /// Symbols, at most 5.
-    Symbol,
-    /// Digits, letters and symbols, at most 32.
-    CharacterString,
-    /// A time (`15:01`), a date before it allowed.
-    Time,
-    /// A date (`2026-11-29`, `2026年11月29日`), a time after it allowed.
-    Date,
-    /// An amount (`¥100.00`, `100元`).
-    Amount,
-    /// A phone number, at most 17 digits and symbols.
-    PhoneNumber,
-    /// A licence plate, at most 8 characters.
-    CarNumber,
-    /// A name: at most 10 Chinese characters or 20 letters.
-    Name,
-    /// A phrase: at most 5 Chinese characters.
-    Phrase,
+crate::wechat::keywords::keyword_type_variants! {
+    /// WeChat's keyword types; a keyword's value is checked against its type before sending,
+    /// and no type allows a line break.
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "crate::wechat::messages::KeywordType")]
+    pub enum KeywordType
 }
 
-/// Where a message stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "crate::db::models::message::MessageStatus")]
-pub enum MessageStatus {
-    /// A bulk job's message, not sent yet.
-    Queued,
-    /// Handed to WeChat.
-    Sending,
-    /// WeChat accepted it; its delivery report has not come yet.
-    Sent,
-    /// WeChat reported it delivered.
-    Delivered,
-    /// Refused or not delivered (see `error`).
-    Failed,
-    /// The service stopped, or WeChat did not answer, while WeChat had it: it may or may not have
-    /// reached the person, and is never sent again.
-    Uncertain,
+crate::db::models::message::message_status_variants! {
+    /// Where a message stands.
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "crate::db::models::message::MessageStatus")]
+    pub enum MessageStatus
 }
 
 /// Why a message failed: a stable `code` — NO_IDENTITY, NOT_FOLLOWING,

@@ -149,111 +149,109 @@ pub enum Identity {
     OfficialAccount(OfficialAccountIdentity),
 }
 
+/// The `#[Object]` impl of an identity type, with the [`Identity`] interface's fields written
+/// once: `id`, `appId`, `openid`, `unionid`, `user`, then the kind's own fields (`own`), then
+/// `createdAt`, then `after`. `app` names the kind's app in the docs ("Mini Program").
+macro_rules! identity_object {
+    ($ty:ident, app = $app:tt, own = { $($own:tt)* }, after = { $($after:tt)* }) => {
+        #[Object]
+        impl $ty {
+            /// Row id.
+            pub(super) async fn id(&self) -> ID {
+                ID(self.0.id.to_string())
+            }
+            #[doc = concat!("The ", $app, "'s app id.")]
+            async fn app_id(&self) -> &str {
+                self.0.app_id.as_str()
+            }
+            #[doc = concat!("The person's openid in that ", $app, ".")]
+            async fn openid(&self) -> &str {
+                self.0.openid.as_str()
+            }
+            /// The unionid WeChat reported for this identity.
+            async fn unionid(&self) -> Option<&str> {
+                self.0.unionid.as_ref().map(UnionId::as_str)
+            }
+            /// The user this identity belongs to.
+            async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+                related_user(ctx, &self.0.user_id, "the identity's user").await
+            }
+            $($own)*
+            /// First sighting.
+            async fn created_at(&self) -> DateTime<Utc> {
+                utc(self.0.created_at)
+            }
+            $($after)*
+        }
+    };
+}
+
 /// A person in one Mini Program.
 pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
 
-#[Object]
-impl MiniProgramIdentity {
-    /// Row id.
-    pub(super) async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+identity_object!(
+    MiniProgramIdentity,
+    app = "Mini Program",
+    own = {},
+    after = {
+        /// Latest login.
+        async fn last_login_at(&self) -> DateTime<Utc> {
+            utc(self.0.last_login_at)
+        }
     }
-    /// The Mini Program's app id.
-    async fn app_id(&self) -> &str {
-        self.0.app_id.as_str()
-    }
-    /// The person's openid in that Mini Program.
-    async fn openid(&self) -> &str {
-        self.0.openid.as_str()
-    }
-    /// The unionid WeChat reported for this identity.
-    async fn unionid(&self) -> Option<&str> {
-        self.0.unionid.as_ref().map(UnionId::as_str)
-    }
-    /// The user this identity belongs to.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        related_user(ctx, &self.0.user_id, "the identity's user").await
-    }
-    /// First sighting.
-    async fn created_at(&self) -> DateTime<Utc> {
-        utc(self.0.created_at)
-    }
-    /// Latest login.
-    async fn last_login_at(&self) -> DateTime<Utc> {
-        utc(self.0.last_login_at)
-    }
-}
+);
 
 /// A person in one Official Account.
 pub struct OfficialAccountIdentity(pub OfficialAccountIdentityRow);
 
-#[Object]
-impl OfficialAccountIdentity {
-    /// Row id.
-    pub(super) async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+identity_object!(
+    OfficialAccountIdentity,
+    app = "Official Account",
+    own = {
+        /// The latest web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
+        async fn scope(&self) -> Option<&str> {
+            self.0.scope.as_deref()
+        }
+        /// Whether the person follows the account.
+        async fn subscribed(&self) -> bool {
+            self.0.subscribed
+        }
+        /// When they followed.
+        async fn subscribed_at(&self) -> Option<DateTime<Utc>> {
+            self.0.subscribed_at.map(utc)
+        }
+        /// Nickname from WeChat.
+        async fn nickname(&self) -> Option<&str> {
+            self.0.nickname.as_deref()
+        }
+        /// Avatar from WeChat.
+        async fn avatar_url(&self) -> Option<&str> {
+            self.0.avatar_url.as_deref()
+        }
+        /// Sex as WeChat reports it (0 unknown, 1 male, 2 female).
+        async fn sex(&self) -> Option<i32> {
+            self.0.sex
+        }
+        /// Province.
+        async fn province(&self) -> Option<&str> {
+            self.0.province.as_deref()
+        }
+        /// City.
+        async fn city(&self) -> Option<&str> {
+            self.0.city.as_deref()
+        }
+        /// Country.
+        async fn country(&self) -> Option<&str> {
+            self.0.country.as_deref()
+        }
+    },
+    after = {
+        /// Latest login, if the person ever logged in here.
+        async fn last_login_at(&self) -> Option<DateTime<Utc>> {
+            self.0.last_login_at.map(utc)
+        }
     }
-    /// The Official Account's app id.
-    async fn app_id(&self) -> &str {
-        self.0.app_id.as_str()
-    }
-    /// The person's openid in that Official Account.
-    async fn openid(&self) -> &str {
-        self.0.openid.as_str()
-    }
-    /// The unionid WeChat reported for this identity.
-    async fn unionid(&self) -> Option<&str> {
-        self.0.unionid.as_ref().map(UnionId::as_str)
-    }
-    /// The user this identity belongs to.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        related_user(ctx, &self.0.user_id, "the identity's user").await
-    }
-    /// The latest web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
-    async fn scope(&self) -> Option<&str> {
-        self.0.scope.as_deref()
-    }
-    /// Whether the person follows the account.
-    async fn subscribed(&self) -> bool {
-        self.0.subscribed
-    }
-    /// When they followed.
-    async fn subscribed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.subscribed_at.map(utc)
-    }
-    /// Nickname from WeChat.
-    async fn nickname(&self) -> Option<&str> {
-        self.0.nickname.as_deref()
-    }
-    /// Avatar from WeChat.
-    async fn avatar_url(&self) -> Option<&str> {
-        self.0.avatar_url.as_deref()
-    }
-    /// Sex as WeChat reports it (0 unknown, 1 male, 2 female).
-    async fn sex(&self) -> Option<i32> {
-        self.0.sex
-    }
-    /// Province.
-    async fn province(&self) -> Option<&str> {
-        self.0.province.as_deref()
-    }
-    /// City.
-    async fn city(&self) -> Option<&str> {
-        self.0.city.as_deref()
-    }
-    /// Country.
-    async fn country(&self) -> Option<&str> {
-        self.0.country.as_deref()
-    }
-    /// First sighting.
-    async fn created_at(&self) -> DateTime<Utc> {
-        utc(self.0.created_at)
-    }
-    /// Latest login, if the person ever logged in here.
-    async fn last_login_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_login_at.map(utc)
-    }
-}
+);
 
 /// The kind of a WeChat app.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -26,19 +26,21 @@ use crate::types::{IdentityId, UnionId, UserId, new_row_id};
 
 use super::IdentityError;
 
-/// Why a merge happened (stored in `merge_events.reason`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MergeReason {
-    /// A login brought the unionid.
-    Login,
-    /// A follower sync brought it.
-    FollowerSync,
-    /// A webhook event brought it.
-    Webhook,
-    /// An admin asked for it.
-    Admin,
-    /// An admin moved one identity to a new user.
-    Unlink,
+crate::mirror::mirrored_enum! {
+    /// Why a merge happened (stored in `merge_events.reason`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum MergeReason mirrored_by merge_reason_variants {
+        /// A login brought the unionid that showed two users are one person.
+        Login,
+        /// A follower sync brought it.
+        FollowerSync,
+        /// A webhook event brought it.
+        Webhook,
+        /// An admin merged the users (`mergeUsers`).
+        Admin,
+        /// An admin moved one identity to a new user (`unlinkIdentity`).
+        Unlink,
+    }
 }
 
 impl MergeReason {

@@ -5,34 +5,37 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// WeChat's keyword types (the part of a keyword's name before its number: `thing1`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum KeywordType {
-    /// Text, ≤ 20 characters.
-    Thing,
-    /// A number, ≤ 32 digits, decimals allowed.
-    Number,
-    /// Letters, ≤ 32.
-    Letter,
-    /// Symbols, ≤ 5.
-    Symbol,
-    /// Digits, letters and symbols, ≤ 32.
-    CharacterString,
-    /// A time of day (`15:01`, `15:01:30`), a date in front allowed.
-    Time,
-    /// A date (`2019-10-01`, `2019年10月1日`), a time after it allowed.
-    Date,
-    /// An amount: ≤ 10 integer digits, decimals, a currency symbol or 元 allowed.
-    Amount,
-    /// A phone number: digits, `+`, `-`, spaces, ≤ 17.
-    PhoneNumber,
-    /// A licence plate, ≤ 8 characters.
-    CarNumber,
-    /// A name: ≤ 10 Chinese characters or ≤ 20 letters.
-    Name,
-    /// A phrase: ≤ 5 Chinese characters.
-    Phrase,
+crate::mirror::mirrored_enum! {
+    /// WeChat's keyword types (the part of a keyword's name before its number: `thing1`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum KeywordType mirrored_by keyword_type_variants {
+        /// Text, at most 20 characters.
+        Thing,
+        /// A number, at most 32 characters, a sign and decimals allowed.
+        Number,
+        /// Letters, at most 32.
+        Letter,
+        /// Symbols, at most 5.
+        Symbol,
+        /// Digits, letters and symbols, at most 32.
+        CharacterString,
+        /// A time of day (`15:01`, `15:01:30`), a date in front allowed.
+        Time,
+        /// A date (`2019-10-01`, `2019年10月1日`), a time after it allowed.
+        Date,
+        /// An amount: at most 10 integer digits, decimals, a currency symbol or 元 allowed
+        /// (`¥100.00`, `100元`).
+        Amount,
+        /// A phone number: digits, `+`, `-` and spaces, at most 17.
+        PhoneNumber,
+        /// A licence plate: letters, digits and Chinese characters, at most 8.
+        CarNumber,
+        /// A name: at most 10 Chinese characters or 20 letters.
+        Name,
+        /// A phrase: at most 5 Chinese characters.
+        Phrase,
+    }
 }
 
 impl KeywordType {

@@ -19,16 +19,18 @@ use serde::{Deserialize, Serialize};
 use super::{WechatClient, WechatError};
 use crate::types::AppKind;
 
-/// How a message reaches a person.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// Official Account template message (模板消息): to followers.
-    OfficialAccountTemplate,
-    /// Official Account subscribe notification (订阅通知): to holders of a permission.
-    OfficialAccountSubscribe,
-    /// Mini Program subscribe message (订阅消息): to holders of a permission.
-    MiniProgramSubscribe,
+crate::mirror::mirrored_enum! {
+    /// How a message reaches a person.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Channel mirrored_by channel_variants {
+        /// Official Account template message (模板消息): to followers of the account.
+        OfficialAccountTemplate,
+        /// Official Account subscribe notification (订阅通知): to holders of a subscribe permission.
+        OfficialAccountSubscribe,
+        /// Mini Program subscribe message (订阅消息): to holders of a subscribe permission.
+        MiniProgramSubscribe,
+    }
 }
 
 impl Channel {

@@ -28,6 +28,55 @@ macro_rules! on_table {
     };
 }
 
+/// The batch reads both identity row types answer, written once: `identity_reads!(Row, t)`
+/// adds `find_many`, `for_keys` and `for_users` to `Row`, the row struct of table module `t`.
+macro_rules! identity_reads {
+    ($row:ident, $t:ident) => {
+        impl $row {
+            /// The identities with these row ids, in no particular order.
+            pub async fn find_many(
+                conn: &mut $crate::db::Conn,
+                ids: &[$crate::types::IdentityId],
+            ) -> Result<Vec<Self>, $crate::db::DbError> {
+                use diesel::prelude::*;
+                use diesel_async::RunQueryDsl;
+                let q = $t::table.filter($t::id.eq_any(ids));
+                Ok($crate::with_conn!(conn, c => q.load::<Self>(c).await)?)
+            }
+
+            /// The identities among `app_ids` × `openids` (a superset of the (app, openid) pairs
+            /// asked for, found through the unique (app_id, openid) index; callers pick their
+            /// pairs).
+            pub async fn for_keys(
+                conn: &mut $crate::db::Conn,
+                app_ids: &[$crate::types::AppId],
+                openids: &[$crate::types::OpenId],
+            ) -> Result<Vec<Self>, $crate::db::DbError> {
+                use diesel::prelude::*;
+                use diesel_async::RunQueryDsl;
+                let q = $t::table
+                    .filter($t::app_id.eq_any(app_ids))
+                    .filter($t::openid.eq_any(openids));
+                Ok($crate::with_conn!(conn, c => q.load::<Self>(c).await)?)
+            }
+
+            /// All identities of these users, oldest first.
+            pub async fn for_users(
+                conn: &mut $crate::db::Conn,
+                user_ids: &[$crate::types::UserId],
+            ) -> Result<Vec<Self>, $crate::db::DbError> {
+                use diesel::prelude::*;
+                use diesel_async::RunQueryDsl;
+                let q = $t::table
+                    .filter($t::user_id.eq_any(user_ids))
+                    .order(($t::created_at.asc(), $t::id.asc()));
+                Ok($crate::with_conn!(conn, c => q.load::<Self>(c).await)?)
+            }
+        }
+    };
+}
+pub(crate) use identity_reads;
+
 /// An identity of either kind, as far as the identity rules care.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable)]
 pub struct IdentityRef {

@@ -9,22 +9,24 @@ use crate::db::{Conn, DbError};
 use crate::types::UserId;
 use crate::with_conn;
 
-/// Where a message stands; stored lowercase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageStatus {
-    /// A bulk job's message, not sent yet.
-    Queued,
-    /// Handed to WeChat; the answer is not recorded yet.
-    Sending,
-    /// WeChat accepted it.
-    Sent,
-    /// WeChat reported it reached the person.
-    Delivered,
-    /// Refused (by us or WeChat) or not delivered; see the error.
-    Failed,
-    /// The service stopped while WeChat had it: it may or may not have been sent, and is never
-    /// sent again (nobody gets a second copy).
-    Uncertain,
+crate::mirror::mirrored_enum! {
+    /// Where a message stands; stored lowercase.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum MessageStatus mirrored_by message_status_variants {
+        /// A bulk job's message, not sent yet.
+        Queued,
+        /// Handed to WeChat; its answer is not recorded yet.
+        Sending,
+        /// WeChat accepted it; its delivery report has not come yet.
+        Sent,
+        /// WeChat reported it reached the person.
+        Delivered,
+        /// Refused (by us or WeChat) or not delivered (see `error`).
+        Failed,
+        /// The service stopped, or WeChat did not answer, while WeChat had it: it may or may not
+        /// have reached the person, and is never sent again (nobody gets a second copy).
+        Uncertain,
+    }
 }
 
 impl MessageStatus {

@@ -65,31 +65,6 @@ impl MiniProgramIdentityRow {
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
-
-    /// The identities with these row ids, in no particular order.
-    pub async fn find_many(conn: &mut Conn, ids: &[IdentityId]) -> Result<Vec<Self>, DbError> {
-        let q = mpi::table.filter(mpi::id.eq_any(ids));
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
-
-    /// The identities among `app_ids` × `openids` (a superset of the (app, openid) pairs
-    /// asked for, found through the unique (app_id, openid) index; callers pick their pairs).
-    pub async fn for_keys(
-        conn: &mut Conn,
-        app_ids: &[AppId],
-        openids: &[OpenId],
-    ) -> Result<Vec<Self>, DbError> {
-        let q = mpi::table
-            .filter(mpi::app_id.eq_any(app_ids))
-            .filter(mpi::openid.eq_any(openids));
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
-
-    /// All identities of these users, oldest first.
-    pub async fn for_users(conn: &mut Conn, user_ids: &[UserId]) -> Result<Vec<Self>, DbError> {
-        let q = mpi::table
-            .filter(mpi::user_id.eq_any(user_ids))
-            .order((mpi::created_at.asc(), mpi::id.asc()));
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
 }
+
+super::identity::identity_reads!(MiniProgramIdentityRow, mpi);

@@ -137,31 +137,6 @@ impl OfficialAccountIdentityRow {
             .filter(oai::openid.eq(openid));
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
-
-    /// The identities with these row ids, in no particular order.
-    pub async fn find_many(conn: &mut Conn, ids: &[IdentityId]) -> Result<Vec<Self>, DbError> {
-        let q = oai::table.filter(oai::id.eq_any(ids));
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
-
-    /// The identities among `app_ids` × `openids` (a superset of the (app, openid) pairs
-    /// asked for, found through the unique (app_id, openid) index; callers pick their pairs).
-    pub async fn for_keys(
-        conn: &mut Conn,
-        app_ids: &[AppId],
-        openids: &[OpenId],
-    ) -> Result<Vec<Self>, DbError> {
-        let q = oai::table
-            .filter(oai::app_id.eq_any(app_ids))
-            .filter(oai::openid.eq_any(openids));
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
-
-    /// All identities of these users, oldest first.
-    pub async fn for_users(conn: &mut Conn, user_ids: &[UserId]) -> Result<Vec<Self>, DbError> {
-        let q = oai::table
-            .filter(oai::user_id.eq_any(user_ids))
-            .order((oai::created_at.asc(), oai::id.asc()));
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
-    }
 }
+
+super::identity::identity_reads!(OfficialAccountIdentityRow, oai);
