@@ -30,9 +30,10 @@
 use super::mini_program::LoginOutcome;
 use super::nodes::NodeRow;
 use super::reads::Prefetched;
-use super::{ClientInfo, Identity, IdentityError};
+use super::{ClientInfo, Identity, IdentityError, Parts};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
+use crate::config::Config;
 use crate::db::models::user::UserRow;
 use crate::rate_limit::Action;
 use crate::types::UserId;
@@ -86,13 +87,18 @@ impl Identity {
         }
     }
 
-    /// Anonymous access (routes that take no credentials).
-    pub fn anonymous(&self) -> Access {
-        Access {
-            identity: self.clone(),
-            caller: Ok(Caller::Anonymous),
-            me: tokio::sync::OnceCell::new(),
-        }
+    /// WeChat's pushes to an app's webhook route (`/wechat/{appId}/events`): checked by
+    /// signature, not by an `Authorization` header.
+    pub fn webhook(&self) -> Webhook<'_> {
+        Webhook(self)
+    }
+
+    /// The service's own work — the job runner's jobs, the periodic chores, start-up — done on
+    /// nobody's behalf and checked against nobody. For `app.rs` and `jobs/` only; a request
+    /// acts through [`Identity::access`] (like lldap's loudly named `unsafe_get_handler`, this
+    /// is the one way past the handles, kept out of every resolver's reach).
+    pub fn system(&self) -> System {
+        System(self.clone())
     }
 }
 
@@ -222,6 +228,16 @@ impl Access {
 pub struct Public<'a>(pub(super) &'a Identity);
 
 impl Public<'_> {
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), IdentityError> {
+        Ok(self.db.ping().await?)
+    }
+
+    /// Our public signing keys (for `/.well-known/jwks.json`).
+    pub fn jwks(&self) -> &serde_json::Value {
+        self.tokens.jwks()
+    }
+
     /// Exchanges a refresh token for new tokens (rate-limited per address); see
     /// [`sessions::refresh`].
     pub async fn refresh_session(
@@ -280,13 +296,41 @@ impl SelfUser<'_> {
 #[derive(Clone)]
 pub struct Related(pub(super) Identity, pub(super) Arc<Prefetched>);
 
-/// Every handle works with the identity service's parts (private to this layer).
-macro_rules! derefs_to_identity {
+/// WeChat's pushes to the webhook route (see `webhook`): verified by each app's token and
+/// signature, stored, and left to the job runner.
+pub struct Webhook<'a>(pub(super) &'a Identity);
+
+/// The service's own work (see [`Identity::system`]): the jobs (webhook events, follower
+/// syncs, bulk messages), the periodic purges, the sandbox's templates at start.
+#[derive(Clone)]
+pub struct System(pub(super) Identity);
+
+impl System {
+    /// The configuration (read-only; secrets stay wrapped).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// SQL statements this instance has sent to its database so far (see
+    /// [`crate::db::Db::statements`]): how tests and operators see what a request costs.
+    pub fn db_statements(&self) -> u64 {
+        self.db.statements()
+    }
+
+    /// Forgets the rate-limit buckets of addresses gone quiet (run periodically).
+    pub fn forget_idle_limits(&self) {
+        self.limiter.forget_idle();
+    }
+}
+
+/// Every handle works with the identity service's parts (private to this layer), never with
+/// [`Identity`] itself: a handle cannot be turned into another one.
+macro_rules! derefs_to_parts {
     ($($handle:ty => |$h:ident| $identity:expr),+ $(,)?) => {$(
         impl std::ops::Deref for $handle {
-            type Target = Identity;
+            type Target = Parts;
 
-            fn deref(&self) -> &Identity {
+            fn deref(&self) -> &Parts {
                 let $h = self;
                 $identity
             }
@@ -294,11 +338,13 @@ macro_rules! derefs_to_identity {
     )+};
 }
 
-derefs_to_identity!(
+derefs_to_parts!(
     Public<'_> => |h| h.0,
     Reader<'_> => |h| h.0,
     Admin<'_> => |h| h.identity,
     Messenger<'_> => |h| h.identity,
     SelfUser<'_> => |h| h.identity,
     Related => |h| &h.0,
+    Webhook<'_> => |h| h.0,
+    System => |h| &h.0,
 );

@@ -6,9 +6,10 @@
 use futures_util::StreamExt as _;
 use futures_util::stream;
 
+use super::access::System;
 use super::followers::Tally;
 use super::rules::MergeReason;
-use super::{Identity, IdentityError};
+use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
@@ -53,10 +54,10 @@ pub enum PageOutcome {
     Done,
 }
 
-impl Identity {
+impl Parts {
     /// Queues a follower sync (see [`Admin::start_follower_sync`]); `requested_by` none: a
     /// scheduled one.
-    pub async fn enqueue_follower_sync(
+    pub(super) async fn enqueue_follower_sync(
         &self,
         app_id: &AppId,
         requested_by: Option<&str>,
@@ -101,16 +102,20 @@ impl Identity {
                 IdentityError::Internal(format!("follower sync of job {job_id} vanished"))
             })
     }
+}
 
+impl System {
     /// Deletes the lists of finished syncs (one that failed leaves its list behind).
     pub async fn forget_finished_sync_lists(&self) -> Result<usize, IdentityError> {
         let mut conn = self.db.conn().await?;
         Ok(FollowerSyncRow::forget_seen_of_finished(&mut conn).await?)
     }
+}
 
+impl Parts {
     /// The sync as it stands: one whose job gave up for good (or is gone) is marked failed with
     /// the job's error first.
-    pub async fn reconciled_sync(
+    pub(super) async fn reconciled_sync(
         &self,
         row: FollowerSyncRow,
     ) -> Result<FollowerSyncRow, IdentityError> {
@@ -132,7 +137,9 @@ impl Identity {
             .await?
             .unwrap_or(row))
     }
+}
 
+impl System {
     /// Queues a sync of every Official Account whose `follower_sync_interval_secs` has passed
     /// since its last sync ended (the purge job's sweep); how many were queued.
     pub async fn schedule_follower_syncs(&self) -> Result<usize, IdentityError> {
@@ -161,7 +168,9 @@ impl Identity {
         }
         Ok(queued)
     }
+}
 
+impl System {
     /// Sets a sync's status (the job's bookkeeping); returns the row as it is now.
     pub async fn set_follower_sync_status(
         &self,
@@ -173,7 +182,9 @@ impl Identity {
         FollowerSyncRow::set_status(&mut conn, sync_id, status, last_error, now()).await?;
         Ok(FollowerSyncRow::find(&mut conn, sync_id).await?)
     }
+}
 
+impl System {
     /// One page of a sync: `user/get` after the checkpoint's cursor, `batchget` 100 at a time
     /// (`wechat.follower_sync_concurrency` at once), every follower through the sighting
     /// function (each chunk adding to the row's counters as it commits); the checkpoint moves on
@@ -237,7 +248,9 @@ impl Identity {
         cp.next_openid = page.next_openid;
         Ok(PageOutcome::More)
     }
+}
 
+impl Parts {
     /// Up to 100 followers of a sync page: `batchget`, then recorded.
     async fn sync_chunk(
         &self,
@@ -261,7 +274,9 @@ impl Identity {
         )
         .await
     }
+}
 
+impl System {
     /// Ends a sync: completed, and the identities it did not list marked unsubscribed, in one
     /// transaction that happens once (a job run again after it changes nothing). Nobody is
     /// marked when the sync listed fewer followers than WeChat counts (a list cut short is not

@@ -212,30 +212,9 @@ impl Identity {
     pub fn config(&self) -> &Config {
         &self.config
     }
-
-    /// SQL statements this instance has sent to its database so far (see
-    /// [`Db::statements`]): how tests and operators see what a request costs.
-    pub fn db_statements(&self) -> u64 {
-        self.db.statements()
-    }
-
-    /// Whether the database answers (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), IdentityError> {
-        Ok(self.db.ping().await?)
-    }
-
-    /// Our public signing keys (for `/.well-known/jwks.json`).
-    pub fn jwks(&self) -> &serde_json::Value {
-        self.tokens.jwks()
-    }
-
-    /// Forgets the rate-limit buckets of addresses gone quiet (run periodically).
-    pub fn forget_idle_limits(&self) {
-        self.limiter.forget_idle();
-    }
 }
 
-impl Identity {
+impl Parts {
     /// Takes one `action` from the caller's rate limits (per address, and per app when given).
     fn rate_limit(
         &self,

@@ -15,9 +15,10 @@
 
 use chrono::TimeDelta;
 
+use super::access::{System, Webhook};
 use super::followers::unix_time;
 use super::rules::MergeReason;
-use super::{Identity, IdentityError};
+use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
@@ -74,7 +75,7 @@ impl From<crate::db::DbError> for Refused {
     }
 }
 
-impl Identity {
+impl Webhook<'_> {
     /// URL verification (`GET`): the `echostr` to echo if the signature checks out.
     pub fn verify_webhook_url(&self, app_id: &str, q: &PushQuery) -> Result<String, Refused> {
         let app = self.webhook_app(app_id)?;
@@ -84,7 +85,9 @@ impl Identity {
             .filter(|e| !e.is_empty() && e.len() <= 128)
             .ok_or_else(|| Refused::BadRequest("echostr missing".into()))
     }
+}
 
+impl Webhook<'_> {
     /// A push (`POST`): checked, stored once, handed to the job runner (see the module docs).
     /// Whether it was new (a retry of a stored push is acknowledged and not stored again).
     pub async fn receive_push(
@@ -121,7 +124,9 @@ impl Identity {
         }
         Ok(new)
     }
+}
 
+impl Parts {
     /// Queues the app's `webhook_events` job (one per app: a queued or running one is kept).
     async fn enqueue_webhook_events(&self, app_id: &AppId) -> Result<(), IdentityError> {
         let key = format!("{WEBHOOK_EVENTS}:{app_id}");
@@ -209,7 +214,9 @@ impl Identity {
         let crypt = MsgCrypt::new(key.expose(), app.app_id.as_str()).map_err(unauthorized)?;
         crypt.decrypt(encrypt).map_err(unauthorized)
     }
+}
 
+impl System {
     /// Processes an app's stored events in order (the `webhook_events` job); how many.
     pub async fn process_webhook_events(&self, app_id: &AppId) -> Result<usize, IdentityError> {
         let Some(app) = self.config.app(app_id.as_str()) else {
@@ -266,7 +273,9 @@ impl Identity {
             }
         }
     }
+}
 
+impl Parts {
     async fn process_event(
         &self,
         app: &AppConfig,
@@ -318,7 +327,9 @@ impl Identity {
         }
         Ok(())
     }
+}
 
+impl System {
     /// Queues the `webhook_events` job of every app with pending events (the purge job's
     /// sweep: a push stored while its app's job was finishing is not left behind).
     pub async fn requeue_pending_webhook_events(&self) -> Result<usize, IdentityError> {
@@ -330,7 +341,9 @@ impl Identity {
         }
         Ok(apps.len())
     }
+}
 
+impl System {
     /// Deletes processed webhook events older than `limits.webhook_retention_secs` (the purge
     /// job); how many.
     pub async fn purge_webhook_events(&self) -> Result<usize, IdentityError> {

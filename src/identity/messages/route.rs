@@ -16,7 +16,7 @@ use crate::db::models::identity::Addressee;
 use crate::db::models::message::{MessageStatus, Outcome};
 use crate::db::models::message_template::PermissionRow;
 use crate::db::models::now;
-use crate::identity::{Identity, IdentityError};
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, UserId};
 use crate::wechat::WechatError;
 use crate::wechat::messages::{Channel, Outgoing, Target};
@@ -102,7 +102,7 @@ pub fn pick(routes: &[CheckedRoute], reach: &[Reach], from: usize) -> Result<usi
     })
 }
 
-impl Identity {
+impl Parts {
     /// What each route knows of each of these users (one query per route, plus one for
     /// permissions on subscribe routes).
     pub(super) async fn reach(
