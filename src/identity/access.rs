@@ -11,6 +11,12 @@
 //! | [`SelfUser`] | a user's access token | read and log out itself |
 //! | [`Related`] | any caller, for relations of what it was shown, and for lookups checked against [`Access::read_scope`] | batched reads by user id and by identity key |
 //!
+//! Two handles answer to no caller and are not on [`Access`]: [`Webhook`]
+//! ([`Identity::webhook`], for the webhook route: WeChat's pushes, checked by signature) and
+//! [`System`] ([`Identity::system`], for the job runner and `app.rs`: the jobs, purges and
+//! start-up work). Only `http/webhook.rs`, `app.rs` and `jobs/` hold an [`Identity`]; the
+//! GraphQL schema's data does not.
+//!
 //! Handles are made only here, and the identity layer's data is reachable only through them, so
 //! a resolver that skips the check has nothing to read with. It does not compile:
 //!
@@ -26,6 +32,50 @@
 //! let reader = wechat_identity::identity::access::Reader(identity);
 //! # }
 //! ```
+//!
+//! Job and webhook work is not on [`Identity`] itself but on [`System`] and [`Webhook`]:
+//!
+//! ```compile_fail
+//! # async fn resolver(identity: &wechat_identity::identity::Identity) {
+//! identity.purge_expired().await; // a job's work: `System::purge_expired`
+//! # }
+//! ```
+//!
+//! A resolver has only the request's [`Access`], and a handle derefs to the layer's parts, not to
+//! [`Identity`], so no handle leads to the system or webhook handles or their work:
+//!
+//! ```compile_fail
+//! # fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let system = access.admin().unwrap().system(); // `system()` is on `Identity` only
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let sent = access.messenger().unwrap().bulk_send_batch("j", &[]).await; // `System` only
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let q = wechat_identity::identity::webhook::PushQuery::default();
+//! let stored = access.public().unwrap().receive_push("wx", &q, "").await; // `Webhook` only
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let reader = access.reader().unwrap();
+//! let identity: &wechat_identity::identity::Identity = &reader; // it derefs to `Parts`
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # fn resolver(identity: &wechat_identity::identity::Identity) {
+//! // The system handle is made by `Identity::system` only.
+//! let system = wechat_identity::identity::access::System(identity.clone());
+//! # }
+//! ```
 
 use super::mini_program::LoginOutcome;
 use super::nodes::NodeRow;
@@ -33,7 +83,6 @@ use super::reads::Prefetched;
 use super::{ClientInfo, Identity, IdentityError, Parts};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
-use crate::config::Config;
 use crate::db::models::user::UserRow;
 use crate::rate_limit::Action;
 use crate::types::UserId;
@@ -304,24 +353,6 @@ pub struct Webhook<'a>(pub(super) &'a Identity);
 /// syncs, bulk messages), the periodic purges, the sandbox's templates at start.
 #[derive(Clone)]
 pub struct System(pub(super) Identity);
-
-impl System {
-    /// The configuration (read-only; secrets stay wrapped).
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// SQL statements this instance has sent to its database so far (see
-    /// [`crate::db::Db::statements`]): how tests and operators see what a request costs.
-    pub fn db_statements(&self) -> u64 {
-        self.db.statements()
-    }
-
-    /// Forgets the rate-limit buckets of addresses gone quiet (run periodically).
-    pub fn forget_idle_limits(&self) {
-        self.limiter.forget_idle();
-    }
-}
 
 /// Every handle works with the identity service's parts (private to this layer), never with
 /// [`Identity`] itself: a handle cannot be turned into another one.

@@ -1,6 +1,6 @@
 //! The follower sync, page by page (the `follower_sync` job runs it; see `crate::jobs`): queued
 //! one per app, `user/get` after the checkpoint's cursor, `batchget` 100 at a time, every
-//! follower through the sighting function ([`Identity::record_followers`]), and at the end the
+//! follower through the sighting function (`record_followers`), and at the end the
 //! identities it did not list marked unsubscribed.
 
 use futures_util::StreamExt as _;

@@ -1,6 +1,6 @@
 //! Official Account followers: what admins may do with follower syncs (the sync itself is
 //! `follower_sync`), one follower refreshed on demand, the shared access token handed to other
-//! services, and [`Identity::record_followers`], which the sync and the webhook feed.
+//! services, and `record_followers`, which the sync and the webhook feed.
 //!
 //! Every follower WeChat lists goes through [`sighting::record`] with reason FOLLOWER_SYNC, so a
 //! follower who once logged into a bound Mini Program becomes one user with both identities.

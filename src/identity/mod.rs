@@ -38,6 +38,7 @@ use crate::db::{Db, DbError, Race, Retryable};
 use crate::rate_limit::{Action, Limited, Limiter};
 use crate::types::AppKind;
 use crate::wechat::{WechatClient, WechatError};
+use access::System;
 
 pub use crate::auth::sessions::ClientInfo;
 
@@ -211,6 +212,24 @@ impl Identity {
     /// The configuration (read-only; secrets stay wrapped).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+impl System {
+    /// The configuration (read-only; secrets stay wrapped).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// SQL statements this instance has sent to its database so far (see
+    /// [`Db::statements`]): how tests and operators see what a request costs.
+    pub fn db_statements(&self) -> u64 {
+        self.db.statements()
+    }
+
+    /// Forgets the rate-limit buckets of addresses gone quiet (run periodically).
+    pub fn forget_idle_limits(&self) {
+        self.limiter.forget_idle();
     }
 }
 

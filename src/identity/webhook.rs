@@ -1,13 +1,13 @@
 //! The event webhook (`/wechat/{appId}/events`), WeChat's "server URL" of an Official Account or
 //! a Mini Program's message push.
 //!
-//! [`Identity::receive_push`] checks a push — `signature` always (also in plaintext mode, which
+//! [`Webhook::receive_push`] checks a push — `signature` always (also in plaintext mode, which
 //! several SDKs skip), the timestamp within `limits.webhook_freshness_secs`, in safe mode
 //! `msg_signature` and the appid inside the ciphertext, and refuses plaintext where the app
 //! requires encryption, and refuses a signed query seen before with another body or on another
 //! app (`webhook_replay`) — then stores it once per dedupe key and hands it to the
 //! `webhook_events` job. Nothing is stored for a refused push. WeChat gets its `success` at
-//! once; [`Identity::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
+//! once; [`System::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
 //! the person's unionid (`user/info`) and record a sighting with reason WEBHOOK,
 //! `unsubscribe` records that they stopped following; template and subscribe-message results
 //! and subscribe permissions go to the messages' bookkeeping (`messages::notices`); other
