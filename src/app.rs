@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::http::{self, HttpState};
+use crate::identity::access::System;
 use crate::identity::{Identity, Setup};
 use crate::jobs::{BulkMessages, FollowerSync, PurgeExpired, Runner, WebhookEvents};
 use crate::wechat::WechatClient;
@@ -101,12 +102,13 @@ impl App {
             api_keys,
         });
         let jobs = jobs
-            .periodic(PurgeExpired::new(identity.clone()), purge_every)
-            .register(FollowerSync::new(identity.clone()))
-            .register(WebhookEvents::new(identity.clone()))
-            .register(BulkMessages::new(identity.clone()));
+            .periodic(PurgeExpired::new(identity.system()), purge_every)
+            .register(FollowerSync::new(identity.system()))
+            .register(WebhookEvents::new(identity.system()))
+            .register(BulkMessages::new(identity.system()));
         if sandbox.is_some() {
             identity
+                .system()
                 .register_sandbox_templates()
                 .await
                 .map_err(|e| StartError::Sandbox(e.to_string()))?;
@@ -121,7 +123,7 @@ impl App {
     /// The HTTP router for this app.
     pub fn router(&self) -> axum::Router {
         let state = HttpState {
-            schema: crate::graphql::schema(self.identity.clone()),
+            schema: crate::graphql::schema(&self.identity.config().graphql),
             identity: self.identity.clone(),
             trusted_proxies: Arc::new(self.identity.config().limits.trusted_proxy_nets()),
             persisted: http::PersistedQueries::new(&self.identity.config().graphql).map(Arc::new),
@@ -186,7 +188,7 @@ pub async fn start(
     });
     let limits = app.identity.config().limits.clone();
     tokio::spawn(forget_idle_buckets(
-        app.identity.clone(),
+        app.identity.system(),
         Duration::from_secs(limits.purge_interval_secs),
         stopped.clone(),
     ));
@@ -208,7 +210,7 @@ pub async fn start(
 /// job of the runner: the buckets are this process's memory, so every instance forgets its own,
 /// on its own timer, with no lease.
 async fn forget_idle_buckets(
-    identity: Identity,
+    system: System,
     every: Duration,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -216,7 +218,7 @@ async fn forget_idle_buckets(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => identity.forget_idle_limits(),
+            _ = ticks.tick() => system.forget_idle_limits(),
             _ = stopped.wait_for(|stop| *stop) => return,
         }
     }

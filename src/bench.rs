@@ -142,7 +142,7 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         let sandbox = sandbox.clone();
         async move {
             let url = identity
-                .anonymous()
+                .access(None)
                 .public()
                 .map_err(|e| e.to_string())?
                 .official_account_authorize_url(

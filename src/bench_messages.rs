@@ -254,7 +254,9 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     running.handle.abort();
-    let probes = (0..args.db.pool_size).map(|_| running.app.identity.ping());
+    let access = running.app.identity.access(None);
+    let public = access.public().map_err(|e| e.to_string())?;
+    let probes = (0..args.db.pool_size).map(|_| public.ping());
     futures_util::future::join_all(probes).await;
     drop(running);
     let at_kill = sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) - before;

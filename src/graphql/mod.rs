@@ -22,7 +22,6 @@ pub mod weights;
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
 use crate::config::GraphqlConfig;
-use crate::identity::Identity;
 
 /// The query root: the core (users, logins), lookups by key (federation entities included),
 /// the Official Account server side and messages. Named `Query` in the schema: a federation
@@ -73,9 +72,11 @@ fn builder(
     .limit_complexity(limits.max_complexity)
 }
 
-/// The schema with the identity service in its data.
-pub fn schema(identity: Identity) -> AppSchema {
-    builder(&identity.config().graphql).data(identity).finish()
+/// The schema with `[graphql]`'s limits. Its data holds nothing: each request brings its own
+/// [`Access`](crate::identity::access::Access), client and loader, so a resolver reaches the
+/// identity layer only through the handles its caller may have.
+pub fn schema(limits: &GraphqlConfig) -> AppSchema {
+    builder(limits).finish()
 }
 
 /// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`):

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 
 use super::HttpState;
 
@@ -14,7 +14,12 @@ pub(super) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers.
 pub(super) async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    match state.identity.ping().await {
+    let access = state.identity.access(None);
+    let ready = match access.public() {
+        Ok(public) => public.ping().await,
+        Err(e) => Err(e),
+    };
+    match ready {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: database");
@@ -32,9 +37,16 @@ pub(super) async fn metrics() -> impl IntoResponse {
 }
 
 /// `GET /.well-known/jwks.json`: the public keys that verify our access tokens.
-pub(super) async fn jwks(State(state): State<HttpState>) -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.identity.jwks().clone()),
-    )
+pub(super) async fn jwks(State(state): State<HttpState>) -> Response {
+    match state.identity.access(None).public() {
+        Ok(public) => (
+            [(header::CACHE_CONTROL, "public, max-age=300")],
+            Json(public.jwks().clone()),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no public access");
+            (StatusCode::INTERNAL_SERVER_ERROR, "keys unavailable").into_response()
+        }
+    }
 }

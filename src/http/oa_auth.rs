@@ -102,7 +102,7 @@ pub(super) async fn authorize(
         return error_page(StatusCode::BAD_REQUEST, "returnTo is required");
     };
     let code_challenge = params.code_challenge.filter(|c| !c.is_empty());
-    let access = state.identity.anonymous();
+    let access = state.identity.access(None);
     let public = match access.public() {
         Ok(public) => public,
         Err(e) => return error_response(e),
@@ -118,7 +118,7 @@ pub(super) async fn authorize(
         .await
     {
         Ok(started) => {
-            let config = public.config();
+            let config = state.identity.config();
             let secure = if config.public_url().starts_with("https://") {
                 "; Secure"
             } else {
@@ -160,7 +160,7 @@ pub(super) async fn callback(
     let nonce = cookie_name
         .as_deref()
         .and_then(|name| cookie(&headers, name));
-    let access = state.identity.anonymous();
+    let access = state.identity.access(None);
     let public = match access.public() {
         Ok(public) => public,
         Err(e) => return error_response(e),

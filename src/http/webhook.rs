@@ -1,6 +1,6 @@
 //! `GET/POST /wechat/{appId}/events`: the webhook WeChat calls (an Official Account's server URL,
 //! a Mini Program's message push). The checks and the storing are the identity layer's
-//! (`Identity::verify_webhook_url`, `Identity::receive_push`); this answers WeChat: the
+//! (the [`Webhook`](crate::identity::access::Webhook) handle); this answers WeChat: the
 //! `echostr` or `success` (once the job runner has processed the event, or after
 //! `limits.webhook_answer_wait_ms` at most), 401 for a push that does
 //! not check out (nothing stored), 404 for an unknown app, 400 for a signed body that is no
@@ -19,7 +19,7 @@ pub async fn verify(
     Path(app_id): Path<String>,
     Query(q): Query<PushQuery>,
 ) -> Response {
-    match state.identity.verify_webhook_url(&app_id, &q) {
+    match state.identity.webhook().verify_webhook_url(&app_id, &q) {
         Ok(echostr) => text(StatusCode::OK, echostr),
         Err(refused) => refusal(&app_id, refused),
     }
@@ -32,7 +32,12 @@ pub async fn push(
     Query(q): Query<PushQuery>,
     body: String,
 ) -> Response {
-    match state.identity.receive_push(&app_id, &q, &body).await {
+    match state
+        .identity
+        .webhook()
+        .receive_push(&app_id, &q, &body)
+        .await
+    {
         Ok(_) => text(StatusCode::OK, "success".into()),
         Err(refused) => refusal(&app_id, refused),
     }

@@ -11,6 +11,12 @@
 //! | [`SelfUser`] | a user's access token | read and log out itself |
 //! | [`Related`] | any caller, for relations of what it was shown, and for lookups checked against [`Access::read_scope`] | batched reads by user id and by identity key |
 //!
+//! Two handles answer to no caller and are not on [`Access`]: [`Webhook`]
+//! ([`Identity::webhook`], for the webhook route: WeChat's pushes, checked by signature) and
+//! [`System`] ([`Identity::system`], for the job runner and `app.rs`: the jobs, purges and
+//! start-up work). Only `http/webhook.rs`, `app.rs` and `jobs/` hold an [`Identity`]; the
+//! GraphQL schema's data does not.
+//!
 //! Handles are made only here, and the identity layer's data is reachable only through them, so
 //! a resolver that skips the check has nothing to read with. It does not compile:
 //!
@@ -26,11 +32,55 @@
 //! let reader = wechat_identity::identity::access::Reader(identity);
 //! # }
 //! ```
+//!
+//! Job and webhook work is not on [`Identity`] itself but on [`System`] and [`Webhook`]:
+//!
+//! ```compile_fail
+//! # async fn resolver(identity: &wechat_identity::identity::Identity) {
+//! identity.purge_expired().await; // a job's work: `System::purge_expired`
+//! # }
+//! ```
+//!
+//! A resolver has only the request's [`Access`], and a handle derefs to the layer's parts, not to
+//! [`Identity`], so no handle leads to the system or webhook handles or their work:
+//!
+//! ```compile_fail
+//! # fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let system = access.admin().unwrap().system(); // `system()` is on `Identity` only
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let sent = access.messenger().unwrap().bulk_send_batch("j", &[]).await; // `System` only
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let q = wechat_identity::identity::webhook::PushQuery::default();
+//! let stored = access.public().unwrap().receive_push("wx", &q, "").await; // `Webhook` only
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # fn resolver(access: &wechat_identity::identity::access::Access) {
+//! let reader = access.reader().unwrap();
+//! let identity: &wechat_identity::identity::Identity = &reader; // it derefs to `Parts`
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # fn resolver(identity: &wechat_identity::identity::Identity) {
+//! // The system handle is made by `Identity::system` only.
+//! let system = wechat_identity::identity::access::System(identity.clone());
+//! # }
+//! ```
 
 use super::mini_program::LoginOutcome;
 use super::nodes::NodeRow;
 use super::reads::Prefetched;
-use super::{ClientInfo, Identity, IdentityError};
+use super::{ClientInfo, Identity, IdentityError, Parts};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};
 use crate::db::models::user::UserRow;
@@ -86,13 +136,18 @@ impl Identity {
         }
     }
 
-    /// Anonymous access (routes that take no credentials).
-    pub fn anonymous(&self) -> Access {
-        Access {
-            identity: self.clone(),
-            caller: Ok(Caller::Anonymous),
-            me: tokio::sync::OnceCell::new(),
-        }
+    /// WeChat's pushes to an app's webhook route (`/wechat/{appId}/events`): checked by
+    /// signature, not by an `Authorization` header.
+    pub fn webhook(&self) -> Webhook<'_> {
+        Webhook(self)
+    }
+
+    /// The service's own work — the job runner's jobs, the periodic chores, start-up — done on
+    /// nobody's behalf and checked against nobody. For `app.rs` and `jobs/` only; a request
+    /// acts through [`Identity::access`] (like lldap's loudly named `unsafe_get_handler`, this
+    /// is the one way past the handles, kept out of every resolver's reach).
+    pub fn system(&self) -> System {
+        System(self.clone())
     }
 }
 
@@ -222,6 +277,16 @@ impl Access {
 pub struct Public<'a>(pub(super) &'a Identity);
 
 impl Public<'_> {
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), IdentityError> {
+        Ok(self.db.ping().await?)
+    }
+
+    /// Our public signing keys (for `/.well-known/jwks.json`).
+    pub fn jwks(&self) -> &serde_json::Value {
+        self.tokens.jwks()
+    }
+
     /// Exchanges a refresh token for new tokens (rate-limited per address); see
     /// [`sessions::refresh`].
     pub async fn refresh_session(
@@ -280,13 +345,23 @@ impl SelfUser<'_> {
 #[derive(Clone)]
 pub struct Related(pub(super) Identity, pub(super) Arc<Prefetched>);
 
-/// Every handle works with the identity service's parts (private to this layer).
-macro_rules! derefs_to_identity {
+/// WeChat's pushes to the webhook route (see `webhook`): verified by each app's token and
+/// signature, stored, and left to the job runner.
+pub struct Webhook<'a>(pub(super) &'a Identity);
+
+/// The service's own work (see [`Identity::system`]): the jobs (webhook events, follower
+/// syncs, bulk messages), the periodic purges, the sandbox's templates at start.
+#[derive(Clone)]
+pub struct System(pub(super) Identity);
+
+/// Every handle works with the identity service's parts (private to this layer), never with
+/// [`Identity`] itself: a handle cannot be turned into another one.
+macro_rules! derefs_to_parts {
     ($($handle:ty => |$h:ident| $identity:expr),+ $(,)?) => {$(
         impl std::ops::Deref for $handle {
-            type Target = Identity;
+            type Target = Parts;
 
-            fn deref(&self) -> &Identity {
+            fn deref(&self) -> &Parts {
                 let $h = self;
                 $identity
             }
@@ -294,11 +369,13 @@ macro_rules! derefs_to_identity {
     )+};
 }
 
-derefs_to_identity!(
+derefs_to_parts!(
     Public<'_> => |h| h.0,
     Reader<'_> => |h| h.0,
     Admin<'_> => |h| h.identity,
     Messenger<'_> => |h| h.identity,
     SelfUser<'_> => |h| h.identity,
     Related => |h| &h.0,
+    Webhook<'_> => |h| h.0,
+    System => |h| &h.0,
 );

@@ -17,13 +17,13 @@
 
 use super::mini_program::LoginOutcome;
 use super::sighting::{Seen, Sighting};
-use super::{ClientInfo, Identity, IdentityError};
+use super::{ClientInfo, IdentityError, Parts};
 use crate::auth::sessions::PendingSession;
 use crate::db::Backend;
 use crate::db::models::fast_login::{FastLogin, FastSeen};
 use crate::metrics;
 
-impl Identity {
+impl Parts {
     /// The fast path for `sighting` (an Official Account login's with the id of the state it
     /// spends), or `None` when the full path must run.
     pub(super) async fn returning_login(

@@ -1,14 +1,15 @@
 //! The follower sync, page by page (the `follower_sync` job runs it; see `crate::jobs`): queued
 //! one per app, `user/get` after the checkpoint's cursor, `batchget` 100 at a time, every
-//! follower through the sighting function ([`Identity::record_followers`]), and at the end the
+//! follower through the sighting function (`record_followers`), and at the end the
 //! identities it did not list marked unsubscribed.
 
 use futures_util::StreamExt as _;
 use futures_util::stream;
 
+use super::access::System;
 use super::followers::Tally;
 use super::rules::MergeReason;
-use super::{Identity, IdentityError};
+use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
@@ -54,10 +55,10 @@ pub enum PageOutcome {
     Done,
 }
 
-impl Identity {
+impl Parts {
     /// Queues a follower sync (see [`Admin::start_follower_sync`]); `requested_by` none: a
     /// scheduled one.
-    pub async fn enqueue_follower_sync(
+    pub(super) async fn enqueue_follower_sync(
         &self,
         app_id: &AppId,
         requested_by: Option<&str>,
@@ -104,16 +105,20 @@ impl Identity {
         self.db.wake_jobs();
         Ok(sync)
     }
+}
 
+impl System {
     /// Deletes the lists of finished syncs (one that failed leaves its list behind).
     pub async fn forget_finished_sync_lists(&self) -> Result<usize, IdentityError> {
         let mut conn = self.db.conn().await?;
         Ok(FollowerSyncRow::forget_seen_of_finished(&mut conn).await?)
     }
+}
 
+impl Parts {
     /// The sync as it stands: one whose job gave up for good (or is gone) is marked failed with
     /// the job's error first.
-    pub async fn reconciled_sync(
+    pub(super) async fn reconciled_sync(
         &self,
         row: FollowerSyncRow,
     ) -> Result<FollowerSyncRow, IdentityError> {
@@ -135,7 +140,9 @@ impl Identity {
             .await?
             .unwrap_or(row))
     }
+}
 
+impl System {
     /// Queues a sync of every Official Account whose `follower_sync_interval_secs` has passed
     /// since its last sync ended (the purge job's sweep); how many were queued.
     pub async fn schedule_follower_syncs(&self) -> Result<usize, IdentityError> {
@@ -164,7 +171,9 @@ impl Identity {
         }
         Ok(queued)
     }
+}
 
+impl System {
     /// Sets a sync's status (the job's bookkeeping); returns the row as it is now.
     pub async fn set_follower_sync_status(
         &self,
@@ -176,7 +185,9 @@ impl Identity {
         FollowerSyncRow::set_status(&mut conn, sync_id, status, last_error, now()).await?;
         Ok(FollowerSyncRow::find(&mut conn, sync_id).await?)
     }
+}
 
+impl System {
     /// One page of a sync: `user/get` after the checkpoint's cursor, `batchget` 100 at a time
     /// (`wechat.follower_sync_concurrency` at once), every follower through the sighting
     /// function (each chunk adding to the row's counters as it commits); the checkpoint moves on
@@ -240,7 +251,9 @@ impl Identity {
         cp.next_openid = page.next_openid;
         Ok(PageOutcome::More)
     }
+}
 
+impl Parts {
     /// Up to 100 followers of a sync page: `batchget`, then recorded.
     async fn sync_chunk(
         &self,
@@ -264,7 +277,9 @@ impl Identity {
         )
         .await
     }
+}
 
+impl System {
     /// Ends a sync: completed, and the identities it did not list marked unsubscribed, in one
     /// transaction that happens once (a job run again after it changes nothing). Nobody is
     /// marked when the sync listed fewer followers than WeChat counts (a list cut short is not

@@ -1,6 +1,6 @@
 //! Official Account followers: what admins may do with follower syncs (the sync itself is
 //! `follower_sync`), one follower refreshed on demand, the shared access token handed to other
-//! services, and [`Identity::record_followers`], which the sync and the webhook feed.
+//! services, and `record_followers`, which the sync and the webhook feed.
 //!
 //! Every follower WeChat lists goes through [`sighting::record`] with reason FOLLOWER_SYNC, so a
 //! follower who once logged into a bound Mini Program becomes one user with both identities.
@@ -11,7 +11,7 @@ use super::access::{Access, Admin};
 use super::rules::MergeReason;
 use super::sighting::{self, Seen, Sighting};
 use super::wechat_token::AppToken;
-use super::{Identity, IdentityError};
+use super::{IdentityError, Parts};
 use crate::auth::Caller;
 use crate::config::AppConfig;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
@@ -119,7 +119,7 @@ impl Admin<'_> {
     }
 }
 
-impl Identity {
+impl Parts {
     /// Records followers (one transaction): each through [`sighting::record`]. A follower whose
     /// unionid conflicts with the one on record, or whose ids are malformed, is counted in
     /// `errors` and left as it is. A sync (`sync`: its id and the openids `user/get` listed)

@@ -12,7 +12,7 @@ use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
 use super::access::Public;
 use super::rules::MergeReason;
 use super::sighting::{self, Seen, Sighting};
-use super::{ClientInfo, Identity, IdentityError, check_code, check_wechat_id};
+use super::{ClientInfo, IdentityError, Parts, check_code, check_wechat_id};
 
 /// `encryptedData` larger than this is refused before any WeChat call.
 const MAX_ENCRYPTED_DATA: usize = 16 * 1024;
@@ -53,7 +53,7 @@ impl Public<'_> {
     }
 }
 
-impl Identity {
+impl Parts {
     async fn mini_program_login(
         &self,
         input: &MiniProgramLogin,

@@ -38,6 +38,7 @@ use crate::db::{Db, DbError, Race, Retryable};
 use crate::rate_limit::{Action, Limited, Limiter};
 use crate::types::AppKind;
 use crate::wechat::{WechatClient, WechatError};
+use access::System;
 
 pub use crate::auth::sessions::ClientInfo;
 
@@ -212,21 +213,18 @@ impl Identity {
     pub fn config(&self) -> &Config {
         &self.config
     }
+}
+
+impl System {
+    /// The configuration (read-only; secrets stay wrapped).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
 
     /// SQL statements this instance has sent to its database so far (see
     /// [`Db::statements`]): how tests and operators see what a request costs.
     pub fn db_statements(&self) -> u64 {
         self.db.statements()
-    }
-
-    /// Whether the database answers (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), IdentityError> {
-        Ok(self.db.ping().await?)
-    }
-
-    /// Our public signing keys (for `/.well-known/jwks.json`).
-    pub fn jwks(&self) -> &serde_json::Value {
-        self.tokens.jwks()
     }
 
     /// Forgets the rate-limit buckets of addresses gone quiet (run periodically).
@@ -235,7 +233,7 @@ impl Identity {
     }
 }
 
-impl Identity {
+impl Parts {
     /// Takes one `action` from the caller's rate limits (per address, and per app when given).
     fn rate_limit(
         &self,

@@ -18,8 +18,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::Duration;
 
-use super::access::Public;
-use super::{ClientInfo, Identity, IdentityError, truncate};
+use super::access::{Public, System};
+use super::{ClientInfo, IdentityError, Parts, truncate};
 use crate::config::check_return_to;
 use crate::crypto;
 use crate::db::models::login_ticket::LoginTicketRow;
@@ -177,7 +177,7 @@ impl Public<'_> {
     }
 }
 
-impl Identity {
+impl System {
     /// Deletes expired states and login tickets, and states in slots beyond
     /// `limits.max_live_states_per_app` (after the cap was lowered), run periodically; returns
     /// how many states and tickets.
@@ -195,9 +195,11 @@ impl Identity {
         )
         .await
     }
+}
 
+impl Parts {
     /// Our callback URL for the server-driven flow.
-    pub fn callback_url(&self, app_id: &str) -> String {
+    fn callback_url(&self, app_id: &str) -> String {
         format!(
             "{}/auth/official-account/{app_id}/callback",
             self.config.public_url()
@@ -248,7 +250,7 @@ impl Identity {
     /// Checks a state that came back with a code, before WeChat is called: well formed, signed
     /// for `app_id`, known, unused, unexpired, of the flow presenting it, and presented by
     /// whoever started the login. Returns its row; the login transaction marks it used.
-    pub(crate) async fn check_state(
+    pub(in crate::identity) async fn check_state(
         &self,
         app_id: &str,
         state: &str,

@@ -43,7 +43,7 @@ impl Reader<'_> {
 
     /// The configured apps.
     pub fn apps(&self) -> &[AppConfig] {
-        &self.config().apps
+        &self.config.apps
     }
 }
 
@@ -150,7 +150,7 @@ impl Related {
 
     /// The kind of the configured app `app_id` (None: no such app).
     pub fn app_kind(&self, app_id: &str) -> Option<AppKind> {
-        self.config().app(app_id).map(|a| a.kind)
+        self.config.app(app_id).map(|a| a.kind)
     }
 
     /// The Mini Program identities among `app_ids` × `openids` (see

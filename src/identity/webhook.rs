@@ -1,13 +1,13 @@
 //! The event webhook (`/wechat/{appId}/events`), WeChat's "server URL" of an Official Account or
 //! a Mini Program's message push.
 //!
-//! [`Identity::receive_push`] checks a push — `signature` always (also in plaintext mode, which
+//! [`Webhook::receive_push`] checks a push — `signature` always (also in plaintext mode, which
 //! several SDKs skip), the timestamp within `limits.webhook_freshness_secs`, in safe mode
 //! `msg_signature` and the appid inside the ciphertext, and refuses plaintext where the app
 //! requires encryption, and refuses a signed query seen before with another body or on another
 //! app (`webhook_replay`) — then stores it once per dedupe key and hands it to the
 //! `webhook_events` job. Nothing is stored for a refused push. WeChat gets its `success` at
-//! once; [`Identity::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
+//! once; [`System::process_webhook_events`] does the work later: `subscribe` and `SCAN` fetch
 //! the person's unionid (`user/info`) and record a sighting with reason WEBHOOK,
 //! `unsubscribe` records that they stopped following; template and subscribe-message results
 //! and subscribe permissions go to the messages' bookkeeping (`messages::notices`); other
@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
+use super::access::{System, Webhook};
 use super::followers::unix_time;
 use super::rules::MergeReason;
-use super::{Identity, IdentityError};
+use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
@@ -76,7 +77,7 @@ impl From<crate::db::DbError> for Refused {
     }
 }
 
-impl Identity {
+impl Webhook<'_> {
     /// URL verification (`GET`): the `echostr` to echo if the signature checks out.
     pub fn verify_webhook_url(&self, app_id: &str, q: &PushQuery) -> Result<String, Refused> {
         let app = self.webhook_app(app_id)?;
@@ -86,7 +87,9 @@ impl Identity {
             .filter(|e| !e.is_empty() && e.len() <= 128)
             .ok_or_else(|| Refused::BadRequest("echostr missing".into()))
     }
+}
 
+impl Webhook<'_> {
     /// A push (`POST`): checked, stored once, handed to the job runner (see the module docs).
     /// Whether it was new (a retry of a stored push is acknowledged and not stored again).
     pub async fn receive_push(
@@ -124,7 +127,9 @@ impl Identity {
         }
         Ok(new)
     }
+}
 
+impl Parts {
     /// Waits (at most `limits.webhook_answer_wait_ms`) until the job runner has processed the
     /// event, so that WeChat's `success` usually means it is done: a follow pushed is a user
     /// by the time the push is answered. Past the wait the push is answered anyway; the event
@@ -231,7 +236,9 @@ impl Identity {
         let crypt = MsgCrypt::new(key.expose(), app.app_id.as_str()).map_err(unauthorized)?;
         crypt.decrypt(encrypt).map_err(unauthorized)
     }
+}
 
+impl System {
     /// Processes an app's stored events in order (the `webhook_events` job); how many.
     pub async fn process_webhook_events(&self, app_id: &AppId) -> Result<usize, IdentityError> {
         let Some(app) = self.config.app(app_id.as_str()) else {
@@ -288,7 +295,9 @@ impl Identity {
             }
         }
     }
+}
 
+impl Parts {
     async fn process_event(
         &self,
         app: &AppConfig,
@@ -340,7 +349,9 @@ impl Identity {
         }
         Ok(())
     }
+}
 
+impl System {
     /// Queues the `webhook_events` job of every app with pending events (the purge job's
     /// sweep: a push stored while its app's job was finishing is not left behind).
     pub async fn requeue_pending_webhook_events(&self) -> Result<usize, IdentityError> {
@@ -352,7 +363,9 @@ impl Identity {
         }
         Ok(apps.len())
     }
+}
 
+impl System {
     /// Deletes processed webhook events older than `limits.webhook_retention_secs` (the purge
     /// job); how many.
     pub async fn purge_webhook_events(&self) -> Result<usize, IdentityError> {

@@ -15,13 +15,14 @@
 
 use chrono::TimeDelta;
 
+use super::access::System;
 use super::webhook::{PushQuery, Refused};
-use super::{Identity, IdentityError};
+use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::webhook_signed_query::{Claim, WebhookSignedQueryRow};
 
-impl Identity {
+impl Parts {
     /// Records the signed query of a push that passed every other check, or refuses it as a
     /// replay: seen before on another app, or with another body (see the module docs).
     pub(super) async fn check_replay(
@@ -75,7 +76,9 @@ impl Identity {
             "this signed query came {why} before: refused as a replay"
         )))
     }
+}
 
+impl System {
     /// Deletes the expired signed queries of past pushes (the purge job); how many.
     pub async fn purge_webhook_signed_queries(&self) -> Result<usize, IdentityError> {
         let mut conn = self.db.conn().await?;

@@ -3,18 +3,18 @@
 //! never sends anyone a second copy.
 
 use super::{Job, JobContext, JobError, JobOutcome};
-use crate::identity::Identity;
+use crate::identity::access::System;
 use crate::identity::messages::bulk::{BULK_MESSAGES, BatchEnd, BulkCheckpoint, BulkPayload};
 
 /// Runs bulk message jobs.
 pub struct BulkMessages {
-    identity: Identity,
+    system: System,
 }
 
 impl BulkMessages {
     /// The bulk-message job of this identity service.
-    pub fn new(identity: Identity) -> Self {
-        Self { identity }
+    pub fn new(system: System) -> Self {
+        Self { system }
     }
 }
 
@@ -29,7 +29,7 @@ impl Job for BulkMessages {
         let job_id = ctx.id().to_owned();
         // A template unregistered since, or data that no longer fits it: the job cannot go on.
         let routes = self
-            .identity
+            .system
             .bulk_resume(&job_id, &payload)
             .await
             .map_err(|e| match e {
@@ -37,7 +37,7 @@ impl Job for BulkMessages {
                 e => JobError::fatal(e),
             })?;
         while !cp.listed {
-            self.identity
+            self.system
                 .bulk_list_page(&job_id, &payload, &routes, &mut cp)
                 .await
                 .map_err(JobError::retry)?;
@@ -45,7 +45,7 @@ impl Job for BulkMessages {
         }
         loop {
             match self
-                .identity
+                .system
                 .bulk_send_batch(&job_id, &routes)
                 .await
                 .map_err(JobError::retry)?

@@ -2,26 +2,27 @@
 //! (the checkpoint is the `next_openid` cursor and the counters), one per app at a time (its key
 //! is `follower_sync:{appId}`). WeChat's daily quota (45009) pauses it with a clear status and
 //! it resumes later by itself. The work itself is the identity layer's
-//! ([`Identity::follower_sync_page`]).
+//! ([`System::follower_sync_page`]).
 
 use std::time::Duration;
 
 use super::{Job, JobContext, JobError, JobOutcome};
+use crate::identity::IdentityError;
+use crate::identity::access::System;
 use crate::identity::follower_sync::{
     FOLLOWER_SYNC, PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
 };
-use crate::identity::{Identity, IdentityError};
 use crate::wechat::WechatError;
 
 /// Runs follower syncs.
 pub struct FollowerSync {
-    identity: Identity,
+    system: System,
 }
 
 impl FollowerSync {
     /// The follower-sync job of this identity service.
-    pub fn new(identity: Identity) -> Self {
-        Self { identity }
+    pub fn new(system: System) -> Self {
+        Self { system }
     }
 }
 
@@ -34,7 +35,7 @@ impl Job for FollowerSync {
         let payload: SyncPayload = ctx.payload()?;
         let mut cp: SyncCheckpoint = ctx.checkpoint()?.unwrap_or_default();
         let Some(sync) = self
-            .identity
+            .system
             .set_follower_sync_status(&payload.sync_id, SyncStatus::Running, None)
             .await
             .map_err(JobError::retry)?
@@ -49,11 +50,11 @@ impl Job for FollowerSync {
             return Ok(JobOutcome::Done);
         }
         loop {
-            match self.identity.follower_sync_page(&sync, &mut cp).await {
+            match self.system.follower_sync_page(&sync, &mut cp).await {
                 Ok(PageOutcome::More) => ctx.save_checkpoint(&cp).await?,
                 Ok(PageOutcome::Done) => {
                     let unsubscribed = self
-                        .identity
+                        .system
                         .finish_follower_sync(&sync, &cp.counts)
                         .await
                         .map_err(JobError::fatal)?
@@ -62,7 +63,7 @@ impl Job for FollowerSync {
                     return Ok(JobOutcome::Done);
                 }
                 Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) => {
-                    let pause = Duration::from_secs(self.identity.config().wechat.quota_pause_secs);
+                    let pause = Duration::from_secs(self.system.config().wechat.quota_pause_secs);
                     let message = format!(
                         "WeChat's API quota is used up (errcode {errcode}); the sync carries on from page {} in {} s",
                         cp.counts.pages + 1,
@@ -70,7 +71,7 @@ impl Job for FollowerSync {
                     );
                     tracing::warn!(sync = %sync.id, app = %sync.app_id, errcode, "follower sync paused by WeChat's quota");
                     ctx.save_checkpoint(&cp).await?;
-                    self.identity
+                    self.system
                         .set_follower_sync_status(&sync.id, SyncStatus::Paused, Some(&message))
                         .await
                         .map_err(JobError::retry)?;
@@ -82,7 +83,7 @@ impl Job for FollowerSync {
                     // The row says why; the runner retries the job from the checkpoint (the
                     // read side shows FAILED once the job itself has failed).
                     let _ = self
-                        .identity
+                        .system
                         .set_follower_sync_status(&sync.id, SyncStatus::Running, Some(&message))
                         .await;
                     return Err(JobError::retry(e));

@@ -5,20 +5,20 @@
 //! pending, and queues the scheduled follower syncs (`apps[].follower_sync_interval_secs`).
 
 use super::{Job, JobContext, JobError, JobOutcome};
-use crate::identity::Identity;
+use crate::identity::access::System;
 
 /// The kind (and key) of the purge job.
 pub const PURGE_EXPIRED: &str = "purge_expired";
 
-/// Deletes expired states and login tickets (through [`Identity::purge_expired`]).
+/// Deletes expired states and login tickets (through [`System::purge_expired`]).
 pub struct PurgeExpired {
-    identity: Identity,
+    system: System,
 }
 
 impl PurgeExpired {
     /// The purge job of this identity service.
-    pub fn new(identity: Identity) -> Self {
-        Self { identity }
+    pub fn new(system: System) -> Self {
+        Self { system }
     }
 }
 
@@ -28,34 +28,30 @@ impl Job for PurgeExpired {
     }
 
     async fn run(&self, _ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        let (states, tickets) = self
-            .identity
-            .purge_expired()
-            .await
-            .map_err(JobError::retry)?;
+        let (states, tickets) = self.system.purge_expired().await.map_err(JobError::retry)?;
         let events = self
-            .identity
+            .system
             .purge_webhook_events()
             .await
             .map_err(JobError::retry)?;
         let queries = self
-            .identity
+            .system
             .purge_webhook_signed_queries()
             .await
             .map_err(JobError::retry)?;
-        self.identity
+        self.system
             .requeue_pending_webhook_events()
             .await
             .map_err(JobError::retry)?;
-        self.identity
+        self.system
             .expire_stuck_messages()
             .await
             .map_err(JobError::retry)?;
-        self.identity
+        self.system
             .forget_finished_sync_lists()
             .await
             .map_err(JobError::retry)?;
-        self.identity
+        self.system
             .schedule_follower_syncs()
             .await
             .map_err(JobError::retry)?;

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use super::{Job, JobContext, JobError, JobOutcome};
+use crate::identity::IdentityError;
+use crate::identity::access::System;
 use crate::identity::webhook::WEBHOOK_EVENTS;
-use crate::identity::{Identity, IdentityError};
 use crate::types::AppId;
 use crate::wechat::WechatError;
 
@@ -16,13 +17,13 @@ pub const QUOTA_WAIT: Duration = Duration::from_secs(60);
 
 /// Processes stored webhook events.
 pub struct WebhookEvents {
-    identity: Identity,
+    system: System,
 }
 
 impl WebhookEvents {
     /// The webhook-events job of this identity service.
-    pub fn new(identity: Identity) -> Self {
-        Self { identity }
+    pub fn new(system: System) -> Self {
+        Self { system }
     }
 }
 
@@ -39,7 +40,7 @@ impl Job for WebhookEvents {
 
     async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
         let payload: Payload = ctx.payload()?;
-        match self.identity.process_webhook_events(&payload.app_id).await {
+        match self.system.process_webhook_events(&payload.app_id).await {
             Ok(n) => {
                 tracing::debug!(app = %payload.app_id, events = n, "processed webhook events");
                 Ok(JobOutcome::Done)

@@ -235,7 +235,7 @@ async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend
     app.wait_sync(&id, "COMPLETED", 30).await;
     let subscribed = "official_account_identities WHERE subscribed";
     assert_eq!(app.count(subscribed).await, 3);
-    let identity = &app.running.app.identity;
+    let system = app.running.app.identity.system();
     let mut conn = app.db_conn().await;
     let row = FollowerSyncRow::find(&mut conn, &id)
         .await
@@ -248,7 +248,7 @@ async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend
         total: Some(0),
         ..SyncCounts::default()
     };
-    let again = identity.finish_follower_sync(&row, &counts).await.unwrap();
+    let again = system.finish_follower_sync(&row, &counts).await.unwrap();
     assert_eq!(again, None);
     assert_eq!(app.count(subscribed).await, 3);
 
@@ -276,7 +276,7 @@ async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend
         listed: 1,
         ..SyncCounts::default()
     };
-    assert!(identity.finish_follower_sync(&row, &short).await.is_err());
+    assert!(system.finish_follower_sync(&row, &short).await.is_err());
     assert_eq!(app.count(subscribed).await, 3);
     let failed = app.sync(&second_id).await;
     assert_eq!(failed["status"], "FAILED");

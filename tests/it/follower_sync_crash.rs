@@ -129,7 +129,9 @@ async fn killed_and_resumed(
     // A dead process's connections close, and the database rolls back what they held open. In
     // this process the aborted instance's pool still holds them: check every one out once, so
     // the pool drops those left inside a transaction (as it does at checkout).
-    let pings = (0..8).map(|_| a.running.app.identity.ping());
+    let access = a.running.app.identity.access(None);
+    let public = access.public().unwrap();
+    let pings = (0..8).map(|_| public.ping());
     futures_util::future::join_all(pings).await;
     // The sync is still running, and what committed is counted already, checkpoint or not.
     let at_kill = format!(

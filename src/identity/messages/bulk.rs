@@ -25,8 +25,8 @@ use crate::db::models::message::{MessageRow, MessageStatus, Outcome};
 use crate::db::models::now;
 use crate::db::models::user::{UserListFilter, UserRow};
 use crate::db::{Conn, transaction};
-use crate::identity::access::Messenger;
-use crate::identity::{Identity, IdentityError};
+use crate::identity::access::{Messenger, System};
+use crate::identity::{IdentityError, Parts};
 use crate::types::{UserId, new_row_id};
 
 /// The job kind.
@@ -171,7 +171,7 @@ enum Sent {
     Skipped,
 }
 
-impl Identity {
+impl Parts {
     /// One message of a batch: claimed (`queued` → `sending`, with where it goes) right before
     /// its call, within the app's rate, and its outcome written right after, so a crash leaves
     /// at most the messages in flight `uncertain`, and two runners never both send one.
@@ -228,7 +228,9 @@ impl Identity {
             counts,
         })
     }
+}
 
+impl System {
     /// A (re)started bulk job: its messages left `sending` by a run that died become
     /// `uncertain` (never sent again); its routes, checked again.
     pub async fn bulk_resume(
@@ -254,7 +256,9 @@ impl Identity {
         }
         self.check_routes(&payload.routes).await
     }
+}
 
+impl System {
     /// Lists the next page of recipients as queued messages; whether more are left.
     pub async fn bulk_list_page(
         &self,
@@ -325,7 +329,9 @@ impl Identity {
         cp.listed = whole || (users.len() as i64) < LIST_PAGE;
         Ok(!cp.listed)
     }
+}
 
+impl System {
     /// Sends the job's next batch of queued messages.
     pub async fn bulk_send_batch(
         &self,

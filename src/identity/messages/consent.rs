@@ -16,7 +16,7 @@ use super::{FailureCode, MAX_CONSENTS_PER_CALL};
 use crate::db::models::message_template::PermissionRow;
 use crate::db::{Conn, transaction};
 use crate::identity::access::SelfUser;
-use crate::identity::{Identity, IdentityError};
+use crate::identity::{IdentityError, Parts};
 use crate::types::AppKind;
 use crate::wechat::messages::Channel;
 
@@ -55,10 +55,10 @@ pub struct Consent<'a> {
     pub change: bool,
 }
 
-impl Identity {
+impl Parts {
     /// Records a person's answer for a template of an app (long-term if the registered
     /// template says so); the permission as it now stands.
-    pub(crate) async fn record_consent(
+    pub(in crate::identity) async fn record_consent(
         &self,
         app_id: &str,
         openid: &str,

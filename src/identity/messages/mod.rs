@@ -17,7 +17,7 @@ pub mod templates;
 
 use serde::Serialize;
 
-use super::access::{Messenger, Reader};
+use super::access::{Messenger, Reader, System};
 use super::{IdentityError, truncate};
 use crate::db::models::message::{MessageFilter, MessageRow, MessageStatus, Outcome};
 use crate::db::models::now;
@@ -77,9 +77,9 @@ pub struct SendInput {
     pub idempotency_key: Option<String>,
 }
 
-impl crate::identity::Identity {
+impl crate::identity::Parts {
     /// Checks routes against their registered templates; BAD_USER_INPUT and friends otherwise.
-    pub(crate) async fn check_routes(
+    pub(in crate::identity) async fn check_routes(
         &self,
         routes: &[RouteInput],
     ) -> Result<Vec<CheckedRoute>, IdentityError> {
@@ -122,7 +122,7 @@ impl crate::identity::Identity {
 
     /// Writes a send's outcome on its message (unless a delivery report got there first); the
     /// message as it now stands.
-    pub(crate) async fn record_outcome(
+    pub(in crate::identity) async fn record_outcome(
         &self,
         id: &str,
         outcome: &Outcome,
@@ -308,7 +308,7 @@ fn replay(first: MessageRow, content: &str) -> Result<MessageRow, IdentityError>
     }
 }
 
-impl crate::identity::Identity {
+impl System {
     /// Single sends whose request died between WeChat's call and the write of its answer (still
     /// `sending` after [`STUCK_AFTER`]) become `uncertain` (the purge job); how many.
     pub async fn expire_stuck_messages(&self) -> Result<usize, IdentityError> {

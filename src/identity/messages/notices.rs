@@ -14,13 +14,13 @@ use crate::db::models::message_report::Delivery;
 use crate::db::models::message_template::PermissionRow;
 use crate::db::models::now;
 use crate::db::models::webhook_event::WebhookEventRow;
-use crate::identity::{Identity, IdentityError};
+use crate::identity::{IdentityError, Parts};
 use crate::wechat::messages::{Channel, Notice, notices};
 use crate::wechat::webhook::parse_fields;
 
-impl Identity {
+impl Parts {
     /// Applies the message notices of a stored event (none for other events).
-    pub(crate) async fn apply_message_notices(
+    pub(in crate::identity) async fn apply_message_notices(
         &self,
         app: &AppConfig,
         event: &WebhookEventRow,

@@ -1,10 +1,10 @@
 //! Routing a message to a person and sending it: the part a single send and a bulk job share.
 //!
 //! A message names routes in order of preference (one app, template and data each). For every
-//! recipient [`Identity::reach`] looks up, in one query per route for a whole batch of users,
+//! recipient `reach` looks up, in one query per route for a whole batch of users,
 //! whether the person can be reached there: an identity in that app, following the OA (template
 //! messages) or holding a subscribe permission (subscribe channels). [`pick`] takes the first
-//! reachable route, or says why none is; [`Identity::attempt`] spends a one-time permission,
+//! reachable route, or says why none is; `attempt` spends a one-time permission,
 //! calls WeChat, and on WeChat's own "not following" / "no permission" (43004, 43101) records
 //! what it learnt and tries the next reachable route.
 
@@ -16,7 +16,7 @@ use crate::db::models::identity::Addressee;
 use crate::db::models::message::{MessageStatus, Outcome};
 use crate::db::models::message_template::PermissionRow;
 use crate::db::models::now;
-use crate::identity::{Identity, IdentityError};
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, UserId};
 use crate::wechat::WechatError;
 use crate::wechat::messages::{Channel, Outgoing, Target};
@@ -102,7 +102,7 @@ pub fn pick(routes: &[CheckedRoute], reach: &[Reach], from: usize) -> Result<usi
     })
 }
 
-impl Identity {
+impl Parts {
     /// What each route knows of each of these users (one query per route, plus one for
     /// permissions on subscribe routes).
     pub(super) async fn reach(

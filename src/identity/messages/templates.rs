@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use super::{Failure, FailureCode, MAX_TEMPLATES_PER_APP};
 use crate::db::models::message_template::TemplateRow;
 use crate::db::models::now;
-use crate::identity::access::{Admin, Reader};
-use crate::identity::{Identity, IdentityError, truncate};
+use crate::identity::access::{Admin, Reader, System};
+use crate::identity::{IdentityError, Parts, truncate};
 use crate::wechat::messages::{Channel, DROPPED_KEYWORDS, KeywordType, MAX_TEMPLATE_FIELDS};
 
 /// A registered template.
@@ -86,9 +86,9 @@ pub struct NewTemplate {
     pub fields: Vec<(String, KeywordType)>,
 }
 
-impl Identity {
+impl Parts {
     /// The registered template `template_id` of `app_id`, if any.
-    pub(crate) async fn find_template(
+    pub(in crate::identity) async fn find_template(
         &self,
         app_id: &str,
         template_id: &str,
@@ -101,7 +101,7 @@ impl Identity {
     }
 
     /// The registered template, or TEMPLATE_NOT_REGISTERED.
-    pub(crate) async fn template(
+    pub(in crate::identity) async fn template(
         &self,
         app_id: &str,
         template_id: &str,
@@ -117,7 +117,9 @@ impl Identity {
             )))
         })
     }
+}
 
+impl System {
     /// Registers `new`, unless it is registered already (sandbox mode's demo templates).
     pub async fn register_missing_template(
         &self,
@@ -128,7 +130,9 @@ impl Identity {
         let mut conn = self.db.conn().await?;
         Ok(TemplateRow::insert_missing(&mut conn, &row).await?)
     }
+}
 
+impl Parts {
     fn template_row(&self, new: NewTemplate, by: &str) -> Result<TemplateRow, IdentityError> {
         let app = self.app(&new.app_id, new.channel.app_kind())?;
         check_template_id(&new.template_id)?;
@@ -218,7 +222,7 @@ pub const SANDBOX_TEMPLATES: [SandboxTemplate; 3] = [
     ),
 ];
 
-impl Identity {
+impl System {
     /// Sandbox mode: registers the sandbox's demo templates for its apps (a registration an
     /// admin changed is kept).
     pub async fn register_sandbox_templates(&self) -> Result<(), IdentityError> {
