@@ -42,8 +42,8 @@ async fn the_messages_walkthrough_works_pasted_as_one_block() {
     let answer: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("the send answers JSON ({e}): {stdout}"));
     assert!(answer.get("errors").is_none(), "{answer:#}");
-    assert_eq!(
-        answer["data"]["sendMessage"]["status"], "SENT",
+    assert!(
+        crate::messages::sent_or_delivered(&answer["data"]["sendMessage"]["status"]),
         "{answer:#}"
     );
     assert_eq!(
