@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use wechat_identity::db::Db;
 use wechat_identity::jobs::{self, Job, JobContext, JobError, JobOutcome, JobStatus, Runner};
 
 use crate::common::{Backend, OA, TestApp};
@@ -34,10 +35,24 @@ impl Job for Noop {
     }
 }
 
-fn runner(db: wechat_identity::db::Db, instance: &str) -> Runner {
+fn runner(db: Db, instance: &str) -> Runner {
     let mut config = settings(instance, 30);
     config.poll_interval_ms = MINUTE_POLL;
     Runner::new(db, &config).register(Noop)
+}
+
+/// Queues three jobs through `queue_on`, one after the other, each seen completed (through
+/// `runs_on`) long before `runs_on`'s runner would poll.
+async fn three_jobs_run_at_once(queue_on: &Db, runs_on: &Db, what: &str) {
+    for n in 0..3 {
+        let job = jobs::enqueue(queue_on, "noop", None, &json!({ "n": n }))
+            .await
+            .unwrap();
+        eventually(WOKEN_WITHIN, what, || {
+            status_is(runs_on, &job.id, JobStatus::Completed)
+        })
+        .await;
+    }
 }
 
 async fn a_queued_job_runs_at_once_not_at_the_next_poll(backend: Backend) {
@@ -46,15 +61,7 @@ async fn a_queued_job_runs_at_once_not_at_the_next_poll(backend: Backend) {
     let started = start(runner(db.clone(), "one"));
     // Past the runner's first look (at its start), then queued.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for n in 0..3 {
-        let job = jobs::enqueue(&db, "noop", None, &json!({ "n": n }))
-            .await
-            .unwrap();
-        eventually(WOKEN_WITHIN, "the queued job ran", || {
-            status_is(&db, &job.id, JobStatus::Completed)
-        })
-        .await;
-    }
+    three_jobs_run_at_once(&db, &db, "the queued job ran").await;
     started.stop().await;
 }
 
@@ -71,15 +78,7 @@ async fn a_job_queued_by_another_instance_wakes_this_one() {
     let elsewhere = scratch.db().await;
     let started = start(runner(here.clone(), "here"));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for n in 0..3 {
-        let job = jobs::enqueue(&elsewhere, "noop", None, &json!({ "n": n }))
-            .await
-            .unwrap();
-        eventually(WOKEN_WITHIN, "the job queued elsewhere ran here", || {
-            status_is(&here, &job.id, JobStatus::Completed)
-        })
-        .await;
-    }
+    three_jobs_run_at_once(&elsewhere, &here, "the job queued elsewhere ran here").await;
     started.stop().await;
 }
 

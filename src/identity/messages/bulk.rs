@@ -19,6 +19,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use super::RouteInput;
+pub use super::progress::MessageJob;
 use super::route::{CheckedRoute, Reach, pick};
 use crate::db::models::job::JobRow;
 use crate::db::models::message::{MessageRow, MessageStatus, Outcome};
@@ -81,17 +82,6 @@ pub enum BatchEnd {
     Done,
     /// WeChat's quota or an outage: carry on after this long.
     Pause(Duration),
-}
-
-/// A bulk job and its messages by outcome.
-#[derive(Clone, Debug)]
-pub struct MessageJob {
-    /// The job.
-    pub job: JobRow,
-    /// The request.
-    pub payload: BulkPayload,
-    /// (status, error code, how many).
-    pub counts: Vec<(MessageStatus, Option<String>, i64)>,
 }
 
 impl Messenger<'_> {
@@ -206,27 +196,6 @@ impl Parts {
         let mut conn = self.db.conn().await?;
         MessageRow::record_if(&mut conn, &id, MessageStatus::Sending, &write).await?;
         Ok(if again { Sent::Again } else { Sent::Done })
-    }
-
-    async fn message_job_view(&self, job: JobRow) -> Result<MessageJob, IdentityError> {
-        let payload: BulkPayload = serde_json::from_str(&job.payload)
-            .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?;
-        let mut conn = self.db.conn().await?;
-        if job.status() == Some(crate::db::models::job::JobStatus::Failed) {
-            // Its messages not sent will not be: they fail with the job (once; idempotent).
-            let why = job.last_error.as_deref().unwrap_or("the bulk job failed");
-            MessageRow::close_job(&mut conn, &job.id, "JOB_FAILED", why).await?;
-        }
-        let counts = MessageRow::job_counts(&mut conn, &job.id)
-            .await?
-            .into_iter()
-            .map(|(s, code, n)| (MessageStatus::parse(&s), code, n))
-            .collect();
-        Ok(MessageJob {
-            job,
-            payload,
-            counts,
-        })
     }
 }
 

@@ -12,6 +12,7 @@ pub mod bulk;
 pub mod consent;
 mod failure;
 mod notices;
+mod progress;
 pub mod route;
 pub mod templates;
 

@@ -1,0 +1,43 @@
+//! A bulk job's progress as callers see it: the job, its request, and its messages counted by
+//! outcome.
+
+use super::bulk::BulkPayload;
+use crate::db::models::job::JobRow;
+use crate::db::models::message::{MessageRow, MessageStatus};
+use crate::identity::{IdentityError, Parts};
+
+/// A bulk job and its messages by outcome.
+#[derive(Clone, Debug)]
+pub struct MessageJob {
+    /// The job.
+    pub job: JobRow,
+    /// The request.
+    pub payload: BulkPayload,
+    /// (status, error code, how many).
+    pub counts: Vec<(MessageStatus, Option<String>, i64)>,
+}
+
+impl Parts {
+    /// The job with its messages counted by outcome; a failed job's unsent messages are
+    /// closed as `JOB_FAILED` first.
+    pub(super) async fn message_job_view(&self, job: JobRow) -> Result<MessageJob, IdentityError> {
+        let payload: BulkPayload = serde_json::from_str(&job.payload)
+            .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?;
+        let mut conn = self.db.conn().await?;
+        if job.status() == Some(crate::db::models::job::JobStatus::Failed) {
+            // Its messages not sent will not be: they fail with the job (once; idempotent).
+            let why = job.last_error.as_deref().unwrap_or("the bulk job failed");
+            MessageRow::close_job(&mut conn, &job.id, "JOB_FAILED", why).await?;
+        }
+        let counts = MessageRow::job_counts(&mut conn, &job.id)
+            .await?
+            .into_iter()
+            .map(|(s, code, n)| (MessageStatus::parse(&s), code, n))
+            .collect();
+        Ok(MessageJob {
+            job,
+            payload,
+            counts,
+        })
+    }
+}
