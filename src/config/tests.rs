@@ -1,5 +1,6 @@
 //! Configuration tests.
 use super::*;
+use crate::types::{AppId, AppKind};
 
 #[test]
 fn secrets_never_print() {

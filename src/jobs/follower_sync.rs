@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::IdentityError;
 use crate::identity::access::System;
-use crate::identity::follower_sync::{
+use crate::identity::server_side::follower_sync::{
     FOLLOWER_SYNC, PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
 };
 use crate::wechat::WechatError;

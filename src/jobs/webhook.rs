@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::IdentityError;
 use crate::identity::access::System;
-use crate::identity::webhook::WEBHOOK_EVENTS;
+use crate::identity::server_side::webhook::WEBHOOK_EVENTS;
 use crate::types::AppId;
 use crate::wechat::WechatError;
 

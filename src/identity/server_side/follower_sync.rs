@@ -6,16 +6,16 @@
 use futures_util::StreamExt as _;
 use futures_util::stream;
 
-use super::access::System;
 use super::followers::Tally;
-use super::rules::MergeReason;
-use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::now;
 use crate::db::queue::enqueue_in;
 use crate::db::{Conn, transaction};
+use crate::identity::access::System;
+use crate::identity::rules::MergeReason;
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, AppKind, new_row_id};
 use crate::wechat::server_api::BATCHGET_MAX;
 
@@ -58,7 +58,7 @@ pub enum PageOutcome {
 impl Parts {
     /// Queues a follower sync (see [`Admin::start_follower_sync`]); `requested_by` none: a
     /// scheduled one.
-    pub(super) async fn enqueue_follower_sync(
+    pub(in crate::identity) async fn enqueue_follower_sync(
         &self,
         app_id: &AppId,
         requested_by: Option<&str>,
@@ -118,7 +118,7 @@ impl System {
 impl Parts {
     /// The sync as it stands: one whose job gave up for good (or is gone) is marked failed with
     /// the job's error first.
-    pub(super) async fn reconciled_sync(
+    pub(in crate::identity) async fn reconciled_sync(
         &self,
         row: FollowerSyncRow,
     ) -> Result<FollowerSyncRow, IdentityError> {

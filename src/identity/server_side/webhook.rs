@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::access::{System, Webhook};
 use super::followers::unix_time;
-use super::rules::MergeReason;
-use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::webhook_event::WebhookEventRow;
+use crate::identity::access::{System, Webhook};
+use crate::identity::rules::MergeReason;
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, AppKind, OpenId, new_row_id};
 use crate::wechat::WechatError;
 use crate::wechat::server_api::FollowerInfo;
@@ -168,7 +168,10 @@ impl Parts {
 
     fn webhook_app(&self, app_id: &str) -> Result<&AppConfig, Refused> {
         self.config.app(app_id).ok_or_else(|| {
-            Refused::NotFound(format!("unknown app `{}`", super::truncate(app_id, 64)))
+            Refused::NotFound(format!(
+                "unknown app `{}`",
+                crate::identity::truncate(app_id, 64)
+            ))
         })
     }
 
@@ -306,7 +309,7 @@ impl Parts {
         if event.msg_type != "event" {
             return Ok(());
         }
-        let Ok(()) = super::check_wechat_id("openid", &event.openid) else {
+        let Ok(()) = crate::identity::check_wechat_id("openid", &event.openid) else {
             return Ok(());
         };
         // Delivery reports and subscribe permissions, for both kinds of app.
