@@ -14,6 +14,7 @@ use crate::auth::{ApiKeys, TokenIssuer};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
+use crate::graphql::published::Published;
 use crate::http::{self, HttpState};
 use crate::identity::access::System;
 use crate::identity::{Identity, Setup};
@@ -55,6 +56,8 @@ pub struct App {
     pub sandbox: Option<Sandbox>,
     /// The job runner (started by [`start`]), with this app's jobs registered.
     pub jobs: Runner,
+    /// The SDL gateways are shown (`federation.expose`).
+    pub published: Arc<Published>,
 }
 
 impl App {
@@ -101,6 +104,9 @@ impl App {
             state_signer,
             api_keys,
         });
+        let published = crate::graphql::published(&identity.config().federation.expose)
+            .map(Arc::new)
+            .map_err(|e| crate::config::invalid("federation.expose", e))?;
         let jobs = jobs
             .periodic(PurgeExpired::new(identity.system()), purge_every)
             .register(FollowerSync::new(identity.system()))
@@ -117,6 +123,7 @@ impl App {
             identity,
             sandbox,
             jobs,
+            published,
         })
     }
 
@@ -127,6 +134,7 @@ impl App {
             identity: self.identity.clone(),
             trusted_proxies: Arc::new(self.identity.config().limits.trusted_proxy_nets()),
             persisted: http::PersistedQueries::new(&self.identity.config().graphql).map(Arc::new),
+            published: self.published.clone(),
         };
         http::router(state, self.sandbox.as_ref())
     }

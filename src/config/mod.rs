@@ -9,6 +9,7 @@ use smart_default::SmartDefault;
 
 mod apps;
 mod env;
+mod federation;
 mod graphql;
 mod jobs;
 mod limits;
@@ -18,6 +19,7 @@ mod sandbox;
 mod secret;
 mod validate;
 pub use apps::{AccessTokenApi, ApiKeyConfig, ApiKeyRole, AppConfig};
+pub use federation::FederationConfig;
 pub use graphql::GraphqlConfig;
 pub use jobs::JobsConfig;
 pub use limits::{ActionLimit, Bucket, Limits, RateLimits};
@@ -191,6 +193,8 @@ pub struct Config {
     pub limits: Limits,
     /// The GraphQL endpoint: introspection, GraphiQL, depth, complexity, time, persisted queries.
     pub graphql: GraphqlConfig,
+    /// What a federation gateway is shown: which root fields it may publish.
+    pub federation: FederationConfig,
     /// Rate limits per client address and per app.
     pub rate_limits: RateLimits,
     /// The background job runner.
