@@ -9,9 +9,7 @@ use std::time::Duration;
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::IdentityError;
 use crate::identity::access::System;
-use crate::identity::follower_sync::{
-    FOLLOWER_SYNC, PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
-};
+use crate::identity::follower_sync::{PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus};
 use crate::wechat::WechatError;
 
 /// Runs follower syncs.
@@ -27,12 +25,13 @@ impl FollowerSync {
 }
 
 impl Job for FollowerSync {
-    fn kind(&self) -> &'static str {
-        FOLLOWER_SYNC
-    }
+    type Spec = SyncPayload;
 
-    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        let payload: SyncPayload = ctx.payload()?;
+    async fn run(
+        &self,
+        payload: SyncPayload,
+        ctx: &mut JobContext,
+    ) -> Result<JobOutcome, JobError> {
         let mut cp: SyncCheckpoint = ctx.checkpoint()?.unwrap_or_default();
         let Some(sync) = self
             .system

@@ -8,6 +8,7 @@ mod common;
 
 mod admin;
 mod models_identities;
+mod models_jobs;
 mod models_sessions;
 mod models_users;
 mod rules;

@@ -23,6 +23,9 @@ pub use server::TestApp;
 #[path = "../../support/backends.rs"]
 mod backends;
 pub use backends::{Backend, pg_admin, pg_admin_url};
+#[path = "../../support/eventually.rs"]
+mod waiting;
+pub use waiting::eventually;
 
 pub const MP_A: &str = "wxsandboxminiapp01";
 pub const MP_B: &str = "wxsandboxminiapp02";
