@@ -42,10 +42,6 @@ impl TestApp {
     /// so that what it waits for is done, to the end, when it reads the result. A webhook push
     /// is answered at once (nothing processes it before the test runs the jobs).
     pub async fn start_driven(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
-        let tweak = |c: &mut Config| {
-            c.limits.webhook_answer_wait_ms = 0;
-            tweak(c);
-        };
         Self::launch(backend, tweak, std::future::pending(), JobRunner::Caller).await
     }
 
@@ -58,7 +54,9 @@ impl TestApp {
         Self::launch(backend, tweak, shutdown, JobRunner::Background).await
     }
 
-    async fn launch(
+    /// Starts with `tweak`, stopping when `shutdown` resolves, its jobs run by `jobs` (see
+    /// [`TestApp::start_driven`] for [`JobRunner::Caller`]).
+    pub async fn launch(
         backend: Backend,
         tweak: impl FnOnce(&mut Config),
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -96,6 +94,9 @@ impl TestApp {
             role: wechat_identity::config::ApiKeyRole::Service,
             key: Secret::new(SERVICE_KEY),
         });
+        if jobs == JobRunner::Caller {
+            config.limits.webhook_answer_wait_ms = 0;
+        }
         tweak(&mut config);
         config.finish().expect("valid test config");
         let running = app::start_with(config, shutdown, jobs)
