@@ -129,13 +129,17 @@ async fn until_someone_waits(ctx: &Ctx) {
     let q = diesel::select(diesel::dsl::sql::<BigInt>(
         "(SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
     ));
-    eventually(Duration::from_secs(10), "a session waits for a lock", || async {
-        let mut conn = ctx.conn().await;
-        let waiting: i64 =
+    eventually(
+        Duration::from_secs(10),
+        "a session waits for a lock",
+        || async {
+            let mut conn = ctx.conn().await;
+            let waiting: i64 =
             with_conn!(&mut conn, c => diesel_async::RunQueryDsl::get_result(q.clone(), c).await)
                 .unwrap();
-        waiting > 0
-    })
+            waiting > 0
+        },
+    )
     .await;
 }
 

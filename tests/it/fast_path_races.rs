@@ -38,10 +38,14 @@ async fn login_across_a_merge(fast_path: bool) -> (TestApp, String, Value, First
         let login_waits = "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_stat_activity \
             WHERE datname = current_database() AND wait_event_type = 'Lock') \
             THEN RAISE EXCEPTION 'not yet'; END IF; END $$";
-        eventually(Duration::from_secs(20), "the login waits for the user", || async {
-            let mut watcher = app.db_conn().await;
-            wechat_identity::with_conn!(&mut watcher, c => c.batch_execute(login_waits).await)
-        })
+        eventually(
+            Duration::from_secs(20),
+            "the login waits for the user",
+            || async {
+                let mut watcher = app.db_conn().await;
+                wechat_identity::with_conn!(&mut watcher, c => c.batch_execute(login_waits).await)
+            },
+        )
         .await;
         let started = std::time::Instant::now();
         let mut moved =

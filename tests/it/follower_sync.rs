@@ -34,9 +34,7 @@ async fn followers_known_from_a_mini_program_become_one_user_with_both_identitie
     let sync = app.start_sync().await;
     assert_eq!(sync["appId"], OA);
     assert_eq!(sync["requestedBy"], "WECHAT_IDENTITY_ADMIN_KEY");
-    let done = app
-        .synced(sync["id"].as_str().unwrap(), "COMPLETED")
-        .await;
+    let done = app.synced(sync["id"].as_str().unwrap(), "COMPLETED").await;
     assert_eq!(done["followersSeen"], 5, "{done:#}");
     assert_eq!(done["total"], 5);
     assert_eq!(done["pages"], 1);
@@ -68,9 +66,7 @@ async fn followers_known_from_a_mini_program_become_one_user_with_both_identitie
     // Syncing again changes nobody: same people, nobody new, no merge.
     let again = app.start_sync().await;
     assert_ne!(again["id"], sync["id"]);
-    let again = app
-        .synced(again["id"].as_str().unwrap(), "COMPLETED")
-        .await;
+    let again = app.synced(again["id"].as_str().unwrap(), "COMPLETED").await;
     assert_eq!(again["usersCreated"], 0);
     assert_eq!(again["usersMerged"], 0);
     assert_eq!(again["followersSeen"], 5);
@@ -80,8 +76,7 @@ async fn a_full_sync_marks_followers_who_left_as_unsubscribed(backend: Backend) 
     let app = TestApp::start_driven(backend, |_| {}).await;
     app.add_followers("q", 0, 3).await;
     let first = app.start_sync().await;
-    app.synced(first["id"].as_str().unwrap(), "COMPLETED")
-        .await;
+    app.synced(first["id"].as_str().unwrap(), "COMPLETED").await;
     // q1 leaves, and WeChat's event about it never arrives.
     let left = app
         .sandbox_post(
@@ -174,8 +169,7 @@ async fn only_admins_sync_and_one_sync_runs_per_app(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    app.synced(first["id"].as_str().unwrap(), "COMPLETED")
-        .await;
+    app.synced(first["id"].as_str().unwrap(), "COMPLETED").await;
 }
 
 /// An OA with `follower_sync_interval_secs` is synced with no one asking: the sync completes

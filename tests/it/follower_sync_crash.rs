@@ -115,10 +115,14 @@ async fn killed_and_resumed(
         "jobs WHERE checkpoint LIKE '%\"pages\":{}%'",
         listed_at_kill / PAGE
     );
-    eventually(Duration::from_secs(60), "the sync got to the kill", || async {
-        a.count(&listed).await == listed_at_kill as i64
-            && (!checkpointed || a.count(&saved).await == 1)
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the sync got to the kill",
+        || async {
+            a.count(&listed).await == listed_at_kill as i64
+                && (!checkpointed || a.count(&saved).await == 1)
+        },
+    )
     .await;
     a.running.handle.abort();
     // A dead process's connections close, and the database rolls back what they held open. In

@@ -8,16 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tempfile::TempDir;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
-use wechat_identity::config::JobsConfig;
-use wechat_identity::db::Db;
 use wechat_identity::jobs::{
     self, Job, JobContext, JobError, JobOutcome, JobRow, JobSpec, JobStatus, Runner,
 };
 
-use crate::common::{Backend, OA, TestApp, eventually, pg_admin, pg_admin_url};
+use crate::common::runners::{Scratch, job, settings, start, until_status};
+use crate::common::steps::{StepLog, StepsJob};
+use crate::common::{Backend, OA, TestApp, eventually};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -26,109 +23,6 @@ on_both_backends!(
     a_job_running_at_shutdown_is_given_back_with_its_checkpoint,
     the_service_purges_expired_states_and_tickets_in_a_job,
 );
-
-/// A fresh, empty database (dropped at the end on PostgreSQL).
-pub(crate) struct Scratch {
-    url: String,
-    _dir: TempDir,
-    pg: Option<String>,
-}
-
-impl Scratch {
-    pub(crate) fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        match backend {
-            Backend::Sqlite => Scratch {
-                url: format!("sqlite://{}", dir.path().join("jobs.db").display()),
-                _dir: dir,
-                pg: None,
-            },
-            Backend::Postgres => {
-                let name = format!("wi_jobs_{}", uuid::Uuid::new_v4().simple());
-                pg_admin(format!("CREATE DATABASE {name}"));
-                let mut url = reqwest::Url::parse(&pg_admin_url()).unwrap();
-                url.set_path(&name);
-                Scratch {
-                    url: url.to_string(),
-                    _dir: dir,
-                    pg: Some(name),
-                }
-            }
-        }
-    }
-
-    /// A pool of its own: each runner gets one, as each instance of the service would.
-    pub(crate) async fn db(&self) -> Db {
-        Db::connect(&self.url, 4).await.expect("database opens")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg.take() {
-            pg_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        }
-    }
-}
-
-pub(crate) fn settings(instance: &str, lease_secs: u64) -> JobsConfig {
-    JobsConfig {
-        poll_interval_ms: 20,
-        lease_secs,
-        max_concurrent: 2,
-        max_attempts: 3,
-        retry_backoff_ms: 100,
-        instance_id: Some(instance.to_owned()),
-    }
-}
-
-/// A running runner and the switch that stops it.
-pub(crate) struct Started {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-pub(crate) fn start(runner: Runner) -> Started {
-    let (stop, stopped) = watch::channel(false);
-    Started {
-        stop,
-        task: runner.spawn(stopped),
-    }
-}
-
-impl Started {
-    /// Shuts it down the way the service does, and waits for it.
-    pub(crate) async fn stop(self) {
-        self.stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("the runner stops")
-            .unwrap();
-    }
-}
-
-pub(crate) async fn job(db: &Db, id: &str) -> JobRow {
-    jobs::find(db, id).await.unwrap().expect("the job exists")
-}
-
-/// The job, if it has `status`; otherwise what it is.
-pub(crate) async fn status_is(db: &Db, id: &str, status: JobStatus) -> Result<JobRow, JobRow> {
-    let row = job(db, id).await;
-    if row.status() == Some(status) {
-        Ok(row)
-    } else {
-        Err(row)
-    }
-}
-
-/// Waits (at most `secs`) until job `id` has `status`.
-pub(crate) async fn until_status(db: &Db, id: &str, status: JobStatus, secs: u64) -> JobRow {
-    let what = format!("job {id} is {status:?}");
-    eventually(Duration::from_secs(secs), &what, || {
-        status_is(db, id, status)
-    })
-    .await
-}
 
 // --- (1) several runners, one periodic job ----------------------------------------------------
 
@@ -242,60 +136,10 @@ async fn rows_of_kind(conn: &mut wechat_identity::db::Conn, kind: &str) -> Vec<J
 
 // --- (2) crash and resume -----------------------------------------------------------------------
 
-#[derive(Serialize, Deserialize)]
-struct StepsJob {
-    steps: u32,
-    subject: Option<String>,
-}
-
-impl JobSpec for StepsJob {
-    const KIND: &'static str = "steps";
-
-    fn dedup_key(&self) -> Option<String> {
-        self.subject.clone()
-    }
-}
-
-/// Does steps 1..=5, checkpointing each; one instance hangs after step 3 (to be killed there).
-struct Steps {
-    instance: &'static str,
-    hang_after: Option<u32>,
-    done: Arc<Mutex<Vec<(&'static str, u32)>>>,
-    resumed_from: Arc<Mutex<Vec<Option<u32>>>>,
-    hanging: Arc<Notify>,
-}
-
-impl Job for Steps {
-    type Spec = StepsJob;
-
-    async fn run(&self, job: StepsJob, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        let from: Option<u32> = ctx.checkpoint()?;
-        self.resumed_from.lock().unwrap().push(from);
-        for step in from.unwrap_or(0) + 1..=job.steps {
-            self.done.lock().unwrap().push((self.instance, step));
-            ctx.save_checkpoint(&step).await?;
-            if self.hang_after == Some(step) {
-                self.hanging.notify_one();
-                std::future::pending::<()>().await;
-            }
-        }
-        Ok(JobOutcome::Done)
-    }
-}
-
 async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: Backend) {
     let scratch = Scratch::new(backend);
     let db = scratch.db().await;
-    let done = Arc::new(Mutex::new(Vec::new()));
-    let resumed_from = Arc::new(Mutex::new(Vec::new()));
-    let hanging = Arc::new(Notify::new());
-    let steps = |instance, hang_after| Steps {
-        instance,
-        hang_after,
-        done: done.clone(),
-        resumed_from: resumed_from.clone(),
-        hanging: hanging.clone(),
-    };
+    let log = StepLog::default();
     let subject = Some("subject".to_owned());
     let queued = jobs::enqueue(&db, &StepsJob { steps: 5, subject })
         .await
@@ -303,23 +147,19 @@ async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: 
     assert_eq!(queued.key, "steps:subject");
     let a = start(
         Runner::new(scratch.db().await, &settings("instance-a", 1))
-            .register(steps("instance-a", Some(3))),
+            .register(log.handler("instance-a", Some(3))),
     );
-    tokio::time::timeout(Duration::from_secs(5), hanging.notified())
+    tokio::time::timeout(Duration::from_secs(5), log.hanging())
         .await
         .expect("instance-a reached step 3");
 
     // While instance-a lives, its lease is renewed: instance-b, polling, does not take over.
     let b = start(
         Runner::new(scratch.db().await, &settings("instance-b", 1))
-            .register(steps("instance-b", None)),
+            .register(log.handler("instance-b", None)),
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        done.lock().unwrap().len(),
-        3,
-        "taken over from a live runner"
-    );
+    assert_eq!(log.done().len(), 3, "taken over from a live runner");
     let held = job(&db, &queued.id).await;
     assert_eq!(held.status(), Some(JobStatus::Running));
     assert_eq!(held.checkpoint.as_deref(), Some("3"));
@@ -338,7 +178,7 @@ async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: 
     b.stop().await;
 
     assert_eq!(
-        *done.lock().unwrap(),
+        log.done(),
         [
             ("instance-a", 1),
             ("instance-a", 2),
@@ -348,7 +188,7 @@ async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: 
         ],
         "steps before the checkpoint were done again"
     );
-    assert_eq!(*resumed_from.lock().unwrap(), [None, Some(3)]);
+    assert_eq!(log.resumed_from(), [None, Some(3)]);
     assert_eq!(finished.attempts, 2);
     assert_eq!(finished.checkpoint.as_deref(), Some("5"));
     assert!(
@@ -360,16 +200,7 @@ async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: 
 async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Backend) {
     let scratch = Scratch::new(backend);
     let db = scratch.db().await;
-    let done = Arc::new(Mutex::new(Vec::new()));
-    let resumed_from = Arc::new(Mutex::new(Vec::new()));
-    let hanging = Arc::new(Notify::new());
-    let steps = |instance, hang_after| Steps {
-        instance,
-        hang_after,
-        done: done.clone(),
-        resumed_from: resumed_from.clone(),
-        hanging: hanging.clone(),
-    };
+    let log = StepLog::default();
     let three = StepsJob {
         steps: 3,
         subject: None,
@@ -378,9 +209,9 @@ async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Ba
     let a = start(
         Runner::new(scratch.db().await, &settings("instance-a", 30))
             .shutdown_grace(Duration::from_millis(100))
-            .register(steps("instance-a", Some(2))),
+            .register(log.handler("instance-a", Some(2))),
     );
-    tokio::time::timeout(Duration::from_secs(5), hanging.notified())
+    tokio::time::timeout(Duration::from_secs(5), log.hanging())
         .await
         .expect("instance-a reached step 2");
     a.stop().await;
@@ -397,13 +228,13 @@ async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Ba
 
     let b = start(
         Runner::new(scratch.db().await, &settings("instance-b", 30))
-            .register(steps("instance-b", None)),
+            .register(log.handler("instance-b", None)),
     );
     until_status(&db, &queued.id, JobStatus::Completed, 5).await;
     b.stop().await;
-    assert_eq!(*resumed_from.lock().unwrap(), [None, Some(2)]);
+    assert_eq!(log.resumed_from(), [None, Some(2)]);
     assert_eq!(
-        *done.lock().unwrap(),
+        log.done(),
         [("instance-a", 1), ("instance-a", 2), ("instance-b", 3)]
     );
 }

@@ -233,7 +233,11 @@ async fn the_state_table_stays_bounded_under_a_flood_and_expired_rows_go(backend
     app.exec("UPDATE oauth_states SET expires_at = '2000-01-01 00:00:00'")
         .await;
     app.run_jobs_after_waits().await;
-    assert_eq!(app.count("oauth_states").await, 0, "expired states were not purged");
+    assert_eq!(
+        app.count("oauth_states").await,
+        0,
+        "expired states were not purged"
+    );
 }
 
 /// `officialAccountAuthorizeUrl` as sent by `forwarded_for` through the proxy at 127.0.0.1.

@@ -168,7 +168,9 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
     app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "carol" }))
         .await;
     app.run_jobs().await;
-    let left = app.user_by_unionid(carol["unionid"].as_str().unwrap()).await;
+    let left = app
+        .user_by_unionid(carol["unionid"].as_str().unwrap())
+        .await;
     assert_eq!(left["officialAccountIdentities"][0]["subscribed"], false);
     let res = app.send(json!({ "userId": carol["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
     assert_eq!(error_code(&res), "NOT_FOLLOWING", "{res:#}");
@@ -592,7 +594,11 @@ async fn wait_job(app: &TestApp, id: &str) -> Value {
     eventually(Duration::from_secs(90), "the job completed", || async {
         let job = message_job(app, id).await;
         assert_ne!(job["status"], "FAILED", "{job:#}");
-        if job["status"] == "COMPLETED" { Ok(job) } else { Err(job) }
+        if job["status"] == "COMPLETED" {
+            Ok(job)
+        } else {
+            Err(job)
+        }
     })
     .await
 }
@@ -670,9 +676,8 @@ async fn a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_sec
         .unwrap()
         .to_owned();
     // Wait until WeChat has accepted a send whose answer it holds, then kill the instance.
-    let past_the_hold = || async {
-        sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) > BEFORE_THE_HOLD
-    };
+    let past_the_hold =
+        || async { sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) > BEFORE_THE_HOLD };
     let what = format!("the job got past the first {BEFORE_THE_HOLD} sends");
     eventually(Duration::from_secs(30), &what, past_the_hold).await;
     a.running.handle.abort();

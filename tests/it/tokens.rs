@@ -221,9 +221,11 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
     chaos.await.unwrap();
     // Calls after the last expiry: beyond the 8 that may have been under way, 8 more.
     let at_last_expiry = made.load(Ordering::Relaxed);
-    eventually(Duration::from_secs(20), "calls went on after the last expiry", || async {
-        made.load(Ordering::Relaxed) >= at_last_expiry + 16
-    })
+    eventually(
+        Duration::from_secs(20),
+        "calls went on after the last expiry",
+        || async { made.load(Ordering::Relaxed) >= at_last_expiry + 16 },
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     let mut total = 0;

@@ -106,7 +106,11 @@ async fn answers_left_unread_are_bounded_per_address(backend: Backend) {
     drop(unread);
     let mut stream = eventually(Duration::from_secs(10), "the budget came back", || async {
         let (stream, head) = ask(&app.base, "127.0.0.2", &post_graphql("{ __typename }")).await;
-        if head.starts_with("HTTP/1.1 200") { Ok(stream) } else { Err(head) }
+        if head.starts_with("HTTP/1.1 200") {
+            Ok(stream)
+        } else {
+            Err(head)
+        }
     })
     .await;
     let body = read_to_close(&mut stream, Duration::from_secs(10)).await;
@@ -125,11 +129,22 @@ async fn a_client_that_stops_reading_is_closed_and_gives_its_budget_back() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // No progress for limits.request_timeout_ms: the write fails and the connection closes,
     // without the client doing anything.
-    eventually(Duration::from_secs(10), "the stalled answer gave its budget back", || async {
-        let (_, head) = ask(&app.base, "127.0.0.4", &get("/healthz")).await;
-        assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 503"), "{head}");
-        if head.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(head) }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the stalled answer gave its budget back",
+        || async {
+            let (_, head) = ask(&app.base, "127.0.0.4", &get("/healthz")).await;
+            assert!(
+                head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 503"),
+                "{head}"
+            );
+            if head.starts_with("HTTP/1.1 200") {
+                Ok(())
+            } else {
+                Err(head)
+            }
+        },
+    )
     .await;
     let sent = read_to_close(&mut stalled, Duration::from_secs(10)).await;
     assert!(sent.len() < BUNDLE_LEN, "the stalled answer was cut off");

@@ -11,8 +11,8 @@ use wechat_identity::jobs::{
     self, Job, JobContext, JobError, JobOutcome, JobSpec, JobStatus, Runner,
 };
 
+use crate::common::runners::{Scratch, settings, start, until_status};
 use crate::common::{Backend, OA, TestApp, eventually};
-use crate::jobs::{Scratch, settings, start, until_status};
 use crate::on_both_backends;
 
 on_both_backends!(

@@ -11,8 +11,8 @@ use std::time::Duration;
 use wechat_identity::config::{AppConfig, Config, Secret};
 
 use crate::common::*;
-use wechat_identity::app::JobRunner;
 use crate::on_both_backends;
+use wechat_identity::app::JobRunner;
 
 on_both_backends!(
     a_replayed_query_with_a_forged_body_is_refused_everywhere,

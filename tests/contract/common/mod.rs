@@ -49,6 +49,8 @@ pub use backends::{Backend, pg_admin, pg_admin_url};
 #[path = "../../support/eventually.rs"]
 mod waiting;
 pub use waiting::eventually;
+#[path = "../../support/steps.rs"]
+pub mod steps;
 
 /// One test's database and identity service.
 pub struct Ctx {
