@@ -150,11 +150,30 @@ pub struct Running {
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Who runs the queued jobs of a [`start`]ed service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobRunner {
+    /// The job runner, in the background until shutdown (the service).
+    Background,
+    /// Nobody unless the caller does, with [`Runner::run_pending`] on [`App::jobs`] (the tests:
+    /// a test runs the jobs it waits for, at once and to their end).
+    Caller,
+}
+
 /// Binds `config.listen`, points the WeChat client at the in-process sandbox in sandbox mode,
-/// builds the app and serves it until `shutdown` resolves.
+/// builds the app and serves it until `shutdown` resolves, with the job runner.
 pub async fn start(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    start_with(config, shutdown, JobRunner::Background).await
+}
+
+/// [`start`], with the queued jobs run by `jobs`.
+pub async fn start_with(
     mut config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    jobs: JobRunner,
 ) -> Result<Running, StartError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -200,12 +219,17 @@ pub async fn start(
         Duration::from_secs(limits.purge_interval_secs),
         stopped.clone(),
     ));
-    let runner = app.jobs.clone().run(stopped.clone());
+    let runner = (jobs == JobRunner::Background).then(|| app.jobs.clone().run(stopped.clone()));
     let handle = tokio::spawn(async move {
         let mut stopped = stopped;
         let serve = http::serve(listener, router, &limits, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         });
+        let runner = async move {
+            if let Some(runner) = runner {
+                runner.await;
+            }
+        };
         // Both stop on the signal (serve returns only then); the runner lets running jobs
         // finish within the same grace as requests.
         let (served, ()) = tokio::join!(serve, runner);

@@ -11,16 +11,13 @@ use crate::config::AppConfig;
 pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::now;
-use crate::db::queue::enqueue_in;
+use crate::db::queue::{JobSpec, enqueue_in};
 use crate::db::{Conn, transaction};
 use crate::identity::access::System;
 use crate::identity::rules::MergeReason;
 use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, AppKind, new_row_id};
 use crate::wechat::server_api::BATCHGET_MAX;
-
-/// The kind of the follower-sync job (its key is `follower_sync:{appId}`: one per app).
-pub const FOLLOWER_SYNC: &str = "follower_sync";
 
 /// What the job hands from run to run: the cursor and the counters.
 ///
@@ -37,13 +34,21 @@ pub struct SyncCheckpoint {
     pub counts: SyncCounts,
 }
 
-/// The job's payload.
+/// The follower-sync job, one per app (its key is `follower_sync:{appId}`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SyncPayload {
     /// The `follower_syncs` row.
     pub sync_id: String,
     /// The Official Account.
     pub app_id: AppId,
+}
+
+impl JobSpec for SyncPayload {
+    const KIND: &'static str = "follower_sync";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(self.app_id.to_string())
+    }
 }
 
 /// How a page went.
@@ -64,18 +69,15 @@ impl Parts {
         requested_by: Option<&str>,
     ) -> Result<FollowerSyncRow, IdentityError> {
         let sync_id = new_row_id();
-        let payload = serde_json::to_value(SyncPayload {
+        let payload = SyncPayload {
             sync_id: sync_id.clone(),
             app_id: app_id.clone(),
-        })
-        .map_err(|e| IdentityError::Internal(e.to_string()))?;
-        let key = format!("{FOLLOWER_SYNC}:{app_id}");
-        let payload = payload.to_string();
+        };
         // The job and its sync row in one transaction: a runner woken by the job finds the row.
         let sync = transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<FollowerSyncRow, IdentityError> {
-                let job = enqueue_in(conn, FOLLOWER_SYNC, Some(&key), &payload).await?;
+                let job = enqueue_in(conn, &payload).await?;
                 if let Some(existing) = FollowerSyncRow::find_by_job(conn, &job.id).await? {
                     return Ok(existing);
                 }

@@ -22,6 +22,7 @@ use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::webhook_event::WebhookEventRow;
+use crate::db::queue::{JobSpec, enqueue};
 use crate::identity::access::{System, Webhook};
 use crate::identity::rules::MergeReason;
 use crate::identity::{IdentityError, Parts};
@@ -30,8 +31,21 @@ use crate::wechat::WechatError;
 use crate::wechat::server_api::FollowerInfo;
 use crate::wechat::webhook::{self, Envelope, MsgCrypt, WebhookError};
 
-/// The kind of the job that processes stored events (key `webhook_events:{appId}`).
-pub const WEBHOOK_EVENTS: &str = "webhook_events";
+/// The job that processes an app's stored events, one per app (key `webhook_events:{appId}`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEventsPayload {
+    /// The app whose events it processes.
+    pub app_id: AppId,
+}
+
+impl JobSpec for WebhookEventsPayload {
+    const KIND: &'static str = "webhook_events";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(self.app_id.to_string())
+    }
+}
 
 /// Processing attempts of one event before it is given up on (kept, with its error).
 pub const MAX_EVENT_ATTEMPTS: i32 = 5;
@@ -149,20 +163,15 @@ impl Parts {
         Ok(())
     }
 
-    /// Queues the app's `webhook_events` job (one per app: a queued or running one is kept).
+    /// Queues the app's `webhook_events` job. One per app: a queued or running one is kept
+    /// (found without a lock; a running job reads the pending events again before it ends, and
+    /// one that ends just before this event was stored is queued again by the purge job's
+    /// sweep).
     async fn enqueue_webhook_events(&self, app_id: &AppId) -> Result<(), IdentityError> {
-        let key = format!("{WEBHOOK_EVENTS}:{app_id}");
-        // Fast path, no lock: the app's job is queued or running already (a running job reads
-        // the pending events again before it ends; one that ends just before this event was
-        // stored is queued again by the purge job's sweep).
-        let mut conn = self.db.conn().await?;
-        let current = crate::db::models::job::JobRow::find_by_key(&mut conn, &key).await?;
-        drop(conn);
-        if current.is_some_and(|j| j.status().is_some_and(|s| !s.is_finished())) {
-            return Ok(());
-        }
-        let payload = serde_json::json!({ "appId": app_id });
-        crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+        let job = WebhookEventsPayload {
+            app_id: app_id.clone(),
+        };
+        enqueue(&self.db, &job).await?;
         Ok(())
     }
 
