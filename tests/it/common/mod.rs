@@ -5,10 +5,12 @@
 //! - [`graphql`]: the GraphQL client (operations, logins, `me`);
 //! - [`sandbox`]: the sandbox's own endpoints (login codes, faults);
 //! - [`db`]: reading the database directly (counts, the catalog, "nothing written");
-//! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own.
+//! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own;
+//! - [`node`]: the Node.js scripts of `tests/federation` (composition, Apollo Gateway).
 
 mod db;
 mod graphql;
+pub mod node;
 mod official_account;
 mod sandbox;
 mod server;
