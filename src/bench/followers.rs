@@ -78,7 +78,10 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
     let sync = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         peak_rss = peak_rss.max(rss_kib());
-        let data = gql(format!("{{ wechatFollowerSync(id: \"{id}\") {{ {FIELDS} }} }}")).await?;
+        let data = gql(format!(
+            "{{ wechatFollowerSync(id: \"{id}\") {{ {FIELDS} }} }}"
+        ))
+        .await?;
         let sync = data["wechatFollowerSync"].clone();
         match sync["status"].as_str() {
             Some("COMPLETED") => break sync,

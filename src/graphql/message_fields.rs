@@ -125,6 +125,7 @@ impl MessageMutation {
     /// codes with `wechatErrcode`. A refusal of a person is recorded as a failed message,
     /// named by `extensions.messageId`. Counts against `limits.wechat_fields_per_request`.
     /// Admin or service.
+    #[graphql(name = "sendWeChatMessage")]
     async fn send_wechat_message(
         &self,
         ctx: &Context<'_>,
@@ -153,6 +154,7 @@ impl MessageMutation {
     /// copy. `wechatMessageJob(id)` reports progress. Counts against
     /// `limits.wechat_fields_per_request`.
     /// Admin or service.
+    #[graphql(name = "sendWeChatMessages")]
     async fn send_wechat_messages(
         &self,
         ctx: &Context<'_>,
@@ -177,6 +179,7 @@ impl MessageMutation {
     /// Registers a message template for an app, or replaces its registration; at most 200 per
     /// app. Sent data is checked against its keywords and WeChat's rules for their types.
     /// Admin.
+    #[graphql(name = "registerWeChatMessageTemplate")]
     async fn register_wechat_message_template(
         &self,
         ctx: &Context<'_>,
@@ -206,7 +209,10 @@ impl MessageMutation {
     /// the templates answered, as they now stand. Counts against
     /// `limits.wechat_fields_per_request`.
     /// The user itself.
-    #[graphql(complexity = "answers.len() * child_complexity + 1")]
+    #[graphql(
+        name = "recordWeChatSubscribeConsent",
+        complexity = "answers.len() * child_complexity + 1"
+    )]
     async fn record_wechat_subscribe_consent(
         &self,
         ctx: &Context<'_>,

@@ -78,16 +78,16 @@ impl WeChatMessage {
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         related_user(ctx, &self.0.user_id, "the message's user").await
     }
-    /// The app it went out on (for a message refused before any route was picked: the first
-    /// route's); null when the request named none that exists.
+    /// The app it goes out on (for a message no route could reach the person on: the first
+    /// route's); null for a bulk job's message not routed yet.
     async fn app_id(&self) -> Option<&str> {
         self.0.app_id.as_deref()
     }
-    /// The person's openid on that app; null when the person has no identity there.
+    /// The person's openid on that app; null when they have none there (or not routed yet).
     async fn openid(&self) -> Option<&str> {
         self.0.openid.as_deref()
     }
-    /// The channel used; null when no route was picked.
+    /// The channel it goes out on; null for a bulk job's message not routed yet.
     async fn channel(&self) -> Option<WeChatMessageChannel> {
         self.0
             .channel
@@ -95,7 +95,7 @@ impl WeChatMessage {
             .and_then(Channel::parse)
             .map(Into::into)
     }
-    /// The template used; null when no route was picked.
+    /// The template it goes out with; null for a bulk job's message not routed yet.
     async fn template_id(&self) -> Option<&str> {
         self.0.template_id.as_deref()
     }

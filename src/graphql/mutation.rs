@@ -4,11 +4,11 @@ use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
-use super::query::user_id;
 use super::login::{
     self, AuthPayload, LoginWithMiniProgramInput, LoginWithOfficialAccountInput,
     StartOfficialAccountLoginInput, StartOfficialAccountLoginPayload,
 };
+use super::query::user_id;
 use super::types::User;
 use crate::identity::login::mini_program::MiniProgramLogin;
 use crate::identity::login::official_account::OfficialAccountLogin;
@@ -85,7 +85,8 @@ impl Mutation {
 
     /// Redeems the one-time `ticket` that the server-driven Official Account login
     /// (`/auth/official-account/{appId}/authorize`) put on the `returnTo` URL; valid once, for
-    /// `official_account_login.ticket_ttl_secs` (2 minutes by default). At most `limits.logins_per_request` login mutations per request.
+    /// `official_account_login.ticket_ttl_secs` (2 minutes by default). At most
+    /// `limits.logins_per_request` login mutations per request.
     /// Anyone.
     async fn redeem_login_ticket(
         &self,

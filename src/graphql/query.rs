@@ -5,10 +5,10 @@ use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
+use super::login::{self, OfficialAccountScope, StartOfficialAccountLoginInput};
 use super::merge_event::MergeEvent;
 use super::node::{self, Node};
 use super::paging::{Page, PageArgs};
-use super::login::{self, OfficialAccountScope, StartOfficialAccountLoginInput};
 use super::types::{User, WeChatApp, WeChatAppKind};
 use super::users::{self, UserCount, UserFilter, UserOrderBy};
 use crate::types::{AppKind, UnionId, UserId};
@@ -166,20 +166,25 @@ impl Query {
 
     /// The WeChat apps this service logs people into, as configured.
     /// Admin or service.
-    async fn wechat_apps(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<WeChatApp>>> {
+    async fn wechat_apps(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<WeChatApp>>> {
         let reader = access::reader(ctx)?;
-        Ok(Some(reader
-            .apps()
-            .iter()
-            .map(|a| WeChatApp {
-                app_id: a.app_id.to_string(),
-                kind: match a.kind {
-                    AppKind::MiniProgram => WeChatAppKind::MiniProgram,
-                    AppKind::OfficialAccount => WeChatAppKind::OfficialAccount,
-                },
-                name: a.name.clone(),
-                open_platform: a.open_platform,
-            })
-            .collect()))
+        Ok(Some(
+            reader
+                .apps()
+                .iter()
+                .map(|a| WeChatApp {
+                    app_id: a.app_id.to_string(),
+                    kind: match a.kind {
+                        AppKind::MiniProgram => WeChatAppKind::MiniProgram,
+                        AppKind::OfficialAccount => WeChatAppKind::OfficialAccount,
+                    },
+                    name: a.name.clone(),
+                    open_platform: a.open_platform,
+                })
+                .collect(),
+        ))
     }
 }

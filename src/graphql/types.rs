@@ -5,8 +5,8 @@ use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::error::{ApiError, ErrorCode, gql};
-use super::login::OfficialAccountScope;
 use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitiesOf, UserById};
+use super::login::OfficialAccountScope;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -239,7 +239,7 @@ identity_object!(
         async fn subscribed(&self) -> bool {
             self.0.subscribed
         }
-        /// When they followed, as WeChat reported it; null if unknown or not following.
+        /// When they followed, as WeChat last reported it; null if it never did.
         async fn subscribed_at(&self) -> Option<DateTime<Utc>> {
             self.0.subscribed_at.map(utc)
         }
@@ -301,4 +301,3 @@ pub struct WeChatApp {
     /// Whether the app is bound to the open platform (WeChat sends unionids).
     pub open_platform: bool,
 }
-

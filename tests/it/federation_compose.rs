@@ -26,8 +26,7 @@ async fn our_subgraph_composes_with_one_that_uses_everyday_names() {
     let file = app.dir.path().join("identity.graphql");
     std::fs::write(&file, sdl).unwrap();
 
-    let composed =
-        run_federation_script("compose.mjs", vec![file.display().to_string()]).await;
+    let composed = run_federation_script("compose.mjs", vec![file.display().to_string()]).await;
     let errors = composed["errors"].as_array().expect("errors listed");
     assert!(errors.is_empty(), "composition failed: {errors:#?}");
 }

@@ -33,18 +33,18 @@ pub(crate) fn shipped_data() -> Value {
 }
 
 impl TestApp {
-    /// `sendMessage` as the service key; the whole response.
+    /// `sendWeChatMessage` as the service key; the whole response.
     pub(crate) async fn send(&self, input: Value) -> Value {
         let q = format!(
-            "mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}"
+            "mutation($i: SendWeChatMessageInput!) {{ sendWeChatMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}"
         );
         self.gql(Some(SERVICE_KEY), &q, json!({ "i": input })).await
     }
 
     /// A message by id.
     async fn message(&self, id: &str) -> Value {
-        let q = format!("query($id: ID!) {{ message(id: $id) {{ {MESSAGE_FIELDS} }} }}");
-        self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await["message"].clone()
+        let q = format!("query($id: ID!) {{ wechatMessage(id: $id) {{ {MESSAGE_FIELDS} }} }}");
+        self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await["wechatMessage"].clone()
     }
 
     /// Waits (at most 10 s) until message `id` has `status`.
@@ -87,7 +87,7 @@ impl TestApp {
 
     /// Registers the sandbox's template message for the OA (what sandbox mode does by itself).
     async fn register_demo_templates(&self) {
-        let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+        let q = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { templateId } }";
         let input = json!({ "appId": OA, "templateId": SHIPPED, "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
             "fields": [{ "key": "thing1", "type": "THING" }, { "key": "time2", "type": "TIME" }] });
         self.gql_ok(Some(ADMIN_KEY), q, json!({ "i": input })).await;
@@ -119,7 +119,7 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
             "data": shipped_data(), "url": "https://shop.example.com/orders/1" }),
         )
         .await;
-    let m = &res["data"]["sendMessage"];
+    let m = &res["data"]["sendWeChatMessage"];
     // SENT, or DELIVERED already if WeChat's report came back through the webhook first.
     assert!(sent_or_delivered(&m["status"]), "{res:#}");
     assert_eq!(
@@ -148,18 +148,18 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
         .send(json!({ "unionid": alice["unionid"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() }))
         .await;
     assert!(
-        sent_or_delivered(&res["data"]["sendMessage"]["status"]),
+        sent_or_delivered(&res["data"]["sendWeChatMessage"]["status"]),
         "{res:#}"
     );
-    let q = "query($u: ID!) { messages(userId: $u, first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
+    let q = "query($u: ID!) { wechatMessages(userId: $u, first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
     let page = app
         .gql_ok(Some(ADMIN_KEY), q, json!({ "u": alice["id"] }))
         .await;
     assert_eq!(
-        page["messages"]["edges"][0]["node"]["id"],
-        res["data"]["sendMessage"]["id"]
+        page["wechatMessages"]["edges"][0]["node"]["id"],
+        res["data"]["sendWeChatMessage"]["id"]
     );
-    assert_eq!(page["messages"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(page["wechatMessages"]["pageInfo"]["hasNextPage"], true);
 }
 
 async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend) {
@@ -262,7 +262,7 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
         .as_str()
         .unwrap()
         .to_owned();
-    let q = "mutation { sendMessage(input: {userId: \"x\", appId: \"x\", templateId: \"x\", data: {}}) { id } }";
+    let q = "mutation { sendWeChatMessage(input: {userId: \"x\", appId: \"x\", templateId: \"x\", data: {}}) { id } }";
     assert_eq!(
         error_code(&app.gql(Some(&token), q, json!({})).await),
         "FORBIDDEN"
@@ -280,10 +280,10 @@ async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
         "data": shipped_data(), "idempotencyKey": "order-1-shipped" });
     let (a, b) = tokio::join!(app.send(input.clone()), app.send(input.clone()));
     let again = app.send(input.clone()).await;
-    let first = a["data"]["sendMessage"]["id"].clone();
+    let first = a["data"]["sendWeChatMessage"]["id"].clone();
     assert!(first.is_string(), "{a:#}");
-    assert_eq!(b["data"]["sendMessage"]["id"], first, "{b:#}");
-    assert_eq!(again["data"]["sendMessage"]["id"], first);
+    assert_eq!(b["data"]["sendWeChatMessage"]["id"], first, "{b:#}");
+    assert_eq!(again["data"]["sendWeChatMessage"]["id"], first);
     assert_eq!(app.delivered(OA, Some(&oa_openid)).await["total"], 1);
     // The key with another message is a conflict, not a silent second send.
     let mut other = input.clone();
@@ -324,7 +324,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let res = send(template).await;
-            if sent_or_delivered(&res["data"]["sendMessage"]["status"]) {
+            if sent_or_delivered(&res["data"]["sendWeChatMessage"]["status"]) {
                 return res;
             }
             assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
@@ -346,7 +346,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
     assert_eq!(status, 200, "{body}");
     let sent = wait_sent(MP_ORDER).await;
     assert_eq!(
-        sent["data"]["sendMessage"]["channel"],
+        sent["data"]["sendWeChatMessage"]["channel"],
         "MINI_PROGRAM_SUBSCRIBE"
     );
     let before = calls().await;
@@ -372,11 +372,14 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER }),
     )
     .await;
-    let q = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
+    let q = "mutation($a: String!, $t: String!) { recordWeChatSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
     let res = app
         .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
         .await;
-    assert_eq!(res["recordSubscribeConsent"][0]["templateId"], MP_ORDER);
+    assert_eq!(
+        res["recordWeChatSubscribeConsent"][0]["templateId"],
+        MP_ORDER
+    );
     wait_sent(MP_ORDER).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the push, if it came second
     let before = calls().await;
@@ -395,7 +398,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let reg = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+    let reg = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { templateId } }";
     app.gql_ok(
         Some(ADMIN_KEY),
         reg,
@@ -406,7 +409,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
     let res = app
         .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": tpl }))
         .await;
-    assert_eq!(res["recordSubscribeConsent"][0]["oneTime"], 1);
+    assert_eq!(res["recordWeChatSubscribeConsent"][0]["oneTime"], 1);
     let res = send(tpl).await;
     assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
     assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43101);
@@ -431,7 +434,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         "BAD_USER_INPUT",
         "alice never logged into B"
     );
-    let twice = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}, {templateId: $t, answer: ACCEPT}]) { oneTime } }";
+    let twice = "mutation($a: String!, $t: String!) { recordWeChatSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}, {templateId: $t, answer: ACCEPT}]) { oneTime } }";
     assert_eq!(
         error_code(
             &app.gql(Some(&token), twice, json!({ "a": MP_A, "t": MP_ORDER }))
@@ -440,7 +443,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         "BAD_USER_INPUT"
     );
     let aliases: String = (0..6)
-        .map(|i| format!("a{i}: recordSubscribeConsent(appId: $a, answers: [{{templateId: $t, answer: ACCEPT}}]) {{ oneTime }} "))
+        .map(|i| format!("a{i}: recordWeChatSubscribeConsent(appId: $a, answers: [{{templateId: $t, answer: ACCEPT}}]) {{ oneTime }} "))
         .collect();
     let many = format!("mutation($a: String!, $t: String!) {{ {aliases} }}");
     assert_eq!(
@@ -475,7 +478,7 @@ async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backen
         .send(json!({ "userId": alice["id"], "channels": [oa_notice, template] }))
         .await;
     assert_eq!(
-        res["data"]["sendMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
+        res["data"]["sendWeChatMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
         "{res:#}"
     );
     // Nothing reaches bob: UNREACHABLE names every reason.
@@ -490,16 +493,16 @@ async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backen
 
 async fn templates_are_checked_when_registered(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { appId templateId channel longTerm fields { key type } registeredBy } }";
+    let q = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { appId templateId channel longTerm fields { key type } registeredBy } }";
     let ok = json!({ "appId": OA, "templateId": "tpl-refund", "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "amount2", "type": "AMOUNT" }] });
     let res = app.gql_ok(Some(ADMIN_KEY), q, json!({ "i": ok })).await;
     assert_eq!(
-        res["registerMessageTemplate"]["fields"][1]["type"],
+        res["registerWeChatMessageTemplate"]["fields"][1]["type"],
         "AMOUNT"
     );
     assert_eq!(
-        res["registerMessageTemplate"]["registeredBy"],
+        res["registerWeChatMessageTemplate"]["registeredBy"],
         "WECHAT_IDENTITY_ADMIN_KEY"
     );
     let written = app.written().await;
@@ -521,12 +524,12 @@ async fn templates_are_checked_when_registered(backend: Backend) {
     let list = app
         .gql_ok(
             Some(SERVICE_KEY),
-            "{ messageTemplates(appId: \"wxsandboxofficial1\") { templateId } }",
+            "{ wechatMessageTemplates(appId: \"wxsandboxofficial1\") { templateId } }",
             json!({}),
         )
         .await;
     assert_eq!(
-        list["messageTemplates"].as_array().unwrap().len(),
+        list["wechatMessageTemplates"].as_array().unwrap().len(),
         3,
         "{list:#}"
     );
@@ -539,15 +542,15 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
     app.wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30)
         .await;
     let outsider = app.login_mp(MP_A, "outsider").await["user"].clone();
-    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id status total } }";
+    let q = "mutation($i: SendWeChatMessagesInput!) { sendWeChatMessages(input: $i) { id status total } }";
     let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data(), "idempotencyKey": "bulk-1" });
     let job = app
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
-        .await["sendMessages"]
+        .await["sendWeChatMessages"]
         .clone();
     let again = app
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
-        .await["sendMessages"]
+        .await["sendWeChatMessages"]
         .clone();
     assert_eq!(again["id"], job["id"], "the same key returns the same job");
     let done = wait_job(&app, job["id"].as_str().unwrap()).await;
@@ -574,7 +577,7 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
     let input = json!({ "userIds": [first_user["users"]["edges"][0]["node"]["id"], outsider["id"]], "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
     let job = app
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
-        .await["sendMessages"]
+        .await["sendWeChatMessages"]
         .clone();
     let done = wait_job(&app, job["id"].as_str().unwrap()).await;
     assert_eq!(done["total"], 2);
@@ -597,10 +600,11 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
 /// Waits (at most 90 s: a resumed job first waits out its dead runner's lease, on a loaded
 /// machine) until bulk job `id` completed; returns it.
 pub(crate) async fn wait_job(app: &TestApp, id: &str) -> Value {
-    let q = "query($id: ID!) { messageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
+    let q = "query($id: ID!) { wechatMessageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["messageJob"].clone();
+        let job =
+            app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["wechatMessageJob"].clone();
         if job["status"] == "COMPLETED" {
             return job;
         }
@@ -679,12 +683,13 @@ async fn a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_sec
         "count": PEOPLE, "replyDelayMs": 60_000 });
     let res = http.post(&faults).json(&hold).send().await.unwrap();
     assert_eq!(res.status(), 204);
-    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id } }";
+    let q = "mutation($i: SendWeChatMessagesInput!) { sendWeChatMessages(input: $i) { id } }";
     let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
-    let job = a.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job =
+        a.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendWeChatMessages"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     // Wait until WeChat has accepted a send whose answer it holds, then kill the instance.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) <= BEFORE_THE_HOLD {

@@ -54,7 +54,9 @@ async fn types(app: &TestApp) -> Vec<Value> {
 }
 
 fn described(v: &Value) -> bool {
-    v["description"].as_str().is_some_and(|d| !d.trim().is_empty())
+    v["description"]
+        .as_str()
+        .is_some_and(|d| !d.trim().is_empty())
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {

@@ -166,7 +166,10 @@ impl FollowerSyncRow {
 
     /// The newest sync of an app, if any.
     pub async fn latest(conn: &mut Conn, app_id: &AppId) -> Result<Option<Self>, DbError> {
-        Ok(Self::for_app(conn, app_id, None, 1).await?.into_iter().next())
+        Ok(Self::for_app(conn, app_id, None, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Sets the status (and `started_at` the first time it runs, `finished_at` when it ends).

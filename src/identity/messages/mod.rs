@@ -25,8 +25,8 @@ use crate::db::models::now;
 use crate::db::models::user::UserRow;
 use crate::types::{UserId, new_row_id};
 use crate::wechat::messages::{Target, check_data};
-pub use failure::{Failure, FailureCode};
 pub(crate) use failure::failure_code_variants;
+pub use failure::{Failure, FailureCode};
 use route::{CheckedRoute, pick};
 
 /// Routes one message may name at most.

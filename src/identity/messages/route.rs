@@ -343,7 +343,9 @@ impl Failure {
             FailureCode::TemplateInvalid => {
                 "WeChat does not know this template for this app".to_owned()
             }
-            FailureCode::InvalidMessageData => "WeChat refused the data for this template".to_owned(),
+            FailureCode::InvalidMessageData => {
+                "WeChat refused the data for this template".to_owned()
+            }
             _ => w.to_string(),
         };
         Failure {
