@@ -91,10 +91,11 @@ async fn the_subgraph_serves_its_sdl_with_the_federation_directives(backend: Bac
     for expected in [
         "extend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\"",
         "type User implements Node @key(fields: \"id\")",
-        "type MiniProgramIdentity implements Node & Identity @key(fields: \"appId openid\")",
-        "type OfficialAccountIdentity implements Node & Identity @key(fields: \"appId openid\")",
+        "type MiniProgramIdentity implements Node & WeChatIdentity @key(fields: \"appId openid\")",
+        "type OfficialAccountIdentity implements Node & WeChatIdentity @key(fields: \"appId openid\")",
         "type Query {",
-        "usersByIds(ids: [ID!]!): [User]!",
+        "\tusersByIds(\n",
+        "\t\tids: [ID!]!\n\t): [User]\n",
     ] {
         assert!(sdl.contains(expected), "no `{expected}` in the SDL:\n{sdl}");
     }
