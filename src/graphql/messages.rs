@@ -206,3 +206,23 @@ impl From<PermissionRow> for WeChatSubscribePermission {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::WeChatMessageErrorCode;
+    use crate::identity::messages::FailureCode;
+
+    #[test]
+    fn the_api_shows_each_failure_code_as_it_is_stored() {
+        let items = WeChatMessageErrorCode::items();
+        assert_eq!(items.len(), FailureCode::ALL.len());
+        for code in FailureCode::ALL {
+            let shown = WeChatMessageErrorCode::from(code);
+            let item = items.iter().find(|i| i.value == shown).unwrap();
+            assert_eq!(item.name, code.as_str());
+            assert_eq!(FailureCode::parse(code.as_str()), code);
+        }
+    }
+}
