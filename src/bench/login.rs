@@ -76,12 +76,12 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
 
     // Official Account: new people with snsapi_userinfo (code exchange + /sns/userinfo), then
     // returning ones with the silent snsapi_base. States are issued beforehand, as
-    // `officialAccountAuthorizeUrl` does before the person goes to WeChat.
+    // `startOfficialAccountLogin` does before the person goes to WeChat.
     let identity = &running.app.identity;
     let oa_login = |i: usize, scope: OauthScope| {
         let sandbox = sandbox.clone();
         async move {
-            let url = identity
+            let start = identity
                 .access(None)
                 .public()
                 .map_err(|e| e.to_string())?
@@ -94,7 +94,8 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            let state = url
+            let state = start
+                .url
                 .split("state=")
                 .nth(1)
                 .and_then(|rest| rest.split('#').next())

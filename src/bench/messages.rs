@@ -1,7 +1,7 @@
 //! `wechat-identity bench-messages`: a bulk send to N followers of the sandbox Official Account
 //! on a fresh database, with the rate limit off, by a service instance in this process against
 //! a sandbox on its own loopback port. Prints messages/s, WeChat calls and RSS; then single
-//! `sendMessage` calls (p50/p99 per send); then a second bulk send whose instance is killed
+//! `sendWeChatMessage` calls (p50/p99 per send); then a second bulk send whose instance is killed
 //! midway (its tasks aborted, its connections closed) and resumed by a new instance, with the
 //! number of people who got the message twice (must be 0).
 
@@ -30,7 +30,7 @@ pub struct MessageBenchArgs {
     /// `messages.bulk_concurrency`.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Single `sendMessage` calls timed one by one (32 at once).
+    /// Single `sendWeChatMessage` calls timed one by one (32 at once).
     #[arg(long, default_value_t = 2_000)]
     singles: usize,
 }
@@ -52,18 +52,18 @@ fn tweak(args: &MessageBenchArgs, wechat: &str, url: Option<String>) -> impl FnO
     }
 }
 
-const JOB: &str = "query($id: ID!) { messageJob(id: $id) { status total queued sent delivered failed uncertain } }";
+const JOB: &str = "query($id: ID!) { wechatMessageJob(id: $id) { status total queued sent delivered failed uncertain } }";
 
 async fn start_bulk(
     client: &reqwest::Client,
     endpoint: &str,
     thing: &str,
 ) -> Result<String, String> {
-    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id } }";
+    let q = "mutation($i: SendWeChatMessagesInput!) { sendWeChatMessages(input: $i) { id } }";
     let data = json!({ "thing1": { "value": thing }, "time2": { "value": "15:01" } });
     let input = json!({ "filter": {}, "appId": OA, "templateId": TEMPLATE_SHIPPED, "data": data });
     let v = gql(client, endpoint, Some(KEY), q, json!({ "i": input })).await?;
-    Ok(v["sendMessages"]["id"]
+    Ok(v["sendWeChatMessages"]["id"]
         .as_str()
         .ok_or("no job id")?
         .to_owned())
@@ -92,7 +92,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
 
     // Setup (not timed): N followers, synced into users; the template registered.
     sandbox.add_followers(OA, "m", 0, args.users)?;
-    let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+    let q = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { templateId } }";
     let input = json!({ "appId": OA, "templateId": TEMPLATE_SHIPPED, "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "time2", "type": "TIME" }] });
     gql(&client, &endpoint, Some(KEY), q, json!({ "i": input })).await?;
@@ -114,11 +114,11 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
             &client,
             &endpoint,
             Some(KEY),
-            "query($id: ID!) { followerSync(id: $id) { status } }",
+            "query($id: ID!) { wechatFollowerSync(id: $id) { status } }",
             json!({ "id": sync_id }),
         )
         .await?;
-        if s["followerSync"]["status"] == "COMPLETED" {
+        if s["wechatFollowerSync"]["status"] == "COMPLETED" {
             break;
         }
     }
@@ -131,7 +131,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let done = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         peak_rss = peak_rss.max(rss_kib());
-        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["messageJob"]
+        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["wechatMessageJob"]
             .clone();
         if j["status"] == "COMPLETED" || j["status"] == "FAILED" {
             break j;
@@ -153,7 +153,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     // sent) processed: the backlog drains before the next phase.
     let t_reports = Instant::now();
     let reported = loop {
-        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["messageJob"]
+        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["wechatMessageJob"]
             .clone();
         let delivered = j["delivered"].as_u64().unwrap_or(0);
         let lost = sandbox.pushes_dropped();
@@ -170,7 +170,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     );
 
     // 2. Single sends, timed one by one.
-    let q = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { status } }";
+    let q = "mutation($i: SendWeChatMessageInput!) { sendWeChatMessage(input: $i) { status } }";
     let users = gql(
         &client,
         &endpoint,
@@ -225,7 +225,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "{backend:8} sendMessage: {} sends at 32 at once in {:.2} s = {:.0}/s; p50 {:.1} ms, p99 {:.1} ms; {errors} errors",
+        "{backend:8} sendWeChatMessage: {} sends at 32 at once in {:.2} s = {:.0}/s; p50 {:.1} ms, p99 {:.1} ms; {errors} errors",
         lat.len(),
         t0.elapsed().as_secs_f64(),
         lat.len() as f64 / t0.elapsed().as_secs_f64(),
@@ -267,7 +267,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
     let t1 = Instant::now();
     let done = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["messageJob"]
+        let j = gql(&client, &endpoint, Some(KEY), JOB, json!({ "id": job })).await?["wechatMessageJob"]
             .clone();
         if j["status"] == "COMPLETED" || j["status"] == "FAILED" {
             break j;

@@ -60,7 +60,8 @@ pub struct Limits {
     /// `refreshSession`) allowed in one GraphQL request, aliases included.
     #[default(1)]
     pub logins_per_request: usize,
-    /// `officialAccountAuthorizeUrl` fields (each stores a state) allowed in one GraphQL request.
+    /// `startOfficialAccountLogin` fields (and the deprecated `officialAccountAuthorizeUrl`; each
+    /// stores a state) allowed in one GraphQL request, aliases included.
     #[default(5)]
     pub states_per_request: usize,
     /// OA web-authorization states stored per app, at most, at any moment and on any number of
@@ -78,9 +79,9 @@ pub struct Limits {
     #[default(5_000)]
     pub pool_wait_ms: u64,
     /// Root fields that may call WeChat's server API or start a job (`wechatAccessToken`,
-    /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`, `sendMessage`,
-    /// `sendMessages`; and `recordSubscribeConsent`) allowed in one GraphQL request, aliases
-    /// included.
+    /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`, `sendWeChatMessage`,
+    /// `sendWeChatMessages`; and `recordWeChatSubscribeConsent`) allowed in one GraphQL request,
+    /// aliases included.
     #[default(5)]
     pub wechat_fields_per_request: usize,
     /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.
@@ -134,8 +135,8 @@ pub struct RateLimits {
     pub enabled: bool,
     /// `loginWithMiniProgram` and `loginWithOfficialAccount` (each calls WeChat).
     pub login: ActionLimit,
-    /// `officialAccountAuthorizeUrl` and `GET /auth/official-account/{appId}/authorize` (each
-    /// stores a state).
+    /// `startOfficialAccountLogin` (and the deprecated `officialAccountAuthorizeUrl`) and
+    /// `GET /auth/official-account/{appId}/authorize` (each stores a state).
     pub authorize: ActionLimit,
     /// `redeemLoginTicket`.
     pub ticket: ActionLimit,

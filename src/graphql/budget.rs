@@ -23,8 +23,8 @@ pub const LOGIN_FIELDS: &[&str] = &[
     "refreshSession",
 ];
 
-/// Root fields that store an OA web-authorization state.
-pub const STATE_FIELDS: &[&str] = &["officialAccountAuthorizeUrl"];
+/// Root fields that store an OA web-authorization state (the deprecated query included).
+pub const STATE_FIELDS: &[&str] = &["startOfficialAccountLogin", "officialAccountAuthorizeUrl"];
 
 /// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send),
 /// start a job, or write a user's subscribe permissions.
@@ -32,9 +32,9 @@ pub const WECHAT_FIELDS: &[&str] = &[
     "wechatAccessToken",
     "syncOfficialAccountFollower",
     "syncOfficialAccountFollowers",
-    "sendMessage",
-    "sendMessages",
-    "recordSubscribeConsent",
+    "sendWeChatMessage",
+    "sendWeChatMessages",
+    "recordWeChatSubscribeConsent",
 ];
 
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
@@ -111,7 +111,7 @@ impl Budget {
             (
                 STATE_FIELDS,
                 self.states,
-                "officialAccountAuthorizeUrl field",
+                "login state field",
                 "limits.states_per_request",
             ),
             (

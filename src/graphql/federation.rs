@@ -1,8 +1,8 @@
 //! Federation v2 and lookups by key. `User` is an entity keyed by `id`, `MiniProgramIdentity`
 //! and `OfficialAccountIdentity` by `appId openid`, so another team's subgraph can add fields to
 //! them and reference them through a gateway (`_entities`, `_service { sdl }`: async-graphql's
-//! federation support, with the entity resolvers below). `usersByIds` and `identity` are the
-//! same lookups for callers without a gateway.
+//! federation support, with the entity resolvers below). `usersByIds` and `wechatIdentity` are
+//! the same lookups for callers without a gateway.
 //!
 //! Every lookup here is batched through the request's DataLoader (a whole `_entities` list or
 //! `usersByIds` is one query per kind, plus one for the survivors of merged ids), checked against
@@ -34,19 +34,20 @@ pub const MAX_KEYS: usize = 100;
 /// Longest app id or openid looked up (WeChat's are 18 and 28 characters).
 const MAX_KEY_LEN: usize = 64;
 
-/// Lookups by key: the federation entity resolvers, `usersByIds` and `identity`.
+/// Lookups by key: the federation entity resolvers, `usersByIds` and `wechatIdentity`.
 pub struct FederationQuery;
 
 #[Object]
 impl FederationQuery {
-    /// Users by id, in the order asked (admin/service keys; a user token only itself), at most
-    /// 100 ids. A merged id answers its live survivor; an unknown id answers null.
+    /// Users by id, in the order asked. A merged id answers its live survivor; an unknown id
+    /// answers null.
+    /// Admin or service, or the user itself.
     #[graphql(complexity = "ids.len() * child_complexity + 1")]
     async fn users_by_ids(
         &self,
         ctx: &Context<'_>,
-        ids: Vec<ID>,
-    ) -> async_graphql::Result<Vec<Option<User>>> {
+        #[graphql(desc = "The ids, at most 100.")] ids: Vec<ID>,
+    ) -> async_graphql::Result<Option<Vec<Option<User>>>> {
         if ids.len() > MAX_KEYS {
             return Err(too_many("usersByIds takes", "ids", ids.len()));
         }
@@ -56,16 +57,18 @@ impl FederationQuery {
             .map(|(i, id)| user_id(&format!("ids[{i}]"), id))
             .collect::<async_graphql::Result<Vec<_>>>()?;
         let scope = read_scope(ctx).await?;
-        try_join_all(ids.into_iter().map(|id| live_user(ctx, &scope, id))).await
+        try_join_all(ids.into_iter().map(|id| live_user(ctx, &scope, id)))
+            .await
+            .map(Some)
     }
 
-    /// The identity with this key in any configured app (admin/service keys; a user token only
-    /// its own). Null if there is none.
-    async fn identity(
+    /// The identity with this key in any configured app. Null if there is none.
+    /// Admin or service, or the user itself (its own identities).
+    async fn wechat_identity(
         &self,
         ctx: &Context<'_>,
-        app_id: String,
-        openid: String,
+        #[graphql(desc = "The app's id, 1-64 characters.")] app_id: String,
+        #[graphql(desc = "The person's openid in that app, 1-64 characters.")] openid: String,
     ) -> async_graphql::Result<Option<Identity>> {
         let (app, openid) = identity_key(&app_id, &openid)?;
         let scope = read_scope(ctx).await?;

@@ -15,9 +15,11 @@ rules::merge_reason_variants! {
     pub enum MergeReason
 }
 
-/// One merge (or unlink) in the history.
+/// A merge event row, shown as `MergeEvent`.
 pub struct MergeEvent(pub MergeEventRow);
 
+/// One merge (or unlink) in the history: two users found to be one person, or an identity
+/// moved to a user of its own.
 #[Object]
 impl MergeEvent {
     /// Event id (events sort by it, oldest first).
@@ -43,16 +45,16 @@ impl MergeEvent {
     async fn merged(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         related_user(ctx, &self.0.merged_id, "the event's user").await
     }
-    /// For UNLINK: the identity that moved.
+    /// For UNLINK: the identity that moved; null for merges.
     async fn identity_id(&self) -> Option<ID> {
         self.0.identity_id.as_ref().map(|id| ID(id.to_string()))
     }
-    /// Who: the API key's name for ADMIN and UNLINK, the app whose login brought the unionid
-    /// for LOGIN.
+    /// Who: the API key's name for ADMIN and UNLINK; for the others, the app whose login,
+    /// follower sync or webhook event brought the unionid.
     async fn actor(&self) -> Option<&str> {
         self.0.actor.as_deref()
     }
-    /// When.
+    /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.and_utc()
     }

@@ -1,29 +1,30 @@
 //! The inputs of the message fields: what a message says and how it reaches the person (shared
-//! by `sendMessage` and `sendMessages`), templates, and subscribe answers.
+//! by `sendWeChatMessage` and `sendWeChatMessages`), templates, and subscribe answers.
 
 use async_graphql::{Enum, ID, InputObject, Json};
 
-use super::messages::{MessageChannel, TemplateField};
+use super::messages::{WeChatMessageChannel, WeChatTemplateField};
 use crate::identity::messages::RouteInput;
 use crate::types::UserId;
 
 /// A Mini Program page a message opens.
 #[derive(InputObject)]
 pub struct MiniProgramPageInput {
-    /// The Mini Program.
+    /// The Mini Program's app id.
     pub app_id: String,
     /// The page path (`pages/order/detail?id=1`).
     pub page_path: String,
 }
 
-/// One way to reach the person.
+/// One way to reach the person: an app, a template registered for it, and the message's data.
 #[derive(InputObject)]
-pub struct MessageRouteInput {
+pub struct WeChatMessageRouteInput {
     /// The app to send on.
     pub app_id: String,
-    /// A template registered for that app (`registerMessageTemplate`).
+    /// A template registered for that app (`registerWeChatMessageTemplate`).
     pub template_id: String,
-    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`, checked against the template.
+    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`, checked against the template's
+    /// keywords and WeChat's rules for their types.
     pub data: Json<serde_json::Value>,
     /// A web page the message opens (not for Mini Program subscribe messages).
     pub url: Option<String>,
@@ -31,8 +32,8 @@ pub struct MessageRouteInput {
     pub mini_program: Option<MiniProgramPageInput>,
 }
 
-impl From<MessageRouteInput> for RouteInput {
-    fn from(r: MessageRouteInput) -> Self {
+impl From<WeChatMessageRouteInput> for RouteInput {
+    fn from(r: WeChatMessageRouteInput) -> Self {
         RouteInput {
             app_id: r.app_id,
             template_id: r.template_id,
@@ -44,51 +45,48 @@ impl From<MessageRouteInput> for RouteInput {
 }
 
 /// What a message says and how it reaches the person: one route (`appId`, `templateId`,
-/// `data`, `url`, `miniProgram`) or `channels`. Flattened into `sendMessage` and `sendMessages`.
+/// `data`, `url`, `miniProgram`) or `channels`. Flattened into the two send inputs.
 #[derive(InputObject)]
 pub struct MessageContentInput {
-    /// The app to send on.
+    /// The app to send on (with `templateId` and `data`; or give `channels`).
     pub app_id: Option<String>,
-    /// A template registered for that app.
+    /// A template registered for that app (`registerWeChatMessageTemplate`).
     pub template_id: Option<String>,
-    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`.
+    /// WeChat-shaped data: `{"thing1": {"value": "…"}}`, checked against the template's
+    /// keywords and WeChat's rules for their types.
     pub data: Option<Json<serde_json::Value>>,
-    /// A web page the message opens.
+    /// A web page the message opens (not for Mini Program subscribe messages).
     pub url: Option<String>,
     /// A Mini Program page the message opens.
     pub mini_program: Option<MiniProgramPageInput>,
-    /// Instead of one route: up to 5, in order of preference; the first that can reach the
-    /// person is used (`Message.channel` says which).
-    pub channels: Option<Vec<MessageRouteInput>>,
-    /// The same key (per API key) returns what it started first (the message, or the bulk job)
-    /// instead of sending again.
-    pub idempotency_key: Option<String>,
+    /// Instead of one route: 1 to 5 routes, in order of preference; the first that can reach
+    /// the person is used (`WeChatMessage.channel` says which).
+    pub channels: Option<Vec<WeChatMessageRouteInput>>,
 }
 
 impl MessageContentInput {
     /// The routes, in order of preference: the one route, or `channels` (not both).
-    pub fn routes(self) -> Result<(Vec<RouteInput>, Option<String>), &'static str> {
+    pub fn routes(self) -> Result<Vec<RouteInput>, &'static str> {
         let one = (self.app_id.is_some() || self.template_id.is_some() || self.data.is_some())
-            .then(|| MessageRouteInput {
+            .then(|| WeChatMessageRouteInput {
                 app_id: self.app_id.unwrap_or_default(),
                 template_id: self.template_id.unwrap_or_default(),
                 data: self.data.unwrap_or(Json(serde_json::Value::Null)),
                 url: self.url,
                 mini_program: self.mini_program,
             });
-        let routes = match (one, self.channels) {
-            (Some(r), None) => vec![r.into()],
-            (None, Some(list)) => list.into_iter().map(Into::into).collect(),
-            _ => return Err("give appId, templateId and data, or channels (not both)"),
-        };
-        Ok((routes, self.idempotency_key))
+        match (one, self.channels) {
+            (Some(r), None) => Ok(vec![r.into()]),
+            (None, Some(list)) => Ok(list.into_iter().map(Into::into).collect()),
+            _ => Err("give appId, templateId and data, or channels (not both)"),
+        }
     }
 }
 
-/// `sendMessage` input: to whom (`userId` or `unionid`), and one route (`appId`, `templateId`,
-/// `data`, `url`, `miniProgram`) or `channels`.
+/// `sendWeChatMessage` input: to whom (`userId` or `unionid`), and one route (`appId`,
+/// `templateId`, `data`, `url`, `miniProgram`) or `channels`.
 #[derive(InputObject)]
-pub struct SendMessageInput {
+pub struct SendWeChatMessageInput {
     /// The user (a merged user's old id reaches the survivor).
     pub user_id: Option<ID>,
     /// Or the live user with this unionid.
@@ -96,48 +94,59 @@ pub struct SendMessageInput {
     /// The message.
     #[graphql(flatten)]
     pub message: MessageContentInput,
+    /// 1-128 characters. A send with a key already used by the same API key sends nothing and
+    /// returns the message that key's first send recorded (or its refusal again); another
+    /// message under a used key is CONFLICT. When WeChat surely sent nothing (busy, out of
+    /// quota), the key is freed for a retry.
+    pub idempotency_key: Option<String>,
 }
 
-/// Which users `sendMessages` goes to.
+/// Which users `sendWeChatMessages` goes to: live users with an identity on one of the routes'
+/// apps, and these conditions.
 #[derive(InputObject, Default)]
-pub struct MessageRecipientFilter {
+pub struct WeChatMessageRecipientFilter {
     /// Only users with (true) or without (false) a unionid.
     pub has_unionid: Option<bool>,
 }
 
-/// `sendMessages` input: `userIds` (at most 1,000) or `filter` (live users with an identity on
-/// one of the routes' apps), and the message as in `sendMessage`.
+/// `sendWeChatMessages` input: `userIds` (1 to 1,000) or `filter`, and the message as in
+/// `sendWeChatMessage`.
 #[derive(InputObject)]
-pub struct SendMessagesInput {
-    /// These users.
+pub struct SendWeChatMessagesInput {
+    /// These users, 1 to 1,000 (merged ids reach their survivors; each person gets one copy).
     pub user_ids: Option<Vec<ID>>,
     /// Or every user that matches.
-    pub filter: Option<MessageRecipientFilter>,
+    pub filter: Option<WeChatMessageRecipientFilter>,
     /// The message.
     #[graphql(flatten)]
     pub message: MessageContentInput,
+    /// 1-128 characters. A bulk send with a key already used by the same API key starts
+    /// nothing and returns the job that key started; another bulk send under a used key is
+    /// CONFLICT.
+    pub idempotency_key: Option<String>,
 }
 
-/// `registerMessageTemplate` input.
+/// `registerWeChatMessageTemplate` input.
 #[derive(InputObject)]
-pub struct RegisterMessageTemplateInput {
+pub struct RegisterWeChatMessageTemplateInput {
     /// The app that sends it.
     pub app_id: String,
     /// WeChat's template id (from the app's console).
     pub template_id: String,
     /// Its channel (it must fit the app's kind).
-    pub channel: MessageChannel,
-    /// Its keywords with their types (at most 20).
-    pub fields: Vec<TemplateField>,
-    /// Subscribe templates: long-term permissions (not spent by a send).
+    pub channel: WeChatMessageChannel,
+    /// Its keywords with their types, in order (1 to 20; no `first` or `remark`, which WeChat
+    /// dropped in May 2023).
+    pub fields: Vec<WeChatTemplateField>,
+    /// Subscribe templates only: permissions are long-term (not spent by a send).
     #[graphql(default)]
     pub long_term: bool,
 }
 
 /// What `wx.requestSubscribeMessage` answered for one template.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-pub enum SubscribeAnswer {
-    /// Accepted.
+pub enum WeChatSubscribeAnswer {
+    /// Accepted: one more one-time permission (or the long-term one holds).
     Accept,
     /// Rejected.
     Reject,
@@ -149,11 +158,11 @@ pub enum SubscribeAnswer {
 
 /// One answer of `wx.requestSubscribeMessage`.
 #[derive(InputObject)]
-pub struct SubscribeAnswerInput {
+pub struct WeChatSubscribeAnswerInput {
     /// The template.
     pub template_id: String,
     /// The answer.
-    pub answer: SubscribeAnswer,
+    pub answer: WeChatSubscribeAnswer,
 }
 
 /// Parses a user id argument.

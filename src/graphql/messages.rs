@@ -1,22 +1,22 @@
-//! Messages in GraphQL: the types (`Message`, `MessageTemplate`, `MessageJob`, ...) and inputs.
-//! The fields that use them are in `message_fields`.
+//! Messages in GraphQL: `WeChatMessage`, its error and the enums it shows, templates and
+//! subscribe permissions. Bulk jobs are in `message_jobs`, the inputs in `message_inputs`, the
+//! fields that use them in `message_fields`.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::types::{User, related_user};
-use crate::db::models::job::JobStatus;
-use crate::db::models::message::{MessageRow, MessageStatus as Status};
+use crate::db::models::message::MessageRow;
 use crate::db::models::message_template::PermissionRow;
-use crate::identity::messages::bulk::MessageJob as Job;
+use crate::identity::messages::Failure;
 use crate::identity::messages::templates::Template;
 use crate::wechat::messages::Channel;
 
 crate::wechat::messages::channel_variants! {
-    /// How a message reaches a person.
+    /// How a message reaches a person: the WeChat API it goes out through.
     #[derive(Enum, Copy, Clone, Eq, PartialEq)]
     #[graphql(remote = "crate::wechat::messages::Channel")]
-    pub enum MessageChannel
+    pub enum WeChatMessageChannel
 }
 
 crate::wechat::keywords::keyword_type_variants! {
@@ -24,35 +24,52 @@ crate::wechat::keywords::keyword_type_variants! {
     /// and no type allows a line break.
     #[derive(Enum, Copy, Clone, Eq, PartialEq)]
     #[graphql(remote = "crate::wechat::messages::KeywordType")]
-    pub enum KeywordType
+    pub enum WeChatKeywordType
 }
 
 crate::db::models::message::message_status_variants! {
     /// Where a message stands.
     #[derive(Enum, Copy, Clone, Eq, PartialEq)]
     #[graphql(remote = "crate::db::models::message::MessageStatus")]
-    pub enum MessageStatus
+    pub enum WeChatMessageStatus
 }
 
-/// Why a message failed: a stable `code` — NO_IDENTITY, NOT_FOLLOWING,
-/// NO_SUBSCRIBE_PERMISSION, INVALID_MESSAGE_DATA, TEMPLATE_INVALID, UNREACHABLE,
-/// WECHAT_RATE_LIMITED, WECHAT_UNAVAILABLE, WECHAT_REJECTED, USER_BLOCKED, DELIVERY_FAILED,
-/// JOB_FAILED (a bulk job that failed before sending it).
+crate::identity::messages::failure_code_variants! {
+    /// Why a message failed: every code the service records on a message. A refusal of a send
+    /// is also the error's `extensions.code` (JOB_FAILED and the delivery reports' USER_BLOCKED
+    /// and DELIVERY_FAILED only come later, on the message).
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "crate::identity::messages::FailureCode")]
+    pub enum WeChatMessageErrorCode
+}
+
+/// Why a message failed.
 #[derive(SimpleObject)]
-pub struct MessageError {
+pub struct WeChatMessageError {
     /// The code.
-    pub code: String,
-    /// What happened.
+    pub code: WeChatMessageErrorCode,
+    /// What happened, in words safe to show.
     pub message: String,
     /// WeChat's errcode, when WeChat refused.
     pub wechat_errcode: Option<i64>,
 }
 
-/// A message addressed to a user.
-pub struct Message(pub MessageRow);
+impl From<Failure> for WeChatMessageError {
+    fn from(f: Failure) -> Self {
+        Self {
+            code: f.code.into(),
+            message: f.message,
+            wechat_errcode: f.wechat_errcode,
+        }
+    }
+}
 
+/// A message row, shown as `WeChatMessage`.
+pub struct WeChatMessage(pub MessageRow);
+
+/// A message to a user through WeChat, and what became of it.
 #[Object]
-impl Message {
+impl WeChatMessage {
     /// Message id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
@@ -61,43 +78,40 @@ impl Message {
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         related_user(ctx, &self.0.user_id, "the message's user").await
     }
-    /// The app it went out on (for a refused message: the first route's).
+    /// The app it goes out on (for a message no route could reach the person on: the first
+    /// route's); null for a bulk job's message not routed yet.
     async fn app_id(&self) -> Option<&str> {
         self.0.app_id.as_deref()
     }
-    /// The person's openid on that app.
+    /// The person's openid on that app; null when they have none there (or not routed yet).
     async fn openid(&self) -> Option<&str> {
         self.0.openid.as_deref()
     }
-    /// The channel used.
-    async fn channel(&self) -> Option<MessageChannel> {
+    /// The channel it goes out on; null for a bulk job's message not routed yet.
+    async fn channel(&self) -> Option<WeChatMessageChannel> {
         self.0
             .channel
             .as_deref()
             .and_then(Channel::parse)
             .map(Into::into)
     }
-    /// The template used.
+    /// The template it goes out with; null for a bulk job's message not routed yet.
     async fn template_id(&self) -> Option<&str> {
         self.0.template_id.as_deref()
     }
     /// Where it stands.
-    async fn status(&self) -> MessageStatus {
+    async fn status(&self) -> WeChatMessageStatus {
         self.0.status().into()
     }
-    /// WeChat's msgid.
+    /// WeChat's msgid, once WeChat accepted it (WeChat's subscribe APIs may leave it out).
     async fn wechat_msg_id(&self) -> Option<&str> {
         self.0.wechat_msg_id.as_deref()
     }
-    /// Why it failed.
-    async fn error(&self) -> Option<MessageError> {
-        Some(MessageError {
-            code: self.0.error_code.clone()?,
-            message: self.0.error.clone().unwrap_or_default(),
-            wechat_errcode: self.0.wechat_errcode,
-        })
+    /// Why it failed; null unless `status` is FAILED.
+    async fn error(&self) -> Option<WeChatMessageError> {
+        Failure::of_row(&self.0).map(Into::into)
     }
-    /// The bulk job that sent it.
+    /// The bulk job that sent it (`sendWeChatMessages`); null for a single send.
     async fn job_id(&self) -> Option<ID> {
         self.0.job_id.clone().map(ID)
     }
@@ -105,29 +119,30 @@ impl Message {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.and_utc()
     }
-    /// When WeChat reported its delivery (or that it was not delivered).
+    /// When WeChat reported its delivery (or that it was not delivered); null until then.
     async fn delivered_at(&self) -> Option<DateTime<Utc>> {
         self.0.delivered_at.map(|t| t.and_utc())
     }
 }
 
 /// A keyword of a template.
-#[derive(SimpleObject, InputObject)]
-#[graphql(input_name = "TemplateFieldInput")]
-pub struct TemplateField {
-    /// The keyword (`thing1`).
+#[derive(SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "WeChatTemplateFieldInput")]
+pub struct WeChatTemplateField {
+    /// The keyword (`thing1`): 1-32 characters of `a-z`, `0-9` and `_`.
     pub key: String,
     /// Its type.
     #[graphql(name = "type")]
-    pub ty: KeywordType,
+    pub ty: WeChatKeywordType,
 }
 
-/// A template registered for an app.
-pub struct MessageTemplate(pub Template);
+/// A template registration, shown as `WeChatMessageTemplate`.
+pub struct WeChatMessageTemplate(pub Template);
 
+/// A WeChat template registered for an app: what a message on it must carry.
 #[Object]
-impl MessageTemplate {
-    /// The app.
+impl WeChatMessageTemplate {
+    /// The app that sends it.
     async fn app_id(&self) -> &str {
         &self.0.app_id
     }
@@ -136,50 +151,51 @@ impl MessageTemplate {
         &self.0.template_id
     }
     /// The channel it goes out on.
-    async fn channel(&self) -> MessageChannel {
+    async fn channel(&self) -> WeChatMessageChannel {
         self.0.channel.into()
     }
-    /// Subscribe templates: permissions are long-term (not spent by a send).
+    /// Subscribe templates: permissions are long-term (not spent by a send). False for
+    /// template messages.
     async fn long_term(&self) -> bool {
         self.0.long_term
     }
-    /// Its keywords.
-    async fn fields(&self) -> Vec<TemplateField> {
+    /// Its keywords with their types, in order (1 to 20).
+    async fn fields(&self) -> Vec<WeChatTemplateField> {
         self.0
             .fields
             .iter()
-            .map(|(key, ty)| TemplateField {
+            .map(|(key, ty)| WeChatTemplateField {
                 key: key.clone(),
                 ty: (*ty).into(),
             })
             .collect()
     }
-    /// The admin key that registered it.
+    /// The name of the admin key that registered it last.
     async fn registered_by(&self) -> &str {
         &self.0.registered_by
     }
-    /// Last registered.
+    /// When it was last registered.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at.and_utc()
     }
 }
 
-/// A person's subscribe permission for a template.
+/// A person's subscribe permission for a template: what a subscribe message may spend.
 #[derive(SimpleObject)]
-pub struct SubscribePermission {
+pub struct WeChatSubscribePermission {
     /// The app.
     pub app_id: String,
     /// The template.
     pub template_id: String,
-    /// One-time permissions not spent yet.
+    /// One-time permissions not spent yet (at most 100 are kept).
     pub one_time: i32,
-    /// A long-term permission holds.
+    /// Whether a long-term permission holds.
     pub long_term: bool,
-    /// Last change.
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<PermissionRow> for SubscribePermission {
+impl From<PermissionRow> for WeChatSubscribePermission {
     fn from(p: PermissionRow) -> Self {
         Self {
             app_id: p.app_id,
@@ -191,116 +207,22 @@ impl From<PermissionRow> for SubscribePermission {
     }
 }
 
-/// How many messages of a bulk job ended one way.
-#[derive(SimpleObject)]
-pub struct MessageOutcomeCount {
-    /// Their status.
-    pub status: MessageStatus,
-    /// Their error code, if they failed.
-    pub code: Option<String>,
-    /// How many.
-    pub count: i64,
-}
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
 
-/// Where a bulk job stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-pub enum MessageJobStatus {
-    /// Waiting for a runner.
-    Queued,
-    /// Listing or sending.
-    Running,
-    /// Paused (WeChat's quota or an admin); it carries on later.
-    Paused,
-    /// Every recipient was handled.
-    Completed,
-    /// Gave up (see `lastError`).
-    Failed,
-}
+    use super::WeChatMessageErrorCode;
+    use crate::identity::messages::FailureCode;
 
-/// A bulk send and its progress.
-pub struct MessageJob(pub Job);
-
-impl MessageJob {
-    fn count(&self, status: Status) -> i64 {
-        self.0
-            .counts
-            .iter()
-            .filter(|(s, ..)| *s == status)
-            .map(|(.., n)| n)
-            .sum()
-    }
-}
-
-#[Object]
-impl MessageJob {
-    /// Job id (`messages(jobId)` lists its messages).
-    async fn id(&self) -> ID {
-        ID(self.0.job.id.clone())
-    }
-    /// Where it stands.
-    async fn status(&self) -> MessageJobStatus {
-        match self.0.job.status() {
-            Some(JobStatus::Queued) | None => MessageJobStatus::Queued,
-            Some(JobStatus::Running) => MessageJobStatus::Running,
-            Some(JobStatus::Paused) => MessageJobStatus::Paused,
-            Some(JobStatus::Completed) => MessageJobStatus::Completed,
-            Some(JobStatus::Failed) => MessageJobStatus::Failed,
+    #[test]
+    fn the_api_shows_each_failure_code_as_it_is_stored() {
+        let items = WeChatMessageErrorCode::items();
+        assert_eq!(items.len(), FailureCode::ALL.len());
+        for code in FailureCode::ALL {
+            let shown = WeChatMessageErrorCode::from(code);
+            let item = items.iter().find(|i| i.value == shown).unwrap();
+            assert_eq!(item.name, code.as_str());
+            assert_eq!(FailureCode::parse(code.as_str()), code);
         }
-    }
-    /// The API key that started it.
-    async fn requested_by(&self) -> &str {
-        &self.0.payload.requested_by
-    }
-    /// Recipients listed so far (all of them once listing is done).
-    async fn total(&self) -> i64 {
-        self.0.counts.iter().map(|(.., n)| n).sum()
-    }
-    /// Not sent yet.
-    async fn queued(&self) -> i64 {
-        self.count(Status::Queued)
-    }
-    /// Handed to WeChat, answer not written yet.
-    async fn sending(&self) -> i64 {
-        self.count(Status::Sending)
-    }
-    /// Accepted by WeChat, delivery not reported yet.
-    async fn sent(&self) -> i64 {
-        self.count(Status::Sent)
-    }
-    /// Reported delivered.
-    async fn delivered(&self) -> i64 {
-        self.count(Status::Delivered)
-    }
-    /// Refused or not delivered.
-    async fn failed(&self) -> i64 {
-        self.count(Status::Failed)
-    }
-    /// In flight when the service stopped: never sent again.
-    async fn uncertain(&self) -> i64 {
-        self.count(Status::Uncertain)
-    }
-    /// Messages by status and error code.
-    async fn outcomes(&self) -> Vec<MessageOutcomeCount> {
-        self.0
-            .counts
-            .iter()
-            .map(|(status, code, count)| MessageOutcomeCount {
-                status: (*status).into(),
-                code: code.clone(),
-                count: *count,
-            })
-            .collect()
-    }
-    /// When it was started.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.job.created_at.and_utc()
-    }
-    /// When it completed or failed.
-    async fn finished_at(&self) -> Option<DateTime<Utc>> {
-        self.0.job.finished_at.map(|t| t.and_utc())
-    }
-    /// Why it last failed.
-    async fn last_error(&self) -> Option<&str> {
-        self.0.job.last_error.as_deref()
     }
 }

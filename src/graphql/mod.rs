@@ -5,9 +5,11 @@ pub mod budget;
 pub mod error;
 pub mod federation;
 pub mod loaders;
+pub mod login;
 pub mod merge_event;
 pub mod message_fields;
 pub mod message_inputs;
+pub mod message_jobs;
 pub mod messages;
 pub mod mutation;
 pub mod node;
@@ -20,9 +22,16 @@ pub mod users;
 mod walk;
 pub mod weights;
 
+use async_graphql::connection::Connection;
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use chrono::{DateTime, Utc};
 
 use crate::config::GraphqlConfig;
+
+/// The `DateTime` scalar's description (async-graphql's own names its Rust type).
+const DATE_TIME: &str = "A point in time, as an RFC 3339 string. Answers are in UTC \
+    (`2024-05-01T08:30:00.123456+00:00`); an input may carry any offset \
+    (`2024-05-01T16:30:00+08:00` is the same instant).";
 
 /// The query root: the core (users, logins), lookups by key (federation entities included),
 /// the Official Account server side and messages. Named `Query` in the schema: a federation
@@ -69,6 +78,19 @@ fn builder(
         EmptySubscription,
     )
     .enable_federation()
+    .override_output_type_description::<DateTime<Utc>>(DATE_TIME)
+    .override_output_type_description::<Connection<String, types::User, users::UserCount>>(
+        "A page of users (`users`), with the cursors to go on.",
+    )
+    .override_output_type_description::<Connection<String, merge_event::MergeEvent>>(
+        "A page of merge events (`mergeEvents`), with the cursor to go on.",
+    )
+    .override_output_type_description::<Connection<String, messages::WeChatMessage>>(
+        "A page of messages (`wechatMessages`), with the cursor to go on.",
+    )
+    .override_output_type_description::<Connection<String, official_account::WeChatFollowerSync>>(
+        "A page of follower syncs (`wechatFollowerSyncs`), with the cursor to go on.",
+    )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
 }

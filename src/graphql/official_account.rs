@@ -1,19 +1,20 @@
 //! The Official Account server side in GraphQL: the shared access token, follower syncs and a
 //! single follower refreshed from WeChat.
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::access;
 use super::error::gql;
+use super::paging::Page;
 use super::types::OfficialAccountIdentity;
 use crate::db::models::follower_sync::FollowerSyncRow;
 use crate::identity::server_side::follower_sync::SyncStatus;
-use crate::identity::server_side::followers::MAX_SYNCS_LISTED;
 
 /// An app's access token for WeChat's server API, shared by every instance of this service.
 #[derive(SimpleObject)]
-pub struct WechatAccessToken {
+pub struct WeChatAccessToken {
     /// The token. Use it until `expiresAt`; never fetch one from WeChat yourself (that would
     /// replace ours).
     pub token: String,
@@ -23,7 +24,7 @@ pub struct WechatAccessToken {
 
 /// Where a follower sync stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-pub enum FollowerSyncStatus {
+pub enum WeChatFollowerSyncStatus {
     /// Waiting for a job runner.
     Queued,
     /// Paging through the followers.
@@ -36,11 +37,13 @@ pub enum FollowerSyncStatus {
     Failed,
 }
 
-/// One follower sync of an Official Account.
-pub struct FollowerSync(pub FollowerSyncRow);
+/// A follower sync row, shown as `WeChatFollowerSync`.
+pub struct WeChatFollowerSync(pub FollowerSyncRow);
 
+/// One full sync of an Official Account's followers (`syncOfficialAccountFollowers`, or
+/// scheduled by `apps[].follower_sync_interval_secs`), and how far it got.
 #[Object]
-impl FollowerSync {
+impl WeChatFollowerSync {
     /// Sync id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
@@ -50,16 +53,16 @@ impl FollowerSync {
         self.0.app_id.as_str()
     }
     /// Where it stands.
-    async fn status(&self) -> FollowerSyncStatus {
+    async fn status(&self) -> WeChatFollowerSyncStatus {
         match self.0.status() {
-            SyncStatus::Queued => FollowerSyncStatus::Queued,
-            SyncStatus::Running => FollowerSyncStatus::Running,
-            SyncStatus::Paused => FollowerSyncStatus::Paused,
-            SyncStatus::Completed => FollowerSyncStatus::Completed,
-            SyncStatus::Failed => FollowerSyncStatus::Failed,
+            SyncStatus::Queued => WeChatFollowerSyncStatus::Queued,
+            SyncStatus::Running => WeChatFollowerSyncStatus::Running,
+            SyncStatus::Paused => WeChatFollowerSyncStatus::Paused,
+            SyncStatus::Completed => WeChatFollowerSyncStatus::Completed,
+            SyncStatus::Failed => WeChatFollowerSyncStatus::Failed,
         }
     }
-    /// The admin key that asked for it (none: a scheduled sync).
+    /// The name of the admin key that asked for it; null for a scheduled sync.
     async fn requested_by(&self) -> Option<&str> {
         self.0.requested_by.as_deref()
     }
@@ -67,15 +70,15 @@ impl FollowerSync {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.and_utc()
     }
-    /// When its first page started.
+    /// When its first page started; null while queued.
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.0.started_at.map(|t| t.and_utc())
     }
-    /// When it completed or failed.
+    /// When it completed or failed; null until then.
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at.map(|t| t.and_utc())
     }
-    /// Followers in all, as WeChat counted them.
+    /// Followers in all, as WeChat counted them; null until its first page.
     async fn total(&self) -> Option<i64> {
         self.0.total
     }
@@ -105,7 +108,7 @@ impl FollowerSync {
     async fn errors(&self) -> i64 {
         self.0.errors
     }
-    /// Why it paused or last failed.
+    /// Why it paused or last failed; null if it never did.
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
@@ -117,49 +120,59 @@ pub struct OfficialAccountQuery;
 
 #[Object]
 impl OfficialAccountQuery {
-    /// The app's current access token for WeChat's server API (admin and service keys; every
-    /// hand-out is logged with the key's name). Other services use this one instead of fetching
-    /// their own, which would replace it.
+    /// The app's current access token for WeChat's server API; every hand-out is logged with
+    /// the key's name. Other services use this one instead of fetching their own, which would
+    /// replace it. Null, with the error, when WeChat cannot give one now (WECHAT_RATE_LIMITED,
+    /// WECHAT_UNAVAILABLE). Counts against `limits.wechat_fields_per_request`.
+    /// Admin or service.
     async fn wechat_access_token(
         &self,
         ctx: &Context<'_>,
-        app_id: String,
-    ) -> async_graphql::Result<WechatAccessToken> {
+        #[graphql(desc = "The app (a Mini Program or an Official Account).")] app_id: String,
+    ) -> async_graphql::Result<Option<WeChatAccessToken>> {
         let token = access::access(ctx)
             .wechat_access_token(&app_id)
             .await
             .map_err(gql)?;
-        Ok(WechatAccessToken {
+        Ok(Some(WeChatAccessToken {
             token: token.token,
             expires_at: token.expires_at.and_utc(),
-        })
+        }))
     }
 
-    /// A follower sync by id (admin).
-    async fn follower_sync(
+    /// A follower sync by id; null if there is none.
+    /// Admin.
+    async fn wechat_follower_sync(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-    ) -> async_graphql::Result<Option<FollowerSync>> {
+        #[graphql(desc = "The sync's id (`WeChatFollowerSync.id`).")] id: ID,
+    ) -> async_graphql::Result<Option<WeChatFollowerSync>> {
         let row = access::admin(ctx)?.follower_sync(&id).await.map_err(gql)?;
-        Ok(row.map(FollowerSync))
+        Ok(row.map(WeChatFollowerSync))
     }
 
-    /// The latest follower syncs of an Official Account, newest first (admin; `first` at most
-    /// 100).
-    #[graphql(complexity = "super::paging::page_weight(Some(first)) * child_complexity + 1")]
-    async fn follower_syncs(
+    /// An Official Account's follower syncs, newest first, a page of 1-100 at a time (default
+    /// 20).
+    /// Admin.
+    #[graphql(complexity = "super::paging::page_weight(first) * child_complexity + 1")]
+    async fn wechat_follower_syncs(
         &self,
         ctx: &Context<'_>,
-        app_id: String,
-        #[graphql(default = 20, validator(minimum = 1, maximum = 100))] first: i32,
-    ) -> async_graphql::Result<Vec<FollowerSync>> {
-        debug_assert!(i64::from(first) <= MAX_SYNCS_LISTED);
-        let rows = access::admin(ctx)?
-            .follower_syncs(&app_id, i64::from(first))
+        #[graphql(desc = "The Official Account.")] app_id: String,
+        #[graphql(desc = "Page size, 1-100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Option<Connection<String, WeChatFollowerSync>>> {
+        let admin = access::admin(ctx)?;
+        let page = Page::parse("followerSync", first, after.as_deref())?;
+        let rows = admin
+            .follower_syncs(&app_id, page.after.as_deref(), page.limit())
             .await
             .map_err(gql)?;
-        Ok(rows.into_iter().map(FollowerSync).collect())
+        Ok(Some(page.connection(
+            rows,
+            |s| s.id.as_str(),
+            WeChatFollowerSync,
+        )))
     }
 }
 
@@ -169,35 +182,38 @@ pub struct OfficialAccountMutation;
 
 #[Object]
 impl OfficialAccountMutation {
-    /// Starts a full follower sync of an Official Account on the job runner (admin), or
-    /// returns the one already queued or running: one per app at a time, across instances.
-    /// Every follower is recorded with its unionid, merging them with users known from other
-    /// apps; followers no longer listed are marked unsubscribed.
+    /// Starts a full follower sync of an Official Account on the job runner, or returns the
+    /// one already queued or running: one per app at a time, across instances. Every follower
+    /// is recorded with its unionid, merging them with users known from other apps; followers
+    /// no longer listed are marked unsubscribed. Counts against
+    /// `limits.wechat_fields_per_request`.
+    /// Admin.
     async fn sync_official_account_followers(
         &self,
         ctx: &Context<'_>,
-        app_id: String,
-    ) -> async_graphql::Result<FollowerSync> {
+        #[graphql(desc = "The Official Account.")] app_id: String,
+    ) -> async_graphql::Result<Option<WeChatFollowerSync>> {
         let row = access::admin(ctx)?
             .start_follower_sync(&app_id)
             .await
             .map_err(gql)?;
-        Ok(FollowerSync(row))
+        Ok(Some(WeChatFollowerSync(row)))
     }
 
     /// Asks WeChat about one person of an Official Account (`user/info`) and records what it
     /// says: follow state and unionid (merging users where it shows they are one person).
+    /// Counts against `limits.wechat_fields_per_request`.
     /// Admin.
     async fn sync_official_account_follower(
         &self,
         ctx: &Context<'_>,
-        app_id: String,
-        openid: String,
-    ) -> async_graphql::Result<OfficialAccountIdentity> {
+        #[graphql(desc = "The Official Account.")] app_id: String,
+        #[graphql(desc = "The person's openid in it.")] openid: String,
+    ) -> async_graphql::Result<Option<OfficialAccountIdentity>> {
         let row = access::admin(ctx)?
             .sync_follower(&app_id, &openid)
             .await
             .map_err(gql)?;
-        Ok(OfficialAccountIdentity(row))
+        Ok(Some(OfficialAccountIdentity(row)))
     }
 }

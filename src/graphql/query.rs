@@ -5,10 +5,11 @@ use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
+use super::login::{self, OfficialAccountScope, StartOfficialAccountLoginInput};
 use super::merge_event::MergeEvent;
 use super::node::{self, Node};
 use super::paging::{Page, PageArgs};
-use super::types::{OfficialAccountScope, User, WeChatApp, WeChatAppKind};
+use super::types::{User, WeChatApp, WeChatAppKind};
 use super::users::{self, UserCount, UserFilter, UserOrderBy};
 use crate::types::{AppKind, UnionId, UserId};
 
@@ -24,26 +25,32 @@ pub(super) fn user_id(name: &str, id: &str) -> async_graphql::Result<UserId> {
 
 #[Object(name = "CoreQuery")]
 impl Query {
-    /// The calling user (user access token). A token issued before a merge resolves to the
-    /// surviving user.
-    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    /// The calling user. A token issued before a merge resolves to the surviving user.
+    /// The user itself.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let me = access::self_user(ctx)?;
-        Ok(User(me.live_user().await.map_err(gql)?))
+        Ok(Some(User(me.live_user().await.map_err(gql)?)))
     }
 
-    /// A user by id (admin/service keys; a user may ask for itself). A merged id answers the
-    /// tombstone, whose `mergedInto` names the survivor. Null if there is no such user.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+    /// A user by id. A merged id answers the tombstone, whose `mergedInto` names the survivor.
+    /// Null if there is no such user.
+    /// Admin or service, or the user itself.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's id.")] id: ID,
+    ) -> async_graphql::Result<Option<User>> {
         let id = user_id("id", &id)?;
         let user = access::access(ctx).user(&id).await.map_err(gql)?;
         Ok(user.map(User))
     }
 
-    /// The live user holding this unionid (admin/service keys). Null if none.
+    /// The live user holding this unionid. Null if none.
+    /// Admin or service.
     async fn user_by_unionid(
         &self,
         ctx: &Context<'_>,
-        unionid: String,
+        #[graphql(desc = "The unionid, 1-64 characters.")] unionid: String,
     ) -> async_graphql::Result<Option<User>> {
         let reader = access::reader(ctx)?;
         if unionid.is_empty() || unionid.len() > 64 {
@@ -56,9 +63,11 @@ impl Query {
         Ok(user.map(User))
     }
 
-    /// Users a page at a time, filtered and ordered (admin/service keys): `first`/`after` pages
-    /// forward, `last`/`before` backward; cursors carry the order's key, so paging continues
-    /// where it was as users are added. Live users only unless `filter.includeMerged`.
+    /// Users a page of 1-100 at a time (default 20), filtered and ordered: `first`/`after`
+    /// pages forward, `last`/`before` backward; cursors carry the order's key, so paging
+    /// continues where it was as users are added. Live users only unless
+    /// `filter.includeMerged`.
+    /// Admin or service.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::paging::page_weight(first.or(last)) * child_complexity + 1")]
     async fn users(
@@ -69,73 +78,79 @@ impl Query {
         #[graphql(desc = "An `endCursor`: the page starts after it.")] after: Option<String>,
         #[graphql(desc = "Page size from the end, 1-100 (not with `first`).")] last: Option<i32>,
         #[graphql(desc = "A `startCursor`: the page ends before it.")] before: Option<String>,
-        filter: Option<UserFilter>,
-        #[graphql(default)] order_by: UserOrderBy,
-    ) -> async_graphql::Result<Connection<String, User, UserCount>> {
+        #[graphql(desc = "Which users; all conditions given must hold.")] filter: Option<
+            UserFilter,
+        >,
+        #[graphql(default, desc = "The order.")] order_by: UserOrderBy,
+    ) -> async_graphql::Result<Option<Connection<String, User, UserCount>>> {
         let args = PageArgs {
             first,
             after: after.as_deref(),
             last,
             before: before.as_deref(),
         };
-        users::users(ctx, args, filter, order_by).await
+        users::users(ctx, args, filter, order_by).await.map(Some)
     }
 
-    /// An object by id (Relay): a user or an identity. Admin/service keys: any; a user token:
-    /// itself and its identities. Null if there is none.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+    /// An object by id (Relay): a user or an identity. Null if there is none.
+    /// Admin or service, or the user itself (and its identities).
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Node>> {
         let mut found = node::nodes(ctx, std::slice::from_ref(&id)).await?;
         Ok(found.pop().flatten())
     }
 
-    /// Objects by id (Relay), in the order asked, null where there is none; at most 100 ids.
-    /// Access as for `node`.
+    /// Objects by id (Relay), in the order asked, null where there is none.
+    /// Admin or service, or the user itself (and its identities).
     #[graphql(complexity = "ids.len() * child_complexity + 1")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,
-        ids: Vec<ID>,
-    ) -> async_graphql::Result<Vec<Option<Node>>> {
-        node::nodes(ctx, &ids).await
+        #[graphql(desc = "The ids, at most 100.")] ids: Vec<ID>,
+    ) -> async_graphql::Result<Option<Vec<Option<Node>>>> {
+        node::nodes(ctx, &ids).await.map(Some)
     }
 
-    /// Frontend-driven Official Account login, step 1 (no token needed): the WeChat authorize
-    /// URL to send the person to, with a signed, single-use `state` that expires (10 minutes by
-    /// default). WeChat comes back to `redirectUri` with `code` and `state`; pass both to
-    /// `loginWithOfficialAccount`. `redirectUri` must be on a domain configured for the Official
-    /// Account in WeChat. Recommended: keep a random verifier in the page's sessionStorage and pass
-    /// `codeChallenge` = base64url(SHA-256(verifier)); the login then needs the verifier, so a
-    /// finished redirect handed to someone else's browser logs nobody in.
+    /// The WeChat authorize URL of a frontend-driven Official Account login, as
+    /// `startOfficialAccountLogin` gives it (same checks and limits).
+    /// Anyone.
+    #[graphql(
+        deprecation = "Use the mutation `startOfficialAccountLogin`: this field stores a single-use state, and clients cache queries (a second login would reuse a spent state). Removed in the next release."
+    )]
     async fn official_account_authorize_url(
         &self,
         ctx: &Context<'_>,
-        app_id: String,
-        redirect_uri: String,
-        #[graphql(default)] scope: OfficialAccountScope,
-        code_challenge: Option<String>,
-    ) -> async_graphql::Result<String> {
-        access::public(ctx)?
-            .official_account_authorize_url(
-                &app_id,
-                &redirect_uri,
-                scope.into(),
-                code_challenge.as_deref(),
-                &access::client_info(ctx),
-            )
-            .await
-            .map_err(gql)
+        #[graphql(desc = "The Official Account's app id.")] app_id: String,
+        #[graphql(desc = "Where WeChat sends the person back.")] redirect_uri: String,
+        #[graphql(default, desc = "The scope to ask for.")] scope: OfficialAccountScope,
+        #[graphql(desc = "base64url(SHA-256(verifier)), 43 characters.")] code_challenge: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Option<String>> {
+        let input = StartOfficialAccountLoginInput {
+            app_id,
+            redirect_uri,
+            scope,
+            code_challenge,
+        };
+        Ok(Some(login::start(ctx, input).await?.authorize_url))
     }
 
-    /// Merges and unlinks, oldest first, a page at a time (admin keys): who (`actor`), when and
-    /// why; only those involving `userId` when given.
+    /// Merges and unlinks, oldest first, a page of 1-100 at a time (default 20): who
+    /// (`actor`), when and why.
+    /// Admin.
     #[graphql(complexity = "super::paging::page_weight(first) * child_complexity + 1")]
     async fn merge_events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only events involving this user (as survivor or merged).")]
         user_id: Option<ID>,
         #[graphql(desc = "Page size, 1-100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, MergeEvent>> {
+    ) -> async_graphql::Result<Option<Connection<String, MergeEvent>>> {
         let admin = access::admin(ctx)?;
         let user_id = match &user_id {
             Some(id) => Some(self::user_id("userId", id)?),
@@ -146,24 +161,30 @@ impl Query {
             .merge_events(user_id.as_ref(), page.after.as_deref(), page.limit())
             .await
             .map_err(gql)?;
-        Ok(page.connection(rows, |e| e.id.as_str(), MergeEvent))
+        Ok(Some(page.connection(rows, |e| e.id.as_str(), MergeEvent)))
     }
 
-    /// The WeChat apps this service logs people into (admin/service keys).
-    async fn apps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WeChatApp>> {
+    /// The WeChat apps this service logs people into, as configured.
+    /// Admin or service.
+    async fn wechat_apps(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<WeChatApp>>> {
         let reader = access::reader(ctx)?;
-        Ok(reader
-            .apps()
-            .iter()
-            .map(|a| WeChatApp {
-                app_id: a.app_id.to_string(),
-                kind: match a.kind {
-                    AppKind::MiniProgram => WeChatAppKind::MiniProgram,
-                    AppKind::OfficialAccount => WeChatAppKind::OfficialAccount,
-                },
-                name: a.name.clone(),
-                open_platform: a.open_platform,
-            })
-            .collect())
+        Ok(Some(
+            reader
+                .apps()
+                .iter()
+                .map(|a| WeChatApp {
+                    app_id: a.app_id.to_string(),
+                    kind: match a.kind {
+                        AppKind::MiniProgram => WeChatAppKind::MiniProgram,
+                        AppKind::OfficialAccount => WeChatAppKind::OfficialAccount,
+                    },
+                    name: a.name.clone(),
+                    open_platform: a.open_platform,
+                })
+                .collect(),
+        ))
     }
 }

@@ -1,16 +1,17 @@
 //! GraphQL object types over the database rows.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ID, InputObject, Interface, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::error::{ApiError, ErrorCode, gql};
 use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitiesOf, UserById};
+use super::login::OfficialAccountScope;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
-use crate::identity::values::LoginOutcome;
 use crate::types::{UnionId, UserId};
+use crate::wechat::official_account::OauthScope;
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
@@ -50,28 +51,32 @@ pub(super) async fn related_user(
     })
 }
 
-/// A person: one per human across every app of the open platform.
+/// A user row, shown as `User`.
 pub struct User(pub UserRow);
 
+/// A person: one per human across every app of the open platform, with an identity in each
+/// app they used. Two users found to be one person are merged: the other becomes a tombstone
+/// (`mergedInto`).
 #[Object]
 impl User {
     /// Our public, stable id.
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The WeChat unionid, once known.
+    /// The WeChat unionid, once known (null until a login, follower sync or webhook event on
+    /// an app bound to the open platform reports it).
     async fn unionid(&self) -> Option<&str> {
         self.0.unionid.as_ref().map(UnionId::as_str)
     }
-    /// Display name.
+    /// Display name, from the first WeChat profile that had one; null if none did.
     async fn nickname(&self) -> Option<&str> {
         self.0.nickname.as_deref()
     }
-    /// Avatar URL.
+    /// Avatar URL, from the first WeChat profile that had one; null if none did.
     async fn avatar_url(&self) -> Option<&str> {
         self.0.avatar_url.as_deref()
     }
-    /// Phone number with country code, when the person shared it.
+    /// Phone number with country code, once the person shared it in a Mini Program.
     async fn phone_number(&self) -> Option<&str> {
         self.0.phone_number.as_deref()
     }
@@ -119,6 +124,7 @@ impl User {
 /// A person in one WeChat app, of either kind. An interface rather than a union: both kinds share
 /// their key (`appId`, `openid`), `unionid` and owner, which a client reads without a fragment;
 /// a kind's own fields (`subscribed`, `scope`, …) take `... on OfficialAccountIdentity`.
+/// (`WeChatIdentity` in the schema: other subgraphs may well have an `Identity` of their own.)
 // Each interface field repeats `ty = …`, which clippy takes for a repeated attribute.
 #[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
@@ -133,7 +139,7 @@ impl User {
     field(
         name = "unionid",
         ty = "Option<&str>",
-        desc = "The unionid WeChat reported for this identity."
+        desc = "The unionid WeChat reported for this identity; null if it never did."
     ),
     field(
         name = "user",
@@ -142,6 +148,7 @@ impl User {
     ),
     field(name = "created_at", ty = "DateTime<Utc>", desc = "First sighting.")
 )]
+#[graphql(name = "WeChatIdentity")]
 pub enum Identity {
     /// In a Mini Program.
     MiniProgram(MiniProgramIdentity),
@@ -149,11 +156,13 @@ pub enum Identity {
     OfficialAccount(OfficialAccountIdentity),
 }
 
-/// The `#[Object]` impl of an identity type, with the [`Identity`] interface's fields written
-/// once: `id`, `appId`, `openid`, `unionid`, `user`, then the kind's own fields (`own`), then
-/// `createdAt`, then `after`. `app` names the kind's app in the docs ("Mini Program").
+/// The `#[Object]` impl of an identity type (its docs, the type's description, first), with the
+/// [`Identity`] interface's fields written once: `id`, `appId`, `openid`, `unionid`, `user`,
+/// then the kind's own fields (`own`), then `createdAt`, then `after`. `app` names the kind's
+/// app in the docs ("Mini Program").
 macro_rules! identity_object {
-    ($ty:ident, app = $app:tt, own = { $($own:tt)* }, after = { $($after:tt)* }) => {
+    ($(#[doc = $doc:literal])* $ty:ident, app = $app:tt, own = { $($own:tt)* }, after = { $($after:tt)* }) => {
+        $(#[doc = $doc])*
         #[Object]
         impl $ty {
             /// Row id.
@@ -168,7 +177,7 @@ macro_rules! identity_object {
             async fn openid(&self) -> &str {
                 self.0.openid.as_str()
             }
-            /// The unionid WeChat reported for this identity.
+            /// The unionid WeChat reported for this identity; null if it never did.
             async fn unionid(&self) -> Option<&str> {
                 self.0.unionid.as_ref().map(UnionId::as_str)
             }
@@ -186,10 +195,11 @@ macro_rules! identity_object {
     };
 }
 
-/// A person in one Mini Program.
+/// A Mini Program identity row, shown as `MiniProgramIdentity`.
 pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
 
 identity_object!(
+    /// A person in one Mini Program (小程序), seen at a login.
     MiniProgramIdentity,
     app = "Mini Program",
     own = {},
@@ -201,46 +211,63 @@ identity_object!(
     }
 );
 
-/// A person in one Official Account.
+/// An Official Account identity row, shown as `OfficialAccountIdentity`.
 pub struct OfficialAccountIdentity(pub OfficialAccountIdentityRow);
 
 identity_object!(
+    /// A person in one Official Account (公众号), seen at a web-authorization login, a follower
+    /// sync or a webhook event.
     OfficialAccountIdentity,
     app = "Official Account",
     own = {
-        /// The latest web-authorization scope (`snsapi_base` or `snsapi_userinfo`).
-        async fn scope(&self) -> Option<&str> {
-            self.0.scope.as_deref()
+        /// The scope of the person's latest web-authorization login; null if they never
+        /// logged in here (seen by a follower sync or the webhook only).
+        async fn scope(&self) -> async_graphql::Result<Option<OfficialAccountScope>> {
+            let Some(stored) = self.0.scope.as_deref() else {
+                return Ok(None);
+            };
+            match OauthScope::parse(stored) {
+                Some(scope) => Ok(Some(scope.into())),
+                None => Err(gql(ApiError::internal(&format!(
+                    "identity {} has an unknown scope `{stored}`",
+                    self.0.id
+                )))),
+            }
         }
-        /// Whether the person follows the account.
+        /// Whether the person follows the account, as last seen by a login, a follower sync or
+        /// the webhook.
         async fn subscribed(&self) -> bool {
             self.0.subscribed
         }
-        /// When they followed.
+        /// When they followed, as WeChat last reported it; null if it never did.
         async fn subscribed_at(&self) -> Option<DateTime<Utc>> {
             self.0.subscribed_at.map(utc)
         }
-        /// Nickname from WeChat.
+        /// Nickname from WeChat's profile (`snsapi_userinfo` logins); null if never given.
         async fn nickname(&self) -> Option<&str> {
             self.0.nickname.as_deref()
         }
-        /// Avatar from WeChat.
+        /// Avatar URL from WeChat's profile (`snsapi_userinfo` logins); null if never given.
         async fn avatar_url(&self) -> Option<&str> {
             self.0.avatar_url.as_deref()
         }
-        /// Sex as WeChat reports it (0 unknown, 1 male, 2 female).
+        /// Sex as WeChat reported it before it stopped (0 unknown, 1 male, 2 female).
+        #[graphql(deprecation = "WeChat stopped returning it: 2021-10-24 for web authorization, 2021-12-27 for `user/info`.")]
         async fn sex(&self) -> Option<i32> {
             self.0.sex
         }
-        /// Province.
+        /// Province, as WeChat reported it before it stopped.
+        #[graphql(deprecation = "WeChat stopped returning it: 2021-10-24 for web authorization, 2021-12-27 for `user/info`.")]
         async fn province(&self) -> Option<&str> {
             self.0.province.as_deref()
         }
-        /// City.
+        /// City, as WeChat reported it before it stopped.
+        #[graphql(deprecation = "WeChat stopped returning it: 2021-10-24 for web authorization, 2021-12-27 for `user/info`.")]
         async fn city(&self) -> Option<&str> {
             self.0.city.as_deref()
         }
-        /// Country.
+        /// Country, as WeChat reported it before it stopped.
+        #[graphql(deprecation = "WeChat stopped returning it: 2021-10-24 for web authorization, 2021-12-27 for `user/info`.")]
         async fn country(&self) -> Option<&str> {
             self.0.country.as_deref()
         }
@@ -255,105 +282,22 @@ identity_object!(
 
 /// The kind of a WeChat app.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "WeChatAppKind")]
 pub enum WeChatAppKind {
-    /// 小程序.
+    /// A Mini Program (小程序).
     MiniProgram,
-    /// 公众号.
+    /// An Official Account (公众号).
     OfficialAccount,
 }
 
 /// A WeChat app this service logs people into.
 #[derive(SimpleObject)]
-#[graphql(name = "WeChatApp")]
 pub struct WeChatApp {
     /// WeChat's app id.
     pub app_id: String,
     /// Mini Program or Official Account.
     pub kind: WeChatAppKind,
-    /// Display name.
+    /// Its name in this service's configuration.
     pub name: String,
     /// Whether the app is bound to the open platform (WeChat sends unionids).
     pub open_platform: bool,
-}
-
-/// Tokens and the user after a login or refresh.
-pub struct AuthPayload(pub LoginOutcome);
-
-#[Object]
-impl AuthPayload {
-    /// The access JWT: `Authorization: Bearer <accessToken>`.
-    async fn access_token(&self) -> &str {
-        &self.0.tokens.access_token
-    }
-    /// Always `Bearer`.
-    async fn token_type(&self) -> &str {
-        "Bearer"
-    }
-    /// Seconds until the access token expires.
-    async fn expires_in(&self) -> u64 {
-        self.0.tokens.expires_in
-    }
-    /// The refresh token, for `refreshSession` (rotated on every use).
-    async fn refresh_token(&self) -> &str {
-        &self.0.tokens.refresh_token
-    }
-    /// Seconds until the refresh token expires.
-    async fn refresh_expires_in(&self) -> u64 {
-        self.0.tokens.refresh_expires_in
-    }
-    /// The logged-in user.
-    async fn user(&self) -> User {
-        User(self.0.user.clone())
-    }
-    /// Whether this login created the user.
-    async fn new_user(&self) -> bool {
-        self.0.new_user
-    }
-}
-
-/// `loginWithMiniProgram` input.
-#[derive(InputObject)]
-pub struct LoginWithMiniProgramInput {
-    /// The Mini Program's app id.
-    pub app_id: String,
-    /// The code from `wx.login()`.
-    pub code: String,
-    /// Optional `encryptedData` (user info or phone number) from the same session.
-    pub encrypted_data: Option<String>,
-    /// The iv that came with `encryptedData`.
-    pub iv: Option<String>,
-}
-
-/// The two web-authorization scopes of an Official Account.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
-pub enum OfficialAccountScope {
-    /// Silent: the openid only (`snsapi_base`).
-    #[default]
-    SnsapiBase,
-    /// With the person's consent: profile and unionid (`snsapi_userinfo`).
-    SnsapiUserinfo,
-}
-
-impl From<OfficialAccountScope> for crate::wechat::official_account::OauthScope {
-    fn from(s: OfficialAccountScope) -> Self {
-        match s {
-            OfficialAccountScope::SnsapiBase => Self::Base,
-            OfficialAccountScope::SnsapiUserinfo => Self::UserInfo,
-        }
-    }
-}
-
-/// `loginWithOfficialAccount` input.
-#[derive(InputObject)]
-pub struct LoginWithOfficialAccountInput {
-    /// The Official Account's app id.
-    pub app_id: String,
-    /// The `code` WeChat appended to the redirect URI.
-    pub code: String,
-    /// The `state` WeChat passed back (from `officialAccountAuthorizeUrl`).
-    pub state: String,
-    /// The verifier whose base64url(SHA-256) was the `codeChallenge` of
-    /// `officialAccountAuthorizeUrl`; required when one was given.
-    pub code_verifier: Option<String>,
 }

@@ -33,8 +33,8 @@ pub struct UserFilter {
     pub unionid: Option<String>,
     /// Only the user with an identity of this openid, in any app.
     pub openid: Option<String>,
-    /// Only users with an identity in this app (one of `apps`). With `subscribed`: the Official
-    /// Account whose followers count.
+    /// Only users with an identity in this app (one of `wechatApps`). With `subscribed`: the
+    /// Official Account whose followers count.
     pub app_id: Option<String>,
     /// Only users whose nickname contains this text, ignoring case (1-64 characters; `%` and `_`
     /// are plain characters).

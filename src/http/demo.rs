@@ -1,8 +1,13 @@
-//! `GET /sandbox/login-demo` (sandbox mode only): a tiny frontend for the server-driven Official
-//! Account login, written the way a real one should be. It keeps a random verifier in
-//! sessionStorage and goes to `/auth/official-account/{appId}/authorize` with itself as
-//! `returnTo` and `codeChallenge` = base64url(SHA-256(verifier)); coming back with `?ticket=…`
-//! it redeems the ticket with the verifier, then shows `me`.
+//! `GET /sandbox/login-demo` (sandbox mode only): a tiny frontend for both Official Account
+//! logins, written the way a real one should be. Either way it keeps a random verifier in
+//! sessionStorage and binds the login to it with `codeChallenge` = base64url(SHA-256(verifier)):
+//! - server-driven: it goes to `/auth/official-account/{appId}/authorize` with itself as
+//!   `returnTo`; coming back with `?ticket=…` it redeems the ticket with the verifier;
+//! - frontend-driven: it calls `startOfficialAccountLogin` with itself as `redirectUri` and goes
+//!   to the authorize URL; coming back with `?code=…&state=…` it calls `loginWithOfficialAccount`
+//!   with the verifier.
+//!
+//! Then it shows `me`.
 
 use axum::extract::State;
 use axum::http::header;
@@ -18,24 +23,26 @@ pub const PATH: &str = "/sandbox/login-demo";
 const SCRIPT: &str = r#"
 const params = new URLSearchParams(location.search);
 const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-document.querySelectorAll('a[data-app]').forEach((a) => a.addEventListener('click', async (ev) => {
-  ev.preventDefault();
-  let url = '/auth/official-account/' + encodeURIComponent(a.dataset.app) + '/authorize?scope=' + a.dataset.scope
-    + '&returnTo=' + encodeURIComponent(a.dataset.returnTo);
-  // crypto.subtle needs a secure context (https, localhost, 127.0.0.1); elsewhere the login is
-  // still bound to this browser by the service's cookie.
-  if (window.crypto && crypto.subtle) {
-    const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
-    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
-    sessionStorage.setItem('oa-login-verifier', verifier);
-    url += '&codeChallenge=' + b64url(new Uint8Array(digest));
-  } else {
-    sessionStorage.removeItem('oa-login-verifier');
-  }
-  location.href = url;
-}));
 const status = document.getElementById('status');
 const out = document.getElementById('me');
+// A fresh verifier kept in sessionStorage, and its challenge. crypto.subtle needs a secure
+// context (https, localhost, 127.0.0.1); elsewhere there is no challenge (the server-driven
+// login is still bound to this browser by the service's cookie).
+async function challenge() {
+  if (!(window.crypto && crypto.subtle)) {
+    sessionStorage.removeItem('oa-login-verifier');
+    return null;
+  }
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  sessionStorage.setItem('oa-login-verifier', verifier);
+  return b64url(new Uint8Array(digest));
+}
+function takeVerifier() {
+  const verifier = sessionStorage.getItem('oa-login-verifier');
+  sessionStorage.removeItem('oa-login-verifier');
+  return verifier;
+}
 async function gql(query, variables, token) {
   const headers = { 'content-type': 'application/json' };
   if (token) headers.authorization = 'Bearer ' + token;
@@ -44,23 +51,57 @@ async function gql(query, variables, token) {
   if (body.errors) throw new Error(body.errors[0].extensions.code + ': ' + body.errors[0].message);
   return body.data;
 }
+document.querySelectorAll('a[data-app]').forEach((a) => a.addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  let url = '/auth/official-account/' + encodeURIComponent(a.dataset.app) + '/authorize?scope=' + a.dataset.scope
+    + '&returnTo=' + encodeURIComponent(a.dataset.returnTo);
+  const codeChallenge = await challenge();
+  if (codeChallenge) url += '&codeChallenge=' + codeChallenge;
+  location.href = url;
+}));
+document.querySelectorAll('a[data-start]').forEach((a) => a.addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  try {
+    const input = { appId: a.dataset.start, redirectUri: a.dataset.returnTo,
+      scope: a.dataset.scope.toUpperCase(), codeChallenge: await challenge() };
+    const data = await gql('mutation($i: StartOfficialAccountLoginInput!) { startOfficialAccountLogin(input: $i) { authorizeUrl } }', { i: input });
+    sessionStorage.setItem('oa-login-app', a.dataset.start);
+    location.href = data.startOfficialAccountLogin.authorizeUrl;
+  } catch (e) {
+    status.textContent = 'login failed: ' + e.message;
+  }
+}));
+async function show(login) {
+  const me = await gql('{ me { id unionid nickname avatarUrl officialAccountIdentities { appId openid unionid scope nickname } miniProgramIdentities { appId openid } } }', {}, login.accessToken);
+  out.textContent = JSON.stringify(me.me, null, 2);
+  status.textContent = 'logged in as ' + (me.me.nickname || me.me.id) + (login.newUser ? ' (new user)' : '');
+}
 async function main() {
   if (params.has('error')) {
     status.textContent = 'login failed: ' + params.get('error') + ' (' + (params.get('error_description') || '') + ')';
     return;
   }
   const ticket = params.get('ticket');
-  if (!ticket) return;
-  // The ticket is single-use: drop it from the address bar and history.
+  const state = params.get('state');
+  if (!ticket && !state) return;
+  // A ticket and a code are single-use: drop them from the address bar and history.
   history.replaceState(null, '', location.pathname);
-  status.textContent = 'redeeming the login ticket…';
   try {
-    const verifier = sessionStorage.getItem('oa-login-verifier');
-    sessionStorage.removeItem('oa-login-verifier');
-    const login = await gql('mutation($t: String!, $v: String) { redeemLoginTicket(ticket: $t, codeVerifier: $v) { accessToken newUser } }', { t: ticket, v: verifier });
-    const me = await gql('{ me { id unionid nickname avatarUrl officialAccountIdentities { appId openid unionid scope nickname } miniProgramIdentities { appId openid } } }', {}, login.redeemLoginTicket.accessToken);
-    out.textContent = JSON.stringify(me.me, null, 2);
-    status.textContent = 'logged in as ' + (me.me.nickname || me.me.id) + (login.redeemLoginTicket.newUser ? ' (new user)' : '');
+    if (ticket) {
+      status.textContent = 'redeeming the login ticket…';
+      const login = await gql('mutation($t: String!, $v: String) { redeemLoginTicket(ticket: $t, codeVerifier: $v) { accessToken newUser } }', { t: ticket, v: takeVerifier() });
+      await show(login.redeemLoginTicket);
+      return;
+    }
+    const appId = sessionStorage.getItem('oa-login-app');
+    sessionStorage.removeItem('oa-login-app');
+    const verifier = takeVerifier();
+    // WeChat sends the person back without a code when they decline.
+    if (!params.get('code')) throw new Error('ACCESS_DENIED: the person declined');
+    status.textContent = 'logging in…';
+    const input = { appId, code: params.get('code'), state, codeVerifier: verifier };
+    const login = await gql('mutation($i: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $i) { accessToken newUser } }', { i: input });
+    await show(login.loginWithOfficialAccount);
   } catch (e) {
     status.textContent = 'login failed: ' + e.message;
   }
@@ -80,11 +121,14 @@ pub(super) async fn page(State(state): State<HttpState>) -> Response {
     {
         for scope in ["snsapi_userinfo", "snsapi_base"] {
             let app_id = escape(app.app_id.as_str());
+            let (here, name) = (escape(&here), escape(&app.name));
             links.push_str(&format!(
                 "<li><a id=\"login-{app_id}-{scope}\" href=\"#\" data-app=\"{app_id}\" \
-                 data-scope=\"{scope}\" data-return-to=\"{}\">Log into {} ({scope})</a></li>",
-                escape(&here),
-                escape(&app.name)
+                 data-scope=\"{scope}\" data-return-to=\"{here}\">Log into {name} ({scope}), \
+                 server-driven</a></li>\
+                 <li><a id=\"start-{app_id}-{scope}\" href=\"#\" data-start=\"{app_id}\" \
+                 data-scope=\"{scope}\" data-return-to=\"{here}\">Log into {name} ({scope}), \
+                 frontend-driven</a></li>"
             ));
         }
     }
@@ -95,7 +139,7 @@ pub(super) async fn page(State(state): State<HttpState>) -> Response {
              <meta name=viewport content=\"width=device-width\">\
              <title>wechat-identity sandbox: OA login demo</title>\
              <style>body{{font-family:sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}</style>\
-             <h1>Official Account login (server-driven)</h1><ul>{links}</ul>\
+             <h1>Official Account login</h1><ul>{links}</ul>\
              <p id=status>not logged in</p><pre id=me></pre><script>{SCRIPT}</script>"
         )),
     )

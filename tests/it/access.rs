@@ -26,7 +26,7 @@ async fn an_admin_reads_users_by_id_unionid_and_page(backend: Backend) {
                     user(id: $id) { id unionid miniProgramIdentities { appId } }
                     userByUnionid(unionid: $u) { id }
                     users(first: 10) { edges { node { id } } }
-                    apps { appId kind name openPlatform } }",
+                    wechatApps { appId kind name openPlatform } }",
                 json!({ "id": id, "u": unionid }),
             )
             .await;
@@ -34,7 +34,7 @@ async fn an_admin_reads_users_by_id_unionid_and_page(backend: Backend) {
         assert_eq!(data["user"]["miniProgramIdentities"][0]["appId"], MP_A);
         assert_eq!(data["userByUnionid"]["id"], id);
         assert_eq!(data["users"]["edges"][0]["node"]["id"], id);
-        let apps = data["apps"].as_array().unwrap();
+        let apps = data["wechatApps"].as_array().unwrap();
         assert_eq!(apps.len(), 4);
         assert!(
             apps.iter()
@@ -126,7 +126,7 @@ async fn a_user_token_sees_only_itself(backend: Backend) {
     let token = alice["accessToken"].as_str().unwrap();
     for query in [
         "{ users { edges { cursor } } }",
-        "{ apps { appId } }",
+        "{ wechatApps { appId } }",
         "{ userByUnionid(unionid: \"x\") { id } }",
     ] {
         let body = app.gql(Some(token), query, json!({})).await;

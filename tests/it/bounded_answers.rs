@@ -259,9 +259,9 @@ async fn an_answer_over_max_response_bytes_is_refused_whole(backend: Backend) {
     }
     // An answer under the cap is sent as ever.
     let data = app
-        .gql_ok(Some(SERVICE_KEY), "{ apps { appId } }", json!({}))
+        .gql_ok(Some(SERVICE_KEY), "{ wechatApps { appId } }", json!({}))
         .await;
-    assert!(data["apps"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(data["wechatApps"].as_array().is_some_and(|a| !a.is_empty()));
 }
 
 /// The binary on its own (its RSS is its own): the attacks of the issue — 2,500 aliased

@@ -1,6 +1,8 @@
-//! A person in a real browser (headless Chromium, driven over WebDriver by chromedriver): starts
-//! at `/auth/official-account/{appId}/authorize`, approves on the sandbox's WeChat page, comes
-//! back to a frontend page with a ticket, and ends logged in, with `me` on the screen.
+//! A person in a real browser (headless Chromium, driven over WebDriver by chromedriver), on the
+//! sandbox's demo frontend: starts the server-driven login (`/auth/official-account/{appId}/
+//! authorize`) or the frontend-driven one (`startOfficialAccountLogin`), approves on the
+//! sandbox's WeChat page, comes back to the frontend with a ticket or a code, and ends logged in,
+//! with `me` on the screen.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` / `CHROMEDRIVER` pointing at
 //! them) when the tests are built; without them the test is compiled as ignored, and `.ci/run`
@@ -201,14 +203,33 @@ impl Drop for Browser {
     }
 }
 
-/// On the demo page, taps the login link for `scope`, approves on WeChat's page as `user` (or
-/// denies), and waits for the page to settle; returns its status line.
-async fn log_in(browser: &Browser, app: &TestApp, scope: &str, user: &str, allow: bool) -> String {
+/// How the demo page logs in: its link ids start with `login-` (server-driven) or `start-`
+/// (frontend-driven, `startOfficialAccountLogin`).
+#[derive(Clone, Copy)]
+enum Flow {
+    ServerDriven,
+    FrontendDriven,
+}
+
+/// On the demo page, taps the `flow` login link for `scope`, approves on WeChat's page as `user`
+/// (or denies), and waits for the page to settle; returns its status line.
+async fn log_in(
+    browser: &Browser,
+    app: &TestApp,
+    flow: Flow,
+    scope: &str,
+    user: &str,
+    allow: bool,
+) -> String {
     browser
         .goto(&format!("{}/sandbox/login-demo", app.base))
         .await;
     assert_eq!(browser.text("#status").await, "not logged in");
-    browser.click(&format!("#login-{OA}-{scope}")).await;
+    let link = match flow {
+        Flow::ServerDriven => "login",
+        Flow::FrontendDriven => "start",
+    };
+    browser.click(&format!("#{link}-{OA}-{scope}")).await;
     // WeChat (the sandbox) asks who they are and whether to allow it.
     browser.type_into("#user", user).await;
     assert_eq!(browser.text("#appid").await, OA);
@@ -231,7 +252,15 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
 
     // The frontend's page links to the server-driven flow; alice taps it and approves in
     // WeChat. Back on the frontend, the ticket is redeemed and `me` is shown.
-    let status = log_in(&browser, &app, "snsapi_userinfo", "alice", true).await;
+    let status = log_in(
+        &browser,
+        &app,
+        Flow::ServerDriven,
+        "snsapi_userinfo",
+        "alice",
+        true,
+    )
+    .await;
     assert_eq!(status, "logged in as Alice (new user)");
     let me: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
     assert_eq!(me["nickname"], "Alice");
@@ -239,7 +268,7 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
     assert_eq!(me["officialAccountIdentities"][0]["appId"], OA);
     assert_eq!(
         me["officialAccountIdentities"][0]["scope"],
-        "snsapi_userinfo"
+        "SNSAPI_USERINFO"
     );
     assert_eq!(
         browser.current_url().await,
@@ -257,15 +286,36 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
         .await;
     assert_eq!(data["user"]["nickname"], "Alice");
 
-    // Later, the silent snsapi_base way: the same person, the same user.
-    let status = log_in(&browser, &app, "snsapi_base", "alice", true).await;
-    assert_eq!(status, "logged in as Alice");
-    let again: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
-    assert_eq!(again["id"], me["id"]);
+    // Later, the silent snsapi_base way, both flows: the same person, the same user.
+    for flow in [Flow::ServerDriven, Flow::FrontendDriven] {
+        let status = log_in(&browser, &app, flow, "snsapi_base", "alice", true).await;
+        assert_eq!(status, "logged in as Alice");
+        let again: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
+        assert_eq!(again["id"], me["id"]);
+        assert_eq!(
+            browser.current_url().await,
+            format!("{}/sandbox/login-demo", app.base),
+            "the used code or ticket left the address bar"
+        );
+    }
 
-    // A refusal comes back as an error on the page.
-    let status = log_in(&browser, &app, "snsapi_userinfo", "alice", false).await;
-    assert!(status.contains("ACCESS_DENIED"), "{status}");
+    // Bob, frontend-driven with his profile: a new user, as WeChat told it.
+    let status = log_in(
+        &browser,
+        &app,
+        Flow::FrontendDriven,
+        "snsapi_userinfo",
+        "bob",
+        true,
+    )
+    .await;
+    assert_eq!(status, "logged in as Bob (new user)");
+
+    // A refusal comes back as an error on the page, either way.
+    for flow in [Flow::ServerDriven, Flow::FrontendDriven] {
+        let status = log_in(&browser, &app, flow, "snsapi_userinfo", "alice", false).await;
+        assert!(status.contains("ACCESS_DENIED"), "{status}");
+    }
     browser.quit().await;
 }
 

@@ -1,6 +1,6 @@
 //! Federation v2 and lookups by key: `_service { sdl }`, `_entities` (users, both identity
 //! kinds; merged ids answer the survivor; the read check of every read), `usersByIds`,
-//! `identity(appId, openid)`, their limits, and another team's subgraph joining `User` through
+//! `wechatIdentity(appId, openid)`, their limits, and another team's subgraph joining `User` through
 //! a real Apollo Gateway (see `federation_gateway.rs`).
 
 use serde_json::{Value, json};
@@ -91,10 +91,11 @@ async fn the_subgraph_serves_its_sdl_with_the_federation_directives(backend: Bac
     for expected in [
         "extend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\"",
         "type User implements Node @key(fields: \"id\")",
-        "type MiniProgramIdentity implements Node & Identity @key(fields: \"appId openid\")",
-        "type OfficialAccountIdentity implements Node & Identity @key(fields: \"appId openid\")",
+        "type MiniProgramIdentity implements Node & WeChatIdentity @key(fields: \"appId openid\")",
+        "type OfficialAccountIdentity implements Node & WeChatIdentity @key(fields: \"appId openid\")",
         "type Query {",
-        "usersByIds(ids: [ID!]!): [User]!",
+        "\tusersByIds(\n",
+        "\t\tids: [ID!]!\n\t): [User] @inaccessible\n",
     ] {
         assert!(sdl.contains(expected), "no `{expected}` in the SDL:\n{sdl}");
     }
@@ -325,7 +326,7 @@ async fn users_by_ids_answers_survivors_and_nulls_in_order(backend: Backend) {
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body:#}");
 }
 
-const IDENTITY: &str = "query($a: String!, $o: String!) { identity(appId: $a, openid: $o) {
+const IDENTITY: &str = "query($a: String!, $o: String!) { wechatIdentity(appId: $a, openid: $o) {
     __typename id appId openid unionid user { id }
     ... on OfficialAccountIdentity { subscribed } } }";
 
@@ -344,7 +345,7 @@ async fn identity_by_key_answers_either_kind(backend: Backend) {
             json!({ "a": MP_A, "o": mp_openid }),
         )
         .await;
-    let found = &data["identity"];
+    let found = &data["wechatIdentity"];
     assert_eq!(found["__typename"], "MiniProgramIdentity");
     assert_eq!(found["openid"], mp_openid);
     assert_eq!(found["user"]["id"], alice.as_str());
@@ -356,9 +357,12 @@ async fn identity_by_key_answers_either_kind(backend: Backend) {
             json!({ "a": OA, "o": oa_openid }),
         )
         .await;
-    assert_eq!(data["identity"]["__typename"], "OfficialAccountIdentity");
-    assert_eq!(data["identity"]["subscribed"], false);
-    assert_eq!(data["identity"]["user"]["id"], alice.as_str());
+    assert_eq!(
+        data["wechatIdentity"]["__typename"],
+        "OfficialAccountIdentity"
+    );
+    assert_eq!(data["wechatIdentity"]["subscribed"], false);
+    assert_eq!(data["wechatIdentity"]["user"]["id"], alice.as_str());
 
     // Alice's Mini Program openid is nobody's in the OA or the other Mini Program.
     for app_id in [OA, MP_B] {
@@ -369,7 +373,7 @@ async fn identity_by_key_answers_either_kind(backend: Backend) {
                 json!({ "a": app_id, "o": mp_openid }),
             )
             .await;
-        assert!(data["identity"].is_null(), "{data:#}");
+        assert!(data["wechatIdentity"].is_null(), "{data:#}");
     }
     // An app this service does not have, an empty openid: refused, naming the argument.
     for (a, o, says) in [
@@ -397,5 +401,5 @@ async fn identity_by_key_answers_either_kind(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&body), "FORBIDDEN", "{body:#}");
-    assert!(body["data"]["identity"].is_null(), "{body:#}");
+    assert!(body["data"]["wechatIdentity"].is_null(), "{body:#}");
 }

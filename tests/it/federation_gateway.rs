@@ -9,13 +9,9 @@
 //! without them the test is compiled as ignored, and `.ci/run` fails on that. The first run
 //! installs the pinned packages (`npm ci` in `tests/federation`) if `node_modules` is missing.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-
 use serde_json::{Value, json};
 
+use crate::common::node::run_federation_script;
 use crate::common::*;
 use crate::federation::people;
 use crate::merge::id;
@@ -46,29 +42,6 @@ mod a_gateway_joins_orders_to_our_users {
     }
 }
 
-fn tool(var: &str, name: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| name.to_owned())
-}
-
-fn project() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/federation")
-}
-
-/// `npm ci` once if the packages are missing (two tests of this binary may get here at once).
-fn install_packages() {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if project().join("node_modules/@apollo/gateway").is_dir() {
-        return;
-    }
-    let status = Command::new(tool("NPM", "npm"))
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(project())
-        .status()
-        .expect("npm runs");
-    assert!(status.success(), "npm ci in tests/federation failed");
-}
-
 /// A request to send through the gateway: the caller's `Authorization` (if any), the query.
 fn request(bearer: Option<&str>, query: &str) -> Value {
     json!({ "authorization": bearer.map(|b| format!("Bearer {b}")), "query": query })
@@ -82,43 +55,18 @@ async fn through_the_gateway(
     buyers: &[String],
     requests: &[Value],
 ) -> Vec<Value> {
-    let base = app.base.clone();
-    let key = key.to_owned();
-    let buyers = buyers.to_vec();
+    let args = [app.base.clone(), key.to_owned()]
+        .into_iter()
+        .chain(buyers.iter().cloned())
+        .collect();
     let input = serde_json::to_vec(requests).unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        install_packages();
-        let mut child = Command::new(tool("NODE", "node"))
-            .arg("gateway.mjs")
-            .arg(&base)
-            .arg(&key)
-            .args(&buyers)
-            .current_dir(project())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node runs");
-        child.stdin.take().unwrap().write_all(&input).unwrap();
-        child.wait_with_output().expect("node runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the gateway script failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    let answer = stdout.lines().last().unwrap_or_default();
-    let answers: Vec<Value> =
-        serde_json::from_str(answer).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    answers.into_iter().map(|a| a["body"].clone()).collect()
+    let answers = run_federation_script("gateway.mjs", args, input).await;
+    let answers = answers.as_array().expect("a list of answers");
+    answers.iter().map(|a| a["body"].clone()).collect()
 }
 
 const JOIN: &str = "{ orders { id total buyer { id unionid miniProgramIdentities { appId openid } orders { id } } } }";
-const SCHEMA: &str = "{ __schema { queryType { fields { name } } mutationType { fields { name } } types { name } } }";
+const SCHEMA: &str = "{ __schema { queryType { fields(includeDeprecated: true) { name } } mutationType { fields(includeDeprecated: true) { name } } types { name } } }";
 
 fn names(list: &Value) -> Vec<String> {
     let mut names: Vec<String> = list
@@ -224,8 +172,8 @@ async fn story(backend: Backend) {
     for admin in [
         "mergeUsers",
         "unlinkIdentity",
-        "sendMessage",
-        "sendMessages",
+        "sendWeChatMessage",
+        "sendWeChatMessages",
     ] {
         assert!(!mutations.iter().any(|m| m == admin), "{mutations:?}");
     }
@@ -234,7 +182,7 @@ async fn story(backend: Backend) {
         "{mutations:?}"
     );
     let types = names(&s["types"]);
-    for hidden in ["MergeEvent", "FollowerSync", "Node"] {
+    for hidden in ["MergeEvent", "WeChatFollowerSync", "WeChatMessage", "Node"] {
         assert!(!types.iter().any(|t| t == hidden), "{types:?}");
     }
     assert!(

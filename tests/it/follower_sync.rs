@@ -15,6 +15,7 @@ on_both_backends!(
     only_admins_sync_and_one_sync_runs_per_app,
     a_scheduled_sync_starts_by_itself,
     a_sync_ends_once_and_never_marks_from_a_list_cut_short,
+    every_past_sync_is_reachable_a_page_at_a_time,
 );
 
 async fn followers_known_from_a_mini_program_become_one_user_with_both_identities(
@@ -156,15 +157,16 @@ async fn only_admins_sync_and_one_sync_runs_per_app(backend: Backend) {
     let list = app
         .gql_ok(
             Some(ADMIN_KEY),
-            "query($a: String!) { followerSyncs(appId: $a, first: 5) { id status } }",
+            "query($a: String!) { wechatFollowerSyncs(appId: $a, first: 5) { nodes { id status } } }",
             json!({ "a": OA }),
         )
         .await;
-    assert_eq!(list["followerSyncs"].as_array().unwrap().len(), 1);
+    let nodes = &list["wechatFollowerSyncs"]["nodes"];
+    assert_eq!(nodes.as_array().unwrap().len(), 1);
     let body = app
         .gql(
             Some(ADMIN_KEY),
-            "query($a: String!) { followerSyncs(appId: $a, first: 101) { id } }",
+            "query($a: String!) { wechatFollowerSyncs(appId: $a, first: 101) { nodes { id } } }",
             json!({ "a": OA }),
         )
         .await;
@@ -195,9 +197,10 @@ async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
     .await;
     // The jobs run: the purge job's check queues the sync, which runs.
     app.run_jobs().await;
-    let list = "query($a: String!) { followerSyncs(appId: $a) { id status requestedBy } }";
+    let list =
+        "query($a: String!) { wechatFollowerSyncs(appId: $a) { nodes { id status requestedBy } } }";
     let data = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
-    let syncs = data["followerSyncs"].as_array().unwrap();
+    let syncs = data["wechatFollowerSyncs"]["nodes"].as_array().unwrap();
     assert_eq!(syncs.len(), 1, "no scheduled sync: {data:#}");
     assert!(syncs[0]["requestedBy"].is_null(), "{data:#}");
     let done = app.sync(syncs[0]["id"].as_str().unwrap()).await;
@@ -212,7 +215,8 @@ async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
     // One per interval: the next check (the purge's next period) finds this one recent enough.
     assert!(app.run_jobs_after_waits().await >= 1, "the purge ran again");
     let again = app.gql_ok(Some(ADMIN_KEY), list, json!({ "a": OA })).await;
-    assert_eq!(again["followerSyncs"].as_array().unwrap().len(), 1);
+    let nodes = &again["wechatFollowerSyncs"]["nodes"];
+    assert_eq!(nodes.as_array().unwrap().len(), 1);
 }
 
 async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend) {
@@ -276,4 +280,41 @@ async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend
             .contains("nobody was marked"),
         "{failed:#}"
     );
+}
+
+/// Syncs are listed newest first a page at a time, so the oldest stays reachable however many
+/// came after it.
+async fn every_past_sync_is_reachable_a_page_at_a_time(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_followers("q", 0, 2).await;
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        let sync = app.start_sync().await;
+        let id = sync["id"].as_str().unwrap().to_owned();
+        app.wait_sync(&id, "COMPLETED", 30).await;
+        started.push(id);
+    }
+    let page = "query($a: String!, $after: String) { wechatFollowerSyncs(appId: $a, first: 2, after: $after) {
+        nodes { id } pageInfo { hasNextPage endCursor } } }";
+    let (mut listed, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let data = app
+            .gql_ok(Some(ADMIN_KEY), page, json!({ "a": OA, "after": after }))
+            .await;
+        let syncs = &data["wechatFollowerSyncs"];
+        for node in syncs["nodes"].as_array().unwrap() {
+            listed.push(node["id"].as_str().unwrap().to_owned());
+        }
+        if syncs["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = syncs["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    started.reverse();
+    assert_eq!(listed, started, "newest first, each once");
+    // A service key lists none of them.
+    let body = app
+        .gql(Some(SERVICE_KEY), page, json!({ "a": OA, "after": null }))
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
 }

@@ -111,19 +111,25 @@ async fn aliased_logins_are_refused_before_any_wechat_call(backend: Backend) {
     assert!(app.login_mp_code(MP_A, &a).await.get("errors").is_none());
     assert!(app.login_mp_code(MP_A, &b).await.get("errors").is_none());
 
-    // Six authorize URLs in one request store no state at all.
+    // Six login starts in one request store no state at all (the deprecated query alike).
     let states = app.count("oauth_states").await;
-    let fields: String = (0..6)
-        .map(|i| format!("u{i}: officialAccountAuthorizeUrl(appId: \"{OA}\", redirectUri: \"https://h5.example.com/\") "))
+    let args = format!("appId: \"{OA}\", redirectUri: \"https://h5.example.com/\"");
+    let starts: String = (0..6)
+        .map(|i| format!("u{i}: startOfficialAccountLogin(input: {{{args}}}) {{ authorizeUrl }} "))
         .collect();
-    let body = app.gql(None, &format!("{{ {fields} }}"), json!({})).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("limits.states_per_request")
-    );
+    let urls: String = (0..6)
+        .map(|i| format!("u{i}: officialAccountAuthorizeUrl({args}) "))
+        .collect();
+    for query in [format!("mutation {{ {starts} }}"), format!("{{ {urls} }}")] {
+        let body = app.gql(None, &query, json!({})).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("limits.states_per_request")
+        );
+    }
     assert_eq!(app.count("oauth_states").await, states);
 }
 
@@ -211,9 +217,9 @@ async fn the_state_table_stays_bounded_under_a_flood_and_expired_rows_go(backend
     })
     .await;
     let fields: String = (0..5)
-        .map(|i| format!("u{i}: officialAccountAuthorizeUrl(appId: \"{OA}\", redirectUri: \"https://h5.example.com/\") "))
+        .map(|i| format!("u{i}: startOfficialAccountLogin(input: {{appId: \"{OA}\", redirectUri: \"https://h5.example.com/\"}}) {{ expiresAt }} "))
         .collect();
-    let query = format!("{{ {fields} }}");
+    let query = format!("mutation {{ {fields} }}");
     for _ in 0..40 {
         app.gql_ok(None, &query, json!({})).await;
     }
@@ -240,10 +246,10 @@ async fn the_state_table_stays_bounded_under_a_flood_and_expired_rows_go(backend
     );
 }
 
-/// `officialAccountAuthorizeUrl` as sent by `forwarded_for` through the proxy at 127.0.0.1.
+/// `startOfficialAccountLogin` as sent by `forwarded_for` through the proxy at 127.0.0.1.
 async fn authorize_via(app: &TestApp, forwarded_for: &str) -> Value {
     let query = format!(
-        "{{ officialAccountAuthorizeUrl(appId: \"{OA}\", redirectUri: \"https://h5.example.com/\") }}"
+        "mutation {{ startOfficialAccountLogin(input: {{appId: \"{OA}\", redirectUri: \"https://h5.example.com/\"}}) {{ authorizeUrl }} }}"
     );
     app.http
         .post(format!("{}/graphql", app.base))

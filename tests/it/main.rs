@@ -14,6 +14,7 @@ mod db_schema;
 mod fast_path;
 mod fast_path_races;
 mod federation;
+mod federation_compose;
 mod federation_gateway;
 mod follower_sync;
 mod follower_sync_crash;

@@ -56,7 +56,7 @@ async fn bob_is_merged_when_his_unionid_shows_up_late(backend: Backend) {
     assert_eq!(me["officialAccountIdentities"].as_array().unwrap().len(), 1);
     assert_eq!(
         me["officialAccountIdentities"][0]["scope"],
-        "snsapi_userinfo"
+        "SNSAPI_USERINFO"
     );
     // B1's refresh token too: the session moved with the merge.
     let refreshed = app

@@ -33,18 +33,18 @@ pub(crate) fn shipped_data() -> Value {
 }
 
 impl TestApp {
-    /// `sendMessage` as the service key; the whole response.
+    /// `sendWeChatMessage` as the service key; the whole response.
     pub(crate) async fn send(&self, input: Value) -> Value {
         let q = format!(
-            "mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}"
+            "mutation($i: SendWeChatMessageInput!) {{ sendWeChatMessage(input: $i) {{ {MESSAGE_FIELDS} }} }}"
         );
         self.gql(Some(SERVICE_KEY), &q, json!({ "i": input })).await
     }
 
     /// A message by id.
     async fn message(&self, id: &str) -> Value {
-        let q = format!("query($id: ID!) {{ message(id: $id) {{ {MESSAGE_FIELDS} }} }}");
-        self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await["message"].clone()
+        let q = format!("query($id: ID!) {{ wechatMessage(id: $id) {{ {MESSAGE_FIELDS} }} }}");
+        self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await["wechatMessage"].clone()
     }
 
     /// What the sandbox delivered on `app_id` (to `touser`, if given).
@@ -71,7 +71,7 @@ impl TestApp {
 
     /// Registers the sandbox's template message for the OA (what sandbox mode does by itself).
     async fn register_demo_templates(&self) {
-        let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+        let q = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { templateId } }";
         let input = json!({ "appId": OA, "templateId": SHIPPED, "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
             "fields": [{ "key": "thing1", "type": "THING" }, { "key": "time2", "type": "TIME" }] });
         self.gql_ok(Some(ADMIN_KEY), q, json!({ "i": input })).await;
@@ -104,7 +104,7 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
             "data": shipped_data(), "url": "https://shop.example.com/orders/1" }),
         )
         .await;
-    let m = &res["data"]["sendMessage"];
+    let m = &res["data"]["sendWeChatMessage"];
     // SENT, or DELIVERED already if WeChat's report came back through the webhook first.
     assert!(sent_or_delivered(&m["status"]), "{res:#}");
     assert_eq!(
@@ -133,18 +133,18 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
         .send(json!({ "unionid": alice["unionid"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() }))
         .await;
     assert!(
-        sent_or_delivered(&res["data"]["sendMessage"]["status"]),
+        sent_or_delivered(&res["data"]["sendWeChatMessage"]["status"]),
         "{res:#}"
     );
-    let q = "query($u: ID!) { messages(userId: $u, first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
+    let q = "query($u: ID!) { wechatMessages(userId: $u, first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
     let page = app
         .gql_ok(Some(ADMIN_KEY), q, json!({ "u": alice["id"] }))
         .await;
     assert_eq!(
-        page["messages"]["edges"][0]["node"]["id"],
-        res["data"]["sendMessage"]["id"]
+        page["wechatMessages"]["edges"][0]["node"]["id"],
+        res["data"]["sendWeChatMessage"]["id"]
     );
-    assert_eq!(page["messages"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(page["wechatMessages"]["pageInfo"]["hasNextPage"], true);
 }
 
 async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend) {
@@ -248,7 +248,7 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
         .as_str()
         .unwrap()
         .to_owned();
-    let q = "mutation { sendMessage(input: {userId: \"x\", appId: \"x\", templateId: \"x\", data: {}}) { id } }";
+    let q = "mutation { sendWeChatMessage(input: {userId: \"x\", appId: \"x\", templateId: \"x\", data: {}}) { id } }";
     assert_eq!(
         error_code(&app.gql(Some(&token), q, json!({})).await),
         "FORBIDDEN"
@@ -266,10 +266,10 @@ async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
         "data": shipped_data(), "idempotencyKey": "order-1-shipped" });
     let (a, b) = tokio::join!(app.send(input.clone()), app.send(input.clone()));
     let again = app.send(input.clone()).await;
-    let first = a["data"]["sendMessage"]["id"].clone();
+    let first = a["data"]["sendWeChatMessage"]["id"].clone();
     assert!(first.is_string(), "{a:#}");
-    assert_eq!(b["data"]["sendMessage"]["id"], first, "{b:#}");
-    assert_eq!(again["data"]["sendMessage"]["id"], first);
+    assert_eq!(b["data"]["sendWeChatMessage"]["id"], first, "{b:#}");
+    assert_eq!(again["data"]["sendWeChatMessage"]["id"], first);
     assert_eq!(app.delivered(OA, Some(&oa_openid)).await["total"], 1);
     // The key with another message is a conflict, not a silent second send.
     let mut other = input.clone();
@@ -312,7 +312,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         async move {
             app.run_jobs().await;
             let res = send(template).await;
-            let status = &res["data"]["sendMessage"]["status"];
+            let status = &res["data"]["sendWeChatMessage"]["status"];
             assert!(sent_or_delivered(status), "{res:#}");
             res
         }
@@ -327,7 +327,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
     assert_eq!(status, 200, "{body}");
     let sent = sent_once_processed(MP_ORDER).await;
     assert_eq!(
-        sent["data"]["sendMessage"]["channel"],
+        sent["data"]["sendWeChatMessage"]["channel"],
         "MINI_PROGRAM_SUBSCRIBE"
     );
     let before = calls().await;
@@ -353,11 +353,14 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         json!({ "appId": MP_A, "user": "alice", "templateId": MP_ORDER }),
     )
     .await;
-    let q = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
+    let q = "mutation($a: String!, $t: String!) { recordWeChatSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}]) { templateId oneTime longTerm } }";
     let res = app
         .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
         .await;
-    assert_eq!(res["recordSubscribeConsent"][0]["templateId"], MP_ORDER);
+    assert_eq!(
+        res["recordWeChatSubscribeConsent"][0]["templateId"],
+        MP_ORDER
+    );
     sent_once_processed(MP_ORDER).await;
     app.run_jobs().await; // the push, if it came second
     let before = calls().await;
@@ -376,7 +379,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let reg = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { templateId } }";
+    let reg = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { templateId } }";
     app.gql_ok(
         Some(ADMIN_KEY),
         reg,
@@ -387,7 +390,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
     let res = app
         .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": tpl }))
         .await;
-    assert_eq!(res["recordSubscribeConsent"][0]["oneTime"], 1);
+    assert_eq!(res["recordWeChatSubscribeConsent"][0]["oneTime"], 1);
     let res = send(tpl).await;
     assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
     assert_eq!(res["errors"][0]["extensions"]["wechatErrcode"], 43101);
@@ -412,7 +415,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         "BAD_USER_INPUT",
         "alice never logged into B"
     );
-    let twice = "mutation($a: String!, $t: String!) { recordSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}, {templateId: $t, answer: ACCEPT}]) { oneTime } }";
+    let twice = "mutation($a: String!, $t: String!) { recordWeChatSubscribeConsent(appId: $a, answers: [{templateId: $t, answer: ACCEPT}, {templateId: $t, answer: ACCEPT}]) { oneTime } }";
     assert_eq!(
         error_code(
             &app.gql(Some(&token), twice, json!({ "a": MP_A, "t": MP_ORDER }))
@@ -421,7 +424,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         "BAD_USER_INPUT"
     );
     let aliases: String = (0..6)
-        .map(|i| format!("a{i}: recordSubscribeConsent(appId: $a, answers: [{{templateId: $t, answer: ACCEPT}}]) {{ oneTime }} "))
+        .map(|i| format!("a{i}: recordWeChatSubscribeConsent(appId: $a, answers: [{{templateId: $t, answer: ACCEPT}}]) {{ oneTime }} "))
         .collect();
     let many = format!("mutation($a: String!, $t: String!) {{ {aliases} }}");
     assert_eq!(
@@ -456,7 +459,7 @@ async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backen
         .send(json!({ "userId": alice["id"], "channels": [oa_notice, template] }))
         .await;
     assert_eq!(
-        res["data"]["sendMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
+        res["data"]["sendWeChatMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
         "{res:#}"
     );
     // Nothing reaches bob: UNREACHABLE names every reason.
@@ -471,16 +474,16 @@ async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backen
 
 async fn templates_are_checked_when_registered(backend: Backend) {
     let app = TestApp::start_driven(backend, |_| {}).await;
-    let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { appId templateId channel longTerm fields { key type } registeredBy } }";
+    let q = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { appId templateId channel longTerm fields { key type } registeredBy } }";
     let ok = json!({ "appId": OA, "templateId": "tpl-refund", "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "amount2", "type": "AMOUNT" }] });
     let res = app.gql_ok(Some(ADMIN_KEY), q, json!({ "i": ok })).await;
     assert_eq!(
-        res["registerMessageTemplate"]["fields"][1]["type"],
+        res["registerWeChatMessageTemplate"]["fields"][1]["type"],
         "AMOUNT"
     );
     assert_eq!(
-        res["registerMessageTemplate"]["registeredBy"],
+        res["registerWeChatMessageTemplate"]["registeredBy"],
         "WECHAT_IDENTITY_ADMIN_KEY"
     );
     let written = app.written().await;
@@ -502,12 +505,12 @@ async fn templates_are_checked_when_registered(backend: Backend) {
     let list = app
         .gql_ok(
             Some(SERVICE_KEY),
-            "{ messageTemplates(appId: \"wxsandboxofficial1\") { templateId } }",
+            "{ wechatMessageTemplates(appId: \"wxsandboxofficial1\") { templateId } }",
             json!({}),
         )
         .await;
     assert_eq!(
-        list["messageTemplates"].as_array().unwrap().len(),
+        list["wechatMessageTemplates"].as_array().unwrap().len(),
         3,
         "{list:#}"
     );
@@ -519,15 +522,15 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
     let sync = app.start_sync().await;
     app.synced(sync["id"].as_str().unwrap(), "COMPLETED").await;
     let outsider = app.login_mp(MP_A, "outsider").await["user"].clone();
-    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id status total } }";
+    let q = "mutation($i: SendWeChatMessagesInput!) { sendWeChatMessages(input: $i) { id status total } }";
     let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data(), "idempotencyKey": "bulk-1" });
     let job = app
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
-        .await["sendMessages"]
+        .await["sendWeChatMessages"]
         .clone();
     let again = app
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
-        .await["sendMessages"]
+        .await["sendWeChatMessages"]
         .clone();
     assert_eq!(again["id"], job["id"], "the same key returns the same job");
     let done = run_job(&app, job["id"].as_str().unwrap()).await;
@@ -554,7 +557,7 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
     let input = json!({ "userIds": [first_user["users"]["edges"][0]["node"]["id"], outsider["id"]], "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
     let job = app
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
-        .await["sendMessages"]
+        .await["sendWeChatMessages"]
         .clone();
     let done = run_job(&app, job["id"].as_str().unwrap()).await;
     assert_eq!(done["total"], 2);
@@ -576,8 +579,8 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
 
 /// Bulk job `id`, as its caller reads it.
 async fn message_job(app: &TestApp, id: &str) -> Value {
-    let q = "query($id: ID!) { messageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
-    app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["messageJob"].clone()
+    let q = "query($id: ID!) { wechatMessageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
+    app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["wechatMessageJob"].clone()
 }
 
 /// Runs the due jobs; then bulk job `id` must be completed. Returns it.
@@ -669,12 +672,13 @@ async fn a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_sec
         "count": PEOPLE, "replyDelayMs": 60_000 });
     let res = http.post(&faults).json(&hold).send().await.unwrap();
     assert_eq!(res.status(), 204);
-    let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id } }";
+    let q = "mutation($i: SendWeChatMessagesInput!) { sendWeChatMessages(input: $i) { id } }";
     let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data() });
-    let job = a.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendMessages"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job =
+        a.gql_ok(Some(SERVICE_KEY), q, json!({ "i": input })).await["sendWeChatMessages"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     // Wait until WeChat has accepted a send whose answer it holds, then kill the instance.
     let past_the_hold =
         || async { sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) > BEFORE_THE_HOLD };

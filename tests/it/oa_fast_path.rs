@@ -45,7 +45,7 @@ async fn a_returning_official_account_login_spends_its_state_once(backend: Backe
     let me = app.me(again["accessToken"].as_str().unwrap()).await;
     let oa = &me["data"]["me"]["officialAccountIdentities"];
     assert_eq!(oa.as_array().map(Vec::len), Some(1), "{me:#}");
-    assert_eq!(oa[0]["scope"], "snsapi_base", "the latest scope is stored");
+    assert_eq!(oa[0]["scope"], "SNSAPI_BASE", "the latest scope is stored");
     assert_eq!(app.count("users").await, 1);
     let fast = i64::from(backend == Backend::Postgres);
     assert_eq!(

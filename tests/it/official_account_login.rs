@@ -14,7 +14,11 @@ on_both_backends!(
     a_snapshot_user_is_refused_and_nothing_is_stored,
     wechat_failures_write_nothing_and_leave_the_state_usable,
     bad_input_is_refused_before_wechat,
+    the_login_starts_with_a_mutation_and_the_deprecated_query_still_works,
 );
+
+const START: &str = "mutation($i: StartOfficialAccountLoginInput!) {
+    startOfficialAccountLogin(input: $i) { authorizeUrl expiresAt } }";
 
 async fn alice_authorizes_with_userinfo_and_is_one_user_with_her_mini_program_self(
     backend: Backend,
@@ -57,7 +61,7 @@ async fn alice_authorizes_with_userinfo_and_is_one_user_with_her_mini_program_se
     assert_eq!(oa["appId"], OA);
     assert_eq!(oa["openid"].as_str().unwrap().len(), 28);
     assert_eq!(oa["unionid"], unionid.as_str());
-    assert_eq!(oa["scope"], "snsapi_userinfo");
+    assert_eq!(oa["scope"], "SNSAPI_USERINFO");
     assert_eq!(oa["nickname"], "Alice");
     assert_eq!(oa["province"], "Guangdong");
     assert_eq!(oa["city"], "Shenzhen");
@@ -103,7 +107,7 @@ async fn snsapi_base_gives_an_openid_only(backend: Backend) {
     assert!(login["user"]["nickname"].is_null());
     let me = app.me(login["accessToken"].as_str().unwrap()).await;
     let oa = &me["data"]["me"]["officialAccountIdentities"][0];
-    assert_eq!(oa["scope"], "snsapi_base");
+    assert_eq!(oa["scope"], "SNSAPI_BASE");
     assert!(oa["unionid"].is_null() && oa["nickname"].is_null());
     assert_eq!(
         app.count("merge_events").await,
@@ -202,7 +206,7 @@ async fn a_double_submitted_code_is_wechat_code_invalid_and_creates_nothing(back
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "WECHAT_CODE_INVALID");
     assert_eq!(body["errors"][0]["extensions"]["wechatErrcode"], 40163);
-    assert!(body["data"].is_null());
+    assert!(body["data"]["loginWithOfficialAccount"].is_null());
     assert_eq!(app.written().await, before);
 
     // An expired code (five minutes): 42003.
@@ -231,7 +235,7 @@ async fn a_snapshot_user_is_refused_and_nothing_is_stored(backend: Backend) {
         .await;
     let body = app.login_oa_code(OA, &code, &state).await;
     assert_eq!(error_code(&body), "WECHAT_SNAPSHOT_USER", "{body:#}");
-    assert!(body["data"].is_null());
+    assert!(body["data"]["loginWithOfficialAccount"].is_null());
     assert!(app.written().await.is_empty());
     // The real person, with the same state, gets in.
     let code = app.oa_code("erin", "snsapi_base").await;
@@ -291,26 +295,28 @@ async fn bad_input_is_refused_before_wechat(backend: Backend) {
     let app = TestApp::start(backend).await;
     // If WeChat were called, this fault would answer.
     app.fault(json!({ "errcode": -1 })).await;
-    let query = "query($a: String!, $r: String!) { officialAccountAuthorizeUrl(appId: $a, redirectUri: $r) }";
-    for (app_id, redirect) in [
-        ("wxnosuchapp", "https://h5.example.com/"),
-        (MP_A, "https://h5.example.com/"),
-        (OA, "javascript:alert(1)"),
-        (OA, "/relative/path"),
-        (OA, "https://h5.example.com/#frag"),
+    let start = |app_id: &str, redirect: &str, challenge: Option<&str>| {
+        let input = json!({ "appId": app_id, "redirectUri": redirect, "codeChallenge": challenge });
+        app.gql(None, START, json!({ "i": input }))
+    };
+    let long = format!("https://h5.example.com/{}", "x".repeat(2000));
+    for (app_id, redirect, challenge) in [
+        ("wxnosuchapp", "https://h5.example.com/", None),
+        (MP_A, "https://h5.example.com/", None),
+        (OA, "javascript:alert(1)", None),
+        (OA, "/relative/path", None),
+        (OA, "https://h5.example.com/#frag", None),
+        (OA, &long, None),
+        (OA, "https://h5.example.com/", Some("not-a-sha256")),
     ] {
-        let body = app
-            .gql(None, query, json!({ "a": app_id, "r": redirect }))
-            .await;
+        let body = start(app_id, redirect, challenge).await;
         assert_eq!(
             error_code(&body),
             "BAD_USER_INPUT",
             "{app_id} {redirect}: {body:#}"
         );
+        assert!(body["data"]["startOfficialAccountLogin"].is_null());
     }
-    let long = format!("https://h5.example.com/{}", "x".repeat(2000));
-    let body = app.gql(None, query, json!({ "a": OA, "r": long })).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
     assert_eq!(
         app.count("oauth_states").await,
         0,
@@ -334,4 +340,39 @@ async fn bad_input_is_refused_before_wechat(backend: Backend) {
     assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE");
     let body = app.login_oa_code(OA, &code, &state).await;
     assert!(body.get("errors").is_none(), "{body:#}");
+}
+
+async fn the_login_starts_with_a_mutation_and_the_deprecated_query_still_works(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // The mutation says until when the state holds: 10 minutes by default.
+    let input =
+        json!({ "appId": OA, "redirectUri": "https://h5.example.com/", "scope": "SNSAPI_BASE" });
+    let before = chrono::Utc::now();
+    let data = app.gql_ok(None, START, json!({ "i": input })).await;
+    let expires: chrono::DateTime<chrono::Utc> = data["startOfficialAccountLogin"]["expiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ttl = (expires - before).num_seconds();
+    assert!((595..=601).contains(&ttl), "{ttl} s");
+
+    // The query it replaces still hands out a state that logs a person in, for one release.
+    let data = app
+        .gql_ok(
+            None,
+            "{ officialAccountAuthorizeUrl(appId: \"wxsandboxofficial1\", redirectUri: \"https://h5.example.com/\") }",
+            json!({}),
+        )
+        .await;
+    let url = reqwest::Url::parse(data["officialAccountAuthorizeUrl"].as_str().unwrap()).unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let code = app.oa_code("hana", "snsapi_base").await;
+    let body = app.login_oa_code(OA, &code, &state).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(app.count("oauth_states").await, 2);
 }

@@ -308,7 +308,7 @@ async fn admin(app: &TestApp, query: &str) -> Answer {
 async fn depth_complexity_and_introspection_limits_name_their_setting(backend: Backend) {
     // Depth 6, complexity 6; depth 2, complexity 8.
     let deep = "{ user(id: \"00000000-0000-0000-0000-000000000000\") { miniProgramIdentities { user { officialAccountIdentities { user { id } } } } } }";
-    let wide = "{ apps { appId kind name } a: apps { appId kind name } }";
+    let wide = "{ wechatApps { appId kind name } a: wechatApps { appId kind name } }";
     let introspect = "{ __schema { queryType { name } } }";
     let fragment_introspect =
         "query { ...F } fragment F on Query { __type(name: \"User\") { name } }";
@@ -363,7 +363,7 @@ async fn depth_complexity_and_introspection_limits_name_their_setting(backend: B
         assert_eq!(error_code(&a.body), code, "{query}");
     }
     // Just under the limits, and `__typename`, still run.
-    let a = admin(&app, "{ __typename apps { appId kind name } }").await;
+    let a = admin(&app, "{ __typename wechatApps { appId kind name } }").await;
     assert_eq!(a.status, 200, "{:#}", a.body);
     assert_eq!(a.body["data"]["__typename"], "Query");
     assert_eq!(app.written().await, before);
@@ -434,7 +434,7 @@ fn persisted(query: &str, with_text: bool) -> Value {
 
 async fn persisted_queries_are_off_by_default_and_bounded_when_on(backend: Backend) {
     let q1 = "query One { __typename }";
-    let q2 = "query Two { apps { appId } }";
+    let q2 = "query Two { wechatApps { appId } }";
     // Off by default: a hash is refused with the code Apollo's clients look for.
     let app = TestApp::start(backend).await;
     let a = post(&app, Some(GRAPHQL_RESPONSE), None, persisted(q1, true)).await;
@@ -476,7 +476,7 @@ async fn persisted_queries_are_off_by_default_and_bounded_when_on(backend: Backe
     )
     .await;
     assert!(
-        a.body["data"]["apps"][0]["appId"].is_string(),
+        a.body["data"]["wechatApps"][0]["appId"].is_string(),
         "{:#}",
         a.body
     );
@@ -489,7 +489,7 @@ async fn persisted_queries_are_off_by_default_and_bounded_when_on(backend: Backe
         persisted(q2, false),
     )
     .await;
-    assert!(a.body["data"]["apps"].is_array(), "{:#}", a.body);
+    assert!(a.body["data"]["wechatApps"].is_array(), "{:#}", a.body);
 
     // Every check runs on each use: a remembered mutation is still refused over GET.
     let logout = "mutation { logout(refreshToken: \"x\") }";

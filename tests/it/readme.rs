@@ -43,11 +43,11 @@ async fn the_messages_walkthrough_works_pasted_as_one_block() {
         .unwrap_or_else(|e| panic!("the send answers JSON ({e}): {stdout}"));
     assert!(answer.get("errors").is_none(), "{answer:#}");
     assert!(
-        crate::messages::sent_or_delivered(&answer["data"]["sendMessage"]["status"]),
+        crate::messages::sent_or_delivered(&answer["data"]["sendWeChatMessage"]["status"]),
         "{answer:#}"
     );
     assert_eq!(
-        answer["data"]["sendMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
+        answer["data"]["sendWeChatMessage"]["channel"], "OFFICIAL_ACCOUNT_TEMPLATE",
         "{answer:#}"
     );
 }

@@ -390,13 +390,15 @@ async fn a_code_challenge_binds_the_ticket_to_the_frontend(backend: Backend) {
     let data = app
         .gql_ok(
             None,
-            "query($c: String) { officialAccountAuthorizeUrl(appId: \"wxsandboxofficial1\",
-                redirectUri: \"https://h5.example.com/\", codeChallenge: $c) }",
+            "mutation($c: String) { startOfficialAccountLogin(input: {appId: \"wxsandboxofficial1\",
+                redirectUri: \"https://h5.example.com/\", codeChallenge: $c}) { authorizeUrl } }",
             json!({ "c": challenge }),
         )
         .await;
     let state = param(
-        data["officialAccountAuthorizeUrl"].as_str().unwrap(),
+        data["startOfficialAccountLogin"]["authorizeUrl"]
+            .as_str()
+            .unwrap(),
         "state",
     )
     .unwrap();

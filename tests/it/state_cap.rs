@@ -26,9 +26,9 @@ fn flood_config(c: &mut Config) {
 /// One worker's requests: five states per GraphQL request, or one per server-driven redirect.
 async fn flood(app: Arc<TestApp>, worker: usize) -> usize {
     let fields: String = (0..5)
-        .map(|i| format!("u{i}: officialAccountAuthorizeUrl(appId: \"{OA}\", redirectUri: \"https://h5.example.com/\") "))
+        .map(|i| format!("u{i}: startOfficialAccountLogin(input: {{appId: \"{OA}\", redirectUri: \"https://h5.example.com/\"}}) {{ expiresAt }} "))
         .collect();
-    let query = format!("{{ {fields} }}");
+    let query = format!("mutation {{ {fields} }}");
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

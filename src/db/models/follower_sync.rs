@@ -143,22 +143,33 @@ impl FollowerSyncRow {
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
-    /// The latest syncs of an app, newest first.
+    /// The syncs of an app, newest first (by id: UUIDv7s, in creation order), older than the
+    /// sync `before` if given; at most `limit`.
     pub async fn for_app(
         conn: &mut Conn,
         app_id: &AppId,
+        before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Self>, DbError> {
-        let q = f::table
-            .filter(f::app_id.eq(app_id))
-            .order((f::created_at.desc(), f::id.desc()))
-            .limit(limit);
-        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+        Ok(with_conn!(conn, c => {
+            let mut q = f::table
+                .filter(f::app_id.eq(app_id))
+                .order(f::id.desc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(b) = before {
+                q = q.filter(f::id.lt(b.to_owned()));
+            }
+            q.load::<Self>(c).await
+        })?)
     }
 
     /// The newest sync of an app, if any.
     pub async fn latest(conn: &mut Conn, app_id: &AppId) -> Result<Option<Self>, DbError> {
-        Ok(Self::for_app(conn, app_id, 1).await?.into_iter().next())
+        Ok(Self::for_app(conn, app_id, None, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Sets the status (and `started_at` the first time it runs, `finished_at` when it ends).

@@ -16,7 +16,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 
 use crate::config::check_return_to;
 use crate::crypto;
@@ -60,6 +60,22 @@ pub struct ServerAuthorize {
     pub cookie_name: String,
     /// The cookie's value: a random nonce, stored only as a hash.
     pub cookie_value: String,
+}
+
+/// A state just stored: its wire form, the browser's nonce (server-driven flow only), its expiry.
+struct Issued {
+    state: String,
+    nonce: Option<String>,
+    expires_at: NaiveDateTime,
+}
+
+/// What the frontend-driven flow hands out: where the page sends the person, and when the state
+/// in it expires.
+pub struct FrontendAuthorize {
+    /// WeChat's authorize URL.
+    pub url: String,
+    /// When its state expires.
+    pub expires_at: NaiveDateTime,
 }
 
 /// The cookie that binds the server-driven login with this state to its browser.
@@ -118,8 +134,8 @@ fn check_redirect_uri(redirect_uri: &str) -> Result<(), IdentityError> {
 
 impl Public<'_> {
     /// Frontend-driven flow: the authorize URL (with a fresh state) that a page inside WeChat
-    /// navigates to; WeChat comes back to `redirect_uri` with `code` and `state`.
-    /// With `code_challenge`, `loginWithOfficialAccount` must present its verifier.
+    /// navigates to, and when the state expires; WeChat comes back to `redirect_uri` with `code`
+    /// and `state`. With `code_challenge`, `loginWithOfficialAccount` must present its verifier.
     pub async fn official_account_authorize_url(
         &self,
         app_id: &str,
@@ -127,21 +143,24 @@ impl Public<'_> {
         scope: OauthScope,
         code_challenge: Option<&str>,
         client: &ClientInfo,
-    ) -> Result<String, IdentityError> {
+    ) -> Result<FrontendAuthorize, IdentityError> {
         self.app(app_id, AppKind::OfficialAccount)?;
         self.rate_limit(Action::Authorize, client, Some(app_id))?;
         check_redirect_uri(redirect_uri)?;
         check_code_challenge(code_challenge)?;
-        let (state, _) = self
+        let issued = self
             .issue_state(app_id, scope, None, code_challenge)
             .await?;
-        Ok(authorize_url(
-            &self.config.wechat.open_base_url,
-            app_id,
-            redirect_uri,
-            scope,
-            &state,
-        ))
+        Ok(FrontendAuthorize {
+            url: authorize_url(
+                &self.config.wechat.open_base_url,
+                app_id,
+                redirect_uri,
+                scope,
+                &issued.state,
+            ),
+            expires_at: issued.expires_at,
+        })
     }
 
     /// Server-driven flow: where to redirect the browser so that WeChat comes back to our
@@ -160,7 +179,7 @@ impl Public<'_> {
         let return_to = check_return_to(&self.config.return_to_rules(), return_to)
             .map_err(IdentityError::BadInput)?;
         check_code_challenge(code_challenge)?;
-        let (state, nonce) = self
+        let issued = self
             .issue_state(app_id, scope, Some(return_to.as_str()), code_challenge)
             .await?;
         Ok(ServerAuthorize {
@@ -169,10 +188,10 @@ impl Public<'_> {
                 app_id,
                 &self.callback_url(app_id),
                 scope,
-                &state,
+                &issued.state,
             ),
-            cookie_name: browser_cookie_name(&state).unwrap_or_default(),
-            cookie_value: nonce.unwrap_or_default(),
+            cookie_name: browser_cookie_name(&issued.state).unwrap_or_default(),
+            cookie_value: issued.nonce.unwrap_or_default(),
         })
     }
 }
@@ -208,14 +227,14 @@ impl Parts {
 
     /// Stores a new state in the app's next slot, replacing the state issued
     /// `limits.max_live_states_per_app` states before it (so no app ever holds more); returns
-    /// it, and for the server-driven flow the browser's nonce.
+    /// it with its expiry, and for the server-driven flow the browser's nonce.
     async fn issue_state(
         &self,
         app_id: &str,
         scope: OauthScope,
         return_to: Option<&str>,
         code_challenge: Option<&str>,
-    ) -> Result<(String, Option<String>), IdentityError> {
+    ) -> Result<Issued, IdentityError> {
         let nonce = return_to.map(|_| crypto::random_token());
         let id = crypto::hex(&crypto::random_bytes::<16>());
         let tag = self
@@ -244,7 +263,11 @@ impl Parts {
         };
         OauthStateRow::store_in_slot(&mut conn, &row).await?;
         drop(conn);
-        Ok((format!("{id}{}", crypto::hex(&tag)), nonce))
+        Ok(Issued {
+            state: format!("{id}{}", crypto::hex(&tag)),
+            nonce,
+            expires_at: row.expires_at,
+        })
     }
 
     /// Checks a state that came back with a code, before WeChat is called: well formed, signed

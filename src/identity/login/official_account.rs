@@ -37,7 +37,7 @@ pub struct OfficialAccountLogin {
     pub app_id: String,
     /// The web-authorization code WeChat appended to the redirect.
     pub code: String,
-    /// The state from `officialAccountAuthorizeUrl`, as WeChat passed it back.
+    /// The state from `startOfficialAccountLogin`, as WeChat passed it back.
     pub state: String,
     /// The verifier, when the authorize URL was asked for with a `codeChallenge`.
     pub code_verifier: Option<String>,

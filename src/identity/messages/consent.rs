@@ -136,7 +136,7 @@ impl Parts {
     ) {
         let result = async {
             let mut conn = self.db.conn().await?;
-            if code == FailureCode::NoPermission {
+            if code == FailureCode::NoSubscribePermission {
                 PermissionRow::clear(&mut conn, app_id, openid, template_id, at()).await
             } else {
                 PermissionRow::refund(&mut conn, app_id, openid, template_id).await

@@ -3,44 +3,51 @@
 
 use crate::db::models::message::MessageRow;
 
-/// Why a message was not sent (or not delivered): a stable code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureCode {
-    /// No identity on the app (never followed it or logged in there).
-    NoIdentity,
-    /// Does not follow the Official Account (WeChat: 43004).
-    NotFollowing,
-    /// No subscribe permission for the template (WeChat: 43101).
-    NoPermission,
-    /// The data does not fit the template (WeChat: 47003).
-    InvalidData,
-    /// The template is not registered for the app.
-    TemplateNotRegistered,
-    /// WeChat does not know the template (40037).
-    TemplateInvalid,
-    /// None of several routes can reach the person.
-    Unreachable,
-    /// WeChat's quota (45009).
-    WechatRateLimited,
-    /// WeChat unavailable.
-    WechatUnavailable,
-    /// WeChat refused for another reason.
-    WechatRejected,
-    /// The person blocked the account's messages (delivery report).
-    UserBlocked,
-    /// WeChat could not deliver it (delivery report).
-    DeliveryFailed,
-    /// Our fault (logged).
-    Internal,
+crate::mirror::mirrored_enum! {
+    /// Why a message was not sent or not delivered: a stable code, stored on the message
+    /// (`messages.error_code`) and shown as `WeChatMessageError.code` (a refusal also as the
+    /// error's `extensions.code`). The API's enum is written from these variants: one list.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum FailureCode mirrored_by failure_code_variants {
+        /// No identity on the app: the person never followed it or logged in there.
+        NoIdentity,
+        /// The person does not follow the Official Account (WeChat: 43004).
+        NotFollowing,
+        /// The person holds no subscribe permission for the template (WeChat: 43101, also in a
+        /// delivery report).
+        NoSubscribePermission,
+        /// The data does not fit the template (WeChat: 47001, 47003).
+        InvalidMessageData,
+        /// The template is not registered for the app (`registerWeChatMessageTemplate`).
+        TemplateNotRegistered,
+        /// WeChat does not know the template (40036, 40037).
+        TemplateInvalid,
+        /// None of the message's routes can reach the person.
+        Unreachable,
+        /// WeChat's quota was used up (45009).
+        WechatRateLimited,
+        /// WeChat was unavailable or did not answer.
+        WechatUnavailable,
+        /// WeChat refused for another reason (`wechatErrcode` says which).
+        WechatRejected,
+        /// The person blocked the account's messages (WeChat's delivery report).
+        UserBlocked,
+        /// WeChat could not deliver it (WeChat's delivery report).
+        DeliveryFailed,
+        /// Its bulk job failed before sending it (the job's `lastError` says why).
+        JobFailed,
+        /// Our fault; the cause is in the service's log.
+        Internal,
+    }
 }
 
 impl FailureCode {
     /// Every code.
-    pub const ALL: [FailureCode; 13] = [
+    pub const ALL: [FailureCode; 14] = [
         Self::NoIdentity,
         Self::NotFollowing,
-        Self::NoPermission,
-        Self::InvalidData,
+        Self::NoSubscribePermission,
+        Self::InvalidMessageData,
         Self::TemplateNotRegistered,
         Self::TemplateInvalid,
         Self::Unreachable,
@@ -49,6 +56,7 @@ impl FailureCode {
         Self::WechatRejected,
         Self::UserBlocked,
         Self::DeliveryFailed,
+        Self::JobFailed,
         Self::Internal,
     ];
 
@@ -57,8 +65,8 @@ impl FailureCode {
         match self {
             Self::NoIdentity => "NO_IDENTITY",
             Self::NotFollowing => "NOT_FOLLOWING",
-            Self::NoPermission => "NO_SUBSCRIBE_PERMISSION",
-            Self::InvalidData => "INVALID_MESSAGE_DATA",
+            Self::NoSubscribePermission => "NO_SUBSCRIBE_PERMISSION",
+            Self::InvalidMessageData => "INVALID_MESSAGE_DATA",
             Self::TemplateNotRegistered => "TEMPLATE_NOT_REGISTERED",
             Self::TemplateInvalid => "TEMPLATE_INVALID",
             Self::Unreachable => "UNREACHABLE",
@@ -67,11 +75,12 @@ impl FailureCode {
             Self::WechatRejected => "WECHAT_REJECTED",
             Self::UserBlocked => "USER_BLOCKED",
             Self::DeliveryFailed => "DELIVERY_FAILED",
+            Self::JobFailed => "JOB_FAILED",
             Self::Internal => "INTERNAL",
         }
     }
 
-    /// From its stored form (unknown: INTERNAL).
+    /// From its stored form (an unknown one, which only a bug could store: INTERNAL).
     pub fn parse(s: &str) -> Self {
         Self::ALL
             .into_iter()

@@ -25,6 +25,7 @@ use crate::db::models::now;
 use crate::db::models::user::UserRow;
 use crate::types::{UserId, new_row_id};
 use crate::wechat::messages::{Target, check_data};
+pub(crate) use failure::failure_code_variants;
 pub use failure::{Failure, FailureCode};
 use route::{CheckedRoute, pick};
 
@@ -32,7 +33,7 @@ use route::{CheckedRoute, pick};
 pub const MAX_ROUTES: usize = 5;
 /// Templates one app may register at most.
 pub const MAX_TEMPLATES_PER_APP: i64 = 200;
-/// Answers one `recordSubscribeConsent` call may carry.
+/// Answers one `recordWeChatSubscribeConsent` call may carry.
 pub const MAX_CONSENTS_PER_CALL: usize = 10;
 /// Messages listed per page at most.
 pub const MAX_MESSAGES_LISTED: i64 = 100;
@@ -94,7 +95,7 @@ impl crate::identity::Parts {
             let app = self.any_app(&r.app_id)?.clone();
             let template = self.template(&r.app_id, &r.template_id).await?;
             let data = check_data(&template.fields, &r.data).map_err(|why| {
-                IdentityError::Message(Box::new(Failure::new(FailureCode::InvalidData, why)))
+                IdentityError::Message(Box::new(Failure::new(FailureCode::InvalidMessageData, why)))
             })?;
             let target = check_target(r, template.channel)?;
             checked.push(CheckedRoute {

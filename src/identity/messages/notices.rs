@@ -82,7 +82,7 @@ impl Parts {
                     let error = match error_code {
                         0 => None,
                         43101 => Some((
-                            FailureCode::NoPermission,
+                            FailureCode::NoSubscribePermission,
                             "WeChat did not deliver it: the person refused the subscription",
                         )),
                         _ => Some((

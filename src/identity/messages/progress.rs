@@ -1,6 +1,7 @@
 //! A bulk job's progress as callers see it: the job, its request, and its messages counted by
 //! outcome.
 
+use super::FailureCode;
 use super::bulk::BulkPayload;
 use crate::db::models::job::JobRow;
 use crate::db::models::message::{MessageRow, MessageStatus};
@@ -13,8 +14,8 @@ pub struct MessageJob {
     pub job: JobRow,
     /// The request.
     pub payload: BulkPayload,
-    /// (status, error code, how many).
-    pub counts: Vec<(MessageStatus, Option<String>, i64)>,
+    /// (status, failure code, how many).
+    pub counts: Vec<(MessageStatus, Option<FailureCode>, i64)>,
 }
 
 impl Parts {
@@ -28,12 +29,16 @@ impl Parts {
         if job.status() == Some(crate::db::models::job::JobStatus::Failed) {
             // Its messages not sent will not be: they fail with the job (once; idempotent).
             let why = job.last_error.as_deref().unwrap_or("the bulk job failed");
-            MessageRow::close_job(&mut conn, &job.id, "JOB_FAILED", why).await?;
+            let code = FailureCode::JobFailed.as_str();
+            MessageRow::close_job(&mut conn, &job.id, code, why).await?;
         }
         let counts = MessageRow::job_counts(&mut conn, &job.id)
             .await?
             .into_iter()
-            .map(|(s, code, n)| (MessageStatus::parse(&s), code, n))
+            .map(|(s, code, n)| {
+                let code = code.as_deref().map(FailureCode::parse);
+                (MessageStatus::parse(&s), code, n)
+            })
             .collect();
         Ok(MessageJob {
             job,

@@ -67,7 +67,7 @@ impl Reach {
         }
         if route.channel.needs_permission() && !self.permitted {
             return Some(Failure::new(
-                FailureCode::NoPermission,
+                FailureCode::NoSubscribePermission,
                 format!(
                     "the user holds no subscribe permission for template `{}` on `{app}`",
                     route.template_id
@@ -165,7 +165,7 @@ impl Parts {
             let (outcome, learnt) = self.send_on(route, &openid, message_id).await;
             match learnt {
                 Some(FailureCode::NotFollowing) => reach[i].subscribed = false,
-                Some(FailureCode::NoPermission) => reach[i].permitted = false,
+                Some(FailureCode::NoSubscribePermission) => reach[i].permitted = false,
                 _ => return outcome,
             }
             match pick(routes, reach, i + 1) {
@@ -209,10 +209,10 @@ impl Parts {
                 Ok(true) => {}
                 Ok(false) => {
                     let f = Failure::new(
-                        FailureCode::NoPermission,
+                        FailureCode::NoSubscribePermission,
                         "the subscribe permission was spent by another send".to_owned(),
                     );
-                    return (fail(outcome, f), Some(FailureCode::NoPermission));
+                    return (fail(outcome, f), Some(FailureCode::NoSubscribePermission));
                 }
                 Err(e) => return (fail(outcome, Failure::from_error(&e)), None),
             }
@@ -265,7 +265,7 @@ impl Parts {
                 }
                 let learnt = matches!(
                     failure.code,
-                    FailureCode::NotFollowing | FailureCode::NoPermission
+                    FailureCode::NotFollowing | FailureCode::NoSubscribePermission
                 )
                 .then_some(failure.code);
                 (fail(outcome, failure), learnt)
@@ -327,9 +327,9 @@ impl Failure {
             WechatError::Unavailable { .. } => FailureCode::WechatUnavailable,
             _ => match errcode {
                 Some(43004) => FailureCode::NotFollowing,
-                Some(43101) => FailureCode::NoPermission,
+                Some(43101) => FailureCode::NoSubscribePermission,
                 Some(40037 | 40036) => FailureCode::TemplateInvalid,
-                Some(47001 | 47003) => FailureCode::InvalidData,
+                Some(47001 | 47003) => FailureCode::InvalidMessageData,
                 _ => FailureCode::WechatRejected,
             },
         };
@@ -337,13 +337,15 @@ impl Failure {
             FailureCode::NotFollowing => {
                 "WeChat says the person does not follow the Official Account".to_owned()
             }
-            FailureCode::NoPermission => {
+            FailureCode::NoSubscribePermission => {
                 "WeChat says the person holds no subscribe permission for this template".to_owned()
             }
             FailureCode::TemplateInvalid => {
                 "WeChat does not know this template for this app".to_owned()
             }
-            FailureCode::InvalidData => "WeChat refused the data for this template".to_owned(),
+            FailureCode::InvalidMessageData => {
+                "WeChat refused the data for this template".to_owned()
+            }
             _ => w.to_string(),
         };
         Failure {

@@ -111,7 +111,7 @@ impl Parts {
             IdentityError::Message(Box::new(Failure::new(
                 FailureCode::TemplateNotRegistered,
                 format!(
-                    "template `{template_id}` is not registered for `{}` (registerMessageTemplate)",
+                    "template `{template_id}` is not registered for `{}` (registerWeChatMessageTemplate)",
                     truncate(app_id, 64)
                 ),
             )))
@@ -269,16 +269,22 @@ impl Admin<'_> {
 }
 
 impl Reader<'_> {
-    /// The registered templates of an app (every app: none).
+    /// The registered templates of `app_id`, or of every configured app, by app and template
+    /// id: at most [`MAX_TEMPLATES_PER_APP`] per app, which registration never exceeds, so the
+    /// list is whole (one statement per app).
     pub async fn templates(&self, app_id: Option<&str>) -> Result<Vec<Template>, IdentityError> {
-        if let Some(a) = app_id {
-            self.any_app(a)?;
-        }
+        let mut apps: Vec<&str> = match app_id {
+            Some(a) => vec![self.any_app(a)?.app_id.as_str()],
+            None => self.apps().iter().map(|a| a.app_id.as_str()).collect(),
+        };
+        apps.sort_unstable();
         let mut conn = self.db.conn().await?;
-        TemplateRow::list(&mut conn, app_id, MAX_TEMPLATES_PER_APP * 8)
-            .await?
-            .into_iter()
-            .map(Template::from_row)
-            .collect()
+        let mut templates = Vec::new();
+        for app in apps {
+            for row in TemplateRow::list(&mut conn, Some(app), MAX_TEMPLATES_PER_APP).await? {
+                templates.push(Template::from_row(row)?);
+            }
+        }
+        Ok(templates)
     }
 }

@@ -20,7 +20,7 @@ use crate::identity::{IdentityError, Parts};
 use crate::types::{AppKind, OpenId, UnionId};
 use crate::wechat::server_api::FollowerInfo;
 
-/// Syncs of one app an admin can list at once.
+/// Syncs of one app listed per page at most.
 pub const MAX_SYNCS_LISTED: i64 = 100;
 
 impl Access {
@@ -64,16 +64,18 @@ impl Admin<'_> {
         }
     }
 
-    /// The latest syncs of an app (at most [`MAX_SYNCS_LISTED`]), newest first.
+    /// The syncs of an app, newest first, older than the sync `before` if given; at most
+    /// [`MAX_SYNCS_LISTED`] (one more is read to tell whether there is a next page).
     pub async fn follower_syncs(
         &self,
         app_id: &str,
+        before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<FollowerSyncRow>, IdentityError> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
         let mut conn = self.db.conn().await?;
-        let limit = limit.clamp(1, MAX_SYNCS_LISTED);
-        let rows = FollowerSyncRow::for_app(&mut conn, &app.app_id, limit).await?;
+        let limit = limit.clamp(1, MAX_SYNCS_LISTED + 1);
+        let rows = FollowerSyncRow::for_app(&mut conn, &app.app_id, before, limit).await?;
         drop(conn);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

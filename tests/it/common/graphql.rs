@@ -52,17 +52,18 @@ impl TestApp {
         body["data"]["loginWithMiniProgram"].clone()
     }
 
-    /// `officialAccountAuthorizeUrl` for `app_id`; returns the URL and the state in it.
+    /// `startOfficialAccountLogin` for `app_id`; returns the authorize URL and the state in it.
     pub async fn authorize_url(&self, app_id: &str, scope: &str) -> (String, String) {
+        let input = json!({ "appId": app_id, "redirectUri": "https://h5.example.com/oa/landing", "scope": scope });
         let data = self
             .gql_ok(
                 None,
-                "query($a: String!, $r: String!, $s: OfficialAccountScope!) {
-                    officialAccountAuthorizeUrl(appId: $a, redirectUri: $r, scope: $s) }",
-                json!({ "a": app_id, "r": "https://h5.example.com/oa/landing", "s": scope }),
+                "mutation($i: StartOfficialAccountLoginInput!) {
+                    startOfficialAccountLogin(input: $i) { authorizeUrl expiresAt } }",
+                json!({ "i": input }),
             )
             .await;
-        let url = data["officialAccountAuthorizeUrl"]
+        let url = data["startOfficialAccountLogin"]["authorizeUrl"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -87,7 +88,7 @@ impl TestApp {
     }
 
     /// Logs `user` into the sandbox Official Account the frontend-driven way (state from
-    /// `officialAccountAuthorizeUrl`, code with `scope`); returns the AuthPayload.
+    /// `startOfficialAccountLogin`, code with `scope`); returns the AuthPayload.
     pub async fn login_oa(&self, user: &str, scope: &str) -> Value {
         let gql_scope = if scope == "snsapi_userinfo" {
             "SNSAPI_USERINFO"

@@ -7,9 +7,11 @@
 //! - [`db`]: reading the database directly (counts, the catalog, "nothing written");
 //! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own;
 //! - [`runners`]: job runners of their own on a scratch database, and [`steps`], a job to run.
+//! - [`node`]: the Node.js scripts of `tests/federation` (composition, Apollo Gateway).
 
 mod db;
 mod graphql;
+pub mod node;
 mod official_account;
 pub mod runners;
 mod sandbox;

@@ -64,9 +64,9 @@ impl TestApp {
 
     /// The sync `id` as it is now.
     pub async fn sync(&self, id: &str) -> Value {
-        let q = format!("query($id: ID!) {{ followerSync(id: $id) {{ {SYNC_FIELDS} }} }}");
+        let q = format!("query($id: ID!) {{ wechatFollowerSync(id: $id) {{ {SYNC_FIELDS} }} }}");
         let data = self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await;
-        data["followerSync"].clone()
+        data["wechatFollowerSync"].clone()
     }
 
     /// Runs the due jobs ([`TestApp::run_jobs`]); then sync `id` must have `status`. Returns it.
