@@ -7,6 +7,7 @@ use diesel_async::SimpleAsyncConnection as _;
 use super::models::job::{JobRow, JobStatus};
 use super::models::now;
 use super::{Conn, Db, DbError, transaction};
+use crate::types::JobId;
 
 /// Queues a one-off job of `kind` with `payload`, to run as soon as a runner is free.
 ///
@@ -41,7 +42,7 @@ pub async fn enqueue_in(
 ) -> Result<JobRow, DbError> {
     let row = new_row(kind, key, payload, now());
     if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
-        if !existing.status().is_some_and(JobStatus::is_finished) {
+        if !existing.status.is_finished() {
             return Ok(existing);
         }
         JobRow::delete(conn, &existing.id).await?;
@@ -59,14 +60,14 @@ pub async fn enqueue_in(
 
 /// A new queued job row (key: `key`, or its id).
 pub(crate) fn new_row(kind: &str, key: Option<&str>, payload: &str, at: NaiveDateTime) -> JobRow {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = JobId::generate();
     JobRow {
-        key: key.map_or_else(|| id.clone(), str::to_owned),
+        key: key.map_or_else(|| id.as_str().to_owned(), str::to_owned),
         id,
         kind: kind.to_owned(),
         payload: payload.to_owned(),
         checkpoint: None,
-        status: JobStatus::Queued.as_str().to_owned(),
+        status: JobStatus::Queued,
         run_at: at,
         lease_owner: None,
         lease_until: None,

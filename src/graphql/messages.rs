@@ -10,6 +10,7 @@ use crate::db::models::message::{MessageRow, MessageStatus as Status};
 use crate::db::models::message_template::PermissionRow;
 use crate::identity::messages::bulk::MessageJob as Job;
 use crate::identity::messages::templates::Template;
+use crate::types::{AppId, OpenId, TemplateId, WechatMsgId};
 use crate::wechat::messages::Channel;
 
 crate::wechat::messages::channel_variants! {
@@ -55,7 +56,7 @@ pub struct Message(pub MessageRow);
 impl Message {
     /// Message id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The user it is for (the survivor, if the id asked for was merged).
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
@@ -63,11 +64,11 @@ impl Message {
     }
     /// The app it went out on (for a refused message: the first route's).
     async fn app_id(&self) -> Option<&str> {
-        self.0.app_id.as_deref()
+        self.0.app_id.as_ref().map(AppId::as_str)
     }
     /// The person's openid on that app.
     async fn openid(&self) -> Option<&str> {
-        self.0.openid.as_deref()
+        self.0.openid.as_ref().map(OpenId::as_str)
     }
     /// The channel used.
     async fn channel(&self) -> Option<MessageChannel> {
@@ -79,15 +80,15 @@ impl Message {
     }
     /// The template used.
     async fn template_id(&self) -> Option<&str> {
-        self.0.template_id.as_deref()
+        self.0.template_id.as_ref().map(TemplateId::as_str)
     }
     /// Where it stands.
     async fn status(&self) -> MessageStatus {
-        self.0.status().into()
+        self.0.status.into()
     }
     /// WeChat's msgid.
     async fn wechat_msg_id(&self) -> Option<&str> {
-        self.0.wechat_msg_id.as_deref()
+        self.0.wechat_msg_id.as_ref().map(WechatMsgId::as_str)
     }
     /// Why it failed.
     async fn error(&self) -> Option<MessageError> {
@@ -99,7 +100,7 @@ impl Message {
     }
     /// The bulk job that sent it.
     async fn job_id(&self) -> Option<ID> {
-        self.0.job_id.clone().map(ID)
+        self.0.job_id.as_ref().map(|j| ID(j.to_string()))
     }
     /// When it was asked for.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -129,11 +130,11 @@ pub struct MessageTemplate(pub Template);
 impl MessageTemplate {
     /// The app.
     async fn app_id(&self) -> &str {
-        &self.0.app_id
+        self.0.app_id.as_str()
     }
     /// WeChat's template id.
     async fn template_id(&self) -> &str {
-        &self.0.template_id
+        self.0.template_id.as_str()
     }
     /// The channel it goes out on.
     async fn channel(&self) -> MessageChannel {
@@ -182,8 +183,8 @@ pub struct SubscribePermission {
 impl From<PermissionRow> for SubscribePermission {
     fn from(p: PermissionRow) -> Self {
         Self {
-            app_id: p.app_id,
-            template_id: p.template_id,
+            app_id: p.app_id.into_inner(),
+            template_id: p.template_id.into_inner(),
             one_time: p.one_time,
             long_term: p.long_term,
             updated_at: p.updated_at.and_utc(),
@@ -235,16 +236,16 @@ impl MessageJob {
 impl MessageJob {
     /// Job id (`messages(jobId)` lists its messages).
     async fn id(&self) -> ID {
-        ID(self.0.job.id.clone())
+        ID(self.0.job.id.to_string())
     }
     /// Where it stands.
     async fn status(&self) -> MessageJobStatus {
-        match self.0.job.status() {
-            Some(JobStatus::Queued) | None => MessageJobStatus::Queued,
-            Some(JobStatus::Running) => MessageJobStatus::Running,
-            Some(JobStatus::Paused) => MessageJobStatus::Paused,
-            Some(JobStatus::Completed) => MessageJobStatus::Completed,
-            Some(JobStatus::Failed) => MessageJobStatus::Failed,
+        match self.0.job.status {
+            JobStatus::Queued => MessageJobStatus::Queued,
+            JobStatus::Running => MessageJobStatus::Running,
+            JobStatus::Paused => MessageJobStatus::Paused,
+            JobStatus::Completed => MessageJobStatus::Completed,
+            JobStatus::Failed => MessageJobStatus::Failed,
         }
     }
     /// The API key that started it.

@@ -8,7 +8,6 @@ use super::access;
 use super::error::gql;
 use super::types::OfficialAccountIdentity;
 use crate::db::models::follower_sync::FollowerSyncRow;
-use crate::identity::follower_sync::SyncStatus;
 use crate::identity::followers::MAX_SYNCS_LISTED;
 
 /// An app's access token for WeChat's server API, shared by every instance of this service.
@@ -21,19 +20,11 @@ pub struct WechatAccessToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Where a follower sync stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-pub enum FollowerSyncStatus {
-    /// Waiting for a job runner.
-    Queued,
-    /// Paging through the followers.
-    Running,
-    /// Stopped by WeChat's API quota (45009); it resumes by itself (see `lastError`).
-    Paused,
-    /// Done: every follower was recorded, those no longer listed marked unsubscribed.
-    Completed,
-    /// Gave up (see `lastError`).
-    Failed,
+crate::db::models::follower_sync::sync_status_variants! {
+    /// Where a follower sync stands.
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "crate::db::models::follower_sync::SyncStatus")]
+    pub enum FollowerSyncStatus
 }
 
 /// One follower sync of an Official Account.
@@ -43,7 +34,7 @@ pub struct FollowerSync(pub FollowerSyncRow);
 impl FollowerSync {
     /// Sync id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The Official Account.
     async fn app_id(&self) -> &str {
@@ -51,13 +42,7 @@ impl FollowerSync {
     }
     /// Where it stands.
     async fn status(&self) -> FollowerSyncStatus {
-        match self.0.status() {
-            SyncStatus::Queued => FollowerSyncStatus::Queued,
-            SyncStatus::Running => FollowerSyncStatus::Running,
-            SyncStatus::Paused => FollowerSyncStatus::Paused,
-            SyncStatus::Completed => FollowerSyncStatus::Completed,
-            SyncStatus::Failed => FollowerSyncStatus::Failed,
-        }
+        self.0.status.into()
     }
     /// The admin key that asked for it (none: a scheduled sync).
     async fn requested_by(&self) -> Option<&str> {

@@ -24,16 +24,12 @@ impl Parts {
         let payload: BulkPayload = serde_json::from_str(&job.payload)
             .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?;
         let mut conn = self.db.conn().await?;
-        if job.status() == Some(crate::db::models::job::JobStatus::Failed) {
+        if job.status == crate::db::models::job::JobStatus::Failed {
             // Its messages not sent will not be: they fail with the job (once; idempotent).
             let why = job.last_error.as_deref().unwrap_or("the bulk job failed");
             MessageRow::close_job(&mut conn, &job.id, "JOB_FAILED", why).await?;
         }
-        let counts = MessageRow::job_counts(&mut conn, &job.id)
-            .await?
-            .into_iter()
-            .map(|(s, code, n)| (MessageStatus::parse(&s), code, n))
-            .collect();
+        let counts = MessageRow::job_counts(&mut conn, &job.id).await?;
         Ok(MessageJob {
             job,
             payload,
