@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use wechat_identity::config::JobsConfig;
 use wechat_identity::db::Db;
+use wechat_identity::types::JobId;
 use wechat_identity::jobs::{
     self, Job, JobContext, JobError, JobOutcome, JobRow, JobStatus, Runner,
 };
@@ -125,13 +126,13 @@ pub(crate) async fn eventually<T, F: Future<Output = Option<T>>>(
     }
 }
 
-pub(crate) async fn job(db: &Db, id: &str) -> JobRow {
+pub(crate) async fn job(db: &Db, id: &JobId) -> JobRow {
     jobs::find(db, id).await.unwrap().expect("the job exists")
 }
 
-pub(crate) async fn status_is(db: &Db, id: &str, status: JobStatus) -> Option<JobRow> {
+pub(crate) async fn status_is(db: &Db, id: &JobId, status: JobStatus) -> Option<JobRow> {
     let row = job(db, id).await;
-    (row.status() == Some(status)).then_some(row)
+    (row.status == status).then_some(row)
 }
 
 // --- (1) several runners, one periodic job ----------------------------------------------------
@@ -220,8 +221,7 @@ async fn two_runners_run_a_periodic_job_once_per_period_never_at_once(backend: B
     assert_eq!(rows.len(), 1, "one row for the periodic job");
     assert_eq!(rows[0].key, "slow_periodic");
     assert_eq!(
-        rows[0].status(),
-        Some(JobStatus::Queued),
+        rows[0].status, JobStatus::Queued,
         "re-armed: {:?}",
         rows[0]
     );
@@ -304,7 +304,7 @@ async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: 
         "taken over from a live runner"
     );
     let held = job(&db, &queued.id).await;
-    assert_eq!(held.status(), Some(JobStatus::Running));
+    assert_eq!(held.status, JobStatus::Running);
     assert_eq!(held.checkpoint.as_deref(), Some("3"));
     assert!(
         held.lease_owner
@@ -371,8 +371,7 @@ async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Ba
     // Given back at once (not after its 30 s lease), and the cut-short run is not an attempt.
     let given_back = job(&db, &queued.id).await;
     assert_eq!(
-        given_back.status(),
-        Some(JobStatus::Queued),
+        given_back.status, JobStatus::Queued,
         "{given_back:?}"
     );
     assert_eq!(given_back.lease_owner, None);
@@ -413,7 +412,7 @@ impl Job for Flaky {
         self.calls
             .lock()
             .unwrap()
-            .push((ctx.id().to_owned(), attempt, Instant::now()));
+            .push((ctx.id().to_string(), attempt, Instant::now()));
         if u64::from(attempt) > payload["fail_times"].as_u64().unwrap() {
             return Ok(JobOutcome::Done);
         }
@@ -473,7 +472,7 @@ async fn failed_runs_are_retried_with_backoff_then_the_job_fails(backend: Backen
             .map(|(_, attempt, at)| (*attempt, *at))
             .collect()
     };
-    let hopeless_runs = runs_of(&hopeless.id);
+    let hopeless_runs = runs_of(hopeless.id.as_str());
     assert_eq!(
         hopeless_runs.iter().map(|r| r.0).collect::<Vec<_>>(),
         [1, 2, 3]
@@ -482,8 +481,8 @@ async fn failed_runs_are_retried_with_backoff_then_the_job_fails(backend: Backen
     let gaps: Vec<Duration> = hopeless_runs.windows(2).map(|w| w[1].1 - w[0].1).collect();
     assert!(gaps[0] >= Duration::from_millis(90), "{gaps:?}");
     assert!(gaps[1] >= Duration::from_millis(190), "{gaps:?}");
-    assert_eq!(runs_of(&flaky.id).len(), 2);
-    assert_eq!(runs_of(&fatal.id).len(), 1);
+    assert_eq!(runs_of(flaky.id.as_str()).len(), 2);
+    assert_eq!(runs_of(fatal.id.as_str()).len(), 1);
 }
 
 // --- (4) one job per key, pause and resume ----------------------------------------------------
@@ -498,7 +497,7 @@ impl Job for Noop {
     }
 
     async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        self.ran.lock().unwrap().push(ctx.id().to_owned());
+        self.ran.lock().unwrap().push(ctx.id().to_string());
         Ok(JobOutcome::Done)
     }
 }
@@ -527,7 +526,7 @@ async fn one_job_per_key_and_paused_jobs_wait(backend: Backend) {
         jobs::enqueue(&db, "noop", None, &json!({})).await.unwrap(),
     );
     assert_ne!(p.id, q.id);
-    assert_eq!(p.key, p.id);
+    assert_eq!(p.key, p.id.as_str());
     let orphan = jobs::enqueue(&db, "nobody_runs_this", None, &json!({}))
         .await
         .unwrap();
@@ -548,12 +547,12 @@ async fn one_job_per_key_and_paused_jobs_wait(backend: Backend) {
         3,
         "a job ran twice, or the paused one ran"
     );
-    assert!(!ran.lock().unwrap().contains(&q.id));
-    assert_eq!(job(&db, &q.id).await.status(), Some(JobStatus::Paused));
+    assert!(!ran.lock().unwrap().contains(&q.id.to_string()));
+    assert_eq!(job(&db, &q.id).await.status, JobStatus::Paused);
     let orphan = job(&db, &orphan.id).await;
     assert_eq!(
-        (orphan.status(), orphan.attempts),
-        (Some(JobStatus::Queued), 0),
+        (orphan.status, orphan.attempts),
+        (JobStatus::Queued, 0),
         "claimed a kind it has no handler for"
     );
 
