@@ -13,13 +13,13 @@
 use chrono::Duration;
 
 use super::TokenIssuer;
+use crate::crypto;
 use crate::db::models::now;
 use crate::db::models::session::{NewSession, SessionRow};
 use crate::db::models::user::UserRow;
 use crate::db::transaction;
 use crate::db::{Conn, Db, DbError, Race, Retryable};
 use crate::types::{SessionId, UserId};
-use crate::crypto;
 
 /// What a client learns about the caller's connection (stored with the session).
 #[derive(Clone, Debug, Default)]

@@ -57,7 +57,11 @@ impl MessageQuery {
             job_id: job_id.map(|j| JobId::new(crate::identity::truncate(&j, 64))),
         };
         let rows = reader
-            .messages(&filter, page.after.as_deref().map(MessageId::new).as_ref(), page.limit())
+            .messages(
+                &filter,
+                page.after.as_deref().map(MessageId::new).as_ref(),
+                page.limit(),
+            )
             .await
             .map_err(gql)?;
         Ok(page.connection(rows, |m| m.id.as_str(), Message))

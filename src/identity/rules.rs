@@ -26,8 +26,8 @@ use crate::types::{IdentityId, MergeEventId, UnionId, UserId};
 
 use super::IdentityError;
 
-pub(crate) use crate::db::models::merge_event::merge_reason_variants;
 pub use crate::db::models::merge_event::MergeReason;
+pub(crate) use crate::db::models::merge_event::merge_reason_variants;
 
 /// The outcome of [`resolve`].
 #[derive(Clone, Debug)]

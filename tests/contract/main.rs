@@ -8,8 +8,11 @@ mod common;
 
 mod admin;
 mod models_identities;
+mod models_messages;
+mod models_permissions;
 mod models_sessions;
 mod models_users;
+mod models_webhook_events;
 mod rules;
 mod rules_official_account;
 mod transactions;

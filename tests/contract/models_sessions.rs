@@ -3,11 +3,11 @@
 use chrono::Duration;
 use wechat_identity::db::models::login_ticket::LoginTicketRow;
 use wechat_identity::db::models::merge_event::MergeEventRow;
+use wechat_identity::db::models::merge_event::MergeReason;
 use wechat_identity::db::models::now;
 use wechat_identity::db::models::oauth_state::OauthStateRow;
 use wechat_identity::db::models::session::{Owner, SessionRow};
 use wechat_identity::db::{Conn, DbError, transaction};
-use wechat_identity::db::models::merge_event::MergeReason;
 use wechat_identity::types::{AppId, MergeEventId, OauthStateId, SessionId, UserId};
 
 use crate::common::seed;
@@ -83,7 +83,10 @@ async fn sessions_are_locked_revoked_and_moved(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (s1_row.revoked_at, s1_row.replaced_by.as_ref().map(SessionId::as_str)),
+        (
+            s1_row.revoked_at,
+            s1_row.replaced_by.as_ref().map(SessionId::as_str)
+        ),
         (Some(at), Some(s2.as_str()))
     );
     assert_eq!(lock_active(&ctx, Owner::Family(&s1)).await, 1);
@@ -249,7 +252,10 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
             .await
             .unwrap()
     );
-    let used = OauthStateRow::find(&mut conn, &OauthStateId::new("s2")).await.unwrap().unwrap();
+    let used = OauthStateRow::find(&mut conn, &OauthStateId::new("s2"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(used.used_at.is_some());
 
     // Slots: a state stored in a taken slot of its app replaces the one there; other slots

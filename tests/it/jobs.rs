@@ -13,10 +13,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use wechat_identity::config::JobsConfig;
 use wechat_identity::db::Db;
-use wechat_identity::types::JobId;
 use wechat_identity::jobs::{
     self, Job, JobContext, JobError, JobOutcome, JobRow, JobStatus, Runner,
 };
+use wechat_identity::types::JobId;
 
 use crate::common::{Backend, OA, TestApp, pg_admin, pg_admin_url};
 use crate::on_both_backends;
@@ -220,11 +220,7 @@ async fn two_runners_run_a_periodic_job_once_per_period_never_at_once(backend: B
     let rows = rows_of_kind(&mut conn, "slow_periodic").await;
     assert_eq!(rows.len(), 1, "one row for the periodic job");
     assert_eq!(rows[0].key, "slow_periodic");
-    assert_eq!(
-        rows[0].status, JobStatus::Queued,
-        "re-armed: {:?}",
-        rows[0]
-    );
+    assert_eq!(rows[0].status, JobStatus::Queued, "re-armed: {:?}", rows[0]);
     assert_eq!(rows[0].attempts, 0);
 }
 
@@ -370,10 +366,7 @@ async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Ba
     a.stop().await;
     // Given back at once (not after its 30 s lease), and the cut-short run is not an attempt.
     let given_back = job(&db, &queued.id).await;
-    assert_eq!(
-        given_back.status, JobStatus::Queued,
-        "{given_back:?}"
-    );
+    assert_eq!(given_back.status, JobStatus::Queued, "{given_back:?}");
     assert_eq!(given_back.lease_owner, None);
     assert_eq!(given_back.attempts, 0);
     assert_eq!(given_back.checkpoint.as_deref(), Some("2"));

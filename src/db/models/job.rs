@@ -315,9 +315,13 @@ impl JobRow {
 
     /// Queues a paused job to run now; false if it was not paused.
     pub async fn resume(conn: &mut Conn, id: &JobId, now: NaiveDateTime) -> Result<bool, DbError> {
-        let q = diesel::update(jobs::table.find(id).filter(jobs::status.eq(JobStatus::Paused)))
-            .set((
-                jobs::status.eq(JobStatus::Queued),
+        let q = diesel::update(
+            jobs::table
+                .find(id)
+                .filter(jobs::status.eq(JobStatus::Paused)),
+        )
+        .set((
+            jobs::status.eq(JobStatus::Queued),
             jobs::run_at.eq(now),
             jobs::updated_at.eq(now),
         ));

@@ -214,12 +214,8 @@ impl PermissionRow {
 
     /// Gives back a one-time permission WeChat did not use (it refused the send).
     pub async fn refund(conn: &mut Conn, key: PermissionKey<'_>) -> Result<(), DbError> {
-        let q = diesel::update(
-            p::table
-                .find(key.columns())
-                .filter(p::long_term.eq(false)),
-        )
-        .set(p::one_time.eq(p::one_time + 1));
+        let q = diesel::update(p::table.find(key.columns()).filter(p::long_term.eq(false)))
+            .set(p::one_time.eq(p::one_time + 1));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }

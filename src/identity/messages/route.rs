@@ -120,8 +120,13 @@ impl Parts {
             let found = Addressee::on_app(&mut conn, kind, &route.app.app_id, users).await?;
             let permitted: Vec<OpenId> = if route.channel.needs_permission() {
                 let openids: Vec<OpenId> = found.iter().map(|a| a.openid.clone()).collect();
-                PermissionRow::for_openids(&mut conn, &route.app.app_id, &route.template_id, &openids)
-                    .await?
+                PermissionRow::for_openids(
+                    &mut conn,
+                    &route.app.app_id,
+                    &route.template_id,
+                    &openids,
+                )
+                .await?
                 .into_iter()
                 .filter(|p| p.long_term || p.one_time > 0)
                 .map(|p| p.openid)
