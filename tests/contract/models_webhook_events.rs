@@ -73,7 +73,7 @@ async fn an_event_is_stored_once_per_app_and_dedupe_key(backend: Backend) {
     );
 
     let kept = stored(&ctx, OA).await;
-    assert_eq!(ids(&kept), [first.id.clone()]);
+    assert_eq!(ids(&kept), std::slice::from_ref(&first.id));
     let row = &kept[0];
     assert_eq!((&row.payload, &row.openid), (&first.payload, &first.openid));
     assert_eq!(
