@@ -8,6 +8,7 @@ mod common;
 
 mod admin;
 mod models_identities;
+mod models_message_reports;
 mod models_messages;
 mod models_permissions;
 mod models_sessions;

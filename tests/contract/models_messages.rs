@@ -1,10 +1,9 @@
 //! `messages`: one message per idempotency key, status moves that happen only from the status
-//! named (a claim, a send's answer, a crash's `uncertain`), a bulk job's rows, delivery reports,
-//! listing, and a status the code does not know.
+//! named (a claim, a send's answer, a crash's `uncertain`), a bulk job's rows, listing, and a
+//! status the code does not know. WeChat's delivery reports: `models_message_reports`.
 
 use chrono::Duration;
 use wechat_identity::db::models::message::{MessageFilter, MessageRow, MessageStatus, Outcome};
-use wechat_identity::db::models::message_report::Delivery;
 use wechat_identity::types::{JobId, MessageId, OpenId, TemplateId, UserId, WechatMsgId};
 
 use crate::common::seed::{self, app, openid};
@@ -17,16 +16,15 @@ on_both_backends!(
     a_message_is_stored_once_per_idempotency_key,
     a_single_send_moves_only_from_the_status_named,
     a_bulk_jobs_messages_are_listed_once_claimed_once_and_closed,
-    delivery_reports_find_their_message,
     messages_are_listed_by_filter_newest_first,
     an_unknown_status_is_refused_and_never_read_as_another,
 );
 
-const TEMPLATE_CHANNEL: &str = "official_account_template";
-const SUBSCRIBE_CHANNEL: &str = "mini_program_subscribe";
+pub const TEMPLATE_CHANNEL: &str = "official_account_template";
+pub const SUBSCRIBE_CHANNEL: &str = "mini_program_subscribe";
 
 /// A single send's message to `user`, routed to o-1 on the OA with tpl-1.
-fn message(user: &UserId, status: MessageStatus) -> MessageRow {
+pub fn message(user: &UserId, status: MessageStatus) -> MessageRow {
     MessageRow {
         id: MessageId::generate(),
         user_id: user.clone(),
@@ -71,20 +69,11 @@ fn routed(status: MessageStatus) -> Outcome {
     }
 }
 
-/// WeChat's report on `msg_id` at `at`: delivered, or not (`error`: code, message).
-fn report<'a>(
-    msg_id: &'a WechatMsgId,
-    at: chrono::NaiveDateTime,
-    error: Option<(&'a str, &'a str)>,
-) -> Delivery<'a> {
-    Delivery { msg_id, at, error }
-}
-
 fn owned(ids: &[&MessageId]) -> Vec<MessageId> {
     ids.iter().map(|&id| id.clone()).collect()
 }
 
-async fn status_of(ctx: &Ctx, id: &MessageId) -> MessageStatus {
+pub async fn status_of(ctx: &Ctx, id: &MessageId) -> MessageStatus {
     let mut conn = ctx.conn().await;
     let row = MessageRow::find(&mut conn, id).await.unwrap();
     row.expect("the message exists").status
@@ -314,88 +303,6 @@ async fn a_bulk_jobs_messages_are_listed_once_claimed_once_and_closed(backend: B
     );
     let other = MessageRow::job_counts(&mut conn, &other_job).await.unwrap();
     assert_eq!(other, [(Queued, None, 1)], "another job's untouched");
-}
-
-async fn delivery_reports_find_their_message(backend: Backend) {
-    let ctx = Ctx::new(backend).await;
-    let mut conn = ctx.conn().await;
-    let user = UserId::generate();
-    let with_msgid = |msg_id: &str| MessageRow {
-        wechat_msg_id: Some(WechatMsgId::new(msg_id)),
-        ..message(&user, Sent)
-    };
-    let (a, b) = (with_msgid("w-1"), with_msgid("w-2"));
-    MessageRow::insert(&mut conn, &a).await.unwrap();
-    MessageRow::insert(&mut conn, &b).await.unwrap();
-    let (at, w1, w2) = (
-        seed::now_us(),
-        WechatMsgId::new("w-1"),
-        WechatMsgId::new("w-2"),
-    );
-    let found = MessageRow::delivered(&mut conn, &app(OA), &w1, report(&w1, at, None)).await;
-    assert_eq!(found.unwrap(), Some(a.id.clone()));
-    let other_app = MessageRow::delivered(&mut conn, &app(MP_A), &w1, report(&w1, at, None)).await;
-    assert_eq!(other_app.unwrap(), None, "a msgid is per app");
-    let blocked = Some(("USER_BLOCKED", "blocked"));
-    MessageRow::delivered(&mut conn, &app(OA), &w2, report(&w2, at, blocked))
-        .await
-        .unwrap();
-    let a_now = MessageRow::find(&mut conn, &a.id).await.unwrap().unwrap();
-    assert_eq!((a_now.status, a_now.delivered_at), (Delivered, Some(at)));
-    let b_now = MessageRow::find(&mut conn, &b.id).await.unwrap().unwrap();
-    assert_eq!(
-        (b_now.status, b_now.error_code.as_deref()),
-        (Failed, Some("USER_BLOCKED"))
-    );
-    // A report changes only messages awaiting one (sending, sent, uncertain).
-    assert!(
-        !MessageRow::set_delivery(&mut conn, &b.id, report(&w1, at, None))
-            .await
-            .unwrap()
-    );
-    assert_eq!(status_of(&ctx, &b.id).await, Failed);
-
-    // Without a known msgid: the latest message to the person on those channels (and that
-    // template) still awaiting a report and without a msgid.
-    let subscribe = |status| MessageRow {
-        channel: Some(SUBSCRIBE_CHANNEL.into()),
-        template_id: Some(TemplateId::new("tpl-2")),
-        ..message(&user, status)
-    };
-    let (older, newer, refused) = (subscribe(Sent), subscribe(Uncertain), subscribe(Failed));
-    for row in [&older, &newer, &refused] {
-        MessageRow::insert(&mut conn, row).await.unwrap();
-    }
-    let (tpl2, o1) = (TemplateId::new("tpl-2"), openid("o-1"));
-    let awaiting = async |template: &TemplateId, channel: &str, person: &OpenId| {
-        let mut conn = ctx.conn().await;
-        MessageRow::awaiting_report(&mut conn, &app(OA), person, &[channel], Some(template))
-            .await
-            .unwrap()
-    };
-    assert_eq!(
-        awaiting(&tpl2, SUBSCRIBE_CHANNEL, &o1).await,
-        Some(newer.id.clone())
-    );
-    assert_eq!(
-        awaiting(&TemplateId::new("tpl-9"), SUBSCRIBE_CHANNEL, &o1).await,
-        None
-    );
-    assert_eq!(awaiting(&tpl2, TEMPLATE_CHANNEL, &o1).await, None);
-    assert_eq!(
-        awaiting(&tpl2, SUBSCRIBE_CHANNEL, &openid("o-2")).await,
-        None
-    );
-    let w3 = WechatMsgId::new("w-3");
-    assert!(
-        MessageRow::set_delivery(&mut conn, &newer.id, report(&w3, at, None))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        awaiting(&tpl2, SUBSCRIBE_CHANNEL, &o1).await,
-        Some(older.id.clone())
-    );
 }
 
 async fn messages_are_listed_by_filter_newest_first(backend: Backend) {
