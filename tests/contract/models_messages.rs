@@ -4,13 +4,13 @@
 
 use chrono::Duration;
 use wechat_identity::db::models::message::{MessageFilter, MessageRow, MessageStatus, Outcome};
-use wechat_identity::types::{JobId, MessageId, OpenId, TemplateId, UserId, WechatMsgId};
+use wechat_identity::types::{JobId, MessageId, TemplateId, UserId, WechatMsgId};
 
 use crate::common::seed::{self, app, openid};
 use crate::common::*;
 use crate::on_both_backends;
 
-use MessageStatus::{Delivered, Failed, Queued, Sending, Sent, Uncertain};
+use MessageStatus::{Failed, Queued, Sending, Sent, Uncertain};
 
 on_both_backends!(
     a_message_is_stored_once_per_idempotency_key,
