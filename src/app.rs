@@ -14,6 +14,7 @@ use crate::auth::{ApiKeys, TokenIssuer};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
+use crate::graphql::published::Published;
 use crate::http::{self, HttpState};
 use crate::identity::access::System;
 use crate::identity::{Identity, Setup};
@@ -55,6 +56,8 @@ pub struct App {
     pub sandbox: Option<Sandbox>,
     /// The job runner (started by [`start`]), with this app's jobs registered.
     pub jobs: Runner,
+    /// The SDL gateways are shown (`federation.expose`).
+    pub published: Arc<Published>,
 }
 
 impl App {
@@ -101,6 +104,9 @@ impl App {
             state_signer,
             api_keys,
         });
+        let published = crate::graphql::published(&identity.config().federation.expose)
+            .map(Arc::new)
+            .map_err(|e| crate::config::invalid("federation.expose", e))?;
         let jobs = jobs
             .periodic(PurgeExpired::new(identity.system()), purge_every)
             .register(FollowerSync::new(identity.system()))
@@ -117,6 +123,7 @@ impl App {
             identity,
             sandbox,
             jobs,
+            published,
         })
     }
 
@@ -127,6 +134,7 @@ impl App {
             identity: self.identity.clone(),
             trusted_proxies: Arc::new(self.identity.config().limits.trusted_proxy_nets()),
             persisted: http::PersistedQueries::new(&self.identity.config().graphql).map(Arc::new),
+            published: self.published.clone(),
         };
         http::router(state, self.sandbox.as_ref())
     }
@@ -142,11 +150,30 @@ pub struct Running {
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Who runs the queued jobs of a [`start`]ed service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobRunner {
+    /// The job runner, in the background until shutdown (the service).
+    Background,
+    /// Nobody unless the caller does, with [`Runner::run_pending`] on [`App::jobs`] (the tests:
+    /// a test runs the jobs it waits for, at once and to their end).
+    Caller,
+}
+
 /// Binds `config.listen`, points the WeChat client at the in-process sandbox in sandbox mode,
-/// builds the app and serves it until `shutdown` resolves.
+/// builds the app and serves it until `shutdown` resolves, with the job runner.
 pub async fn start(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    start_with(config, shutdown, JobRunner::Background).await
+}
+
+/// [`start`], with the queued jobs run by `jobs`.
+pub async fn start_with(
     mut config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    jobs: JobRunner,
 ) -> Result<Running, StartError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -192,12 +219,17 @@ pub async fn start(
         Duration::from_secs(limits.purge_interval_secs),
         stopped.clone(),
     ));
-    let runner = app.jobs.clone().run(stopped.clone());
+    let runner = (jobs == JobRunner::Background).then(|| app.jobs.clone().run(stopped.clone()));
     let handle = tokio::spawn(async move {
         let mut stopped = stopped;
         let serve = http::serve(listener, router, &limits, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         });
+        let runner = async move {
+            if let Some(runner) = runner {
+                runner.await;
+            }
+        };
         // Both stop on the signal (serve returns only then); the runner lets running jobs
         // finish within the same grace as requests.
         let (served, ()) = tokio::join!(serve, runner);

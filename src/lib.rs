@@ -6,10 +6,6 @@
 pub mod app;
 pub mod auth;
 pub mod bench;
-pub mod bench_follow;
-pub mod bench_followers;
-pub mod bench_messages;
-pub mod bench_reads;
 pub mod config;
 pub mod crypto;
 pub mod db;

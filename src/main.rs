@@ -34,15 +34,15 @@ enum Command {
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Measure login throughput against the in-process sandbox.
-    Bench(wechat_identity::bench::BenchArgs),
+    Bench(wechat_identity::bench::login::BenchArgs),
     /// Measure a follower sync of many sandbox followers.
-    BenchFollowers(wechat_identity::bench_followers::FollowerBenchArgs),
+    BenchFollowers(wechat_identity::bench::followers::FollowerBenchArgs),
     /// How soon a follow pushed to the webhook is a user (the job runner's wake-up).
-    BenchFollow(wechat_identity::bench_follow::FollowBenchArgs),
+    BenchFollow(wechat_identity::bench::follow::FollowBenchArgs),
     /// Bulk and single message sends to sandbox followers, and a bulk job killed and resumed.
-    BenchMessages(wechat_identity::bench_messages::MessageBenchArgs),
+    BenchMessages(wechat_identity::bench::messages::MessageBenchArgs),
     /// Read throughput on PostgreSQL beside PostGraphile v4 on the same data (needs wrk, Node.js).
-    BenchReads(wechat_identity::bench_reads::ReadBenchArgs),
+    BenchReads(wechat_identity::bench::reads::ReadBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,13 +72,13 @@ fn main() -> ExitCode {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::Bench(args) => wechat_identity::bench::run(args)
+            Command::Bench(args) => wechat_identity::bench::login::run(args)
                 .await
                 .map_err(|e| e.to_string()),
-            Command::BenchFollowers(args) => wechat_identity::bench_followers::run(args).await,
-            Command::BenchFollow(args) => wechat_identity::bench_follow::run(args).await,
-            Command::BenchMessages(args) => wechat_identity::bench_messages::run(args).await,
-            Command::BenchReads(args) => wechat_identity::bench_reads::run(args).await,
+            Command::BenchFollowers(args) => wechat_identity::bench::followers::run(args).await,
+            Command::BenchFollow(args) => wechat_identity::bench::follow::run(args).await,
+            Command::BenchMessages(args) => wechat_identity::bench::messages::run(args).await,
+            Command::BenchReads(args) => wechat_identity::bench::reads::run(args).await,
             Command::Schema => unreachable!("handled above"),
         }
     });

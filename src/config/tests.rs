@@ -1,5 +1,6 @@
 //! Configuration tests.
 use super::*;
+use crate::types::{AppId, AppKind};
 
 #[test]
 fn secrets_never_print() {
@@ -212,4 +213,12 @@ fn bad_limits_are_named() {
     c.rate_limits.login.per_ip.burst = 0;
     let err = c.finish().unwrap_err().to_string();
     assert!(err.contains("rate_limits.login.per_ip.burst"), "{err}");
+}
+
+#[test]
+fn federation_expose_is_read_and_an_unknown_field_stops_the_start() {
+    let c = Config::from_toml("[federation]\nexpose = [\"users\"]\n").unwrap();
+    assert_eq!(c.federation.expose, ["users"]);
+    let bad = crate::graphql::published(&["usrs".to_owned()]).unwrap_err();
+    assert!(bad.contains("`usrs` is not a root field"), "{bad}");
 }

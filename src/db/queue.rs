@@ -1,30 +1,69 @@
 //! The job queue's writes, below the job runner (`crate::jobs`), so that any layer may queue a
-//! job: [`enqueue`] (one per key) and the row of a new job.
+//! job. A kind of job is a [`JobSpec`]: its payload type, which names its kind and its key.
+//! [`enqueue`] stores one (one per key), [`enqueue_in`] does so inside the caller's
+//! transaction, and the job's handler (`crate::jobs::Job::Spec`) gets the same type back.
 
 use chrono::NaiveDateTime;
+use diesel::result::Error as DieselError;
 use diesel_async::SimpleAsyncConnection as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::models::job::{JobRow, JobStatus};
 use super::models::now;
 use super::{Conn, Db, DbError, transaction};
 use crate::types::JobId;
 
-/// Queues a one-off job of `kind` with `payload`, to run as soon as a runner is free.
+/// A kind of job, as its payload: what [`enqueue`] stores in `jobs.payload` and what the
+/// handler of [`JobSpec::KIND`] is given back, so both ends are the one type.
 ///
-/// `key` makes it one per subject (keys are shared by all kinds, so name them like
-/// `follower_sync:{app_id}`): while a job with that key is queued, running or paused, that job
-/// is returned and nothing is queued, so a second "start" does not start a second job. A
-/// finished (completed or failed) job with that key is replaced by the new one. Without a key
-/// the job's id is its key.
-pub async fn enqueue(
-    db: &Db,
-    kind: &str,
-    key: Option<&str>,
-    payload: &serde_json::Value,
-) -> Result<JobRow, DbError> {
-    let payload = payload.to_string();
+/// ```ignore
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// #[serde(rename_all = "camelCase")]
+/// pub struct WebhookEventsPayload { pub app_id: AppId }
+///
+/// impl JobSpec for WebhookEventsPayload {
+///     const KIND: &'static str = "webhook_events";
+///     fn dedup_key(&self) -> Option<String> {
+///         Some(self.app_id.to_string()) // one per app: key `webhook_events:{appId}`
+///     }
+/// }
+/// ```
+pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The kind: which handler runs it (one handler per kind in a runner), as stored in
+    /// `jobs.kind`; a periodic job's key too. Unique in the service.
+    const KIND: &'static str;
+
+    /// The subject that makes it one per subject (the stored key is `{KIND}:{dedup_key}`, see
+    /// [`key_of`]): while a job with that key is queued, running or paused, [`enqueue`] returns
+    /// it and queues nothing. `None` (the default): every enqueue is a job of its own.
+    fn dedup_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The key `job` is stored under: `{KIND}:{dedup_key}`, or none (the job's id is its key).
+pub fn key_of<J: JobSpec>(job: &J) -> Option<String> {
+    job.dedup_key()
+        .map(|subject| format!("{}:{subject}", J::KIND))
+}
+
+/// Queues a one-off job, to run as soon as a runner is free.
+///
+/// With a key ([`JobSpec::dedup_key`]): while a job with that key is queued, running or paused,
+/// that job is returned and nothing is queued, so a second "start" does not start a second job
+/// (it is looked for without a lock first, so repeating a start takes no write lock). A
+/// finished (completed or failed) job with that key is replaced by the new one.
+pub async fn enqueue<J: JobSpec>(db: &Db, job: &J) -> Result<JobRow, DbError> {
+    if let Some(key) = key_of(job) {
+        let current = JobRow::find_by_key(&mut db.conn().await?, &key).await?;
+        if let Some(live) = current.filter(|j| !j.status.is_finished()) {
+            return Ok(live);
+        }
+    }
+    let payload = payload_of(job)?;
     let queued = transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
-        enqueue_in(conn, kind, key, &payload).await
+        queue_row(conn, J::KIND, key_of(job).as_deref(), &payload).await
     })
     .await?;
     db.wake_jobs();
@@ -34,7 +73,34 @@ pub async fn enqueue(
 /// [`enqueue`] inside the caller's transaction, for a job that must not run before rows written
 /// in the same transaction exist (it is queued when they are). After the commit the caller
 /// wakes this process's runner with [`Db::wake_jobs`] (other instances hear the commit).
-pub async fn enqueue_in(
+pub async fn enqueue_in<J: JobSpec>(conn: &mut Conn, job: &J) -> Result<JobRow, DbError> {
+    queue_row(conn, J::KIND, key_of(job).as_deref(), &payload_of(job)?).await
+}
+
+/// The job stored under `job`'s key, whatever its status (none for a job without a key).
+pub async fn find_same<J: JobSpec>(db: &Db, job: &J) -> Result<Option<JobRow>, DbError> {
+    match key_of(job) {
+        Some(key) => JobRow::find_by_key(&mut db.conn().await?, &key).await,
+        None => Ok(None),
+    }
+}
+
+/// `row`'s payload as `J`: none if the row is of another kind, an error if it does not parse.
+pub fn spec<J: JobSpec>(row: &JobRow) -> Result<Option<J>, DbError> {
+    if row.kind != J::KIND {
+        return Ok(None);
+    }
+    serde_json::from_str(&row.payload)
+        .map(Some)
+        .map_err(|e| DbError::Query(DieselError::DeserializationError(Box::new(e))))
+}
+
+fn payload_of<J: JobSpec>(job: &J) -> Result<String, DbError> {
+    serde_json::to_string(job)
+        .map_err(|e| DbError::Query(DieselError::SerializationError(Box::new(e))))
+}
+
+async fn queue_row(
     conn: &mut Conn,
     kind: &str,
     key: Option<&str>,

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Pos, ServerError, ServerResult, Variables};
+use async_graphql::{ServerResult, Variables};
 
-use super::error::ErrorCode;
-pub(super) use super::walk::{Counter, MAX_NESTING, MAX_VISITS, Uncountable, Walk};
+use super::error::{ErrorCode, refuse, refuse_with};
+use super::walk::{Counter, MAX_NESTING, MAX_VISITS, Uncountable};
+use super::weights::{self, INTROSPECTION_FIELDS, Weighing};
 
 /// Root fields that issue a session (each login calls WeChat).
 pub const LOGIN_FIELDS: &[&str] = &[
@@ -36,9 +37,6 @@ pub const WECHAT_FIELDS: &[&str] = &[
     "recordSubscribeConsent",
 ];
 
-/// Root fields that introspect the schema (`__typename` is not one: it is always answered).
-pub const INTROSPECTION_FIELDS: &[&str] = &["__schema", "__type"];
-
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
 /// operation, no introspection when it is off, and the schema fields and `_entities` weighed
 /// (see [`super::weights`]).
@@ -60,19 +58,15 @@ pub struct Budget {
     pub public_sdl: bool,
 }
 
-pub(super) fn refuse(message: String, pos: Option<Pos>) -> ServerError {
-    refuse_with(ErrorCode::BadUserInput, message, pos)
-}
-
-pub(super) fn refuse_with(code: ErrorCode, message: String, pos: Option<Pos>) -> ServerError {
-    let mut error = ServerError::new(message, pos);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code.as_str());
-    error.extensions = Some(extensions);
-    error
-}
-
 impl Budget {
+    /// What the schema's built-in fields may weigh under this budget.
+    fn weighing(&self) -> Weighing {
+        Weighing {
+            introspection_fields: self.introspection_fields,
+            max_complexity: self.max_complexity,
+        }
+    }
+
     /// The budget of `config` (`[limits]` and `graphql.introspection`).
     pub fn of(config: &crate::config::Config) -> Self {
         let limits = &config.limits;
@@ -99,7 +93,7 @@ impl Budget {
         let checked = match request.parsed_query() {
             Ok(doc) => self
                 .check(doc, &variables)
-                .and_then(|()| super::weights::check_sdl_access(doc, self.public_sdl, access)),
+                .and_then(|()| weights::check_sdl_access(doc, self.public_sdl, access)),
             Err(_) => Ok(()),
         };
         request.variables = variables;
@@ -142,7 +136,12 @@ impl Budget {
                     ));
                 }
             }
-            super::weights::check(self, doc, &operation.node.selection_set.node, variables)?;
+            weights::check(
+                &self.weighing(),
+                doc,
+                &operation.node.selection_set.node,
+                variables,
+            )?;
             for (names, max, what, key) in budgets {
                 let mut counter = Counter::new(doc, names);
                 let found = counter

@@ -3,6 +3,8 @@
 //! limits `extensions.retryAfter`, a refused message `extensions.messageId` (the message recorded
 //! with its failure).
 
+use async_graphql::{Pos, ServerError};
+
 pub use crate::error::{ApiError, ErrorCode};
 
 /// The GraphQL error a client sees.
@@ -28,4 +30,17 @@ impl From<ApiError> for async_graphql::Error {
 /// Converts any layer's error into the GraphQL error the client sees.
 pub fn gql(e: impl Into<ApiError>) -> async_graphql::Error {
     e.into().into()
+}
+
+/// A request refused before it runs: BAD_USER_INPUT with `message`, at `pos`.
+pub(super) fn refuse(message: String, pos: Option<Pos>) -> ServerError {
+    refuse_with(ErrorCode::BadUserInput, message, pos)
+}
+
+pub(super) fn refuse_with(code: ErrorCode, message: String, pos: Option<Pos>) -> ServerError {
+    let mut error = ServerError::new(message, pos);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    error.extensions = Some(extensions);
+    error
 }

@@ -13,6 +13,7 @@ pub mod mutation;
 pub mod node;
 pub mod official_account;
 pub mod paging;
+pub mod published;
 pub mod query;
 pub mod types;
 pub mod users;
@@ -79,10 +80,25 @@ pub fn schema(limits: &GraphqlConfig) -> AppSchema {
     builder(limits).finish()
 }
 
-/// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`):
-/// the Federation v2 subgraph schema, the same text `_service { sdl }` answers.
-pub fn sdl() -> String {
+/// The schema's own Federation v2 SDL, every field unmarked (what async-graphql's `_service`
+/// answers before [`published::Published::answer`] swaps it).
+fn full_sdl() -> String {
     builder(&GraphqlConfig::default())
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
+
+/// What a gateway is shown with `federation.expose` = `expose` (see [`published`]).
+pub fn published(expose: &[String]) -> Result<published::Published, String> {
+    published::Published::new(full_sdl(), expose)
+}
+
+/// The SDL the server exports (`wechat-identity schema`; equals the committed `schema.graphql`):
+/// the Federation v2 subgraph schema as a gateway is shown it by default, the same text
+/// `_service { sdl }` answers (admin and service fields `@inaccessible`).
+pub fn sdl() -> String {
+    published(&[])
+        .expect("the schema's own SDL can be marked")
+        .sdl()
+        .to_owned()
 }

@@ -6,8 +6,8 @@ use super::access;
 use super::error::{ApiError, gql};
 use super::query::user_id;
 use super::types::{AuthPayload, LoginWithMiniProgramInput, LoginWithOfficialAccountInput, User};
-use crate::identity::mini_program::MiniProgramLogin;
-use crate::identity::official_account::OfficialAccountLogin;
+use crate::identity::login::mini_program::MiniProgramLogin;
+use crate::identity::login::official_account::OfficialAccountLogin;
 use crate::identity::rules::MergePair;
 use crate::types::IdentityId;
 

@@ -7,7 +7,8 @@ use async_graphql::{Context, ID, Interface};
 use super::access;
 use super::error::{ApiError, gql};
 use super::types::{MiniProgramIdentity, OfficialAccountIdentity, User};
-use crate::identity::nodes::{MAX_NODES, NodeRow};
+use crate::identity::nodes::MAX_NODES;
+use crate::identity::values::NodeRow;
 
 /// An object with a global id: `node(id)` finds it again.
 #[derive(Interface)]

@@ -8,7 +8,7 @@ use super::access;
 use super::error::gql;
 use super::types::OfficialAccountIdentity;
 use crate::db::models::follower_sync::FollowerSyncRow;
-use crate::identity::followers::MAX_SYNCS_LISTED;
+use crate::identity::server_side::followers::MAX_SYNCS_LISTED;
 
 /// An app's access token for WeChat's server API, shared by every instance of this service.
 #[derive(SimpleObject)]

@@ -9,7 +9,7 @@ use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitie
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
-use crate::identity::mini_program::LoginOutcome;
+use crate::identity::values::LoginOutcome;
 use crate::types::{UnionId, UserId};
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {

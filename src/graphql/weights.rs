@@ -16,12 +16,20 @@ use async_graphql::parser::types::{ExecutableDocument, Field, SelectionSet};
 use async_graphql::{Positioned, ServerResult, Variables};
 use async_graphql_value::{ConstValue, Value};
 
-use super::budget::{
-    Budget, Counter, INTROSPECTION_FIELDS, Uncountable, Walk, refuse, refuse_with,
-};
-use super::error::ApiError;
+use super::error::{ApiError, refuse, refuse_with};
+use super::walk::{Counter, Uncountable, Walk};
 use crate::identity::access::Access;
 
+/// Root fields that introspect the schema (`__typename` is not one: it is always answered).
+pub const INTROSPECTION_FIELDS: &[&str] = &["__schema", "__type"];
+/// What the built-in fields may weigh (from `[graphql]`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Weighing {
+    /// `graphql.introspection_fields_per_request`.
+    pub introspection_fields: usize,
+    /// `graphql.max_complexity` (what `_entities` weighs is held against it).
+    pub max_complexity: usize,
+}
 /// The root field that answers the SDL.
 const SERVICE: &[&str] = &["_service"];
 /// The root field that resolves federation representations.
@@ -34,7 +42,7 @@ const MAX_TREE_DEPTH: usize = 256;
 /// within their budget, `_entities` within the complexity. A document too deep or too large to
 /// count is left to the budget's own refusal (it walks the same selections).
 pub(super) fn check<'d>(
-    budget: &Budget,
+    budget: &Weighing,
     doc: &'d ExecutableDocument,
     set: &'d SelectionSet,
     variables: &Variables,
@@ -196,7 +204,10 @@ fn tree_size<'d>(
 mod tests {
     use super::*;
 
-    use super::super::budget::TEST_BUDGET as BUDGET;
+    const BUDGET: Weighing = Weighing {
+        introspection_fields: 3,
+        max_complexity: 5000,
+    };
 
     fn run(q: &str, variables: Variables) -> ServerResult<()> {
         let doc = async_graphql::parser::parse_query(q).unwrap();

@@ -173,8 +173,12 @@ async fn execute(
     let loader = DataLoader::new(DbLoader(access.related()), tokio::spawn);
     let request = request.data(access).data(client).data(loader);
     let limit = config.graphql.execution_timeout_ms;
+    let asks_sdl = request.query.contains("_service");
     match tokio::time::timeout(Duration::from_millis(limit), state.schema.execute(request)).await {
         Ok(mut response) => {
+            if asks_sdl {
+                state.published.answer(&mut response);
+            }
             explain_errors(&mut response, &config.graphql);
             reply(media, response, max_bytes)
         }

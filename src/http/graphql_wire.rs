@@ -326,7 +326,8 @@ impl WireRequest {
             .extensions
             .as_ref()
             .and_then(|e| e.get("persistedQuery"));
-        PersistedQueries::apply(persisted, extension, &mut query)?;
+        PersistedQueries::apply(persisted, extension, &mut query)
+            .map_err(|(code, why)| Refusal::graphql(code, why))?;
         let Some(query) = query else {
             return Err(Refusal::http(
                 StatusCode::BAD_REQUEST,

@@ -42,6 +42,8 @@ pub struct HttpState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Automatic persisted queries' cache (None: `graphql.persisted_queries` is off).
     pub persisted: Option<Arc<PersistedQueries>>,
+    /// The SDL `_service` answers (admin and service fields `@inaccessible`).
+    pub published: Arc<crate::graphql::published::Published>,
 }
 
 impl HttpState {

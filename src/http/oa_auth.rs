@@ -19,8 +19,8 @@ use super::HttpState;
 use crate::error::{ApiError, ErrorCode};
 use crate::html::escape;
 use crate::identity::IdentityError;
-use crate::identity::oauth_state::browser_cookie_name;
-use crate::identity::official_account::{ServerLogin, ServerLoginError};
+use crate::identity::login::oauth_state::browser_cookie_name;
+use crate::identity::login::official_account::{ServerLogin, ServerLoginError};
 use crate::wechat::official_account::OauthScope;
 
 #[derive(Deserialize)]

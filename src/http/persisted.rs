@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use super::graphql_wire::Refusal;
 use crate::config::GraphqlConfig;
 use crate::crypto::sha256_hex;
 use crate::graphql::error::ErrorCode;
@@ -47,23 +46,24 @@ impl PersistedQueries {
     }
 
     /// Applies the request's `extensions.persistedQuery` (if any) to `query`: fills it from the
-    /// cache, or checks its hash and remembers it.
+    /// cache, or checks its hash and remembers it. A refusal is the code and message the client
+    /// sees (a well-formed request that GraphQL refuses).
     pub fn apply(
         this: Option<&Self>,
         extension: Option<&serde_json::Value>,
         query: &mut Option<String>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), (ErrorCode, &'static str)> {
         let Some(extension) = extension else {
             return Ok(());
         };
         let Some(this) = this else {
-            return Err(Refusal::graphql(
+            return Err((
                 ErrorCode::PersistedQueryNotSupported,
                 "persisted queries are turned off on this server (graphql.persisted_queries): \
                  send the query's text without extensions.persistedQuery",
             ));
         };
-        let bad = |why: &str| Refusal::graphql(ErrorCode::BadUserInput, why);
+        let bad = |why: &'static str| (ErrorCode::BadUserInput, why);
         let pq = PersistedQuery::deserialize(extension)
             .map_err(|_| bad("extensions.persistedQuery must be {version: 1, sha256Hash}"))?;
         if pq.version != 1 {
@@ -92,7 +92,7 @@ impl PersistedQueries {
                     *query = Some(text.to_string());
                     Ok(())
                 }
-                None => Err(Refusal::graphql(
+                None => Err((
                     ErrorCode::PersistedQueryNotFound,
                     "PersistedQueryNotFound: this server does not know the query's hash; send the \
                      query's text with it",

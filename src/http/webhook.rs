@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::HttpState;
-use crate::identity::webhook::{PushQuery, Refused};
+use crate::identity::server_side::webhook::{PushQuery, Refused};
 
 /// `GET`: URL verification.
 pub async fn verify(

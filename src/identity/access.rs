@@ -58,7 +58,7 @@
 //!
 //! ```compile_fail
 //! # async fn resolver(access: &wechat_identity::identity::access::Access) {
-//! let q = wechat_identity::identity::webhook::PushQuery::default();
+//! let q = wechat_identity::identity::server_side::webhook::PushQuery::default();
 //! let stored = access.public().unwrap().receive_push("wx", &q, "").await; // `Webhook` only
 //! # }
 //! ```
@@ -77,9 +77,7 @@
 //! # }
 //! ```
 
-use super::mini_program::LoginOutcome;
-use super::nodes::NodeRow;
-use super::reads::Prefetched;
+use super::values::{LoginOutcome, NodeRow, Prefetched};
 use super::{ClientInfo, Identity, IdentityError, Parts};
 use crate::auth::sessions;
 use crate::auth::{AuthError, Caller, Role, caller};

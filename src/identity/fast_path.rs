@@ -15,8 +15,8 @@
 //! statement's snapshot and its row lock, the statement has spent the state but not logged in;
 //! the full path then refuses the spent state and the person starts the login again.
 
-use super::mini_program::LoginOutcome;
 use super::sighting::{Seen, Sighting};
+use super::values::LoginOutcome;
 use super::{ClientInfo, IdentityError, Parts};
 use crate::auth::sessions::PendingSession;
 use crate::db::Backend;

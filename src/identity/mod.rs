@@ -11,19 +11,14 @@
 pub mod access;
 pub mod admin;
 mod fast_path;
-pub mod follower_sync;
-pub mod followers;
+pub mod login;
 pub mod messages;
-pub mod mini_program;
 pub mod nodes;
-pub mod oauth_state;
-pub mod official_account;
 mod reads;
 pub mod rules;
+pub mod server_side;
 pub mod sighting;
-pub mod webhook;
-mod webhook_replay;
-pub mod wechat_token;
+pub mod values;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -122,7 +117,7 @@ pub struct Parts {
     /// Whether returning Mini Program logins may take the PostgreSQL fast path.
     fast_path: bool,
     /// Apps' access tokens for WeChat's server API.
-    access_tokens: wechat_token::AccessTokens,
+    access_tokens: server_side::wechat_token::AccessTokens,
     /// Each app's send rate for bulk messages (none: unlimited).
     send_limits: std::collections::HashMap<String, governor::DefaultDirectRateLimiter>,
 }
@@ -167,12 +162,12 @@ impl Identity {
         let limiter = Limiter::new(&setup.config.rate_limits, &app_ids);
         let fast_path = setup.config.database_fast_path;
         let wechat = &setup.config.wechat;
-        let settings = wechat_token::TokenSettings {
+        let settings = server_side::wechat_token::TokenSettings {
             refresh_ahead: Duration::from_secs(wechat.token_refresh_ahead_secs),
             backoff: Duration::from_secs(wechat.token_backoff_secs),
             refresh_wait: Duration::from_millis(wechat.timeout_ms.saturating_mul(2) + 1000),
         };
-        let access_tokens = wechat_token::AccessTokens::new(
+        let access_tokens = server_side::wechat_token::AccessTokens::new(
             setup.db.clone(),
             setup.wechat.clone(),
             setup.token_sealer,

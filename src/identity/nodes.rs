@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::IdentityError;
 use super::access::Reader;
+use super::values::NodeRow;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -12,37 +13,6 @@ use crate::types::{IdentityId, UserId};
 
 /// The most ids one `nodes` call may ask for.
 pub const MAX_NODES: usize = 100;
-
-/// A row found by id.
-#[derive(Clone, Debug)]
-pub enum NodeRow {
-    /// A user (live, or a tombstone).
-    User(UserRow),
-    /// A Mini Program identity.
-    MiniProgram(MiniProgramIdentityRow),
-    /// An Official Account identity.
-    OfficialAccount(OfficialAccountIdentityRow),
-}
-
-impl NodeRow {
-    /// The id of the row.
-    pub fn id(&self) -> &str {
-        match self {
-            NodeRow::User(u) => u.id.as_str(),
-            NodeRow::MiniProgram(i) => i.id.as_str(),
-            NodeRow::OfficialAccount(i) => i.id.as_str(),
-        }
-    }
-
-    /// Whether the user `me` may see it: itself, a user merged into it, its identities.
-    pub fn belongs_to(&self, me: &UserId) -> bool {
-        match self {
-            NodeRow::User(u) => &u.id == me || u.merged_into.as_ref() == Some(me),
-            NodeRow::MiniProgram(i) => &i.user_id == me,
-            NodeRow::OfficialAccount(i) => &i.user_id == me,
-        }
-    }
-}
 
 impl Reader<'_> {
     /// The row of each id (None where there is none), in the order asked; at most

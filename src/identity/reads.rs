@@ -1,10 +1,8 @@
 //! Reads of the merged view, on the handles that may make them (see [`super::access`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use super::IdentityError;
 use super::access::{Reader, Related, SelfUser};
+use super::values::{recall, remember};
 use crate::auth::AuthError;
 use crate::config::AppConfig;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
@@ -54,42 +52,6 @@ impl SelfUser<'_> {
             .await?
             .ok_or_else(|| AuthError::Unauthenticated("the token's user no longer exists").into())
     }
-}
-
-/// Identities read ahead for a page of users (by [`Related::prefetch_identities`]), handed out
-/// once each to the batched reads that ask for them.
-#[derive(Default)]
-pub struct Prefetched {
-    mini_program: Memo<MiniProgramIdentityRow>,
-    official_account: Memo<OfficialAccountIdentityRow>,
-}
-
-/// Rows read ahead, by user id.
-type Memo<R> = Mutex<HashMap<UserId, Vec<R>>>;
-
-/// Stores `rows` under each of `ids` (an empty list for ids without rows).
-fn remember<R>(memo: &Memo<R>, ids: &[UserId], rows: Vec<R>, user: impl Fn(&R) -> &UserId) {
-    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
-    for id in ids {
-        memo.insert(id.clone(), Vec::new());
-    }
-    for row in rows {
-        memo.entry(user(&row).clone()).or_default().push(row);
-    }
-}
-
-/// Takes the remembered rows of `ids`; returns them and the ids that were not remembered.
-fn recall<R>(memo: &Memo<R>, ids: &[UserId]) -> (Vec<R>, Vec<UserId>) {
-    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
-    let mut rows = Vec::new();
-    let mut missing = Vec::new();
-    for id in ids {
-        match memo.remove(id) {
-            Some(found) => rows.extend(found),
-            None => missing.push(id.clone()),
-        }
-    }
-    (rows, missing)
 }
 
 impl Related {

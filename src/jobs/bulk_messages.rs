@@ -4,7 +4,7 @@
 
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::access::System;
-use crate::identity::messages::bulk::{BULK_MESSAGES, BatchEnd, BulkCheckpoint, BulkPayload};
+use crate::identity::messages::bulk::{BatchEnd, BulkCheckpoint, BulkPayload};
 
 /// Runs bulk message jobs.
 pub struct BulkMessages {
@@ -19,12 +19,13 @@ impl BulkMessages {
 }
 
 impl Job for BulkMessages {
-    fn kind(&self) -> &'static str {
-        BULK_MESSAGES
-    }
+    type Spec = BulkPayload;
 
-    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        let payload: BulkPayload = ctx.payload()?;
+    async fn run(
+        &self,
+        payload: BulkPayload,
+        ctx: &mut JobContext,
+    ) -> Result<JobOutcome, JobError> {
         let mut cp: BulkCheckpoint = ctx.checkpoint()?.unwrap_or_default();
         let job_id = ctx.id().to_owned();
         // A template unregistered since, or data that no longer fits it: the job cannot go on.

@@ -1,11 +1,11 @@
-//! What a handler sees of the job it runs: its payload, its checkpoint, and the lease.
+//! What a handler sees of the job it runs besides its payload: its checkpoint, and the lease.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::JobError;
+use super::{JobError, JobSpec};
 use crate::db::Db;
 use crate::db::models::job::JobRow;
 use crate::db::models::now;
@@ -51,9 +51,9 @@ impl JobContext {
         u32::try_from(self.row.attempts).unwrap_or(0)
     }
 
-    /// The payload, parsed (a payload that does not parse fails the job: another run would not
-    /// do better).
-    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+    /// The payload as `J` (the runner hands it to the handler of `J::KIND`); a payload that does
+    /// not parse fails the job: another run would not do better.
+    pub(super) fn payload<J: JobSpec>(&self) -> Result<J, JobError> {
         serde_json::from_str(&self.row.payload)
             .map_err(|e| JobError::Fatal(format!("the job's payload does not parse: {e}")))
     }

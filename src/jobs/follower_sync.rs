@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::IdentityError;
 use crate::identity::access::System;
-use crate::identity::follower_sync::{
-    FOLLOWER_SYNC, PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
+use crate::identity::server_side::follower_sync::{
+    PageOutcome, SyncCheckpoint, SyncPayload, SyncStatus,
 };
 use crate::wechat::WechatError;
 
@@ -27,12 +27,13 @@ impl FollowerSync {
 }
 
 impl Job for FollowerSync {
-    fn kind(&self) -> &'static str {
-        FOLLOWER_SYNC
-    }
+    type Spec = SyncPayload;
 
-    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        let payload: SyncPayload = ctx.payload()?;
+    async fn run(
+        &self,
+        payload: SyncPayload,
+        ctx: &mut JobContext,
+    ) -> Result<JobOutcome, JobError> {
         let mut cp: SyncCheckpoint = ctx.checkpoint()?.unwrap_or_default();
         let Some(sync) = self
             .system

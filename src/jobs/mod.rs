@@ -1,9 +1,11 @@
 //! Background jobs, leased through the database, so that with several instances on one
 //! PostgreSQL exactly one runs a given job at a time, and a job survives a crash.
 //!
-//! - A job is a row of `jobs` ([`JobRow`]): a kind (which [`Job`] handler runs it), a unique key,
-//!   a JSON payload and a JSON checkpoint. Periodic jobs (key = kind) are re-armed after every
-//!   run; one-off jobs are [`enqueue`]d, one per key.
+//! - A kind of job is a [`JobSpec`]: its payload type, which names its kind and its key. A job is
+//!   a row of `jobs` ([`JobRow`]): the kind (which [`Job`] handler runs it), a unique key, the
+//!   payload as JSON and a JSON checkpoint. One-off jobs are [`enqueue`]d (one per key);
+//!   periodic jobs (key = kind) are re-armed after every run. The handler of a kind is given
+//!   the payload as the spec's type ([`Job::Spec`]), so the compiler checks both ends.
 //! - A [`Runner`] claims the oldest due job in one transaction (on PostgreSQL with
 //!   `FOR UPDATE SKIP LOCKED`, see [`JobRow::next_due`]) and leases it: `lease_owner` is a token
 //!   of this claim, `lease_until` lies `jobs.lease_secs` ahead. While the handler runs the lease
@@ -37,39 +39,47 @@ use chrono::NaiveDateTime;
 
 pub use crate::db::models::job::{JobRow, JobStatus};
 use crate::db::models::now;
-pub use crate::db::queue::enqueue;
+pub use crate::db::queue::{JobSpec, enqueue, enqueue_in};
 use crate::db::{Db, DbError, Race, Retryable};
 use crate::types::JobId;
 pub use bulk_messages::BulkMessages;
 pub use context::JobContext;
 pub use follower_sync::FollowerSync;
-pub use purge::{PURGE_EXPIRED, PurgeExpired};
+pub use purge::{PurgeExpired, PurgePayload};
 pub use runner::Runner;
 pub use webhook::WebhookEvents;
 
-/// A job handler: runs the jobs of one kind.
+/// A job handler: runs the jobs of one kind, [`Job::Spec`]'s.
 ///
 /// ```ignore
-/// struct Hello;
-/// impl Job for Hello {
-///     fn kind(&self) -> &'static str { "hello" }
-///     async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Steps { total: u32 }
+/// impl JobSpec for Steps { const KIND: &'static str = "steps"; }
+///
+/// struct RunSteps;
+/// impl Job for RunSteps {
+///     type Spec = Steps;
+///     async fn run(&self, job: Steps, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
 ///         let from: u32 = ctx.checkpoint()?.unwrap_or(0);
-///         for step in from + 1..=3 {
+///         for step in from + 1..=job.total {
 ///             // ... do step ...
 ///             ctx.save_checkpoint(&step).await?;
 ///         }
 ///         Ok(JobOutcome::Done)
 ///     }
 /// }
+/// // Elsewhere: `enqueue(&db, &Steps { total: 3 })`, and `Runner::register(RunSteps)`.
 /// ```
 pub trait Job: Send + Sync + 'static {
-    /// The kind of job this handler runs (a periodic job's key too).
-    fn kind(&self) -> &'static str;
+    /// The jobs it runs: their kind, key and payload. A payload that does not parse as this
+    /// fails the job (another run would not do better).
+    type Spec: JobSpec;
 
-    /// Runs the job, from its checkpoint if it has one (a run that died or gave up saved it).
+    /// Runs the job `job`, from its checkpoint if it has one (a run that died or gave up saved
+    /// it).
     fn run(
         &self,
+        job: Self::Spec,
         ctx: &mut JobContext,
     ) -> impl Future<Output = Result<JobOutcome, JobError>> + Send;
 }

@@ -4,11 +4,16 @@
 //! window, queues the processing of webhook events still
 //! pending, and queues the scheduled follower syncs (`apps[].follower_sync_interval_secs`).
 
-use super::{Job, JobContext, JobError, JobOutcome};
+use super::{Job, JobContext, JobError, JobOutcome, JobSpec};
 use crate::identity::access::System;
 
-/// The kind (and key) of the purge job.
-pub const PURGE_EXPIRED: &str = "purge_expired";
+/// The purge job's payload: none (a periodic job; its key is its kind).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct PurgePayload {}
+
+impl JobSpec for PurgePayload {
+    const KIND: &'static str = "purge_expired";
+}
 
 /// Deletes expired states and login tickets (through [`System::purge_expired`]).
 pub struct PurgeExpired {
@@ -23,11 +28,9 @@ impl PurgeExpired {
 }
 
 impl Job for PurgeExpired {
-    fn kind(&self) -> &'static str {
-        PURGE_EXPIRED
-    }
+    type Spec = PurgePayload;
 
-    async fn run(&self, _ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
+    async fn run(&self, _: PurgePayload, _: &mut JobContext) -> Result<JobOutcome, JobError> {
         let (states, tickets) = self.system.purge_expired().await.map_err(JobError::retry)?;
         let events = self
             .system

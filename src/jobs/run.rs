@@ -15,8 +15,9 @@ use crate::db::models::job::{JobChange, JobRow};
 use crate::db::models::now;
 use crate::types::JobId;
 
-/// [`Job`] behind a pointer (its `run` returns an unnamed future).
+/// [`Job`] behind a pointer (its `run` returns an unnamed future, and takes its own spec).
 pub(super) trait DynJob: Send + Sync {
+    /// Parses the claimed job's payload as the handler's spec and runs it.
     fn run_boxed<'a>(
         &'a self,
         ctx: &'a mut JobContext,
@@ -28,7 +29,10 @@ impl<J: Job> DynJob for J {
         &'a self,
         ctx: &'a mut JobContext,
     ) -> BoxFuture<'a, Result<JobOutcome, JobError>> {
-        Box::pin(self.run(ctx))
+        Box::pin(async move {
+            let job = ctx.payload::<J::Spec>()?;
+            self.run(job, ctx).await
+        })
     }
 }
 

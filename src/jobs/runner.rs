@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use super::run::{DynJob, Ended};
-use super::{Job, JobStatus};
+use super::{Job, JobSpec, JobStatus};
 use crate::config::JobsConfig;
 use crate::db::models::job::{JobChange, JobRow};
 use crate::db::models::now;
@@ -24,6 +24,8 @@ pub(super) struct Handler {
     pub(super) job: Arc<dyn DynJob>,
     /// Periodic jobs: the pause between the end of a run and the next.
     pub(super) every: Option<Duration>,
+    /// Periodic jobs: the payload their row is armed with (the spec's default).
+    payload: String,
 }
 
 /// Runs the jobs of the registered kinds, leased through the database. Build it with
@@ -81,28 +83,35 @@ impl Runner {
         self
     }
 
-    /// Adds the handler of a kind of one-off jobs ([`super::enqueue`]).
+    /// Adds the handler of a kind of one-off jobs ([`super::enqueue`]d as its [`Job::Spec`]).
     ///
     /// # Panics
     /// If a handler of that kind was added already.
     pub fn register(self, job: impl Job) -> Self {
-        self.add(job, None)
+        self.add(job, None, String::new())
     }
 
     /// Adds a periodic job: run once `every` on one instance at a time, the first time as soon
-    /// as the runner starts (unless another instance ran it less than `every` ago).
+    /// as the runner starts (unless another instance ran it less than `every` ago), with its
+    /// spec's default as the payload.
     ///
     /// # Panics
-    /// If a handler of that kind was added already.
-    pub fn periodic(self, job: impl Job, every: Duration) -> Self {
-        self.add(job, Some(every))
+    /// If a handler of that kind was added already, or the default spec does not serialize.
+    pub fn periodic<J: Job>(self, job: J, every: Duration) -> Self
+    where
+        J::Spec: Default,
+    {
+        let payload = serde_json::to_string(&J::Spec::default())
+            .expect("a periodic job's default payload serializes");
+        self.add(job, Some(every), payload)
     }
 
-    fn add(mut self, job: impl Job, every: Option<Duration>) -> Self {
-        let kind = job.kind();
+    fn add<J: Job>(mut self, job: J, every: Option<Duration>, payload: String) -> Self {
+        let kind = <J::Spec as JobSpec>::KIND;
         let handler = Handler {
             job: Arc::new(job),
             every,
+            payload,
         };
         let added = self.handlers.insert(kind, handler).is_none();
         assert!(added, "a job handler of kind `{kind}` was added twice");
@@ -163,6 +172,28 @@ impl Runner {
         this.wind_down(tasks, held).await;
     }
 
+    /// Runs every job of its kinds that is due now, one after another in this task and each to
+    /// its end, until none is (a job that a run queues, due at once, runs too); arms the
+    /// periodic jobs first, as [`Runner::run`] does. Returns how many runs there were. For a
+    /// process that drives the queue itself instead of running the runner (the tests: what a
+    /// test waits for is done when this returns); the jobs are leased as usual.
+    pub async fn run_pending(&self) -> Result<usize, DbError> {
+        let this = Arc::new(self.clone());
+        let kinds: Vec<String> = this.handlers.keys().map(|k| (*k).to_owned()).collect();
+        this.arm_periodic().await;
+        let mut runs = 0;
+        loop {
+            match this.claim(&kinds).await? {
+                Claim::Job(row) => {
+                    this.clone().execute(row).await;
+                    runs += 1;
+                }
+                Claim::GaveUp(row, ended) => this.log_end(&row, &ended),
+                Claim::Nothing => return Ok(runs),
+            }
+        }
+    }
+
     /// Spawns [`Runner::run`].
     pub fn spawn(self, stopped: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.run(stopped))
@@ -178,7 +209,8 @@ impl Runner {
             let armed = transaction(&self.db, async |conn: &mut Conn| -> Result<(), DbError> {
                 let at = now();
                 let Some(row) = JobRow::find_by_key_locked(conn, kind).await? else {
-                    return JobRow::insert(conn, &new_row(kind, Some(kind), "{}", at)).await;
+                    let row = new_row(kind, Some(kind), &handler.payload, at);
+                    return JobRow::insert(conn, &row).await;
                 };
                 let run_at = match row.status {
                     JobStatus::Queued if row.run_at > at + every => at + every,

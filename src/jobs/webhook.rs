@@ -8,8 +8,7 @@ use std::time::Duration;
 use super::{Job, JobContext, JobError, JobOutcome};
 use crate::identity::IdentityError;
 use crate::identity::access::System;
-use crate::identity::webhook::WEBHOOK_EVENTS;
-use crate::types::AppId;
+use crate::identity::server_side::webhook::WebhookEventsPayload;
 use crate::wechat::WechatError;
 
 /// How long processing waits after WeChat's quota errors.
@@ -27,19 +26,14 @@ impl WebhookEvents {
     }
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Payload {
-    app_id: AppId,
-}
-
 impl Job for WebhookEvents {
-    fn kind(&self) -> &'static str {
-        WEBHOOK_EVENTS
-    }
+    type Spec = WebhookEventsPayload;
 
-    async fn run(&self, ctx: &mut JobContext) -> Result<JobOutcome, JobError> {
-        let payload: Payload = ctx.payload()?;
+    async fn run(
+        &self,
+        payload: WebhookEventsPayload,
+        _: &mut JobContext,
+    ) -> Result<JobOutcome, JobError> {
         match self.system.process_webhook_events(&payload.app_id).await {
             Ok(n) => {
                 tracing::debug!(app = %payload.app_id, events = n, "processed webhook events");

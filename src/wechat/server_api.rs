@@ -4,7 +4,7 @@
 //!
 //! Every call but the token calls takes the app's access token; which token to pass, and what to
 //! do when WeChat calls it invalid, is the token manager's business
-//! (`crate::identity::wechat_token`). Tokens are secrets: they travel only in queries, which the
+//! (`crate::identity::server_side::wechat_token`). Tokens are secrets: they travel only in queries, which the
 //! client never logs.
 
 use serde::{Deserialize, Serialize};

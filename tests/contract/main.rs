@@ -8,6 +8,8 @@ mod common;
 
 mod admin;
 mod models_identities;
+mod models_jobs;
+mod models_jobs_queue;
 mod models_message_reports;
 mod models_messages;
 mod models_permissions;

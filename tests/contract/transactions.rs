@@ -129,16 +129,18 @@ async fn until_someone_waits(ctx: &Ctx) {
     let q = diesel::select(diesel::dsl::sql::<BigInt>(
         "(SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
     ));
-    for _ in 0..200 {
-        let mut conn = ctx.conn().await;
-        let waiting: i64 =
+    eventually(
+        Duration::from_secs(10),
+        "a session waits for a lock",
+        || async {
+            let mut conn = ctx.conn().await;
+            let waiting: i64 =
             with_conn!(&mut conn, c => diesel_async::RunQueryDsl::get_result(q.clone(), c).await)
                 .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            waiting > 0
+        },
+    )
+    .await;
 }
 
 /// One first sighting, run so that two of them race: on PostgreSQL both wait at `start` inside

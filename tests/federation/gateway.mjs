@@ -1,21 +1,25 @@
 // Another team's subgraph joining ours, for real: starts a small "orders" subgraph, composes it
 // with wechat-identity's subgraph (fetched live from the running server through `_service { sdl }`)
-// in Apollo Gateway, and runs one query through the gateway that joins both.
+// in Apollo Gateway, and runs requests through the gateway as its clients would.
 //
-//   node gateway.mjs <identity base URL> <API key> <buyer user id>...
+//   node gateway.mjs <identity base URL> <SDL key> <buyer user id>... < requests.json
 //
-// Order i (1-based) is `order-i`, total i * 100, bought by the i-th id. The gateway sends the API
-// key to our subgraph only. Prints the gateway's JSON answer on stdout (tests/it/federation.rs
-// asserts on it); exits non-zero if composition, the gateway or the query fails.
+// Order i (1-based) is `order-i`, total i * 100, bought by the i-th id. The gateway reads our SDL
+// with the API key it holds (<SDL key>) and nothing else: each client request is sent on with the
+// client's own `Authorization` (or none), so a client can do through the gateway exactly what it
+// could do calling us. requests.json is a list of `{authorization, query, variables}`; prints the
+// list of the gateway's answers (`{status, body}`) as one JSON line on stdout
+// (tests/it/federation_gateway.rs asserts on it); exits non-zero if composition or the gateway
+// fails.
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 
-const [identityUrl, apiKey, ...buyers] = process.argv.slice(2);
-if (!identityUrl || !apiKey || buyers.length === 0) {
-  console.error('usage: node gateway.mjs <identity base URL> <API key> <buyer user id>...');
+const [identityUrl, sdlKey, ...buyers] = process.argv.slice(2);
+if (!identityUrl || !sdlKey || buyers.length === 0) {
+  console.error('usage: node gateway.mjs <identity base URL> <SDL key> <buyer user id>... < requests.json');
   process.exit(2);
 }
 setTimeout(() => {
@@ -37,7 +41,7 @@ const ordersSubgraph = new ApolloServer({
       type Order {
         id: ID!
         total: Int!
-        buyer: User!
+        buyer: User
       }
 
       type User @key(fields: "id") {
@@ -67,36 +71,43 @@ const gateway = new ApolloGateway({
   buildService: ({ name, url }) =>
     new RemoteGraphQLDataSource({
       url,
-      willSendRequest({ request }) {
-        if (name === 'identity') request.http.headers.set('authorization', `Bearer ${apiKey}`);
+      willSendRequest({ request, context }) {
+        if (name !== 'identity') return;
+        if (context?.client) {
+          // A client's request: its own credentials, or none — never the gateway's key.
+          const { authorization } = context.client;
+          if (authorization) request.http.headers.set('authorization', authorization);
+        } else {
+          // The gateway composing: it reads our SDL with its key.
+          request.http.headers.set('authorization', `Bearer ${sdlKey}`);
+        }
       },
     }),
 });
 const server = new ApolloServer({ gateway });
-const { url: gatewayUrl } = await startStandaloneServer(server, { listen: { port: 0, host: '127.0.0.1' } });
+const { url: gatewayUrl } = await startStandaloneServer(server, {
+  listen: { port: 0, host: '127.0.0.1' },
+  context: async ({ req }) => ({ client: { authorization: req.headers.authorization } }),
+});
 
-const query = `
-  query Joined($id: ID!) {
-    orders {
-      id
-      total
-      buyer { id unionid miniProgramIdentities { appId openid } orders { id } }
-    }
-    user(id: $id) { id orders { total } }
-  }
-`;
+let input = '';
+for await (const chunk of process.stdin) input += chunk;
+const answers = [];
 let code = 0;
 try {
-  const response = await fetch(gatewayUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables: { id: buyers[0] } }),
-  });
-  const body = await response.json();
-  console.log(JSON.stringify(body));
-  if (!response.ok || body.errors) code = 1;
+  for (const { authorization, query, variables } of JSON.parse(input)) {
+    const headers = { 'content-type': 'application/json' };
+    if (authorization) headers.authorization = authorization;
+    const response = await fetch(gatewayUrl, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query, variables: variables ?? {} }),
+    });
+    answers.push({ status: response.status, body: await response.json() });
+  }
+  console.log(JSON.stringify(answers));
 } catch (e) {
-  console.error(`gateway query failed: ${e}`);
+  console.error(`gateway request failed: ${e}`);
   code = 1;
 }
 await server.stop();

@@ -7,7 +7,7 @@
 //! fails on that.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -40,21 +40,14 @@ impl Browser {
             .expect("chromedriver starts");
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = http.get(format!("{base}/status")).send().await;
-            if let Ok(res) = ready {
-                let v: Value = res.json().await.unwrap_or_default();
-                if v["value"]["ready"] == true {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(Duration::from_secs(20), "chromedriver is ready", || async {
+            let Ok(res) = http.get(format!("{base}/status")).send().await else {
+                return false;
+            };
+            let v: Value = res.json().await.unwrap_or_default();
+            v["value"]["ready"] == true
+        })
+        .await;
         let profile = tempfile::tempdir().unwrap();
         let args = [
             "--headless",
@@ -134,14 +127,8 @@ impl Browser {
 
     /// The element matching `css`, waiting for it to appear.
     async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(id) = self.try_find(css).await {
-                return id;
-            }
-            assert!(Instant::now() < deadline, "no element {css}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("an element {css} is there");
+        eventually(Duration::from_secs(15), &what, || self.try_find(css)).await
     }
 
     async fn click(&self, css: &str) {
@@ -191,22 +178,14 @@ impl Browser {
 
     /// Waits until `css` is there and its text satisfies `done`; returns the text.
     async fn wait_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut last = None;
-        loop {
-            if let Some(text) = self.try_text(css).await {
-                if done(&text) {
-                    return text;
-                }
-                last = Some(text);
+        let what = format!("{css}'s text got there");
+        eventually(Duration::from_secs(20), &what, || async {
+            match self.try_text(css).await {
+                Some(text) if done(&text) => Ok(text),
+                text => Err((text, self.current_url().await)),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never got there; last text: {last:?} at {}",
-                self.current_url().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     async fn quit(mut self) {

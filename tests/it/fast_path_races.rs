@@ -32,23 +32,21 @@ async fn login_across_a_merge(fast_path: bool) -> (TestApp, String, Value, First
     let move_identity =
         format!("UPDATE mini_program_identities SET user_id = user_id WHERE user_id = '{x}'");
     wechat_identity::with_conn!(&mut conn, c => c.batch_execute(&lock_user).await).unwrap();
-    let mut watcher = app.db_conn().await;
     let merge = async {
         // Only once the login waits for the user's lock: PostgreSQL looks for a deadlock in
         // whichever transaction has waited `deadlock_timeout` first, so it aborts the login.
         let login_waits = "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_stat_activity \
             WHERE datname = current_database() AND wait_event_type = 'Lock') \
             THEN RAISE EXCEPTION 'not yet'; END IF; END $$";
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while wechat_identity::with_conn!(&mut watcher, c => c.batch_execute(login_waits).await)
-            .is_err()
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the login never waited for the user"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(
+            Duration::from_secs(20),
+            "the login waits for the user",
+            || async {
+                let mut watcher = app.db_conn().await;
+                wechat_identity::with_conn!(&mut watcher, c => c.batch_execute(login_waits).await)
+            },
+        )
+        .await;
         let started = std::time::Instant::now();
         let mut moved =
             wechat_identity::with_conn!(&mut conn, c => c.batch_execute(&move_identity).await);

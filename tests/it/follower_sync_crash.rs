@@ -5,7 +5,7 @@
 //! counted once, nobody twice in the database.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use wechat_identity::config::{Config, Secret, sandbox_demo_apps};
@@ -115,16 +115,15 @@ async fn killed_and_resumed(
         "jobs WHERE checkpoint LIKE '%\"pages\":{}%'",
         listed_at_kill / PAGE
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let there = a.count(&listed).await == listed_at_kill as i64
-            && (!checkpointed || a.count(&saved).await == 1);
-        if there {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the sync never got to the kill");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(60),
+        "the sync got to the kill",
+        || async {
+            a.count(&listed).await == listed_at_kill as i64
+                && (!checkpointed || a.count(&saved).await == 1)
+        },
+    )
+    .await;
     a.running.handle.abort();
     // A dead process's connections close, and the database rolls back what they held open. In
     // this process the aborted instance's pool still holds them: check every one out once, so

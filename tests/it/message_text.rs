@@ -11,7 +11,7 @@ use crate::on_both_backends;
 on_both_backends!(line_breaks_and_control_characters_are_refused_and_nothing_is_sent,);
 
 async fn line_breaks_and_control_characters_are_refused_and_nothing_is_sent(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let (carol, openid) = app.follower_user("carol").await;
     let calls = app.message_calls(OA).await;
     let messages = app.count("messages").await;

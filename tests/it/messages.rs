@@ -47,22 +47,6 @@ impl TestApp {
         self.gql_ok(Some(ADMIN_KEY), &q, json!({ "id": id })).await["message"].clone()
     }
 
-    /// Waits (at most 10 s) until message `id` has `status`.
-    async fn wait_message(&self, id: &str, status: &str) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let m = self.message(id).await;
-            if m["status"] == status {
-                return m;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "message never {status}: {m:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// What the sandbox delivered on `app_id` (to `touser`, if given).
     pub(crate) async fn delivered(&self, app_id: &str, touser: Option<&str>) -> Value {
         let mut q = vec![("appId", app_id.to_owned()), ("limit", "10000".to_owned())];
@@ -93,25 +77,26 @@ impl TestApp {
         self.gql_ok(Some(ADMIN_KEY), q, json!({ "i": input })).await;
     }
 
-    /// alice (or `user`) logs into Mini Program A and follows the OA; her user once merged.
+    /// alice (or `user`) logs into Mini Program A and follows the OA; her user once merged
+    /// (the follow event processed: a driven service's jobs run).
     pub(crate) async fn follower_user(&self, user: &str) -> (Value, String) {
         let login = self.login_mp(MP_A, user).await;
         let (status, follow) = self
             .sandbox_post("/follow", json!({ "appId": OA, "user": user }))
             .await;
         assert_eq!(status, 200, "{follow}");
-        let unionid = login["user"]["unionid"].as_str().unwrap().to_owned();
+        self.run_jobs().await;
         let merged = self
-            .wait_user(&unionid, |u| {
-                u["officialAccountIdentities"][0]["subscribed"] == true
-            })
+            .user_by_unionid(login["user"]["unionid"].as_str().unwrap())
             .await;
+        let subscribed = &merged["officialAccountIdentities"][0]["subscribed"];
+        assert_eq!(*subscribed, true, "{merged:#}");
         (merged, follow["openid"].as_str().unwrap().to_owned())
     }
 }
 
 async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let (alice, oa_openid) = app.follower_user("alice").await;
     let res = app
         .send(
@@ -138,9 +123,9 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
         "https://shop.example.com/orders/1"
     );
     // WeChat's TEMPLATESENDJOBFINISH comes back through the webhook.
-    let done = app
-        .wait_message(m["id"].as_str().unwrap(), "DELIVERED")
-        .await;
+    app.run_jobs().await;
+    let done = app.message(m["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "DELIVERED", "{done:#}");
     assert!(done["deliveredAt"].is_string());
 
     // By unionid too; and listed for the user, newest first.
@@ -163,7 +148,7 @@ async fn a_message_to_alice_the_user_reaches_her_oa_openid_and_is_delivered(back
 }
 
 async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let bob = app.login_mp(MP_A, "bob").await["user"].clone();
     let (carol, _) = app.follower_user("carol").await;
     let before = app.message_calls(OA).await;
@@ -182,10 +167,11 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
     // Not following any more.
     app.sandbox_post("/unfollow", json!({ "appId": OA, "user": "carol" }))
         .await;
-    app.wait_user(carol["unionid"].as_str().unwrap(), |u| {
-        u["officialAccountIdentities"][0]["subscribed"] == false
-    })
-    .await;
+    app.run_jobs().await;
+    let left = app
+        .user_by_unionid(carol["unionid"].as_str().unwrap())
+        .await;
+    assert_eq!(left["officialAccountIdentities"][0]["subscribed"], false);
     let res = app.send(json!({ "userId": carol["id"], "appId": OA, "templateId": SHIPPED, "data": shipped_data() })).await;
     assert_eq!(error_code(&res), "NOT_FOLLOWING", "{res:#}");
 
@@ -274,7 +260,7 @@ async fn refusals_come_before_any_wechat_call_and_are_recorded(backend: Backend)
 }
 
 async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let (alice, oa_openid) = app.follower_user("alice").await;
     let input = json!({ "userId": alice["id"], "appId": OA, "templateId": SHIPPED,
         "data": shipped_data(), "idempotencyKey": "order-1-shipped" });
@@ -305,7 +291,7 @@ async fn the_same_idempotency_key_never_sends_twice(backend: Backend) {
 async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_sends(
     backend: Backend,
 ) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let login = app.login_mp(MP_A, "alice").await;
     let alice = login["user"].clone();
     let token = login["accessToken"].as_str().unwrap().to_owned();
@@ -320,22 +306,17 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
             .as_u64()
             .unwrap()
     };
-    let wait_sent = |template: &'static str| async move {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
+    // Once the webhook's events are processed, a send with the permission goes out.
+    let sent_once_processed = |template: &'static str| {
+        let (app, send) = (&app, &send);
+        async move {
+            app.run_jobs().await;
             let res = send(template).await;
-            if sent_or_delivered(&res["data"]["sendMessage"]["status"]) {
-                return res;
-            }
-            assert_eq!(error_code(&res), "NO_SUBSCRIBE_PERMISSION", "{res:#}");
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the consent never arrived"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let status = &res["data"]["sendMessage"]["status"];
+            assert!(sent_or_delivered(status), "{res:#}");
+            res
         }
     };
-
     // The popup's accept reaches us through the webhook: one send, then none, with no call.
     let (status, body) = app
         .sandbox_post(
@@ -344,7 +325,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let sent = wait_sent(MP_ORDER).await;
+    let sent = sent_once_processed(MP_ORDER).await;
     assert_eq!(
         sent["data"]["sendMessage"]["channel"],
         "MINI_PROGRAM_SUBSCRIBE"
@@ -377,8 +358,8 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
         .gql_ok(Some(&token), q, json!({ "a": MP_A, "t": MP_ORDER }))
         .await;
     assert_eq!(res["recordSubscribeConsent"][0]["templateId"], MP_ORDER);
-    wait_sent(MP_ORDER).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the push, if it came second
+    sent_once_processed(MP_ORDER).await;
+    app.run_jobs().await; // the push, if it came second
     let before = calls().await;
     assert_eq!(error_code(&send(MP_ORDER).await), "NO_SUBSCRIBE_PERMISSION");
     assert_eq!(calls().await, before, "the popup was counted twice");
@@ -465,7 +446,7 @@ async fn subscribe_permissions_from_the_webhook_and_the_client_are_spent_by_send
 }
 
 async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let (alice, _) = app.follower_user("alice").await;
     let oa_notice = json!({ "appId": OA, "templateId": OA_NOTICE,
         "data": { "thing1": { "value": "会员到期" }, "date2": { "value": "2026年12月1日" } } });
@@ -489,7 +470,7 @@ async fn channels_fall_back_to_the_first_that_reaches_the_person(backend: Backen
 }
 
 async fn templates_are_checked_when_registered(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     let q = "mutation($i: RegisterMessageTemplateInput!) { registerMessageTemplate(input: $i) { appId templateId channel longTerm fields { key type } registeredBy } }";
     let ok = json!({ "appId": OA, "templateId": "tpl-refund", "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "amount2", "type": "AMOUNT" }] });
@@ -533,11 +514,10 @@ async fn templates_are_checked_when_registered(backend: Backend) {
 }
 
 async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_driven(backend, |_| {}).await;
     app.add_followers("bulk-", 0, 30).await;
     let sync = app.start_sync().await;
-    app.wait_sync(sync["id"].as_str().unwrap(), "COMPLETED", 30)
-        .await;
+    app.synced(sync["id"].as_str().unwrap(), "COMPLETED").await;
     let outsider = app.login_mp(MP_A, "outsider").await["user"].clone();
     let q = "mutation($i: SendMessagesInput!) { sendMessages(input: $i) { id status total } }";
     let input = json!({ "filter": {}, "appId": OA, "templateId": SHIPPED, "data": shipped_data(), "idempotencyKey": "bulk-1" });
@@ -550,7 +530,7 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
         .await["sendMessages"]
         .clone();
     assert_eq!(again["id"], job["id"], "the same key returns the same job");
-    let done = wait_job(&app, job["id"].as_str().unwrap()).await;
+    let done = run_job(&app, job["id"].as_str().unwrap()).await;
     assert_eq!(
         done["total"], 30,
         "only users on the OA are recipients: {done:#}"
@@ -576,7 +556,7 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
         .gql_ok(Some(SERVICE_KEY), q, json!({ "i": input }))
         .await["sendMessages"]
         .clone();
-    let done = wait_job(&app, job["id"].as_str().unwrap()).await;
+    let done = run_job(&app, job["id"].as_str().unwrap()).await;
     assert_eq!(done["total"], 2);
     assert!(
         done["outcomes"]
@@ -594,23 +574,33 @@ async fn a_bulk_send_reaches_every_follower_once_and_reports_progress(backend: B
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
 }
 
-/// Waits (at most 90 s: a resumed job first waits out its dead runner's lease, on a loaded
-/// machine) until bulk job `id` completed; returns it.
-pub(crate) async fn wait_job(app: &TestApp, id: &str) -> Value {
+/// Bulk job `id`, as its caller reads it.
+async fn message_job(app: &TestApp, id: &str) -> Value {
     let q = "query($id: ID!) { messageJob(id: $id) { id status total queued sent delivered failed uncertain outcomes { status code count } lastError } }";
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let job = app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["messageJob"].clone();
-        if job["status"] == "COMPLETED" {
-            return job;
-        }
+    app.gql_ok(Some(SERVICE_KEY), q, json!({ "id": id })).await["messageJob"].clone()
+}
+
+/// Runs the due jobs; then bulk job `id` must be completed. Returns it.
+async fn run_job(app: &TestApp, id: &str) -> Value {
+    app.run_jobs().await;
+    let job = message_job(app, id).await;
+    assert_eq!(job["status"], "COMPLETED", "{job:#}");
+    job
+}
+
+/// A service running its own jobs: waits (at most 90 s: a resumed job first waits out its dead
+/// runner's lease, on a loaded machine) until bulk job `id` completed; returns it.
+async fn wait_job(app: &TestApp, id: &str) -> Value {
+    eventually(Duration::from_secs(90), "the job completed", || async {
+        let job = message_job(app, id).await;
         assert_ne!(job["status"], "FAILED", "{job:#}");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "job never completed: {job:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if job["status"] == "COMPLETED" {
+            Ok(job)
+        } else {
+            Err(job)
+        }
+    })
+    .await
 }
 
 mod a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_second_copy {
@@ -686,14 +676,10 @@ async fn a_bulk_job_whose_instance_dies_resumes_elsewhere_and_sends_nobody_a_sec
         .unwrap()
         .to_owned();
     // Wait until WeChat has accepted a send whose answer it holds, then kill the instance.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) <= BEFORE_THE_HOLD {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the job never got past the first {BEFORE_THE_HOLD} sends"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let past_the_hold =
+        || async { sandbox.delivered(OA, None, 1).map_or(0, |l| l.total) > BEFORE_THE_HOLD };
+    let what = format!("the job got past the first {BEFORE_THE_HOLD} sends");
+    eventually(Duration::from_secs(30), &what, past_the_hold).await;
     a.running.handle.abort();
     let res = http.delete(&faults).send().await.unwrap();
     assert!(res.status().is_success());

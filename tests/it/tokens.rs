@@ -3,7 +3,7 @@
 //! stops refreshes instead of a loop.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -194,6 +194,7 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
             }
         })
     };
+    let made = Arc::new(AtomicUsize::new(0));
     let mut calls = Vec::new();
     for worker in 0..8 {
         let app = if worker % 2 == 0 {
@@ -202,7 +203,7 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
             b.clone()
         };
         let openids = openids.clone();
-        let stop = stop.clone();
+        let (stop, made) = (stop.clone(), made.clone());
         calls.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -212,12 +213,20 @@ async fn two_instances_share_one_token_through_expiries_and_revocations() {
                     .await;
                 assert!(body.get("errors").is_none(), "a call failed: {body:#}");
                 n += 1;
+                made.fetch_add(1, Ordering::Relaxed);
             }
             n
         }));
     }
     chaos.await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Calls after the last expiry: beyond the 8 that may have been under way, 8 more.
+    let at_last_expiry = made.load(Ordering::Relaxed);
+    eventually(
+        Duration::from_secs(20),
+        "calls went on after the last expiry",
+        || async { made.load(Ordering::Relaxed) >= at_last_expiry + 16 },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let mut total = 0;
     for c in calls {

@@ -59,7 +59,7 @@ async fn the_url_verification_echoes_only_with_a_valid_signature(backend: Backen
 }
 
 async fn alice_follows_the_oa_and_is_one_user_in_every_push_mode(backend: Backend) {
-    let app = TestApp::start_with(backend, plaintext_allowed).await;
+    let app = TestApp::start_driven(backend, plaintext_allowed).await;
     for (user, mode) in [
         ("alice", "safe"),
         ("bob", "compatible"),
@@ -76,11 +76,9 @@ async fn alice_follows_the_oa_and_is_one_user_in_every_push_mode(backend: Backen
         assert_eq!(status, 200);
         assert_eq!(followed["pushed"]["status"], 200, "{mode}: {followed}");
         assert_eq!(followed["pushed"]["body"], "success");
-        let one = app
-            .wait_user(&unionid, |u| {
-                u["officialAccountIdentities"][0]["subscribed"] == true
-            })
-            .await;
+        app.run_jobs().await;
+        let one = app.user_by_unionid(&unionid).await;
+        assert_eq!(one["officialAccountIdentities"][0]["subscribed"], true);
         assert_eq!(one["id"], login["user"]["id"], "{mode}");
         assert_eq!(
             one["officialAccountIdentities"][0]["openid"],
@@ -93,10 +91,9 @@ async fn alice_follows_the_oa_and_is_one_user_in_every_push_mode(backend: Backen
             json!({ "appId": OA, "user": user, "mode": mode }),
         )
         .await;
-        app.wait_user(&unionid, |u| {
-            u["officialAccountIdentities"][0]["subscribed"] == false
-        })
-        .await;
+        app.run_jobs().await;
+        let left = app.user_by_unionid(&unionid).await;
+        assert_eq!(left["officialAccountIdentities"][0]["subscribed"], false);
     }
     assert_eq!(
         app.count("webhook_events WHERE processed_at IS NULL").await,

@@ -6,12 +6,13 @@
 //! of one query with different bodies let exactly one through. The purge job deletes the
 //! signed queries whose window has passed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wechat_identity::config::{AppConfig, Config, Secret};
 
 use crate::common::*;
 use crate::on_both_backends;
+use wechat_identity::app::JobRunner;
 
 on_both_backends!(
     a_replayed_query_with_a_forged_body_is_refused_everywhere,
@@ -52,16 +53,6 @@ fn same_deployment(a: &TestApp) -> impl FnOnce(&mut Config) + use<> {
     }
 }
 
-/// Waits until the stored events are processed (the job writes them), so that a snapshot
-/// taken afterwards moves only if a push stores something.
-async fn wait_processed(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while app.count("webhook_events WHERE processed_at IS NULL").await > 0 {
-        assert!(Instant::now() < deadline, "the events were never processed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A refused replay: 401, and says so.
 fn assert_replay_refused((status, body): (u16, String), what: &str) {
     assert_eq!(status, 401, "{what}: {body}");
@@ -70,11 +61,12 @@ fn assert_replay_refused((status, body): (u16, String), what: &str) {
 
 async fn a_replayed_query_with_a_forged_body_is_refused_everywhere(backend: Backend) {
     let (stop_a, a_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut a = TestApp::start_with_shutdown(backend, two_oas_sharing_a_token, async {
+    // The instances run no jobs by themselves: nothing but a push writes while the test looks.
+    let a_stops = async {
         let _ = a_stopped.await;
-    })
-    .await;
-    let b = TestApp::start_with(backend, same_deployment(&a)).await;
+    };
+    let mut a = TestApp::launch(backend, two_oas_sharing_a_token, a_stops, JobRunner::Caller).await;
+    let b = TestApp::start_driven(backend, same_deployment(&a)).await;
     let openid = "oDDDDDDDDDDDDDDDDDDDDDDDDDDD";
     let real = event_xml(
         openid,
@@ -89,7 +81,12 @@ async fn a_replayed_query_with_a_forged_body_is_refused_everywhere(backend: Back
         a.webhook_post(OA, &query, real.clone()).await,
         (200, "success".into())
     );
-    wait_processed(&a).await;
+    a.run_jobs().await;
+    assert_eq!(
+        a.count("webhook_events WHERE processed_at IS NULL").await,
+        0,
+        "the push was processed"
+    );
     let before = a.written().await;
 
     // The same query with a forged body: on A, on B, and on the other app (on either body).
@@ -127,7 +124,7 @@ async fn a_replayed_query_with_a_forged_body_is_refused_everywhere(backend: Back
         .expect("A stops")
         .unwrap()
         .unwrap();
-    let c = TestApp::start_with(backend, same_deployment(&a)).await;
+    let c = TestApp::start_driven(backend, same_deployment(&a)).await;
     assert_replay_refused(
         c.webhook_post(OA, &query, forged.clone()).await,
         "after a restart",
@@ -184,12 +181,7 @@ async fn concurrent_first_sightings_of_one_query_let_one_body_through(backend: B
 }
 
 async fn signed_queries_are_purged_once_expired(backend: Backend) {
-    let app = TestApp::start_with(backend, |c| {
-        two_oas_sharing_a_token(c);
-        c.limits.purge_interval_secs = 1;
-        c.jobs.poll_interval_ms = 50;
-    })
-    .await;
+    let app = TestApp::start_driven(backend, two_oas_sharing_a_token).await;
     let xml = event_xml("oEEEEEEEEEEEEEEEEEEEEEEEEEEE", "VIEW", "");
     let (old, kept) = (signed_query(0), signed_query(0));
     assert_eq!(app.webhook_post(OA, &old, xml.clone()).await.0, 200);
@@ -200,14 +192,14 @@ async fn signed_queries_are_purged_once_expired(backend: Backend) {
         old[2].1
     ))
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.count("webhook_signed_queries").await > 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the expired signed query was not purged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(app.count("webhook_signed_queries").await, 2);
+    // The purge job's next run.
+    app.run_jobs_after_waits().await;
+    assert_eq!(
+        app.count("webhook_signed_queries").await,
+        1,
+        "the expired signed query was not purged"
+    );
     let left = format!("webhook_signed_queries WHERE nonce = '{}'", kept[2].1);
     assert_eq!(app.count(&left).await, 1);
 }

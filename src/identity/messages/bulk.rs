@@ -25,13 +25,12 @@ use crate::db::models::job::JobRow;
 use crate::db::models::message::{MessageRow, MessageStatus, Outcome};
 use crate::db::models::now;
 use crate::db::models::user::{UserListFilter, UserRow};
+use crate::db::queue::{JobSpec, enqueue, find_same, spec};
 use crate::db::{Conn, transaction};
 use crate::identity::access::{Messenger, System};
 use crate::identity::{IdentityError, Parts};
-use crate::types::{JobId, MessageId, UserId, new_row_id};
+use crate::types::{JobId, MessageId, UserId};
 
-/// The job kind.
-pub const BULK_MESSAGES: &str = "bulk_messages";
 /// User ids one bulk send may list (more: use a filter).
 pub const MAX_USER_IDS: usize = 1000;
 /// Users listed per page.
@@ -51,7 +50,8 @@ pub enum Recipients {
     },
 }
 
-/// A bulk job's payload.
+/// A bulk job: one per idempotency key of an API key (key
+/// `bulk_messages:{requestedBy}:{idempotencyKey}`), or one per call without one.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkPayload {
@@ -61,6 +61,26 @@ pub struct BulkPayload {
     pub routes: Vec<RouteInput>,
     /// The API key that asked.
     pub requested_by: String,
+    /// The caller's idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl JobSpec for BulkPayload {
+    const KIND: &'static str = "bulk_messages";
+
+    fn dedup_key(&self) -> Option<String> {
+        let key = self.idempotency_key.as_ref()?;
+        Some(format!("{}:{key}", self.requested_by))
+    }
+}
+
+impl BulkPayload {
+    /// Whether `other` asks for the same send: to whom, what and how.
+    fn same_send(&self, other: &Self) -> bool {
+        let what = |p: &Self| serde_json::to_value((&p.recipients, &p.routes)).ok();
+        what(self) == what(other)
+    }
 }
 
 /// A bulk job's checkpoint.
@@ -100,37 +120,28 @@ impl Messenger<'_> {
                 )));
             }
         }
-        let key = match idempotency_key {
-            Some(k) if k.is_empty() || k.len() > 128 => {
-                return Err(IdentityError::BadInput(
-                    "idempotencyKey must be 1-128 characters".into(),
-                ));
-            }
-            Some(k) => format!("{BULK_MESSAGES}:{}:{k}", self.name),
-            None => format!("{BULK_MESSAGES}:{}", new_row_id()),
-        };
+        if idempotency_key.is_some_and(|k| k.is_empty() || k.len() > 128) {
+            return Err(IdentityError::BadInput(
+                "idempotencyKey must be 1-128 characters".into(),
+            ));
+        }
         let payload = BulkPayload {
             recipients,
             routes,
             requested_by: self.name.to_owned(),
+            idempotency_key: idempotency_key.map(str::to_owned),
         };
-        let value =
-            serde_json::to_value(&payload).map_err(|e| IdentityError::Internal(e.to_string()))?;
-        let mut conn = self.db.conn().await?;
-        let existing = JobRow::find_by_key(&mut conn, &key).await?;
-        drop(conn);
-        let job = match existing {
+        let job = match find_same(&self.db, &payload).await? {
             Some(job) => {
-                let first: serde_json::Value =
-                    serde_json::from_str(&job.payload).unwrap_or_default();
-                if first != value {
+                let first = spec::<BulkPayload>(&job).ok().flatten();
+                if !first.is_some_and(|first| first.same_send(&payload)) {
                     return Err(IdentityError::Conflict(
                         "idempotencyKey was used for another bulk send; use a new key".into(),
                     ));
                 }
                 job
             }
-            None => crate::db::queue::enqueue(&self.db, BULK_MESSAGES, Some(&key), &value).await?,
+            None => enqueue(&self.db, &payload).await?,
         };
         tracing::info!(job = %job.id, key = self.name, "bulk message job started");
         self.identity.message_job_view(job).await
@@ -142,7 +153,7 @@ impl Messenger<'_> {
         let job = JobRow::find(&mut conn, &JobId::new(id)).await?;
         drop(conn);
         match job {
-            Some(job) if job.kind == BULK_MESSAGES => {
+            Some(job) if job.kind == BulkPayload::KIND => {
                 Ok(Some(self.identity.message_job_view(job).await?))
             }
             _ => Ok(None),

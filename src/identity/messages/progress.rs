@@ -21,8 +21,9 @@ impl Parts {
     /// The job with its messages counted by outcome; a failed job's unsent messages are
     /// closed as `JOB_FAILED` first.
     pub(super) async fn message_job_view(&self, job: JobRow) -> Result<MessageJob, IdentityError> {
-        let payload: BulkPayload = serde_json::from_str(&job.payload)
-            .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?;
+        let payload = crate::db::queue::spec::<BulkPayload>(&job)
+            .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?
+            .ok_or_else(|| IdentityError::Internal(format!("job {} is no bulk send", job.id)))?;
         let mut conn = self.db.conn().await?;
         if job.status == crate::db::models::job::JobStatus::Failed {
             // Its messages not sent will not be: they fail with the job (once; idempotent).

@@ -311,6 +311,15 @@ impl Sandbox {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Delivery pushes spawned and not finished yet (each one's event is stored, or was
+    /// refused, once it finished).
+    pub fn pushes_pending(&self) -> usize {
+        self.inner
+            .messages
+            .pending_pushes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// What the message APIs were asked for `app_id`.
     pub fn message_calls(&self, app_id: &str) -> MessageCalls {
         lock(&self.inner.messages.state)

@@ -46,6 +46,11 @@ pub const OA: &str = "wxcontractoffice01";
 #[path = "../../support/backends.rs"]
 mod backends;
 pub use backends::{Backend, pg_admin, pg_admin_url};
+#[path = "../../support/eventually.rs"]
+mod waiting;
+pub use waiting::eventually;
+#[path = "../../support/steps.rs"]
+pub mod steps;
 
 /// One test's database and identity service.
 pub struct Ctx {

@@ -5,11 +5,13 @@
 //! - [`graphql`]: the GraphQL client (operations, logins, `me`);
 //! - [`sandbox`]: the sandbox's own endpoints (login codes, faults);
 //! - [`db`]: reading the database directly (counts, the catalog, "nothing written");
-//! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own.
+//! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own;
+//! - [`runners`]: job runners of their own on a scratch database, and [`steps`], a job to run.
 
 mod db;
 mod graphql;
 mod official_account;
+pub mod runners;
 mod sandbox;
 mod server;
 pub mod tcp;
@@ -23,6 +25,11 @@ pub use server::TestApp;
 #[path = "../../support/backends.rs"]
 mod backends;
 pub use backends::{Backend, pg_admin, pg_admin_url};
+#[path = "../../support/eventually.rs"]
+mod waiting;
+pub use waiting::eventually;
+#[path = "../../support/steps.rs"]
+pub mod steps;
 
 pub const MP_A: &str = "wxsandboxminiapp01";
 pub const MP_B: &str = "wxsandboxminiapp02";

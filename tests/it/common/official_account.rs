@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wechat_identity::config::SANDBOX_WEBHOOK_TOKEN;
 use wechat_identity::wechat::webhook;
 
-use super::{ADMIN_KEY, OA, TestApp};
+use super::{ADMIN_KEY, OA, TestApp, eventually};
 
 /// The fields of a `FollowerSync` tests read.
 pub const SYNC_FIELDS: &str = "id appId status requestedBy createdAt startedAt finishedAt total
@@ -69,42 +69,48 @@ impl TestApp {
         data["followerSync"].clone()
     }
 
-    /// Waits (at most `secs`) until sync `id` has `status`; returns it.
-    pub async fn wait_sync(&self, id: &str, status: &str, secs: u64) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let sync = self.sync(id).await;
-            if sync["status"] == status {
-                return sync;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sync never reached {status}: {sync:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    /// Runs the due jobs ([`TestApp::run_jobs`]); then sync `id` must have `status`. Returns it.
+    pub async fn synced(&self, id: &str, status: &str) -> Value {
+        self.run_jobs().await;
+        let sync = self.sync(id).await;
+        assert_eq!(sync["status"], status, "{sync:#}");
+        sync
     }
 
-    /// Waits (at most 10 s) until `check` holds of the user with `unionid`.
-    pub async fn wait_user(&self, unionid: &str, check: impl Fn(&Value) -> bool) -> Value {
+    /// A service running its own jobs: waits (at most `secs`) until sync `id` has `status`;
+    /// returns it.
+    pub async fn wait_sync(&self, id: &str, status: &str, secs: u64) -> Value {
+        let what = format!("sync {id} is {status}");
+        eventually(Duration::from_secs(secs), &what, || async {
+            let sync = self.sync(id).await;
+            if sync["status"] == status {
+                Ok(sync)
+            } else {
+                Err(sync)
+            }
+        })
+        .await
+    }
+
+    /// The user with `unionid` (null if none), with their identities.
+    pub async fn user_by_unionid(&self, unionid: &str) -> Value {
         let q = "query($u: String!) { userByUnionid(unionid: $u) { id unionid
             miniProgramIdentities { appId openid }
             officialAccountIdentities { appId openid subscribed } } }";
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let data = self
-                .gql_ok(Some(ADMIN_KEY), q, json!({ "u": unionid }))
-                .await;
-            let user = data["userByUnionid"].clone();
-            if check(&user) {
-                return user;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the user never got there: {user:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let data = self
+            .gql_ok(Some(ADMIN_KEY), q, json!({ "u": unionid }))
+            .await;
+        data["userByUnionid"].clone()
+    }
+
+    /// A service running its own jobs: waits (at most 10 s) until `check` holds of the user
+    /// with `unionid`.
+    pub async fn wait_user(&self, unionid: &str, check: impl Fn(&Value) -> bool) -> Value {
+        eventually(Duration::from_secs(10), "the user got there", || async {
+            let user = self.user_by_unionid(unionid).await;
+            if check(&user) { Ok(user) } else { Err(user) }
+        })
+        .await
     }
 
     /// POSTs `body` to the app's webhook with this query; returns status and body.

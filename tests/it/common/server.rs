@@ -1,14 +1,15 @@
 //! Starting and stopping the service under test: a temp dir, a fresh database (a SQLite file in
-//! the temp dir, or a PostgreSQL database of its own), the default test config.
+//! the temp dir, or a PostgreSQL database of its own), the default test config; and, for a
+//! service started with [`TestApp::start_driven`], running its jobs when the test says so.
 
 use std::time::Duration;
 
 use tempfile::TempDir;
-use wechat_identity::app::{self, Running};
+use wechat_identity::app::{self, JobRunner, Running};
 use wechat_identity::config::{Config, Secret};
 use wechat_identity::db::{Conn, Db};
 
-use super::{ADMIN_KEY, Backend, SERVICE_KEY, pg_admin, pg_admin_url};
+use super::{ADMIN_KEY, Backend, SERVICE_KEY, eventually, pg_admin, pg_admin_url};
 
 pub struct TestApp {
     pub base: String,
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The PostgreSQL database made for this test, dropped with it.
     pg: Option<String>,
+    /// Who runs its jobs.
+    jobs: JobRunner,
 }
 
 impl TestApp {
@@ -35,11 +38,29 @@ impl TestApp {
         Self::start_with_shutdown(backend, tweak, std::future::pending()).await
     }
 
+    /// Like [`start_with`], with no job runner: the test runs the jobs ([`TestApp::run_jobs`]),
+    /// so that what it waits for is done, to the end, when it reads the result. A webhook push
+    /// is answered at once (nothing processes it before the test runs the jobs).
+    pub async fn start_driven(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::launch(backend, tweak, std::future::pending(), JobRunner::Caller).await
+    }
+
     /// Like [`start_with`], stopping when `shutdown` resolves.
     pub async fn start_with_shutdown(
         backend: Backend,
         tweak: impl FnOnce(&mut Config),
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        Self::launch(backend, tweak, shutdown, JobRunner::Background).await
+    }
+
+    /// Starts with `tweak`, stopping when `shutdown` resolves, its jobs run by `jobs` (see
+    /// [`TestApp::start_driven`] for [`JobRunner::Caller`]).
+    pub async fn launch(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        jobs: JobRunner,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut pg = None;
@@ -73,9 +94,14 @@ impl TestApp {
             role: wechat_identity::config::ApiKeyRole::Service,
             key: Secret::new(SERVICE_KEY),
         });
+        if jobs == JobRunner::Caller {
+            config.limits.webhook_answer_wait_ms = 0;
+        }
         tweak(&mut config);
         config.finish().expect("valid test config");
-        let running = app::start(config, shutdown).await.expect("service starts");
+        let running = app::start_with(config, shutdown, jobs)
+            .await
+            .expect("service starts");
         // After the service: it has migrated the database already (migrating again is a no-op).
         // A test's `tweak` may point the service elsewhere; the harness keeps to the database
         // it made.
@@ -95,7 +121,48 @@ impl TestApp {
             dir,
             database_url,
             pg,
+            jobs,
         }
+    }
+
+    /// Runs, here in the test, every job of the service that is due, each to its end, until
+    /// none is: first the sandbox's delivery pushes in flight arrive (their events are jobs),
+    /// and jobs that runs queue run too. Returns how many runs there were. The jobs are the
+    /// service's own, on its database and sandbox.
+    ///
+    /// # Panics
+    /// Unless the service was started with [`TestApp::start_driven`] (its own runner would
+    /// race this one).
+    pub async fn run_jobs(&self) -> usize {
+        assert_eq!(
+            self.jobs,
+            JobRunner::Caller,
+            "run_jobs needs TestApp::start_driven: this service runs its jobs itself"
+        );
+        let mut runs = 0;
+        loop {
+            if let Some(sandbox) = &self.running.app.sandbox {
+                let within = Duration::from_secs(10);
+                eventually(within, "the sandbox's pushes arrived", || async {
+                    sandbox.pushes_pending() == 0
+                })
+                .await;
+            }
+            let ran = self.running.app.jobs.run_pending().await;
+            match ran.unwrap_or_else(|e| panic!("running the due jobs: {e}")) {
+                0 => return runs,
+                n => runs += n,
+            }
+        }
+    }
+
+    /// As if time had passed: jobs waiting to run later (paused by WeChat's quota, backing off
+    /// after a failure, the purge waiting for its next period) are due now; then
+    /// [`TestApp::run_jobs`].
+    pub async fn run_jobs_after_waits(&self) -> usize {
+        self.exec("UPDATE jobs SET run_at = created_at WHERE status = 'queued'")
+            .await;
+        self.run_jobs().await
     }
 
     /// A connection to the service's database, from the harness's own pool; use it with

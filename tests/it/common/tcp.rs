@@ -3,10 +3,12 @@
 //! the end or not at all, and the service binary run on its own so its RSS can be read.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+
+use super::eventually;
 
 /// A connection to `base` (`http://host:port`) from the loopback address `from`; `recv_buffer`
 /// shrinks its receive buffer (a client that reads little).
@@ -118,19 +120,14 @@ impl Service {
             base: format!("http://127.0.0.1:{port}"),
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::new();
-        loop {
-            let ready = http.get(format!("{}/readyz", service.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                break;
+        eventually(Duration::from_secs(60), "the service is ready", || async {
+            match http.get(format!("{}/readyz", service.base)).send().await {
+                Ok(res) if res.status().is_success() => Ok(()),
+                other => Err(other.map(|res| res.status())),
             }
-            assert!(
-                Instant::now() < deadline,
-                "the service did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
         service
     }
 

@@ -17,21 +17,35 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::access::{System, Webhook};
 use super::followers::unix_time;
-use super::rules::MergeReason;
-use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::webhook_event::WebhookEventRow;
+use crate::db::queue::{JobSpec, enqueue};
+use crate::identity::access::{System, Webhook};
+use crate::identity::rules::MergeReason;
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, AppKind, OpenId, WebhookEventId};
 use crate::wechat::WechatError;
 use crate::wechat::server_api::FollowerInfo;
 use crate::wechat::webhook::{self, Envelope, MsgCrypt, WebhookError};
 
-/// The kind of the job that processes stored events (key `webhook_events:{appId}`).
-pub const WEBHOOK_EVENTS: &str = "webhook_events";
+/// The job that processes an app's stored events, one per app (key `webhook_events:{appId}`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEventsPayload {
+    /// The app whose events it processes.
+    pub app_id: AppId,
+}
+
+impl JobSpec for WebhookEventsPayload {
+    const KIND: &'static str = "webhook_events";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(self.app_id.to_string())
+    }
+}
 
 /// Processing attempts of one event before it is given up on (kept, with its error).
 pub const MAX_EVENT_ATTEMPTS: i32 = 5;
@@ -149,26 +163,24 @@ impl Parts {
         Ok(())
     }
 
-    /// Queues the app's `webhook_events` job (one per app: a queued or running one is kept).
+    /// Queues the app's `webhook_events` job. One per app: a queued or running one is kept
+    /// (found without a lock; a running job reads the pending events again before it ends, and
+    /// one that ends just before this event was stored is queued again by the purge job's
+    /// sweep).
     async fn enqueue_webhook_events(&self, app_id: &AppId) -> Result<(), IdentityError> {
-        let key = format!("{WEBHOOK_EVENTS}:{app_id}");
-        // Fast path, no lock: the app's job is queued or running already (a running job reads
-        // the pending events again before it ends; one that ends just before this event was
-        // stored is queued again by the purge job's sweep).
-        let mut conn = self.db.conn().await?;
-        let current = crate::db::models::job::JobRow::find_by_key(&mut conn, &key).await?;
-        drop(conn);
-        if current.is_some_and(|j| !j.status.is_finished()) {
-            return Ok(());
-        }
-        let payload = serde_json::json!({ "appId": app_id });
-        crate::db::queue::enqueue(&self.db, WEBHOOK_EVENTS, Some(&key), &payload).await?;
+        let job = WebhookEventsPayload {
+            app_id: app_id.clone(),
+        };
+        enqueue(&self.db, &job).await?;
         Ok(())
     }
 
     fn webhook_app(&self, app_id: &str) -> Result<&AppConfig, Refused> {
         self.config.app(app_id).ok_or_else(|| {
-            Refused::NotFound(format!("unknown app `{}`", super::truncate(app_id, 64)))
+            Refused::NotFound(format!(
+                "unknown app `{}`",
+                crate::identity::truncate(app_id, 64)
+            ))
         })
     }
 
@@ -306,7 +318,7 @@ impl Parts {
         if event.msg_type != "event" {
             return Ok(());
         }
-        let Ok(()) = super::check_wechat_id("openid", event.openid.as_str()) else {
+        let Ok(()) = crate::identity::check_wechat_id("openid", event.openid.as_str()) else {
             return Ok(());
         };
         // Delivery reports and subscribe permissions, for both kinds of app.

@@ -18,14 +18,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::Duration;
 
-use super::access::{Public, System};
-use super::{ClientInfo, IdentityError, Parts, truncate};
 use crate::config::check_return_to;
 use crate::crypto;
 use crate::db::models::login_ticket::LoginTicketRow;
 use crate::db::models::now;
 use crate::db::models::oauth_state::OauthStateRow;
 use crate::db::{Conn, transaction};
+use crate::identity::access::{Public, System};
+use crate::identity::{ClientInfo, IdentityError, Parts, truncate};
 use crate::rate_limit::Action;
 use crate::types::{AppId, AppKind, OauthStateId};
 use crate::wechat::official_account::{OauthScope, authorize_url};

@@ -6,21 +6,18 @@
 use futures_util::StreamExt as _;
 use futures_util::stream;
 
-use super::access::System;
 use super::followers::Tally;
-use super::rules::MergeReason;
-use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 pub use crate::db::models::follower_sync::SyncStatus;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::now;
-use crate::db::queue::enqueue_in;
+use crate::db::queue::{JobSpec, enqueue_in};
 use crate::db::{Conn, transaction};
+use crate::identity::access::System;
+use crate::identity::rules::MergeReason;
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppId, AppKind, FollowerSyncId, OpenId};
 use crate::wechat::server_api::BATCHGET_MAX;
-
-/// The kind of the follower-sync job (its key is `follower_sync:{appId}`: one per app).
-pub const FOLLOWER_SYNC: &str = "follower_sync";
 
 /// What the job hands from run to run: the cursor and the counters.
 ///
@@ -37,13 +34,21 @@ pub struct SyncCheckpoint {
     pub counts: SyncCounts,
 }
 
-/// The job's payload.
+/// The follower-sync job, one per app (its key is `follower_sync:{appId}`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SyncPayload {
     /// The `follower_syncs` row.
     pub sync_id: FollowerSyncId,
     /// The Official Account.
     pub app_id: AppId,
+}
+
+impl JobSpec for SyncPayload {
+    const KIND: &'static str = "follower_sync";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(self.app_id.to_string())
+    }
 }
 
 /// How a page went.
@@ -58,24 +63,21 @@ pub enum PageOutcome {
 impl Parts {
     /// Queues a follower sync (see [`Admin::start_follower_sync`]); `requested_by` none: a
     /// scheduled one.
-    pub(super) async fn enqueue_follower_sync(
+    pub(in crate::identity) async fn enqueue_follower_sync(
         &self,
         app_id: &AppId,
         requested_by: Option<&str>,
     ) -> Result<FollowerSyncRow, IdentityError> {
         let sync_id = FollowerSyncId::generate();
-        let payload = serde_json::to_value(SyncPayload {
+        let payload = SyncPayload {
             sync_id: sync_id.clone(),
             app_id: app_id.clone(),
-        })
-        .map_err(|e| IdentityError::Internal(e.to_string()))?;
-        let key = format!("{FOLLOWER_SYNC}:{app_id}");
-        let payload = payload.to_string();
+        };
         // The job and its sync row in one transaction: a runner woken by the job finds the row.
         let sync = transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<FollowerSyncRow, IdentityError> {
-                let job = enqueue_in(conn, FOLLOWER_SYNC, Some(&key), &payload).await?;
+                let job = enqueue_in(conn, &payload).await?;
                 if let Some(existing) = FollowerSyncRow::find_by_job(conn, &job.id).await? {
                     return Ok(existing);
                 }
@@ -118,7 +120,7 @@ impl System {
 impl Parts {
     /// The sync as it stands: one whose job gave up for good (or is gone) is marked failed with
     /// the job's error first.
-    pub(super) async fn reconciled_sync(
+    pub(in crate::identity) async fn reconciled_sync(
         &self,
         row: FollowerSyncRow,
     ) -> Result<FollowerSyncRow, IdentityError> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench::{
+use super::{
     ADMIN_KEY as KEY, OA, add_admin_key, backend_name, fresh_database, gql, send_json,
     start_service, stop_service, tempfile_dir,
 };

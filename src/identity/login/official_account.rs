@@ -10,12 +10,7 @@
 
 use chrono::Duration;
 
-use super::access::Public;
-use super::mini_program::LoginOutcome;
 use super::oauth_state::{Presented, use_state, verifier_matches};
-use super::rules::MergeReason;
-use super::sighting::{self, Seen, Sighting};
-use super::{ClientInfo, IdentityError, check_code, check_wechat_id};
 use crate::auth::sessions;
 use crate::config::AppConfig;
 use crate::crypto;
@@ -25,6 +20,11 @@ use crate::db::models::now;
 use crate::db::models::official_account_identity::OfficialAccountProfile;
 use crate::db::models::user::{ProfileFill, UserRow};
 use crate::db::transaction;
+use crate::identity::access::Public;
+use crate::identity::rules::MergeReason;
+use crate::identity::sighting::{self, Seen, Sighting};
+use crate::identity::values::LoginOutcome;
+use crate::identity::{ClientInfo, IdentityError, check_code, check_wechat_id};
 use crate::rate_limit::Action;
 use crate::types::{AppId, AppKind, OpenId, UnionId};
 use crate::wechat::WechatError;
@@ -102,7 +102,7 @@ impl Public<'_> {
         input: &OfficialAccountLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        super::count_login("official_account", self.oa_login(input, client).await)
+        crate::identity::count_login("official_account", self.oa_login(input, client).await)
     }
 
     async fn oa_login(
@@ -167,7 +167,7 @@ impl Public<'_> {
             .await
             .map_err(|e| fail(None, e))?;
         let return_to = state.return_to.clone().unwrap_or_default();
-        let result = super::count_login(
+        let result = crate::identity::count_login(
             "official_account",
             self.server_login(app, code, &state).await,
         );

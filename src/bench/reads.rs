@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::bench::{fresh_database, gql, pg_exec, start_service, stop_service, tempfile_dir};
+use super::{fresh_database, gql, pg_exec, start_service, stop_service, tempfile_dir};
 use crate::config::{ApiKeyConfig, ApiKeyRole, Secret};
 use check::{Refused, same_data};
 use wrk::{PostGraphile, WrkResult};
@@ -116,7 +116,7 @@ async fn bench(
     .await?;
     let ours = format!("http://{}/graphql", running.addr);
     let t = Instant::now();
-    let seed = include_str!("bench_reads/seed.sql").replace("__USERS__", &args.users.to_string());
+    let seed = include_str!("reads/seed.sql").replace("__USERS__", &args.users.to_string());
     pg_exec(url, &seed).await?;
     println!(
         "bench-reads: seeded {} users and their identities in {:.1} s",

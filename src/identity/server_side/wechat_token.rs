@@ -15,7 +15,7 @@
 //!   (`wechat.token_backoff_secs`): callers get WECHAT_RATE_LIMITED at once instead of a loop.
 //!
 //! Tokens are secrets: sealed at rest, never logged, handed out only through
-//! [`super::access::Reader::wechat_access_token`] (audited).
+//! [`crate::identity::access::Reader::wechat_access_token`] (audited).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, NaiveDateTime, TimeDelta};
 
-use super::IdentityError;
 use crate::config::{AccessTokenApi, AppConfig};
 use crate::crypto::{self, SecretBox};
 use crate::db::models::now;
 use crate::db::models::wechat_access_token::{AccessTokenRow, StoredToken};
 use crate::db::{Db, DbError};
+use crate::identity::IdentityError;
 use crate::types::AppId;
 use crate::wechat::server_api::AccessToken;
 use crate::wechat::{WechatClient, WechatError};

@@ -1,18 +1,18 @@
 //! Mini Program login: `wx.login` code → `jscode2session` → one transaction that applies the
 //! identity rules, records the identity and opens a session.
 
-use crate::auth::IssuedTokens;
 use crate::auth::sessions;
-use crate::db::models::user::{ProfileFill, UserRow};
+use crate::db::models::user::ProfileFill;
 use crate::db::{Conn, transaction};
 use crate::rate_limit::Action;
 use crate::types::{AppKind, OpenId, UnionId};
 use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
 
-use super::access::Public;
-use super::rules::MergeReason;
-use super::sighting::{self, Seen, Sighting};
-use super::{ClientInfo, IdentityError, Parts, check_code, check_wechat_id};
+use crate::identity::access::Public;
+use crate::identity::rules::MergeReason;
+use crate::identity::sighting::{self, Seen, Sighting};
+use crate::identity::values::LoginOutcome;
+use crate::identity::{ClientInfo, IdentityError, Parts, check_code, check_wechat_id};
 
 /// `encryptedData` larger than this is refused before any WeChat call.
 const MAX_ENCRYPTED_DATA: usize = 16 * 1024;
@@ -30,17 +30,6 @@ pub struct MiniProgramLogin {
     pub iv: Option<String>,
 }
 
-/// A successful login.
-#[derive(Clone)]
-pub struct LoginOutcome {
-    /// The live user.
-    pub user: UserRow,
-    /// Whether the user was created by this login.
-    pub new_user: bool,
-    /// Our tokens.
-    pub tokens: IssuedTokens,
-}
-
 impl Public<'_> {
     /// Logs a person into a Mini Program. Costs one WeChat call and one database transaction;
     /// bad input fails before either, and a failed call writes nothing.
@@ -49,7 +38,7 @@ impl Public<'_> {
         input: &MiniProgramLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        super::count_login("mini_program", self.mini_program_login(input, client).await)
+        crate::identity::count_login("mini_program", self.mini_program_login(input, client).await)
     }
 }
 
@@ -141,7 +130,7 @@ impl Parts {
 
     /// Records a login's sighting and opens a session for its user, inside the caller's
     /// transaction.
-    pub(super) async fn log_in(
+    pub(in crate::identity) async fn log_in(
         &self,
         conn: &mut Conn,
         sighting: &Sighting<'_>,

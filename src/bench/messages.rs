@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench::{
+use super::followers::rss_kib;
+use super::{
     ADMIN_KEY as KEY, OA, OneDatabase, add_admin_key, backend_name, fresh_database, gql,
     start_service, stop_service, tempfile_dir,
 };
-use crate::bench_followers::rss_kib;
 use crate::config::{Config, Secret, sandbox_demo_apps};
 use crate::wechat::sandbox::Sandbox;
 use crate::wechat::sandbox::messages::TEMPLATE_SHIPPED;

@@ -7,16 +7,16 @@
 
 use chrono::NaiveDateTime;
 
-use super::access::{Access, Admin};
-use super::rules::MergeReason;
-use super::sighting::{self, Seen, Sighting};
 use super::wechat_token::AppToken;
-use super::{IdentityError, Parts};
 use crate::auth::Caller;
 use crate::config::AppConfig;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::{Conn, transaction};
+use crate::identity::access::{Access, Admin};
+use crate::identity::rules::MergeReason;
+use crate::identity::sighting::{self, Seen, Sighting};
+use crate::identity::{IdentityError, Parts};
 use crate::types::{AppKind, FollowerSyncId, OpenId, UnionId};
 use crate::wechat::server_api::FollowerInfo;
 
@@ -90,7 +90,7 @@ impl Admin<'_> {
         openid: &str,
     ) -> Result<OfficialAccountIdentityRow, IdentityError> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
-        if super::check_wechat_id("openid", openid).is_err() {
+        if crate::identity::check_wechat_id("openid", openid).is_err() {
             return Err(IdentityError::BadInput(
                 "openid must be 1-64 letters, digits, `-` or `_`".into(),
             ));
@@ -126,7 +126,7 @@ impl Parts {
     /// remembers whom it listed and adds the chunk's counts to its row in the same transaction,
     /// counting only followers it had not listed before: a chunk done again after a crash
     /// (committed, but its page not checkpointed) counts nothing twice, and nothing is lost.
-    pub(super) async fn record_followers(
+    pub(in crate::identity) async fn record_followers(
         &self,
         app: &AppConfig,
         infos: &[FollowerInfo],
@@ -186,10 +186,10 @@ impl Parts {
 
 /// A follower's ids, checked (`None`: malformed).
 fn parse_follower(info: &FollowerInfo) -> Option<(OpenId, Option<UnionId>)> {
-    super::check_wechat_id("openid", &info.openid).ok()?;
+    crate::identity::check_wechat_id("openid", &info.openid).ok()?;
     let unionid = match info.unionid.as_deref() {
         Some(u) => {
-            super::check_wechat_id("unionid", u).ok()?;
+            crate::identity::check_wechat_id("unionid", u).ok()?;
             Some(UnionId::new(u))
         }
         None => None,

@@ -1,7 +1,18 @@
-//! `wechat-identity bench`: concurrent `loginWithMiniProgram` and `loginWithOfficialAccount`
-//! calls over HTTP against a service running in this process with the in-process sandbox, on a
-//! fresh database per backend. Prints logins/s, p50/p99 latency, and WeChat calls and DB
-//! transactions per login.
+//! The benchmarks, each a subcommand of the binary (`wechat-identity bench…`), and what they
+//! share: a fresh database per backend, the service started in this process with the sandbox,
+//! GraphQL calls over HTTP and the phase that times them.
+//!
+//! - [`login`]: `bench`, the login mutations;
+//! - [`followers`]: `bench-followers`, follower syncs;
+//! - [`follow`]: `bench-follow`, a follow event pushed to the webhook until its user exists;
+//! - [`messages`]: `bench-messages`, sends and bulk sends;
+//! - [`reads`]: `bench-reads`, the hot reads against PostGraphile and PostgreSQL alone.
+
+pub mod follow;
+pub mod followers;
+pub mod login;
+pub mod messages;
+pub mod reads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,29 +23,7 @@ use crate::metrics;
 use crate::wechat::official_account::OauthScope;
 use crate::wechat::sandbox::CodeRequest;
 
-/// Bench options.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// Databases to measure: `sqlite` (a temp file) and/or a PostgreSQL server URL, on which a
-    /// fresh database is created and dropped afterwards.
-    #[arg(long = "database", default_values_t = vec!["sqlite".to_string()])]
-    databases: Vec<String>,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Distinct users (the new-user phase logs each in once).
-    #[arg(long, default_value_t = 2000)]
-    users: usize,
-    /// Returning-user logins (spread over the users).
-    #[arg(long, default_value_t = 20000)]
-    logins: usize,
-    /// Database pool size.
-    #[arg(long, default_value_t = 16)]
-    pool_size: usize,
-}
-
 const MP_LOGIN: &str = "mutation($input: LoginWithMiniProgramInput!) { loginWithMiniProgram(input: $input) { accessToken refreshToken newUser user { id } } }";
-const OA_LOGIN: &str = "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) { accessToken refreshToken newUser user { id } } }";
 pub(crate) const APP: &str = "wxsandboxminiapp01";
 /// The sandbox's demo Official Account.
 pub(crate) const OA: &str = "wxsandboxofficial1";
@@ -86,105 +75,6 @@ pub(crate) fn mp_login(code: String) -> Login {
         body: serde_json::json!({ "query": MP_LOGIN, "variables": { "input": { "appId": APP, "code": code } } }),
         field: "loginWithMiniProgram",
     }
-}
-
-/// Runs the benchmark.
-pub async fn run(args: BenchArgs) -> Result<(), String> {
-    println!(
-        "bench: loginWithMiniProgram and loginWithOfficialAccount over HTTP, {} concurrent clients, {} users, {} returning logins",
-        args.concurrency, args.users, args.logins
-    );
-    for database in &args.databases {
-        bench_one(&args, database).await?;
-    }
-    Ok(())
-}
-
-async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
-    let dir = tempfile_dir()?;
-    let (url, cleanup) = fresh_database(&dir, database).await?;
-    let backend = backend_name(database);
-    let (running, stop) = start_service(&dir, url, args.pool_size, |config| {
-        // States for every returning OA login are issued before the phase starts.
-        config.limits.max_live_states_per_app = u32::try_from(args.logins + args.users)
-            .unwrap_or(u32::MAX)
-            .max(config.limits.max_live_states_per_app);
-        config.limits.max_connections = config.limits.max_connections.max(args.concurrency * 4);
-    })
-    .await?;
-    let sandbox = running.app.sandbox.clone().ok_or("sandbox not running")?;
-    let endpoint = format!("http://{}/graphql", running.addr);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
-
-    let user_name = |i: usize| format!("bench-user-{i}");
-    let issue = |i: usize| {
-        sandbox
-            .issue_code(&CodeRequest::new(APP, &user_name(i)))
-            .map(mp_login)
-    };
-    let new_logins: Vec<Login> = (0..args.users).map(issue).collect::<Result<_, _>>()?;
-    let phase = Phase::run(&client, &endpoint, new_logins, args.concurrency).await;
-    phase.print(backend, "MP new users");
-    let returning: Vec<Login> = (0..args.logins)
-        .map(|i| issue(i % args.users))
-        .collect::<Result<_, _>>()?;
-    let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
-    phase.print(backend, "MP returning");
-
-    // Official Account: new people with snsapi_userinfo (code exchange + /sns/userinfo), then
-    // returning ones with the silent snsapi_base. States are issued beforehand, as
-    // `officialAccountAuthorizeUrl` does before the person goes to WeChat.
-    let identity = &running.app.identity;
-    let oa_login = |i: usize, scope: OauthScope| {
-        let sandbox = sandbox.clone();
-        async move {
-            let url = identity
-                .access(None)
-                .public()
-                .map_err(|e| e.to_string())?
-                .official_account_authorize_url(
-                    OA,
-                    "https://h5.example.com/",
-                    scope,
-                    None,
-                    &Default::default(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let state = url
-                .split("state=")
-                .nth(1)
-                .and_then(|rest| rest.split('#').next())
-                .ok_or("no state in the authorize URL")?
-                .to_owned();
-            let code = sandbox.issue_code(&CodeRequest::official_account(
-                OA,
-                &format!("bench-oa-user-{i}"),
-                scope.as_str(),
-            ))?;
-            Ok::<_, String>(Login {
-                body: serde_json::json!({ "query": OA_LOGIN, "variables": { "input": { "appId": OA, "code": code, "state": state } } }),
-                field: "loginWithOfficialAccount",
-            })
-        }
-    };
-    let mut new_logins = Vec::with_capacity(args.users);
-    for i in 0..args.users {
-        new_logins.push(oa_login(i, OauthScope::UserInfo).await?);
-    }
-    let phase = Phase::run(&client, &endpoint, new_logins, args.concurrency).await;
-    phase.print(backend, "OA new userinfo");
-    let mut returning = Vec::with_capacity(args.logins);
-    for i in 0..args.logins {
-        returning.push(oa_login(i % args.users, OauthScope::Base).await?);
-    }
-    let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
-    phase.print(backend, "OA returning base");
-
-    stop_service(running, stop, database, cleanup, &dir).await
 }
 
 /// Stops a benchmark's service and drops its database and temp dir.

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bench::{
+use super::{
     ADMIN_KEY, APP, OA, OneDatabase, Phase, add_admin_key, backend_name, fresh_database, mp_login,
     start_service, stop_service, tempfile_dir,
 };
@@ -60,7 +60,7 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
         let (client, endpoint) = (client.clone(), endpoint.clone());
         async move {
             let variables = serde_json::json!({});
-            crate::bench::gql(&client, &endpoint, Some(ADMIN_KEY), &query, variables).await
+            super::gql(&client, &endpoint, Some(ADMIN_KEY), &query, variables).await
         }
     };
     const FIELDS: &str = "id status pages followersSeen usersCreated usersMerged errors lastError startedAt finishedAt";

@@ -15,17 +15,17 @@
 
 use chrono::TimeDelta;
 
-use super::access::System;
 use super::webhook::{PushQuery, Refused};
-use super::{IdentityError, Parts};
 use crate::config::AppConfig;
 use crate::db::models::now;
 use crate::db::models::webhook_signed_query::{Claim, WebhookSignedQueryRow};
+use crate::identity::access::System;
+use crate::identity::{IdentityError, Parts};
 
 impl Parts {
     /// Records the signed query of a push that passed every other check, or refuses it as a
     /// replay: seen before on another app, or with another body (see the module docs).
-    pub(super) async fn check_replay(
+    pub(in crate::identity) async fn check_replay(
         &self,
         app: &AppConfig,
         q: &PushQuery,
