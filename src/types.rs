@@ -151,11 +151,6 @@ generated_id!(
     SessionId
 );
 
-/// A new time-ordered row id for tables whose ids are never shown as user ids.
-pub fn new_row_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 /// The two kinds of WeChat app this service logs people into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
