@@ -311,7 +311,7 @@ impl From<Box<crate::identity::messages::Failure>> for ApiError {
         let f = *f;
         Self {
             wechat_errcode: f.wechat_errcode,
-            message_id: f.message_id,
+            message_id: f.message_id.map(crate::types::MessageId::into_inner),
             ..Self::new(code, f.message)
         }
     }

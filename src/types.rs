@@ -89,25 +89,67 @@ id_newtype!(
     /// The row id of a Mini Program or Official Account identity (a UUID).
     IdentityId
 );
+id_newtype!(
+    /// A WeChat message template's id (`templateId`, registered per app).
+    TemplateId
+);
+id_newtype!(
+    /// The id WeChat gave a message it accepted (`msgid`), per app.
+    WechatMsgId
+);
+id_newtype!(
+    /// A message's id (a UUID).
+    MessageId
+);
+id_newtype!(
+    /// A background job's id (a UUID).
+    JobId
+);
+id_newtype!(
+    /// A follower sync's id (a UUID).
+    FollowerSyncId
+);
+id_newtype!(
+    /// A stored webhook event's id (a UUID).
+    WebhookEventId
+);
+id_newtype!(
+    /// A merge event's id (a UUID).
+    MergeEventId
+);
+id_newtype!(
+    /// A session's id (a UUID, the `sid` of its access tokens); a rotation family is named by
+    /// its first session's id.
+    SessionId
+);
+id_newtype!(
+    /// The random part of an Official Account web-authorization `state` (hex).
+    OauthStateId
+);
 
-impl UserId {
-    /// A fresh, time-ordered user id (UUIDv7, so ids sort by creation).
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
+/// `generate()` for the ids this service makes up itself.
+macro_rules! generated_id {
+    ($($name:ident),*) => {
+        $(
+            impl $name {
+                /// A fresh, time-ordered id (UUIDv7, so ids sort by creation).
+                pub fn generate() -> Self {
+                    Self(uuid::Uuid::now_v7().to_string())
+                }
+            }
+        )*
+    };
 }
-
-impl IdentityId {
-    /// A fresh, time-ordered identity id.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-}
-
-/// A new time-ordered row id for tables whose ids are never shown as user ids.
-pub fn new_row_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+generated_id!(
+    UserId,
+    IdentityId,
+    MessageId,
+    JobId,
+    FollowerSyncId,
+    WebhookEventId,
+    MergeEventId,
+    SessionId
+);
 
 /// The two kinds of WeChat app this service logs people into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -13,13 +13,13 @@
 use chrono::Duration;
 
 use super::TokenIssuer;
+use crate::crypto;
 use crate::db::models::now;
 use crate::db::models::session::{NewSession, SessionRow};
 use crate::db::models::user::UserRow;
 use crate::db::transaction;
 use crate::db::{Conn, Db, DbError, Race, Retryable};
-use crate::types::UserId;
-use crate::{crypto, types};
+use crate::types::{SessionId, UserId};
 
 /// What a client learns about the caller's connection (stored with the session).
 #[derive(Clone, Debug, Default)]
@@ -42,7 +42,7 @@ pub struct IssuedTokens {
     /// Its lifetime in seconds.
     pub refresh_expires_in: u64,
     /// The session id (the JWT's `sid`).
-    pub session_id: String,
+    pub session_id: SessionId,
 }
 
 /// Why a refresh or logout failed.
@@ -73,7 +73,7 @@ impl Retryable for SessionError {
 /// A session about to be stored: its id and refresh token, generated before the write.
 pub struct PendingSession {
     /// Session id (and family of a new login).
-    pub id: String,
+    pub id: SessionId,
     /// The refresh token handed to the client once.
     pub refresh_token: String,
     /// Its SHA-256, the only form stored.
@@ -91,7 +91,7 @@ impl PendingSession {
         let created_at = now();
         let refresh_ttl = i64::try_from(issuer.refresh_ttl_secs).unwrap_or(i64::MAX / 2);
         Self {
-            id: types::new_row_id(),
+            id: SessionId::generate(),
             token_hash: crypto::sha256_hex(refresh_token.as_bytes()),
             refresh_token,
             created_at,
@@ -102,7 +102,7 @@ impl PendingSession {
     /// The tokens for the client, once the session is stored for `user_id`.
     pub fn into_tokens(self, issuer: &TokenIssuer, user_id: &UserId) -> IssuedTokens {
         IssuedTokens {
-            access_token: issuer.issue(user_id.as_str(), &self.id),
+            access_token: issuer.issue(user_id.as_str(), self.id.as_str()),
             expires_in: issuer.access_ttl_secs,
             refresh_token: self.refresh_token,
             refresh_expires_in: issuer.refresh_ttl_secs,
@@ -117,7 +117,7 @@ pub async fn create(
     conn: &mut Conn,
     issuer: &TokenIssuer,
     user_id: &UserId,
-    family: Option<&str>,
+    family: Option<&SessionId>,
     client: &ClientInfo,
 ) -> Result<IssuedTokens, DbError> {
     let pending = PendingSession::generate(issuer);

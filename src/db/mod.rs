@@ -3,12 +3,14 @@
 //! [`Db`] holds the pool of one of the two; [`with_conn!`](crate::with_conn) expands one diesel
 //! query for each connection type, so every query is written once. Read-then-write work runs in
 //! [`transaction`] (a closure; retried only on named races, see [`tx`]), and locks rows with
-//! [`lock::for_update`]. Rows carry the identifier newtypes of [`crate::types`].
+//! [`lock::for_update`]. Rows carry the identifier newtypes of [`crate::types`], and their
+//! statuses are enums stored as text ([`text_enum!`](text_enum::text_enum)).
 
 pub mod lock;
 pub mod models;
 pub mod queue;
 pub mod schema;
+pub mod text_enum;
 pub mod tx;
 pub mod wake;
 

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::models::job::{JobRow, JobStatus};
 use super::models::now;
 use super::{Conn, Db, DbError, transaction};
+use crate::types::JobId;
 
 /// A kind of job, as its payload: what [`enqueue`] stores in `jobs.payload` and what the
 /// handler of [`JobSpec::KIND`] is given back, so both ends are the one type.
@@ -56,7 +57,7 @@ pub fn key_of<J: JobSpec>(job: &J) -> Option<String> {
 pub async fn enqueue<J: JobSpec>(db: &Db, job: &J) -> Result<JobRow, DbError> {
     if let Some(key) = key_of(job) {
         let current = JobRow::find_by_key(&mut db.conn().await?, &key).await?;
-        if let Some(live) = current.filter(|j| j.status().is_some_and(|s| !s.is_finished())) {
+        if let Some(live) = current.filter(|j| !j.status.is_finished()) {
             return Ok(live);
         }
     }
@@ -107,7 +108,7 @@ async fn queue_row(
 ) -> Result<JobRow, DbError> {
     let row = new_row(kind, key, payload, now());
     if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
-        if !existing.status().is_some_and(JobStatus::is_finished) {
+        if !existing.status.is_finished() {
             return Ok(existing);
         }
         JobRow::delete(conn, &existing.id).await?;
@@ -125,14 +126,14 @@ async fn queue_row(
 
 /// A new queued job row (key: `key`, or its id).
 pub(crate) fn new_row(kind: &str, key: Option<&str>, payload: &str, at: NaiveDateTime) -> JobRow {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = JobId::generate();
     JobRow {
-        key: key.map_or_else(|| id.clone(), str::to_owned),
+        key: key.map_or_else(|| id.as_str().to_owned(), str::to_owned),
         id,
         kind: kind.to_owned(),
         payload: payload.to_owned(),
         checkpoint: None,
-        status: JobStatus::Queued.as_str().to_owned(),
+        status: JobStatus::Queued,
         run_at: at,
         lease_owner: None,
         lease_until: None,

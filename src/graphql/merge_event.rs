@@ -3,7 +3,6 @@
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::error::{ApiError, gql};
 use super::types::{User, related_user};
 use crate::db::models::merge_event::MergeEventRow;
 use crate::identity::rules;
@@ -24,18 +23,11 @@ pub struct MergeEvent(pub MergeEventRow);
 impl MergeEvent {
     /// Event id (events sort by it, oldest first).
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// Why it happened.
-    async fn reason(&self) -> async_graphql::Result<MergeReason> {
-        let Some(reason) = rules::MergeReason::parse(&self.0.reason) else {
-            let cause = format!(
-                "merge event {} has an unknown reason `{}`",
-                self.0.id, self.0.reason
-            );
-            return Err(gql(ApiError::internal(&cause)));
-        };
-        Ok(reason.into())
+    async fn reason(&self) -> MergeReason {
+        self.0.reason.into()
     }
     /// The user that remained. For UNLINK: the user the identity was taken from.
     async fn survivor(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {

@@ -19,6 +19,7 @@ use crate::db::models::message::MessageFilter;
 use crate::identity::messages::bulk::Recipients;
 use crate::identity::messages::templates::NewTemplate;
 use crate::identity::messages::{Recipient, SendInput};
+use crate::types::{AppId, JobId, MessageId};
 use crate::wechat::messages::Channel;
 
 fn bad(message: &str) -> async_graphql::Error {
@@ -62,12 +63,16 @@ impl MessageQuery {
         let page = Page::parse("message", first, after.as_deref())?;
         let filter = MessageFilter {
             user_id: user_id.as_ref().map(user_id_of),
-            app_id: app_id.map(|a| crate::identity::truncate(&a, 64)),
+            app_id: app_id.map(|a| AppId::new(crate::identity::truncate(&a, 64))),
             status: status.map(Into::into),
-            job_id: job_id.map(|j| crate::identity::truncate(&j, 64)),
+            job_id: job_id.map(|j| JobId::new(crate::identity::truncate(&j, 64))),
         };
         let rows = reader
-            .messages(&filter, page.after.as_deref(), page.limit())
+            .messages(
+                &filter,
+                page.after.as_deref().map(MessageId::new).as_ref(),
+                page.limit(),
+            )
             .await
             .map_err(gql)?;
         Ok(Some(page.connection(

@@ -54,16 +54,16 @@ impl WeChatMessageJob {
 impl WeChatMessageJob {
     /// Job id (`wechatMessages(jobId)` lists its messages).
     async fn id(&self) -> ID {
-        ID(self.0.job.id.clone())
+        ID(self.0.job.id.to_string())
     }
     /// Where it stands.
     async fn status(&self) -> WeChatMessageJobStatus {
-        match self.0.job.status() {
-            Some(JobStatus::Queued) | None => WeChatMessageJobStatus::Queued,
-            Some(JobStatus::Running) => WeChatMessageJobStatus::Running,
-            Some(JobStatus::Paused) => WeChatMessageJobStatus::Paused,
-            Some(JobStatus::Completed) => WeChatMessageJobStatus::Completed,
-            Some(JobStatus::Failed) => WeChatMessageJobStatus::Failed,
+        match self.0.job.status {
+            JobStatus::Queued => WeChatMessageJobStatus::Queued,
+            JobStatus::Running => WeChatMessageJobStatus::Running,
+            JobStatus::Paused => WeChatMessageJobStatus::Paused,
+            JobStatus::Completed => WeChatMessageJobStatus::Completed,
+            JobStatus::Failed => WeChatMessageJobStatus::Failed,
         }
     }
     /// The name of the API key that started it.

@@ -10,6 +10,7 @@ use crate::db::models::message::MessageRow;
 use crate::db::models::message_template::PermissionRow;
 use crate::identity::messages::Failure;
 use crate::identity::messages::templates::Template;
+use crate::types::{AppId, OpenId, TemplateId, WechatMsgId};
 use crate::wechat::messages::Channel;
 
 crate::wechat::messages::channel_variants! {
@@ -72,7 +73,7 @@ pub struct WeChatMessage(pub MessageRow);
 impl WeChatMessage {
     /// Message id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The user it is for (the survivor, if the id asked for was merged).
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
@@ -81,11 +82,11 @@ impl WeChatMessage {
     /// The app it goes out on (for a message no route could reach the person on: the first
     /// route's); null for a bulk job's message not routed yet.
     async fn app_id(&self) -> Option<&str> {
-        self.0.app_id.as_deref()
+        self.0.app_id.as_ref().map(AppId::as_str)
     }
     /// The person's openid on that app; null when they have none there (or not routed yet).
     async fn openid(&self) -> Option<&str> {
-        self.0.openid.as_deref()
+        self.0.openid.as_ref().map(OpenId::as_str)
     }
     /// The channel it goes out on; null for a bulk job's message not routed yet.
     async fn channel(&self) -> Option<WeChatMessageChannel> {
@@ -97,15 +98,15 @@ impl WeChatMessage {
     }
     /// The template it goes out with; null for a bulk job's message not routed yet.
     async fn template_id(&self) -> Option<&str> {
-        self.0.template_id.as_deref()
+        self.0.template_id.as_ref().map(TemplateId::as_str)
     }
     /// Where it stands.
     async fn status(&self) -> WeChatMessageStatus {
-        self.0.status().into()
+        self.0.status.into()
     }
     /// WeChat's msgid, once WeChat accepted it (WeChat's subscribe APIs may leave it out).
     async fn wechat_msg_id(&self) -> Option<&str> {
-        self.0.wechat_msg_id.as_deref()
+        self.0.wechat_msg_id.as_ref().map(WechatMsgId::as_str)
     }
     /// Why it failed; null unless `status` is FAILED.
     async fn error(&self) -> Option<WeChatMessageError> {
@@ -113,7 +114,7 @@ impl WeChatMessage {
     }
     /// The bulk job that sent it (`sendWeChatMessages`); null for a single send.
     async fn job_id(&self) -> Option<ID> {
-        self.0.job_id.clone().map(ID)
+        self.0.job_id.as_ref().map(|j| ID(j.to_string()))
     }
     /// When it was asked for.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -144,11 +145,11 @@ pub struct WeChatMessageTemplate(pub Template);
 impl WeChatMessageTemplate {
     /// The app that sends it.
     async fn app_id(&self) -> &str {
-        &self.0.app_id
+        self.0.app_id.as_str()
     }
     /// WeChat's template id.
     async fn template_id(&self) -> &str {
-        &self.0.template_id
+        self.0.template_id.as_str()
     }
     /// The channel it goes out on.
     async fn channel(&self) -> WeChatMessageChannel {
@@ -198,8 +199,8 @@ pub struct WeChatSubscribePermission {
 impl From<PermissionRow> for WeChatSubscribePermission {
     fn from(p: PermissionRow) -> Self {
         Self {
-            app_id: p.app_id,
-            template_id: p.template_id,
+            app_id: p.app_id.into_inner(),
+            template_id: p.template_id.into_inner(),
             one_time: p.one_time,
             long_term: p.long_term,
             updated_at: p.updated_at.and_utc(),

@@ -10,7 +10,6 @@ use super::error::gql;
 use super::paging::Page;
 use super::types::OfficialAccountIdentity;
 use crate::db::models::follower_sync::FollowerSyncRow;
-use crate::identity::server_side::follower_sync::SyncStatus;
 
 /// An app's access token for WeChat's server API, shared by every instance of this service.
 #[derive(SimpleObject)]
@@ -22,19 +21,11 @@ pub struct WeChatAccessToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Where a follower sync stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-pub enum WeChatFollowerSyncStatus {
-    /// Waiting for a job runner.
-    Queued,
-    /// Paging through the followers.
-    Running,
-    /// Stopped by WeChat's API quota (45009); it resumes by itself (see `lastError`).
-    Paused,
-    /// Done: every follower was recorded, those no longer listed marked unsubscribed.
-    Completed,
-    /// Gave up (see `lastError`).
-    Failed,
+crate::db::models::follower_sync::sync_status_variants! {
+    /// Where a follower sync stands.
+    #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+    #[graphql(remote = "crate::db::models::follower_sync::SyncStatus")]
+    pub enum WeChatFollowerSyncStatus
 }
 
 /// A follower sync row, shown as `WeChatFollowerSync`.
@@ -46,7 +37,7 @@ pub struct WeChatFollowerSync(pub FollowerSyncRow);
 impl WeChatFollowerSync {
     /// Sync id.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The Official Account.
     async fn app_id(&self) -> &str {
@@ -54,13 +45,7 @@ impl WeChatFollowerSync {
     }
     /// Where it stands.
     async fn status(&self) -> WeChatFollowerSyncStatus {
-        match self.0.status() {
-            SyncStatus::Queued => WeChatFollowerSyncStatus::Queued,
-            SyncStatus::Running => WeChatFollowerSyncStatus::Running,
-            SyncStatus::Paused => WeChatFollowerSyncStatus::Paused,
-            SyncStatus::Completed => WeChatFollowerSyncStatus::Completed,
-            SyncStatus::Failed => WeChatFollowerSyncStatus::Failed,
-        }
+        self.0.status.into()
     }
     /// The name of the admin key that asked for it; null for a scheduled sync.
     async fn requested_by(&self) -> Option<&str> {

@@ -11,7 +11,7 @@ use super::node::{self, Node};
 use super::paging::{Page, PageArgs};
 use super::types::{User, WeChatApp, WeChatAppKind};
 use super::users::{self, UserCount, UserFilter, UserOrderBy};
-use crate::types::{AppKind, UnionId, UserId};
+use crate::types::{AppKind, MergeEventId, UnionId, UserId};
 
 /// The query root.
 pub struct Query;
@@ -158,7 +158,11 @@ impl Query {
         };
         let page = Page::parse("merge", first, after.as_deref())?;
         let rows = admin
-            .merge_events(user_id.as_ref(), page.after.as_deref(), page.limit())
+            .merge_events(
+                user_id.as_ref(),
+                page.after.as_deref().map(MergeEventId::new).as_ref(),
+                page.limit(),
+            )
             .await
             .map_err(gql)?;
         Ok(Some(page.connection(rows, |e| e.id.as_str(), MergeEvent)))

@@ -10,7 +10,7 @@ use crate::db::models::now;
 use crate::db::models::session::SessionRow;
 use crate::db::models::user::UserRow;
 use crate::db::{Conn, transaction};
-use crate::types::{IdentityId, UserId};
+use crate::types::{IdentityId, MergeEventId, UserId};
 
 impl Admin<'_> {
     /// Merges `pair.source` into `pair.target` (both live): see [`rules::merge`]. Refused
@@ -76,7 +76,7 @@ impl Admin<'_> {
     pub async fn merge_events(
         &self,
         user_id: Option<&UserId>,
-        after: Option<&str>,
+        after: Option<&MergeEventId>,
         limit: i64,
     ) -> Result<Vec<MergeEventRow>, IdentityError> {
         let mut conn = self.db.conn().await?;

@@ -22,6 +22,7 @@ use crate::auth::sessions::PendingSession;
 use crate::db::Backend;
 use crate::db::models::fast_login::{FastLogin, FastSeen};
 use crate::metrics;
+use crate::types::OauthStateId;
 
 impl Parts {
     /// The fast path for `sighting` (an Official Account login's with the id of the state it
@@ -29,7 +30,7 @@ impl Parts {
     pub(super) async fn returning_login(
         &self,
         sighting: &Sighting<'_>,
-        state_id: Option<&str>,
+        state_id: Option<&OauthStateId>,
         client: &ClientInfo,
     ) -> Result<Option<LoginOutcome>, IdentityError> {
         let seen = match (&sighting.seen, state_id) {

@@ -22,53 +22,12 @@ use crate::db::models::now;
 use crate::db::models::session::SessionRow;
 use crate::db::models::user::{ProfileFill, UserRow};
 use crate::metrics;
-use crate::types::{IdentityId, UnionId, UserId, new_row_id};
+use crate::types::{IdentityId, MergeEventId, UnionId, UserId};
 
 use super::IdentityError;
 
-crate::mirror::mirrored_enum! {
-    /// Why a merge happened (stored in `merge_events.reason`).
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum MergeReason mirrored_by merge_reason_variants {
-        /// A login brought the unionid that showed two users are one person.
-        Login,
-        /// A follower sync brought it.
-        FollowerSync,
-        /// A webhook event brought it.
-        Webhook,
-        /// An admin merged the users (`mergeUsers`).
-        Admin,
-        /// An admin moved one identity to a new user (`unlinkIdentity`).
-        Unlink,
-    }
-}
-
-impl MergeReason {
-    /// Every reason, in the order the API lists them.
-    pub const ALL: [MergeReason; 5] = [
-        MergeReason::Login,
-        MergeReason::FollowerSync,
-        MergeReason::Webhook,
-        MergeReason::Admin,
-        MergeReason::Unlink,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MergeReason::Login => "login",
-            MergeReason::FollowerSync => "follower_sync",
-            MergeReason::Webhook => "webhook",
-            MergeReason::Admin => "admin",
-            MergeReason::Unlink => "unlink",
-        }
-    }
-
-    /// The reason stored as `name`, if it is one.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
+pub use crate::db::models::merge_event::MergeReason;
+pub(crate) use crate::db::models::merge_event::merge_reason_variants;
 
 /// The outcome of [`resolve`].
 #[derive(Clone, Debug)]
@@ -221,10 +180,10 @@ pub(super) async fn record_event(
     MergeEventRow::insert(
         conn,
         &MergeEventRow {
-            id: new_row_id(),
+            id: MergeEventId::generate(),
             survivor_id: survivor.clone(),
             merged_id: merged.clone(),
-            reason: reason.as_str().to_owned(),
+            reason,
             actor: actor.map(str::to_owned),
             created_at: now(),
             identity_id: identity.cloned(),

@@ -9,6 +9,7 @@ use super::{JobError, JobSpec};
 use crate::db::Db;
 use crate::db::models::job::JobRow;
 use crate::db::models::now;
+use crate::types::JobId;
 
 /// The job a handler runs, as claimed, and its lease.
 pub struct JobContext {
@@ -30,7 +31,7 @@ impl JobContext {
     }
 
     /// The job's id.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &JobId {
         &self.row.id
     }
 

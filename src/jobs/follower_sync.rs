@@ -46,7 +46,7 @@ impl Job for FollowerSync {
                 payload.sync_id
             )));
         };
-        if sync.status() == SyncStatus::Completed {
+        if sync.status == SyncStatus::Completed {
             // Run again after its end (the runner could not record that it was done).
             return Ok(JobOutcome::Done);
         }

@@ -41,6 +41,7 @@ pub use crate::db::models::job::{JobRow, JobStatus};
 use crate::db::models::now;
 pub use crate::db::queue::{JobSpec, enqueue, enqueue_in};
 use crate::db::{Db, DbError, Race, Retryable};
+use crate::types::JobId;
 pub use bulk_messages::BulkMessages;
 pub use context::JobContext;
 pub use follower_sync::FollowerSync;
@@ -140,20 +141,20 @@ impl Retryable for JobError {
 }
 
 /// The job with this id (for its status, attempts and last error).
-pub async fn find(db: &Db, id: &str) -> Result<Option<JobRow>, DbError> {
+pub async fn find(db: &Db, id: &JobId) -> Result<Option<JobRow>, DbError> {
     let mut conn = db.conn().await?;
     JobRow::find(&mut conn, id).await
 }
 
 /// Pauses a queued or running job (a runner running it stops at its next lease renewal or
 /// checkpoint, and its work so far is kept); false if it was neither.
-pub async fn pause(db: &Db, id: &str) -> Result<bool, DbError> {
+pub async fn pause(db: &Db, id: &JobId) -> Result<bool, DbError> {
     let mut conn = db.conn().await?;
     JobRow::pause(&mut conn, id, now()).await
 }
 
 /// Queues a paused job again, to carry on from its checkpoint; false if it was not paused.
-pub async fn resume(db: &Db, id: &str) -> Result<bool, DbError> {
+pub async fn resume(db: &Db, id: &JobId) -> Result<bool, DbError> {
     let mut conn = db.conn().await?;
     JobRow::resume(&mut conn, id, now()).await
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::{Job, JobContext, JobError, JobOutcome, JobStatus, Runner};
 use crate::db::models::job::{JobChange, JobRow};
 use crate::db::models::now;
+use crate::types::JobId;
 
 /// [`Job`] behind a pointer (its `run` returns an unnamed future, and takes its own spec).
 pub(super) trait DynJob: Send + Sync {
@@ -80,7 +81,7 @@ impl Runner {
             let run = AssertUnwindSafe(handler.job.run_boxed(&mut ctx)).catch_unwind();
             tokio::select! {
                 ran = run => Some(ran.unwrap_or_else(|_| Err(JobError::retry("the job's handler panicked")))),
-                () = self.heartbeat(id, &token) => None,
+                () = self.heartbeat(&row.id, &token) => None,
             }
         };
         let checkpoint = ctx.into_checkpoint();
@@ -90,7 +91,7 @@ impl Runner {
 
     /// Renews the lease every third of it; returns when it is lost (taken over, paused), or
     /// when renewals failed until it ran out.
-    async fn heartbeat(&self, id: &str, token: &str) {
+    async fn heartbeat(&self, id: &JobId, token: &str) {
         let mut held_until = Instant::now() + self.lease;
         loop {
             tokio::time::sleep(self.lease / 3).await;
@@ -104,7 +105,7 @@ impl Runner {
                 Ok(true) => held_until = asked + self.lease,
                 Ok(false) => return,
                 Err(e) => {
-                    tracing::warn!(job = id, error = %e, "renewing a job's lease failed");
+                    tracing::warn!(job = %id, error = %e, "renewing a job's lease failed");
                     if Instant::now() >= held_until {
                         return;
                     }
@@ -145,7 +146,7 @@ impl Runner {
                 ),
                 None => (
                     JobChange {
-                        status: JobStatus::Completed.as_str().to_owned(),
+                        status: JobStatus::Completed,
                         finished_at: Some(at),
                         ..base
                     },
@@ -154,7 +155,7 @@ impl Runner {
             },
             Some(Ok(JobOutcome::Reschedule(run_at))) => (
                 JobChange {
-                    status: JobStatus::Queued.as_str().to_owned(),
+                    status: JobStatus::Queued,
                     run_at,
                     attempts: 0,
                     ..base
@@ -168,7 +169,7 @@ impl Runner {
         };
         let written = async {
             let mut conn = self.db.conn().await?;
-            JobRow::settle(&mut conn, id, token, &change).await
+            JobRow::settle(&mut conn, &row.id, token, &change).await
         };
         match written.await {
             Ok(true) => self.log_end(row, &ended),
@@ -200,7 +201,7 @@ impl Runner {
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
         let runs = u32::try_from(row.attempts).unwrap_or(u32::MAX);
         let base = JobChange {
-            status: JobStatus::Queued.as_str().to_owned(),
+            status: JobStatus::Queued,
             checkpoint,
             last_error: Some(error.clone()),
             ..JobChange::released(row, at)
@@ -217,7 +218,7 @@ impl Runner {
             ),
             None => (
                 JobChange {
-                    status: JobStatus::Failed.as_str().to_owned(),
+                    status: JobStatus::Failed,
                     finished_at: Some(at),
                     ..base
                 },
@@ -235,7 +236,7 @@ impl Runner {
         last_error: Option<String>,
     ) -> JobChange {
         JobChange {
-            status: JobStatus::Queued.as_str().to_owned(),
+            status: JobStatus::Queued,
             run_at: at + chrono(every),
             checkpoint: None,
             attempts: 0,

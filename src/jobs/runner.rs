@@ -16,6 +16,7 @@ use crate::db::models::job::{JobChange, JobRow};
 use crate::db::models::now;
 use crate::db::queue::new_row;
 use crate::db::{Conn, Db, DbError, transaction};
+use crate::types::JobId;
 
 /// A registered handler.
 #[derive(Clone)]
@@ -54,7 +55,7 @@ enum Claim {
 }
 
 /// A job a task of this runner is running: (job id, kind, claim token).
-type Held = (String, String, String);
+type Held = (JobId, String, String);
 
 impl Runner {
     /// A runner on `db` with the `[jobs]` settings and no handlers yet.
@@ -211,13 +212,13 @@ impl Runner {
                     let row = new_row(kind, Some(kind), &handler.payload, at);
                     return JobRow::insert(conn, &row).await;
                 };
-                let run_at = match row.status() {
-                    Some(JobStatus::Queued) if row.run_at > at + every => at + every,
-                    Some(JobStatus::Completed | JobStatus::Failed) | None => at,
+                let run_at = match row.status {
+                    JobStatus::Queued if row.run_at > at + every => at + every,
+                    JobStatus::Completed | JobStatus::Failed => at,
                     _ => return Ok(()),
                 };
                 let change = JobChange {
-                    status: JobStatus::Queued.as_str().to_owned(),
+                    status: JobStatus::Queued,
                     run_at,
                     finished_at: None,
                     ..JobChange::released(&row, at)
@@ -251,7 +252,7 @@ impl Runner {
                 // Running under an expired lease: its last run died with its runner. A job whose
                 // every run dies (one that kills the process, say) is not run for ever.
                 let runs = u32::try_from(row.attempts).unwrap_or(u32::MAX);
-                if row.status() == Some(JobStatus::Running) && runs >= self.max_attempts {
+                if row.status == JobStatus::Running && runs >= self.max_attempts {
                     let every = self.handlers.get(row.kind.as_str()).and_then(|h| h.every);
                     let error = format!("its lease ran out on all {runs} runs (the runner died)");
                     let checkpoint = row.checkpoint.clone();

@@ -2,7 +2,7 @@
 
 use wechat_identity::db::models::user::{ProfileFill, UserRow};
 use wechat_identity::identity::IdentityError;
-use wechat_identity::identity::rules::MergePair;
+use wechat_identity::identity::rules::{MergePair, MergeReason};
 use wechat_identity::types::{IdentityId, UserId};
 
 use crate::common::seed::{self, unionid};
@@ -92,7 +92,7 @@ async fn admins_merge_in_either_lock_order(backend: Backend) {
             (
                 e.survivor_id.clone(),
                 e.merged_id.clone(),
-                e.reason.clone(),
+                e.reason,
                 e.actor.clone(),
             )
         })
@@ -101,8 +101,8 @@ async fn admins_merge_in_either_lock_order(backend: Backend) {
     assert_eq!(
         summary,
         [
-            (b, a, "admin".to_owned(), admin.clone()),
-            (c, d, "admin".to_owned(), admin)
+            (b, a, MergeReason::Admin, admin.clone()),
+            (c, d, MergeReason::Admin, admin)
         ]
     );
 }

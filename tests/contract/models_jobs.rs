@@ -12,6 +12,7 @@ use wechat_identity::db::models::now;
 use wechat_identity::db::queue::{self, JobSpec};
 use wechat_identity::db::{Conn, Db, DbError, transaction};
 use wechat_identity::jobs::{self, Job, JobContext, JobError, JobOutcome, Runner};
+use wechat_identity::types::JobId;
 
 use crate::common::steps::{StepLog, StepsJob};
 use crate::common::*;
@@ -24,7 +25,7 @@ on_both_backends!(
 );
 
 /// Runs of a test's handlers: (runner, job id, attempt).
-pub type Runs = Arc<Mutex<Vec<(&'static str, String, u32)>>>;
+pub type Runs = Arc<Mutex<Vec<(&'static str, JobId, u32)>>>;
 
 /// A runner on a pool of its own (another instance), running `job`.
 pub async fn runner(ctx: &Ctx, instance: &str, job: impl Job) -> Runner {
@@ -39,7 +40,7 @@ pub async fn runner(ctx: &Ctx, instance: &str, job: impl Job) -> Runner {
     Runner::new(db, &config).register(job)
 }
 
-pub async fn row(ctx: &Ctx, id: &str) -> JobRow {
+pub async fn row(ctx: &Ctx, id: &JobId) -> JobRow {
     jobs::find(&ctx.db, id).await.unwrap().expect("the job")
 }
 
@@ -102,16 +103,13 @@ async fn each_job_is_claimed_by_one_runner_and_a_leased_one_by_no_other(backend:
     );
     let (ran_a, ran_b) = tokio::join!(a.run_pending(), b.run_pending());
     assert_eq!(ran_a.unwrap() + ran_b.unwrap(), 20);
-    let mut ran: Vec<String> = runs.lock().unwrap().iter().map(|r| r.1.clone()).collect();
+    let mut ran: Vec<JobId> = runs.lock().unwrap().iter().map(|r| r.1.clone()).collect();
     ran.sort();
     queued.sort();
     assert_eq!(ran, queued, "a job ran twice, or not at all");
     for id in &queued {
         let done = row(&ctx, id).await;
-        assert_eq!(
-            (done.status(), done.attempts),
-            (Some(JobStatus::Completed), 1)
-        );
+        assert_eq!((done.status, done.attempts), (JobStatus::Completed, 1));
     }
 
     // A job leased to a runner (its handler still running) is not claimed by another.
@@ -127,7 +125,7 @@ async fn each_job_is_claimed_by_one_runner_and_a_leased_one_by_no_other(backend:
     started.notified().await;
     assert_eq!(b.run_pending().await.unwrap(), 0, "claimed a leased job");
     let leased = row(&ctx, &held.id).await;
-    assert_eq!(leased.status(), Some(JobStatus::Running));
+    assert_eq!(leased.status, JobStatus::Running);
     assert!(
         leased.lease_owner.as_deref().unwrap().starts_with("a/"),
         "{leased:?}"
@@ -137,8 +135,8 @@ async fn each_job_is_claimed_by_one_runner_and_a_leased_one_by_no_other(backend:
     assert_eq!(a.await.unwrap().unwrap(), 1);
     let done = row(&ctx, &held.id).await;
     assert_eq!(
-        (done.status(), done.attempts, done.lease_owner),
-        (Some(JobStatus::Completed), 1, None)
+        (done.status, done.attempts, done.lease_owner),
+        (JobStatus::Completed, 1, None)
     );
     assert_eq!(runs.lock().unwrap().len(), 21);
 }
@@ -146,8 +144,8 @@ async fn each_job_is_claimed_by_one_runner_and_a_leased_one_by_no_other(backend:
 // --- leases and checkpoints -----------------------------------------------------------------
 
 /// Leases job `id` to `owner`, as a claim would, until `until`.
-async fn lease(ctx: &Ctx, id: &str, owner: &str, until: chrono::NaiveDateTime) -> JobRow {
-    let (id, owner) = (id.to_owned(), owner.to_owned());
+async fn lease(ctx: &Ctx, id: &JobId, owner: &str, until: chrono::NaiveDateTime) -> JobRow {
+    let (id, owner) = (id.clone(), owner.to_owned());
     transaction(
         &ctx.db,
         async |conn: &mut Conn| -> Result<JobRow, DbError> {
@@ -186,8 +184,8 @@ async fn an_expired_lease_is_claimed_by_another_runner(backend: Backend) {
     assert_eq!(*runs.lock().unwrap(), [("b", job.id.clone(), 2)]);
     let done = row(&ctx, &job.id).await;
     assert_eq!(
-        (done.status(), done.attempts, done.lease_owner.as_deref()),
-        (Some(JobStatus::Completed), 2, None),
+        (done.status, done.attempts, done.lease_owner.as_deref()),
+        (JobStatus::Completed, 2, None),
         "the dead run counts as an attempt"
     );
     // The dead runner's late writes change nothing.
@@ -195,7 +193,7 @@ async fn an_expired_lease_is_claimed_by_another_runner(backend: Backend) {
     let late = JobRow::save_checkpoint(&mut conn, &job.id, "dead/1", "9", now(), now());
     assert!(!late.await.unwrap());
     let change = JobChange {
-        status: JobStatus::Failed.as_str().to_owned(),
+        status: JobStatus::Failed,
         ..JobChange::released(&done, now())
     };
     assert!(
@@ -203,10 +201,7 @@ async fn an_expired_lease_is_claimed_by_another_runner(backend: Backend) {
             .await
             .unwrap()
     );
-    assert_eq!(
-        row(&ctx, &job.id).await.status(),
-        Some(JobStatus::Completed)
-    );
+    assert_eq!(row(&ctx, &job.id).await.status, JobStatus::Completed);
 }
 
 async fn a_checkpoint_survives_a_claim_by_another_runner(backend: Backend) {
@@ -244,7 +239,7 @@ async fn a_checkpoint_survives_a_claim_by_another_runner(backend: Backend) {
         "steps before the checkpoint were done again"
     );
     let finished = row(&ctx, &job.id).await;
-    assert_eq!(finished.status(), Some(JobStatus::Completed));
+    assert_eq!(finished.status, JobStatus::Completed);
     assert_eq!(finished.checkpoint.as_deref(), Some("5"));
     assert_eq!(finished.attempts, 2);
 }

@@ -8,6 +8,7 @@ use wechat_identity::db::models::job::{JobRow, JobStatus};
 use wechat_identity::db::queue::{self, JobSpec};
 use wechat_identity::db::{Conn, DbError, transaction};
 use wechat_identity::jobs::{self, Job, JobContext, JobError, JobOutcome};
+use wechat_identity::types::JobId;
 
 use crate::common::*;
 use crate::models_jobs::{Runs, row, runner, time_passes};
@@ -72,18 +73,15 @@ async fn failed_runs_are_retried_with_a_doubling_backoff_then_the_job_fails(back
     assert_eq!(a.run_pending().await.unwrap(), 3);
     assert_eq!(a.run_pending().await.unwrap(), 0, "ran before its backoff");
     let waiting = row(&ctx, &hopeless).await;
-    assert_eq!(
-        (waiting.status(), waiting.attempts),
-        (Some(JobStatus::Queued), 1)
-    );
+    assert_eq!((waiting.status, waiting.attempts), (JobStatus::Queued, 1));
     assert_eq!(waiting.last_error.as_deref(), Some("attempt 1 failed"));
     assert_eq!(waiting.lease_owner, None);
     let backoff = |r: &JobRow| (r.run_at - r.updated_at).num_milliseconds();
     assert_eq!(backoff(&waiting), 100);
     let failed = row(&ctx, &fatal).await;
     assert_eq!(
-        (failed.status(), failed.attempts),
-        (Some(JobStatus::Failed), 1),
+        (failed.status, failed.attempts),
+        (JobStatus::Failed, 1),
         "a fatal error is not retried"
     );
     assert!(failed.finished_at.is_some());
@@ -93,8 +91,8 @@ async fn failed_runs_are_retried_with_a_doubling_backoff_then_the_job_fails(back
     assert_eq!(a.run_pending().await.unwrap(), 2);
     let completed = row(&ctx, &flaky).await;
     assert_eq!(
-        (completed.status(), completed.attempts),
-        (Some(JobStatus::Completed), 2)
+        (completed.status, completed.attempts),
+        (JobStatus::Completed, 2)
     );
     assert_eq!(completed.last_error.as_deref(), Some("attempt 1 failed"));
     let waiting = row(&ctx, &hopeless).await;
@@ -104,17 +102,14 @@ async fn failed_runs_are_retried_with_a_doubling_backoff_then_the_job_fails(back
     time_passes(&ctx).await;
     assert_eq!(a.run_pending().await.unwrap(), 1);
     let gave_up = row(&ctx, &hopeless).await;
-    assert_eq!(
-        (gave_up.status(), gave_up.attempts),
-        (Some(JobStatus::Failed), 3)
-    );
+    assert_eq!((gave_up.status, gave_up.attempts), (JobStatus::Failed, 3));
     assert_eq!(gave_up.last_error.as_deref(), Some("attempt 3 failed"));
     assert!(gave_up.finished_at.is_some() && gave_up.lease_owner.is_none());
     time_passes(&ctx).await;
     assert_eq!(a.run_pending().await.unwrap(), 0, "a failed job ran again");
-    let attempts = |id: &str| -> Vec<u32> {
+    let attempts = |id: &JobId| -> Vec<u32> {
         let runs = runs.lock().unwrap();
-        runs.iter().filter(|r| r.1 == id).map(|r| r.2).collect()
+        runs.iter().filter(|r| &r.1 == id).map(|r| r.2).collect()
     };
     assert_eq!(attempts(&hopeless), [1, 2, 3]);
     assert_eq!(attempts(&flaky), [1, 2]);
@@ -188,7 +183,7 @@ async fn one_job_per_key_while_it_is_pending(backend: Backend) {
     let p = queue::enqueue(db, &job(None, 1)).await.unwrap();
     let q = queue::enqueue(db, &job(None, 1)).await.unwrap();
     assert_ne!(p.id, q.id);
-    assert_eq!(p.key, p.id);
+    assert_eq!(p.key, p.id.as_str());
     let orphan = queue::enqueue(db, &Orphan {}).await.unwrap();
     assert_eq!(
         ctx.count("jobs").await,
@@ -204,12 +199,12 @@ async fn one_job_per_key_while_it_is_pending(backend: Backend) {
     let runs: Runs = Arc::default();
     let a = runner(&ctx, "a", Count { runs: runs.clone() }).await;
     assert_eq!(a.run_pending().await.unwrap(), 4);
-    let ran: Vec<String> = runs.lock().unwrap().iter().map(|r| r.1.clone()).collect();
+    let ran: Vec<JobId> = runs.lock().unwrap().iter().map(|r| r.1.clone()).collect();
     assert!(!ran.contains(&paused.id), "the paused job ran");
     let orphan = row(&ctx, &orphan.id).await;
     assert_eq!(
-        (orphan.status(), orphan.attempts),
-        (Some(JobStatus::Queued), 0),
+        (orphan.status, orphan.attempts),
+        (JobStatus::Queued, 0),
         "claimed a kind it has no handler for"
     );
     assert!(jobs::resume(db, &paused.id).await.unwrap());

@@ -3,11 +3,12 @@
 use chrono::Duration;
 use wechat_identity::db::models::login_ticket::LoginTicketRow;
 use wechat_identity::db::models::merge_event::MergeEventRow;
+use wechat_identity::db::models::merge_event::MergeReason;
 use wechat_identity::db::models::now;
 use wechat_identity::db::models::oauth_state::OauthStateRow;
 use wechat_identity::db::models::session::{Owner, SessionRow};
 use wechat_identity::db::{Conn, DbError, transaction};
-use wechat_identity::types::{AppId, UserId, new_row_id};
+use wechat_identity::types::{AppId, MergeEventId, OauthStateId, SessionId, UserId};
 
 use crate::common::seed;
 use crate::common::*;
@@ -28,7 +29,7 @@ async fn lock_active(ctx: &Ctx, owner: Owner<'_>) -> usize {
     .unwrap()
 }
 
-async fn lock_login(ctx: &Ctx, family: &str) -> usize {
+async fn lock_login(ctx: &Ctx, family: &SessionId) -> usize {
     transaction(&ctx.db, async |conn: &mut Conn| -> Result<_, DbError> {
         SessionRow::lock_login(conn, family).await
     })
@@ -82,7 +83,10 @@ async fn sessions_are_locked_revoked_and_moved(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (s1_row.revoked_at, s1_row.replaced_by.as_deref()),
+        (
+            s1_row.revoked_at,
+            s1_row.replaced_by.as_ref().map(SessionId::as_str)
+        ),
         (Some(at), Some(s2.as_str()))
     );
     assert_eq!(lock_active(&ctx, Owner::Family(&s1)).await, 1);
@@ -149,21 +153,21 @@ async fn merge_events_page_by_user_and_after(backend: Backend) {
     }
     let [a, b, c, d, e] = <[UserId; 5]>::try_from(users).unwrap();
     let pairs = [
-        (&a, &b, "login"),
-        (&a, &c, "admin"),
-        (&d, &a, "follower_sync"),
-        (&e, &d, "unlink"),
+        (&a, &b, MergeReason::Login),
+        (&a, &c, MergeReason::Admin),
+        (&d, &a, MergeReason::FollowerSync),
+        (&e, &d, MergeReason::Unlink),
     ];
     let mut ids = Vec::new();
     for (survivor, merged, reason) in pairs {
-        let id = new_row_id();
+        let id = MergeEventId::generate();
         MergeEventRow::insert(
             &mut conn,
             &MergeEventRow {
                 id: id.clone(),
                 survivor_id: survivor.clone(),
                 merged_id: merged.clone(),
-                reason: reason.into(),
+                reason,
                 actor: Some(format!("actor-{reason}")),
                 created_at: now(),
                 identity_id: None,
@@ -173,7 +177,10 @@ async fn merge_events_page_by_user_and_after(backend: Backend) {
         .unwrap();
         ids.push(id);
     }
-    let page = async |user: Option<&UserId>, after: Option<&str>, limit: i64| -> Vec<String> {
+    let page = async |user: Option<&UserId>,
+                      after: Option<&MergeEventId>,
+                      limit: i64|
+           -> Vec<MergeEventId> {
         let mut conn = ctx.conn().await;
         let rows = MergeEventRow::page(&mut conn, user, after, limit)
             .await
@@ -195,7 +202,7 @@ async fn merge_events_page_by_user_and_after(backend: Backend) {
     let all = MergeEventRow::page(&mut conn, None, None, 10)
         .await
         .unwrap();
-    assert_eq!(all[2].reason, "follower_sync");
+    assert_eq!(all[2].reason, MergeReason::FollowerSync);
     assert_eq!(all[2].actor.as_deref(), Some("actor-follower_sync"));
     assert_eq!((&all[2].survivor_id, &all[2].merged_id), (&d, &a));
 }
@@ -203,7 +210,7 @@ async fn merge_events_page_by_user_and_after(backend: Backend) {
 fn state(id: &str, app: &str, created_minutes_ago: i64, ttl_minutes: i64) -> OauthStateRow {
     let created = now() - Duration::minutes(created_minutes_ago);
     OauthStateRow {
-        id: id.into(),
+        id: OauthStateId::new(id),
         app_id: AppId::new(app),
         scope: "snsapi_base".into(),
         return_to: None,
@@ -230,22 +237,25 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
         OauthStateRow::insert(&mut conn, &row).await.unwrap();
     }
     assert!(
-        OauthStateRow::mark_used(&mut conn, "s2", now())
+        OauthStateRow::mark_used(&mut conn, &OauthStateId::new("s2"), now())
             .await
             .unwrap()
     );
     assert!(
-        !OauthStateRow::mark_used(&mut conn, "s2", now())
+        !OauthStateRow::mark_used(&mut conn, &OauthStateId::new("s2"), now())
             .await
             .unwrap(),
         "used once"
     );
     assert!(
-        !OauthStateRow::mark_used(&mut conn, "nope", now())
+        !OauthStateRow::mark_used(&mut conn, &OauthStateId::new("nope"), now())
             .await
             .unwrap()
     );
-    let used = OauthStateRow::find(&mut conn, "s2").await.unwrap().unwrap();
+    let used = OauthStateRow::find(&mut conn, &OauthStateId::new("s2"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(used.used_at.is_some());
 
     // Slots: a state stored in a taken slot of its app replaces the one there; other slots
@@ -279,19 +289,19 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
         OauthStateRow::store_in_slot(&mut conn, &row).await.unwrap();
     }
     assert!(
-        OauthStateRow::find(&mut conn, "a0")
+        OauthStateRow::find(&mut conn, &OauthStateId::new("a0"))
             .await
             .unwrap()
             .is_none()
     );
-    let replaced = OauthStateRow::find(&mut conn, "a0-again")
+    let replaced = OauthStateRow::find(&mut conn, &OauthStateId::new("a0-again"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((replaced.app_id, replaced.slot), (app.clone(), Some(0)));
     for kept in ["a1", "b0", "s1", "s2", "s3", "s4", "other", "expired"] {
         assert!(
-            OauthStateRow::find(&mut conn, kept)
+            OauthStateRow::find(&mut conn, &OauthStateId::new(kept))
                 .await
                 .unwrap()
                 .is_some(),
@@ -306,7 +316,7 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
         1
     );
     assert!(
-        OauthStateRow::find(&mut conn, "a1")
+        OauthStateRow::find(&mut conn, &OauthStateId::new("a1"))
             .await
             .unwrap()
             .is_none()
@@ -320,7 +330,7 @@ async fn oauth_states_take_slots_are_purged_and_used_once(backend: Backend) {
         1
     );
     assert!(
-        OauthStateRow::find(&mut conn, "expired")
+        OauthStateRow::find(&mut conn, &OauthStateId::new("expired"))
             .await
             .unwrap()
             .is_none()

@@ -2,6 +2,7 @@
 //! follower (a sync or a follow event) makes and updates identities with the follow state,
 //! merges like a login does, and is not a login.
 
+use wechat_identity::db::models::merge_event::MergeReason;
 use wechat_identity::db::models::official_account_identity::OfficialAccountProfile;
 use wechat_identity::db::models::user::ProfileFill;
 use wechat_identity::wechat::official_account::OauthScope;
@@ -142,7 +143,7 @@ async fn a_follower_sync_that_brings_a_unionid_merges(backend: Backend) {
         (&events[0].survivor_id, &events[0].merged_id),
         (&y.id, &x.id)
     );
-    assert_eq!(events[0].reason, "follower_sync");
+    assert_eq!(events[0].reason, MergeReason::FollowerSync);
     assert_eq!(events[0].actor.as_deref(), Some(OA));
 }
 

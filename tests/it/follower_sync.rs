@@ -221,6 +221,7 @@ async fn a_scheduled_sync_starts_by_itself(backend: Backend) {
 
 async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend) {
     use wechat_identity::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
+    use wechat_identity::types::FollowerSyncId;
     let app = TestApp::start_driven(backend, |_| {}).await;
     app.add_followers("u", 0, 3).await;
     let sync = app.start_sync().await;
@@ -230,7 +231,7 @@ async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend
     assert_eq!(app.count(subscribed).await, 3);
     let system = app.running.app.identity.system();
     let mut conn = app.db_conn().await;
-    let row = FollowerSyncRow::find(&mut conn, &id)
+    let row = FollowerSyncRow::find(&mut conn, &FollowerSyncId::new(&id))
         .await
         .unwrap()
         .unwrap();
@@ -259,7 +260,7 @@ async fn a_sync_ends_once_and_never_marks_from_a_list_cut_short(backend: Backend
         .await
     })
     .unwrap();
-    let row = FollowerSyncRow::find(&mut conn, &second_id)
+    let row = FollowerSyncRow::find(&mut conn, &FollowerSyncId::new(&second_id))
         .await
         .unwrap()
         .unwrap();

@@ -117,12 +117,7 @@ async fn two_runners_run_a_periodic_job_once_per_period_never_at_once(backend: B
     let rows = rows_of_kind(&mut conn, "slow_periodic").await;
     assert_eq!(rows.len(), 1, "one row for the periodic job");
     assert_eq!(rows[0].key, "slow_periodic");
-    assert_eq!(
-        rows[0].status(),
-        Some(JobStatus::Queued),
-        "re-armed: {:?}",
-        rows[0]
-    );
+    assert_eq!(rows[0].status, JobStatus::Queued, "re-armed: {:?}", rows[0]);
     assert_eq!(rows[0].attempts, 0);
 }
 
@@ -161,7 +156,7 @@ async fn a_job_whose_runner_dies_resumes_elsewhere_from_its_checkpoint(backend: 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(log.done().len(), 3, "taken over from a live runner");
     let held = job(&db, &queued.id).await;
-    assert_eq!(held.status(), Some(JobStatus::Running));
+    assert_eq!(held.status, JobStatus::Running);
     assert_eq!(held.checkpoint.as_deref(), Some("3"));
     assert!(
         held.lease_owner
@@ -217,11 +212,7 @@ async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Ba
     a.stop().await;
     // Given back at once (not after its 30 s lease), and the cut-short run is not an attempt.
     let given_back = job(&db, &queued.id).await;
-    assert_eq!(
-        given_back.status(),
-        Some(JobStatus::Queued),
-        "{given_back:?}"
-    );
+    assert_eq!(given_back.status, JobStatus::Queued, "{given_back:?}");
     assert_eq!(given_back.lease_owner, None);
     assert_eq!(given_back.attempts, 0);
     assert_eq!(given_back.checkpoint.as_deref(), Some("2"));

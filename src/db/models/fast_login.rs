@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use super::user::UserRow;
 use crate::db::{Conn, DbError};
-use crate::types::{AppId, OpenId, UnionId};
+use crate::types::{AppId, OauthStateId, OpenId, SessionId, UnionId};
 
 /// What a login writes on its identity, by kind.
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +28,7 @@ pub enum FastSeen<'a> {
         /// `snsapi_base` or `snsapi_userinfo`.
         scope: &'a str,
         /// The `oauth_states` row the login uses up.
-        state_id: &'a str,
+        state_id: &'a OauthStateId,
     },
 }
 
@@ -45,7 +45,7 @@ pub struct FastLogin<'a> {
     /// The unionid WeChat sent, if any.
     pub unionid: Option<&'a UnionId>,
     /// The new session's id (also its family).
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     /// SHA-256 of the refresh token.
     pub token_hash: &'a str,
     /// Refresh token expiry.

@@ -10,65 +10,48 @@ use crate::db::schema::{
     follower_sync_seen as seen, follower_syncs as f, official_account_identities as oa,
 };
 use crate::db::{Conn, DbError};
-use crate::types::AppId;
+use crate::types::{AppId, FollowerSyncId, JobId, OpenId};
 use crate::with_conn;
 
-/// Where a sync stands; stored lowercase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncStatus {
-    /// Waiting for a runner.
-    Queued,
-    /// Paging through the followers.
-    Running,
-    /// Stopped by WeChat's quota (45009); resumes by itself.
-    Paused,
-    /// Done.
-    Completed,
-    /// Gave up (see `last_error`).
-    Failed,
+crate::db::text_enum::text_enum! {
+    /// Where a follower sync stands.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum SyncStatus mirrored_by sync_status_variants {
+        /// Waiting for a job runner.
+        Queued = "queued",
+        /// Paging through the followers.
+        Running = "running",
+        /// Stopped by WeChat's API quota (45009); it resumes by itself (see `lastError`).
+        Paused = "paused",
+        /// Done: every follower was recorded, those no longer listed marked unsubscribed.
+        Completed = "completed",
+        /// Gave up (see `lastError`).
+        Failed = "failed",
+    }
 }
 
 impl SyncStatus {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncStatus::Queued => "queued",
-            SyncStatus::Running => "running",
-            SyncStatus::Paused => "paused",
-            SyncStatus::Completed => "completed",
-            SyncStatus::Failed => "failed",
-        }
-    }
-
     /// Whether the sync will not run again.
     pub fn is_finished(self) -> bool {
         matches!(self, SyncStatus::Completed | SyncStatus::Failed)
     }
-
-    /// From its stored form (unknown: failed).
-    pub fn parse(s: &str) -> Self {
-        [Self::Queued, Self::Running, Self::Paused, Self::Completed]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .unwrap_or(Self::Failed)
-    }
 }
 
-/// The stored forms of the finished statuses.
-const FINISHED: [&str; 2] = ["completed", "failed"];
+/// The finished statuses.
+const FINISHED: [SyncStatus; 2] = [SyncStatus::Completed, SyncStatus::Failed];
 
 /// A row of `follower_syncs`.
 #[derive(Clone, Debug, Queryable, Insertable)]
 #[diesel(table_name = f)]
 pub struct FollowerSyncRow {
     /// UUID.
-    pub id: String,
+    pub id: FollowerSyncId,
     /// The Official Account.
     pub app_id: AppId,
     /// The job that runs it.
-    pub job_id: String,
-    /// `queued`, `running`, `paused`, `completed` or `failed`.
-    pub status: String,
+    pub job_id: JobId,
+    /// Where it stands.
+    pub status: SyncStatus,
     /// The admin key that asked for it (none: scheduled).
     pub requested_by: Option<String>,
     /// Followers in all, as WeChat counted them on the first page.
@@ -116,11 +99,6 @@ pub struct SyncCounts {
 }
 
 impl FollowerSyncRow {
-    /// The parsed status.
-    pub fn status(&self) -> SyncStatus {
-        SyncStatus::parse(&self.status)
-    }
-
     /// Stores a new sync unless its job has one already (then the caller reads that one).
     pub async fn insert(conn: &mut Conn, row: &FollowerSyncRow) -> Result<(), DbError> {
         let q = diesel::insert_into(f::table)
@@ -132,13 +110,13 @@ impl FollowerSyncRow {
     }
 
     /// The sync with this id.
-    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
+    pub async fn find(conn: &mut Conn, id: &FollowerSyncId) -> Result<Option<Self>, DbError> {
         let q = f::table.find(id);
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
     /// The sync its job runs.
-    pub async fn find_by_job(conn: &mut Conn, job_id: &str) -> Result<Option<Self>, DbError> {
+    pub async fn find_by_job(conn: &mut Conn, job_id: &JobId) -> Result<Option<Self>, DbError> {
         let q = f::table.filter(f::job_id.eq(job_id)).limit(1);
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
@@ -175,7 +153,7 @@ impl FollowerSyncRow {
     /// Sets the status (and `started_at` the first time it runs, `finished_at` when it ends).
     pub async fn set_status(
         conn: &mut Conn,
-        id: &str,
+        id: &FollowerSyncId,
         status: SyncStatus,
         last_error: Option<&str>,
         at: NaiveDateTime,
@@ -183,7 +161,7 @@ impl FollowerSyncRow {
         let finished = status.is_finished().then_some(at);
         // A finished sync stays finished (a job run again after its end changes nothing).
         let q = diesel::update(f::table.find(id).filter(f::status.ne_all(FINISHED))).set((
-            f::status.eq(status.as_str()),
+            f::status.eq(status),
             f::last_error.eq(last_error),
             f::finished_at.eq(finished),
         ));
@@ -198,7 +176,11 @@ impl FollowerSyncRow {
 
     /// Writes how far the sync got: WeChat's latest count and the pages done (the checkpoint's;
     /// the other counters are added by [`Self::add_counts`] as the followers are written).
-    pub async fn set_progress(conn: &mut Conn, id: &str, n: &SyncCounts) -> Result<(), DbError> {
+    pub async fn set_progress(
+        conn: &mut Conn,
+        id: &FollowerSyncId,
+        n: &SyncCounts,
+    ) -> Result<(), DbError> {
         let q = diesel::update(f::table.find(id)).set((f::total.eq(n.total), f::pages.eq(n.pages)));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
@@ -207,7 +189,11 @@ impl FollowerSyncRow {
     /// Adds what a chunk of followers did (`followers_seen`, `users_created`, `users_merged`,
     /// `errors` of `n`) to the sync's counters. Run it in the transaction that wrote those
     /// followers: the counters then count each write once, whenever a crash comes.
-    pub async fn add_counts(conn: &mut Conn, id: &str, n: &SyncCounts) -> Result<(), DbError> {
+    pub async fn add_counts(
+        conn: &mut Conn,
+        id: &FollowerSyncId,
+        n: &SyncCounts,
+    ) -> Result<(), DbError> {
         let q = diesel::update(f::table.find(id)).set((
             f::followers_seen.eq(f::followers_seen + n.followers_seen),
             f::users_created.eq(f::users_created + n.users_created),
@@ -221,9 +207,9 @@ impl FollowerSyncRow {
     /// Which of `openids` the sync has listed already (a chunk done again after a crash).
     pub async fn already_seen(
         conn: &mut Conn,
-        id: &str,
-        openids: &[String],
-    ) -> Result<std::collections::HashSet<String>, DbError> {
+        id: &FollowerSyncId,
+        openids: &[OpenId],
+    ) -> Result<std::collections::HashSet<OpenId>, DbError> {
         if openids.is_empty() {
             return Ok(Default::default());
         }
@@ -231,18 +217,22 @@ impl FollowerSyncRow {
             .filter(seen::sync_id.eq(id))
             .filter(seen::openid.eq_any(openids))
             .select(seen::openid);
-        let found: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
+        let found: Vec<OpenId> = with_conn!(conn, c => q.load(c).await)?;
         Ok(found.into_iter().collect())
     }
 
     /// Remembers that the sync listed these openids.
-    pub async fn record_seen(conn: &mut Conn, id: &str, openids: &[String]) -> Result<(), DbError> {
+    pub async fn record_seen(
+        conn: &mut Conn,
+        id: &FollowerSyncId,
+        openids: &[OpenId],
+    ) -> Result<(), DbError> {
         if openids.is_empty() {
             return Ok(());
         }
         let rows: Vec<_> = openids
             .iter()
-            .map(|o| (seen::sync_id.eq(id), seen::openid.eq(o.as_str())))
+            .map(|o| (seen::sync_id.eq(id), seen::openid.eq(o)))
             .collect();
         // A page done again after a crash lists the same openids again.
         match conn {
@@ -270,13 +260,13 @@ impl FollowerSyncRow {
     /// returns how many. Run it inside a transaction, so that the three happen together.
     pub async fn complete_and_mark_unlisted(
         conn: &mut Conn,
-        id: &str,
+        id: &FollowerSyncId,
         app_id: &AppId,
         started: NaiveDateTime,
         at: NaiveDateTime,
     ) -> Result<Option<i64>, DbError> {
         let q = diesel::update(f::table.find(id).filter(f::status.ne_all(FINISHED))).set((
-            f::status.eq(SyncStatus::Completed.as_str()),
+            f::status.eq(SyncStatus::Completed),
             f::last_error.eq(None::<String>),
             f::finished_at.eq(at),
         ));
@@ -316,7 +306,7 @@ impl FollowerSyncRow {
     /// Marks a sync whose job gave up as failed (with the job's error), if it is not finished.
     pub async fn fail(
         conn: &mut Conn,
-        id: &str,
+        id: &FollowerSyncId,
         error: &str,
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
@@ -324,7 +314,7 @@ impl FollowerSyncRow {
     }
 
     /// Forgets what the sync listed.
-    pub async fn forget_seen(conn: &mut Conn, id: &str) -> Result<(), DbError> {
+    pub async fn forget_seen(conn: &mut Conn, id: &FollowerSyncId) -> Result<(), DbError> {
         let q = diesel::delete(seen::table.filter(seen::sync_id.eq(id)));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())

@@ -11,48 +11,27 @@ use diesel_async::RunQueryDsl;
 use crate::db::lock::for_update;
 use crate::db::schema::jobs;
 use crate::db::{Conn, DbError};
+use crate::types::JobId;
 use crate::with_conn;
 
-/// Where a job stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobStatus {
-    /// Waiting for `run_at`.
-    Queued,
-    /// Held by a runner (or by a runner that died: then its lease runs out).
-    Running,
-    /// Done (one-off jobs; a periodic job is queued again instead).
-    Completed,
-    /// Gave up after its last attempt; `last_error` says why.
-    Failed,
-    /// Not run until resumed.
-    Paused,
+crate::db::text_enum::text_enum! {
+    /// Where a job stands.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum JobStatus {
+        /// Waiting for `run_at`.
+        Queued = "queued",
+        /// Held by a runner (or by a runner that died: then its lease runs out).
+        Running = "running",
+        /// Done (one-off jobs; a periodic job is queued again instead).
+        Completed = "completed",
+        /// Gave up after its last attempt; `last_error` says why.
+        Failed = "failed",
+        /// Not run until resumed.
+        Paused = "paused",
+    }
 }
 
 impl JobStatus {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Paused => "paused",
-        }
-    }
-
-    /// From its stored form.
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Completed,
-            JobStatus::Failed,
-            JobStatus::Paused,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     /// Whether the job will not run again.
     pub fn is_finished(self) -> bool {
         matches!(self, JobStatus::Completed | JobStatus::Failed)
@@ -64,7 +43,7 @@ impl JobStatus {
 #[diesel(table_name = jobs)]
 pub struct JobRow {
     /// UUID.
-    pub id: String,
+    pub id: JobId,
     /// Which handler runs it.
     pub kind: String,
     /// Unique: a periodic job's kind, a one-off job's subject (one per key), or its id.
@@ -73,8 +52,8 @@ pub struct JobRow {
     pub payload: String,
     /// JSON cursor the handler saved; where a resumed run carries on.
     pub checkpoint: Option<String>,
-    /// A [`JobStatus`], as stored.
-    pub status: String,
+    /// Where it stands.
+    pub status: JobStatus,
     /// Not run before this.
     pub run_at: NaiveDateTime,
     /// The claim token (instance id and a random part) of the runner holding it.
@@ -98,7 +77,7 @@ pub struct JobRow {
 #[diesel(table_name = jobs, treat_none_as_null = true)]
 pub struct JobChange {
     /// New status.
-    pub status: String,
+    pub status: JobStatus,
     /// Next run.
     pub run_at: NaiveDateTime,
     /// Checkpoint to keep.
@@ -121,7 +100,7 @@ impl JobChange {
     /// The row as it is, with its lease released: a base to change a few columns of.
     pub fn released(row: &JobRow, at: NaiveDateTime) -> Self {
         Self {
-            status: row.status.clone(),
+            status: row.status,
             run_at: row.run_at,
             checkpoint: row.checkpoint.clone(),
             lease_owner: None,
@@ -136,8 +115,8 @@ impl JobChange {
 
 /// The job `id` while `owner` holds its lease: the fence of every write a runner makes.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn held_by<'a>(id: &'a str, owner: &'a str) -> _ {
-    let running: &'static str = JobStatus::Running.as_str();
+fn held_by<'a>(id: &'a JobId, owner: &'a str) -> _ {
+    let running: JobStatus = JobStatus::Running;
     jobs::table
         .find(id)
         .filter(jobs::lease_owner.eq(owner))
@@ -148,7 +127,7 @@ fn held_by<'a>(id: &'a str, owner: &'a str) -> _ {
 /// expired lease).
 #[diesel::dsl::auto_type(no_type_alias)]
 fn free_due<'a>(kinds: &'a [String], now: NaiveDateTime) -> _ {
-    let live: [&'static str; 2] = [JobStatus::Queued.as_str(), JobStatus::Running.as_str()];
+    let live: [JobStatus; 2] = [JobStatus::Queued, JobStatus::Running];
     jobs::table
         .filter(jobs::status.eq_any(live))
         .filter(jobs::run_at.le(now))
@@ -157,18 +136,13 @@ fn free_due<'a>(kinds: &'a [String], now: NaiveDateTime) -> _ {
 }
 
 impl JobRow {
-    /// The parsed status.
-    pub fn status(&self) -> Option<JobStatus> {
-        JobStatus::parse(&self.status)
-    }
-
     /// Stores a new job.
     pub async fn insert(conn: &mut Conn, row: &JobRow) -> Result<(), DbError> {
         super::insert(conn, jobs::table, row).await
     }
 
     /// The job with this id.
-    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
+    pub async fn find(conn: &mut Conn, id: &JobId) -> Result<Option<Self>, DbError> {
         let q = jobs::table.find(id);
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
@@ -186,7 +160,7 @@ impl JobRow {
     }
 
     /// Deletes a job.
-    pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), DbError> {
+    pub async fn delete(conn: &mut Conn, id: &JobId) -> Result<(), DbError> {
         let q = diesel::delete(jobs::table.find(id));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
@@ -200,7 +174,7 @@ impl JobRow {
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
         let q = free_due(kinds, now).select(jobs::id).limit(1);
-        let found: Option<String> = with_conn!(conn, c => q.get_result(c).await.optional())?;
+        let found: Option<JobId> = with_conn!(conn, c => q.get_result(c).await.optional())?;
         Ok(found.is_some())
     }
 
@@ -239,13 +213,13 @@ impl JobRow {
     /// `until`: running, one more attempt. Returns the leased row.
     pub async fn take_lease(
         conn: &mut Conn,
-        id: &str,
+        id: &JobId,
         owner: &str,
         until: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<Self, DbError> {
         let q = diesel::update(jobs::table.find(id)).set((
-            jobs::status.eq(JobStatus::Running.as_str()),
+            jobs::status.eq(JobStatus::Running),
             jobs::lease_owner.eq(owner),
             jobs::lease_until.eq(until),
             jobs::attempts.eq(jobs::attempts + 1),
@@ -258,7 +232,7 @@ impl JobRow {
     /// paused).
     pub async fn renew(
         conn: &mut Conn,
-        id: &str,
+        id: &JobId,
         owner: &str,
         until: NaiveDateTime,
         now: NaiveDateTime,
@@ -271,7 +245,7 @@ impl JobRow {
     /// Stores `owner`'s checkpoint and extends its lease; false if the lease is not `owner`'s.
     pub async fn save_checkpoint(
         conn: &mut Conn,
-        id: &str,
+        id: &JobId,
         owner: &str,
         checkpoint: &str,
         until: NaiveDateTime,
@@ -288,7 +262,7 @@ impl JobRow {
     /// Writes how `owner`'s run ended; false (nothing written) if the lease is not `owner`'s.
     pub async fn settle(
         conn: &mut Conn,
-        id: &str,
+        id: &JobId,
         owner: &str,
         change: &JobChange,
     ) -> Result<bool, DbError> {
@@ -301,12 +275,12 @@ impl JobRow {
     /// again at once, keeping its checkpoint; the interrupted run does not count as an attempt.
     pub async fn release(
         conn: &mut Conn,
-        id: &str,
+        id: &JobId,
         owner: &str,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
         let q = diesel::update(held_by(id, owner)).set((
-            jobs::status.eq(JobStatus::Queued.as_str()),
+            jobs::status.eq(JobStatus::Queued),
             jobs::lease_owner.eq(None::<String>),
             jobs::lease_until.eq(None::<NaiveDateTime>),
             jobs::attempts.eq(jobs::attempts - 1),
@@ -316,7 +290,7 @@ impl JobRow {
     }
 
     /// Writes `change` whoever holds the job (callers lock the row first).
-    pub async fn update(conn: &mut Conn, id: &str, change: &JobChange) -> Result<(), DbError> {
+    pub async fn update(conn: &mut Conn, id: &JobId, change: &JobChange) -> Result<(), DbError> {
         let q = diesel::update(jobs::table.find(id)).set(change);
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
@@ -324,12 +298,14 @@ impl JobRow {
 
     /// Pauses a queued or running job (a runner holding it loses its lease); false if it was
     /// neither.
-    pub async fn pause(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-        let q = diesel::update(jobs::table.find(id).filter(
-            jobs::status.eq_any([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]),
-        ))
+    pub async fn pause(conn: &mut Conn, id: &JobId, now: NaiveDateTime) -> Result<bool, DbError> {
+        let q = diesel::update(
+            jobs::table
+                .find(id)
+                .filter(jobs::status.eq_any([JobStatus::Queued, JobStatus::Running])),
+        )
         .set((
-            jobs::status.eq(JobStatus::Paused.as_str()),
+            jobs::status.eq(JobStatus::Paused),
             jobs::lease_owner.eq(None::<String>),
             jobs::lease_until.eq(None::<NaiveDateTime>),
             jobs::updated_at.eq(now),
@@ -338,14 +314,14 @@ impl JobRow {
     }
 
     /// Queues a paused job to run now; false if it was not paused.
-    pub async fn resume(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    pub async fn resume(conn: &mut Conn, id: &JobId, now: NaiveDateTime) -> Result<bool, DbError> {
         let q = diesel::update(
             jobs::table
                 .find(id)
-                .filter(jobs::status.eq(JobStatus::Paused.as_str())),
+                .filter(jobs::status.eq(JobStatus::Paused)),
         )
         .set((
-            jobs::status.eq(JobStatus::Queued.as_str()),
+            jobs::status.eq(JobStatus::Queued),
             jobs::run_at.eq(now),
             jobs::updated_at.eq(now),
         ));

@@ -28,4 +28,4 @@ pub struct LoginTicketRow {
     pub used_at: Option<NaiveDateTime>,
 }
 
-super::single_use::single_use_table!(LoginTicketRow, login_tickets);
+super::single_use::single_use_table!(LoginTicketRow, login_tickets, str);

@@ -6,22 +6,39 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::merge_events;
 use crate::db::{Conn, DbError};
-use crate::types::{IdentityId, UserId};
+use crate::types::{IdentityId, MergeEventId, UserId};
 use crate::with_conn;
+
+crate::db::text_enum::text_enum! {
+    /// Why a merge happened.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum MergeReason mirrored_by merge_reason_variants {
+        /// A login brought the unionid that showed two users are one person.
+        Login = "login",
+        /// A follower sync brought it.
+        FollowerSync = "follower_sync",
+        /// A webhook event brought it.
+        Webhook = "webhook",
+        /// An admin merged the users (`mergeUsers`).
+        Admin = "admin",
+        /// An admin moved one identity to a new user (`unlinkIdentity`).
+        Unlink = "unlink",
+    }
+}
 
 /// A row of `merge_events`.
 #[derive(Clone, Debug, Queryable, Identifiable, Insertable)]
 #[diesel(table_name = merge_events)]
 pub struct MergeEventRow {
     /// Event id.
-    pub id: String,
+    pub id: MergeEventId,
     /// The user that remains.
     pub survivor_id: UserId,
     /// The user that became a tombstone.
     pub merged_id: UserId,
-    /// `login`, `follower_sync`, `webhook`, `admin` or `unlink` (then `survivor_id` is the user
-    /// the identity left and `merged_id` the new user it moved to).
-    pub reason: String,
+    /// Why (for an unlink, `survivor_id` is the user the identity left and `merged_id` the new
+    /// user it moved to).
+    pub reason: MergeReason,
     /// Who asked for it (an API key's name for admin merges).
     pub actor: Option<String>,
     /// When.
@@ -41,7 +58,7 @@ impl MergeEventRow {
     pub async fn page(
         conn: &mut Conn,
         user_id: Option<&UserId>,
-        after: Option<&str>,
+        after: Option<&MergeEventId>,
         limit: i64,
     ) -> Result<Vec<Self>, DbError> {
         // Expanded once per backend, so the boxed query gets each backend's type.
@@ -51,7 +68,7 @@ impl MergeEventRow {
                 .limit(limit)
                 .into_boxed();
             if let Some(after) = after {
-                q = q.filter(merge_events::id.gt(after.to_owned()));
+                q = q.filter(merge_events::id.gt(after.clone()));
             }
             if let Some(user) = user_id {
                 q = q.filter(

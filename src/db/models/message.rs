@@ -6,58 +6,26 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::messages as m;
 use crate::db::{Conn, DbError};
-use crate::types::UserId;
+use crate::types::{AppId, JobId, MessageId, OpenId, TemplateId, UserId, WechatMsgId};
 use crate::with_conn;
 
-crate::mirror::mirrored_enum! {
-    /// Where a message stands; stored lowercase.
+crate::db::text_enum::text_enum! {
+    /// Where a message stands.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub enum MessageStatus mirrored_by message_status_variants {
         /// A bulk job's message, not sent yet.
-        Queued,
+        Queued = "queued",
         /// Handed to WeChat; its answer is not recorded yet.
-        Sending,
+        Sending = "sending",
         /// WeChat accepted it; its delivery report has not come yet.
-        Sent,
+        Sent = "sent",
         /// WeChat reported it reached the person.
-        Delivered,
+        Delivered = "delivered",
         /// Refused (by us or WeChat) or not delivered (see `error`).
-        Failed,
+        Failed = "failed",
         /// The service stopped, or WeChat did not answer, while WeChat had it: it may or may not
         /// have reached the person, and is never sent again (nobody gets a second copy).
-        Uncertain,
-    }
-}
-
-impl MessageStatus {
-    /// Every status.
-    pub const ALL: [MessageStatus; 6] = [
-        Self::Queued,
-        Self::Sending,
-        Self::Sent,
-        Self::Delivered,
-        Self::Failed,
-        Self::Uncertain,
-    ];
-
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-            Self::Uncertain => "uncertain",
-        }
-    }
-
-    /// From its stored form (unknown: failed).
-    pub fn parse(s: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .unwrap_or(Self::Failed)
+        Uncertain = "uncertain",
     }
 }
 
@@ -66,23 +34,23 @@ impl MessageStatus {
 #[diesel(table_name = m)]
 pub struct MessageRow {
     /// UUID (v7: ordered by creation).
-    pub id: String,
+    pub id: MessageId,
     /// The user it is addressed to (the survivor if the one asked for was merged).
     pub user_id: UserId,
     /// The app it went out on.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// The person's openid there.
-    pub openid: Option<String>,
+    pub openid: Option<OpenId>,
     /// The channel (`wechat::messages::Channel`).
     pub channel: Option<String>,
     /// The template.
-    pub template_id: Option<String>,
-    /// See [`MessageStatus`].
-    pub status: String,
+    pub template_id: Option<TemplateId>,
+    /// Where it stands.
+    pub status: MessageStatus,
     /// The request of a single send (JSON); empty for a bulk job's messages.
     pub content: String,
     /// WeChat's msgid.
-    pub wechat_msg_id: Option<String>,
+    pub wechat_msg_id: Option<WechatMsgId>,
     /// Our error code (`NOT_FOLLOWING`, ...).
     pub error_code: Option<String>,
     /// WeChat's errcode.
@@ -92,7 +60,7 @@ pub struct MessageRow {
     /// `{api key name}:{key}`.
     pub idempotency_key: Option<String>,
     /// The bulk job that sends it.
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// When it was asked for.
     pub created_at: NaiveDateTime,
     /// When WeChat reported it delivered (or not).
@@ -100,21 +68,21 @@ pub struct MessageRow {
 }
 
 /// Where a message went and how (written when it is routed, sent or refused).
-#[derive(Clone, Debug, Default, AsChangeset)]
+#[derive(Clone, Debug, AsChangeset)]
 #[diesel(table_name = m, treat_none_as_null = true)]
 pub struct Outcome {
     /// The app.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// The openid.
-    pub openid: Option<String>,
+    pub openid: Option<OpenId>,
     /// The channel.
     pub channel: Option<String>,
     /// The template.
-    pub template_id: Option<String>,
+    pub template_id: Option<TemplateId>,
     /// The new status.
-    pub status: String,
+    pub status: MessageStatus,
     /// WeChat's msgid.
-    pub wechat_msg_id: Option<String>,
+    pub wechat_msg_id: Option<WechatMsgId>,
     /// Our error code.
     pub error_code: Option<String>,
     /// WeChat's errcode.
@@ -129,19 +97,31 @@ pub struct MessageFilter {
     /// Addressed to this user.
     pub user_id: Option<UserId>,
     /// Went out on this app.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// In this status.
     pub status: Option<MessageStatus>,
     /// Sent by this bulk job.
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
+}
+
+impl Outcome {
+    /// Only the status (every other column NULL).
+    pub fn new(status: MessageStatus) -> Self {
+        Self {
+            app_id: None,
+            openid: None,
+            channel: None,
+            template_id: None,
+            status,
+            wechat_msg_id: None,
+            error_code: None,
+            wechat_errcode: None,
+            error: None,
+        }
+    }
 }
 
 impl MessageRow {
-    /// The parsed status.
-    pub fn status(&self) -> MessageStatus {
-        MessageStatus::parse(&self.status)
-    }
-
     /// Stores a new message; false if its idempotency key is taken (the caller reads that one).
     pub async fn insert(conn: &mut Conn, row: &MessageRow) -> Result<bool, DbError> {
         let q = diesel::insert_into(m::table)
@@ -175,7 +155,7 @@ impl MessageRow {
     }
 
     /// The message with this id.
-    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
+    pub async fn find(conn: &mut Conn, id: &MessageId) -> Result<Option<Self>, DbError> {
         let q = m::table.find(id);
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
@@ -189,13 +169,13 @@ impl MessageRow {
     /// The oldest `limit` messages of a job in `status`.
     pub async fn of_job(
         conn: &mut Conn,
-        job_id: &str,
+        job_id: &JobId,
         status: MessageStatus,
         limit: i64,
     ) -> Result<Vec<Self>, DbError> {
         let q = m::table
             .filter(m::job_id.eq(job_id))
-            .filter(m::status.eq(status.as_str()))
+            .filter(m::status.eq(status))
             .order(m::id.asc())
             .limit(limit);
         Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
@@ -204,31 +184,31 @@ impl MessageRow {
     /// Moves a job's messages from `from` to `to`; how many.
     pub async fn move_job(
         conn: &mut Conn,
-        job_id: &str,
+        job_id: &JobId,
         from: MessageStatus,
         to: MessageStatus,
     ) -> Result<usize, DbError> {
         let q = diesel::update(
             m::table
                 .filter(m::job_id.eq(job_id))
-                .filter(m::status.eq(from.as_str())),
+                .filter(m::status.eq(from)),
         )
-        .set(m::status.eq(to.as_str()));
+        .set(m::status.eq(to));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
     /// Marks these messages `sending` if they are still `from`; how many were.
     pub async fn mark_sending(
         conn: &mut Conn,
-        ids: &[String],
+        ids: &[MessageId],
         from: MessageStatus,
     ) -> Result<usize, DbError> {
         let q = diesel::update(
             m::table
                 .filter(m::id.eq_any(ids))
-                .filter(m::status.eq(from.as_str())),
+                .filter(m::status.eq(from)),
         )
-        .set(m::status.eq(MessageStatus::Sending.as_str()));
+        .set(m::status.eq(MessageStatus::Sending));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
@@ -236,11 +216,11 @@ impl MessageRow {
     /// may have come first); whether it was.
     pub async fn record_if(
         conn: &mut Conn,
-        id: &str,
+        id: &MessageId,
         from: MessageStatus,
         outcome: &Outcome,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(m::table.find(id).filter(m::status.eq(from.as_str()))).set(outcome);
+        let q = diesel::update(m::table.find(id).filter(m::status.eq(from))).set(outcome);
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
@@ -250,10 +230,10 @@ impl MessageRow {
         let q = diesel::update(
             m::table
                 .filter(m::job_id.is_null())
-                .filter(m::status.eq(MessageStatus::Sending.as_str()))
+                .filter(m::status.eq(MessageStatus::Sending))
                 .filter(m::created_at.lt(before)),
         )
-        .set(m::status.eq(MessageStatus::Uncertain.as_str()));
+        .set(m::status.eq(MessageStatus::Uncertain));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
@@ -261,17 +241,17 @@ impl MessageRow {
     /// `uncertain`.
     pub async fn close_job(
         conn: &mut Conn,
-        job_id: &str,
+        job_id: &JobId,
         code: &str,
         error: &str,
     ) -> Result<(), DbError> {
         let q = diesel::update(
             m::table
                 .filter(m::job_id.eq(job_id))
-                .filter(m::status.eq(MessageStatus::Queued.as_str())),
+                .filter(m::status.eq(MessageStatus::Queued)),
         )
         .set((
-            m::status.eq(MessageStatus::Failed.as_str()),
+            m::status.eq(MessageStatus::Failed),
             m::error_code.eq(code),
             m::error.eq(error),
         ));
@@ -287,7 +267,7 @@ impl MessageRow {
     }
 
     /// Frees a message's idempotency key (its send surely did nothing, so a retry may send).
-    pub async fn release_key(conn: &mut Conn, id: &str) -> Result<(), DbError> {
+    pub async fn release_key(conn: &mut Conn, id: &MessageId) -> Result<(), DbError> {
         let q = diesel::update(m::table.find(id)).set(m::idempotency_key.eq(None::<String>));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
@@ -296,20 +276,20 @@ impl MessageRow {
     /// A job's messages by (status, error code): how many of each.
     pub async fn job_counts(
         conn: &mut Conn,
-        job_id: &str,
-    ) -> Result<Vec<(String, Option<String>, i64)>, DbError> {
+        job_id: &JobId,
+    ) -> Result<Vec<(MessageStatus, Option<String>, i64)>, DbError> {
         let q = m::table
             .filter(m::job_id.eq(job_id))
             .group_by((m::status, m::error_code))
             .select((m::status, m::error_code, diesel::dsl::count_star()));
-        Ok(with_conn!(conn, c => q.load::<(String, Option<String>, i64)>(c).await)?)
+        Ok(with_conn!(conn, c => q.load::<(MessageStatus, Option<String>, i64)>(c).await)?)
     }
 
     /// Messages by `filter`, newest first, after the cursor `before` (an id), at most `limit`.
     pub async fn list(
         conn: &mut Conn,
         filter: &MessageFilter,
-        before: Option<&str>,
+        before: Option<&MessageId>,
         limit: i64,
     ) -> Result<Vec<Self>, DbError> {
         Ok(with_conn!(conn, c => {
@@ -321,13 +301,13 @@ impl MessageRow {
                 q = q.filter(m::app_id.eq(a.clone()));
             }
             if let Some(s) = filter.status {
-                q = q.filter(m::status.eq(s.as_str()));
+                q = q.filter(m::status.eq(s));
             }
             if let Some(j) = &filter.job_id {
                 q = q.filter(m::job_id.eq(j.clone()));
             }
             if let Some(b) = before {
-                q = q.filter(m::id.lt(b.to_owned()));
+                q = q.filter(m::id.lt(b.clone()));
             }
             q.load::<Self>(c).await
         })?)

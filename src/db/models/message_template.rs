@@ -7,6 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::{message_templates as t, subscribe_permissions as p};
 use crate::db::{Conn, DbError};
+use crate::types::{AppId, OpenId, TemplateId};
 use crate::with_conn;
 
 /// A row of `message_templates`.
@@ -14,9 +15,9 @@ use crate::with_conn;
 #[diesel(table_name = t)]
 pub struct TemplateRow {
     /// The app that sends it.
-    pub app_id: String,
+    pub app_id: AppId,
     /// WeChat's template id.
-    pub template_id: String,
+    pub template_id: TemplateId,
     /// The channel (`wechat::messages::Channel`).
     pub channel: String,
     /// Subscribe templates: permissions are long-term (not spent by a send).
@@ -61,8 +62,8 @@ impl TemplateRow {
     /// The template `template_id` of `app_id`.
     pub async fn find(
         conn: &mut Conn,
-        app_id: &str,
-        template_id: &str,
+        app_id: &AppId,
+        template_id: &TemplateId,
     ) -> Result<Option<Self>, DbError> {
         let q = t::table.find((app_id, template_id));
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
@@ -71,7 +72,7 @@ impl TemplateRow {
     /// The templates of an app (all apps: none), at most `limit`.
     pub async fn list(
         conn: &mut Conn,
-        app_id: Option<&str>,
+        app_id: Option<&AppId>,
         limit: i64,
     ) -> Result<Vec<Self>, DbError> {
         Ok(with_conn!(conn, c => {
@@ -80,17 +81,39 @@ impl TemplateRow {
                 .limit(limit)
                 .into_boxed();
             if let Some(a) = app_id {
-                q = q.filter(t::app_id.eq(a.to_owned()));
+                q = q.filter(t::app_id.eq(a.clone()));
             }
             q.load::<Self>(c).await
         })?)
     }
 
     /// How many templates an app has.
-    pub async fn count(conn: &mut Conn, app_id: &str) -> Result<i64, DbError> {
+    pub async fn count(conn: &mut Conn, app_id: &AppId) -> Result<i64, DbError> {
         let q = t::table.filter(t::app_id.eq(app_id)).count();
         Ok(with_conn!(conn, c => q.get_result::<i64>(c).await)?)
     }
+}
+
+crate::db::text_enum::text_enum! {
+    /// Who reported a consent.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ConsentSource {
+        /// WeChat's push.
+        Webhook = "webhook",
+        /// The Mini Program client.
+        Client = "client",
+    }
+}
+
+/// Whose permission for what: the key of `subscribe_permissions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PermissionKey<'a> {
+    /// The app.
+    pub app_id: &'a AppId,
+    /// The person there.
+    pub openid: &'a OpenId,
+    /// The template.
+    pub template_id: &'a TemplateId,
 }
 
 /// A row of `subscribe_permissions`.
@@ -98,32 +121,46 @@ impl TemplateRow {
 #[diesel(table_name = p, treat_none_as_null = true)]
 pub struct PermissionRow {
     /// The app.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The person there.
-    pub openid: String,
+    pub openid: OpenId,
     /// The template.
-    pub template_id: String,
+    pub template_id: TemplateId,
     /// One-time accepts not spent yet.
     pub one_time: i32,
     /// A long-term permission holds.
     pub long_term: bool,
-    /// Who reported last: `webhook` or `client`.
-    pub last_source: String,
+    /// Who reported last.
+    pub last_source: ConsentSource,
     /// When the last accept was reported.
     pub last_accept_at: Option<NaiveDateTime>,
     /// Last change.
     pub updated_at: NaiveDateTime,
 }
 
+impl PermissionKey<'_> {
+    /// The key as a tuple of the primary key's columns.
+    fn columns(&self) -> (&AppId, &OpenId, &TemplateId) {
+        (self.app_id, self.openid, self.template_id)
+    }
+}
+
 impl PermissionRow {
+    /// The key of this row.
+    pub fn key(&self) -> PermissionKey<'_> {
+        PermissionKey {
+            app_id: &self.app_id,
+            openid: &self.openid,
+            template_id: &self.template_id,
+        }
+    }
+
     /// The permission of (app, openid, template), locked for update on PostgreSQL.
     pub async fn find_locked(
         conn: &mut Conn,
-        app_id: &str,
-        openid: &str,
-        template_id: &str,
+        key: PermissionKey<'_>,
     ) -> Result<Option<Self>, DbError> {
-        let key = (app_id, openid, template_id);
+        let key = key.columns();
         match conn {
             Conn::Postgres(c) => Ok(p::table
                 .find(key)
@@ -153,9 +190,9 @@ impl PermissionRow {
     /// The permissions of these openids of an app for a template.
     pub async fn for_openids(
         conn: &mut Conn,
-        app_id: &str,
-        template_id: &str,
-        openids: &[String],
+        app_id: &AppId,
+        template_id: &TemplateId,
+        openids: &[OpenId],
     ) -> Result<Vec<Self>, DbError> {
         let q = p::table
             .filter(p::app_id.eq(app_id))
@@ -165,15 +202,10 @@ impl PermissionRow {
     }
 
     /// Spends one one-time permission unless a long-term one holds; whether one was there.
-    pub async fn spend(
-        conn: &mut Conn,
-        app_id: &str,
-        openid: &str,
-        template_id: &str,
-    ) -> Result<bool, DbError> {
-        let row = p::table.find((app_id, openid, template_id));
+    pub async fn spend(conn: &mut Conn, key: PermissionKey<'_>) -> Result<bool, DbError> {
+        let row = p::table.find(key.columns());
         let long = row.filter(p::long_term.eq(true)).select(p::app_id);
-        if with_conn!(conn, c => long.first::<String>(c).await.optional())?.is_some() {
+        if with_conn!(conn, c => long.first::<AppId>(c).await.optional())?.is_some() {
             return Ok(true);
         }
         let q = diesel::update(row.filter(p::one_time.gt(0))).set(p::one_time.eq(p::one_time - 1));
@@ -181,18 +213,9 @@ impl PermissionRow {
     }
 
     /// Gives back a one-time permission WeChat did not use (it refused the send).
-    pub async fn refund(
-        conn: &mut Conn,
-        app_id: &str,
-        openid: &str,
-        template_id: &str,
-    ) -> Result<(), DbError> {
-        let q = diesel::update(
-            p::table
-                .find((app_id, openid, template_id))
-                .filter(p::long_term.eq(false)),
-        )
-        .set(p::one_time.eq(p::one_time + 1));
+    pub async fn refund(conn: &mut Conn, key: PermissionKey<'_>) -> Result<(), DbError> {
+        let q = diesel::update(p::table.find(key.columns()).filter(p::long_term.eq(false)))
+            .set(p::one_time.eq(p::one_time + 1));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
@@ -200,12 +223,10 @@ impl PermissionRow {
     /// WeChat says the person holds no permission: clears it.
     pub async fn clear(
         conn: &mut Conn,
-        app_id: &str,
-        openid: &str,
-        template_id: &str,
+        key: PermissionKey<'_>,
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
-        let q = diesel::update(p::table.find((app_id, openid, template_id))).set((
+        let q = diesel::update(p::table.find(key.columns())).set((
             p::one_time.eq(0),
             p::long_term.eq(false),
             p::updated_at.eq(at),

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::{oauth_state_counters, oauth_states};
 use crate::db::{Conn, DbError};
-use crate::types::AppId;
+use crate::types::{AppId, OauthStateId};
 use crate::with_conn;
 
 /// A row of `oauth_states`.
@@ -15,7 +15,7 @@ use crate::with_conn;
 #[diesel(table_name = oauth_states)]
 pub struct OauthStateRow {
     /// The random part of the state.
-    pub id: String,
+    pub id: OauthStateId,
     /// The Official Account it was issued for.
     pub app_id: AppId,
     /// `snsapi_base` or `snsapi_userinfo`.
@@ -82,4 +82,4 @@ impl OauthStateRow {
     }
 }
 
-super::single_use::single_use_table!(OauthStateRow, oauth_states);
+super::single_use::single_use_table!(OauthStateRow, oauth_states, OauthStateId);

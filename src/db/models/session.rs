@@ -7,21 +7,21 @@ use diesel_async::RunQueryDsl;
 use crate::db::lock::for_update;
 use crate::db::schema::sessions;
 use crate::db::{Conn, DbError};
-use crate::types::UserId;
+use crate::types::{SessionId, UserId};
 use crate::with_conn;
 
 /// Whose sessions.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner<'a> {
     /// The sessions of one login (a rotation family).
-    Family(&'a str),
+    Family(&'a SessionId),
     /// Every session of a user.
     User(&'a UserId),
 }
 
 impl<'a> Owner<'a> {
     /// (family, user): one of them set, for `family = $1 OR user_id = $2`.
-    fn keys(self) -> (Option<&'a str>, Option<UserId>) {
+    fn keys(self) -> (Option<&'a SessionId>, Option<UserId>) {
         match self {
             Owner::Family(family) => (Some(family), None),
             Owner::User(user) => (None, Some(user.clone())),
@@ -34,11 +34,11 @@ impl<'a> Owner<'a> {
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     /// Session id (also the `sid` claim of access tokens).
-    pub id: String,
+    pub id: SessionId,
     /// The user (moved to the survivor on a merge).
     pub user_id: UserId,
-    /// Rotation family: every refresh of one login shares it.
-    pub family: String,
+    /// Rotation family (its first session's id): every refresh of one login shares it.
+    pub family: SessionId,
     /// SHA-256 of the refresh token; the token itself is never stored.
     pub token_hash: String,
     /// When the refresh token stops working.
@@ -46,7 +46,7 @@ pub struct SessionRow {
     /// When it was revoked (rotated, logged out, or reuse detected).
     pub revoked_at: Option<NaiveDateTime>,
     /// The session that replaced it on rotation.
-    pub replaced_by: Option<String>,
+    pub replaced_by: Option<SessionId>,
     /// Issue time.
     pub created_at: NaiveDateTime,
     /// The client's user agent.
@@ -60,11 +60,11 @@ pub struct SessionRow {
 #[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
     /// Session id.
-    pub id: &'a str,
+    pub id: &'a SessionId,
     /// The user.
     pub user_id: &'a UserId,
     /// Rotation family.
-    pub family: &'a str,
+    pub family: &'a SessionId,
     /// SHA-256 of the refresh token.
     pub token_hash: &'a str,
     /// Expiry.
@@ -80,7 +80,7 @@ pub struct NewSession<'a> {
 /// The active (not revoked) sessions of a family or a user, from [`Owner::keys`]:
 /// `family = $1 OR user_id = $2` with one of them NULL, one statement for both owners.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn active<'a>(family: Option<&'a str>, user: Option<UserId>) -> _ {
+fn active<'a>(family: Option<&'a SessionId>, user: Option<UserId>) -> _ {
     sessions::table
         .filter(sessions::revoked_at.is_null())
         .filter(
@@ -106,8 +106,8 @@ impl SessionRow {
     /// Revokes one session if it is still active; returns whether it was.
     pub async fn revoke(
         conn: &mut Conn,
-        id: &str,
-        replaced_by: Option<&str>,
+        id: &SessionId,
+        replaced_by: Option<&SessionId>,
         at: NaiveDateTime,
     ) -> Result<bool, DbError> {
         let q = diesel::update(
@@ -134,7 +134,7 @@ impl SessionRow {
                 .select(sessions::id)
                 .order(sessions::id),
         );
-        let ids: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
+        let ids: Vec<SessionId> = with_conn!(conn, c => q.load(c).await)?;
         Ok(ids.len())
     }
 
@@ -144,9 +144,9 @@ impl SessionRow {
     /// are never deleted). Its live sessions are locked next (so a logout of the whole user waits
     /// too), and only then counted, by a statement of its own: on PostgreSQL that one sees what
     /// the transaction before committed, siblings included, so the count is exact.
-    pub async fn lock_login(conn: &mut Conn, family: &str) -> Result<usize, DbError> {
+    pub async fn lock_login(conn: &mut Conn, family: &SessionId) -> Result<usize, DbError> {
         let q = for_update(sessions::table.find(family).select(sessions::id));
-        let _: Vec<String> = with_conn!(conn, c => q.load(c).await)?;
+        let _: Vec<SessionId> = with_conn!(conn, c => q.load(c).await)?;
         Self::lock_active(conn, Owner::Family(family)).await?;
         let q = active(Some(family), None).count();
         let n: i64 = with_conn!(conn, c => q.get_result(c).await)?;
@@ -157,7 +157,7 @@ impl SessionRow {
     /// first.
     pub async fn revoke_family(
         conn: &mut Conn,
-        family: &str,
+        family: &SessionId,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
         Self::revoke_all(conn, Owner::Family(family), at).await

@@ -3,10 +3,10 @@
 //! [`single_use_table!`] writes those queries once for both.
 
 /// Implements `insert`, `find`, `mark_used` and `purge_expired` on `$row`, the row of `$table`
-/// (a table keyed by one text column, with `expires_at` and `used_at`). The caller has
-/// `diesel::prelude::*` and `diesel_async::RunQueryDsl` in scope.
+/// (a table keyed by one text column, with `expires_at` and `used_at`), found by a `&$key`. The
+/// caller has `diesel::prelude::*` and `diesel_async::RunQueryDsl` in scope.
 macro_rules! single_use_table {
-    ($row:ident, $table:ident) => {
+    ($row:ident, $table:ident, $key:ty) => {
         impl $row {
             /// Stores a new row.
             pub async fn insert(
@@ -19,7 +19,7 @@ macro_rules! single_use_table {
             /// The row with this key.
             pub async fn find(
                 conn: &mut $crate::db::Conn,
-                key: &str,
+                key: &$key,
             ) -> Result<Option<Self>, $crate::db::DbError> {
                 let q = $table::table.find(key);
                 Ok($crate::with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
@@ -28,7 +28,7 @@ macro_rules! single_use_table {
             /// Marks it used if it was not; returns whether this call used it.
             pub async fn mark_used(
                 conn: &mut $crate::db::Conn,
-                key: &str,
+                key: &$key,
                 at: chrono::NaiveDateTime,
             ) -> Result<bool, $crate::db::DbError> {
                 let unused = $table::table.find(key).filter($table::used_at.is_null());

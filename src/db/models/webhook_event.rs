@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::webhook_events as w;
 use crate::db::{Conn, DbError};
-use crate::types::AppId;
+use crate::types::{AppId, OpenId, WebhookEventId};
 use crate::with_conn;
 
 /// A row of `webhook_events`.
@@ -15,7 +15,7 @@ use crate::with_conn;
 #[diesel(table_name = w)]
 pub struct WebhookEventRow {
     /// UUID.
-    pub id: String,
+    pub id: WebhookEventId,
     /// The app it was pushed for.
     pub app_id: AppId,
     /// MsgId, or FromUserName + CreateTime + Event (WeChat's own advice).
@@ -25,7 +25,7 @@ pub struct WebhookEventRow {
     /// The event (`subscribe`, `TEMPLATESENDJOBFINISH`, ...).
     pub event: Option<String>,
     /// FromUserName: the person's openid.
-    pub openid: String,
+    pub openid: OpenId,
     /// CreateTime.
     pub event_at: NaiveDateTime,
     /// The message (decrypted) as WeChat sent it.
@@ -52,7 +52,7 @@ impl WebhookEventRow {
     }
 
     /// Whether the event `id` has been processed (or given up on).
-    pub async fn is_processed(conn: &mut Conn, id: &str) -> Result<bool, DbError> {
+    pub async fn is_processed(conn: &mut Conn, id: &WebhookEventId) -> Result<bool, DbError> {
         let q = w::table.find(id).select(w::processed_at.is_not_null());
         Ok(with_conn!(conn, c => q.first::<bool>(c).await.optional())?.unwrap_or(true))
     }
@@ -84,7 +84,7 @@ impl WebhookEventRow {
     /// (kept pending unless `processed`).
     pub async fn record_attempt(
         conn: &mut Conn,
-        id: &str,
+        id: &WebhookEventId,
         processed: Option<NaiveDateTime>,
         error: Option<&str>,
     ) -> Result<(), DbError> {

@@ -27,7 +27,7 @@ use crate::db::{Conn, transaction};
 use crate::identity::access::{Public, System};
 use crate::identity::{ClientInfo, IdentityError, Parts, truncate};
 use crate::rate_limit::Action;
-use crate::types::{AppId, AppKind};
+use crate::types::{AppId, AppKind, OauthStateId};
 use crate::wechat::official_account::{OauthScope, authorize_url};
 
 /// The error every unusable state gets: which check failed is nobody's business but the log's.
@@ -236,7 +236,7 @@ impl Parts {
         code_challenge: Option<&str>,
     ) -> Result<Issued, IdentityError> {
         let nonce = return_to.map(|_| crypto::random_token());
-        let id = crypto::hex(&crypto::random_bytes::<16>());
+        let id = OauthStateId::new(crypto::hex(&crypto::random_bytes::<16>()));
         let tag = self
             .state_signer
             .tag::<16>(format!("{id}|{app_id}").as_bytes());
@@ -293,7 +293,7 @@ impl Parts {
             return Err(invalid_state());
         }
         let mut conn = self.db.conn().await?;
-        let row = OauthStateRow::find(&mut conn, id)
+        let row = OauthStateRow::find(&mut conn, &OauthStateId::new(id))
             .await?
             .ok_or_else(invalid_state)?;
         if row.app_id.as_str() != app_id

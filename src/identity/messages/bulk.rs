@@ -29,7 +29,7 @@ use crate::db::queue::{JobSpec, enqueue, find_same, spec};
 use crate::db::{Conn, transaction};
 use crate::identity::access::{Messenger, System};
 use crate::identity::{IdentityError, Parts};
-use crate::types::{UserId, new_row_id};
+use crate::types::{JobId, MessageId, UserId};
 
 /// User ids one bulk send may list (more: use a filter).
 pub const MAX_USER_IDS: usize = 1000;
@@ -150,7 +150,7 @@ impl Messenger<'_> {
     /// A bulk job by id.
     pub async fn message_job(&self, id: &str) -> Result<Option<MessageJob>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        let job = JobRow::find(&mut conn, id).await?;
+        let job = JobRow::find(&mut conn, &JobId::new(id)).await?;
         drop(conn);
         match job {
             Some(job) if job.kind == BulkPayload::KIND => {
@@ -179,7 +179,7 @@ impl Parts {
     async fn bulk_send_one(
         &self,
         routes: &[CheckedRoute],
-        id: String,
+        id: MessageId,
         mut reach: Vec<Reach>,
         first: usize,
     ) -> Result<Sent, IdentityError> {
@@ -187,8 +187,7 @@ impl Parts {
         if let Some(limit) = self.send_limits.get(route.app.app_id.as_str()) {
             limit.until_ready().await;
         }
-        let openid = reach[first].openid.clone().unwrap_or_default();
-        let placed = route.placed(&openid, MessageStatus::Sending);
+        let placed = route.placed(reach[first].openid.as_ref(), MessageStatus::Sending);
         let mut conn = self.db.conn().await?;
         if !MessageRow::record_if(&mut conn, &id, MessageStatus::Queued, &placed).await? {
             return Ok(Sent::Skipped);
@@ -197,10 +196,7 @@ impl Parts {
         let outcome = self.attempt(routes, &mut reach, first, &id).await;
         let again = outcome.is_transient_failure();
         let write = if again {
-            Outcome {
-                status: MessageStatus::Queued.as_str().to_owned(),
-                ..Outcome::default()
-            }
+            Outcome::new(MessageStatus::Queued)
         } else {
             outcome
         };
@@ -215,7 +211,7 @@ impl System {
     /// `uncertain` (never sent again); its routes, checked again.
     pub async fn bulk_resume(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         payload: &BulkPayload,
     ) -> Result<Vec<CheckedRoute>, IdentityError> {
         let mut conn = self.db.conn().await?;
@@ -229,7 +225,7 @@ impl System {
         drop(conn);
         if n > 0 {
             tracing::warn!(
-                job = job_id,
+                job = %job_id,
                 messages = n,
                 "a bulk job resumed after a crash: messages in flight then are marked uncertain, not sent again"
             );
@@ -242,7 +238,7 @@ impl System {
     /// Lists the next page of recipients as queued messages; whether more are left.
     pub async fn bulk_list_page(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         payload: &BulkPayload,
         routes: &[CheckedRoute],
         cp: &mut BulkCheckpoint,
@@ -282,20 +278,20 @@ impl System {
         let rows: Vec<MessageRow> = users
             .iter()
             .map(|user_id| MessageRow {
-                id: new_row_id(),
+                id: MessageId::generate(),
                 user_id: user_id.clone(),
                 app_id: None,
                 openid: None,
                 channel: None,
                 template_id: None,
-                status: MessageStatus::Queued.as_str().to_owned(),
+                status: MessageStatus::Queued,
                 content: String::new(),
                 wechat_msg_id: None,
                 error_code: None,
                 wechat_errcode: None,
                 error: None,
                 idempotency_key: None,
-                job_id: Some(job_id.to_owned()),
+                job_id: Some(job_id.clone()),
                 created_at: at,
                 delivered_at: None,
             })
@@ -315,7 +311,7 @@ impl System {
     /// Sends the job's next batch of queued messages.
     pub async fn bulk_send_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         routes: &[CheckedRoute],
     ) -> Result<BatchEnd, IdentityError> {
         let settings = &self.config.messages;
@@ -344,13 +340,12 @@ impl System {
                 Err(f) => refused.push((
                     m.id.clone(),
                     Outcome {
-                        app_id: Some(routes[0].app.app_id.as_str().to_owned()),
+                        app_id: Some(routes[0].app.app_id.clone()),
                         channel: Some(routes[0].channel.as_str().to_owned()),
                         template_id: Some(routes[0].template_id.clone()),
-                        status: MessageStatus::Failed.as_str().to_owned(),
                         error_code: Some(f.code.as_str().to_owned()),
                         error: Some(f.message),
-                        ..Outcome::default()
+                        ..Outcome::new(MessageStatus::Failed)
                     },
                 )),
             }
@@ -374,7 +369,7 @@ impl System {
         if pause {
             let wait = Duration::from_secs(self.config.wechat.quota_pause_secs);
             tracing::warn!(
-                job = job_id,
+                job = %job_id,
                 wait_secs = wait.as_secs(),
                 "bulk job paused: WeChat's quota or an outage"
             );

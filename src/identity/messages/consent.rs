@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::route::at;
 use super::templates::Template;
 use super::{FailureCode, MAX_CONSENTS_PER_CALL};
-use crate::db::models::message_template::PermissionRow;
+use crate::db::models::message_template::{ConsentSource, PermissionKey, PermissionRow};
 use crate::db::{Conn, transaction};
 use crate::identity::access::SelfUser;
 use crate::identity::{IdentityError, Parts};
@@ -26,29 +26,9 @@ pub const PAIRING: Duration = Duration::from_secs(60);
 /// One-time accepts kept at most per (person, template).
 pub const MAX_ONE_TIME: i32 = 100;
 
-/// Who reported a consent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// WeChat's push.
-    Webhook,
-    /// The Mini Program client.
-    Client,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::Webhook => "webhook",
-            Source::Client => "client",
-        }
-    }
-}
-
 /// A person's answer for one template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Consent<'a> {
-    /// The template.
-    pub template_id: &'a str,
+pub struct Consent {
     /// accept (else reject, ban or filter).
     pub accepted: bool,
     /// Made in the settings page (a change event), not a popup.
@@ -60,35 +40,33 @@ impl Parts {
     /// template says so); the permission as it now stands.
     pub(in crate::identity) async fn record_consent(
         &self,
-        app_id: &str,
-        openid: &str,
-        consent: Consent<'_>,
-        source: Source,
+        key: PermissionKey<'_>,
+        consent: Consent,
+        source: ConsentSource,
         answered_at: chrono::NaiveDateTime,
     ) -> Result<PermissionRow, IdentityError> {
         let long_term_template = self
-            .find_template(app_id, consent.template_id)
+            .find_template(key.app_id, key.template_id)
             .await?
             .is_some_and(|t| t.long_term);
-        let (app_id, openid) = (app_id.to_owned(), openid.to_owned());
         transaction(&self.db, async |conn: &mut Conn| {
             let now = at();
-            let mut row = PermissionRow::find_locked(conn, &app_id, &openid, consent.template_id)
+            let mut row = PermissionRow::find_locked(conn, key)
                 .await?
                 .unwrap_or_else(|| PermissionRow {
-                    app_id: app_id.clone(),
-                    openid: openid.clone(),
-                    template_id: consent.template_id.to_owned(),
+                    app_id: key.app_id.clone(),
+                    openid: key.openid.clone(),
+                    template_id: key.template_id.clone(),
                     one_time: 0,
                     long_term: false,
-                    last_source: source.as_str().to_owned(),
+                    last_source: source,
                     last_accept_at: None,
                     updated_at: now,
                 });
             if consent.accepted {
                 // The other source's report of the same popup: answered within PAIRING of it
                 // (whether or not a send spent the permission since).
-                let paired = row.last_source != source.as_str()
+                let paired = row.last_source != source
                     && row.last_accept_at.is_some_and(|t| {
                         let apart = answered_at.signed_duration_since(t).abs();
                         apart.to_std().unwrap_or_default() <= PAIRING
@@ -106,7 +84,7 @@ impl Parts {
                     row.one_time = 0;
                 }
             }
-            row.last_source = source.as_str().to_owned();
+            row.last_source = source;
             row.updated_at = now;
             PermissionRow::save(conn, &row).await?;
             Ok::<_, IdentityError>(row)
@@ -117,34 +95,26 @@ impl Parts {
     /// Spends a permission of (app, openid, template) for a send; whether one was there.
     pub(super) async fn spend_permission(
         &self,
-        app_id: &str,
-        openid: &str,
-        template_id: &str,
+        key: PermissionKey<'_>,
     ) -> Result<bool, IdentityError> {
         let mut conn = self.db.conn().await?;
-        Ok(PermissionRow::spend(&mut conn, app_id, openid, template_id).await?)
+        Ok(PermissionRow::spend(&mut conn, key).await?)
     }
 
     /// After a send failed: WeChat's 43101 clears the permission; any other refusal gives the
     /// spent one-time permission back.
-    pub(super) async fn return_permission(
-        &self,
-        app_id: &str,
-        openid: &str,
-        template_id: &str,
-        code: FailureCode,
-    ) {
+    pub(super) async fn return_permission(&self, key: PermissionKey<'_>, code: FailureCode) {
         let result = async {
             let mut conn = self.db.conn().await?;
             if code == FailureCode::NoSubscribePermission {
-                PermissionRow::clear(&mut conn, app_id, openid, template_id, at()).await
+                PermissionRow::clear(&mut conn, key, at()).await
             } else {
-                PermissionRow::refund(&mut conn, app_id, openid, template_id).await
+                PermissionRow::refund(&mut conn, key).await
             }
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(app = app_id, error = %e, "could not update a subscribe permission");
+            tracing::warn!(app = %key.app_id, error = %e, "could not update a subscribe permission");
         }
     }
 }
@@ -201,21 +171,19 @@ impl SelfUser<'_> {
             templates.push(template);
         }
         let mut out = Vec::with_capacity(answers.len());
-        for ((template_id, accepted), template) in answers.iter().zip(templates) {
+        for ((_, accepted), template) in answers.iter().zip(templates) {
             let consent = Consent {
-                template_id,
                 accepted: *accepted,
                 change: false,
             };
+            let key = PermissionKey {
+                app_id: &app.app_id,
+                openid: &me_there.openid,
+                template_id: &template.template_id,
+            };
             let row = self
                 .identity
-                .record_consent(
-                    app_id,
-                    me_there.openid.as_str(),
-                    consent,
-                    Source::Client,
-                    at(),
-                )
+                .record_consent(key, consent, ConsentSource::Client, at())
                 .await?;
             out.push((template, row));
         }

@@ -2,6 +2,7 @@
 //! layer returns and records it.
 
 use crate::db::models::message::MessageRow;
+use crate::types::MessageId;
 
 crate::mirror::mirrored_enum! {
     /// Why a message was not sent or not delivered: a stable code, stored on the message
@@ -105,7 +106,7 @@ pub struct Failure {
     /// WeChat's errcode, when WeChat refused.
     pub wechat_errcode: Option<i64>,
     /// The message recorded with this failure.
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
 }
 
 impl Failure {

@@ -23,7 +23,7 @@ use super::{IdentityError, truncate};
 use crate::db::models::message::{MessageFilter, MessageRow, MessageStatus, Outcome};
 use crate::db::models::now;
 use crate::db::models::user::UserRow;
-use crate::types::{UserId, new_row_id};
+use crate::types::{MessageId, UserId};
 use crate::wechat::messages::{Target, check_data};
 pub(crate) use failure::failure_code_variants;
 pub use failure::{Failure, FailureCode};
@@ -126,7 +126,7 @@ impl crate::identity::Parts {
     /// message as it now stands.
     pub(in crate::identity) async fn record_outcome(
         &self,
-        id: &str,
+        id: &MessageId,
         outcome: &Outcome,
     ) -> Result<MessageRow, IdentityError> {
         let mut conn = self.db.conn().await?;
@@ -197,15 +197,12 @@ impl Messenger<'_> {
         // report that comes before the send's answer is written still finds it.
         let route = &routes[*picked.as_ref().unwrap_or(&0)];
         let openid = picked.as_ref().ok().and_then(|i| reach[*i].openid.clone());
-        let placed = route.placed(
-            openid.as_deref().unwrap_or_default(),
-            MessageStatus::Sending,
-        );
+        let placed = route.placed(openid.as_ref(), MessageStatus::Sending);
         let mut row = MessageRow {
-            id: new_row_id(),
+            id: MessageId::generate(),
             user_id: user.id.clone(),
             app_id: placed.app_id,
-            openid,
+            openid: placed.openid,
             channel: placed.channel,
             template_id: placed.template_id,
             status: placed.status,
@@ -220,7 +217,7 @@ impl Messenger<'_> {
             delivered_at: None,
         };
         if let Err(f) = &picked {
-            row.status = MessageStatus::Failed.as_str().to_owned();
+            row.status = MessageStatus::Failed;
             row.error_code = Some(f.code.as_str().to_owned());
             row.error = Some(f.message.clone());
         }
@@ -269,7 +266,7 @@ impl Messenger<'_> {
         };
         tracing::info!(message = %stored.id, user = %user.id, status = %stored.status, key = self.name, "message sent");
         match Failure::of_row(&stored) {
-            Some(f) if stored.status() == MessageStatus::Failed => {
+            Some(f) if stored.status == MessageStatus::Failed => {
                 Err(IdentityError::Message(Box::new(f)))
             }
             _ => Ok(stored),
@@ -286,7 +283,7 @@ impl Outcome {
     /// Whether the send failed in a way that surely sent nothing and may work later (WeChat's
     /// quota, WeChat unreachable or busy): it may be sent again.
     pub fn is_transient_failure(&self) -> bool {
-        self.status == MessageStatus::Failed.as_str()
+        self.status == MessageStatus::Failed
             && self
                 .error_code
                 .as_deref()
@@ -303,7 +300,7 @@ fn replay(first: MessageRow, content: &str) -> Result<MessageRow, IdentityError>
         ));
     }
     match Failure::of_row(&first) {
-        Some(f) if first.status() == MessageStatus::Failed => {
+        Some(f) if first.status == MessageStatus::Failed => {
             Err(IdentityError::Message(Box::new(f)))
         }
         _ => Ok(first),
@@ -331,7 +328,7 @@ impl Reader<'_> {
     /// A message by id.
     pub async fn message(&self, id: &str) -> Result<Option<MessageRow>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        Ok(MessageRow::find(&mut conn, &truncate(id, 64)).await?)
+        Ok(MessageRow::find(&mut conn, &MessageId::new(truncate(id, 64))).await?)
     }
 
     /// Messages by `filter`, newest first, after the cursor `before`, at most
@@ -339,7 +336,7 @@ impl Reader<'_> {
     pub async fn messages(
         &self,
         filter: &MessageFilter,
-        before: Option<&str>,
+        before: Option<&MessageId>,
         limit: i64,
     ) -> Result<Vec<MessageRow>, IdentityError> {
         let mut conn = self.db.conn().await?;

@@ -7,14 +7,15 @@
 //! latest message to that person awaiting a report.
 
 use super::FailureCode;
-use super::consent::{Consent, Source};
+use super::consent::Consent;
 use crate::config::AppConfig;
 use crate::db::models::message::MessageRow;
 use crate::db::models::message_report::Delivery;
-use crate::db::models::message_template::PermissionRow;
+use crate::db::models::message_template::{ConsentSource, PermissionKey, PermissionRow};
 use crate::db::models::now;
 use crate::db::models::webhook_event::WebhookEventRow;
 use crate::identity::{IdentityError, Parts};
+use crate::types::{AppId, OpenId, TemplateId, WechatMsgId};
 use crate::wechat::messages::{Channel, Notice, notices};
 use crate::wechat::webhook::parse_fields;
 
@@ -30,7 +31,7 @@ impl Parts {
             return Ok(());
         };
         let list = notices(&fields).map_err(|e| IdentityError::BadInput(e.to_string()))?;
-        let app_id = app.app_id.as_str();
+        let app_id = &app.app_id;
         for notice in list {
             match notice {
                 Notice::Consent {
@@ -41,21 +42,16 @@ impl Parts {
                     if super::templates::check_template_id(&template_id).is_err() {
                         continue;
                     }
-                    let consent = Consent {
-                        template_id: &template_id,
-                        accepted,
-                        change,
+                    let consent = Consent { accepted, change };
+                    let key = PermissionKey {
+                        app_id,
+                        openid: &event.openid,
+                        template_id: &TemplateId::new(template_id),
                     };
                     // When the person answered (WeChat's CreateTime), to pair it with the
                     // client's report of the same popup.
-                    self.record_consent(
-                        app_id,
-                        &event.openid,
-                        consent,
-                        Source::Webhook,
-                        event.event_at,
-                    )
-                    .await?;
+                    self.record_consent(key, consent, ConsentSource::Webhook, event.event_at)
+                        .await?;
                 }
                 Notice::TemplateFinished { msg_id, status } => {
                     let error = match status.as_str() {
@@ -70,6 +66,7 @@ impl Parts {
                         )),
                     };
                     let channels = [Channel::OfficialAccountTemplate.as_str()];
+                    let msg_id = WechatMsgId::new(msg_id);
                     self.report_delivery(app_id, &event.openid, &channels, None, &msg_id, error)
                         .await?;
                 }
@@ -90,11 +87,16 @@ impl Parts {
                             "WeChat could not deliver the message",
                         )),
                     };
+                    let template_id = TemplateId::new(template_id);
                     if error_code == 43101 {
                         // WeChat holds no permission: the ledger follows.
+                        let key = PermissionKey {
+                            app_id,
+                            openid: &event.openid,
+                            template_id: &template_id,
+                        };
                         let mut conn = self.db.conn().await?;
-                        PermissionRow::clear(&mut conn, app_id, &event.openid, &template_id, now())
-                            .await?;
+                        PermissionRow::clear(&mut conn, key, now()).await?;
                     }
                     let channels = [
                         Channel::OfficialAccountSubscribe.as_str(),
@@ -105,7 +107,7 @@ impl Parts {
                         &event.openid,
                         &channels,
                         Some(&template_id),
-                        &msg_id,
+                        &WechatMsgId::new(msg_id),
                         error,
                     )
                     .await?;
@@ -117,14 +119,14 @@ impl Parts {
 
     async fn report_delivery(
         &self,
-        app_id: &str,
-        openid: &str,
+        app_id: &AppId,
+        openid: &OpenId,
         channels: &[&str],
-        template_id: Option<&str>,
-        msg_id: &str,
+        template_id: Option<&TemplateId>,
+        msg_id: &WechatMsgId,
         error: Option<(FailureCode, &str)>,
     ) -> Result<(), IdentityError> {
-        if msg_id.is_empty() || msg_id.len() > 64 {
+        if msg_id.as_str().is_empty() || msg_id.as_str().len() > 64 {
             return Ok(());
         }
         let delivery = Delivery {
@@ -145,7 +147,7 @@ impl Parts {
             }
             None => {
                 tracing::debug!(
-                    app = app_id,
+                    app = %app_id,
                     "delivery report for a message we did not send"
                 );
             }

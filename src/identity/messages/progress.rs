@@ -26,7 +26,7 @@ impl Parts {
             .map_err(|e| IdentityError::Internal(format!("bulk payload: {e}")))?
             .ok_or_else(|| IdentityError::Internal(format!("job {} is no bulk send", job.id)))?;
         let mut conn = self.db.conn().await?;
-        if job.status() == Some(crate::db::models::job::JobStatus::Failed) {
+        if job.status == crate::db::models::job::JobStatus::Failed {
             // Its messages not sent will not be: they fail with the job (once; idempotent).
             let why = job.last_error.as_deref().unwrap_or("the bulk job failed");
             let code = FailureCode::JobFailed.as_str();
@@ -35,10 +35,7 @@ impl Parts {
         let counts = MessageRow::job_counts(&mut conn, &job.id)
             .await?
             .into_iter()
-            .map(|(s, code, n)| {
-                let code = code.as_deref().map(FailureCode::parse);
-                (MessageStatus::parse(&s), code, n)
-            })
+            .map(|(s, code, n)| (s, code.as_deref().map(FailureCode::parse), n))
             .collect();
         Ok(MessageJob {
             job,

@@ -14,10 +14,10 @@ use super::{Failure, FailureCode};
 use crate::config::AppConfig;
 use crate::db::models::identity::Addressee;
 use crate::db::models::message::{MessageStatus, Outcome};
-use crate::db::models::message_template::PermissionRow;
+use crate::db::models::message_template::{PermissionKey, PermissionRow};
 use crate::db::models::now;
 use crate::identity::{IdentityError, Parts};
-use crate::types::{AppId, UserId};
+use crate::types::{AppId, MessageId, OpenId, TemplateId, UserId, WechatMsgId};
 use crate::wechat::WechatError;
 use crate::wechat::messages::{Channel, Outgoing, Target};
 
@@ -27,7 +27,7 @@ pub struct CheckedRoute {
     /// The app.
     pub app: AppConfig,
     /// The template.
-    pub template_id: String,
+    pub template_id: TemplateId,
     /// The template's channel.
     pub channel: Channel,
     /// The keyword values.
@@ -40,7 +40,7 @@ pub struct CheckedRoute {
 #[derive(Clone, Debug, Default)]
 pub struct Reach {
     /// Their openid in the route's app (none: no identity there).
-    pub openid: Option<String>,
+    pub openid: Option<OpenId>,
     /// Official Accounts: following.
     pub subscribed: bool,
     /// Subscribe channels: a permission holds.
@@ -118,12 +118,11 @@ impl Parts {
         for (i, route) in routes.iter().enumerate() {
             let kind = route.channel.app_kind();
             let found = Addressee::on_app(&mut conn, kind, &route.app.app_id, users).await?;
-            let permitted: Vec<String> = if route.channel.needs_permission() {
-                let openids: Vec<String> =
-                    found.iter().map(|a| a.openid.as_str().to_owned()).collect();
+            let permitted: Vec<OpenId> = if route.channel.needs_permission() {
+                let openids: Vec<OpenId> = found.iter().map(|a| a.openid.clone()).collect();
                 PermissionRow::for_openids(
                     &mut conn,
-                    route.app.app_id.as_str(),
+                    &route.app.app_id,
                     &route.template_id,
                     &openids,
                 )
@@ -137,10 +136,9 @@ impl Parts {
             };
             for a in found {
                 if let Some(reaches) = out.get_mut(&a.user_id) {
-                    let openid = a.openid.as_str().to_owned();
                     reaches[i] = Reach {
-                        permitted: permitted.contains(&openid),
-                        openid: Some(openid),
+                        permitted: permitted.contains(&a.openid),
+                        openid: Some(a.openid),
                         subscribed: a.subscribed,
                     };
                 }
@@ -156,12 +154,13 @@ impl Parts {
         routes: &[CheckedRoute],
         reach: &mut [Reach],
         first: usize,
-        message_id: &str,
+        message_id: &MessageId,
     ) -> Outcome {
         let mut i = first;
         loop {
             let route = &routes[i];
-            let openid = reach[i].openid.clone().unwrap_or_default();
+            // `pick` takes only routes with an openid.
+            let openid = reach[i].openid.clone().unwrap_or_else(|| OpenId::new(""));
             let (outcome, learnt) = self.send_on(route, &openid, message_id).await;
             match learnt {
                 Some(FailureCode::NotFollowing) => reach[i].subscribed = false,
@@ -180,13 +179,17 @@ impl Parts {
     async fn send_on(
         &self,
         route: &CheckedRoute,
-        openid: &str,
-        message_id: &str,
+        openid: &OpenId,
+        message_id: &MessageId,
     ) -> (Outcome, Option<FailureCode>) {
-        let app_id = route.app.app_id.as_str();
-        let mut outcome = route.placed(openid, MessageStatus::Sent);
+        let key = PermissionKey {
+            app_id: &route.app.app_id,
+            openid,
+            template_id: &route.template_id,
+        };
+        let mut outcome = route.placed(Some(openid), MessageStatus::Sent);
         let fail = |outcome: Outcome, f: Failure| Outcome {
-            status: MessageStatus::Failed.as_str().to_owned(),
+            status: MessageStatus::Failed,
             error_code: Some(f.code.as_str().to_owned()),
             wechat_errcode: f.wechat_errcode,
             error: Some(f.message),
@@ -202,10 +205,7 @@ impl Parts {
             return (fail(outcome, f), None);
         }
         if route.channel.needs_permission() {
-            match self
-                .spend_permission(app_id, openid, &route.template_id)
-                .await
-            {
+            match self.spend_permission(key).await {
                 Ok(true) => {}
                 Ok(false) => {
                     let f = Failure::new(
@@ -218,11 +218,11 @@ impl Parts {
             }
         }
         let message = Outgoing {
-            openid,
-            template_id: &route.template_id,
+            openid: openid.as_str(),
+            template_id: route.template_id.as_str(),
             data: &route.data,
             target: &route.target,
-            client_msg_id: Some(message_id),
+            client_msg_id: Some(message_id.as_str()),
         };
         let sent = self
             .access_tokens
@@ -237,8 +237,8 @@ impl Parts {
             .await;
         match sent {
             Ok(sent) => {
-                outcome.status = MessageStatus::Sent.as_str().to_owned();
-                outcome.wechat_msg_id = sent.msg_id();
+                outcome.status = MessageStatus::Sent;
+                outcome.wechat_msg_id = sent.msg_id().map(WechatMsgId::new);
                 (outcome, None)
             }
             Err(e) => {
@@ -248,13 +248,12 @@ impl Parts {
                     _ => true,
                 };
                 if route.channel.needs_permission() && not_done {
-                    self.return_permission(app_id, openid, &route.template_id, failure.code)
-                        .await;
+                    self.return_permission(key, failure.code).await;
                 }
                 if !not_done {
                     // A timeout or a cut-off answer: WeChat may have sent it. Never sent again.
                     let mut uncertain = fail(outcome, failure);
-                    uncertain.status = MessageStatus::Uncertain.as_str().to_owned();
+                    uncertain.status = MessageStatus::Uncertain;
                     uncertain.error = Some(
                         "WeChat did not answer in time; the message may have been sent and is not sent again".into(),
                     );
@@ -275,13 +274,13 @@ impl Parts {
 
     /// WeChat says the person does not follow: record it (through the sighting function, like
     /// an `unsubscribe` event), so the next send is refused before calling WeChat.
-    async fn forget_follow(&self, app_id: &AppId, openid: &str) {
+    async fn forget_follow(&self, app_id: &AppId, openid: &OpenId) {
         let Some(app) = self.config.app(app_id.as_str()) else {
             return;
         };
         let info = crate::wechat::server_api::FollowerInfo {
             subscribe: 0,
-            openid: openid.to_owned(),
+            openid: openid.as_str().to_owned(),
             unionid: None,
             subscribe_time: None,
         };
@@ -294,14 +293,13 @@ impl Parts {
 
 impl CheckedRoute {
     /// A message placed on this route for `openid`, in `status`.
-    pub fn placed(&self, openid: &str, status: MessageStatus) -> Outcome {
+    pub fn placed(&self, openid: Option<&OpenId>, status: MessageStatus) -> Outcome {
         Outcome {
-            app_id: Some(self.app.app_id.as_str().to_owned()),
-            openid: Some(openid.to_owned()),
+            app_id: Some(self.app.app_id.clone()),
+            openid: openid.cloned(),
             channel: Some(self.channel.as_str().to_owned()),
             template_id: Some(self.template_id.clone()),
-            status: status.as_str().to_owned(),
-            ..Outcome::default()
+            ..Outcome::new(status)
         }
     }
 }

@@ -8,15 +8,16 @@ use crate::db::models::message_template::TemplateRow;
 use crate::db::models::now;
 use crate::identity::access::{Admin, Reader, System};
 use crate::identity::{IdentityError, Parts, truncate};
+use crate::types::{AppId, TemplateId};
 use crate::wechat::messages::{Channel, DROPPED_KEYWORDS, KeywordType, MAX_TEMPLATE_FIELDS};
 
 /// A registered template.
 #[derive(Clone, Debug)]
 pub struct Template {
     /// The app that sends it.
-    pub app_id: String,
+    pub app_id: AppId,
     /// WeChat's template id.
-    pub template_id: String,
+    pub template_id: TemplateId,
     /// Its channel.
     pub channel: Channel,
     /// Subscribe templates: long-term permissions.
@@ -90,8 +91,8 @@ impl Parts {
     /// The registered template `template_id` of `app_id`, if any.
     pub(in crate::identity) async fn find_template(
         &self,
-        app_id: &str,
-        template_id: &str,
+        app_id: &AppId,
+        template_id: &TemplateId,
     ) -> Result<Option<Template>, IdentityError> {
         let mut conn = self.db.conn().await?;
         TemplateRow::find(&mut conn, app_id, template_id)
@@ -107,7 +108,8 @@ impl Parts {
         template_id: &str,
     ) -> Result<Template, IdentityError> {
         check_template_id(template_id)?;
-        self.find_template(app_id, template_id).await?.ok_or_else(|| {
+        let (app, template) = (AppId::new(app_id), TemplateId::new(template_id));
+        self.find_template(&app, &template).await?.ok_or_else(|| {
             IdentityError::Message(Box::new(Failure::new(
                 FailureCode::TemplateNotRegistered,
                 format!(
@@ -176,8 +178,8 @@ impl Parts {
             .collect();
         let at = now();
         Ok(TemplateRow {
-            app_id: app.app_id.as_str().to_owned(),
-            template_id: new.template_id,
+            app_id: app.app_id.clone(),
+            template_id: TemplateId::new(new.template_id),
             channel: new.channel.as_str().to_owned(),
             long_term: new.long_term,
             fields: serde_json::to_string(&fields)
@@ -273,9 +275,9 @@ impl Reader<'_> {
     /// id: at most [`MAX_TEMPLATES_PER_APP`] per app, which registration never exceeds, so the
     /// list is whole (one statement per app).
     pub async fn templates(&self, app_id: Option<&str>) -> Result<Vec<Template>, IdentityError> {
-        let mut apps: Vec<&str> = match app_id {
-            Some(a) => vec![self.any_app(a)?.app_id.as_str()],
-            None => self.apps().iter().map(|a| a.app_id.as_str()).collect(),
+        let mut apps: Vec<&AppId> = match app_id {
+            Some(a) => vec![&self.any_app(a)?.app_id],
+            None => self.apps().iter().map(|a| &a.app_id).collect(),
         };
         apps.sort_unstable();
         let mut conn = self.db.conn().await?;

@@ -16,7 +16,7 @@ use crate::db::{Conn, transaction};
 use crate::identity::access::System;
 use crate::identity::rules::MergeReason;
 use crate::identity::{IdentityError, Parts};
-use crate::types::{AppId, AppKind, new_row_id};
+use crate::types::{AppId, AppKind, FollowerSyncId, OpenId};
 use crate::wechat::server_api::BATCHGET_MAX;
 
 /// What the job hands from run to run: the cursor and the counters.
@@ -38,7 +38,7 @@ pub struct SyncCheckpoint {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SyncPayload {
     /// The `follower_syncs` row.
-    pub sync_id: String,
+    pub sync_id: FollowerSyncId,
     /// The Official Account.
     pub app_id: AppId,
 }
@@ -68,7 +68,7 @@ impl Parts {
         app_id: &AppId,
         requested_by: Option<&str>,
     ) -> Result<FollowerSyncRow, IdentityError> {
-        let sync_id = new_row_id();
+        let sync_id = FollowerSyncId::generate();
         let payload = SyncPayload {
             sync_id: sync_id.clone(),
             app_id: app_id.clone(),
@@ -85,7 +85,7 @@ impl Parts {
                     id: sync_id.clone(),
                     app_id: app_id.clone(),
                     job_id: job.id.clone(),
-                    status: SyncStatus::Queued.as_str().into(),
+                    status: SyncStatus::Queued,
                     requested_by: requested_by.map(str::to_owned),
                     total: None,
                     pages: 0,
@@ -124,14 +124,14 @@ impl Parts {
         &self,
         row: FollowerSyncRow,
     ) -> Result<FollowerSyncRow, IdentityError> {
-        if row.status().is_finished() {
+        if row.status.is_finished() {
             return Ok(row);
         }
         let mut conn = self.db.conn().await?;
         let job = crate::db::models::job::JobRow::find(&mut conn, &row.job_id).await?;
         let error = match &job {
             None => "its job no longer exists".to_owned(),
-            Some(j) if j.status() == Some(crate::db::models::job::JobStatus::Failed) => j
+            Some(j) if j.status == crate::db::models::job::JobStatus::Failed => j
                 .last_error
                 .clone()
                 .unwrap_or_else(|| "its job failed".into()),
@@ -179,7 +179,7 @@ impl System {
     /// Sets a sync's status (the job's bookkeeping); returns the row as it is now.
     pub async fn set_follower_sync_status(
         &self,
-        sync_id: &str,
+        sync_id: &FollowerSyncId,
         status: SyncStatus,
         last_error: Option<&str>,
     ) -> Result<Option<FollowerSyncRow>, IdentityError> {
@@ -208,7 +208,7 @@ impl System {
                 async move { self.wechat.followers(&token, &cursor).await }
             })
             .await?;
-        let sync_id = sync.id.as_str();
+        let sync_id = &sync.id;
         let openids = page.openids();
         // Each chunk in flight holds a connection: leave half the pool to everyone else.
         let concurrency = self
@@ -261,7 +261,7 @@ impl Parts {
         &self,
         app: &AppConfig,
         chunk: Vec<String>,
-        sync_id: &str,
+        sync_id: &FollowerSyncId,
     ) -> Result<Tally, IdentityError> {
         let chunk = &chunk;
         let infos = self
@@ -271,11 +271,12 @@ impl Parts {
             })
             .await?;
         // Whom `user/get` listed counts as listed, whatever batchget said of them.
+        let listed: Vec<OpenId> = chunk.iter().map(OpenId::new).collect();
         self.record_followers(
             app,
             &infos,
             MergeReason::FollowerSync,
-            Some((sync_id, chunk)),
+            Some((sync_id, &listed)),
         )
         .await
     }

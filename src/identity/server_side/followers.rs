@@ -17,7 +17,7 @@ use crate::identity::access::{Access, Admin};
 use crate::identity::rules::MergeReason;
 use crate::identity::sighting::{self, Seen, Sighting};
 use crate::identity::{IdentityError, Parts};
-use crate::types::{AppKind, OpenId, UnionId};
+use crate::types::{AppKind, FollowerSyncId, OpenId, UnionId};
 use crate::wechat::server_api::FollowerInfo;
 
 /// Syncs of one app listed per page at most.
@@ -56,7 +56,7 @@ impl Admin<'_> {
     /// A sync by id.
     pub async fn follower_sync(&self, id: &str) -> Result<Option<FollowerSyncRow>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        let row = FollowerSyncRow::find(&mut conn, id).await?;
+        let row = FollowerSyncRow::find(&mut conn, &FollowerSyncId::new(id)).await?;
         drop(conn);
         match row {
             Some(row) => Ok(Some(self.identity.reconciled_sync(row).await?)),
@@ -133,7 +133,7 @@ impl Parts {
         app: &AppConfig,
         infos: &[FollowerInfo],
         reason: MergeReason,
-        sync: Option<(&str, &[String])>,
+        sync: Option<(&FollowerSyncId, &[OpenId])>,
     ) -> Result<Tally, IdentityError> {
         let parsed: Vec<_> = infos.iter().map(|i| (parse_follower(i), i)).collect();
         let parsed = &parsed;
@@ -146,7 +146,7 @@ impl Parts {
                 };
                 let mut seen = Tally::default();
                 for (follower, info) in parsed {
-                    let fresh = !done_before.contains(&info.openid);
+                    let fresh = !done_before.contains(&OpenId::new(&info.openid));
                     let Some((openid, unionid)) = follower else {
                         seen.errors += i64::from(fresh);
                         continue;

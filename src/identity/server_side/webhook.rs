@@ -26,7 +26,7 @@ use crate::db::queue::{JobSpec, enqueue};
 use crate::identity::access::{System, Webhook};
 use crate::identity::rules::MergeReason;
 use crate::identity::{IdentityError, Parts};
-use crate::types::{AppId, AppKind, OpenId, new_row_id};
+use crate::types::{AppId, AppKind, OpenId, WebhookEventId};
 use crate::wechat::WechatError;
 use crate::wechat::server_api::FollowerInfo;
 use crate::wechat::webhook::{self, Envelope, MsgCrypt, WebhookError};
@@ -119,12 +119,12 @@ impl Webhook<'_> {
         // Last, so that nothing is stored for a push refused by any other check.
         self.check_replay(app, q, body).await?;
         let row = WebhookEventRow {
-            id: new_row_id(),
+            id: WebhookEventId::generate(),
             app_id: app.app_id.clone(),
             dedupe_key: webhook::dedupe_key(&envelope),
             msg_type: envelope.msg_type.clone(),
             event: envelope.event.clone(),
-            openid: envelope.from_user.clone(),
+            openid: OpenId::new(&envelope.from_user),
             event_at: unix_time(envelope.create_time).unwrap_or_else(now),
             payload: xml,
             received_at: now(),
@@ -148,7 +148,7 @@ impl Parts {
     /// event, so that WeChat's `success` usually means it is done: a follow pushed is a user
     /// by the time the push is answered. Past the wait the push is answered anyway; the event
     /// is processed all the same.
-    async fn await_processed(&self, id: &str) -> Result<(), IdentityError> {
+    async fn await_processed(&self, id: &WebhookEventId) -> Result<(), IdentityError> {
         let wait = Duration::from_millis(self.config.limits.webhook_answer_wait_ms);
         let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(2);
@@ -318,7 +318,7 @@ impl Parts {
         if event.msg_type != "event" {
             return Ok(());
         }
-        let Ok(()) = crate::identity::check_wechat_id("openid", &event.openid) else {
+        let Ok(()) = crate::identity::check_wechat_id("openid", event.openid.as_str()) else {
             return Ok(());
         };
         // Delivery reports and subscribe permissions, for both kinds of app.
@@ -339,15 +339,14 @@ impl Parts {
                     .await?;
             }
             Some("unsubscribe") => {
-                let openid = OpenId::new(&event.openid);
                 let mut conn = self.db.conn().await?;
                 let known =
-                    OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &openid).await?;
+                    OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &event.openid).await?;
                 drop(conn);
                 if known.is_some() {
                     let info = FollowerInfo {
                         subscribe: 0,
-                        openid: event.openid.clone(),
+                        openid: event.openid.as_str().to_owned(),
                         unionid: None,
                         subscribe_time: None,
                     };

@@ -190,10 +190,58 @@ impl Ctx {
         with_conn!(&mut conn, c => q.load::<MergeEventRow>(c).await).unwrap()
     }
 
+    /// Runs SQL statements, in order, on one connection, past the model functions (to store
+    /// what they never would); the rows each one changed.
+    pub async fn sql(&self, statements: &[&str]) -> Result<Vec<usize>, diesel::result::Error> {
+        let mut conn = self.conn().await;
+        let mut changed = Vec::new();
+        for statement in statements {
+            changed
+                .push(with_conn!(&mut conn, c => diesel::sql_query(*statement).execute(c).await)?);
+        }
+        Ok(changed)
+    }
+
+    /// Sets `column` of the row `id` of `table` to `text`, past the column's CHECK constraint
+    /// (`{table}_{column}_check`): what a newer build that added a value, and that an older
+    /// build then reads, would leave.
+    pub async fn store_unchecked(&self, table: &str, column: &str, id: &str, text: &str) {
+        let update = format!("UPDATE {table} SET {column} = '{text}' WHERE id = '{id}'");
+        let (lift, restore) = match self.backend {
+            Backend::Sqlite => (
+                "PRAGMA ignore_check_constraints = ON".to_owned(),
+                "PRAGMA ignore_check_constraints = OFF".to_owned(),
+            ),
+            // The test's own database: the constraint stays dropped.
+            Backend::Postgres => (
+                format!("ALTER TABLE {table} DROP CONSTRAINT {table}_{column}_check"),
+                "SELECT 1".to_owned(),
+            ),
+        };
+        let changed = self.sql(&[&lift, &update, &restore]).await;
+        assert_eq!(
+            changed.expect("stored past the check")[1],
+            1,
+            "{table} {id} exists"
+        );
+    }
+
     /// The `Authorization` header value of the admin key.
     pub fn admin_auth(&self) -> Vec<u8> {
         format!("Bearer {ADMIN_KEY}").into_bytes()
     }
+}
+
+/// An error and its causes, outermost first: what a log of it shows.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 impl Drop for Ctx {

@@ -14,7 +14,7 @@ use wechat_identity::db::{Conn, transaction};
 use wechat_identity::identity::IdentityError;
 use wechat_identity::identity::rules::{MergeReason, Resolved};
 use wechat_identity::identity::sighting::{self, Seen, Sighting};
-use wechat_identity::types::{AppId, IdentityId, OpenId, UnionId, UserId, new_row_id};
+use wechat_identity::types::{AppId, IdentityId, OpenId, SessionId, UnionId, UserId};
 use wechat_identity::wechat::official_account::OauthScope;
 
 use super::Ctx;
@@ -115,10 +115,10 @@ pub async fn oa_identity(
 pub async fn session(
     conn: &mut Conn,
     user: &UserId,
-    family: Option<&str>,
+    family: Option<&SessionId>,
     token_hash: &str,
-) -> Result<String, wechat_identity::db::DbError> {
-    let id = new_row_id();
+) -> Result<SessionId, wechat_identity::db::DbError> {
+    let id = SessionId::generate();
     let at = now();
     SessionRow::insert(
         conn,

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use wechat_identity::config::JobsConfig;
 use wechat_identity::db::Db;
 use wechat_identity::jobs::{self, JobRow, JobStatus, Runner};
+use wechat_identity::types::JobId;
 
 use super::{Backend, eventually, pg_admin, pg_admin_url};
 
@@ -93,14 +94,14 @@ impl Started {
     }
 }
 
-pub(crate) async fn job(db: &Db, id: &str) -> JobRow {
+pub(crate) async fn job(db: &Db, id: &JobId) -> JobRow {
     jobs::find(db, id).await.unwrap().expect("the job exists")
 }
 
 /// The job, if it has `status`; otherwise what it is.
-pub(crate) async fn status_is(db: &Db, id: &str, status: JobStatus) -> Result<JobRow, JobRow> {
+pub(crate) async fn status_is(db: &Db, id: &JobId, status: JobStatus) -> Result<JobRow, JobRow> {
     let row = job(db, id).await;
-    if row.status() == Some(status) {
+    if row.status == status {
         Ok(row)
     } else {
         Err(row)
@@ -108,7 +109,7 @@ pub(crate) async fn status_is(db: &Db, id: &str, status: JobStatus) -> Result<Jo
 }
 
 /// Waits (at most `secs`) until job `id` has `status`.
-pub(crate) async fn until_status(db: &Db, id: &str, status: JobStatus, secs: u64) -> JobRow {
+pub(crate) async fn until_status(db: &Db, id: &JobId, status: JobStatus, secs: u64) -> JobRow {
     let what = format!("job {id} is {status:?}");
     eventually(Duration::from_secs(secs), &what, || {
         status_is(db, id, status)
