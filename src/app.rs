@@ -88,7 +88,8 @@ impl App {
         let wechat = WechatClient::new(
             &config.wechat.api_base_url,
             Duration::from_millis(config.wechat.timeout_ms),
-        );
+        )
+        .observed_by(crate::metrics::wechat_call);
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
         let api_keys = ApiKeys::from_config(&config.api_keys);
         let purge_every = Duration::from_secs(config.limits.purge_interval_secs);

@@ -1,7 +1,9 @@
 //! wechat-identity: a GraphQL identity service for the WeChat ecosystem.
 //!
 //! Dependency direction: [`http`] → [`graphql`] → [`identity`] → [`db`] / [`wechat`] / [`auth`];
-//! [`jobs`] → [`identity`]; [`app`] builds and starts them all.
+//! [`jobs`] → [`identity`]; [`app`] builds and starts them all. [`wechat`] is the two crates of
+//! the workspace (`wechat-client`, `wechat-sandbox` → `wechat-client`), which know nothing of
+//! the service.
 
 pub mod app;
 pub mod auth;

@@ -151,22 +151,5 @@ generated_id!(
     SessionId
 );
 
-/// The two kinds of WeChat app this service logs people into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppKind {
-    /// 小程序.
-    MiniProgram,
-    /// 公众号.
-    OfficialAccount,
-}
-
-impl AppKind {
-    /// The name used in config files and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppKind::MiniProgram => "mini_program",
-            AppKind::OfficialAccount => "official_account",
-        }
-    }
-}
+/// The two kinds of WeChat app this service logs people into (the WeChat client's).
+pub use wechat_client::AppKind;

@@ -1,7 +1,7 @@
 //! Sandbox mode: why it runs, and its demo apps.
 
 use super::{AccessTokenApi, AppConfig, Secret};
-use crate::types::{AppId, AppKind};
+use crate::types::AppId;
 
 /// Why the sandbox runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,52 +13,26 @@ pub enum SandboxMode {
 }
 
 /// The webhook Token of the sandbox's demo apps (what one would paste into WeChat's console).
-pub const SANDBOX_WEBHOOK_TOKEN: &str = "sandboxwebhooktoken";
+pub const SANDBOX_WEBHOOK_TOKEN: &str = wechat_sandbox::DEMO_WEBHOOK_TOKEN;
 
 /// The EncodingAESKey of the sandbox's demo Official Account (43 characters).
-pub const SANDBOX_ENCODING_AES_KEY: &str = "sandboxEncodingAESKey0123456789abcdefghijkA";
+pub const SANDBOX_ENCODING_AES_KEY: &str = wechat_sandbox::DEMO_ENCODING_AES_KEY;
 
-/// The sandbox's demo apps: two Mini Programs and an OA bound to one open platform, one unbound
-/// Mini Program.
+/// The sandbox's demo apps ([`wechat_sandbox::demo_apps`]): two Mini Programs and an OA bound to
+/// one open platform, one unbound Mini Program.
 pub fn sandbox_demo_apps() -> Vec<AppConfig> {
-    let app = |kind, id: &str, name: &str, open_platform| AppConfig {
-        kind,
-        app_id: AppId::new(id),
-        secret: Secret::new(format!("sandbox-secret-{id}")),
-        name: name.into(),
-        open_platform,
-        token: Some(Secret::new(SANDBOX_WEBHOOK_TOKEN)),
-        encoding_aes_key: (kind == AppKind::OfficialAccount)
-            .then(|| Secret::new(SANDBOX_ENCODING_AES_KEY)),
+    let app = |app: wechat_sandbox::App| AppConfig {
+        kind: app.kind,
+        app_id: AppId::new(app.app_id),
+        secret: Secret::new(app.secret),
+        name: app.name,
+        open_platform: app.open_platform,
+        token: app.webhook_token.map(Secret::new),
+        encoding_aes_key: app.encoding_aes_key.map(Secret::new),
         require_encryption: None,
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
         message_rate_per_sec: None,
     };
-    vec![
-        app(
-            AppKind::MiniProgram,
-            "wxsandboxminiapp01",
-            "Sandbox Mini Program A",
-            true,
-        ),
-        app(
-            AppKind::MiniProgram,
-            "wxsandboxminiapp02",
-            "Sandbox Mini Program B",
-            true,
-        ),
-        app(
-            AppKind::OfficialAccount,
-            "wxsandboxofficial1",
-            "Sandbox Official Account",
-            true,
-        ),
-        app(
-            AppKind::MiniProgram,
-            "wxsandboxunbound01",
-            "Sandbox Unbound Mini Program",
-            false,
-        ),
-    ]
+    wechat_sandbox::demo_apps().into_iter().map(app).collect()
 }

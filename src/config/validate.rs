@@ -197,7 +197,7 @@ fn validate_server_settings(i: usize, app: &AppConfig) -> Result<(), ConfigError
         }
     }
     if let Some(key) = &app.encoding_aes_key {
-        if crate::wechat::webhook::MsgCrypt::new(key.expose(), app.app_id.as_str()).is_err() {
+        if wechat_client::webhook::MsgCrypt::new(key.expose(), app.app_id.as_str()).is_err() {
             return Err(invalid(
                 format!("apps[{i}].encoding_aes_key"),
                 "must be the 43-character EncodingAESKey from WeChat's console",

@@ -1,14 +1,13 @@
 //! What the login mutations take and give: their inputs, the Official Account's scopes, the
 //! start of a frontend-driven Official Account login, and `AuthPayload`.
 
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::access;
 use super::error::gql;
-use super::types::User;
+use super::types::{OfficialAccountScope, User};
 use crate::identity::values::LoginOutcome;
-use crate::wechat::official_account::OauthScope;
 
 /// A login's or refresh's outcome, shown as `AuthPayload`.
 pub struct AuthPayload(pub LoginOutcome);
@@ -57,34 +56,6 @@ pub struct LoginWithMiniProgramInput {
     pub encrypted_data: Option<String>,
     /// The iv that came with `encryptedData`.
     pub iv: Option<String>,
-}
-
-/// The two web-authorization scopes of an Official Account.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
-pub enum OfficialAccountScope {
-    /// Silent: the openid only (`snsapi_base`).
-    #[default]
-    SnsapiBase,
-    /// With the person's consent: profile and unionid (`snsapi_userinfo`).
-    SnsapiUserinfo,
-}
-
-impl From<OfficialAccountScope> for OauthScope {
-    fn from(s: OfficialAccountScope) -> Self {
-        match s {
-            OfficialAccountScope::SnsapiBase => Self::Base,
-            OfficialAccountScope::SnsapiUserinfo => Self::UserInfo,
-        }
-    }
-}
-
-impl From<OauthScope> for OfficialAccountScope {
-    fn from(s: OauthScope) -> Self {
-        match s {
-            OauthScope::Base => Self::SnsapiBase,
-            OauthScope::UserInfo => Self::SnsapiUserinfo,
-        }
-    }
 }
 
 /// `startOfficialAccountLogin` input.

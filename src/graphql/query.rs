@@ -5,10 +5,11 @@ use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::error::{ApiError, gql};
-use super::login::{self, OfficialAccountScope, StartOfficialAccountLoginInput};
+use super::login::{self, StartOfficialAccountLoginInput};
 use super::merge_event::MergeEvent;
 use super::node::{self, Node};
 use super::paging::{Page, PageArgs};
+use super::types::OfficialAccountScope;
 use super::types::{User, WeChatApp, WeChatAppKind};
 use super::users::{self, UserCount, UserFilter, UserOrderBy};
 use crate::types::{AppKind, MergeEventId, UnionId, UserId};

@@ -6,7 +6,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::error::{ApiError, ErrorCode, gql};
 use super::loaders::{DbLoader, MiniProgramIdentitiesOf, OfficialAccountIdentitiesOf, UserById};
-use super::login::OfficialAccountScope;
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -300,4 +299,32 @@ pub struct WeChatApp {
     pub name: String,
     /// Whether the app is bound to the open platform (WeChat sends unionids).
     pub open_platform: bool,
+}
+
+/// The two web-authorization scopes of an Official Account.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum OfficialAccountScope {
+    /// Silent: the openid only (`snsapi_base`).
+    #[default]
+    SnsapiBase,
+    /// With the person's consent: profile and unionid (`snsapi_userinfo`).
+    SnsapiUserinfo,
+}
+
+impl From<OfficialAccountScope> for OauthScope {
+    fn from(s: OfficialAccountScope) -> Self {
+        match s {
+            OfficialAccountScope::SnsapiBase => Self::Base,
+            OfficialAccountScope::SnsapiUserinfo => Self::UserInfo,
+        }
+    }
+}
+
+impl From<OauthScope> for OfficialAccountScope {
+    fn from(s: OauthScope) -> Self {
+        match s {
+            OauthScope::Base => Self::SnsapiBase,
+            OauthScope::UserInfo => Self::SnsapiUserinfo,
+        }
+    }
 }

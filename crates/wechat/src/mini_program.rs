@@ -4,9 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::{WechatClient, WechatError};
-use crate::config::AppConfig;
-use crate::crypto;
+use crate::{AppCredentials, WechatClient, WechatError, crypto};
 
 /// What `jscode2session` returns.
 #[derive(Clone, Deserialize)]
@@ -33,7 +31,7 @@ impl WechatClient {
     /// Exchanges a `wx.login` code: `GET /sns/jscode2session`.
     pub async fn code_to_session(
         &self,
-        app: &AppConfig,
+        app: &dyn AppCredentials,
         code: &str,
     ) -> Result<Code2Session, WechatError> {
         self.exchange_code(

@@ -12,11 +12,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use wechat_client::crypto;
+use wechat_client::webhook::{self, MsgCrypt};
 
-use super::{Sandbox, lock};
-use crate::config::AppConfig;
-use crate::crypto;
-use crate::wechat::webhook::{self, MsgCrypt};
+use super::{App, Sandbox, lock};
 
 /// How long a push may take.
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,13 +31,12 @@ pub(super) struct Push {
 }
 
 impl Push {
-    pub(super) fn new(apps: &[AppConfig]) -> Self {
+    pub(super) fn new(apps: &[App]) -> Self {
         let keys = apps
             .iter()
             .map(|a| {
-                let token = a.token.as_ref().map(|t| t.expose().to_owned());
-                let key = a.encoding_aes_key.as_ref().map(|k| k.expose().to_owned());
-                (a.app_id.as_str().to_owned(), (token, key))
+                let keys = (a.webhook_token.clone(), a.encoding_aes_key.clone());
+                (a.app_id.clone(), keys)
             })
             .collect();
         let http = reqwest::Client::builder()

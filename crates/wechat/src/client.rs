@@ -4,15 +4,18 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::WechatError;
-use crate::config::AppConfig;
-use crate::metrics;
+use crate::{AppCredentials, WechatError};
+
+/// Told of every call to WeChat: the endpoint's name and the outcome (`ok`, `unavailable`,
+/// `rate_limited`, `code_invalid`, `rejected`); the service counts them in its metrics.
+pub type CallObserver = fn(endpoint: &'static str, outcome: &'static str);
 
 /// A client for WeChat's API at a configurable base URL.
 #[derive(Clone)]
 pub struct WechatClient {
     http: reqwest::Client,
     base_url: String,
+    observer: Option<CallObserver>,
 }
 
 impl WechatClient {
@@ -27,6 +30,15 @@ impl WechatClient {
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            observer: None,
+        }
+    }
+
+    /// This client, telling `observer` of every call it makes.
+    pub fn observed_by(self, observer: CallObserver) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self
         }
     }
 
@@ -73,12 +85,12 @@ impl WechatClient {
         &self,
         endpoint: &'static str,
         path: &str,
-        app: &AppConfig,
+        app: &dyn AppCredentials,
         (code_param, code): (&str, &str),
     ) -> Result<T, WechatError> {
         let query = [
-            ("appid", app.app_id.as_str()),
-            ("secret", app.secret.expose()),
+            ("appid", app.app_id()),
+            ("secret", app.secret()),
             (code_param, code),
             ("grant_type", "authorization_code"),
         ];
@@ -98,7 +110,9 @@ impl WechatClient {
             Err(WechatError::CodeInvalid { .. }) => "code_invalid",
             Err(WechatError::Rejected { .. }) => "rejected",
         };
-        metrics::wechat_call(endpoint, outcome);
+        if let Some(observe) = self.observer {
+            observe(endpoint, outcome);
+        }
         result
     }
 
@@ -112,7 +126,7 @@ impl WechatClient {
             let e = e.without_url();
             tracing::warn!(endpoint, error = %e, "WeChat request failed");
             let reason = if e.is_connect() {
-                super::error::UNREACHABLE
+                crate::error::UNREACHABLE
             } else {
                 "WeChat did not answer in time"
             };

@@ -4,19 +4,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use wechat_client::messages::{Notice, notices};
+use wechat_client::webhook::{MsgCrypt, parse_fields};
 
 use super::messages::{MP, OA, access_token, call, consent, listed, order, post, send, shipped};
-use crate::config::{SANDBOX_ENCODING_AES_KEY, sandbox_demo_apps};
-use crate::wechat::messages::{Notice, notices};
-use crate::wechat::sandbox::messages::{
-    MAX_LIST_LIMIT, TEMPLATE_MP_ORDER, TEMPLATE_OA_NOTICE, TEMPLATE_SHIPPED,
-};
-use crate::wechat::sandbox::{Sandbox, derive_id};
-use crate::wechat::webhook::{MsgCrypt, parse_fields};
+use crate::messages::{MAX_LIST_LIMIT, TEMPLATE_MP_ORDER, TEMPLATE_OA_NOTICE, TEMPLATE_SHIPPED};
+use crate::{DEMO_ENCODING_AES_KEY, Sandbox, demo_apps, derive_id};
 
 #[tokio::test]
 async fn the_message_controls_refuse_unbounded_input() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let field = |key: &str, ty: &str| json!({ "key": key, "type": ty });
     let fields = |n: usize| {
         (0..n)
@@ -123,7 +120,7 @@ async fn the_message_controls_refuse_unbounded_input() {
 
 #[tokio::test]
 async fn the_oldest_messages_are_dropped_and_still_counted() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     sb.set_max_messages(3);
     let token = access_token(&sb, OA).await;
     let mut msgids = Vec::new();
@@ -177,7 +174,7 @@ async fn pushed(received: &Received, n: usize) -> String {
                 return body;
             };
             let app_id = path.split('/').nth(2).unwrap();
-            let crypt = MsgCrypt::new(SANDBOX_ENCODING_AES_KEY, app_id).unwrap();
+            let crypt = MsgCrypt::new(DEMO_ENCODING_AES_KEY, app_id).unwrap();
             return crypt.decrypt(encrypt).unwrap();
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -187,7 +184,7 @@ async fn pushed(received: &Received, n: usize) -> String {
 
 #[tokio::test]
 async fn delivery_results_and_consents_are_pushed_like_wechat() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let received = fake_service(&sb).await;
     let token = access_token(&sb, OA).await;
     sb.add_follower(OA, "erin").unwrap();

@@ -5,13 +5,13 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use wechat_client::messages::{KeywordType, MAX_TEMPLATE_FIELDS};
 
 use super::TemplateKind;
 use super::api::consent_xml;
 use super::send::{ConsentAnswer, SettingsChange};
-use crate::wechat::messages::{KeywordType, MAX_TEMPLATE_FIELDS};
-use crate::wechat::sandbox::control::bad_request;
-use crate::wechat::sandbox::{PushMode, Sandbox};
+use crate::control::bad_request;
+use crate::{PushMode, Sandbox};
 
 /// Messages `GET /messages` lists unless `limit` says otherwise.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
@@ -155,7 +155,7 @@ fn template_fields(fields: &[TemplateField]) -> Result<Vec<(String, KeywordType)
     Ok(out)
 }
 
-pub(in crate::wechat::sandbox) async fn add_template(
+pub(crate) async fn add_template(
     State(sb): State<Sandbox>,
     Json(req): Json<TemplateRequest>,
 ) -> Response {
@@ -179,7 +179,7 @@ pub(in crate::wechat::sandbox) async fn add_template(
     }
 }
 
-pub(in crate::wechat::sandbox) async fn record_consent(
+pub(crate) async fn record_consent(
     State(sb): State<Sandbox>,
     Json(req): Json<ConsentRequest>,
 ) -> Response {
@@ -222,7 +222,7 @@ pub(in crate::wechat::sandbox) async fn record_consent(
     .into_response()
 }
 
-pub(in crate::wechat::sandbox) async fn settings(
+pub(crate) async fn settings(
     State(sb): State<Sandbox>,
     Json(req): Json<MessageSettings>,
 ) -> Response {
@@ -243,7 +243,7 @@ pub(in crate::wechat::sandbox) async fn settings(
     }
 }
 
-pub(in crate::wechat::sandbox) async fn list_messages(
+pub(crate) async fn list_messages(
     State(sb): State<Sandbox>,
     Query(q): Query<MessagesQuery>,
 ) -> Response {

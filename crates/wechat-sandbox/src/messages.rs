@@ -4,7 +4,7 @@
 //! (`/cgi-bin/message/subscribe/send`), both to holders of a consent.
 //!
 //! Each app knows its templates (demo ones from the start, more by `POST /templates`); data is
-//! checked with WeChat's keyword rules ([`crate::wechat::messages::check_data`], 47003). A
+//! checked with WeChat's keyword rules ([`wechat_client::messages::check_data`], 47003). A
 //! consent is per (app, openid, template): one-time ones are counted (each accept adds one, a
 //! send spends one), a long-term one is not spent (a reject clears it). After a send WeChat
 //! pushes the delivery result to the service's webhook, and so does the sandbox (after its
@@ -24,10 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use serde::{Deserialize, Serialize};
+use wechat_client::AppKind;
+use wechat_client::messages::KeywordType;
 
 use super::{Sandbox, SandboxApp, lock};
-use crate::types::AppKind;
-use crate::wechat::messages::KeywordType;
 
 pub use api::{MAX_PENDING_PUSHES, consent_xml, subscribe_sent_xml, template_finished_xml};
 pub(super) use api::{bizsend, subscribe_send, template_send};

@@ -6,10 +6,10 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
+use wechat_client::AppKind;
+use wechat_client::html::escape;
 
 use super::{CodeRequest, Sandbox};
-use crate::html::escape;
-use crate::types::AppKind;
 
 #[derive(Deserialize)]
 pub(super) struct AuthorizeQuery {

@@ -7,13 +7,13 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
+use wechat_client::AppKind;
+use wechat_client::crypto;
 
 use super::{
     CODE_TTL, CodeRequest, IssuedCode, MAX_CODE_TTL_SECS, MAX_CODES, Refusal, Sandbox, check_user,
     derive_id, lock,
 };
-use crate::crypto;
-use crate::types::AppKind;
 
 /// The query of a code exchange, as both kinds of app send it (`/sns/jscode2session`,
 /// `/sns/oauth2/access_token`), but for the code, whose name differs.

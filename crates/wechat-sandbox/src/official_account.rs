@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wechat_client::AppKind;
+use wechat_client::crypto;
 
 use super::codes::CodeExchange;
 use super::{OAUTH_ACCESS_TTL, OAUTH_REFRESH_TTL, OauthGrant, Refusal, Sandbox, lock};
-use crate::crypto;
-use crate::types::AppKind;
 
 /// WeChat's web-authorization tokens look like long opaque strings.
 fn new_token() -> String {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-crate::mirror::mirrored_enum! {
+crate::mirrored_enum! {
     /// WeChat's keyword types (the part of a keyword's name before its number: `thing1`).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-    pub enum KeywordType mirrored_by keyword_type_variants {
+    pub enum KeywordType mirrored_by #[macro_export] keyword_type_variants {
         /// Text, at most 20 characters.
         Thing,
         /// A number, at most 32 characters, a sign and decimals allowed.

@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wechat_client::AppKind;
 
 use super::codes::CodeExchange;
 use super::{Refusal, Sandbox};
-use crate::types::AppKind;
 
 #[derive(Deserialize)]
 pub(super) struct Jscode2SessionQuery {

@@ -1,13 +1,14 @@
 //! WeChat's rules for a send, a consent and the message settings, applied to the sandbox's
 //! state under one lock (no HTTP here).
 
+use wechat_client::AppKind;
+use wechat_client::messages::{KeywordType, check_data};
+
 use super::{
     AppMessages, CLIENT_MSG_ID_TTL_SECS, Consent, Delivered, MAX_BLOCKED, MAX_CLIENT_MSG_IDS,
     MAX_CONSENTS, MAX_TEMPLATES_PER_APP, MiniProgramLink, SendApi, State, Template, TemplateKind,
 };
-use crate::types::AppKind;
-use crate::wechat::messages::{KeywordType, check_data};
-use crate::wechat::sandbox::{Sandbox, check_user, derive_id, lock};
+use crate::{Sandbox, check_user, derive_id, lock};
 
 /// A WeChat refusal with a message of its own (`argument invalid! data.thing1 …`).
 pub(super) type Refused = (i64, String);

@@ -18,9 +18,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use wechat_client::crypto;
 
 use super::{Sandbox, lock};
-use crate::crypto;
 
 /// How long an app access token lives (WeChat: 7200 s).
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);

@@ -3,8 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{WechatClient, WechatError};
-use crate::config::AppConfig;
+use crate::{AppCredentials, WechatClient, WechatError};
 
 /// The two web-authorization scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +114,7 @@ impl WechatClient {
     /// Exchanges a web-authorization code: `GET /sns/oauth2/access_token`.
     pub async fn oauth_access_token(
         &self,
-        app: &AppConfig,
+        app: &dyn AppCredentials,
         code: &str,
     ) -> Result<OauthToken, WechatError> {
         self.exchange_code(

@@ -4,13 +4,12 @@
 //!
 //! Every call but the token calls takes the app's access token; which token to pass, and what to
 //! do when WeChat calls it invalid, is the token manager's business
-//! (`crate::identity::server_side::wechat_token`). Tokens are secrets: they travel only in queries, which the
+//! (the service's). Tokens are secrets: they travel only in queries, which the
 //! client never logs.
 
 use serde::{Deserialize, Serialize};
 
-use super::{WechatClient, WechatError};
-use crate::config::AppConfig;
+use crate::{AppCredentials, WechatClient, WechatError};
 
 /// Followers `/cgi-bin/user/get` lists per page at most.
 pub const FOLLOWERS_PER_PAGE: usize = 10_000;
@@ -119,13 +118,13 @@ impl WechatClient {
     /// the same token until it expires; force mode (at most 20 a day, 30 s apart) replaces it.
     pub async fn stable_token(
         &self,
-        app: &AppConfig,
+        app: &dyn AppCredentials,
         force: bool,
     ) -> Result<AccessToken, WechatError> {
         let body = StableTokenQuery {
             grant_type: "client_credential",
-            appid: app.app_id.as_str(),
-            secret: app.secret.expose(),
+            appid: app.app_id(),
+            secret: app.secret(),
             force_refresh: force,
         };
         self.post_json("stable_token", "/cgi-bin/stable_token", &[], &body)
@@ -134,14 +133,14 @@ impl WechatClient {
 
     /// `GET /cgi-bin/token`: a new token on every call; the previous one keeps working for a
     /// few minutes.
-    pub async fn plain_token(&self, app: &AppConfig) -> Result<AccessToken, WechatError> {
+    pub async fn plain_token(&self, app: &dyn AppCredentials) -> Result<AccessToken, WechatError> {
         self.get(
             "token",
             "/cgi-bin/token",
             &[
                 ("grant_type", "client_credential"),
-                ("appid", app.app_id.as_str()),
-                ("secret", app.secret.expose()),
+                ("appid", app.app_id()),
+                ("secret", app.secret()),
             ],
         )
         .await

@@ -12,12 +12,12 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use serde::Deserialize;
+use wechat_client::AppKind;
+use wechat_client::messages::MAX_TEMPLATE_FIELDS;
 
 use super::send::{Refused, SendRequest};
 use super::{MiniProgramLink, SendApi};
-use crate::types::AppKind;
-use crate::wechat::messages::MAX_TEMPLATE_FIELDS;
-use crate::wechat::sandbox::{PushMode, Refusal, Sandbox, wechat_error};
+use crate::{PushMode, Refusal, Sandbox, wechat_error};
 
 /// Delivery pushes under way at once at most.
 pub(super) const PUSH_CONCURRENCY: usize = 8;
@@ -29,7 +29,7 @@ const MAX_TOUSER: usize = 64;
 const MAX_LINK: usize = 1024;
 
 #[derive(Deserialize)]
-pub(in crate::wechat::sandbox) struct TokenQuery {
+pub(crate) struct TokenQuery {
     access_token: Option<String>,
 }
 
@@ -49,7 +49,7 @@ struct SendBody {
 }
 
 /// `POST /cgi-bin/message/template/send`.
-pub(in crate::wechat::sandbox) async fn template_send(
+pub(crate) async fn template_send(
     State(sb): State<Sandbox>,
     Query(q): Query<TokenQuery>,
     body: Bytes,
@@ -58,7 +58,7 @@ pub(in crate::wechat::sandbox) async fn template_send(
 }
 
 /// `POST /cgi-bin/message/subscribe/bizsend`.
-pub(in crate::wechat::sandbox) async fn bizsend(
+pub(crate) async fn bizsend(
     State(sb): State<Sandbox>,
     Query(q): Query<TokenQuery>,
     body: Bytes,
@@ -67,7 +67,7 @@ pub(in crate::wechat::sandbox) async fn bizsend(
 }
 
 /// `POST /cgi-bin/message/subscribe/send`.
-pub(in crate::wechat::sandbox) async fn subscribe_send(
+pub(crate) async fn subscribe_send(
     State(sb): State<Sandbox>,
     Query(q): Query<TokenQuery>,
     body: Bytes,

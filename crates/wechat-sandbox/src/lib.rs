@@ -1,4 +1,6 @@
-//! The sandbox: a fake WeChat API that behaves like WeChat, served over real HTTP.
+//! The sandbox: a fake WeChat API that behaves like WeChat, served over real HTTP (tests and the
+//! identity service's sandbox mode call it with the `wechat-client` crate, as they would call
+//! WeChat).
 //!
 //! Sandbox users are named (`alice`). A user's openid is derived from (app, user), the unionid
 //! from (open platform, user), so one person gets one unionid across bound apps and none in an
@@ -21,6 +23,7 @@
 //!   `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`, `/message-settings`,
 //!   `/messages`.
 
+mod apps;
 mod authorize;
 mod codes;
 mod control;
@@ -43,11 +46,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use wechat_client::{AppKind, crypto};
 
-use crate::config::AppConfig;
-use crate::crypto;
-use crate::types::AppKind;
-
+pub use apps::{App, DEMO_ENCODING_AES_KEY, DEMO_WEBHOOK_TOKEN, demo_apps};
 pub use control::{CodeRequest, FaultRequest};
 pub use followers::{AddFollowers, FollowerCalls};
 pub use messages::MessageCalls;
@@ -162,16 +163,25 @@ pub const OPEN_PLATFORM: &str = "sandbox-open-platform";
 
 impl Sandbox {
     /// A sandbox that knows these apps (with their secrets); apps marked `open_platform` are bound
-    /// to one open platform.
-    pub fn new(configured: &[AppConfig]) -> Self {
+    /// to one open platform. Takes anything that converts into an [`App`] (the service's app
+    /// config does).
+    pub fn new<'a, A: 'a>(configured: impl IntoIterator<Item = &'a A>) -> Self
+    where
+        &'a A: Into<App>,
+    {
+        let configured: Vec<App> = configured.into_iter().map(Into::into).collect();
+        Self::with_apps(&configured)
+    }
+
+    fn with_apps(configured: &[App]) -> Self {
         let apps: HashMap<String, SandboxApp> = configured
             .iter()
             .map(|a| {
                 (
-                    a.app_id.as_str().to_owned(),
+                    a.app_id.clone(),
                     SandboxApp {
                         kind: a.kind,
-                        secret: a.secret.expose().to_owned(),
+                        secret: a.secret.clone(),
                         open_platform: a.open_platform.then(|| OPEN_PLATFORM.to_owned()),
                     },
                 )
@@ -349,7 +359,7 @@ pub fn derive_id(kind: &str, scope: &str, user: &str) -> String {
 
 /// WeChat refusing a call: its errcode and errmsg, answered as WeChat does (with a request id).
 #[derive(Debug)]
-pub(super) struct Refusal(pub(super) i64, pub(super) &'static str);
+pub(crate) struct Refusal(pub(crate) i64, pub(crate) &'static str);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {

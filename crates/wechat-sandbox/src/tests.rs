@@ -1,10 +1,10 @@
 //! The sandbox's own rules, without HTTP.
 use super::*;
-use crate::config::sandbox_demo_apps;
+use crate::demo_apps;
 
 #[test]
 fn one_person_one_unionid_across_bound_apps_none_in_unbound() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let mut ids = Vec::new();
     for app in [
         "wxsandboxminiapp01",
@@ -24,7 +24,7 @@ fn one_person_one_unionid_across_bound_apps_none_in_unbound() {
 
 #[test]
 fn codes_are_single_use_and_bound_to_their_app() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let code = sb
         .issue_code(&CodeRequest::new("wxsandboxminiapp01", "bob"))
         .unwrap();

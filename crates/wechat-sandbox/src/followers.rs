@@ -14,10 +14,10 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use wechat_client::AppKind;
+use wechat_client::server_api::{BATCHGET_MAX, FOLLOWERS_PER_PAGE};
 
 use super::{Refusal, Sandbox, check_user, derive_id, lock};
-use crate::types::AppKind;
-use crate::wechat::server_api::{BATCHGET_MAX, FOLLOWERS_PER_PAGE};
 
 /// Followers one Official Account may have in the sandbox (its memory stays bounded).
 pub const MAX_FOLLOWERS: usize = 1_000_000;

@@ -16,14 +16,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{WechatClient, WechatError};
-use crate::types::AppKind;
+use crate::{AppKind, WechatClient, WechatError};
 
-crate::mirror::mirrored_enum! {
+crate::mirrored_enum! {
     /// How a message reaches a person.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
     #[serde(rename_all = "snake_case")]
-    pub enum Channel mirrored_by channel_variants {
+    pub enum Channel mirrored_by #[macro_export] channel_variants {
         /// Official Account template message (模板消息): to followers of the account.
         OfficialAccountTemplate,
         /// Official Account subscribe notification (订阅通知): to holders of a subscribe permission.
@@ -79,7 +78,7 @@ impl Channel {
     }
 }
 
-pub use super::keywords::{DROPPED_KEYWORDS, KeywordType, MAX_TEMPLATE_FIELDS, check_data};
+pub use crate::keywords::{DROPPED_KEYWORDS, KeywordType, MAX_TEMPLATE_FIELDS, check_data};
 
 /// Where a message opens when tapped.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,7 +268,7 @@ mod tests {
     #[test]
     fn delivery_pushes_are_read() {
         let xml = "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List><TemplateId><![CDATA[t1]]></TemplateId><SubscribeStatusString>accept</SubscribeStatusString><PopupScene>0</PopupScene></List><List><TemplateId>t2</TemplateId><SubscribeStatusString>reject</SubscribeStatusString><PopupScene>0</PopupScene></List></SubscribeMsgPopupEvent></xml>";
-        let fields = super::super::webhook::parse_fields(xml).unwrap();
+        let fields = crate::webhook::parse_fields(xml).unwrap();
         assert_eq!(
             notices(&fields).unwrap(),
             vec![
@@ -286,7 +285,7 @@ mod tests {
             ]
         );
         let xml = "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>200163836</MsgID><Status><![CDATA[failed:user block]]></Status></xml>";
-        let fields = super::super::webhook::parse_fields(xml).unwrap();
+        let fields = crate::webhook::parse_fields(xml).unwrap();
         assert_eq!(
             notices(&fields).unwrap(),
             vec![Notice::TemplateFinished {

@@ -8,9 +8,9 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::config::sandbox_demo_apps;
-use crate::wechat::sandbox::messages::{TEMPLATE_MP_ORDER, TEMPLATE_OA_NOTICE, TEMPLATE_SHIPPED};
-use crate::wechat::sandbox::{Sandbox, derive_id};
+use crate::demo_apps;
+use crate::messages::{TEMPLATE_MP_ORDER, TEMPLATE_OA_NOTICE, TEMPLATE_SHIPPED};
+use crate::{Sandbox, derive_id};
 
 pub(super) const OA: &str = "wxsandboxofficial1";
 pub(super) const MP: &str = "wxsandboxminiapp01";
@@ -109,7 +109,7 @@ pub(super) async fn listed(sb: &Sandbox, query: &str) -> Value {
 
 #[tokio::test]
 async fn template_messages_go_to_followers_with_data_that_fits() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let token = access_token(&sb, OA).await;
     let alice = derive_id("openid", OA, "alice");
 
@@ -205,7 +205,7 @@ async fn template_messages_go_to_followers_with_data_that_fits() {
 
 #[tokio::test]
 async fn subscribe_notifications_need_a_consent_one_time_ones_are_spent() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let token = access_token(&sb, OA).await;
     let bob = derive_id("openid", OA, "bob");
 
@@ -288,7 +288,7 @@ async fn subscribe_notifications_need_a_consent_one_time_ones_are_spent() {
 
 #[tokio::test]
 async fn mini_program_subscribe_messages_need_a_mini_program_token() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let carol = derive_id("openid", MP, "carol");
     consent(&sb, MP, "carol", TEMPLATE_MP_ORDER, json!({})).await;
     let oa_token = access_token(&sb, OA).await;
@@ -317,7 +317,7 @@ async fn mini_program_subscribe_messages_need_a_mini_program_token() {
 
 #[tokio::test]
 async fn the_daily_quota_is_kept_per_app_and_api() {
-    let sb = Sandbox::new(&sandbox_demo_apps());
+    let sb = Sandbox::new(&demo_apps());
     let token = access_token(&sb, OA).await;
     sb.add_follower(OA, "alice").unwrap();
     let alice = derive_id("openid", OA, "alice");

@@ -1,0 +1,112 @@
+//! The crypto WeChat's protocols need, on aws-lc-rs: random bytes, hex, SHA-1 and SHA-256,
+//! constant-time comparison, and the AES-128-CBC that WeChat uses for Mini Program
+//! `encryptedData`. (The webhook's AES-256-CBC is in [`crate::webhook`].)
+
+use aws_lc_rs::cipher::{
+    AES_128, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
+    PaddedBlockEncryptingKey, UnboundCipherKey,
+};
+use aws_lc_rs::digest;
+
+/// A crypto operation failed (bad key, bad ciphertext, or bad padding).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CryptoError(pub &'static str);
+
+/// `n` random bytes from the system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::fill(&mut out).expect("system random source failed");
+    out
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// SHA-256 of `data`, hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+/// SHA-1 of `data`, hex (WeChat's webhook signature).
+pub fn sha1_hex(data: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref())
+}
+
+/// Compares two byte strings in constant time.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// AES-128-CBC with PKCS#7 decryption, as WeChat's `encryptedData` uses
+/// (key = base64 session_key, iv = base64 iv).
+pub fn aes128_cbc_decrypt(
+    key: &[u8],
+    iv: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let iv: [u8; 16] = iv
+        .try_into()
+        .map_err(|_| CryptoError("iv must be 16 bytes"))?;
+    let key =
+        UnboundCipherKey::new(&AES_128, key).map_err(|_| CryptoError("key must be 16 bytes"))?;
+    let key = PaddedBlockDecryptingKey::cbc_pkcs7(key).map_err(|_| CryptoError("bad key"))?;
+    let mut in_out = ciphertext.to_vec();
+    let plain = key
+        .decrypt(&mut in_out, DecryptionContext::Iv128(iv.into()))
+        .map_err(|_| CryptoError("ciphertext does not decrypt with this key and iv"))?;
+    Ok(plain.to_vec())
+}
+
+/// AES-128-CBC with PKCS#7 encryption (the sandbox and tests play WeChat with it).
+pub fn aes128_cbc_encrypt(
+    key: &[u8],
+    iv: &[u8; 16],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let key =
+        UnboundCipherKey::new(&AES_128, key).map_err(|_| CryptoError("key must be 16 bytes"))?;
+    let key = PaddedBlockEncryptingKey::cbc_pkcs7(key).map_err(|_| CryptoError("bad key"))?;
+    let mut in_out = plaintext.to_vec();
+    key.less_safe_encrypt(&mut in_out, EncryptionContext::Iv128((*iv).into()))
+        .map_err(|_| CryptoError("encryption failed"))?;
+    Ok(in_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    use super::*;
+
+    #[test]
+    fn wechat_documented_vector_decrypts() {
+        // The sample from WeChat's "开放数据校验与解密" documentation.
+        let key = STANDARD.decode("tiihtNczf5v6AKRyjwEUhQ==").unwrap();
+        let iv = STANDARD.decode("r7BXXKkLb8qrSNn05n0qiA==").unwrap();
+        let data = STANDARD.decode("CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142dNCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8Hkue1poOFtnEtpyxVLW1zAo6/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4PC7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYVoKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T8yO5hzuyDb/XcxxmK01EpqOyuxINew==").unwrap();
+        let plain = aes128_cbc_decrypt(&key, &iv, &data).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(v["nickName"], "Band");
+        assert_eq!(v["watermark"]["appid"], "wx4f4bc4dec97d474b");
+    }
+
+    #[test]
+    fn cbc_round_trips_and_rejects_wrong_key() {
+        let key = [3u8; 16];
+        let iv = [9u8; 16];
+        let ct = aes128_cbc_encrypt(&key, &iv, b"{\"a\":1}").unwrap();
+        assert_eq!(aes128_cbc_decrypt(&key, &iv, &ct).unwrap(), b"{\"a\":1}");
+        let wrong = aes128_cbc_decrypt(&[4u8; 16], &iv, &ct);
+        assert!(wrong.is_err() || wrong.unwrap() != b"{\"a\":1}");
+    }
+}
