@@ -1,12 +1,13 @@
 //! The crypto WeChat's protocols need, on aws-lc-rs: random bytes, hex, SHA-1 and SHA-256,
-//! constant-time comparison, and the AES-128-CBC that WeChat uses for Mini Program
-//! `encryptedData`. (The webhook's AES-256-CBC is in [`crate::webhook`].)
+//! constant-time comparison, the AES-128-CBC that WeChat uses for Mini Program
+//! `encryptedData`, and the HMAC-SHA256 signature of a session key (`/wxa/checksession`).
+//! (The webhook's AES-256-CBC is in [`crate::webhook`].)
 
 use aws_lc_rs::cipher::{
     AES_128, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
     PaddedBlockEncryptingKey, UnboundCipherKey,
 };
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 
 /// A crypto operation failed (bad key, bad ciphertext, or bad padding).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// SHA-1 of `data`, hex (WeChat's webhook signature).
 pub fn sha1_hex(data: &[u8]) -> String {
     hex(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref())
+}
+
+/// The signature `/wxa/checksession` takes for a session key: lower-case hex of HMAC-SHA256
+/// over the empty message, keyed with the session key's text as WeChat hands it out (the base64,
+/// not the bytes it decodes to).
+pub fn session_signature(session_key: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, session_key.as_bytes());
+    hex(hmac::sign(&key, b"").as_ref())
 }
 
 /// Compares two byte strings in constant time.
@@ -82,22 +91,43 @@ pub fn aes128_cbc_encrypt(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
 
     use super::*;
 
+    /// The sample of WeChat's "开放数据校验与解密" documentation (and of its WXBizDataCrypt
+    /// SDKs): a user-info `encryptedData` of the Mini Program `wx4f4bc4dec97d474b`.
+    pub(crate) const SAMPLE_SESSION_KEY: &str = "tiihtNczf5v6AKRyjwEUhQ==";
+    /// The sample's iv.
+    pub(crate) const SAMPLE_IV: &str = "r7BXXKkLb8qrSNn05n0qiA==";
+    /// The sample's `encryptedData`.
+    pub(crate) const SAMPLE_ENCRYPTED_DATA: &str = "CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142dNCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8Hkue1poOFtnEtpyxVLW1zAo6/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4PC7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYVoKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T8yO5hzuyDb/XcxxmK01EpqOyuxINew==";
+
     #[test]
     fn wechat_documented_vector_decrypts() {
-        // The sample from WeChat's "开放数据校验与解密" documentation.
-        let key = STANDARD.decode("tiihtNczf5v6AKRyjwEUhQ==").unwrap();
-        let iv = STANDARD.decode("r7BXXKkLb8qrSNn05n0qiA==").unwrap();
-        let data = STANDARD.decode("CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142dNCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8Hkue1poOFtnEtpyxVLW1zAo6/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4PC7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYVoKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T8yO5hzuyDb/XcxxmK01EpqOyuxINew==").unwrap();
+        let key = STANDARD.decode(SAMPLE_SESSION_KEY).unwrap();
+        let iv = STANDARD.decode(SAMPLE_IV).unwrap();
+        let data = STANDARD.decode(SAMPLE_ENCRYPTED_DATA).unwrap();
         let plain = aes128_cbc_decrypt(&key, &iv, &data).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
         assert_eq!(v["nickName"], "Band");
         assert_eq!(v["watermark"]["appid"], "wx4f4bc4dec97d474b");
+    }
+
+    #[test]
+    fn session_signature_is_hmac_sha256_of_nothing_keyed_with_the_base64_text() {
+        // python3 -c "import hmac,hashlib;print(hmac.new(b'tiihtNczf5v6AKRyjwEUhQ==',b'',
+        //   hashlib.sha256).hexdigest())"
+        assert_eq!(
+            session_signature(SAMPLE_SESSION_KEY),
+            "7154f9f8b4b76b92f541cbf0e37d48840fa06e5e42da92a6f80168a1516a4735"
+        );
+        assert_ne!(
+            session_signature("tiihtNczf5v6AKRyjwEUhQ="),
+            session_signature(SAMPLE_SESSION_KEY)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod messages;
 pub mod mini_program;
 mod mirror;
 pub mod official_account;
+pub mod profile;
 pub mod server_api;
 pub mod webhook;
 
