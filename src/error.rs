@@ -23,6 +23,7 @@ use crate::auth::sessions::SessionError;
 use crate::db::DbError;
 use crate::identity::IdentityError;
 use crate::wechat::WechatError;
+use crate::wechat::mini_program::PHONE_QUOTA_EXHAUSTED;
 
 /// The stable error codes of the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,12 @@ pub enum ErrorCode {
     /// WeChat reports a virtual "snapshot" user (a page opened from a Moments snapshot): the
     /// person must open the page in WeChat proper to log in.
     WechatSnapshotUser,
+    /// WeChat's paid quota for the call is used up (errcode 1400001: the phone-number exchange
+    /// after its free allowance): top it up in the WeChat console; nothing was changed.
+    WechatQuotaExhausted,
+    /// The Mini Program `session_key` on record is stale (the person called `wx.login` again,
+    /// or it expired): call `wx.login`, log in again with the new code, then retry.
+    SessionKeyExpired,
     /// Too many attempts from this address or for this app; `retryAfter` says when to try
     /// again (seconds).
     RateLimited,
@@ -95,6 +102,8 @@ impl ErrorCode {
             ErrorCode::WechatUnavailable => "WECHAT_UNAVAILABLE",
             ErrorCode::WechatRejected => "WECHAT_REJECTED",
             ErrorCode::WechatSnapshotUser => "WECHAT_SNAPSHOT_USER",
+            ErrorCode::WechatQuotaExhausted => "WECHAT_QUOTA_EXHAUSTED",
+            ErrorCode::SessionKeyExpired => "SESSION_KEY_EXPIRED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
@@ -115,7 +124,7 @@ impl ErrorCode {
     /// The status an HTTP route answers with this code.
     pub fn http_status(self) -> StatusCode {
         match self {
-            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated | ErrorCode::SessionKeyExpired => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::WechatSnapshotUser => StatusCode::FORBIDDEN,
             ErrorCode::BadUserInput
             | ErrorCode::WechatCodeInvalid
@@ -132,9 +141,10 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::WechatRateLimited | ErrorCode::Unavailable | ErrorCode::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::WechatRateLimited
+            | ErrorCode::WechatQuotaExhausted
+            | ErrorCode::Unavailable
+            | ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::WechatUnavailable | ErrorCode::WechatRejected => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -240,6 +250,18 @@ impl From<WechatError> for ApiError {
                 ErrorCode::WechatCodeInvalid,
                 "the WeChat code is invalid, expired or already used; get a new one",
             ),
+            WechatError::Rejected {
+                errcode: PHONE_QUOTA_EXHAUSTED,
+                ..
+            } => {
+                tracing::error!(
+                    "WeChat's paid phone-number quota is used up; top it up in the console"
+                );
+                (
+                    ErrorCode::WechatQuotaExhausted,
+                    "the app's paid WeChat quota for this call is used up; nothing was changed",
+                )
+            }
             WechatError::Rejected { errcode, .. } => {
                 if matches!(errcode, 40001 | 40013 | 40125 | 40164 | 41002 | 41004) {
                     tracing::error!(
@@ -277,6 +299,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
             IdentityError::InvalidCredential(m) => Self::new(ErrorCode::Unauthenticated, m),
             e @ IdentityError::AccessDenied => Self::new(ErrorCode::Forbidden, e.to_string()),
+            e @ IdentityError::SessionKeyExpired => {
+                Self::new(ErrorCode::SessionKeyExpired, e.to_string())
+            }
             e @ IdentityError::SnapshotUser => {
                 Self::new(ErrorCode::WechatSnapshotUser, e.to_string())
             }

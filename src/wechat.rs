@@ -4,8 +4,8 @@
 //! the service's app config.
 
 pub use wechat_client::{
-    AppCredentials, CallObserver, WechatClient, WechatError, client, error, mini_program,
-    official_account, server_api, webhook,
+    AppCredentials, CallObserver, WechatClient, WechatError, client, crypto, error, mini_program,
+    official_account, profile, server_api, webhook,
 };
 pub use wechat_sandbox as sandbox;
 

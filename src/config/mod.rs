@@ -154,6 +154,17 @@ pub struct OaLoginConfig {
     pub ticket_ttl_secs: u64,
 }
 
+/// How people are recognised as one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Merge two users when WeChat vouches for the same phone number on both (the phone
+    /// button). Off by default: carriers recycle numbers, so a shared number merges nobody and
+    /// admins find candidates with `users(filter: {phoneNumber})`. Users with different
+    /// unionids are never merged either way (CONFLICT).
+    pub merge_on_phone_number: bool,
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
@@ -185,6 +196,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Official Account web authorization.
     pub official_account_login: OaLoginConfig,
+    /// How people are recognised as one.
+    pub identity: IdentityConfig,
     /// The WeChat apps.
     pub apps: Vec<AppConfig>,
     /// API keys for back-end callers.

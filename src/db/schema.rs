@@ -10,6 +10,18 @@ diesel::table! {
         merged_into -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        phone_number_verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    phone_code_exchanges (code_hash) {
+        code_hash -> Text,
+        app_id -> Text,
+        openid -> Text,
+        phone_number -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 

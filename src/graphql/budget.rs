@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
+use async_graphql::parser::types::{ExecutableDocument, Field};
+use async_graphql::{Pos, Positioned, ServerError, ServerResult, Variables};
+use async_graphql_value::{ConstValue, Value};
 
 use super::error::{ErrorCode, refuse, refuse_with};
 use super::walk::{Counter, MAX_NESTING, MAX_VISITS, Uncountable};
@@ -35,7 +36,16 @@ pub const WECHAT_FIELDS: &[&str] = &[
     "sendWeChatMessage",
     "sendWeChatMessages",
     "recordWeChatSubscribeConsent",
+    "decryptMiniProgramData",
 ];
+
+/// Root fields that may exchange a phone code (paid at WeChat): `linkPhoneNumber`, and
+/// `loginWithMiniProgram` when its input has a `phoneCode`. At most
+/// [`PHONE_EXCHANGES_PER_REQUEST`] per request.
+pub const PHONE_FIELDS: &[&str] = &["linkPhoneNumber", "loginWithMiniProgram"];
+
+/// Phone exchanges allowed in one request, aliases included.
+pub const PHONE_EXCHANGES_PER_REQUEST: usize = 1;
 
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
 /// operation, no introspection when it is off, and the schema fields and `_entities` weighed
@@ -160,18 +170,59 @@ impl Budget {
                         )
                     })?;
                 if found > max {
-                    return Err(refuse(
-                        format!(
-                            "at most {max} {what}{} per request ({key}); this request has {found} \
-                             (aliases and fragments count): send them one request at a time",
-                            if max == 1 { "" } else { "s" },
-                        ),
-                        counter.first,
-                    ));
+                    return Err(over(max, what, key, found, counter.first));
                 }
+            }
+            let mut weigh =
+                |field: &Positioned<Field>| Ok(usize::from(exchanges_phone(field, variables)));
+            let mut phone = Counter::weighed(doc, PHONE_FIELDS, &mut weigh);
+            let found = phone
+                .count(&operation.node.selection_set.node, 0)
+                .unwrap_or(0);
+            if found > PHONE_EXCHANGES_PER_REQUEST {
+                return Err(over(
+                    PHONE_EXCHANGES_PER_REQUEST,
+                    "phone exchange",
+                    "`linkPhoneNumber`, or `loginWithMiniProgram` with a `phoneCode`",
+                    found,
+                    phone.first,
+                ));
             }
         }
         Ok(())
+    }
+}
+
+/// The refusal of a request with `found` fields of a kind allowed `max` times.
+fn over(max: usize, what: &str, key: &str, found: usize, first: Option<Pos>) -> ServerError {
+    refuse(
+        format!(
+            "at most {max} {what}{} per request ({key}); this request has {found} \
+             (aliases and fragments count): send them one request at a time",
+            if max == 1 { "" } else { "s" },
+        ),
+        first,
+    )
+}
+
+/// Whether a `linkPhoneNumber` or `loginWithMiniProgram` field exchanges a phone code: the
+/// former always, the latter when its `input` (literal or variable) has a non-null `phoneCode`.
+fn exchanges_phone(field: &Positioned<Field>, variables: &Variables) -> bool {
+    if field.node.name.node == "linkPhoneNumber" {
+        return true;
+    }
+    let given = |v: Option<&ConstValue>| v.is_some_and(|v| !matches!(v, ConstValue::Null));
+    match field.node.get_argument("input").map(|v| &v.node) {
+        Some(Value::Object(input)) => match input.get("phoneCode") {
+            Some(Value::Variable(name)) => given(variables.get(name)),
+            Some(v) => !matches!(v, Value::Null),
+            None => false,
+        },
+        Some(Value::Variable(name)) => match variables.get(name) {
+            Some(ConstValue::Object(input)) => given(input.get("phoneCode")),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct LoginWithMiniProgramInput {
     pub encrypted_data: Option<String>,
     /// The iv that came with `encryptedData`.
     pub iv: Option<String>,
+    /// Optional `code` from the phone button (`<button open-type="getPhoneNumber">`): the
+    /// login also stores the person's number, verified (see `linkPhoneNumber`).
+    pub phone_code: Option<String>,
 }
 
 /// `startOfficialAccountLogin` input.

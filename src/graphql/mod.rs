@@ -11,6 +11,7 @@ pub mod message_fields;
 pub mod message_inputs;
 pub mod message_jobs;
 pub mod messages;
+pub mod mini_program;
 pub mod mutation;
 pub mod node;
 pub mod official_account;
@@ -53,6 +54,7 @@ pub struct MutationRoot(
     mutation::Mutation,
     official_account::OfficialAccountMutation,
     message_fields::MessageMutation,
+    mini_program::MiniProgramMutation,
 );
 
 /// The schema type.
@@ -74,6 +76,7 @@ fn builder(
             mutation::Mutation,
             official_account::OfficialAccountMutation,
             message_fields::MessageMutation,
+            mini_program::MiniProgramMutation,
         ),
         EmptySubscription,
     )

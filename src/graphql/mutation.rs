@@ -20,9 +20,12 @@ pub struct Mutation;
 
 #[Object(name = "CoreMutation")]
 impl Mutation {
-    /// Logs a person in with a Mini Program `wx.login()` code. Optional `encryptedData` + `iv`
-    /// from the same session fill the profile (user info or phone). At most
-    /// `limits.logins_per_request` login mutations per request.
+    /// Logs a person in with a Mini Program `wx.login()` code. With `phoneCode` (the phone
+    /// button's code) the login also stores the person's number, verified; WeChat charges for
+    /// that exchange, so a code sent again by the same person is not exchanged twice (see
+    /// `linkPhoneNumber`). Optional `encryptedData` + `iv` from the same session fill the profile
+    /// (user info, or a phone number the legacy way). At most `limits.logins_per_request` login
+    /// mutations, and one phone exchange, per request.
     /// Anyone.
     async fn login_with_mini_program(
         &self,
@@ -35,6 +38,7 @@ impl Mutation {
             code: input.code,
             encrypted_data: input.encrypted_data,
             iv: input.iv,
+            phone_code: input.phone_code,
         };
         access::public(ctx)?
             .login_with_mini_program(&login, &access::client_info(ctx))

@@ -67,17 +67,23 @@ impl User {
     async fn unionid(&self) -> Option<&str> {
         self.0.unionid.as_ref().map(UnionId::as_str)
     }
-    /// Display name, from the first WeChat profile that had one; null if none did.
+    /// Display name: what the person set (`updateMyProfile`), else the first WeChat profile
+    /// that had one; null if none did. WeChat's placeholder "微信用户" is never one.
     async fn nickname(&self) -> Option<&str> {
         self.0.nickname.as_deref()
     }
-    /// Avatar URL, from the first WeChat profile that had one; null if none did.
+    /// Avatar URL: what the person set (`updateMyProfile`), else the first WeChat profile that
+    /// had one; null if none did. WeChat's grey placeholder is never one.
     async fn avatar_url(&self) -> Option<&str> {
         self.0.avatar_url.as_deref()
     }
-    /// Phone number with country code, once the person shared it in a Mini Program.
+    /// Phone number in E.164 (`+8613800138000`), once the person shared it in a Mini Program.
     async fn phone_number(&self) -> Option<&str> {
         self.0.phone_number.as_deref()
+    }
+    /// When WeChat last vouched for `phoneNumber` (the phone button); null if it never did.
+    async fn phone_number_verified_at(&self) -> Option<DateTime<Utc>> {
+        self.0.phone_number_verified_at.map(utc)
     }
     /// When the user was created.
     async fn created_at(&self) -> DateTime<Utc> {

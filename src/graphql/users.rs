@@ -16,6 +16,7 @@ use crate::db::models::user_list::{
     UserKey, UserListFilter, UserOrder, UserWindow, contains_pattern,
 };
 use crate::identity::access::Reader;
+use crate::identity::phone::PhoneNumber;
 use crate::types::{AppKind, OpenId, UnionId, UserId};
 
 /// The longest text a filter field takes (unionid, openid, appId, phone number, nickname part).
@@ -39,7 +40,8 @@ pub struct UserFilter {
     /// Only users whose nickname contains this text, ignoring case (1-64 characters; `%` and `_`
     /// are plain characters).
     pub nickname_contains: Option<String>,
-    /// Only users with exactly this phone number (as stored: with country code).
+    /// Only users with this phone number: E.164 (`+8613800138000`, as stored), or a bare
+    /// Chinese mobile number (`13800138000`). Anything else is BAD_USER_INPUT.
     pub phone_number: Option<String>,
     /// Only users created at or after this time.
     pub created_after: Option<DateTime<Utc>>,
@@ -172,7 +174,17 @@ impl UserFilter {
             openid: text("openid", self.openid)?.map(OpenId::new),
             nickname_like: text("nicknameContains", self.nickname_contains)?
                 .map(|t| contains_pattern(&t)),
-            phone_number: text("phoneNumber", self.phone_number)?,
+            phone_number: text("phoneNumber", self.phone_number)?
+                .map(|p| {
+                    PhoneNumber::parse(&p).ok_or_else(|| {
+                        gql(ApiError::bad_input(
+                            "filter.phoneNumber must be E.164 (+8613800138000) or a Chinese \
+                             mobile number (13800138000)",
+                        ))
+                    })
+                })
+                .transpose()?
+                .map(|p| p.as_str().to_owned()),
             created_from: naive(self.created_after),
             created_until: naive(self.created_before),
             has_mini_program: self.has_mini_program,

@@ -47,7 +47,11 @@ impl Parts {
             },
             _ => return Ok(None),
         };
-        if !self.fast_path || sighting.profile.is_some() || self.db.backend() != Backend::Postgres {
+        if !self.fast_path
+            || sighting.profile.is_some()
+            || sighting.phone.is_some()
+            || self.db.backend() != Backend::Postgres
+        {
             return Ok(None);
         }
         let pending = PendingSession::generate(&self.tokens);

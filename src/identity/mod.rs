@@ -13,7 +13,10 @@ pub mod admin;
 mod fast_path;
 pub mod login;
 pub mod messages;
+pub mod mini_program_data;
 pub mod nodes;
+pub mod phone;
+pub mod profile;
 mod reads;
 pub mod rules;
 pub mod server_side;
@@ -62,6 +65,12 @@ pub enum IdentityError {
     /// snapshot): there is nobody to log in; nothing was stored.
     #[error("WeChat reports a snapshot (virtual) user; open the page in WeChat to log in")]
     SnapshotUser,
+    /// The Mini Program session_key on record no longer opens the person's data: they must
+    /// call `wx.login` and log in again.
+    #[error(
+        "the session_key on record is stale: call wx.login, log in again with the new code, then retry"
+    )]
+    SessionKeyExpired,
     /// A refresh or logout failed in the session store.
     #[error(transparent)]
     Session(#[from] SessionError),

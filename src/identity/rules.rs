@@ -152,6 +152,7 @@ pub(super) async fn merge(
         nickname: source.nickname.clone(),
         avatar_url: source.avatar_url.clone(),
         phone_number: source.phone_number.clone(),
+        phone_number_verified_at: source.phone_number_verified_at,
     };
     if let Some(change) = target.filled(&fill) {
         UserRow::apply_profile(conn, &target.id, &change).await?;
@@ -207,6 +208,9 @@ pub(super) async fn fill_profile(
     Ok(UserRow {
         nickname: change.nickname.or(user.nickname),
         avatar_url: change.avatar_url.or(user.avatar_url),
+        phone_number_verified_at: change
+            .phone_number_verified_at
+            .or(user.phone_number_verified_at),
         phone_number: change.phone_number.or(user.phone_number),
         ..user
     })

@@ -1,12 +1,14 @@
 //! The one entry for every sighting of a WeChat identity: a Mini Program login, an Official
-//! Account login, a follower in a sync, a webhook event. [`record`] finds the identity (locked),
-//! applies the identity rules ([`super::rules::resolve`]), keeps a unionid once on record,
-//! writes the identity row of its kind and fills the user's empty profile fields, all inside
-//! the caller's transaction. Nothing else writes identity rows for a sighting.
+//! Account login, a follower in a sync, a webhook event, a phone number shared. [`record`] finds
+//! the identity (locked), applies the identity rules ([`super::rules::resolve`]), keeps a unionid
+//! once on record, writes the identity row of its kind, fills the user's empty profile fields
+//! and stores a verified phone number (merging on it when configured: [`super::phone::apply`]),
+//! all inside the caller's transaction. Nothing else writes identity rows for a sighting.
 
 use chrono::NaiveDateTime;
 
 use super::IdentityError;
+use super::phone::PhoneSighting;
 use super::rules::{self, MergeReason, Resolved};
 use crate::db::Conn;
 use crate::db::models::identity::IdentityRef;
@@ -32,6 +34,8 @@ pub struct Sighting<'a> {
     pub reason: MergeReason,
     /// Profile fields for the user's empty ones.
     pub profile: Option<&'a ProfileFill>,
+    /// A phone number WeChat vouched for (the phone button, or legacy `encryptedData`).
+    pub phone: Option<PhoneSighting<'a>>,
     /// How it was seen, with what only that kind of sighting tells.
     pub seen: Seen<'a>,
 }
@@ -44,6 +48,9 @@ pub enum Seen<'a> {
         /// The sealed session_key.
         session_key: &'a str,
     },
+    /// A known Mini Program identity shared its phone number (`linkPhoneNumber`): the identity
+    /// row does not change.
+    MiniProgramPhone,
     /// An Official Account web authorization.
     OfficialAccountLogin {
         /// The scope granted.
@@ -64,7 +71,7 @@ impl Seen<'_> {
     /// The kind of app this sighting belongs to.
     pub fn kind(&self) -> AppKind {
         match self {
-            Seen::MiniProgramLogin { .. } => AppKind::MiniProgram,
+            Seen::MiniProgramLogin { .. } | Seen::MiniProgramPhone => AppKind::MiniProgram,
             Seen::OfficialAccountLogin { .. } | Seen::Follower { .. } => AppKind::OfficialAccount,
         }
     }
@@ -98,7 +105,15 @@ pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, Ident
         Some(fill) => rules::fill_profile(conn, resolved.user, fill).await?,
         None => resolved.user,
     };
-    Ok(Resolved { user, ..resolved })
+    let (user, merged) = match s.phone {
+        Some(phone) => super::phone::apply(conn, user, phone, s.app_id).await?,
+        None => (user, false),
+    };
+    Ok(Resolved {
+        user,
+        merged: resolved.merged || merged,
+        ..resolved
+    })
 }
 
 async fn update(
@@ -120,6 +135,7 @@ async fn update(
             };
             MiniProgramIdentityRow::record_login(conn, id, &login).await?;
         }
+        Seen::MiniProgramPhone => {}
         Seen::OfficialAccountLogin { scope, .. } => {
             let seen = OfficialAccountSeen {
                 user_id,
@@ -175,6 +191,12 @@ async fn insert(
             };
             MiniProgramIdentityRow::insert(conn, &row).await?;
             return Ok(id);
+        }
+        // The identity was found before its number was asked for; an unlink took it since.
+        Seen::MiniProgramPhone => {
+            return Err(IdentityError::Conflict(
+                "the Mini Program identity moved while its phone number was linked; retry".into(),
+            ));
         }
         Seen::OfficialAccountLogin { scope, .. } => {
             (Some(scope.as_str().to_owned()), Some(at), false, None)

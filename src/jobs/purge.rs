@@ -1,7 +1,7 @@
 //! `purge_expired`: the periodic chores, every `limits.purge_interval_secs`, on one instance at
 //! a time: deletes expired OA web-authorization states and login tickets, processed webhook
-//! events past `limits.webhook_retention_secs` and webhook signed queries past the freshness
-//! window, queues the processing of webhook events still
+//! events past `limits.webhook_retention_secs`, webhook signed queries past the freshness
+//! window and phone-code claims past the codes' life, queues the processing of webhook events still
 //! pending, and queues the scheduled follower syncs (`apps[].follower_sync_interval_secs`).
 
 use super::{Job, JobContext, JobError, JobOutcome, JobSpec};
@@ -42,6 +42,11 @@ impl Job for PurgeExpired {
             .purge_webhook_signed_queries()
             .await
             .map_err(JobError::retry)?;
+        let phone_codes = self
+            .system
+            .purge_phone_code_exchanges()
+            .await
+            .map_err(JobError::retry)?;
         self.system
             .requeue_pending_webhook_events()
             .await
@@ -64,6 +69,9 @@ impl Job for PurgeExpired {
                 queries,
                 "purged processed webhook events and expired signed queries"
             );
+        }
+        if phone_codes > 0 {
+            tracing::debug!(phone_codes, "purged expired phone-code claims");
         }
         if states + tickets > 0 {
             tracing::debug!(

@@ -148,6 +148,7 @@ async fn unionid_and_profile_writes_never_overwrite(backend: Backend) {
         nickname: Some("Other".into()),
         avatar_url: Some("https://a.example/x.png".into()),
         phone_number: Some(String::new()),
+        phone_number_verified_at: None,
     };
     let change = after.filled(&fill).expect("the avatar is empty");
     assert_eq!(change.nickname, None, "a set nickname is kept");

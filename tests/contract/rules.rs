@@ -139,6 +139,7 @@ async fn a_unionid_owned_by_another_user_merges_into_that_user(backend: Backend)
         nickname: Some("Dan X".into()),
         avatar_url: Some("https://a.example/dan.png".into()),
         phone_number: Some("+8613800000000".into()),
+        phone_number_verified_at: None,
     };
     UserRow::apply_profile(&mut conn, &x.id, &x_profile)
         .await

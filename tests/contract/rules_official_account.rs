@@ -161,6 +161,7 @@ async fn an_official_account_login_stores_its_scope_and_profile(backend: Backend
         nickname: profile.nickname.clone(),
         avatar_url: profile.avatar_url.clone(),
         phone_number: None,
+        phone_number_verified_at: None,
     };
     let kind = Kind::OaLogin(OauthScope::UserInfo, Some(&profile));
     let first = sight(&ctx, OA, "o-gus", Some("uGus"), kind, Some(&fill))

@@ -161,6 +161,7 @@ async fn racing_login(
         unionid: u.as_ref(),
         reason: MergeReason::Login,
         profile: None,
+        phone: None,
         seen: Seen::MiniProgramLogin { session_key: "k" },
     };
     let mine = AtomicU32::new(0);
@@ -247,6 +248,7 @@ async fn a_rolled_back_transaction_leaves_nothing(backend: Backend) {
         unionid: Some(&unionid("uOz")),
         reason: MergeReason::Login,
         profile: None,
+        phone: None,
         seen: Seen::MiniProgramLogin { session_key: "k" },
     };
     let result = transaction(

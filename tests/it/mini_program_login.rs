@@ -4,6 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use crate::common::mini_program::wechat_encrypt;
 use crate::common::*;
 use crate::on_both_backends;
 
@@ -145,14 +146,6 @@ async fn the_unbound_mini_program_gives_a_separate_user_until_a_unionid_links_it
         1,
         "one live user: dave"
     );
-}
-
-/// Encrypts like WeChat does for `encryptedData` with the login's session key.
-fn wechat_encrypt(session_key: &[u8; 16], iv: &[u8; 16], data: &serde_json::Value) -> String {
-    let ct =
-        wechat_identity::crypto::aes128_cbc_encrypt(session_key, iv, data.to_string().as_bytes())
-            .unwrap();
-    STANDARD.encode(ct)
 }
 
 async fn encrypted_user_data_fills_the_profile(backend: Backend) {

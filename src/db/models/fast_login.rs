@@ -78,7 +78,8 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         };
         out.push_sql(
             "WITH u AS (SELECT users.id, users.unionid, users.nickname, users.avatar_url, \
-             users.phone_number, users.merged_into, users.created_at, users.updated_at \
+             users.phone_number, users.merged_into, users.created_at, users.updated_at, \
+             users.phone_number_verified_at \
              FROM users JOIN ",
         );
         out.push_sql(table);

@@ -23,6 +23,9 @@ crate::db::text_enum::text_enum! {
         Admin = "admin",
         /// An admin moved one identity to a new user (`unlinkIdentity`).
         Unlink = "unlink",
+        /// WeChat vouched for the same phone number on both users
+        /// (`identity.merge_on_phone_number`).
+        PhoneNumber = "phone_number",
     }
 }
 

@@ -65,6 +65,21 @@ impl MiniProgramIdentityRow {
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
+
+    /// The user's identity in the Mini Program `app_id` (the latest logged in, should a merge
+    /// have given the user two there).
+    pub async fn of_user(
+        conn: &mut Conn,
+        user_id: &UserId,
+        app_id: &AppId,
+    ) -> Result<Option<Self>, DbError> {
+        let q = mpi::table
+            .filter(mpi::user_id.eq(user_id))
+            .filter(mpi::app_id.eq(app_id))
+            .order(mpi::last_login_at.desc())
+            .limit(1);
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
 }
 
 super::identity::identity_reads!(MiniProgramIdentityRow, mpi);

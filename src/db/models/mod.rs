@@ -20,6 +20,7 @@ pub mod message_template;
 pub mod mini_program_identity;
 pub mod oauth_state;
 pub mod official_account_identity;
+pub mod phone_exchange;
 pub mod session;
 mod single_use;
 pub mod user;

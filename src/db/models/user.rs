@@ -8,6 +8,7 @@ use crate::db::lock::for_update;
 use crate::db::schema::users;
 use crate::db::{Conn, DbError};
 use crate::types::{UnionId, UserId};
+use crate::wechat::profile::{is_placeholder_avatar, is_placeholder_nickname};
 use crate::with_conn;
 
 /// A row of `users`, as read and as inserted.
@@ -30,6 +31,8 @@ pub struct UserRow {
     pub created_at: NaiveDateTime,
     /// Last change (UTC).
     pub updated_at: NaiveDateTime,
+    /// When WeChat last vouched for `phone_number` (the phone button); null if it never did.
+    pub phone_number_verified_at: Option<NaiveDateTime>,
 }
 
 /// Profile fields that fill a user's empty ones (never overwrite); `None` leaves a column alone.
@@ -40,8 +43,10 @@ pub struct ProfileFill {
     pub nickname: Option<String>,
     /// Avatar URL.
     pub avatar_url: Option<String>,
-    /// Phone number.
+    /// Phone number (E.164).
     pub phone_number: Option<String>,
+    /// When WeChat vouched for that phone number (only together with it).
+    pub phone_number_verified_at: Option<NaiveDateTime>,
 }
 
 pub use super::user_list::UserListFilter;
@@ -58,6 +63,7 @@ impl UserRow {
             merged_into: None,
             created_at: at,
             updated_at: at,
+            phone_number_verified_at: None,
         }
     }
 
@@ -127,19 +133,59 @@ impl UserRow {
         Ok(())
     }
 
-    /// Fills this user's empty profile fields from `fill`; returns the updated row.
+    /// What `fill` would fill of this user's empty profile fields (None: nothing). WeChat's
+    /// placeholders (the nickname "微信用户", the grey avatar) fill nothing: they are no profile.
+    /// A phone number comes with its verification time.
     pub fn filled(&self, fill: &ProfileFill) -> Option<ProfileFill> {
-        let pick = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
-            (None, Some(v)) if !v.is_empty() => Some(v.clone()),
-            _ => None,
-        };
+        let pick =
+            |mine: &Option<String>, theirs: &Option<String>, placeholder: fn(&str) -> bool| match (
+                mine, theirs,
+            ) {
+                (None, Some(v)) if !v.is_empty() && !placeholder(v) => Some(v.clone()),
+                _ => None,
+            };
+        let phone_number = pick(&self.phone_number, &fill.phone_number, |_| false);
         let change = ProfileFill {
-            nickname: pick(&self.nickname, &fill.nickname),
-            avatar_url: pick(&self.avatar_url, &fill.avatar_url),
-            phone_number: pick(&self.phone_number, &fill.phone_number),
+            nickname: pick(&self.nickname, &fill.nickname, is_placeholder_nickname),
+            avatar_url: pick(&self.avatar_url, &fill.avatar_url, is_placeholder_avatar),
+            phone_number_verified_at: phone_number.as_ref().and(fill.phone_number_verified_at),
+            phone_number,
         };
         (change.nickname.is_some() || change.avatar_url.is_some() || change.phone_number.is_some())
             .then_some(change)
+    }
+
+    /// The live user, other than `except`, holding `phone` as a number WeChat vouched for (the
+    /// oldest, if several do).
+    pub async fn find_live_by_verified_phone(
+        conn: &mut Conn,
+        phone: &str,
+        except: &UserId,
+    ) -> Result<Option<UserRow>, DbError> {
+        let q = users::table
+            .filter(users::phone_number.eq(phone))
+            .filter(users::phone_number_verified_at.is_not_null())
+            .filter(users::merged_into.is_null())
+            .filter(users::id.ne(except))
+            .order((users::created_at.asc(), users::id.asc()))
+            .limit(1);
+        Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
+    }
+
+    /// Sets the user's phone number, vouched for by WeChat at `at`.
+    pub async fn set_verified_phone(
+        conn: &mut Conn,
+        id: &UserId,
+        phone: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        let q = diesel::update(users::table.find(id)).set((
+            users::phone_number.eq(phone),
+            users::phone_number_verified_at.eq(at),
+            users::updated_at.eq(at),
+        ));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
     }
 
     /// Writes the non-empty fields of `change` (computed by [`UserRow::filled`]).

@@ -6,16 +6,16 @@ use crate::db::models::user::ProfileFill;
 use crate::db::{Conn, transaction};
 use crate::rate_limit::Action;
 use crate::types::{AppKind, OpenId, UnionId};
-use crate::wechat::mini_program::{DecryptError, decrypt_user_data};
+use crate::wechat::mini_program::{DecryptError, UserData, decrypt_user_data};
+
+use crate::identity::mini_program_data::EncryptedData;
+use crate::identity::phone::{PhoneNumber, PhoneSighting};
 
 use crate::identity::access::Public;
 use crate::identity::rules::MergeReason;
 use crate::identity::sighting::{self, Seen, Sighting};
 use crate::identity::values::LoginOutcome;
 use crate::identity::{ClientInfo, IdentityError, Parts, check_code, check_wechat_id};
-
-/// `encryptedData` larger than this is refused before any WeChat call.
-const MAX_ENCRYPTED_DATA: usize = 16 * 1024;
 
 /// A Mini Program login request.
 #[derive(Clone, Debug)]
@@ -28,10 +28,14 @@ pub struct MiniProgramLogin {
     pub encrypted_data: Option<String>,
     /// Its iv.
     pub iv: Option<String>,
+    /// Optional code from the phone button (`getPhoneNumber`): the login also stores the
+    /// person's number, verified.
+    pub phone_code: Option<String>,
 }
 
 impl Public<'_> {
-    /// Logs a person into a Mini Program. Costs one WeChat call and one database transaction;
+    /// Logs a person into a Mini Program. Costs one WeChat call (two with a phone code, which
+    /// is exchanged at most once however often it is submitted) and one database transaction;
     /// bad input fails before either, and a failed call writes nothing.
     pub async fn login_with_mini_program(
         &self,
@@ -53,16 +57,9 @@ impl Parts {
         let encrypted = match (&input.encrypted_data, &input.iv) {
             (None, None) => None,
             (Some(data), Some(iv)) => {
-                if data.is_empty()
-                    || data.len() > MAX_ENCRYPTED_DATA
-                    || iv.is_empty()
-                    || iv.len() > 64
-                {
-                    return Err(IdentityError::BadInput(format!(
-                        "encryptedData must be 1..{MAX_ENCRYPTED_DATA} characters and iv 1..64"
-                    )));
-                }
-                Some((data.as_str(), iv.as_str()))
+                let encrypted = EncryptedData { data, iv };
+                encrypted.check()?;
+                Some(encrypted)
             }
             _ => {
                 return Err(IdentityError::BadInput(
@@ -70,6 +67,13 @@ impl Parts {
                 ));
             }
         };
+        if let Some(phone_code) = &input.phone_code {
+            check_code(phone_code).map_err(|_| {
+                IdentityError::BadInput(
+                    "phoneCode must be 1..128 printable ASCII characters".into(),
+                )
+            })?;
+        }
         // Only well-formed logins take from the limits: each of them calls WeChat.
         self.rate_limit(Action::Login, client, Some(&input.app_id))?;
 
@@ -80,15 +84,14 @@ impl Parts {
         }
         let user_data = match encrypted {
             None => None,
-            Some((data, iv)) => Some(
-                decrypt_user_data(&session.session_key, data, iv, app.app_id.as_str()).map_err(
-                    |e| match e {
+            Some(e) => Some(
+                decrypt_user_data(&session.session_key, e.data, e.iv, app.app_id.as_str())
+                    .map_err(|e| match e {
                         DecryptError::WrongApp => IdentityError::BadInput(e.to_string()),
                         _ => IdentityError::BadInput(format!(
                             "{e} (was it produced in this login's session?)"
                         )),
-                    },
-                )?,
+                    })?,
             ),
         };
         let data_unionid = user_data.as_ref().and_then(|d| d.union_id.clone());
@@ -96,22 +99,31 @@ impl Parts {
             check_wechat_id("unionid", u)?;
         }
         let unionid = session.unionid.clone().or(data_unionid).map(UnionId::new);
+        let openid = OpenId::new(session.openid);
+        // The phone button's number, or else the legacy encryptedData's: both vouched for.
+        let number = match &input.phone_code {
+            Some(phone_code) => Some(self.phone_number(app, &openid, phone_code).await?),
+            None => user_data.as_ref().and_then(legacy_phone_number),
+        };
         let fill = user_data.map(|d| ProfileFill {
             nickname: d.nick_name,
             avatar_url: d.avatar_url,
-            phone_number: d.phone_number,
+            ..ProfileFill::default()
         });
-        let context = format!("{}:{}", app.app_id, session.openid);
+        let context = format!("{}:{}", app.app_id, openid);
         let sealed_key = self
             .sealer
             .seal(session.session_key.as_bytes(), context.as_bytes());
-        let openid = OpenId::new(session.openid);
         let sighting = Sighting {
             app_id: &app.app_id,
             openid: &openid,
             unionid: unionid.as_ref(),
             reason: MergeReason::Login,
             profile: fill.as_ref(),
+            phone: number.as_ref().map(|number| PhoneSighting {
+                number,
+                merge: self.config.identity.merge_on_phone_number,
+            }),
             seen: Seen::MiniProgramLogin {
                 session_key: &sealed_key,
             },
@@ -143,5 +155,14 @@ impl Parts {
             new_user: resolved.new_user,
             tokens,
         })
+    }
+}
+
+/// The number in legacy `encryptedData` (`getPhoneNumber` before base library 2.21.2), in
+/// E.164: from `countryCode` and `purePhoneNumber` when WeChat sent them, else `phoneNumber`.
+fn legacy_phone_number(data: &UserData) -> Option<PhoneNumber> {
+    match (&data.country_code, &data.pure_phone_number) {
+        (Some(cc), Some(pure)) => PhoneNumber::from_parts(cc, pure),
+        _ => data.phone_number.as_deref().and_then(PhoneNumber::parse),
     }
 }

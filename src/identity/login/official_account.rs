@@ -29,6 +29,7 @@ use crate::rate_limit::Action;
 use crate::types::{AppId, AppKind, OpenId, UnionId};
 use crate::wechat::WechatError;
 use crate::wechat::official_account::OauthScope;
+use crate::wechat::profile::{is_placeholder_avatar, is_placeholder_nickname};
 
 /// A frontend-driven Official Account login request.
 #[derive(Clone, Debug)]
@@ -58,6 +59,7 @@ impl OaSighting {
             nickname: p.nickname.clone(),
             avatar_url: p.avatar_url.clone(),
             phone_number: None,
+            phone_number_verified_at: None,
         })
     }
 
@@ -69,6 +71,7 @@ impl OaSighting {
             unionid: self.unionid.as_ref(),
             reason: MergeReason::Login,
             profile: fill,
+            phone: None,
             seen: Seen::OfficialAccountLogin {
                 scope: self.scope,
                 profile: self.profile.as_ref(),
@@ -295,9 +298,14 @@ impl Public<'_> {
                         errcode: None,
                     }));
                 }
+                // WeChat's placeholders are no profile: they never replace one on record.
                 let profile = OfficialAccountProfile {
-                    nickname: info.nickname.filter(|s| !s.is_empty()),
-                    avatar_url: info.headimgurl.filter(|s| !s.is_empty()),
+                    nickname: info
+                        .nickname
+                        .filter(|s| !s.is_empty() && !is_placeholder_nickname(s)),
+                    avatar_url: info
+                        .headimgurl
+                        .filter(|s| !s.is_empty() && !is_placeholder_avatar(s)),
                     sex: info.sex,
                     province: info.province.filter(|s| !s.is_empty()),
                     city: info.city.filter(|s| !s.is_empty()),

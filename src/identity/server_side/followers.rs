@@ -157,6 +157,7 @@ impl Parts {
                         unionid: unionid.as_ref(),
                         reason,
                         profile: None,
+                        phone: None,
                         seen: Seen::Follower {
                             subscribed: info.follows(),
                             subscribed_at: info.subscribe_time.and_then(unix_time),

@@ -176,6 +176,7 @@ pub async fn sight(
         unionid: u.as_ref(),
         reason,
         profile: fill,
+        phone: None,
         seen,
     };
     transaction(

@@ -11,6 +11,7 @@
 
 mod db;
 mod graphql;
+pub mod mini_program;
 pub mod node;
 mod official_account;
 pub mod runners;
