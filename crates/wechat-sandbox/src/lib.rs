@@ -27,6 +27,7 @@ mod apps;
 mod authorize;
 mod codes;
 mod control;
+mod faults;
 mod followers;
 pub mod messages;
 mod mini_program;
@@ -39,8 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -119,20 +119,6 @@ pub const OAUTH_ACCESS_TTL: Duration = Duration::from_secs(7200);
 /// How long an OA refresh token lives (WeChat: 30 days).
 pub const OAUTH_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// An injected fault for the next `remaining` API calls (optionally only on one path).
-#[derive(Clone, Debug)]
-struct Fault {
-    path: Option<String>,
-    errcode: Option<i64>,
-    delay: Duration,
-    /// Run the call (WeChat accepts it), then hold the answer this long.
-    reply_delay: Duration,
-    malformed: bool,
-    remaining: u32,
-    /// Matching calls to let through first.
-    skip: u32,
-}
-
 /// The sandbox's state; cheap to clone.
 #[derive(Clone)]
 pub struct Sandbox {
@@ -143,7 +129,7 @@ struct Inner {
     apps: HashMap<String, SandboxApp>,
     codes: Mutex<HashMap<String, IssuedCode>>,
     issued: AtomicU64,
-    faults: Mutex<Vec<Fault>>,
+    faults: Mutex<Vec<faults::Fault>>,
     oauth_access: Mutex<HashMap<String, OauthGrant>>,
     oauth_refresh: Mutex<HashMap<String, OauthGrant>>,
     /// Seconds the sandbox clock runs ahead of the real one (`POST /clock`).
@@ -236,7 +222,10 @@ impl Sandbox {
                 post(messages::subscribe_send),
             )
             // Any call of the faked API may be answered by an injected fault instead.
-            .route_layer(middleware::from_fn_with_state(self.clone(), apply_fault));
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                faults::apply_fault,
+            ));
         api.route("/connect/oauth2/authorize", get(authorize::page))
             .route("/codes", post(control::issue_code))
             .route(
@@ -306,24 +295,6 @@ impl Sandbox {
                 format!("the sandbox clock may run at most {MAX_CLOCK_OFFSET_SECS} s ahead")
             })
     }
-
-    /// Takes the next fault that applies to `path`, if any.
-    fn take_fault(&self, path: &str) -> Option<Fault> {
-        let mut faults = lock(&self.inner.faults);
-        let i = faults
-            .iter()
-            .position(|f| f.path.as_deref().is_none_or(|p| p == path))?;
-        if faults[i].skip > 0 {
-            faults[i].skip -= 1;
-            return None;
-        }
-        let fault = faults[i].clone();
-        faults[i].remaining -= 1;
-        if faults[i].remaining == 0 {
-            faults.remove(i);
-        }
-        Some(fault)
-    }
 }
 
 /// Locks one of the sandbox's maps. A panic while one was held cannot leave it half-written
@@ -372,29 +343,6 @@ fn wechat_error(errcode: i64, errmsg: &str) -> Response {
     let rid = crypto::hex(&crypto::random_bytes::<6>());
     Json(serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") }))
         .into_response()
-}
-
-/// Answers a call of the faked API with the pending fault for its path, if there is one (after
-/// the fault's delay); otherwise, or when the fault is only a delay, runs the call (and holds
-/// its answer for the fault's reply delay: the call took effect, its caller does not know yet).
-async fn apply_fault(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
-    let Some(fault) = sandbox.take_fault(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    if !fault.delay.is_zero() {
-        tokio::time::sleep(fault.delay).await;
-    }
-    if fault.malformed {
-        return ([("content-type", "application/json")], "{\"openid\": \"o").into_response();
-    }
-    match fault.errcode {
-        Some(errcode) => Refusal(errcode, "sandbox injected fault").into_response(),
-        None => {
-            let answer = next.run(request).await;
-            tokio::time::sleep(fault.reply_delay).await;
-            answer
-        }
-    }
 }
 
 #[cfg(test)]
