@@ -11,17 +11,22 @@
 //! Official Account followers, app access tokens and the three message-sending APIs are faked
 //! too, with the pushes WeChat makes to the service's webhook (follow events, delivery results,
 //! consent popups).
+//! Mini Program phone numbers are faked as well: `POST /phone-codes` hands out what a
+//! `getPhoneNumber` button gives (each user has a number of their own unless the request names
+//! one), `getuserphonenumber` exchanges it. A Mini Program code of `POST /codes` is a `wx.login`:
+//! its session key becomes the person's current one, which `/wxa/checksession` checks.
 //!
 //! Routes (mounted under `/sandbox/wechat`):
 //! - the faked API, where injected faults apply: `/sns/jscode2session`,
 //!   `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`,
 //!   `/cgi-bin/stable_token`, `/cgi-bin/token`, `/cgi-bin/user/get`, `/cgi-bin/user/info`,
 //!   `/cgi-bin/user/info/batchget`, `/cgi-bin/message/template/send`,
-//!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`;
+//!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`,
+//!   `/wxa/business/getuserphonenumber`, `/wxa/checksession`;
 //! - the approval page `/connect/oauth2/authorize`;
-//! - control endpoints: `/codes`, `/faults`, `/clock`, `/tokens`, `/stats`, `/followers`,
-//!   `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`, `/message-settings`,
-//!   `/messages`.
+//! - control endpoints: `/codes`, `/phone-codes`, `/faults`, `/clock`, `/tokens`, `/stats`,
+//!   `/followers`, `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`,
+//!   `/message-settings`, `/messages`.
 
 mod apps;
 mod authorize;
@@ -32,7 +37,9 @@ mod followers;
 pub mod messages;
 mod mini_program;
 mod official_account;
+mod phone;
 mod push;
+mod session;
 mod tokens;
 
 use std::collections::HashMap;
@@ -48,11 +55,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wechat_client::{AppKind, crypto};
 
-pub use apps::{App, DEMO_ENCODING_AES_KEY, DEMO_WEBHOOK_TOKEN, demo_apps};
+pub use apps::{App, DEMO_ENCODING_AES_KEY, DEMO_WEBHOOK_TOKEN, SAMPLE_MINI_PROGRAM, demo_apps};
 pub use control::{CodeRequest, FaultRequest};
 pub use followers::{AddFollowers, FollowerCalls};
 pub use messages::MessageCalls;
+pub use phone::{DEFAULT_COUNTRY_CODE, PhoneCodeRequest, PhoneNumberCalls, default_phone_number};
 pub use push::{FollowRequest, PushMode, PushRequest, Pushed};
+pub use session::MAX_SESSION_KEYS;
 pub use tokens::{TokenControl, TokenStats};
 
 /// The path prefix under which the sandbox is mounted.
@@ -64,7 +73,8 @@ pub const CODE_TTL: Duration = Duration::from_secs(300);
 /// The longest code lifetime a test may ask for (a day).
 pub const MAX_CODE_TTL_SECS: u64 = 24 * 3600;
 
-/// Unexpired codes the sandbox holds at most (its memory stays bounded).
+/// Unexpired codes of each kind (login, phone number) the sandbox holds at most (its memory
+/// stays bounded).
 pub const MAX_CODES: usize = 200_000;
 
 /// Pending faults at most.
@@ -142,6 +152,10 @@ struct Inner {
     push: push::Push,
     /// Templates, consents, sent messages.
     messages: messages::Messages,
+    /// Phone codes and `getuserphonenumber` calls.
+    phones: phone::Phones,
+    /// Current Mini Program session keys and `checksession` calls.
+    sessions: session::Sessions,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -185,6 +199,8 @@ impl Sandbox {
                 followers: followers::Followers::default(),
                 push: push::Push::new(configured),
                 messages: messages::Messages::new(&apps),
+                phones: phone::Phones::default(),
+                sessions: session::Sessions::default(),
                 apps,
             }),
         }
@@ -221,6 +237,11 @@ impl Sandbox {
                 "/cgi-bin/message/subscribe/send",
                 post(messages::subscribe_send),
             )
+            .route(
+                "/wxa/business/getuserphonenumber",
+                post(phone::getuserphonenumber),
+            )
+            .route("/wxa/checksession", get(session::checksession))
             // Any call of the faked API may be answered by an injected fault instead.
             .route_layer(middleware::from_fn_with_state(
                 self.clone(),
@@ -228,6 +249,7 @@ impl Sandbox {
             ));
         api.route("/connect/oauth2/authorize", get(authorize::page))
             .route("/codes", post(control::issue_code))
+            .route("/phone-codes", post(phone::issue_phone_code))
             .route(
                 "/faults",
                 post(control::add_fault).delete(control::clear_faults),
