@@ -45,8 +45,14 @@ pub const DEMO_WEBHOOK_TOKEN: &str = "sandboxwebhooktoken";
 /// The EncodingAESKey of the demo Official Account (43 characters).
 pub const DEMO_ENCODING_AES_KEY: &str = "sandboxEncodingAESKey0123456789abcdefghijkA";
 
+/// The app id of the Mini Program in WeChat's `WXBizDataCrypt` sample (one of the demo apps).
+pub const SAMPLE_MINI_PROGRAM: &str = "wx4f4bc4dec97d474b";
+
 /// The demo apps: two Mini Programs and an OA bound to one open platform, one unbound Mini
-/// Program. Each app's secret is `sandbox-secret-{appId}`.
+/// Program, and the unbound Mini Program of WeChat's published `WXBizDataCrypt` sample
+/// ([`SAMPLE_MINI_PROGRAM`]): a code for it with the sample's `openid` and `sessionKey`
+/// (`POST /codes` overrides) lets a real login replay the sample's `encryptedData`. Each app's
+/// secret is `sandbox-secret-{appId}`.
 pub fn demo_apps() -> Vec<App> {
     let app = |kind, id: &str, name: &str, open_platform| App {
         kind,
@@ -80,6 +86,12 @@ pub fn demo_apps() -> Vec<App> {
             AppKind::MiniProgram,
             "wxsandboxunbound01",
             "Sandbox Unbound Mini Program",
+            false,
+        ),
+        app(
+            AppKind::MiniProgram,
+            SAMPLE_MINI_PROGRAM,
+            "WXBizDataCrypt sample Mini Program",
             false,
         ),
     ]

@@ -49,7 +49,8 @@ impl Sandbox {
     }
 
     /// Issues a login code (what `POST /codes` does). Mini Program codes are for
-    /// `jscode2session`; Official Account codes carry a scope (default `snsapi_base`).
+    /// `jscode2session`, and each is a `wx.login`: its session key becomes the person's current
+    /// one (`/wxa/checksession`). Official Account codes carry a scope (default `snsapi_base`).
     pub fn issue_code(&self, req: &CodeRequest) -> Result<String, String> {
         let app = self
             .inner
@@ -106,6 +107,9 @@ impl Sandbox {
             Some(secs @ 0..=MAX_CODE_TTL_SECS) => Duration::from_secs(secs),
             Some(_) => return Err(format!("ttlSeconds must be 0..={MAX_CODE_TTL_SECS}")),
         };
+        // A Mini Program code is a `wx.login`: its key becomes the person's current one.
+        let login =
+            (app.kind == AppKind::MiniProgram).then(|| (openid.clone(), session_key.clone()));
         let now = self.now();
         let mut codes = lock(&self.inner.codes);
         // Forget long-expired codes now and then (not on every call: the map can be large).
@@ -135,6 +139,10 @@ impl Sandbox {
                 used: false,
             },
         );
+        drop(codes);
+        if let Some((openid, session_key)) = login {
+            self.set_session_key(&req.app_id, &openid, &session_key);
+        }
         Ok(code)
     }
 

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Fault, Sandbox, lock};
+use super::faults::Fault;
+use super::{Sandbox, lock};
 
 /// `POST /codes`: a login code for `user` in `appId`; the optional fields override what the
 /// sandbox derives, so tests can replay known vectors.

@@ -11,27 +11,35 @@
 //! Official Account followers, app access tokens and the three message-sending APIs are faked
 //! too, with the pushes WeChat makes to the service's webhook (follow events, delivery results,
 //! consent popups).
+//! Mini Program phone numbers are faked as well: `POST /phone-codes` hands out what a
+//! `getPhoneNumber` button gives (each user has a number of their own unless the request names
+//! one), `getuserphonenumber` exchanges it. A Mini Program code of `POST /codes` is a `wx.login`:
+//! its session key becomes the person's current one, which `/wxa/checksession` checks.
 //!
 //! Routes (mounted under `/sandbox/wechat`):
 //! - the faked API, where injected faults apply: `/sns/jscode2session`,
 //!   `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`,
 //!   `/cgi-bin/stable_token`, `/cgi-bin/token`, `/cgi-bin/user/get`, `/cgi-bin/user/info`,
 //!   `/cgi-bin/user/info/batchget`, `/cgi-bin/message/template/send`,
-//!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`;
+//!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`,
+//!   `/wxa/business/getuserphonenumber`, `/wxa/checksession`;
 //! - the approval page `/connect/oauth2/authorize`;
-//! - control endpoints: `/codes`, `/faults`, `/clock`, `/tokens`, `/stats`, `/followers`,
-//!   `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`, `/message-settings`,
-//!   `/messages`.
+//! - control endpoints: `/codes`, `/phone-codes`, `/faults`, `/clock`, `/tokens`, `/stats`,
+//!   `/followers`, `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`,
+//!   `/message-settings`, `/messages`.
 
 mod apps;
 mod authorize;
 mod codes;
 mod control;
+mod faults;
 mod followers;
 pub mod messages;
 mod mini_program;
 mod official_account;
+mod phone;
 mod push;
+mod session;
 mod tokens;
 
 use std::collections::HashMap;
@@ -39,8 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -48,11 +55,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wechat_client::{AppKind, crypto};
 
-pub use apps::{App, DEMO_ENCODING_AES_KEY, DEMO_WEBHOOK_TOKEN, demo_apps};
+pub use apps::{App, DEMO_ENCODING_AES_KEY, DEMO_WEBHOOK_TOKEN, SAMPLE_MINI_PROGRAM, demo_apps};
 pub use control::{CodeRequest, FaultRequest};
 pub use followers::{AddFollowers, FollowerCalls};
 pub use messages::MessageCalls;
+pub use phone::{DEFAULT_COUNTRY_CODE, PhoneCodeRequest, PhoneNumberCalls, default_phone_number};
 pub use push::{FollowRequest, PushMode, PushRequest, Pushed};
+pub use session::MAX_SESSION_KEYS;
 pub use tokens::{TokenControl, TokenStats};
 
 /// The path prefix under which the sandbox is mounted.
@@ -64,7 +73,8 @@ pub const CODE_TTL: Duration = Duration::from_secs(300);
 /// The longest code lifetime a test may ask for (a day).
 pub const MAX_CODE_TTL_SECS: u64 = 24 * 3600;
 
-/// Unexpired codes the sandbox holds at most (its memory stays bounded).
+/// Unexpired codes of each kind (login, phone number) the sandbox holds at most (its memory
+/// stays bounded).
 pub const MAX_CODES: usize = 200_000;
 
 /// Pending faults at most.
@@ -119,20 +129,6 @@ pub const OAUTH_ACCESS_TTL: Duration = Duration::from_secs(7200);
 /// How long an OA refresh token lives (WeChat: 30 days).
 pub const OAUTH_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// An injected fault for the next `remaining` API calls (optionally only on one path).
-#[derive(Clone, Debug)]
-struct Fault {
-    path: Option<String>,
-    errcode: Option<i64>,
-    delay: Duration,
-    /// Run the call (WeChat accepts it), then hold the answer this long.
-    reply_delay: Duration,
-    malformed: bool,
-    remaining: u32,
-    /// Matching calls to let through first.
-    skip: u32,
-}
-
 /// The sandbox's state; cheap to clone.
 #[derive(Clone)]
 pub struct Sandbox {
@@ -143,7 +139,7 @@ struct Inner {
     apps: HashMap<String, SandboxApp>,
     codes: Mutex<HashMap<String, IssuedCode>>,
     issued: AtomicU64,
-    faults: Mutex<Vec<Fault>>,
+    faults: Mutex<Vec<faults::Fault>>,
     oauth_access: Mutex<HashMap<String, OauthGrant>>,
     oauth_refresh: Mutex<HashMap<String, OauthGrant>>,
     /// Seconds the sandbox clock runs ahead of the real one (`POST /clock`).
@@ -156,6 +152,10 @@ struct Inner {
     push: push::Push,
     /// Templates, consents, sent messages.
     messages: messages::Messages,
+    /// Phone codes and `getuserphonenumber` calls.
+    phones: phone::Phones,
+    /// Current Mini Program session keys and `checksession` calls.
+    sessions: session::Sessions,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -199,6 +199,8 @@ impl Sandbox {
                 followers: followers::Followers::default(),
                 push: push::Push::new(configured),
                 messages: messages::Messages::new(&apps),
+                phones: phone::Phones::default(),
+                sessions: session::Sessions::default(),
                 apps,
             }),
         }
@@ -235,10 +237,19 @@ impl Sandbox {
                 "/cgi-bin/message/subscribe/send",
                 post(messages::subscribe_send),
             )
+            .route(
+                "/wxa/business/getuserphonenumber",
+                post(phone::getuserphonenumber),
+            )
+            .route("/wxa/checksession", get(session::checksession))
             // Any call of the faked API may be answered by an injected fault instead.
-            .route_layer(middleware::from_fn_with_state(self.clone(), apply_fault));
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                faults::apply_fault,
+            ));
         api.route("/connect/oauth2/authorize", get(authorize::page))
             .route("/codes", post(control::issue_code))
+            .route("/phone-codes", post(phone::issue_phone_code))
             .route(
                 "/faults",
                 post(control::add_fault).delete(control::clear_faults),
@@ -306,24 +317,6 @@ impl Sandbox {
                 format!("the sandbox clock may run at most {MAX_CLOCK_OFFSET_SECS} s ahead")
             })
     }
-
-    /// Takes the next fault that applies to `path`, if any.
-    fn take_fault(&self, path: &str) -> Option<Fault> {
-        let mut faults = lock(&self.inner.faults);
-        let i = faults
-            .iter()
-            .position(|f| f.path.as_deref().is_none_or(|p| p == path))?;
-        if faults[i].skip > 0 {
-            faults[i].skip -= 1;
-            return None;
-        }
-        let fault = faults[i].clone();
-        faults[i].remaining -= 1;
-        if faults[i].remaining == 0 {
-            faults.remove(i);
-        }
-        Some(fault)
-    }
 }
 
 /// Locks one of the sandbox's maps. A panic while one was held cannot leave it half-written
@@ -372,29 +365,6 @@ fn wechat_error(errcode: i64, errmsg: &str) -> Response {
     let rid = crypto::hex(&crypto::random_bytes::<6>());
     Json(serde_json::json!({ "errcode": errcode, "errmsg": format!("{errmsg} rid: {rid}") }))
         .into_response()
-}
-
-/// Answers a call of the faked API with the pending fault for its path, if there is one (after
-/// the fault's delay); otherwise, or when the fault is only a delay, runs the call (and holds
-/// its answer for the fault's reply delay: the call took effect, its caller does not know yet).
-async fn apply_fault(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
-    let Some(fault) = sandbox.take_fault(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    if !fault.delay.is_zero() {
-        tokio::time::sleep(fault.delay).await;
-    }
-    if fault.malformed {
-        return ([("content-type", "application/json")], "{\"openid\": \"o").into_response();
-    }
-    match fault.errcode {
-        Some(errcode) => Refusal(errcode, "sandbox injected fault").into_response(),
-        None => {
-            let answer = next.run(request).await;
-            tokio::time::sleep(fault.reply_delay).await;
-            answer
-        }
-    }
 }
 
 #[cfg(test)]

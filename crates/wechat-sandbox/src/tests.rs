@@ -48,3 +48,4 @@ fn codes_are_single_use_and_bound_to_their_app() {
 
 mod message_controls;
 mod messages;
+mod phone;

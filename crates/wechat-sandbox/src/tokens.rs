@@ -355,12 +355,15 @@ pub(super) struct StatsQuery {
     app_id: String,
 }
 
-/// `GET /stats?appId`: what the sandbox counted for an app (tokens, follower and message calls).
+/// `GET /stats?appId`: what the sandbox counted for an app (tokens; follower, message,
+/// phone-number and session-check calls).
 pub(super) async fn stats(State(sb): State<Sandbox>, Query(q): Query<StatsQuery>) -> Response {
     Json(serde_json::json!({
         "tokens": sb.token_stats(&q.app_id),
         "followerCalls": sb.follower_calls(&q.app_id),
         "messageCalls": sb.message_calls(&q.app_id),
+        "phoneNumberCalls": sb.phone_number_calls(&q.app_id),
+        "checkSessionCalls": sb.check_session_calls(&q.app_id),
     }))
     .into_response()
 }

@@ -184,7 +184,11 @@ fn parse(api: SendApi, body: &[u8]) -> Result<SendRequest, Refused> {
 
 impl Sandbox {
     /// The app of an access token, which must be of `kind` (48001 otherwise).
-    fn app_of_token(&self, token: Option<&str>, kind: AppKind) -> Result<String, Refusal> {
+    pub(crate) fn app_of_token(
+        &self,
+        token: Option<&str>,
+        kind: AppKind,
+    ) -> Result<String, Refusal> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(Refusal(41001, "access_token missing"))?;
