@@ -19,7 +19,8 @@ pub const SANDBOX_WEBHOOK_TOKEN: &str = wechat_sandbox::DEMO_WEBHOOK_TOKEN;
 pub const SANDBOX_ENCODING_AES_KEY: &str = wechat_sandbox::DEMO_ENCODING_AES_KEY;
 
 /// The sandbox's demo apps ([`wechat_sandbox::demo_apps`]): two Mini Programs and an OA bound to
-/// one open platform, one unbound Mini Program.
+/// one open platform, one unbound Mini Program, and the official WXBizDataCrypt sample's Mini
+/// Program (unbound), whose published vector replays through the real paths.
 pub fn sandbox_demo_apps() -> Vec<AppConfig> {
     let app = |app: wechat_sandbox::App| AppConfig {
         kind: app.kind,

@@ -45,17 +45,18 @@ async fn the_published_sample_replays_through_login_and_later_decryption(backend
     assert_eq!(data["watermark"]["appid"], sample::APP_ID);
 
     // Altered data: the key on record is current (WeChat's checksession says so), so it is
-    // the data that is wrong.
-    let before = app.written().await;
+    // the data that is wrong. (The first check fetches the app's access token: the shared
+    // token is stored, nothing else; the second writes nothing at all.)
     let mut altered = STANDARD.decode(sample::ENCRYPTED_DATA).unwrap();
     altered[40] ^= 0x5a;
+    let altered = STANDARD.encode(&altered);
     let body = app
-        .decrypt_data(
-            token,
-            sample::APP_ID,
-            &STANDARD.encode(&altered),
-            sample::IV,
-        )
+        .decrypt_data(token, sample::APP_ID, &altered, sample::IV)
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
+    let before = app.written().await;
+    let body = app
+        .decrypt_data(token, sample::APP_ID, &altered, sample::IV)
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     // Not base64, a bad iv, more than 8 KiB, another app's data: refused the same way.

@@ -51,3 +51,27 @@ async fn the_messages_walkthrough_works_pasted_as_one_block() {
         "{answer:#}"
     );
 }
+
+/// "Mini Program": the phone button and the login, pasted as one block, store the number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_walkthrough_works_pasted_as_one_block() {
+    let script = readme_block("alice's phone button and her login in one go");
+    let service = Service::start_with_env("", &[]).await;
+    let script = script.replace("http://127.0.0.1:8080", &service.base);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("the login answers JSON ({e}): {stdout}"));
+    let user = &answer["data"]["loginWithMiniProgram"]["user"];
+    assert_eq!(user["phoneNumber"], "+8613800138000", "{answer:#}");
+    assert!(user["phoneNumberVerifiedAt"].is_string(), "{answer:#}");
+}

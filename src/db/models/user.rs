@@ -137,13 +137,12 @@ impl UserRow {
     /// placeholders (the nickname "微信用户", the grey avatar) fill nothing: they are no profile.
     /// A phone number comes with its verification time.
     pub fn filled(&self, fill: &ProfileFill) -> Option<ProfileFill> {
-        let pick =
-            |mine: &Option<String>, theirs: &Option<String>, placeholder: fn(&str) -> bool| match (
-                mine, theirs,
-            ) {
-                (None, Some(v)) if !v.is_empty() && !placeholder(v) => Some(v.clone()),
-                _ => None,
-            };
+        let pick = |mine: &Option<String>,
+                    theirs: &Option<String>,
+                    placeholder: fn(&str) -> bool| match (mine, theirs) {
+            (None, Some(v)) if !v.is_empty() && !placeholder(v) => Some(v.clone()),
+            _ => None,
+        };
         let phone_number = pick(&self.phone_number, &fill.phone_number, |_| false);
         let change = ProfileFill {
             nickname: pick(&self.nickname, &fill.nickname, is_placeholder_nickname),
