@@ -268,6 +268,41 @@ mod tests {
     }
 
     #[test]
+    fn a_login_counts_as_a_phone_exchange_only_with_a_phone_code() {
+        // Logins are allowed two here, so only the phone budget can refuse.
+        let two = Budget {
+            logins: 2,
+            ..BUDGET
+        };
+        let plain = "loginWithMiniProgram(input: {appId: \"x\", code: \"y\"}) { newUser }";
+        let phone = "loginWithMiniProgram(input: {appId: \"x\", code: \"y\", phoneCode: \"p\"}) { newUser }";
+        let null =
+            "loginWithMiniProgram(input: {appId: \"x\", code: \"y\", phoneCode: null}) { newUser }";
+        assert!(check(&two, &doc(&format!("mutation {{ a: {plain} b: {phone} }}"))).is_ok());
+        assert!(check(&two, &doc(&format!("mutation {{ a: {null} b: {phone} }}"))).is_ok());
+        let err = check(&two, &doc(&format!("mutation {{ a: {phone} b: {phone} }}"))).unwrap_err();
+        assert!(err.message.contains("phone exchange"), "{}", err.message);
+        let link = "linkPhoneNumber(input: {appId: \"x\", phoneCode: \"p\"}) { id }";
+        assert!(check(&two, &doc(&format!("mutation {{ {plain} {link} }}"))).is_ok());
+        assert!(check(&two, &doc(&format!("mutation {{ {phone} {link} }}"))).is_err());
+        // Through variables: the input, or the phone code alone.
+        let vars = |v: serde_json::Value| Variables::from_json(v);
+        let d = doc("mutation($i: LoginWithMiniProgramInput!, $p: String) { \
+                     a: loginWithMiniProgram(input: $i) { newUser } \
+                     b: loginWithMiniProgram(input: {appId: \"x\", code: \"y\", phoneCode: $p}) { newUser } }");
+        let with = serde_json::json!({ "appId": "x", "code": "y", "phoneCode": "p" });
+        let without = serde_json::json!({ "appId": "x", "code": "y" });
+        for (input, p, refused) in [
+            (&with, serde_json::json!("p"), true),
+            (&with, serde_json::Value::Null, false),
+            (&without, serde_json::json!("p"), false),
+        ] {
+            let v = vars(serde_json::json!({ "i": input, "p": p }));
+            assert_eq!(two.check(&d, &v).is_err(), refused, "{input} {p}");
+        }
+    }
+
+    #[test]
     fn introspection_off_refuses_schema_and_type_even_in_fragments() {
         let off = Budget {
             introspection: false,

@@ -136,7 +136,10 @@ async fn every_filter_lists_exactly_its_users(backend: Backend) {
         (json!({ "phoneNumber": "+8613800000001" }), set(&[&alice])),
         // A bare Chinese mobile number is the same number.
         (json!({ "phoneNumber": "13800000001" }), set(&[&alice])),
-        (json!({ "phoneNumber": "+86 138-0000-0001" }), set(&[&alice])),
+        (
+            json!({ "phoneNumber": "+86 138-0000-0001" }),
+            set(&[&alice]),
+        ),
         (
             json!({ "createdAfter": "2026-02-01T00:00:00Z", "createdBefore": "2026-04-01T00:00:00Z" }),
             set(&[&bob, &carol]),

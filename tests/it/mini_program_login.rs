@@ -179,6 +179,27 @@ async fn encrypted_user_data_fills_the_profile(backend: Backend) {
     let me = app.me(token).await;
     assert_eq!(me["data"]["me"]["nickname"], "Erin");
     assert_eq!(me["data"]["me"]["phoneNumber"], "+8613800138000");
+
+    // WeChat's legacy data as older clients send it (the number alone, no country code): the
+    // same E.164, verified, replacing the old number (it is what WeChat vouches for now).
+    let code = app
+        .code_with(MP_A, "erin", json!({ "sessionKey": STANDARD.encode(key) }))
+        .await;
+    let phone =
+        json!({ "phoneNumber": "13900139000", "watermark": { "appid": MP_A, "timestamp": 1 } });
+    let body = app.login_mp_input(json!({ "appId": MP_A, "code": code, "encryptedData": wechat_encrypt(&key, &iv, &phone), "iv": STANDARD.encode(iv) })).await;
+    let token = body["data"]["loginWithMiniProgram"]["accessToken"]
+        .as_str()
+        .unwrap();
+    let me = app
+        .gql_ok(
+            Some(token),
+            "{ me { phoneNumber phoneNumberVerifiedAt } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["me"]["phoneNumber"], "+8613900139000");
+    assert!(me["me"]["phoneNumberVerifiedAt"].is_string(), "{me:#}");
 }
 
 async fn encrypted_data_from_another_app_is_refused_and_nothing_is_written(backend: Backend) {

@@ -19,18 +19,18 @@ fn readme_block(heading_text: &str) -> String {
     block[start..end].to_owned()
 }
 
-/// "Messages to a user": the follow and the send, pasted as one block, deliver the message.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_messages_walkthrough_works_pasted_as_one_block() {
-    let script = readme_block("In the sandbox, in two commands");
+/// The README's block after `heading_text`, pasted whole into bash against the binary started
+/// as the README starts it (`cargo run` with no config; `env` in the environment of both): the
+/// JSON the block's last command prints.
+async fn run_pasted(heading_text: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let script = readme_block(heading_text);
     assert!(script.contains("http://127.0.0.1:8080"), "{script}");
-    // As the README starts it: `cargo run` with no config, the admin key in the environment.
-    let service = Service::start_with_env("", &[("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)]).await;
+    let service = Service::start_with_env("", env).await;
     let script = script.replace("http://127.0.0.1:8080", &service.base);
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)
-        .env("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -39,8 +39,15 @@ async fn the_messages_walkthrough_works_pasted_as_one_block() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let answer: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("the send answers JSON ({e}): {stdout}"));
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("the block's last command answers JSON ({e}): {stdout}"))
+}
+
+/// "Messages to a user": the follow and the send, pasted as one block, deliver the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_messages_walkthrough_works_pasted_as_one_block() {
+    let env = [("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)];
+    let answer = run_pasted("In the sandbox, in two commands", &env).await;
     assert!(answer.get("errors").is_none(), "{answer:#}");
     assert!(
         crate::messages::sent_or_delivered(&answer["data"]["sendWeChatMessage"]["status"]),
@@ -55,22 +62,7 @@ async fn the_messages_walkthrough_works_pasted_as_one_block() {
 /// "Mini Program": the phone button and the login, pasted as one block, store the number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_phone_walkthrough_works_pasted_as_one_block() {
-    let script = readme_block("alice's phone button and her login in one go");
-    let service = Service::start_with_env("", &[]).await;
-    let script = script.replace("http://127.0.0.1:8080", &service.base);
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("the login answers JSON ({e}): {stdout}"));
+    let answer = run_pasted("alice's phone button and her login in one go", &[]).await;
     let user = &answer["data"]["loginWithMiniProgram"]["user"];
     assert_eq!(user["phoneNumber"], "+8613800138000", "{answer:#}");
     assert!(user["phoneNumberVerifiedAt"].is_string(), "{answer:#}");
