@@ -260,14 +260,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    website_identities (id) {
+        id -> Text,
+        user_id -> Text,
+        app_id -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mobile_app_identities (id) {
+        id -> Text,
+        user_id -> Text,
+        app_id -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(mini_program_identities -> users (user_id));
 diesel::joinable!(official_account_identities -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(website_identities -> users (user_id));
+diesel::joinable!(mobile_app_identities -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     mini_program_identities,
     official_account_identities,
+    website_identities,
+    mobile_app_identities,
     sessions,
     merge_events,
     oauth_states,

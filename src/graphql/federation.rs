@@ -1,5 +1,6 @@
-//! Federation v2 and lookups by key. `User` is an entity keyed by `id`, `MiniProgramIdentity`
-//! and `OfficialAccountIdentity` by `appId openid`, so another team's subgraph can add fields to
+//! Federation v2 and lookups by key. `User` is an entity keyed by `id`, the identity types
+//! (`MiniProgramIdentity`, `OfficialAccountIdentity`, `WebsiteIdentity`, `MobileAppIdentity`)
+//! by `appId openid`, so another team's subgraph can add fields to
 //! them and reference them through a gateway (`_entities`, `_service { sdl }`: async-graphql's
 //! federation support, with the entity resolvers below). `usersByIds` and `wechatIdentity` are
 //! the same lookups for callers without a gateway.
@@ -18,8 +19,12 @@ use async_graphql_value::{ConstValue, Value};
 use futures_util::future::try_join_all;
 
 use super::access;
+use super::app_login::{MobileAppIdentity, WebsiteIdentity};
 use super::error::{ApiError, gql};
-use super::loaders::{DbLoader, MiniProgramIdentityByKey, OfficialAccountIdentityByKey, UserById};
+use super::loaders::{
+    DbLoader, MiniProgramIdentityByKey, MobileAppIdentityByKey, OfficialAccountIdentityByKey,
+    UserById, WebsiteIdentityByKey,
+};
 use super::query::user_id;
 use super::types::{
     Identity, MiniProgramIdentity, OfficialAccountIdentity, User, load_failed, loader,
@@ -95,6 +100,16 @@ impl FederationQuery {
                 )
                 .await
             }
+            Some(AppKind::Website) => {
+                let key = WebsiteIdentityByKey(app, openid);
+                let wrap = |r| Identity::Website(WebsiteIdentity(r));
+                identity_by_key(ctx, &scope, key, |r| &r.user_id, wrap).await
+            }
+            Some(AppKind::MobileApp) => {
+                let key = MobileAppIdentityByKey(app, openid);
+                let wrap = |r| Identity::MobileApp(MobileAppIdentity(r));
+                identity_by_key(ctx, &scope, key, |r| &r.user_id, wrap).await
+            }
             None => Err(gql(ApiError::bad_input(format!(
                 "appId `{}` is not an app of this service",
                 app.as_str()
@@ -143,6 +158,36 @@ impl FederationQuery {
         let scope = read_scope(ctx).await?;
         let key = OfficialAccountIdentityByKey(app, openid);
         identity_by_key(ctx, &scope, key, |r| &r.user_id, OfficialAccountIdentity).await
+    }
+
+    /// Federation: a `WebsiteIdentity` representation (`appId`, `openid`).
+    #[graphql(entity)]
+    async fn find_website_identity(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+        openid: String,
+    ) -> async_graphql::Result<Option<WebsiteIdentity>> {
+        check_representations(ctx)?;
+        let (app, openid) = identity_key(&app_id, &openid)?;
+        let scope = read_scope(ctx).await?;
+        let key = WebsiteIdentityByKey(app, openid);
+        identity_by_key(ctx, &scope, key, |r| &r.user_id, WebsiteIdentity).await
+    }
+
+    /// Federation: a `MobileAppIdentity` representation (`appId`, `openid`).
+    #[graphql(entity)]
+    async fn find_mobile_app_identity(
+        &self,
+        ctx: &Context<'_>,
+        app_id: String,
+        openid: String,
+    ) -> async_graphql::Result<Option<MobileAppIdentity>> {
+        check_representations(ctx)?;
+        let (app, openid) = identity_key(&app_id, &openid)?;
+        let scope = read_scope(ctx).await?;
+        let key = MobileAppIdentityByKey(app, openid);
+        identity_by_key(ctx, &scope, key, |r| &r.user_id, MobileAppIdentity).await
     }
 }
 
@@ -218,7 +263,7 @@ async fn live_user(
     Ok(user.map(User))
 }
 
-/// The identity with `key` (one of the two `…ByKey` loader keys), if `scope` may read its user.
+/// The identity with `key` (one of the `…ByKey` loader keys), if `scope` may read its user.
 async fn identity_by_key<K, R, T>(
     ctx: &Context<'_>,
     scope: &ReadScope,

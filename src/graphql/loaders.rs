@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 
+use crate::db::models::app_login_identity::{MobileAppIdentityRow, WebsiteIdentityRow};
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -14,7 +15,7 @@ use crate::identity::IdentityError;
 use crate::identity::access::Related;
 use crate::types::{AppId, OpenId, UserId};
 
-/// Loads users, Mini Program identities and Official Account identities by user id.
+/// Loads users, and identities of every kind by user id or by key.
 pub struct DbLoader(pub Related);
 
 /// Mini Program identities of a user (key: user id).
@@ -24,6 +25,14 @@ pub struct MiniProgramIdentitiesOf(pub UserId);
 /// Official Account identities of a user (key: user id).
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct OfficialAccountIdentitiesOf(pub UserId);
+
+/// Website identities of a user (key: user id).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct WebsiteIdentitiesOf(pub UserId);
+
+/// Mobile-app identities of a user (key: user id).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct MobileAppIdentitiesOf(pub UserId);
 
 /// A user by id.
 #[derive(Clone, Hash, PartialEq, Eq)]
@@ -36,6 +45,14 @@ pub struct MiniProgramIdentityByKey(pub AppId, pub OpenId);
 /// An Official Account identity by its key (app id, openid).
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct OfficialAccountIdentityByKey(pub AppId, pub OpenId);
+
+/// A website identity by its key (app id, openid).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct WebsiteIdentityByKey(pub AppId, pub OpenId);
+
+/// A mobile-app identity by its key (app id, openid).
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct MobileAppIdentityByKey(pub AppId, pub OpenId);
 
 /// The rows of every key's user, grouped by the key (every key present, maybe empty).
 fn group<K: std::hash::Hash + Eq + Clone, V>(
@@ -75,6 +92,12 @@ identities_loader!(
     OfficialAccountIdentitiesOf,
     OfficialAccountIdentityRow,
     official_account_identities
+);
+identities_loader!(WebsiteIdentitiesOf, WebsiteIdentityRow, website_identities);
+identities_loader!(
+    MobileAppIdentitiesOf,
+    MobileAppIdentityRow,
+    mobile_app_identities
 );
 
 impl Loader<UserById> for DbLoader {
@@ -129,4 +152,14 @@ identity_by_key_loader!(
     OfficialAccountIdentityByKey,
     OfficialAccountIdentityRow,
     official_account_identities_by_key
+);
+identity_by_key_loader!(
+    WebsiteIdentityByKey,
+    WebsiteIdentityRow,
+    website_identities_by_key
+);
+identity_by_key_loader!(
+    MobileAppIdentityByKey,
+    MobileAppIdentityRow,
+    mobile_app_identities_by_key
 );

@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, resolvers, types, loaders and access control.
 
 pub mod access;
+pub mod app_login;
 pub mod budget;
 pub mod error;
 pub mod federation;

@@ -5,6 +5,7 @@
 use async_graphql::{Context, ID, Interface};
 
 use super::access;
+use super::app_login::{MobileAppIdentity, WebsiteIdentity};
 use super::error::{ApiError, gql};
 use super::types::{MiniProgramIdentity, OfficialAccountIdentity, User};
 use crate::identity::nodes::MAX_NODES;
@@ -20,6 +21,10 @@ pub enum Node {
     MiniProgramIdentity(MiniProgramIdentity),
     /// An Official Account identity.
     OfficialAccountIdentity(OfficialAccountIdentity),
+    /// A website identity.
+    WebsiteIdentity(WebsiteIdentity),
+    /// A mobile-app identity.
+    MobileAppIdentity(MobileAppIdentity),
 }
 
 impl From<NodeRow> for Node {
@@ -30,6 +35,8 @@ impl From<NodeRow> for Node {
             NodeRow::OfficialAccount(i) => {
                 Node::OfficialAccountIdentity(OfficialAccountIdentity(i))
             }
+            NodeRow::Website(i) => Node::WebsiteIdentity(WebsiteIdentity(i)),
+            NodeRow::MobileApp(i) => Node::MobileAppIdentity(MobileAppIdentity(i)),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::paging::{Page, PageArgs};
 use super::types::OfficialAccountScope;
 use super::types::{User, WeChatApp, WeChatAppKind};
 use super::users::{self, UserCount, UserFilter, UserOrderBy};
-use crate::types::{AppKind, MergeEventId, UnionId, UserId};
+use crate::types::{MergeEventId, UnionId, UserId};
 
 /// The query root.
 pub struct Query;
@@ -182,10 +182,7 @@ impl Query {
                 .iter()
                 .map(|a| WeChatApp {
                     app_id: a.app_id.to_string(),
-                    kind: match a.kind {
-                        AppKind::MiniProgram => WeChatAppKind::MiniProgram,
-                        AppKind::OfficialAccount => WeChatAppKind::OfficialAccount,
-                    },
+                    kind: WeChatAppKind::from(a.kind),
                     name: a.name.clone(),
                     open_platform: a.open_platform,
                 })

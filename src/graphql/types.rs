@@ -124,9 +124,23 @@ impl User {
             .unwrap_or_default();
         Ok(rows.into_iter().map(OfficialAccountIdentity).collect())
     }
+    /// The user's identities in website apps (QR-code logins).
+    async fn website_identities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::app_login::WebsiteIdentity>> {
+        super::app_login::website_identities(ctx, &self.0.id).await
+    }
+    /// The user's identities in mobile apps (WeChat SDK logins).
+    async fn mobile_app_identities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::app_login::MobileAppIdentity>> {
+        super::app_login::mobile_app_identities(ctx, &self.0.id).await
+    }
 }
 
-/// A person in one WeChat app, of either kind. An interface rather than a union: both kinds share
+/// A person in one WeChat app, of any kind. An interface rather than a union: the kinds share
 /// their key (`appId`, `openid`), `unionid` and owner, which a client reads without a fragment;
 /// a kind's own fields (`subscribed`, `scope`, …) take `... on OfficialAccountIdentity`.
 /// (`WeChatIdentity` in the schema: other subgraphs may well have an `Identity` of their own.)
@@ -159,6 +173,10 @@ pub enum Identity {
     MiniProgram(MiniProgramIdentity),
     /// In an Official Account.
     OfficialAccount(OfficialAccountIdentity),
+    /// In a website app.
+    Website(super::app_login::WebsiteIdentity),
+    /// In a mobile app.
+    MobileApp(super::app_login::MobileAppIdentity),
 }
 
 /// The `#[Object]` impl of an identity type (its docs, the type's description, first), with the
@@ -175,30 +193,32 @@ macro_rules! identity_object {
                 ID(self.0.id.to_string())
             }
             #[doc = concat!("The ", $app, "'s app id.")]
-            async fn app_id(&self) -> &str {
+            pub(super) async fn app_id(&self) -> &str {
                 self.0.app_id.as_str()
             }
             #[doc = concat!("The person's openid in that ", $app, ".")]
-            async fn openid(&self) -> &str {
+            pub(super) async fn openid(&self) -> &str {
                 self.0.openid.as_str()
             }
             /// The unionid WeChat reported for this identity; null if it never did.
-            async fn unionid(&self) -> Option<&str> {
+            pub(super) async fn unionid(&self) -> Option<&str> {
                 self.0.unionid.as_ref().map(UnionId::as_str)
             }
             /// The user this identity belongs to.
-            async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+            pub(super) async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
                 related_user(ctx, &self.0.user_id, "the identity's user").await
             }
             $($own)*
             /// First sighting.
-            async fn created_at(&self) -> DateTime<Utc> {
+            pub(super) async fn created_at(&self) -> DateTime<Utc> {
                 utc(self.0.created_at)
             }
             $($after)*
         }
     };
 }
+
+pub(super) use identity_object;
 
 /// A Mini Program identity row, shown as `MiniProgramIdentity`.
 pub struct MiniProgramIdentity(pub MiniProgramIdentityRow);
@@ -231,8 +251,8 @@ identity_object!(
             let Some(stored) = self.0.scope.as_deref() else {
                 return Ok(None);
             };
-            match OauthScope::parse(stored) {
-                Some(scope) => Ok(Some(scope.into())),
+            match OauthScope::parse(stored).and_then(OfficialAccountScope::of) {
+                Some(scope) => Ok(Some(scope)),
                 None => Err(gql(ApiError::internal(&format!(
                     "identity {} has an unknown scope `{stored}`",
                     self.0.id
@@ -292,6 +312,22 @@ pub enum WeChatAppKind {
     MiniProgram,
     /// An Official Account (公众号).
     OfficialAccount,
+    /// A website app (网站应用): people log in by scanning a QR code with WeChat.
+    Website,
+    /// A mobile app (移动应用): people log in through the WeChat SDK.
+    MobileApp,
+}
+
+impl From<crate::types::AppKind> for WeChatAppKind {
+    fn from(kind: crate::types::AppKind) -> Self {
+        use crate::types::AppKind;
+        match kind {
+            AppKind::MiniProgram => Self::MiniProgram,
+            AppKind::OfficialAccount => Self::OfficialAccount,
+            AppKind::Website => Self::Website,
+            AppKind::MobileApp => Self::MobileApp,
+        }
+    }
 }
 
 /// A WeChat app this service logs people into.
@@ -299,7 +335,7 @@ pub enum WeChatAppKind {
 pub struct WeChatApp {
     /// WeChat's app id.
     pub app_id: String,
-    /// Mini Program or Official Account.
+    /// Mini Program, Official Account, website or mobile app.
     pub kind: WeChatAppKind,
     /// Its name in this service's configuration.
     pub name: String,
@@ -326,11 +362,13 @@ impl From<OfficialAccountScope> for OauthScope {
     }
 }
 
-impl From<OauthScope> for OfficialAccountScope {
-    fn from(s: OauthScope) -> Self {
+impl OfficialAccountScope {
+    /// An Official Account's scope (None for a website's `snsapi_login`).
+    fn of(s: OauthScope) -> Option<Self> {
         match s {
-            OauthScope::Base => Self::SnsapiBase,
-            OauthScope::UserInfo => Self::SnsapiUserinfo,
+            OauthScope::Base => Some(Self::SnsapiBase),
+            OauthScope::UserInfo => Some(Self::SnsapiUserinfo),
+            OauthScope::Login => None,
         }
     }
 }

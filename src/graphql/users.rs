@@ -51,6 +51,10 @@ pub struct UserFilter {
     pub has_mini_program: Option<bool>,
     /// Only users with (true) or without (false) an Official Account identity.
     pub has_official_account: Option<bool>,
+    /// Only users with (true) or without (false) a website identity (QR-code login).
+    pub has_website: Option<bool>,
+    /// Only users with (true) or without (false) a mobile-app identity.
+    pub has_mobile_app: Option<bool>,
     /// true: only users who follow an Official Account; false: only users who follow none. With
     /// `appId` (an Official Account): its identities that follow it (true) or do not (false).
     /// As last seen by a login, a follower sync or the webhook.
@@ -159,7 +163,7 @@ impl UserFilter {
             (Some(follows), Some((AppKind::OfficialAccount, app_id))) => {
                 Some((follows, Some(app_id.clone())))
             }
-            (Some(_), Some((AppKind::MiniProgram, _))) => {
+            (Some(_), Some((_, _))) => {
                 return Err(gql(ApiError::bad_input(
                     "filter.subscribed with filter.appId needs an Official Account's appId",
                 )));
@@ -189,6 +193,8 @@ impl UserFilter {
             created_until: naive(self.created_before),
             has_mini_program: self.has_mini_program,
             has_official_account: self.has_official_account,
+            has_website: self.has_website,
+            has_mobile_app: self.has_mobile_app,
             subscribed,
         })
     }

@@ -79,6 +79,14 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
             get(oa_auth::callback),
         )
         .route(
+            "/auth/website/{app_id}/authorize",
+            get(oa_auth::website_authorize),
+        )
+        .route(
+            "/auth/website/{app_id}/callback",
+            get(oa_auth::website_callback),
+        )
+        .route(
             "/wechat/{app_id}/events",
             get(webhook::verify).post(webhook::push),
         );

@@ -1,12 +1,14 @@
-//! The server-driven Official Account login, for back ends whose `redirect_uri` points at us:
-//! - `GET /auth/official-account/{appId}/authorize?scope=…&returnTo=…[&codeChallenge=…]`
-//!   redirects the browser to WeChat (returnTo must be on the allow-list: no open redirects) and
-//!   sets a cookie that the callback needs back, so the login finishes only in the browser that
-//!   started it;
-//! - `GET /auth/official-account/{appId}/callback?code&state` exchanges the code, records the
-//!   login and redirects to `returnTo?ticket=…`; the frontend redeems the one-time ticket with
-//!   the `redeemLoginTicket` mutation. Tokens never travel in a URL. A failure after the state
-//!   checked out goes back to `returnTo?error=CODE&error_description=…`.
+//! The server-driven Official Account and website logins, for back ends whose `redirect_uri`
+//! points at us (`{flow}` is `official-account` or `website`):
+//! - `GET /auth/{flow}/{appId}/authorize?scope=…&returnTo=…[&codeChallenge=…]` redirects the
+//!   browser to WeChat (an OA's authorize page, a website's QR-code page; returnTo must be on
+//!   the allow-list: no open redirects) and sets a cookie that the callback needs back, so the
+//!   login finishes only in the browser that started it;
+//! - `GET /auth/{flow}/{appId}/callback?code&state` exchanges the code, records the login and
+//!   redirects to `returnTo?ticket=…`; the frontend redeems the one-time ticket with the
+//!   `redeemLoginTicket` mutation. Tokens never travel in a URL. A failure after the state
+//!   checked out goes back to `returnTo?error=CODE&error_description=…` (a person who refused:
+//!   `error=ACCESS_DENIED`).
 
 use std::net::SocketAddr;
 
@@ -21,6 +23,7 @@ use crate::html::escape;
 use crate::identity::IdentityError;
 use crate::identity::login::oauth_state::browser_cookie_name;
 use crate::identity::login::official_account::{ServerLogin, ServerLoginError};
+use crate::types::AppKind;
 use crate::wechat::official_account::OauthScope;
 
 #[derive(Deserialize)]
@@ -85,15 +88,42 @@ pub(super) async fn authorize(
     Query(params): Query<AuthorizeParams>,
     headers: HeaderMap,
 ) -> Response {
-    let client = state.client_info(peer, &headers);
+    let flow = (AppKind::OfficialAccount, app_id.as_str());
+    start(&state, peer, flow, params, &headers).await
+}
+
+/// `GET /auth/website/{appId}/authorize`.
+pub(super) async fn website_authorize(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(app_id): Path<String>,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+) -> Response {
+    start(&state, peer, (AppKind::Website, &app_id), params, &headers).await
+}
+
+/// Starts a server-driven login of an app of `kind`.
+async fn start(
+    state: &HttpState,
+    peer: SocketAddr,
+    (kind, app_id): (AppKind, &str),
+    params: AuthorizeParams,
+    headers: &HeaderMap,
+) -> Response {
+    let client = state.client_info(peer, headers);
+    let default = match kind {
+        AppKind::Website => OauthScope::Login,
+        _ => OauthScope::Base,
+    };
     let scope = match params.scope.as_deref() {
-        None | Some("") => OauthScope::Base,
+        None | Some("") => default,
         Some(s) => match OauthScope::parse(&s.to_ascii_lowercase()) {
             Some(scope) => scope,
             None => {
                 return error_page(
                     StatusCode::BAD_REQUEST,
-                    "scope must be snsapi_base or snsapi_userinfo",
+                    "scope must be snsapi_base or snsapi_userinfo (snsapi_login for a website)",
                 );
             }
         },
@@ -109,7 +139,7 @@ pub(super) async fn authorize(
     };
     match public
         .server_authorize_redirect(
-            &app_id,
+            (kind, app_id),
             scope,
             &return_to,
             code_challenge.as_deref(),
@@ -148,7 +178,30 @@ pub(super) async fn callback(
     Query(params): Query<CallbackParams>,
     headers: HeaderMap,
 ) -> Response {
-    let client = state.client_info(peer, &headers);
+    let flow = (AppKind::OfficialAccount, app_id.as_str());
+    finish(&state, peer, flow, params, &headers).await
+}
+
+/// `GET /auth/website/{appId}/callback` (WeChat's QR-code page sends the browser here).
+pub(super) async fn website_callback(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(app_id): Path<String>,
+    Query(params): Query<CallbackParams>,
+    headers: HeaderMap,
+) -> Response {
+    finish(&state, peer, (AppKind::Website, &app_id), params, &headers).await
+}
+
+/// Finishes a server-driven login of an app of `kind`.
+async fn finish(
+    state: &HttpState,
+    peer: SocketAddr,
+    (kind, app_id): (AppKind, &str),
+    params: CallbackParams,
+    headers: &HeaderMap,
+) -> Response {
+    let client = state.client_info(peer, headers);
     let Some(oauth_state) = params.state.filter(|s| !s.is_empty()) else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -159,7 +212,7 @@ pub(super) async fn callback(
     let cookie_name = browser_cookie_name(&oauth_state);
     let nonce = cookie_name
         .as_deref()
-        .and_then(|name| cookie(&headers, name));
+        .and_then(|name| cookie(headers, name));
     let access = state.identity.access(None);
     let public = match access.public() {
         Ok(public) => public,
@@ -167,7 +220,7 @@ pub(super) async fn callback(
     };
     let result = public
         .complete_server_login(
-            &app_id,
+            (kind, app_id),
             code.as_deref(),
             &oauth_state,
             nonce.as_deref(),
@@ -216,8 +269,8 @@ pub(super) async fn callback(
     response
 }
 
-/// Where the binding cookies live: only our OA login routes see them.
-const COOKIE_PATH: &str = "/auth/official-account/";
+/// Where the binding cookies live: only our server-driven login routes see them.
+const COOKIE_PATH: &str = "/auth/";
 
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

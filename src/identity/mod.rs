@@ -266,10 +266,7 @@ impl Parts {
             Some(app) if app.kind == kind => Ok(app),
             Some(_) => Err(IdentityError::BadInput(format!(
                 "app `{app_id}` is not a {}",
-                match kind {
-                    AppKind::MiniProgram => "Mini Program",
-                    AppKind::OfficialAccount => "Official Account",
-                }
+                kind.name()
             ))),
             None => Err(IdentityError::BadInput(format!(
                 "unknown appId `{}`",

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::IdentityError;
 use super::access::Reader;
 use super::values::NodeRow;
+use crate::db::models::app_login_identity::{MobileAppIdentityRow, WebsiteIdentityRow};
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -41,18 +42,24 @@ impl Reader<'_> {
                 found.insert(row.id.to_string(), NodeRow::User(row));
             }
         }
-        let left: Vec<IdentityId> = missing(&found).into_iter().map(IdentityId::new).collect();
-        if !left.is_empty() {
-            for row in MiniProgramIdentityRow::find_many(&mut conn, &left).await? {
-                found.insert(row.id.to_string(), NodeRow::MiniProgram(row));
-            }
+        // Each identity table in turn, for the ids no table before it had.
+        macro_rules! look_in {
+            ($($row:ident => $node:ident),+) => {$(
+                let left: Vec<IdentityId> =
+                    missing(&found).into_iter().map(IdentityId::new).collect();
+                if !left.is_empty() {
+                    for row in $row::find_many(&mut conn, &left).await? {
+                        found.insert(row.id.to_string(), NodeRow::$node(row));
+                    }
+                }
+            )+};
         }
-        let left: Vec<IdentityId> = missing(&found).into_iter().map(IdentityId::new).collect();
-        if !left.is_empty() {
-            for row in OfficialAccountIdentityRow::find_many(&mut conn, &left).await? {
-                found.insert(row.id.to_string(), NodeRow::OfficialAccount(row));
-            }
-        }
+        look_in!(
+            MiniProgramIdentityRow => MiniProgram,
+            OfficialAccountIdentityRow => OfficialAccount,
+            WebsiteIdentityRow => Website,
+            MobileAppIdentityRow => MobileApp
+        );
         Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
 }

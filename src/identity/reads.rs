@@ -5,6 +5,7 @@ use super::access::{Reader, Related, SelfUser};
 use super::values::{recall, remember};
 use crate::auth::AuthError;
 use crate::config::AppConfig;
+use crate::db::models::app_login_identity::{MobileAppIdentityRow, WebsiteIdentityRow};
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -110,6 +111,22 @@ impl Related {
         Ok(rows)
     }
 
+    /// The website identities of these users.
+    pub async fn website_identities(
+        &self,
+        ids: &[UserId],
+    ) -> Result<Vec<WebsiteIdentityRow>, IdentityError> {
+        Ok(WebsiteIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
+    }
+
+    /// The mobile-app identities of these users.
+    pub async fn mobile_app_identities(
+        &self,
+        ids: &[UserId],
+    ) -> Result<Vec<MobileAppIdentityRow>, IdentityError> {
+        Ok(MobileAppIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
+    }
+
     /// The kind of the configured app `app_id` (None: no such app).
     pub fn app_kind(&self, app_id: &str) -> Option<AppKind> {
         self.config.app(app_id).map(|a| a.kind)
@@ -135,5 +152,23 @@ impl Related {
             OfficialAccountIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids)
                 .await?,
         )
+    }
+
+    /// The website identities among `app_ids` × `openids`.
+    pub async fn website_identities_by_key(
+        &self,
+        app_ids: &[AppId],
+        openids: &[OpenId],
+    ) -> Result<Vec<WebsiteIdentityRow>, IdentityError> {
+        Ok(WebsiteIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids).await?)
+    }
+
+    /// The mobile-app identities among `app_ids` × `openids`.
+    pub async fn mobile_app_identities_by_key(
+        &self,
+        app_ids: &[AppId],
+        openids: &[OpenId],
+    ) -> Result<Vec<MobileAppIdentityRow>, IdentityError> {
+        Ok(MobileAppIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids).await?)
     }
 }

@@ -11,6 +11,7 @@ use super::IdentityError;
 use super::phone::PhoneSighting;
 use super::rules::{self, MergeReason, Resolved};
 use crate::db::Conn;
+use crate::db::models::app_login_identity::{AppLogin, AppLoginKind};
 use crate::db::models::identity::IdentityRef;
 use crate::db::models::mini_program_identity::{MiniProgramIdentityRow, MiniProgramLogin};
 use crate::db::models::now;
@@ -58,6 +59,16 @@ pub enum Seen<'a> {
         /// The identity's profile from `/sns/userinfo` (`snsapi_userinfo` only).
         profile: Option<&'a OfficialAccountProfile>,
     },
+    /// A website (QR-code) or mobile-app (SDK) login, with the nickname and avatar
+    /// `/sns/userinfo` gave (WeChat's placeholders already dropped).
+    AppLogin {
+        /// Which kind of app.
+        kind: AppLoginKind,
+        /// The nickname, if a real one.
+        nickname: Option<&'a str>,
+        /// The avatar, if a real one.
+        avatar_url: Option<&'a str>,
+    },
     /// An Official Account follower (a sync or a follow event).
     Follower {
         /// Whether the person follows the account now.
@@ -73,6 +84,7 @@ impl Seen<'_> {
         match self {
             Seen::MiniProgramLogin { .. } | Seen::MiniProgramPhone => AppKind::MiniProgram,
             Seen::OfficialAccountLogin { .. } | Seen::Follower { .. } => AppKind::OfficialAccount,
+            Seen::AppLogin { kind, .. } => kind.app_kind(),
         }
     }
 }
@@ -136,6 +148,20 @@ async fn update(
             MiniProgramIdentityRow::record_login(conn, id, &login).await?;
         }
         Seen::MiniProgramPhone => {}
+        Seen::AppLogin {
+            kind,
+            nickname,
+            avatar_url,
+        } => {
+            let login = AppLogin {
+                user_id,
+                unionid,
+                at,
+                nickname: *nickname,
+                avatar_url: *avatar_url,
+            };
+            kind.record_login(conn, id, &login).await?;
+        }
         Seen::OfficialAccountLogin { scope, .. } => {
             let seen = OfficialAccountSeen {
                 user_id,
@@ -190,6 +216,21 @@ async fn insert(
                 last_login_at: at,
             };
             MiniProgramIdentityRow::insert(conn, &row).await?;
+            return Ok(id);
+        }
+        Seen::AppLogin {
+            kind,
+            nickname,
+            avatar_url,
+        } => {
+            let login = AppLogin {
+                user_id: &user_id,
+                unionid: unionid.as_ref(),
+                at,
+                nickname: *nickname,
+                avatar_url: *avatar_url,
+            };
+            kind.insert(conn, &id, (&app_id, &openid), &login).await?;
             return Ok(id);
         }
         // The identity was found before its number was asked for; an unlink took it since.

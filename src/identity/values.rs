@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::auth::IssuedTokens;
+use crate::db::models::app_login_identity::{MobileAppIdentityRow, WebsiteIdentityRow};
 use crate::db::models::mini_program_identity::MiniProgramIdentityRow;
 use crate::db::models::official_account_identity::OfficialAccountIdentityRow;
 use crate::db::models::user::UserRow;
@@ -30,6 +31,10 @@ pub enum NodeRow {
     MiniProgram(MiniProgramIdentityRow),
     /// An Official Account identity.
     OfficialAccount(OfficialAccountIdentityRow),
+    /// A website identity.
+    Website(WebsiteIdentityRow),
+    /// A mobile-app identity.
+    MobileApp(MobileAppIdentityRow),
 }
 
 impl NodeRow {
@@ -39,6 +44,8 @@ impl NodeRow {
             NodeRow::User(u) => u.id.as_str(),
             NodeRow::MiniProgram(i) => i.id.as_str(),
             NodeRow::OfficialAccount(i) => i.id.as_str(),
+            NodeRow::Website(i) => i.id.as_str(),
+            NodeRow::MobileApp(i) => i.id.as_str(),
         }
     }
 
@@ -48,6 +55,8 @@ impl NodeRow {
             NodeRow::User(u) => &u.id == me || u.merged_into.as_ref() == Some(me),
             NodeRow::MiniProgram(i) => &i.user_id == me,
             NodeRow::OfficialAccount(i) => &i.user_id == me,
+            NodeRow::Website(i) => &i.user_id == me,
+            NodeRow::MobileApp(i) => &i.user_id == me,
         }
     }
 }

@@ -48,8 +48,8 @@ pub const DEMO_ENCODING_AES_KEY: &str = "sandboxEncodingAESKey0123456789abcdefgh
 /// The app id of the Mini Program in WeChat's `WXBizDataCrypt` sample (one of the demo apps).
 pub const SAMPLE_MINI_PROGRAM: &str = "wx4f4bc4dec97d474b";
 
-/// The demo apps: two Mini Programs and an OA bound to one open platform, one unbound Mini
-/// Program, and the unbound Mini Program of WeChat's published `WXBizDataCrypt` sample
+/// The demo apps: two Mini Programs, an OA, a website and a mobile app bound to one open
+/// platform, one unbound Mini Program, and the unbound Mini Program of WeChat's published `WXBizDataCrypt` sample
 /// ([`SAMPLE_MINI_PROGRAM`]): a code for it with the sample's `openid` and `sessionKey`
 /// (`POST /codes` overrides) lets a real login replay the sample's `encryptedData`. Each app's
 /// secret is `sandbox-secret-{appId}`.
@@ -80,6 +80,18 @@ pub fn demo_apps() -> Vec<App> {
             AppKind::OfficialAccount,
             "wxsandboxofficial1",
             "Sandbox Official Account",
+            true,
+        ),
+        app(
+            AppKind::Website,
+            "wxsandboxwebsite01",
+            "Sandbox Website",
+            true,
+        ),
+        app(
+            AppKind::MobileApp,
+            "wxsandboxmobile001",
+            "Sandbox Mobile App",
             true,
         ),
         app(

@@ -1,6 +1,7 @@
-//! The sandbox's stand-in for WeChat's authorize page (`/connect/oauth2/authorize`): it asks
-//! which sandbox person is using "WeChat", then approves (or denies) and redirects to
-//! `redirect_uri?code=…&state=…` the way WeChat does.
+//! The sandbox's stand-ins for WeChat's authorize page (`/connect/oauth2/authorize`, Official
+//! Accounts) and QR-code login page (`/connect/qrconnect`, websites): each asks which sandbox
+//! person is using "WeChat" (on the QR page: who scans the code), then approves (or denies) and
+//! redirects to `redirect_uri?code=…&state=…` the way WeChat does.
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -39,21 +40,63 @@ fn error_page(message: &str) -> Response {
         .into_response()
 }
 
+/// Which of WeChat's pages: they differ in the app kind and the scopes they take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// `/connect/oauth2/authorize`: an Official Account, inside WeChat.
+    Authorize,
+    /// `/connect/qrconnect`: a website, on a computer; the person scans a QR code.
+    QrConnect,
+}
+
+impl Flow {
+    fn kind(self) -> AppKind {
+        match self {
+            Flow::Authorize => AppKind::OfficialAccount,
+            Flow::QrConnect => AppKind::Website,
+        }
+    }
+
+    fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Flow::Authorize => &["snsapi_base", "snsapi_userinfo"],
+            Flow::QrConnect => &["snsapi_login"],
+        }
+    }
+}
+
 /// `GET /connect/oauth2/authorize`.
 pub(super) async fn page(State(sb): State<Sandbox>, Query(q): Query<AuthorizeQuery>) -> Response {
+    show(&sb, q, Flow::Authorize)
+}
+
+/// `GET /connect/qrconnect`.
+pub(super) async fn qrconnect(
+    State(sb): State<Sandbox>,
+    Query(q): Query<AuthorizeQuery>,
+) -> Response {
+    show(&sb, q, Flow::QrConnect)
+}
+
+fn show(sb: &Sandbox, q: AuthorizeQuery, flow: Flow) -> Response {
     let Some(appid) = q.appid.as_deref().filter(|a| !a.is_empty()) else {
         return error_page("appid missing");
     };
     match sb.inner.apps.get(appid) {
-        Some(app) if app.kind == AppKind::OfficialAccount => {}
-        _ => return error_page("invalid appid (not an Official Account of this sandbox)"),
+        Some(app) if app.kind == flow.kind() => {}
+        _ => {
+            return error_page(&format!(
+                "invalid appid (not a {} of this sandbox)",
+                flow.kind().name()
+            ));
+        }
     }
     if q.response_type.as_deref() != Some("code") {
         return error_page("response_type must be code");
     }
     let scope = match q.scope.as_deref() {
-        Some(s @ ("snsapi_base" | "snsapi_userinfo")) => s,
-        _ => return error_page("scope must be snsapi_base or snsapi_userinfo"),
+        Some(s) if flow.scopes().contains(&s) => s,
+        _ => return error_page(&format!("scope must be {}", flow.scopes().join(" or "))),
     };
     let Some(redirect) = q
         .redirect_uri
@@ -68,7 +111,7 @@ pub(super) async fn page(State(sb): State<Sandbox>, Query(q): Query<AuthorizeQue
         return error_page("state must be at most 128 letters and digits");
     }
     let Some(user) = q.user.as_deref() else {
-        return form(appid, redirect.as_str(), scope, state);
+        return form(flow, appid, redirect.as_str(), scope, state);
     };
     let mut target = redirect;
     if q.action.as_deref() == Some("deny") {
@@ -77,7 +120,7 @@ pub(super) async fn page(State(sb): State<Sandbox>, Query(q): Query<AuthorizeQue
         return redirect_to(target.as_str());
     }
     let mut req = CodeRequest::official_account(appid, user, scope);
-    req.snapshot_user = q.snapshot.as_deref() == Some("on");
+    req.snapshot_user = flow == Flow::Authorize && q.snapshot.as_deref() == Some("on");
     let code = match sb.issue_code(&req) {
         Ok(code) => code,
         Err(message) => return error_page(&message),
@@ -93,34 +136,55 @@ fn redirect_to(location: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
 }
 
-fn form(appid: &str, redirect_uri: &str, scope: &str, state: &str) -> Response {
+fn form(flow: Flow, appid: &str, redirect_uri: &str, scope: &str, state: &str) -> Response {
     let hidden = |name: &str, value: &str| {
         format!(
             "<input type=hidden name=\"{name}\" value=\"{}\">",
             escape(value)
         )
     };
-    let asks = if scope == "snsapi_userinfo" {
-        "your nickname, avatar and region"
-    } else {
-        "your identity in this account (silently, as snsapi_base does)"
+    let (title, asks, snapshot, allow) = match flow {
+        Flow::Authorize => (
+            "authorize",
+            format!(
+                "<p>The Official Account <code id=appid>{}</code> asks for {} (<code>{}</code>).</p>",
+                escape(appid),
+                if scope == "snsapi_userinfo" {
+                    "your nickname, avatar and region"
+                } else {
+                    "your identity in this account (silently, as snsapi_base does)"
+                },
+                escape(scope)
+            ),
+            "<p><label><input type=checkbox id=snapshot name=snapshot> a snapshot (virtual) \
+             user, as when the page is opened from a Moments snapshot</label></p>",
+            "Allow",
+        ),
+        Flow::QrConnect => (
+            "log in with a QR code",
+            format!(
+                "<p>The website <code id=appid>{}</code> shows this QR code; scan it with WeChat \
+                 on your phone to log in (<code>{}</code>).</p><pre id=qr aria-label=\"QR code\" \
+                 style=\"line-height:1;font-size:10px\">{}</pre>",
+                escape(appid),
+                escape(scope),
+                qr_panel(state)
+            ),
+            "",
+            "Scan as this person",
+        ),
     };
     Html(format!(
         "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>WeChat sandbox: authorize</title>\
+         <title>WeChat sandbox: {title}</title>\
          <style>body{{font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}}\
          button{{padding:.5rem 1.5rem;margin-right:.5rem}}</style>\
-         <h1>WeChat sandbox</h1>\
-         <p>The Official Account <code id=appid>{app}</code> asks for {asks} (<code>{scope}</code>).</p>\
+         <h1>WeChat sandbox</h1>{asks}\
          <form method=get action=\"\">{h_appid}{h_redirect}{h_type}{h_scope}{h_state}\
          <p><label>Sandbox person: <input id=user name=user value=alice required \
-         pattern=\"[A-Za-z0-9_.\\-]{{1,64}}\"></label></p>\
-         <p><label><input type=checkbox id=snapshot name=snapshot> a snapshot (virtual) user, \
-         as when the page is opened from a Moments snapshot</label></p>\
-         <button id=allow name=action value=allow>Allow</button>\
+         pattern=\"[A-Za-z0-9_.\\-]{{1,64}}\"></label></p>{snapshot}\
+         <button id=allow name=action value=allow>{allow}</button>\
          <button id=deny name=action value=deny>Deny</button></form>",
-        app = escape(appid),
-        scope = escape(scope),
         h_appid = hidden("appid", appid),
         h_redirect = hidden("redirect_uri", redirect_uri),
         h_type = hidden("response_type", "code"),
@@ -128,4 +192,27 @@ fn form(appid: &str, redirect_uri: &str, scope: &str, state: &str) -> Response {
         h_state = hidden("state", state),
     ))
     .into_response()
+}
+
+/// A QR-like square of blocks drawn from the state (it only looks like a code).
+fn qr_panel(state: &str) -> String {
+    let digest = wechat_client::crypto::sha256_hex(state.as_bytes());
+    let bits: Vec<bool> = digest
+        .bytes()
+        .flat_map(|b| (0..4).map(move |i| (b >> i) & 1 == 1))
+        .collect();
+    (0..12)
+        .map(|row| {
+            (0..12)
+                .map(|col| {
+                    if bits[(row * 12 + col) % bits.len()] {
+                        "██"
+                    } else {
+                        "  "
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

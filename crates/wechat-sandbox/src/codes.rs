@@ -30,7 +30,7 @@ impl Sandbox {
     /// app id and the code taken.
     pub(super) fn exchange_code(
         &self,
-        kind: AppKind,
+        kind: fn(AppKind) -> bool,
         q: CodeExchange,
         code: Option<String>,
     ) -> Result<(String, IssuedCode), Refusal> {
@@ -67,17 +67,20 @@ impl Sandbox {
                 return Err(format!("{name} must be at most 128 characters"));
             }
         }
-        let scope = match (app.kind, req.scope.as_deref()) {
-            (AppKind::MiniProgram, None) => None,
-            (AppKind::MiniProgram, Some(_)) => {
-                return Err("scope is for Official Account codes".into());
-            }
-            (AppKind::OfficialAccount, None) => Some("snsapi_base".to_owned()),
-            (AppKind::OfficialAccount, Some(s @ ("snsapi_base" | "snsapi_userinfo"))) => {
-                Some(s.to_owned())
-            }
-            (AppKind::OfficialAccount, Some(_)) => {
-                return Err("scope must be snsapi_base or snsapi_userinfo".into());
+        // Each kind's scopes, the first its default.
+        let scopes: &[&str] = match app.kind {
+            AppKind::MiniProgram => &[],
+            AppKind::OfficialAccount => &["snsapi_base", "snsapi_userinfo"],
+            AppKind::Website => &["snsapi_login"],
+            AppKind::MobileApp => &["snsapi_userinfo"],
+        };
+        let scope = match (scopes.first(), req.scope.as_deref()) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("scope is not for Mini Program codes".into()),
+            (Some(default), None) => Some((*default).to_owned()),
+            (Some(_), Some(s)) if scopes.contains(&s) => Some(s.to_owned()),
+            (Some(_), Some(_)) => {
+                return Err(format!("scope must be one of {}", scopes.join(", ")));
             }
         };
         if req.snapshot_user && app.kind != AppKind::OfficialAccount {
@@ -131,7 +134,9 @@ impl Sandbox {
                 openid,
                 unionid,
                 session_key,
-                unionid_in_token: scope.as_deref() == Some("snsapi_userinfo")
+                // WeChat sends the unionid with the token for every scope that shows the
+                // person (not snsapi_base); a test may force it with an explicit unionid.
+                unionid_in_token: scope.as_deref().is_some_and(|s| s != "snsapi_base")
                     || req.unionid.is_some(),
                 scope,
                 snapshot: req.snapshot_user,
@@ -147,9 +152,14 @@ impl Sandbox {
     }
 
     /// Checks `appid` and `secret` like WeChat: 40013 for an unknown app, 40125 for a bad secret.
-    fn check_app(&self, appid: &str, secret: &str, kind: AppKind) -> Result<(), Refusal> {
+    fn check_app(
+        &self,
+        appid: &str,
+        secret: &str,
+        kind: impl Fn(AppKind) -> bool,
+    ) -> Result<(), Refusal> {
         match self.inner.apps.get(appid) {
-            Some(app) if app.kind != kind => Err(Refusal(40013, "invalid appid")),
+            Some(app) if !kind(app.kind) => Err(Refusal(40013, "invalid appid")),
             Some(app) if crypto::constant_time_eq(app.secret.as_bytes(), secret.as_bytes()) => {
                 Ok(())
             }
@@ -158,14 +168,9 @@ impl Sandbox {
         }
     }
 
-    /// Checks `appid` and `secret` of an app of either kind (the token calls).
+    /// Checks `appid` and `secret` of an app of any kind (the token calls).
     pub(super) fn check_app_secret(&self, appid: &str, secret: &str) -> Result<(), super::Refusal> {
-        let kind = self
-            .inner
-            .apps
-            .get(appid)
-            .map_or(AppKind::MiniProgram, |a| a.kind);
-        self.check_app(appid, secret, kind)
+        self.check_app(appid, secret, |_| true)
     }
 
     /// Takes a code for `appid`: single use, expiring. WeChat's errcodes otherwise (an expired

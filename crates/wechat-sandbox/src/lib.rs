@@ -7,7 +7,9 @@
 //! unbound app. Codes are single-use and expire; each WeChat error can be injected as a fault.
 //! Official Account web authorization is faked end to end: an approval page at WeChat's
 //! authorize URL, codes per scope, access/refresh tokens that expire, `/sns/userinfo` that
-//! answers 48001 to a `snsapi_base` token, and snapshot (virtual) users.
+//! answers 48001 to a `snsapi_base` token, and snapshot (virtual) users; so is a website's QR
+//! login (the page at `/connect/qrconnect`, scope `snsapi_login`) and a mobile app's SDK login
+//! (`POST /codes` hands out its code), through the same token API.
 //! Official Account followers, app access tokens and the three message-sending APIs are faked
 //! too, with the pushes WeChat makes to the service's webhook (follow events, delivery results,
 //! consent popups).
@@ -23,7 +25,7 @@
 //!   `/cgi-bin/user/info/batchget`, `/cgi-bin/message/template/send`,
 //!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`,
 //!   `/wxa/business/getuserphonenumber`, `/wxa/checksession`;
-//! - the approval page `/connect/oauth2/authorize`;
+//! - the approval pages `/connect/oauth2/authorize` and `/connect/qrconnect`;
 //! - control endpoints: `/codes`, `/phone-codes`, `/faults`, `/clock`, `/tokens`, `/stats`,
 //!   `/followers`, `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`,
 //!   `/message-settings`, `/messages`.
@@ -248,6 +250,7 @@ impl Sandbox {
                 faults::apply_fault,
             ));
         api.route("/connect/oauth2/authorize", get(authorize::page))
+            .route("/connect/qrconnect", get(authorize::qrconnect))
             .route("/codes", post(control::issue_code))
             .route("/phone-codes", post(phone::issue_phone_code))
             .route(

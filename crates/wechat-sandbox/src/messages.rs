@@ -231,6 +231,8 @@ impl AppMessages {
                     field("amount2", KeywordType::Amount),
                 ],
             ),
+            // Websites and mobile apps send no WeChat messages.
+            AppKind::Website | AppKind::MobileApp => {}
         }
         Self {
             id: id.into(),

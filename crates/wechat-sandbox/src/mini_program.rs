@@ -21,7 +21,8 @@ pub(super) async fn jscode2session(
     State(sb): State<Sandbox>,
     Query(q): Query<Jscode2SessionQuery>,
 ) -> Result<Json<Value>, Refusal> {
-    let (_, issued) = sb.exchange_code(AppKind::MiniProgram, q.exchange, q.js_code)?;
+    let (_, issued) =
+        sb.exchange_code(|kind| kind == AppKind::MiniProgram, q.exchange, q.js_code)?;
     let mut body = json!({ "openid": issued.openid, "session_key": issued.session_key });
     if let Some(unionid) = issued.unionid {
         body["unionid"] = unionid.into();

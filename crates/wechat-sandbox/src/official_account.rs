@@ -1,5 +1,5 @@
-//! The faked Official Account web-authorization API: `/sns/oauth2/access_token`,
-//! `/sns/oauth2/refresh_token`, `/sns/userinfo` and `/sns/auth`.
+//! The faked OAuth API of Official Accounts, websites and mobile apps:
+//! `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`, `/sns/userinfo` and `/sns/auth`.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -29,7 +29,7 @@ pub(super) async fn access_token(
     State(sb): State<Sandbox>,
     Query(q): Query<AccessTokenQuery>,
 ) -> Result<Json<Value>, Refusal> {
-    let (appid, issued) = sb.exchange_code(AppKind::OfficialAccount, q.exchange, q.code)?;
+    let (appid, issued) = sb.exchange_code(AppKind::uses_oauth, q.exchange, q.code)?;
     let Some(scope) = issued.scope.clone() else {
         // A Mini Program code: WeChat does not know it here.
         return Err(Refusal(40029, "invalid code"));

@@ -1,25 +1,30 @@
-//! Official Account web authorization (网页授权): the authorize URL, the code exchange
-//! (`/sns/oauth2/access_token`) and the profile (`/sns/userinfo`).
+//! WeChat's OAuth logins: Official Account web authorization (网页授权), a website's QR-code
+//! login (网站应用, `qrconnect`) and a mobile app's SDK login (移动应用) — their start URLs, the
+//! code exchange they share (`/sns/oauth2/access_token`) and the profile (`/sns/userinfo`).
 
 use serde::Deserialize;
 
 use crate::{AppCredentials, WechatClient, WechatError};
 
-/// The two web-authorization scopes.
+/// The OAuth scopes: an Official Account's two web-authorization scopes, and a website's QR
+/// login (mobile apps ask for `snsapi_userinfo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OauthScope {
     /// Silent: the openid only (a unionid only if WeChat chooses to send it).
     Base,
     /// With consent: the profile and the unionid via `/sns/userinfo`.
     UserInfo,
+    /// A website's QR-code login: the profile and the unionid via `/sns/userinfo`.
+    Login,
 }
 
 impl OauthScope {
-    /// WeChat's name (`snsapi_base`, `snsapi_userinfo`).
+    /// WeChat's name (`snsapi_base`, `snsapi_userinfo`, `snsapi_login`).
     pub fn as_str(self) -> &'static str {
         match self {
             OauthScope::Base => "snsapi_base",
             OauthScope::UserInfo => "snsapi_userinfo",
+            OauthScope::Login => "snsapi_login",
         }
     }
 
@@ -28,8 +33,14 @@ impl OauthScope {
         match s {
             "snsapi_base" => Some(OauthScope::Base),
             "snsapi_userinfo" => Some(OauthScope::UserInfo),
+            "snsapi_login" => Some(OauthScope::Login),
             _ => None,
         }
+    }
+
+    /// Whether a token of this scope may read the person's profile (`/sns/userinfo`).
+    pub fn shows_profile(self) -> bool {
+        !matches!(self, OauthScope::Base)
     }
 }
 
@@ -57,17 +68,14 @@ pub struct OauthToken {
 }
 
 impl OauthToken {
-    /// The scope granted: `snsapi_userinfo` if it is among those WeChat lists.
+    /// The scope granted: the one that shows the most among those WeChat lists
+    /// (`snsapi_login`, then `snsapi_userinfo`, else `snsapi_base`).
     pub fn granted(&self) -> OauthScope {
-        if self
-            .scope
-            .split(',')
-            .any(|s| s.trim() == OauthScope::UserInfo.as_str())
-        {
-            OauthScope::UserInfo
-        } else {
-            OauthScope::Base
-        }
+        let listed = |scope: OauthScope| self.scope.split(',').any(|s| s.trim() == scope.as_str());
+        [OauthScope::Login, OauthScope::UserInfo]
+            .into_iter()
+            .find(|s| listed(*s))
+            .unwrap_or(OauthScope::Base)
     }
 
     /// Whether WeChat flags the person as a virtual snapshot user.
@@ -161,6 +169,21 @@ pub fn authorize_url(
         percent_encode(app_id),
         percent_encode(redirect_uri),
         scope.as_str(),
+        percent_encode(state),
+    )
+}
+
+/// The website QR-code login page (网站应用微信登录):
+/// `{open_base}/connect/qrconnect?appid&redirect_uri&response_type=code&scope=snsapi_login&state#wechat_redirect`.
+/// The person scans the code with WeChat; the browser is sent to `redirect_uri` with `code` and
+/// `state` (only `state` when they refuse).
+pub fn qrconnect_url(open_base_url: &str, app_id: &str, redirect_uri: &str, state: &str) -> String {
+    format!(
+        "{}/connect/qrconnect?appid={}&redirect_uri={}&response_type=code&scope={}&state={}#wechat_redirect",
+        open_base_url.trim_end_matches('/'),
+        percent_encode(app_id),
+        percent_encode(redirect_uri),
+        OauthScope::Login.as_str(),
         percent_encode(state),
     )
 }

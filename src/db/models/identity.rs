@@ -1,5 +1,6 @@
-//! What the two identity tables (`mini_program_identities`, `official_account_identities`)
-//! share: the same key (app_id, openid), owner, unionid and row id. The identity rules work on
+//! What the identity tables (`mini_program_identities`, `official_account_identities`,
+//! `website_identities`, `mobile_app_identities`) share: the same key (app_id, openid), owner,
+//! unionid and row id. The identity rules work on
 //! [`IdentityRef`] and reach either table through these functions, written once; what only one
 //! kind has (a session_key, a follow state, a profile) lives in that kind's module.
 
@@ -24,11 +25,19 @@ macro_rules! on_table {
                 use crate::db::schema::official_account_identities as $t;
                 $body
             }
+            AppKind::Website => {
+                use crate::db::schema::website_identities as $t;
+                $body
+            }
+            AppKind::MobileApp => {
+                use crate::db::schema::mobile_app_identities as $t;
+                $body
+            }
         }
     };
 }
 
-/// The batch reads both identity row types answer, written once: `identity_reads!(Row, t)`
+/// The batch reads every identity row type answers, written once: `identity_reads!(Row, t)`
 /// adds `find_many`, `for_keys` and `for_users` to `Row`, the row struct of table module `t`.
 macro_rules! identity_reads {
     ($row:ident, $t:ident) => {
@@ -77,7 +86,7 @@ macro_rules! identity_reads {
 }
 pub(crate) use identity_reads;
 
-/// An identity of either kind, as far as the identity rules care.
+/// An identity of any kind, as far as the identity rules care.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable)]
 pub struct IdentityRef {
     /// Row id.
@@ -114,7 +123,7 @@ impl IdentityRef {
         conn: &mut Conn,
         id: &IdentityId,
     ) -> Result<Option<(AppKind, Self)>, DbError> {
-        for kind in [AppKind::MiniProgram, AppKind::OfficialAccount] {
+        for kind in AppKind::ALL {
             let found = on_table!(kind, t => {
                 let q = for_update(t::table.find(id).select((t::id, t::user_id, t::unionid)).limit(1));
                 with_conn!(conn, c => q.get_result::<Self>(c).await.optional())
@@ -142,7 +151,7 @@ impl IdentityRef {
 
     /// Moves every identity of `from`, of both kinds, to `to` (a merge).
     pub async fn move_all(conn: &mut Conn, from: &UserId, to: &UserId) -> Result<(), DbError> {
-        for kind in [AppKind::MiniProgram, AppKind::OfficialAccount] {
+        for kind in AppKind::ALL {
             on_table!(kind, t => {
                 let q = diesel::update(t::table.filter(t::user_id.eq(from))).set(t::user_id.eq(to));
                 with_conn!(conn, c => q.execute(c).await)
@@ -154,7 +163,7 @@ impl IdentityRef {
     /// How many identities, of both kinds, the user has.
     pub async fn count_for_user(conn: &mut Conn, user_id: &UserId) -> Result<i64, DbError> {
         let mut count = 0;
-        for kind in [AppKind::MiniProgram, AppKind::OfficialAccount] {
+        for kind in AppKind::ALL {
             count += on_table!(kind, t => {
                 let q = t::table.filter(t::user_id.eq(user_id)).count();
                 with_conn!(conn, c => q.get_result::<i64>(c).await)
@@ -201,6 +210,8 @@ impl Addressee {
                     .select((t::user_id, t::openid, t::subscribed));
                 with_conn!(conn, c => q.load(c).await)?
             }
+            // Websites and mobile apps receive no WeChat messages.
+            AppKind::Website | AppKind::MobileApp => Vec::new(),
         };
         Ok(rows
             .into_iter()

@@ -8,6 +8,7 @@ use diesel_async::methods::ExecuteDsl;
 
 use crate::db::{DbError, PgConn, SqliteConn};
 
+pub mod app_login_identity;
 pub mod fast_login;
 pub mod follower_sync;
 pub mod identity;

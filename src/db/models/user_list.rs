@@ -47,6 +47,10 @@ pub struct UserListFilter {
     pub has_mini_program: Option<bool>,
     /// Only users with (`true`) or without (`false`) an Official Account identity.
     pub has_official_account: Option<bool>,
+    /// Only users with (`true`) or without (`false`) a website identity.
+    pub has_website: Option<bool>,
+    /// Only users with (`true`) or without (`false`) a mobile-app identity.
+    pub has_mobile_app: Option<bool>,
     /// Only users who follow (`true`) or follow no (`false`) Official Account — only this one when
     /// given.
     pub subscribed: Option<(bool, Option<AppId>)>,
@@ -130,7 +134,10 @@ pub struct UserWindow {
 /// `with_conn!`, so the list and its count share one filter).
 macro_rules! filter_users {
     ($q:ident, $filter:expr) => {{
-        use crate::db::schema::{mini_program_identities as mp, official_account_identities as oa};
+        use crate::db::schema::{
+            mini_program_identities as mp, mobile_app_identities as ma,
+            official_account_identities as oa, website_identities as ws,
+        };
         use diesel::dsl::{exists, not};
         let f: &UserListFilter = $filter;
         if !f.include_merged {
@@ -160,37 +167,50 @@ macro_rules! filter_users {
             let owners = mp::table
                 .filter(mp::openid.eq(openid))
                 .select(mp::user_id)
-                .union_all(oa::table.filter(oa::openid.eq(openid)).select(oa::user_id));
+                .union_all(oa::table.filter(oa::openid.eq(openid)).select(oa::user_id))
+                .union_all(ws::table.filter(ws::openid.eq(openid)).select(ws::user_id))
+                .union_all(ma::table.filter(ma::openid.eq(openid)).select(ma::user_id));
             $q = $q.filter(users::id.eq_any(owners));
         }
-        match &f.app {
-            Some((AppKind::MiniProgram, app)) => {
-                $q = $q.filter(exists(
-                    mp::table
-                        .filter(mp::user_id.eq(users::id))
-                        .filter(mp::app_id.eq(app)),
-                ))
-            }
-            Some((AppKind::OfficialAccount, app)) => {
-                $q = $q.filter(exists(
-                    oa::table
-                        .filter(oa::user_id.eq(users::id))
-                        .filter(oa::app_id.eq(app)),
-                ))
-            }
-            None => {}
+        // A user's identities in the table `$t` (of one kind), among `apps` when given.
+        macro_rules! on {
+            ($t:ident) => {
+                exists($t::table.filter($t::user_id.eq(users::id)))
+            };
+            ($t:ident, $apps:expr) => {
+                exists(
+                    $t::table
+                        .filter($t::user_id.eq(users::id))
+                        .filter($t::app_id.eq_any($apps)),
+                )
+            };
         }
-        let has_mp = || exists(mp::table.filter(mp::user_id.eq(users::id)));
-        match f.has_mini_program {
-            Some(true) => $q = $q.filter(has_mp()),
-            Some(false) => $q = $q.filter(not(has_mp())),
-            None => {}
+        if let Some((kind, app)) = &f.app {
+            let app = std::slice::from_ref(app);
+            $q = match kind {
+                AppKind::MiniProgram => $q.filter(on!(mp, app)),
+                AppKind::OfficialAccount => $q.filter(on!(oa, app)),
+                AppKind::Website => $q.filter(on!(ws, app)),
+                AppKind::MobileApp => $q.filter(on!(ma, app)),
+            };
         }
-        let has_oa = || exists(oa::table.filter(oa::user_id.eq(users::id)));
-        match f.has_official_account {
-            Some(true) => $q = $q.filter(has_oa()),
-            Some(false) => $q = $q.filter(not(has_oa())),
-            None => {}
+        for (has, kind) in [
+            (f.has_mini_program, AppKind::MiniProgram),
+            (f.has_official_account, AppKind::OfficialAccount),
+            (f.has_website, AppKind::Website),
+            (f.has_mobile_app, AppKind::MobileApp),
+        ] {
+            let Some(has) = has else { continue };
+            $q = match (kind, has) {
+                (AppKind::MiniProgram, true) => $q.filter(on!(mp)),
+                (AppKind::MiniProgram, false) => $q.filter(not(on!(mp))),
+                (AppKind::OfficialAccount, true) => $q.filter(on!(oa)),
+                (AppKind::OfficialAccount, false) => $q.filter(not(on!(oa))),
+                (AppKind::Website, true) => $q.filter(on!(ws)),
+                (AppKind::Website, false) => $q.filter(not(on!(ws))),
+                (AppKind::MobileApp, true) => $q.filter(on!(ma)),
+                (AppKind::MobileApp, false) => $q.filter(not(on!(ma))),
+            };
         }
         let follows = || {
             oa::table
@@ -214,17 +234,12 @@ macro_rules! filter_users {
                     .map(|(_, a)| a.clone())
                     .collect()
             };
-            let on_oa = exists(
-                oa::table
-                    .filter(oa::user_id.eq(users::id))
-                    .filter(oa::app_id.eq_any(apps(AppKind::OfficialAccount))),
+            $q = $q.filter(
+                on!(mp, apps(AppKind::MiniProgram))
+                    .or(on!(oa, apps(AppKind::OfficialAccount)))
+                    .or(on!(ws, apps(AppKind::Website)))
+                    .or(on!(ma, apps(AppKind::MobileApp))),
             );
-            let on_mp = exists(
-                mp::table
-                    .filter(mp::user_id.eq(users::id))
-                    .filter(mp::app_id.eq_any(apps(AppKind::MiniProgram))),
-            );
-            $q = $q.filter(on_oa.or(on_mp));
         }
     }};
 }

@@ -28,7 +28,7 @@ use crate::identity::access::{Public, System};
 use crate::identity::{ClientInfo, IdentityError, Parts, truncate};
 use crate::rate_limit::Action;
 use crate::types::{AppId, AppKind, OauthStateId};
-use crate::wechat::official_account::{OauthScope, authorize_url};
+use crate::wechat::official_account::{OauthScope, authorize_url, qrconnect_url};
 
 /// The error every unusable state gets: which check failed is nobody's business but the log's.
 fn invalid_state() -> IdentityError {
@@ -63,10 +63,10 @@ pub struct ServerAuthorize {
 }
 
 /// A state just stored: its wire form, the browser's nonce (server-driven flow only), its expiry.
-struct Issued {
-    state: String,
+pub(super) struct Issued {
+    pub(super) state: String,
     nonce: Option<String>,
-    expires_at: NaiveDateTime,
+    pub(super) expires_at: NaiveDateTime,
 }
 
 /// What the frontend-driven flow hands out: where the page sends the person, and when the state
@@ -87,7 +87,7 @@ pub fn browser_cookie_name(state: &str) -> Option<String> {
 }
 
 /// Checks a `codeChallenge`: base64url (no padding) of a SHA-256, 43 characters.
-fn check_code_challenge(challenge: Option<&str>) -> Result<(), IdentityError> {
+pub(super) fn check_code_challenge(challenge: Option<&str>) -> Result<(), IdentityError> {
     match challenge {
         None => Ok(()),
         Some(c) if c.len() == 43 && URL_SAFE_NO_PAD.decode(c).is_ok_and(|b| b.len() == 32) => {
@@ -144,7 +144,8 @@ impl Public<'_> {
         code_challenge: Option<&str>,
         client: &ClientInfo,
     ) -> Result<FrontendAuthorize, IdentityError> {
-        self.app(app_id, AppKind::OfficialAccount)?;
+        let app = self.app(app_id, AppKind::OfficialAccount)?;
+        check_scope(app.kind, scope)?;
         self.rate_limit(Action::Authorize, client, Some(app_id))?;
         check_redirect_uri(redirect_uri)?;
         check_code_challenge(code_challenge)?;
@@ -163,18 +164,20 @@ impl Public<'_> {
         })
     }
 
-    /// Server-driven flow: where to redirect the browser so that WeChat comes back to our
-    /// callback, and the cookie that binds the login to this browser; `return_to` must be on the
-    /// allow-list. With `code_challenge`, `redeemLoginTicket` must present its verifier.
+    /// Server-driven flow of an Official Account or a website (`kind`): where to redirect the
+    /// browser so that WeChat comes back to our callback, and the cookie that binds the login to
+    /// this browser; `return_to` must be on the allow-list. With `code_challenge`,
+    /// `redeemLoginTicket` must present its verifier.
     pub async fn server_authorize_redirect(
         &self,
-        app_id: &str,
+        (kind, app_id): (AppKind, &str),
         scope: OauthScope,
         return_to: &str,
         code_challenge: Option<&str>,
         client: &ClientInfo,
     ) -> Result<ServerAuthorize, IdentityError> {
-        self.app(app_id, AppKind::OfficialAccount)?;
+        let app = self.app(app_id, kind)?;
+        check_scope(app.kind, scope)?;
         self.rate_limit(Action::Authorize, client, Some(app_id))?;
         let return_to = check_return_to(&self.config.return_to_rules(), return_to)
             .map_err(IdentityError::BadInput)?;
@@ -182,17 +185,35 @@ impl Public<'_> {
         let issued = self
             .issue_state(app_id, scope, Some(return_to.as_str()), code_challenge)
             .await?;
+        let base = &self.config.wechat.open_base_url;
+        let callback = self.callback_url(app.kind, app_id);
         Ok(ServerAuthorize {
-            url: authorize_url(
-                &self.config.wechat.open_base_url,
-                app_id,
-                &self.callback_url(app_id),
-                scope,
-                &issued.state,
-            ),
+            url: match app.kind {
+                AppKind::Website => qrconnect_url(base, app_id, &callback, &issued.state),
+                _ => authorize_url(base, app_id, &callback, scope, &issued.state),
+            },
             cookie_name: browser_cookie_name(&issued.state).unwrap_or_default(),
             cookie_value: issued.nonce.unwrap_or_default(),
         })
+    }
+}
+
+/// Checks that `scope` is one the app's kind logs in with: an Official Account's two, a
+/// website's `snsapi_login`.
+fn check_scope(kind: AppKind, scope: OauthScope) -> Result<(), IdentityError> {
+    let fits = match kind {
+        AppKind::OfficialAccount => scope != OauthScope::Login,
+        AppKind::Website => scope == OauthScope::Login,
+        AppKind::MiniProgram | AppKind::MobileApp => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(IdentityError::BadInput(format!(
+            "scope `{}` is not one a {} logs in with",
+            scope.as_str(),
+            kind.name()
+        )))
     }
 }
 
@@ -217,18 +238,19 @@ impl System {
 }
 
 impl Parts {
-    /// Our callback URL for the server-driven flow.
-    fn callback_url(&self, app_id: &str) -> String {
-        format!(
-            "{}/auth/official-account/{app_id}/callback",
-            self.config.public_url()
-        )
+    /// Our callback URL for the server-driven flow of an app of `kind`.
+    fn callback_url(&self, kind: AppKind, app_id: &str) -> String {
+        let flow = match kind {
+            AppKind::Website => "website",
+            _ => "official-account",
+        };
+        format!("{}/auth/{flow}/{app_id}/callback", self.config.public_url())
     }
 
     /// Stores a new state in the app's next slot, replacing the state issued
     /// `limits.max_live_states_per_app` states before it (so no app ever holds more); returns
     /// it with its expiry, and for the server-driven flow the browser's nonce.
-    async fn issue_state(
+    pub(super) async fn issue_state(
         &self,
         app_id: &str,
         scope: OauthScope,

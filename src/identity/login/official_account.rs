@@ -17,21 +17,16 @@ use crate::crypto;
 use crate::db::Conn;
 use crate::db::models::login_ticket::LoginTicketRow;
 use crate::db::models::now;
-use crate::db::models::official_account_identity::OfficialAccountProfile;
-use crate::db::models::user::{ProfileFill, UserRow};
+use crate::db::models::user::UserRow;
 use crate::db::transaction;
 use crate::identity::access::Public;
-use crate::identity::rules::MergeReason;
-use crate::identity::sighting::{self, Seen, Sighting};
+use crate::identity::sighting;
 use crate::identity::values::LoginOutcome;
-use crate::identity::{ClientInfo, IdentityError, check_code, check_wechat_id};
+use crate::identity::{ClientInfo, IdentityError, check_code};
 use crate::rate_limit::Action;
-use crate::types::{AppId, AppKind, OpenId, UnionId};
-use crate::wechat::WechatError;
-use crate::wechat::official_account::OauthScope;
-use crate::wechat::profile::{is_placeholder_avatar, is_placeholder_nickname};
+use crate::types::AppKind;
 
-/// A frontend-driven Official Account login request.
+/// A frontend-driven Official Account login request (also a website's, embedded).
 #[derive(Clone, Debug)]
 pub struct OfficialAccountLogin {
     /// The Official Account.
@@ -42,42 +37,6 @@ pub struct OfficialAccountLogin {
     pub state: String,
     /// The verifier, when the authorize URL was asked for with a `codeChallenge`.
     pub code_verifier: Option<String>,
-}
-
-/// What WeChat told us about the person in one web authorization.
-struct OaSighting {
-    openid: OpenId,
-    unionid: Option<UnionId>,
-    scope: OauthScope,
-    profile: Option<OfficialAccountProfile>,
-}
-
-impl OaSighting {
-    /// The user-level profile fields this authorization brought.
-    fn fill(&self) -> Option<ProfileFill> {
-        self.profile.as_ref().map(|p| ProfileFill {
-            nickname: p.nickname.clone(),
-            avatar_url: p.avatar_url.clone(),
-            phone_number: None,
-            phone_number_verified_at: None,
-        })
-    }
-
-    /// As a sighting of `app_id` (with `fill` from [`Self::fill`]).
-    fn sighting<'a>(&'a self, app_id: &'a AppId, fill: Option<&'a ProfileFill>) -> Sighting<'a> {
-        Sighting {
-            app_id,
-            openid: &self.openid,
-            unionid: self.unionid.as_ref(),
-            reason: MergeReason::Login,
-            profile: fill,
-            phone: None,
-            seen: Seen::OfficialAccountLogin {
-                scope: self.scope,
-                profile: self.profile.as_ref(),
-            },
-        }
-    }
 }
 
 /// The result of the server-driven callback: a one-time ticket for the frontend.
@@ -105,15 +64,19 @@ impl Public<'_> {
         input: &OfficialAccountLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        crate::identity::count_login("official_account", self.oa_login(input, client).await)
+        let login = self.frontend_login(AppKind::OfficialAccount, input, client);
+        crate::identity::count_login("official_account", login.await)
     }
 
-    async fn oa_login(
+    /// A frontend-driven login of an app of `kind` (an Official Account, or a website's
+    /// embedded QR code) with a code and the state we issued.
+    pub(super) async fn frontend_login(
         &self,
+        kind: AppKind,
         input: &OfficialAccountLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        let app = self.app(&input.app_id, AppKind::OfficialAccount)?;
+        let app = self.app(&input.app_id, kind)?;
         check_code(&input.code)?;
         self.rate_limit(Action::Login, client, Some(&input.app_id))?;
         let state = self
@@ -125,7 +88,7 @@ impl Public<'_> {
                 },
             )
             .await?;
-        let seen = self.exchange(app, &input.code).await?;
+        let seen = self.oauth_exchange(app, &input.code).await?;
         let fill = seen.fill();
         let sighting = seen.sighting(&app.app_id, fill.as_ref());
         if let Some(outcome) = self
@@ -150,7 +113,7 @@ impl Public<'_> {
     /// WeChat, and a failed exchange leaves the state usable).
     pub async fn complete_server_login(
         &self,
-        app_id: &str,
+        (kind, app_id): (AppKind, &str),
         code: Option<&str>,
         state: &str,
         browser_nonce: Option<&str>,
@@ -160,9 +123,7 @@ impl Public<'_> {
             return_to: return_to.map(str::to_owned),
             error,
         };
-        let app = self
-            .app(app_id, AppKind::OfficialAccount)
-            .map_err(|e| fail(None, e))?;
+        let app = self.app(app_id, kind).map_err(|e| fail(None, e))?;
         self.rate_limit(Action::Login, client, Some(app_id))
             .map_err(|e| fail(None, e))?;
         let state = self
@@ -170,10 +131,8 @@ impl Public<'_> {
             .await
             .map_err(|e| fail(None, e))?;
         let return_to = state.return_to.clone().unwrap_or_default();
-        let result = crate::identity::count_login(
-            "official_account",
-            self.server_login(app, code, &state).await,
-        );
+        let result =
+            crate::identity::count_login(kind.as_str(), self.server_login(app, code, &state).await);
         match result {
             Ok(ticket) => Ok(ServerLogin { ticket, return_to }),
             Err(error) => Err(fail(Some(&return_to), error)),
@@ -199,7 +158,7 @@ impl Public<'_> {
             return Err(IdentityError::AccessDenied);
         };
         check_code(code)?;
-        let seen = self.exchange(app, code).await?;
+        let seen = self.oauth_exchange(app, code).await?;
         let fill = seen.fill();
         let sighting = seen.sighting(&app.app_id, fill.as_ref());
         let ticket = crypto::random_token();
@@ -272,56 +231,5 @@ impl Public<'_> {
             let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
             Ok(LoginOutcome { user, new_user: row.new_user, tokens })
         }).await
-    }
-
-    /// Exchanges the code and, with `snsapi_userinfo`, fetches the profile. Refuses snapshot
-    /// users. Writes nothing.
-    async fn exchange(&self, app: &AppConfig, code: &str) -> Result<OaSighting, IdentityError> {
-        let token = self.wechat.oauth_access_token(app, code).await?;
-        if token.is_snapshot_user() {
-            tracing::info!(app_id = %app.app_id, "OA login by a snapshot (virtual) user refused");
-            return Err(IdentityError::SnapshotUser);
-        }
-        check_wechat_id("openid", &token.openid)?;
-        let scope = token.granted();
-        let (unionid, profile) = match scope {
-            OauthScope::Base => (token.unionid.clone(), None),
-            OauthScope::UserInfo => {
-                let info = self
-                    .wechat
-                    .oauth_userinfo(&token.access_token, &token.openid)
-                    .await?;
-                if info.openid != token.openid {
-                    tracing::warn!(app_id = %app.app_id, "userinfo answered for another openid");
-                    return Err(IdentityError::Wechat(WechatError::Unavailable {
-                        reason: "WeChat sent a profile for another person".into(),
-                        errcode: None,
-                    }));
-                }
-                // WeChat's placeholders are no profile: they never replace one on record.
-                let profile = OfficialAccountProfile {
-                    nickname: info
-                        .nickname
-                        .filter(|s| !s.is_empty() && !is_placeholder_nickname(s)),
-                    avatar_url: info
-                        .headimgurl
-                        .filter(|s| !s.is_empty() && !is_placeholder_avatar(s)),
-                    sex: info.sex,
-                    province: info.province.filter(|s| !s.is_empty()),
-                    city: info.city.filter(|s| !s.is_empty()),
-                    country: info.country.filter(|s| !s.is_empty()),
-                };
-                (info.unionid.or(token.unionid.clone()), Some(profile))
-            }
-        };
-        if let Some(u) = &unionid {
-            check_wechat_id("unionid", u)?;
-        }
-        Ok(OaSighting {
-            openid: OpenId::new(token.openid),
-            unionid: unionid.map(UnionId::new),
-            scope,
-            profile,
-        })
     }
 }

@@ -1,0 +1,2 @@
+DROP TABLE website_identities;
+DROP TABLE mobile_app_identities;
