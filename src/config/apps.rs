@@ -10,7 +10,8 @@ use crate::types::{AppId, AppKind};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
-    /// Mini Program or Official Account.
+    /// `mini_program`, `official_account`, `website` (QR-code login) or `mobile_app` (WeChat
+    /// SDK login).
     pub kind: AppKind,
     /// WeChat's app id.
     pub app_id: AppId,

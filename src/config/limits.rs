@@ -56,12 +56,14 @@ pub struct Limits {
     /// closed (jobs: queued again from their checkpoints), in ms.
     #[default(10_000)]
     pub shutdown_grace_ms: u64,
-    /// Login mutations (`loginWithMiniProgram`, `loginWithOfficialAccount`, `redeemLoginTicket`,
-    /// `refreshSession`) allowed in one GraphQL request, aliases included.
+    /// Login mutations (`loginWithMiniProgram`, `loginWithOfficialAccount`, `loginWithWebsite`,
+    /// `loginWithMobileApp`, `redeemLoginTicket`, `refreshSession`) allowed in one GraphQL
+    /// request, aliases included.
     #[default(1)]
     pub logins_per_request: usize,
-    /// `startOfficialAccountLogin` fields (and the deprecated `officialAccountAuthorizeUrl`; each
-    /// stores a state) allowed in one GraphQL request, aliases included.
+    /// `startOfficialAccountLogin` and `startWebsiteLogin` fields (and the deprecated
+    /// `officialAccountAuthorizeUrl`; each stores a state) allowed in one GraphQL request,
+    /// aliases included.
     #[default(5)]
     pub states_per_request: usize,
     /// OA web-authorization states stored per app, at most, at any moment and on any number of

@@ -55,7 +55,7 @@ fn no_apps_means_sandbox_with_demo_apps() {
     let mut c = Config::default();
     c.finish().unwrap();
     assert!(c.sandbox_enabled());
-    assert_eq!(c.apps.len(), 5);
+    assert_eq!(c.apps.len(), 7);
     assert_eq!(c.apps.iter().filter(|a| !a.open_platform).count(), 2);
 }
 

@@ -210,6 +210,14 @@ fn validate_server_settings(i: usize, app: &AppConfig) -> Result<(), ConfigError
             "needs apps[].encoding_aes_key",
         ));
     }
+    let pushes = matches!(app.kind, AppKind::MiniProgram | AppKind::OfficialAccount);
+    if !pushes && (app.token.is_some() || app.encoding_aes_key.is_some()) {
+        return Err(invalid(
+            format!("apps[{i}].token"),
+            "websites and mobile apps have no message push (webhook): only Mini Programs and \
+             Official Accounts take a token and an EncodingAESKey",
+        ));
+    }
     if app.follower_sync_interval_secs.is_some() && app.kind != AppKind::OfficialAccount {
         return Err(invalid(
             format!("apps[{i}].follower_sync_interval_secs"),

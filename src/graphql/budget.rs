@@ -20,12 +20,18 @@ use super::weights::{self, INTROSPECTION_FIELDS, Weighing};
 pub const LOGIN_FIELDS: &[&str] = &[
     "loginWithMiniProgram",
     "loginWithOfficialAccount",
+    "loginWithWebsite",
+    "loginWithMobileApp",
     "redeemLoginTicket",
     "refreshSession",
 ];
 
 /// Root fields that store an OA web-authorization state (the deprecated query included).
-pub const STATE_FIELDS: &[&str] = &["startOfficialAccountLogin", "officialAccountAuthorizeUrl"];
+pub const STATE_FIELDS: &[&str] = &[
+    "startOfficialAccountLogin",
+    "officialAccountAuthorizeUrl",
+    "startWebsiteLogin",
+];
 
 /// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send),
 /// start a job, or write a user's subscribe permissions.

@@ -56,6 +56,7 @@ pub struct MutationRoot(
     official_account::OfficialAccountMutation,
     message_fields::MessageMutation,
     mini_program::MiniProgramMutation,
+    app_login::AppLoginMutation,
 );
 
 /// The schema type.
@@ -78,6 +79,7 @@ fn builder(
             official_account::OfficialAccountMutation,
             message_fields::MessageMutation,
             mini_program::MiniProgramMutation,
+            app_login::AppLoginMutation,
         ),
         EmptySubscription,
     )

@@ -155,9 +155,10 @@ async fn start(
                 ""
             };
             let cookie = format!(
-                "{}={}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                "{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
                 started.cookie_name,
                 started.cookie_value,
+                cookie_path(kind),
                 config.official_account_login.state_ttl_secs
             );
             let mut response = redirect(&started.url);
@@ -261,7 +262,8 @@ async fn finish(
     };
     // The login is over: the browser may forget its binding cookie.
     if let Some(name) = cookie_name {
-        let expired = format!("{name}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax");
+        let path = cookie_path(kind);
+        let expired = format!("{name}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Lax");
         if let Ok(value) = HeaderValue::from_str(&expired) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -269,8 +271,13 @@ async fn finish(
     response
 }
 
-/// Where the binding cookies live: only our server-driven login routes see them.
-const COOKIE_PATH: &str = "/auth/";
+/// Where the binding cookies of a flow live: only its own routes see them.
+fn cookie_path(kind: AppKind) -> &'static str {
+    match kind {
+        AppKind::Website => "/auth/website/",
+        _ => "/auth/official-account/",
+    }
+}
 
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -35,7 +35,7 @@ async fn an_admin_reads_users_by_id_unionid_and_page(backend: Backend) {
         assert_eq!(data["userByUnionid"]["id"], id);
         assert_eq!(data["users"]["edges"][0]["node"]["id"], id);
         let apps = data["wechatApps"].as_array().unwrap();
-        assert_eq!(apps.len(), 5);
+        assert_eq!(apps.len(), 7);
         assert!(
             apps.iter()
                 .any(|a| a["appId"] == OA && a["kind"] == "OFFICIAL_ACCOUNT")

@@ -60,7 +60,9 @@ pub fn demo_apps() -> Vec<App> {
         name: name.into(),
         secret: format!("sandbox-secret-{id}"),
         open_platform,
-        webhook_token: Some(DEMO_WEBHOOK_TOKEN.into()),
+        // Websites and mobile apps have no message push.
+        webhook_token: matches!(kind, AppKind::MiniProgram | AppKind::OfficialAccount)
+            .then(|| DEMO_WEBHOOK_TOKEN.into()),
         encoding_aes_key: (kind == AppKind::OfficialAccount).then(|| DEMO_ENCODING_AES_KEY.into()),
     };
     vec![

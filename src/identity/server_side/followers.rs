@@ -34,6 +34,12 @@ impl Access {
             _ => String::new(),
         };
         let app = reader.any_app(app_id)?;
+        if !matches!(app.kind, AppKind::MiniProgram | AppKind::OfficialAccount) {
+            return Err(IdentityError::BadInput(format!(
+                "a {} has no server-API access token (only Mini Programs and Official Accounts do)",
+                app.kind.name()
+            )));
+        }
         let token = reader.access_tokens.token(app).await?;
         tracing::info!(app = %app.app_id, key = %name, "handed out the app's access token");
         Ok(token)
