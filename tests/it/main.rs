@@ -5,6 +5,7 @@ mod common;
 
 mod access;
 mod admin;
+mod app_logins;
 mod bad_input;
 mod bounded_answers;
 mod browser;

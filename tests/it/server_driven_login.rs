@@ -38,13 +38,21 @@ async fn get_with(client: &reqwest::Client, url: &str, cookie: &str) -> reqwest:
 
 /// Starts a login at `/authorize`: WeChat's URL, and the cookie (`name=value`) it set.
 async fn start(client: &reqwest::Client, url: &str) -> (String, String) {
+    start_in(client, url, &OA_FLOW).await
+}
+
+/// [`start`] in `flow`.
+async fn start_in(client: &reqwest::Client, url: &str, flow: &Flow) -> (String, String) {
     let res = get(client, url).await;
     let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
-    assert!(cookie.contains("Path=/auth/official-account/"), "{cookie}");
+    assert!(
+        cookie.contains(&format!("Path=/auth/{}/", flow.path)),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap().to_owned();
     (location(&res), pair)
 }
@@ -63,7 +71,7 @@ fn location(res: &reqwest::Response) -> String {
     res.headers()[LOCATION].to_str().unwrap().to_owned()
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -71,36 +79,71 @@ fn param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn landing(app: &TestApp) -> String {
+pub(crate) fn landing(app: &TestApp) -> String {
     format!("{}/sandbox/login-demo", app.base)
 }
 
+/// A server-driven flow: our routes' path segment, its app, and WeChat's page it goes to.
+pub(crate) struct Flow {
+    pub path: &'static str,
+    pub app_id: &'static str,
+    pub wechat_page: &'static str,
+}
+
+pub(crate) const OA_FLOW: Flow = Flow {
+    path: "official-account",
+    app_id: OA,
+    wechat_page: "connect/oauth2/authorize",
+};
+
 fn start_url(app: &TestApp, scope: &str, return_to: &str) -> String {
+    flow_start_url(app, &OA_FLOW, Some(scope), return_to)
+}
+
+pub(crate) fn flow_start_url(
+    app: &TestApp,
+    flow: &Flow,
+    scope: Option<&str>,
+    return_to: &str,
+) -> String {
     let mut url = reqwest::Url::parse(&format!(
-        "{}/auth/official-account/{OA}/authorize",
-        app.base
+        "{}/auth/{}/{}/authorize",
+        app.base, flow.path, flow.app_id
     ))
     .unwrap();
-    url.query_pairs_mut()
-        .append_pair("scope", scope)
-        .append_pair("returnTo", return_to);
+    if let Some(scope) = scope {
+        url.query_pairs_mut().append_pair("scope", scope);
+    }
+    url.query_pairs_mut().append_pair("returnTo", return_to);
     url.to_string()
 }
 
 /// Runs the browser's hops up to our callback's redirect: authorize → WeChat's page → approve →
 /// callback. Returns the callback's `Location`.
 async fn round_trip(app: &TestApp, scope: &str, user: &str, action: &str) -> String {
+    flow_round_trip(app, &OA_FLOW, Some(scope), user, action).await
+}
+
+/// [`round_trip`] through `flow`, with `scope` if given (else the flow's default).
+pub(crate) async fn flow_round_trip(
+    app: &TestApp,
+    flow: &Flow,
+    scope: Option<&str>,
+    user: &str,
+    action: &str,
+) -> String {
     let client = browser();
-    let (to_wechat, cookie) = start(&client, &start_url(app, scope, &landing(app))).await;
+    let start = flow_start_url(app, flow, scope, &landing(app));
+    let (to_wechat, cookie) = start_in(&client, &start, flow).await;
     assert!(to_wechat.starts_with(&format!(
-        "{}/sandbox/wechat/connect/oauth2/authorize?appid={OA}&redirect_uri=",
-        app.base
+        "{}/sandbox/wechat/{}?appid={}&redirect_uri=",
+        app.base, flow.wechat_page, flow.app_id
     )));
     assert!(to_wechat.ends_with("#wechat_redirect"));
     let redirect_uri = param(&to_wechat, "redirect_uri").unwrap();
     assert_eq!(
         redirect_uri,
-        format!("{}/auth/official-account/{OA}/callback", app.base)
+        format!("{}/auth/{}/{}/callback", app.base, flow.path, flow.app_id)
     );
     // The page asks who is using WeChat; the person approves (or not).
     let page = get(&client, &to_wechat).await;
@@ -121,7 +164,7 @@ async fn round_trip(app: &TestApp, scope: &str, user: &str, action: &str) -> Str
     location(&res)
 }
 
-async fn redeem(app: &TestApp, ticket: &str) -> Value {
+pub(crate) async fn redeem(app: &TestApp, ticket: &str) -> Value {
     redeem_with(app, ticket, None).await
 }
 

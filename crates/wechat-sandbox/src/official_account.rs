@@ -24,7 +24,7 @@ pub(super) struct AccessTokenQuery {
 }
 
 /// `GET /sns/oauth2/access_token`: a code for an access token, a refresh token and the openid
-/// (and the unionid with `snsapi_userinfo`).
+/// (and the unionid with a scope that shows the person: not `snsapi_base`).
 pub(super) async fn access_token(
     State(sb): State<Sandbox>,
     Query(q): Query<AccessTokenQuery>,
@@ -148,14 +148,14 @@ fn grant_for(sb: &Sandbox, q: &TokenOpenidQuery) -> Result<OauthGrant, Refusal> 
     }
 }
 
-/// `GET /sns/userinfo`: the profile (and unionid) for a `snsapi_userinfo` token; 48001 for a
-/// `snsapi_base` one.
+/// `GET /sns/userinfo`: the profile (and unionid) for a `snsapi_userinfo` or `snsapi_login`
+/// token; 48001 for a `snsapi_base` one.
 pub(super) async fn userinfo(
     State(sb): State<Sandbox>,
     Query(q): Query<TokenOpenidQuery>,
 ) -> Result<Json<Value>, Refusal> {
     let grant = grant_for(&sb, &q)?;
-    if grant.scope != "snsapi_userinfo" {
+    if grant.scope == "snsapi_base" {
         return Err(Refusal(48001, "api unauthorized"));
     }
     if !matches!(q.lang.as_deref(), None | Some("zh_CN" | "zh_TW" | "en")) {
