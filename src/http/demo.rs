@@ -1,8 +1,9 @@
 //! `GET /sandbox/login-demo` (sandbox mode only): a tiny frontend for both Official Account
-//! logins, written the way a real one should be. Either way it keeps a random verifier in
+//! logins and the website's QR-code login, written the way a real one should be. Either way it keeps a random verifier in
 //! sessionStorage and binds the login to it with `codeChallenge` = base64url(SHA-256(verifier)):
-//! - server-driven: it goes to `/auth/official-account/{appId}/authorize` with itself as
-//!   `returnTo`; coming back with `?ticket=…` it redeems the ticket with the verifier;
+//! - server-driven: it goes to `/auth/official-account/{appId}/authorize` (a website:
+//!   `/auth/website/{appId}/authorize`, WeChat's QR-code page) with itself as `returnTo`; coming
+//!   back with `?ticket=…` it redeems the ticket with the verifier;
 //! - frontend-driven: it calls `startOfficialAccountLogin` with itself as `redirectUri` and goes
 //!   to the authorize URL; coming back with `?code=…&state=…` it calls `loginWithOfficialAccount`
 //!   with the verifier.
@@ -53,7 +54,7 @@ async function gql(query, variables, token) {
 }
 document.querySelectorAll('a[data-app]').forEach((a) => a.addEventListener('click', async (ev) => {
   ev.preventDefault();
-  let url = '/auth/official-account/' + encodeURIComponent(a.dataset.app) + '/authorize?scope=' + a.dataset.scope
+  let url = '/auth/' + a.dataset.flow + '/' + encodeURIComponent(a.dataset.app) + '/authorize?scope=' + a.dataset.scope
     + '&returnTo=' + encodeURIComponent(a.dataset.returnTo);
   const codeChallenge = await challenge();
   if (codeChallenge) url += '&codeChallenge=' + codeChallenge;
@@ -72,7 +73,7 @@ document.querySelectorAll('a[data-start]').forEach((a) => a.addEventListener('cl
   }
 }));
 async function show(login) {
-  const me = await gql('{ me { id unionid nickname avatarUrl officialAccountIdentities { appId openid unionid scope nickname } miniProgramIdentities { appId openid } } }', {}, login.accessToken);
+  const me = await gql('{ me { id unionid nickname avatarUrl officialAccountIdentities { appId openid unionid scope nickname } miniProgramIdentities { appId openid } websiteIdentities { appId openid unionid nickname } } }', {}, login.accessToken);
   out.textContent = JSON.stringify(me.me, null, 2);
   status.textContent = 'logged in as ' + (me.me.nickname || me.me.id) + (login.newUser ? ' (new user)' : '');
 }
@@ -124,22 +125,31 @@ pub(super) async fn page(State(state): State<HttpState>) -> Response {
             let (here, name) = (escape(&here), escape(&app.name));
             links.push_str(&format!(
                 "<li><a id=\"login-{app_id}-{scope}\" href=\"#\" data-app=\"{app_id}\" \
-                 data-scope=\"{scope}\" data-return-to=\"{here}\">Log into {name} ({scope}), \
-                 server-driven</a></li>\
+                 data-flow=official-account data-scope=\"{scope}\" data-return-to=\"{here}\">\
+                 Log into {name} ({scope}), server-driven</a></li>\
                  <li><a id=\"start-{app_id}-{scope}\" href=\"#\" data-start=\"{app_id}\" \
                  data-scope=\"{scope}\" data-return-to=\"{here}\">Log into {name} ({scope}), \
                  frontend-driven</a></li>"
             ));
         }
     }
+    for app in config.apps.iter().filter(|a| a.kind == AppKind::Website) {
+        let app_id = escape(app.app_id.as_str());
+        let (here, name) = (escape(&here), escape(&app.name));
+        links.push_str(&format!(
+            "<li><a id=\"login-{app_id}-snsapi_login\" href=\"#\" data-app=\"{app_id}\" \
+             data-flow=website data-scope=snsapi_login data-return-to=\"{here}\">Log into \
+             {name} with the QR code (scan it with WeChat)</a></li>"
+        ));
+    }
     (
         [(header::CACHE_CONTROL, "no-store")],
         Html(format!(
             "<!doctype html><meta charset=utf-8><meta name=referrer content=no-referrer>\
              <meta name=viewport content=\"width=device-width\">\
-             <title>wechat-identity sandbox: OA login demo</title>\
+             <title>wechat-identity sandbox: login demo</title>\
              <style>body{{font-family:sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}</style>\
-             <h1>Official Account login</h1><ul>{links}</ul>\
+             <h1>Log in with WeChat</h1><ul>{links}</ul>\
              <p id=status>not logged in</p><pre id=me></pre><script>{SCRIPT}</script>"
         )),
     )

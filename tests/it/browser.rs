@@ -221,18 +221,39 @@ async fn log_in(
     user: &str,
     allow: bool,
 ) -> String {
-    browser
-        .goto(&format!("{}/sandbox/login-demo", app.base))
-        .await;
-    assert_eq!(browser.text("#status").await, "not logged in");
     let link = match flow {
         Flow::ServerDriven => "login",
         Flow::FrontendDriven => "start",
     };
-    browser.click(&format!("#{link}-{OA}-{scope}")).await;
+    log_in_with(
+        browser,
+        app,
+        &format!("#{link}-{OA}-{scope}"),
+        OA,
+        user,
+        allow,
+    )
+    .await
+}
+
+/// On the demo page, taps the link `#link`, answers WeChat's page for `app_id` as `user`
+/// (allow or deny), and waits for the page to settle; returns its status line.
+async fn log_in_with(
+    browser: &Browser,
+    app: &TestApp,
+    link: &str,
+    app_id: &str,
+    user: &str,
+    allow: bool,
+) -> String {
+    browser
+        .goto(&format!("{}/sandbox/login-demo", app.base))
+        .await;
+    assert_eq!(browser.text("#status").await, "not logged in");
+    browser.click(link).await;
     // WeChat (the sandbox) asks who they are and whether to allow it.
     browser.type_into("#user", user).await;
-    assert_eq!(browser.text("#appid").await, OA);
+    assert_eq!(browser.text("#appid").await, app_id);
     browser.click(if allow { "#allow" } else { "#deny" }).await;
     browser
         .wait_text("#status", |t| {
@@ -316,6 +337,46 @@ async fn a_person_logs_in_with_the_official_account_in_a_real_browser() {
         let status = log_in(&browser, &app, flow, "snsapi_userinfo", "alice", false).await;
         assert!(status.contains("ACCESS_DENIED"), "{status}");
     }
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(test_browser),
+    ignore = "install chromium and chromium-driver to run the browser test"
+)]
+async fn a_person_logs_into_the_website_by_scanning_its_qr_code_in_a_real_browser() {
+    const WEBSITE: &str = "wxsandboxwebsite01";
+    let app = TestApp::start(Backend::Sqlite).await;
+    // Carol already uses a Mini Program.
+    let mp = app.login_mp(MP_A, "carol").await;
+    let browser = Browser::start().await;
+    // On the website she taps "log in with the QR code": WeChat's QR page shows a code, she
+    // scans it as herself and confirms; back on the website, she is logged in.
+    let link = format!("#login-{WEBSITE}-snsapi_login");
+    browser
+        .goto(&format!("{}/sandbox/login-demo", app.base))
+        .await;
+    browser.click(&link).await;
+    assert!(
+        browser.try_find("#qr").await.is_some(),
+        "WeChat's page shows the QR code"
+    );
+    let status = log_in_with(&browser, &app, &link, WEBSITE, "carol", true).await;
+    assert_eq!(status, "logged in as Carol");
+    let me: Value = serde_json::from_str(&browser.text("#me").await).unwrap();
+    assert_eq!(me["id"], mp["user"]["id"], "the Mini Program's user");
+    assert_eq!(me["websiteIdentities"][0]["appId"], WEBSITE);
+    assert_eq!(me["websiteIdentities"][0]["unionid"], me["unionid"]);
+    assert_eq!(me["miniProgramIdentities"][0]["appId"], MP_A);
+    assert_eq!(
+        browser.current_url().await,
+        format!("{}/sandbox/login-demo", app.base),
+        "the used ticket left the address bar"
+    );
+    // Refusing on the phone comes back as an error on the page.
+    let status = log_in_with(&browser, &app, &link, WEBSITE, "carol", false).await;
+    assert!(status.contains("ACCESS_DENIED"), "{status}");
     browser.quit().await;
 }
 
