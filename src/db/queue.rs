@@ -17,7 +17,7 @@ use crate::types::JobId;
 /// A kind of job, as its payload: what [`enqueue`] stores in `jobs.payload` and what the
 /// handler of [`JobSpec::KIND`] is given back, so both ends are the one type.
 ///
-/// ```ignore
+/// ```text
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// #[serde(rename_all = "camelCase")]
 /// pub struct WebhookEventsPayload { pub app_id: AppId }

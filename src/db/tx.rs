@@ -102,7 +102,7 @@ where
 
 /// Runs `body` in a transaction on `db` (see the module docs for what is retried):
 ///
-/// ```ignore
+/// ```text
 /// let user = transaction(&db, async |conn| {
 ///     let user = UserRow::find(conn, &id).await?;
 ///     Ok::<_, DbError>(user)

@@ -51,7 +51,7 @@ pub use webhook::WebhookEvents;
 
 /// A job handler: runs the jobs of one kind, [`Job::Spec`]'s.
 ///
-/// ```ignore
+/// ```text
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Steps { total: u32 }
 /// impl JobSpec for Steps { const KIND: &'static str = "steps"; }
