@@ -27,8 +27,8 @@ pub const LOGIN_FIELDS: &[&str] = &[
 /// Root fields that store an OA web-authorization state (the deprecated query included).
 pub const STATE_FIELDS: &[&str] = &["startOfficialAccountLogin", "officialAccountAuthorizeUrl"];
 
-/// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send),
-/// start a job, or write a user's subscribe permissions.
+/// Root fields that may call WeChat's server API (a token or ticket refresh, a follower lookup,
+/// a send), start a job, or write a user's subscribe permissions.
 pub const WECHAT_FIELDS: &[&str] = &[
     "wechatAccessToken",
     "syncOfficialAccountFollower",
@@ -37,6 +37,7 @@ pub const WECHAT_FIELDS: &[&str] = &[
     "sendWeChatMessages",
     "recordWeChatSubscribeConsent",
     "decryptMiniProgramData",
+    "wechatJsSdkConfig",
 ];
 
 /// Root fields that may exchange a phone code (paid at WeChat): `linkPhoneNumber`, and

@@ -21,6 +21,7 @@ mod follower_sync_crash;
 mod hardening;
 mod harness_checks;
 mod jobs;
+mod js_sdk;
 mod limits;
 mod merge;
 mod message_text;
