@@ -78,10 +78,10 @@ async fn tokens(app: &TestApp) -> Value {
 }
 
 /// `n` page loads at once, alternating between `instances`; each config with its page's URL.
-async fn flood(instances: &[Arc<TestApp>], n: usize) -> Vec<(String, Value)> {
+async fn flood(instances: &[&Arc<TestApp>], n: usize) -> Vec<(String, Value)> {
     let loads: Vec<_> = (0..n)
         .map(|i| {
-            let app = instances[i % instances.len()].clone();
+            let app = Arc::clone(instances[i % instances.len()]);
             tokio::spawn(async move {
                 let url = format!("{PAGE}&load={i}#/cart");
                 let config = config(&app, &url).await;
@@ -214,7 +214,7 @@ async fn other_apps_and_pages_are_refused_with_nothing_asked_or_written(backend:
 
 async fn a_flood_of_page_loads_costs_one_getticket(backend: Backend) {
     let app = Arc::new(TestApp::start_with(backend, h5_pages).await);
-    let configs = flood(&[app.clone()], 200).await;
+    let configs = flood(&[&app], 200).await;
     all_verify(&app, &configs).await;
     assert_eq!(ticket_calls(&app).await, 1);
     assert_eq!(tokens(&app).await["minted"], 1);
@@ -236,7 +236,7 @@ async fn two_instances_share_one_ticket_through_a_flood() {
     })
     .await;
     let (a, b) = (Arc::new(a), Arc::new(b));
-    let configs = flood(&[a.clone(), b.clone()], 200).await;
+    let configs = flood(&[&a, &b], 200).await;
     all_verify(&a, &configs).await;
     assert_eq!(ticket_calls(&a).await, 1);
     let t = tokens(&a).await;
@@ -251,7 +251,7 @@ async fn two_instances_share_one_ticket_through_a_flood() {
 
 async fn a_ticket_due_mid_flood_is_fetched_once_more(backend: Backend) {
     let app = Arc::new(TestApp::start_with(backend, h5_pages).await);
-    let first_wave = flood(&[app.clone()], 100).await;
+    let first_wave = flood(&[&app], 100).await;
     all_verify(&app, &first_wave).await;
     assert_eq!(ticket_calls(&app).await, 1);
     let wechat = app.running.app.sandbox.as_ref().unwrap();
@@ -267,7 +267,7 @@ async fn a_ticket_due_mid_flood_is_fetched_once_more(backend: Backend) {
         .sandbox_post("/tokens", json!({ "appId": OA, "action": "revoke" }))
         .await;
     assert_eq!(status, 204);
-    let second_wave = flood(&[app.clone()], 100).await;
+    let second_wave = flood(&[&app], 100).await;
     // Every page of the second wave is signed with the new ticket, the only one WeChat takes.
     assert_ne!(wechat.jsapi_ticket(OA).unwrap(), first_ticket);
     all_verify(&app, &second_wave).await;
@@ -286,7 +286,7 @@ async fn a_token_wechat_revoked_costs_one_refresh_and_getticket_is_retried(backe
     app.sandbox_post("/tokens", json!({ "appId": OA, "action": "revoke" }))
         .await;
     // The first page loads fetch the ticket with it: 40001, a new token, getticket again.
-    let configs = flood(&[app.clone()], 50).await;
+    let configs = flood(&[&app], 50).await;
     all_verify(&app, &configs).await;
     assert_eq!(ticket_calls(&app).await, 1);
     let t = tokens(&app).await;

@@ -84,7 +84,7 @@ impl Sandbox {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-        if !host.is_some_and(|h| app.js_sdk_domains.iter().any(|d| *d == h)) {
+        if !host.is_some_and(|h| app.js_sdk_domains.contains(&h)) {
             return Err("invalid url domain: the page's host is not a JS-safe domain of the app");
         }
         if (req.timestamp - self.unix_now()).abs() > TIMESTAMP_SKEW_SECS {
