@@ -18,6 +18,7 @@ on_both_backends!(
     a_flood_of_page_loads_costs_one_getticket,
     a_ticket_due_mid_flood_is_fetched_once_more,
     a_token_wechat_revoked_costs_one_refresh_and_getticket_is_retried,
+    wechats_quota_on_getticket_pauses_ticket_refreshes,
     page_loads_past_the_rate_limit_are_refused,
 );
 
@@ -293,6 +294,28 @@ async fn a_token_wechat_revoked_costs_one_refresh_and_getticket_is_retried(backe
     assert_eq!(t["minted"], 2, "{t}");
     assert_eq!(t["revokedUses"], 1, "{t}");
     assert_eq!(t["selfInflicted"], 0, "{t}");
+}
+
+async fn wechats_quota_on_getticket_pauses_ticket_refreshes(backend: Backend) {
+    let app = TestApp::start_with(backend, h5_pages).await;
+    app.fault(json!({ "path": "/cgi-bin/ticket/getticket", "errcode": 45009 }))
+        .await;
+    let body = ask(&app, PAGE).await;
+    assert_eq!(error_code(&body), "WECHAT_RATE_LIMITED", "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["wechatErrcode"], 45009);
+    // Asked again at once: refused without asking WeChat (its quota is spent), while the
+    // access token, kept apart, is still there for every other call.
+    let body = ask(&app, PAGE).await;
+    assert_eq!(error_code(&body), "WECHAT_RATE_LIMITED");
+    assert_eq!(
+        ticket_calls(&app).await,
+        0,
+        "the fault answered the only call"
+    );
+    let token = "query($a: String!) { wechatAccessToken(appId: $a) { expiresAt } }";
+    app.gql_ok(Some(SERVICE_KEY), token, json!({ "a": OA }))
+        .await;
+    assert_eq!(tokens(&app).await["minted"], 1);
 }
 
 async fn page_loads_past_the_rate_limit_are_refused(backend: Backend) {
