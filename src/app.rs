@@ -19,8 +19,8 @@ use crate::http::{self, HttpState};
 use crate::identity::access::System;
 use crate::identity::{Identity, Setup};
 use crate::jobs::{BulkMessages, FollowerSync, PurgeExpired, Runner, WebhookEvents};
-use crate::wechat::WechatClient;
 use crate::wechat::sandbox::{self, Sandbox};
+use crate::wechat::{WechatClient, WechatClock};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,10 @@ impl App {
         )
         .observed_by(crate::metrics::wechat_call);
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
+        let wechat_clock = sandbox
+            .as_ref()
+            .map(WechatClock::of_sandbox)
+            .unwrap_or_default();
         let api_keys = ApiKeys::from_config(&config.api_keys);
         let purge_every = Duration::from_secs(config.limits.purge_interval_secs);
         let jobs = Runner::new(db.clone(), &config.jobs)
@@ -102,6 +106,7 @@ impl App {
             tokens,
             sealer,
             token_sealer,
+            wechat_clock,
             state_signer,
             api_keys,
         });
@@ -203,6 +208,8 @@ pub async fn start_with(
         if !config.official_account_login.return_to.contains(&own) {
             config.official_account_login.return_to.push(own);
         }
+        // Its pages may call the JS-SDK of the Official Accounts the sandbox plays WeChat for.
+        add_own_js_sdk_domain(&mut config);
     }
     let app = App::build(config).await?;
     if let Some(sandbox) = &app.sandbox {
@@ -237,6 +244,23 @@ pub async fn start_with(
         served
     });
     Ok(Running { addr, app, handle })
+}
+
+/// Adds the service's own host (`public_url`'s) to every Official Account's JS-safe domains.
+fn add_own_js_sdk_domain(config: &mut Config) {
+    let public_url = config.public_url();
+    let Some(host) = reqwest::Url::parse(&public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
+        return;
+    };
+    for app in &mut config.apps {
+        if app.kind == crate::types::AppKind::OfficialAccount && !app.js_sdk_domains.contains(&host)
+        {
+            app.js_sdk_domains.push(host.clone());
+        }
+    }
 }
 
 /// Every `every` until shutdown: forgets rate-limit buckets of addresses gone quiet. Not a

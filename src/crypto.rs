@@ -1,6 +1,6 @@
 //! Small crypto helpers on aws-lc-rs: sealing secrets at rest, signing short values, random
 //! tokens. The primitives WeChat's protocols need too (random bytes, hex, SHA-256, constant-time
-//! comparison, AES-128-CBC) live in the WeChat client crate; those the service uses are
+//! comparison, AES-128-CBC, the JS-SDK signature) live in the WeChat client crate; those the service uses are
 //! re-exported here, so the service has one `crypto` module and there is one copy of each.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -8,7 +8,8 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 pub use wechat_client::crypto::{
-    CryptoError, aes128_cbc_encrypt, constant_time_eq, hex, random_bytes, sha256_hex,
+    CryptoError, aes128_cbc_encrypt, constant_time_eq, hex, js_sdk_signature, random_bytes,
+    sha256_hex,
 };
 
 /// A random token of 32 bytes, base64url without padding (43 characters).

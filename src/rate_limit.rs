@@ -1,6 +1,6 @@
 //! Rate limits per client address and per WeChat app, for the actions an anonymous caller can
-//! repeat: logins (each calls WeChat), state creation (each stores a row), ticket redemption and
-//! refresh. Built on `governor` (GCRA token buckets, keyed by address in a concurrent map).
+//! repeat: logins (each calls WeChat), state creation (each stores a row), ticket redemption,
+//! refresh and JS-SDK configs. Built on `governor` (GCRA token buckets, keyed by address in a concurrent map).
 //!
 //! Each instance enforces its own limits in memory: behind a load balancer with N instances an
 //! address gets up to N times the configured rate. A limit shared by all instances would need a
@@ -28,6 +28,8 @@ pub enum Action {
     Ticket,
     /// Refreshing a session.
     Refresh,
+    /// A JS-SDK config for a page (`wechatJsSdkConfig`).
+    JsSdk,
 }
 
 impl Action {
@@ -38,6 +40,7 @@ impl Action {
             Action::Authorize => "rate_limits.authorize",
             Action::Ticket => "rate_limits.ticket",
             Action::Refresh => "rate_limits.refresh",
+            Action::JsSdk => "rate_limits.js_sdk",
         }
     }
 }
@@ -60,7 +63,7 @@ struct ActionLimiter {
 /// The limiters of one instance.
 pub struct Limiter {
     enabled: bool,
-    actions: [ActionLimiter; 4],
+    actions: [ActionLimiter; 5],
     clock: DefaultClock,
 }
 
@@ -113,6 +116,7 @@ impl Limiter {
                 ActionLimiter::new(&config.authorize, app_ids),
                 ActionLimiter::new(&config.ticket, app_ids),
                 ActionLimiter::new(&config.refresh, app_ids),
+                ActionLimiter::new(&config.js_sdk, app_ids),
             ],
             clock: DefaultClock::default(),
         }
@@ -124,6 +128,7 @@ impl Limiter {
             Action::Authorize => 1,
             Action::Ticket => 2,
             Action::Refresh => 3,
+            Action::JsSdk => 4,
         }]
     }
 
@@ -192,6 +197,7 @@ mod tests {
             authorize: action,
             ticket: action,
             refresh: action,
+            js_sdk: action,
         }
     }
 

@@ -45,6 +45,11 @@ pub struct AppConfig {
     /// `messages.send_rate_per_sec`; 0: unlimited).
     #[serde(default)]
     pub message_rate_per_sec: Option<u32>,
+    /// Official Accounts: the hosts registered as JS-safe domains (JS接口安全域名) in WeChat's
+    /// console (`h5.example.com`: no scheme, port or path). `wechatJsSdkConfig` signs pages on
+    /// these hosts only. Sandbox mode adds the service's own host.
+    #[serde(default)]
+    pub js_sdk_domains: Vec<String>,
 }
 
 impl AppConfig {

@@ -82,8 +82,8 @@ pub struct Limits {
     pub pool_wait_ms: u64,
     /// Root fields that may call WeChat's server API or start a job (`wechatAccessToken`,
     /// `syncOfficialAccountFollower`, `syncOfficialAccountFollowers`, `sendWeChatMessage`,
-    /// `sendWeChatMessages`; and `recordWeChatSubscribeConsent`) allowed in one GraphQL request,
-    /// aliases included.
+    /// `sendWeChatMessages`, `wechatJsSdkConfig`; and `recordWeChatSubscribeConsent`) allowed in
+    /// one GraphQL request, aliases included.
     #[default(5)]
     pub wechat_fields_per_request: usize,
     /// A webhook push whose `timestamp` is further than this from now is refused, in seconds.
@@ -144,6 +144,8 @@ pub struct RateLimits {
     pub ticket: ActionLimit,
     /// `refreshSession`.
     pub refresh: ActionLimit,
+    /// `wechatJsSdkConfig` (a page load each: it signs with the app's shared `jsapi_ticket`).
+    pub js_sdk: ActionLimit,
 }
 
 impl Default for RateLimits {
@@ -169,6 +171,12 @@ impl Default for RateLimits {
             refresh: ActionLimit {
                 per_ip,
                 per_app: None,
+            },
+            // Every page load of an Official Account's H5 pages asks for one: twice the
+            // logins' room per address, and an app's pages may be busy.
+            js_sdk: ActionLimit {
+                per_ip: Bucket::new(200, 10.0),
+                per_app: Some(Bucket::new(5000, 500.0)),
             },
         }
     }
@@ -292,6 +300,7 @@ impl RateLimits {
             ("authorize", &self.authorize),
             ("ticket", &self.ticket),
             ("refresh", &self.refresh),
+            ("js_sdk", &self.js_sdk),
         ];
         for (name, action) in actions {
             let buckets = [("per_ip", Some(action.per_ip)), ("per_app", action.per_app)];

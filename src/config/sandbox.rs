@@ -34,6 +34,7 @@ pub fn sandbox_demo_apps() -> Vec<AppConfig> {
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
         message_rate_per_sec: None,
+        js_sdk_domains: app.js_sdk_domains,
     };
     wechat_sandbox::demo_apps().into_iter().map(app).collect()
 }

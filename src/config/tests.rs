@@ -17,6 +17,7 @@ fn secrets_never_print() {
         access_token_api: AccessTokenApi::Stable,
         follower_sync_interval_secs: None,
         message_rate_per_sec: None,
+        js_sdk_domains: Vec::new(),
     });
     let printed = format!("{c:?}");
     assert!(!printed.contains("topsecretvalue"), "{printed}");
@@ -48,6 +49,37 @@ fn the_example_config_parses_and_validates() {
     dup.apps.push(dup.apps[0].clone());
     let err = dup.finish().unwrap_err().to_string();
     assert!(err.contains("apps[2].app_id"), "{err}");
+}
+
+#[test]
+fn js_sdk_domains_are_host_names_of_official_accounts() {
+    let text = include_str!("../../config.example.toml");
+    let example = Config::from_toml(text).unwrap();
+    assert_eq!(example.apps[1].js_sdk_domains, ["h5.example.com"]);
+    let check = |i: usize, domains: &[&str]| {
+        let mut c = Config::from_toml(text).unwrap();
+        c.apps[i].js_sdk_domains = domains.iter().map(|d| (*d).to_owned()).collect();
+        c.finish().map_err(|e| e.to_string())
+    };
+    check(1, &["h5.example.com", "M.Example.com", "127.0.0.1"]).unwrap();
+    let err = check(0, &["h5.example.com"]).unwrap_err();
+    assert!(err.contains("apps[0].js_sdk_domains"), "{err}");
+    assert!(err.contains("only Official Accounts"), "{err}");
+    for bad in [
+        "https://h5.example.com",
+        "h5.example.com:8443",
+        "h5.example.com/shop",
+        "*.example.com",
+        "",
+        "h5..example.com",
+        "-h5.example.com",
+    ] {
+        let err = check(1, &["ok.example.com", bad]).unwrap_err();
+        assert!(err.contains("apps[1].js_sdk_domains[1]"), "{bad}: {err}");
+    }
+    let many: Vec<String> = (0..21).map(|i| format!("h{i}.example.com")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert!(check(1, &many).unwrap_err().contains("at most 20"));
 }
 
 #[test]
@@ -95,6 +127,7 @@ fn the_example_config_spells_out_the_default_limits() {
     assert_eq!(c.rate_limits.authorize, d.rate_limits.authorize);
     assert_eq!(c.rate_limits.ticket, d.rate_limits.ticket);
     assert_eq!(c.rate_limits.refresh, d.rate_limits.refresh);
+    assert_eq!(c.rate_limits.js_sdk, d.rate_limits.js_sdk);
     assert_eq!(c.limits.max_body_bytes, d.limits.max_body_bytes);
     assert_eq!(c.limits.logins_per_request, d.limits.logins_per_request);
     assert_eq!(c.jobs.poll_interval_ms, d.jobs.poll_interval_ms);

@@ -230,5 +230,54 @@ fn validate_server_settings(i: usize, app: &AppConfig) -> Result<(), ConfigError
             "must be at least 60",
         ));
     }
+    validate_js_sdk_domains(i, app)
+}
+
+/// JS-safe domains registered for an app's pages: at most [`MAX_JS_SDK_DOMAINS`].
+pub const MAX_JS_SDK_DOMAINS: usize = 20;
+
+/// `apps[].js_sdk_domains`: Official Accounts only, each a host name (see [`AppConfig`]).
+fn validate_js_sdk_domains(i: usize, app: &AppConfig) -> Result<(), ConfigError> {
+    if app.js_sdk_domains.is_empty() {
+        return Ok(());
+    }
+    let key = format!("apps[{i}].js_sdk_domains");
+    if app.kind != AppKind::OfficialAccount {
+        return Err(invalid(
+            key,
+            "only Official Accounts have JS-SDK pages (wx.config)",
+        ));
+    }
+    if app.js_sdk_domains.len() > MAX_JS_SDK_DOMAINS {
+        return Err(invalid(
+            key,
+            format!("at most {MAX_JS_SDK_DOMAINS} domains"),
+        ));
+    }
+    for (j, domain) in app.js_sdk_domains.iter().enumerate() {
+        if !is_host_name(domain) {
+            return Err(invalid(
+                format!("apps[{i}].js_sdk_domains[{j}]"),
+                format!(
+                    "`{}` is not a host name like h5.example.com (no scheme, port or path)",
+                    domain.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// A DNS host name (or an IPv4 address): dot-separated labels of 1-63 letters, digits and
+/// inner hyphens, 253 characters at most.
+fn is_host_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }

@@ -140,8 +140,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    wechat_access_tokens (app_id) {
+    wechat_access_tokens (app_id, kind) {
         app_id -> Text,
+        kind -> Text,
         token -> Nullable<Text>,
         token_hash -> Nullable<Text>,
         failed_hash -> Nullable<Text>,

@@ -33,8 +33,8 @@ pub const STATE_FIELDS: &[&str] = &[
     "startWebsiteLogin",
 ];
 
-/// Root fields that may call WeChat's server API (a token refresh, a follower lookup, a send),
-/// start a job, or write a user's subscribe permissions.
+/// Root fields that may call WeChat's server API (a token or ticket refresh, a follower lookup,
+/// a send), start a job, or write a user's subscribe permissions.
 pub const WECHAT_FIELDS: &[&str] = &[
     "wechatAccessToken",
     "syncOfficialAccountFollower",
@@ -43,6 +43,7 @@ pub const WECHAT_FIELDS: &[&str] = &[
     "sendWeChatMessages",
     "recordWeChatSubscribeConsent",
     "decryptMiniProgramData",
+    "wechatJsSdkConfig",
 ];
 
 /// Root fields that may exchange a phone code (paid at WeChat): `linkPhoneNumber`, and

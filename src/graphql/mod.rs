@@ -5,6 +5,7 @@ pub mod app_login;
 pub mod budget;
 pub mod error;
 pub mod federation;
+pub mod js_sdk;
 pub mod loaders;
 pub mod login;
 pub mod merge_event;
@@ -36,9 +37,9 @@ const DATE_TIME: &str = "A point in time, as an RFC 3339 string. Answers are in 
     (`2024-05-01T16:30:00+08:00` is the same instant).";
 
 /// The query root: the core (users, logins), lookups by key (federation entities included),
-/// the Official Account server side and messages. Named `Query` in the schema: a federation
-/// subgraph's SDL has no `schema { … }` block, so its roots go by the default names (and the
-/// parts merged into them by other names: `CoreQuery`, `CoreMutation`, never shown).
+/// the Official Account server side, messages and JS-SDK configs. Named `Query` in the schema:
+/// a federation subgraph's SDL has no `schema { … }` block, so its roots go by the default names
+/// (and the parts merged into them by other names: `CoreQuery`, `CoreMutation`, never shown).
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
 pub struct QueryRoot(
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     federation::FederationQuery,
     official_account::OfficialAccountQuery,
     message_fields::MessageQuery,
+    js_sdk::JsSdkQuery,
 );
 
 /// The mutation root (named `Mutation`, like the query root).
@@ -73,6 +75,7 @@ fn builder(
             federation::FederationQuery,
             official_account::OfficialAccountQuery,
             message_fields::MessageQuery,
+            js_sdk::JsSdkQuery,
         ),
         MutationRoot(
             mutation::Mutation,

@@ -120,7 +120,7 @@ impl OfficialAccountQuery {
             .await
             .map_err(gql)?;
         Ok(Some(WeChatAccessToken {
-            token: token.token,
+            token: token.secret,
             expires_at: token.expires_at.and_utc(),
         }))
     }

@@ -32,6 +32,7 @@ pub const PUBLIC_ROOT_FIELDS: &[&str] = &[
     "refreshSession",
     "logout",
     "recordWeChatSubscribeConsent",
+    "wechatJsSdkConfig",
 ];
 
 /// The registry's SDL, and the one this service publishes in its place.

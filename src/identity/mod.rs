@@ -35,7 +35,7 @@ use crate::crypto::{SecretBox, Signer};
 use crate::db::{Db, DbError, Race, Retryable};
 use crate::rate_limit::{Action, Limited, Limiter};
 use crate::types::AppKind;
-use crate::wechat::{WechatClient, WechatError};
+use crate::wechat::{WechatClient, WechatClock, WechatError};
 use access::System;
 
 pub use crate::auth::sessions::ClientInfo;
@@ -125,7 +125,7 @@ pub struct Parts {
     limiter: Limiter,
     /// Whether returning Mini Program logins may take the PostgreSQL fast path.
     fast_path: bool,
-    /// Apps' access tokens for WeChat's server API.
+    /// Apps' access tokens for WeChat's server API, and Official Accounts' `jsapi_ticket`s.
     access_tokens: server_side::wechat_token::AccessTokens,
     /// Each app's send rate for bulk messages (none: unlimited).
     send_limits: std::collections::HashMap<String, governor::DefaultDirectRateLimiter>,
@@ -151,8 +151,10 @@ pub struct Setup {
     pub tokens: TokenIssuer,
     /// Seals session keys at rest.
     pub sealer: SecretBox,
-    /// Seals apps' access tokens at rest.
+    /// Seals apps' access tokens and tickets at rest.
     pub token_sealer: SecretBox,
+    /// WeChat's clock (the sandbox's in sandbox mode).
+    pub wechat_clock: WechatClock,
     /// Signs OA web-authorization states.
     pub state_signer: Signer,
     /// The configured API keys.
@@ -180,6 +182,7 @@ impl Identity {
             setup.db.clone(),
             setup.wechat.clone(),
             setup.token_sealer,
+            setup.wechat_clock,
             settings,
         );
         let send_limits = setup

@@ -16,6 +16,7 @@ mod models_permissions;
 mod models_sessions;
 mod models_users;
 mod models_webhook_events;
+mod models_wechat_access_tokens;
 mod rules;
 mod rules_official_account;
 mod transactions;

@@ -165,7 +165,12 @@ async fn story(backend: Backend) {
     let s = &schema["data"]["__schema"];
     assert_eq!(
         names(&s["queryType"]["fields"]),
-        ["me", "officialAccountAuthorizeUrl", "orders"],
+        [
+            "me",
+            "officialAccountAuthorizeUrl",
+            "orders",
+            "wechatJsSdkConfig"
+        ],
         "{schema:#}"
     );
     let mutations = names(&s["mutationType"]["fields"]);

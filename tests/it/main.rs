@@ -22,6 +22,7 @@ mod follower_sync_crash;
 mod hardening;
 mod harness_checks;
 mod jobs;
+mod js_sdk;
 mod limits;
 mod merge;
 mod message_text;

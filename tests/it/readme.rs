@@ -67,3 +67,10 @@ async fn the_phone_walkthrough_works_pasted_as_one_block() {
     assert_eq!(user["phoneNumber"], "+8613800138000", "{answer:#}");
     assert!(user["phoneNumberVerifiedAt"].is_string(), "{answer:#}");
 }
+
+/// "JS-SDK": the demo page's config and WeChat's check of it, pasted as one block, pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdk_walkthrough_works_pasted_as_one_block() {
+    let answer = run_pasted("the demo page's config and WeChat's check of it", &[]).await;
+    assert_eq!(answer, serde_json::json!({ "ok": true }));
+}

@@ -163,18 +163,8 @@ async fn quota_errors_on_a_refresh_stop_refreshes_for_a_while(backend: Backend) 
 )]
 async fn two_instances_share_one_token_through_expiries_and_revocations() {
     let a = TestApp::start(Backend::Postgres).await;
-    let sandbox_url = format!("{}/sandbox/wechat", a.base);
-    let url = a.database_url.clone();
-    // Instances of one deployment share the key that seals secrets at rest.
-    let key = std::fs::read_to_string(a.dir.path().join("session-key-encryption.key")).unwrap();
-    let b = TestApp::start_with(Backend::Postgres, |c| {
-        c.wechat.session_key_encryption_key = Some(wechat_identity::config::Secret::new(key));
-        c.sandbox = Some(false);
-        c.apps = wechat_identity::config::sandbox_demo_apps();
-        c.database_url = Some(wechat_identity::config::Secret::new(url));
-        c.wechat.api_base_url = sandbox_url;
-    })
-    .await;
+    // Instances of one deployment share the database and the key that seals secrets at rest.
+    let b = TestApp::start_with(Backend::Postgres, a.same_deployment()).await;
     let mut openids = Vec::new();
     for i in 0..20 {
         openids.push(follower(&a, &format!("two{i}")).await);

@@ -20,6 +20,9 @@ pub struct App {
     pub webhook_token: Option<String>,
     /// The EncodingAESKey the pushes are encrypted with (compatible and safe mode).
     pub encoding_aes_key: Option<String>,
+    /// Official Accounts: the hosts registered as JS-safe domains, where pages may call
+    /// `wx.config` (`POST /js-sdk/verify` refuses pages elsewhere).
+    pub js_sdk_domains: Vec<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -29,6 +32,7 @@ impl std::fmt::Debug for App {
             .field("app_id", &self.app_id)
             .field("name", &self.name)
             .field("open_platform", &self.open_platform)
+            .field("js_sdk_domains", &self.js_sdk_domains)
             .finish_non_exhaustive()
     }
 }
@@ -52,7 +56,8 @@ pub const SAMPLE_MINI_PROGRAM: &str = "wx4f4bc4dec97d474b";
 /// platform, one unbound Mini Program, and the unbound Mini Program of WeChat's published `WXBizDataCrypt` sample
 /// ([`SAMPLE_MINI_PROGRAM`]): a code for it with the sample's `openid` and `sessionKey`
 /// (`POST /codes` overrides) lets a real login replay the sample's `encryptedData`. Each app's
-/// secret is `sandbox-secret-{appId}`.
+/// secret is `sandbox-secret-{appId}`. No app has JS-safe domains: the service in sandbox mode
+/// adds its own host to its Official Accounts'.
 pub fn demo_apps() -> Vec<App> {
     let app = |kind, id: &str, name: &str, open_platform| App {
         kind,
@@ -64,6 +69,7 @@ pub fn demo_apps() -> Vec<App> {
         webhook_token: matches!(kind, AppKind::MiniProgram | AppKind::OfficialAccount)
             .then(|| DEMO_WEBHOOK_TOKEN.into()),
         encoding_aes_key: (kind == AppKind::OfficialAccount).then(|| DEMO_ENCODING_AES_KEY.into()),
+        js_sdk_domains: Vec::new(),
     };
     vec![
         app(

@@ -13,6 +13,8 @@
 //! Official Account followers, app access tokens and the three message-sending APIs are faked
 //! too, with the pushes WeChat makes to the service's webhook (follow events, delivery results,
 //! consent popups).
+//! An Official Account's JS-SDK too: `getticket` hands out its `jsapi_ticket` (one per app
+//! until it expires), and `POST /js-sdk/verify` checks a page's `wx.config` against it.
 //! Mini Program phone numbers are faked as well: `POST /phone-codes` hands out what a
 //! `getPhoneNumber` button gives (each user has a number of their own unless the request names
 //! one), `getuserphonenumber` exchanges it. A Mini Program code of `POST /codes` is a `wx.login`:
@@ -24,11 +26,11 @@
 //!   `/cgi-bin/stable_token`, `/cgi-bin/token`, `/cgi-bin/user/get`, `/cgi-bin/user/info`,
 //!   `/cgi-bin/user/info/batchget`, `/cgi-bin/message/template/send`,
 //!   `/cgi-bin/message/subscribe/bizsend`, `/cgi-bin/message/subscribe/send`,
-//!   `/wxa/business/getuserphonenumber`, `/wxa/checksession`;
+//!   `/wxa/business/getuserphonenumber`, `/wxa/checksession`, `/cgi-bin/ticket/getticket`;
 //! - the approval pages `/connect/oauth2/authorize` and `/connect/qrconnect`;
 //! - control endpoints: `/codes`, `/phone-codes`, `/faults`, `/clock`, `/tokens`, `/stats`,
 //!   `/followers`, `/follow`, `/unfollow`, `/push`, `/templates`, `/consents`,
-//!   `/message-settings`, `/messages`.
+//!   `/message-settings`, `/messages`, `/js-sdk/verify`.
 
 mod apps;
 mod authorize;
@@ -36,6 +38,7 @@ mod codes;
 mod control;
 mod faults;
 mod followers;
+mod js_sdk;
 pub mod messages;
 mod mini_program;
 mod official_account;
@@ -60,6 +63,7 @@ use wechat_client::{AppKind, crypto};
 pub use apps::{App, DEMO_ENCODING_AES_KEY, DEMO_WEBHOOK_TOKEN, SAMPLE_MINI_PROGRAM, demo_apps};
 pub use control::{CodeRequest, FaultRequest};
 pub use followers::{AddFollowers, FollowerCalls};
+pub use js_sdk::{JsSdkVerifyRequest, TICKET_TTL, TIMESTAMP_SKEW_SECS};
 pub use messages::MessageCalls;
 pub use phone::{DEFAULT_COUNTRY_CODE, PhoneCodeRequest, PhoneNumberCalls, default_phone_number};
 pub use push::{FollowRequest, PushMode, PushRequest, Pushed};
@@ -92,6 +96,8 @@ struct SandboxApp {
     secret: String,
     /// The open platform the app is bound to, if any.
     open_platform: Option<String>,
+    /// Official Accounts: the hosts registered as JS-safe domains (lower case).
+    js_sdk_domains: Vec<String>,
 }
 
 /// A code handed out by `POST /codes` (or the approval page).
@@ -158,6 +164,8 @@ struct Inner {
     phones: phone::Phones,
     /// Current Mini Program session keys and `checksession` calls.
     sessions: session::Sessions,
+    /// Official Accounts' `jsapi_ticket`s and `getticket` calls.
+    tickets: js_sdk::Tickets,
 }
 
 /// The open platform that the sandbox's bound apps belong to.
@@ -185,6 +193,11 @@ impl Sandbox {
                         kind: a.kind,
                         secret: a.secret.clone(),
                         open_platform: a.open_platform.then(|| OPEN_PLATFORM.to_owned()),
+                        js_sdk_domains: a
+                            .js_sdk_domains
+                            .iter()
+                            .map(|d| d.to_ascii_lowercase())
+                            .collect(),
                     },
                 )
             })
@@ -203,6 +216,7 @@ impl Sandbox {
                 messages: messages::Messages::new(&apps),
                 phones: phone::Phones::default(),
                 sessions: session::Sessions::default(),
+                tickets: js_sdk::Tickets::default(),
                 apps,
             }),
         }
@@ -244,6 +258,7 @@ impl Sandbox {
                 post(phone::getuserphonenumber),
             )
             .route("/wxa/checksession", get(session::checksession))
+            .route("/cgi-bin/ticket/getticket", get(js_sdk::getticket))
             // Any call of the faked API may be answered by an injected fault instead.
             .route_layer(middleware::from_fn_with_state(
                 self.clone(),
@@ -268,6 +283,7 @@ impl Sandbox {
             .route("/consents", post(messages::record_consent))
             .route("/message-settings", post(messages::settings))
             .route("/messages", get(messages::list_messages))
+            .route("/js-sdk/verify", post(js_sdk::verify))
             .with_state(self.clone())
     }
 
@@ -289,6 +305,12 @@ impl Sandbox {
     /// The sandbox's clock: real time plus what `POST /clock` advanced.
     fn now(&self) -> Instant {
         Instant::now() + Duration::from_secs(self.inner.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// How far the sandbox clock runs ahead of the real one (`POST /clock`): the service in
+    /// sandbox mode measures WeChat's tokens and tickets by it.
+    pub fn clock_offset(&self) -> Duration {
+        Duration::from_secs(self.inner.clock_offset.load(Ordering::Relaxed))
     }
 
     /// The sandbox clock in Unix seconds.

@@ -46,6 +46,7 @@ fn codes_are_single_use_and_bound_to_their_app() {
     );
 }
 
+mod js_sdk;
 mod message_controls;
 mod messages;
 mod phone;

@@ -356,7 +356,7 @@ pub(super) struct StatsQuery {
 }
 
 /// `GET /stats?appId`: what the sandbox counted for an app (tokens; follower, message,
-/// phone-number and session-check calls).
+/// phone-number, session-check and `getticket` calls).
 pub(super) async fn stats(State(sb): State<Sandbox>, Query(q): Query<StatsQuery>) -> Response {
     Json(serde_json::json!({
         "tokens": sb.token_stats(&q.app_id),
@@ -364,6 +364,7 @@ pub(super) async fn stats(State(sb): State<Sandbox>, Query(q): Query<StatsQuery>
         "messageCalls": sb.message_calls(&q.app_id),
         "phoneNumberCalls": sb.phone_number_calls(&q.app_id),
         "checkSessionCalls": sb.check_session_calls(&q.app_id),
+        "ticketCalls": sb.ticket_calls(&q.app_id),
     }))
     .into_response()
 }

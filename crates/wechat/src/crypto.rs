@@ -1,6 +1,7 @@
 //! The crypto WeChat's protocols need, on aws-lc-rs: random bytes, hex, SHA-1 and SHA-256,
 //! constant-time comparison, the AES-128-CBC that WeChat uses for Mini Program
-//! `encryptedData`, and the HMAC-SHA256 signature of a session key (`/wxa/checksession`).
+//! `encryptedData`, the HMAC-SHA256 signature of a session key (`/wxa/checksession`) and the
+//! SHA-1 signature of a page's JS-SDK config (`wx.config`).
 //! (The webhook's AES-256-CBC is in [`crate::webhook`].)
 
 use aws_lc_rs::cipher::{
@@ -48,6 +49,15 @@ pub fn sha1_hex(data: &[u8]) -> String {
 pub fn session_signature(session_key: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, session_key.as_bytes());
     hex(hmac::sign(&key, b"").as_ref())
+}
+
+/// The signature of a page's `wx.config` (JS-SDK): lower-case hex of SHA-1 over
+/// `jsapi_ticket=…&noncestr=…&timestamp=…&url=…`, `url` being the page URL without its `#`
+/// fragment, not escaped (see [`crate::js_sdk::signed_url`]).
+pub fn js_sdk_signature(ticket: &str, nonce_str: &str, timestamp: i64, url: &str) -> String {
+    let plain =
+        format!("jsapi_ticket={ticket}&noncestr={nonce_str}&timestamp={timestamp}&url={url}");
+    sha1_hex(plain.as_bytes())
 }
 
 /// Compares two byte strings in constant time.
@@ -127,6 +137,23 @@ pub(crate) mod tests {
         assert_ne!(
             session_signature("tiihtNczf5v6AKRyjwEUhQ="),
             session_signature(SAMPLE_SESSION_KEY)
+        );
+    }
+
+    #[test]
+    fn js_sdk_signature_matches_wechats_documented_example() {
+        // The example of WeChat's JS-SDK documentation (附录1), checked with
+        // python3 -c "import hashlib;print(hashlib.sha1(b'jsapi_ticket=sM4A…&noncestr=Wm3WZYTPz0wzccnW
+        //   &timestamp=1414587457&url=http://mp.weixin.qq.com?params=value').hexdigest())"
+        let ticket = "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg";
+        assert_eq!(
+            js_sdk_signature(
+                ticket,
+                "Wm3WZYTPz0wzccnW",
+                1414587457,
+                "http://mp.weixin.qq.com?params=value"
+            ),
+            "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
         );
     }
 

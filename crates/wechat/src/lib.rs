@@ -1,6 +1,6 @@
 //! A typed client for WeChat's API: the calls the identity service makes, WeChat's errors, the
-//! crypto WeChat uses, the webhook protocol (signatures, AES, XML) and the keyword rules of
-//! template messages.
+//! crypto WeChat uses, the webhook protocol (signatures, AES, XML), the keyword rules of
+//! template messages and the JS-SDK's ticket and signature.
 //!
 //! The base URL is configurable: production points at `https://api.weixin.qq.com`, tests and
 //! sandbox mode at the sandbox (the `wechat-sandbox` crate), so the client code under test is the
@@ -12,6 +12,7 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod html;
+pub mod js_sdk;
 pub mod keywords;
 pub mod messages;
 pub mod mini_program;

@@ -1,9 +1,11 @@
-//! `wechat_access_tokens`: each app's access token, shared by every instance.
+//! `wechat_access_tokens`: what the token manager keeps for each app, shared by every
+//! instance: its access token and (Official Accounts) its `jsapi_ticket`, one row per app and
+//! [`Kept`] kind. Both are kept alike; the force-mode bookkeeping is the access token's only.
 //!
 //! A refresh is leased: an instance takes `refresh_owner`/`refreshing_until` with one
 //! conditional update ([`AccessTokenRow::lease_refresh`]), calls WeChat, and stores the token
 //! only while it still holds the lease ([`AccessTokenRow::store`]). Others wait for the stored
-//! token instead of calling WeChat themselves.
+//! token (or ticket) instead of calling WeChat themselves.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -14,13 +16,26 @@ use crate::db::{Conn, DbError};
 use crate::types::AppId;
 use crate::with_conn;
 
+crate::db::text_enum::text_enum! {
+    /// What a row keeps: a secret WeChat hands an app's server for a while.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Kept {
+        /// The app's access token for WeChat's server API (`stable_token` or `token`).
+        AccessToken = "access_token",
+        /// An Official Account's `jsapi_ticket` for JS-SDK signatures (`getticket`).
+        JsapiTicket = "jsapi_ticket",
+    }
+}
+
 /// A row of `wechat_access_tokens`.
 #[derive(Clone, Debug, Queryable)]
 #[diesel(table_name = t)]
 pub struct AccessTokenRow {
     /// The app.
     pub app_id: AppId,
-    /// The token, sealed (see `crate::crypto::SecretBox`).
+    /// What the row keeps.
+    pub kind: Kept,
+    /// The token (or ticket), sealed (see `crate::crypto::SecretBox`).
     pub token: Option<String>,
     /// SHA-256 (hex) of the token.
     pub token_hash: Option<String>,
@@ -60,17 +75,22 @@ pub struct StoredToken<'a> {
 }
 
 impl AccessTokenRow {
-    /// The app's row, if it has one.
-    pub async fn find(conn: &mut Conn, app_id: &AppId) -> Result<Option<Self>, DbError> {
-        let q = t::table.find(app_id);
+    /// The app's row of `kind`, if it has one.
+    pub async fn find(
+        conn: &mut Conn,
+        app_id: &AppId,
+        kind: Kept,
+    ) -> Result<Option<Self>, DbError> {
+        let q = t::table.find((app_id, kind));
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
-    /// Takes the refresh lease for `owner` until `until`, unless another instance holds an
-    /// unexpired one; creates the app's row on its first refresh. Whether it was taken.
+    /// Takes the refresh lease of the app's `kind` for `owner` until `until`, unless another
+    /// instance holds an unexpired one; creates the row on its first refresh. Whether it was
+    /// taken.
     pub async fn lease_refresh(
         conn: &mut Conn,
-        app_id: &AppId,
+        (app_id, kind): (&AppId, Kept),
         owner: &str,
         now: NaiveDateTime,
         until: NaiveDateTime,
@@ -78,6 +98,7 @@ impl AccessTokenRow {
         let insert = diesel::insert_into(t::table)
             .values((
                 t::app_id.eq(app_id),
+                t::kind.eq(kind),
                 t::refresh_owner.eq(owner),
                 t::refreshing_until.eq(until),
             ))
@@ -87,7 +108,7 @@ impl AccessTokenRow {
             return Ok(true);
         }
         let update = diesel::update(
-            t::table.filter(t::app_id.eq(app_id)).filter(
+            t::table.find((app_id, kind)).filter(
                 t::refreshing_until
                     .is_null()
                     .or(t::refreshing_until.lt(now)),
@@ -97,16 +118,16 @@ impl AccessTokenRow {
         Ok(with_conn!(conn, c => update.execute(c).await)? == 1)
     }
 
-    /// Stores a fresh token and releases `owner`'s lease; false (nothing stored) if the lease
-    /// was lost meanwhile.
+    /// Stores a fresh token (or ticket) and releases `owner`'s lease; false (nothing stored)
+    /// if the lease was lost meanwhile.
     pub async fn store(
         conn: &mut Conn,
-        app_id: &AppId,
+        (app_id, kind): (&AppId, Kept),
         owner: &str,
         token: &StoredToken<'_>,
     ) -> Result<bool, DbError> {
         let target = t::table
-            .filter(t::app_id.eq(app_id))
+            .find((app_id, kind))
             .filter(t::refresh_owner.eq(owner));
         let set = (
             t::token.eq(token.sealed),
@@ -136,10 +157,14 @@ impl AccessTokenRow {
     }
 
     /// Gives `owner`'s refresh lease up (the refresh failed).
-    pub async fn release(conn: &mut Conn, app_id: &AppId, owner: &str) -> Result<(), DbError> {
+    pub async fn release(
+        conn: &mut Conn,
+        (app_id, kind): (&AppId, Kept),
+        owner: &str,
+    ) -> Result<(), DbError> {
         let q = diesel::update(
             t::table
-                .filter(t::app_id.eq(app_id))
+                .find((app_id, kind))
                 .filter(t::refresh_owner.eq(owner)),
         )
         .set((
@@ -150,20 +175,16 @@ impl AccessTokenRow {
         Ok(())
     }
 
-    /// Marks the token with SHA-256 `hash` as refused by WeChat, if it is still the stored one
-    /// (a token another instance already replaced stays replaced). Whether it was.
+    /// Marks the token (or ticket) with SHA-256 `hash` as refused by WeChat, if it is still
+    /// the stored one (one another instance already replaced stays replaced). Whether it was.
     pub async fn invalidate(
         conn: &mut Conn,
-        app_id: &AppId,
+        (app_id, kind): (&AppId, Kept),
         hash: &str,
         now: NaiveDateTime,
     ) -> Result<bool, DbError> {
-        let q = diesel::update(
-            t::table
-                .filter(t::app_id.eq(app_id))
-                .filter(t::token_hash.eq(hash)),
-        )
-        .set((t::expires_at.eq(now), t::failed_hash.eq(hash)));
+        let q = diesel::update(t::table.find((app_id, kind)).filter(t::token_hash.eq(hash)))
+            .set((t::expires_at.eq(now), t::failed_hash.eq(hash)));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 }

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::wechat_token::AppToken;
+use super::wechat_token::KeptSecret;
 use crate::auth::Caller;
 use crate::config::AppConfig;
 use crate::db::models::follower_sync::{FollowerSyncRow, SyncCounts};
@@ -27,7 +27,7 @@ impl Access {
     /// The app's shared access token for another service (admin and service API keys; each
     /// hand-out is logged with the key's name). Other teams use it instead of fetching their
     /// own, which would knock ours out.
-    pub async fn wechat_access_token(&self, app_id: &str) -> Result<AppToken, IdentityError> {
+    pub async fn wechat_access_token(&self, app_id: &str) -> Result<KeptSecret, IdentityError> {
         let reader = self.reader()?;
         let name = match self.caller()? {
             Caller::ApiKey { name, .. } => name.clone(),

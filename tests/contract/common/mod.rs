@@ -114,6 +114,7 @@ impl Ctx {
             tokens,
             sealer: SecretBox::new(&[7; 32]),
             token_sealer: SecretBox::new(&[8; 32]),
+            wechat_clock: Default::default(),
             state_signer: Signer::new(&[9; 32]),
             api_keys: ApiKeys::from_config(&api_keys),
             db: db.clone(),

@@ -165,6 +165,23 @@ impl TestApp {
         self.run_jobs().await
     }
 
+    /// How another instance of this one's deployment is configured: the same database and key
+    /// for secrets at rest, the demo apps, and WeChat played by this instance's sandbox (it has
+    /// none of its own). Pass it to [`TestApp::start_with`] (then change what the test needs).
+    pub fn same_deployment(&self) -> impl FnOnce(&mut Config) + use<> {
+        let url = self.database_url.clone();
+        let key = std::fs::read_to_string(self.dir.path().join("session-key-encryption.key"))
+            .unwrap_or_else(|e| panic!("the first instance's key for secrets at rest: {e}"));
+        let sandbox_url = format!("{}/sandbox/wechat", self.base);
+        move |c: &mut Config| {
+            c.wechat.session_key_encryption_key = Some(Secret::new(key));
+            c.sandbox = Some(false);
+            c.apps = wechat_identity::config::sandbox_demo_apps();
+            c.database_url = Some(Secret::new(url));
+            c.wechat.api_base_url = sandbox_url;
+        }
+    }
+
     /// A connection to the service's database, from the harness's own pool; use it with
     /// `wechat_identity::with_conn!`.
     pub async fn db_conn(&self) -> Conn {
