@@ -40,6 +40,12 @@ pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn dedup_key(&self) -> Option<String> {
         None
     }
+
+    /// With a key: whether an [`enqueue`] that finds the job *running* asks it to run once more
+    /// when this run ends (its last look for work may have come before the work that asked for
+    /// it), instead of only returning it. For jobs that work through whatever is pending (the
+    /// webhook's events); a follower sync started twice stays one sync.
+    const RERUN_IF_ASKED_WHILE_RUNNING: bool = false;
 }
 
 /// The key `job` is stored under: `{KIND}:{dedup_key}`, or none (the job's id is its key).
@@ -57,13 +63,22 @@ pub fn key_of<J: JobSpec>(job: &J) -> Option<String> {
 pub async fn enqueue<J: JobSpec>(db: &Db, job: &J) -> Result<JobRow, DbError> {
     if let Some(key) = key_of(job) {
         let current = JobRow::find_by_key(&mut db.conn().await?, &key).await?;
-        if let Some(live) = current.filter(|j| !j.status.is_finished()) {
+        let asks_rerun =
+            |j: &JobRow| J::RERUN_IF_ASKED_WHILE_RUNNING && j.status == JobStatus::Running;
+        if let Some(live) = current.filter(|j| !j.status.is_finished() && !asks_rerun(j)) {
             return Ok(live);
         }
     }
     let payload = payload_of(job)?;
     let queued = transaction(db, async |conn: &mut Conn| -> Result<JobRow, DbError> {
-        queue_row(conn, J::KIND, key_of(job).as_deref(), &payload).await
+        queue_row(
+            conn,
+            J::KIND,
+            key_of(job).as_deref(),
+            &payload,
+            J::RERUN_IF_ASKED_WHILE_RUNNING,
+        )
+        .await
     })
     .await?;
     db.wake_jobs();
@@ -74,7 +89,15 @@ pub async fn enqueue<J: JobSpec>(db: &Db, job: &J) -> Result<JobRow, DbError> {
 /// in the same transaction exist (it is queued when they are). After the commit the caller
 /// wakes this process's runner with [`Db::wake_jobs`] (other instances hear the commit).
 pub async fn enqueue_in<J: JobSpec>(conn: &mut Conn, job: &J) -> Result<JobRow, DbError> {
-    queue_row(conn, J::KIND, key_of(job).as_deref(), &payload_of(job)?).await
+    let rerun = J::RERUN_IF_ASKED_WHILE_RUNNING;
+    queue_row(
+        conn,
+        J::KIND,
+        key_of(job).as_deref(),
+        &payload_of(job)?,
+        rerun,
+    )
+    .await
 }
 
 /// The job stored under `job`'s key, whatever its status (none for a job without a key).
@@ -105,9 +128,15 @@ async fn queue_row(
     kind: &str,
     key: Option<&str>,
     payload: &str,
+    rerun_if_running: bool,
 ) -> Result<JobRow, DbError> {
     let row = new_row(kind, key, payload, now());
     if let Some(existing) = JobRow::find_by_key_locked(conn, &row.key).await? {
+        // Locked: it cannot end between this look and the ask.
+        if rerun_if_running && existing.status == JobStatus::Running {
+            JobRow::ask_rerun(conn, &existing.id).await?;
+            return Ok(existing);
+        }
         if !existing.status.is_finished() {
             return Ok(existing);
         }
@@ -142,5 +171,6 @@ pub(crate) fn new_row(kind: &str, key: Option<&str>, payload: &str, at: NaiveDat
         created_at: at,
         updated_at: at,
         finished_at: None,
+        rerun: false,
     }
 }

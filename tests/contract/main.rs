@@ -10,6 +10,7 @@ mod admin;
 mod models_identities;
 mod models_jobs;
 mod models_jobs_queue;
+mod models_jobs_rerun;
 mod models_message_reports;
 mod models_messages;
 mod models_permissions;

@@ -70,6 +70,9 @@ pub struct JobRow {
     pub updated_at: NaiveDateTime,
     /// When it completed or failed.
     pub finished_at: Option<NaiveDateTime>,
+    /// Asked for again while it ran ([`crate::db::queue::JobSpec::RERUN_IF_ASKED_WHILE_RUNNING`]):
+    /// queued once more when this run completes.
+    pub rerun: bool,
 }
 
 /// The columns a runner sets when it is done with a run (all of them, `None` as NULL).
@@ -259,7 +262,9 @@ impl JobRow {
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
-    /// Writes how `owner`'s run ended; false (nothing written) if the lease is not `owner`'s.
+    /// Writes how `owner`'s run ended; false (nothing written) if the lease is not `owner`'s. A
+    /// run that completed a job asked for again meanwhile ([`Self::ask_rerun`]) queues it once
+    /// more, due now.
     pub async fn settle(
         conn: &mut Conn,
         id: &JobId,
@@ -268,6 +273,37 @@ impl JobRow {
     ) -> Result<bool, DbError> {
         let q =
             diesel::update(jobs::table.find(id).filter(jobs::lease_owner.eq(owner))).set(change);
+        if with_conn!(conn, c => q.execute(c).await)? != 1 {
+            return Ok(false);
+        }
+        if change.status == JobStatus::Completed {
+            let again = diesel::update(
+                jobs::table
+                    .find(id)
+                    .filter(jobs::rerun)
+                    .filter(jobs::status.eq(JobStatus::Completed)),
+            )
+            .set((
+                jobs::status.eq(JobStatus::Queued),
+                jobs::rerun.eq(false),
+                jobs::run_at.eq(change.updated_at),
+                jobs::attempts.eq(0),
+                jobs::finished_at.eq(None::<NaiveDateTime>),
+            ));
+            with_conn!(conn, c => again.execute(c).await)?;
+        }
+        Ok(true)
+    }
+
+    /// Asks the running job `id` to run once more when this run ends; false if it is not
+    /// running (any more).
+    pub async fn ask_rerun(conn: &mut Conn, id: &JobId) -> Result<bool, DbError> {
+        let q = diesel::update(
+            jobs::table
+                .find(id)
+                .filter(jobs::status.eq(JobStatus::Running)),
+        )
+        .set(jobs::rerun.eq(true));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
