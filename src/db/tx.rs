@@ -31,6 +31,14 @@ pub const RACE_CONSTRAINTS: &[(&str, &str)] = &[
         "official_account_identities_app_id_openid_key",
         "official_account_identities.app_id, official_account_identities.openid",
     ),
+    (
+        "website_identities_app_id_openid_key",
+        "website_identities.app_id, website_identities.openid",
+    ),
+    (
+        "mobile_app_identities_app_id_openid_key",
+        "mobile_app_identities.app_id, mobile_app_identities.openid",
+    ),
     ("jobs_key_key", "jobs.key"),
 ];
 

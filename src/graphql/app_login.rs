@@ -194,11 +194,7 @@ impl AppLoginMutation {
             state: input.state,
             code_verifier: input.code_verifier,
         };
-        access::public(ctx)?
-            .login_with_website(&login, &access::client_info(ctx))
-            .await
-            .map(|o| Some(AuthPayload(o)))
-            .map_err(gql)
+        super::login::state_login(ctx, crate::types::AppKind::Website, login).await
     }
 
     /// Logs a person into a mobile app with the `code` the WeChat SDK's `SendAuth` gave it. The

@@ -124,3 +124,17 @@ pub(super) async fn start(
         expires_at: start.expires_at.and_utc(),
     })
 }
+
+/// A login with a code and the state this service issued: an Official Account's web
+/// authorization, or a website's embedded QR code (`kind`).
+pub(super) async fn state_login(
+    ctx: &Context<'_>,
+    kind: crate::types::AppKind,
+    login: crate::identity::login::official_account::OfficialAccountLogin,
+) -> async_graphql::Result<Option<AuthPayload>> {
+    access::public(ctx)?
+        .login_with_state(kind, &login, &access::client_info(ctx))
+        .await
+        .map(|o| Some(AuthPayload(o)))
+        .map_err(gql)
+}

@@ -49,8 +49,8 @@ pub struct MiniProgramMutation;
 impl MiniProgramMutation {
     /// Stores the number behind a phone-button `code` on the calling user, in E.164
     /// (`phoneNumber`), verified (`phoneNumberVerifiedAt`). WeChat charges for each exchange:
-    /// the same code sent again by the same person is answered without asking WeChat twice; from
-    /// anyone else it is WECHAT_CODE_INVALID. WECHAT_QUOTA_EXHAUSTED when the app's paid quota is
+    /// the same code sent again by the same person is answered without asking WeChat twice; once
+    /// exchanged for one Mini Program identity, from anyone else it is WECHAT_CODE_INVALID. WECHAT_QUOTA_EXHAUSTED when the app's paid quota is
     /// used up. With `identity.merge_on_phone_number`, another user holding the same verified
     /// number is merged with this one (reason PHONE_NUMBER). Returns the user. NOT_FOUND when
     /// the caller has no identity in the Mini Program. One phone exchange per request;

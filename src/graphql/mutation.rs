@@ -80,11 +80,7 @@ impl Mutation {
             state: input.state,
             code_verifier: input.code_verifier,
         };
-        access::public(ctx)?
-            .login_with_official_account(&login, &access::client_info(ctx))
-            .await
-            .map(|o| Some(AuthPayload(o)))
-            .map_err(gql)
+        login::state_login(ctx, crate::types::AppKind::OfficialAccount, login).await
     }
 
     /// Redeems the one-time `ticket` that the server-driven Official Account login

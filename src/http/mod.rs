@@ -70,22 +70,8 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route(
-            "/auth/official-account/{app_id}/authorize",
-            get(oa_auth::authorize),
-        )
-        .route(
-            "/auth/official-account/{app_id}/callback",
-            get(oa_auth::callback),
-        )
-        .route(
-            "/auth/website/{app_id}/authorize",
-            get(oa_auth::website_authorize),
-        )
-        .route(
-            "/auth/website/{app_id}/callback",
-            get(oa_auth::website_callback),
-        )
+        .route("/auth/{flow}/{app_id}/authorize", get(oa_auth::authorize))
+        .route("/auth/{flow}/{app_id}/callback", get(oa_auth::callback))
         .route(
             "/wechat/{app_id}/events",
             get(webhook::verify).post(webhook::push),

@@ -80,27 +80,27 @@ fn redirect(location: &str) -> Response {
         .into_response()
 }
 
-/// `GET /auth/official-account/{appId}/authorize`.
+/// The app kind of a flow's path segment (`official-account`, `website`).
+fn flow_kind(flow: &str) -> Option<AppKind> {
+    match flow {
+        "official-account" => Some(AppKind::OfficialAccount),
+        "website" => Some(AppKind::Website),
+        _ => None,
+    }
+}
+
+/// `GET /auth/{flow}/{appId}/authorize`.
 pub(super) async fn authorize(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(app_id): Path<String>,
+    Path((flow, app_id)): Path<(String, String)>,
     Query(params): Query<AuthorizeParams>,
     headers: HeaderMap,
 ) -> Response {
-    let flow = (AppKind::OfficialAccount, app_id.as_str());
-    start(&state, peer, flow, params, &headers).await
-}
-
-/// `GET /auth/website/{appId}/authorize`.
-pub(super) async fn website_authorize(
-    State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(app_id): Path<String>,
-    Query(params): Query<AuthorizeParams>,
-    headers: HeaderMap,
-) -> Response {
-    start(&state, peer, (AppKind::Website, &app_id), params, &headers).await
+    let Some(kind) = flow_kind(&flow) else {
+        return error_page(StatusCode::NOT_FOUND, "no such login flow");
+    };
+    start(&state, peer, (kind, &app_id), params, &headers).await
 }
 
 /// Starts a server-driven login of an app of `kind`.
@@ -171,27 +171,18 @@ async fn start(
     }
 }
 
-/// `GET /auth/official-account/{appId}/callback` (WeChat redirects the browser here).
+/// `GET /auth/{flow}/{appId}/callback` (WeChat sends the browser here).
 pub(super) async fn callback(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(app_id): Path<String>,
+    Path((flow, app_id)): Path<(String, String)>,
     Query(params): Query<CallbackParams>,
     headers: HeaderMap,
 ) -> Response {
-    let flow = (AppKind::OfficialAccount, app_id.as_str());
-    finish(&state, peer, flow, params, &headers).await
-}
-
-/// `GET /auth/website/{appId}/callback` (WeChat's QR-code page sends the browser here).
-pub(super) async fn website_callback(
-    State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(app_id): Path<String>,
-    Query(params): Query<CallbackParams>,
-    headers: HeaderMap,
-) -> Response {
-    finish(&state, peer, (AppKind::Website, &app_id), params, &headers).await
+    let Some(kind) = flow_kind(&flow) else {
+        return error_page(StatusCode::NOT_FOUND, "no such login flow");
+    };
+    finish(&state, peer, (kind, &app_id), params, &headers).await
 }
 
 /// Finishes a server-driven login of an app of `kind`.

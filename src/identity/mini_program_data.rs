@@ -15,6 +15,12 @@ use crate::rate_limit::Action;
 use crate::types::AppKind;
 use crate::wechat::mini_program::{DecryptError, SESSION_KEY_INVALID, decrypt_json};
 
+/// The one answer to data that does not decrypt to WeChat's JSON with a current key, whatever
+/// went wrong inside (see [`SelfUser::decrypt_mini_program_data`]).
+pub const UNUSABLE_DATA: &str = "encryptedData and iv do not decrypt to WeChat's data with the \
+     session_key on record, which is current: the data was altered or is not from this person's \
+     session";
+
 /// `encryptedData` longer than this (base64 characters) is refused before anything else.
 pub const MAX_ENCRYPTED_DATA: usize = 8 * 1024;
 
@@ -77,7 +83,10 @@ impl SelfUser<'_> {
         match decrypt_json(&key, data.data, data.iv, app.app_id.as_str()) {
             Ok(value) => Ok(value),
             Err(e @ DecryptError::WrongApp) => Err(IdentityError::BadInput(e.to_string())),
-            Err(e) => {
+            // Bad padding and a good padding around no JSON answer alike, after the same
+            // WeChat call: telling them apart would be a padding oracle on the session_key, with
+            // which a caller could make ciphertext this mutation returns as genuine.
+            Err(DecryptError::Undecryptable | DecryptError::NotUserData) => {
                 let openid = identity.openid.as_str();
                 let checked = self
                     .access_tokens
@@ -87,10 +96,7 @@ impl SelfUser<'_> {
                     })
                     .await;
                 match checked {
-                    Ok(()) => Err(IdentityError::BadInput(format!(
-                        "{e}: the session_key on record is current, so the data was altered or \
-                         is not from this person's session"
-                    ))),
+                    Ok(()) => Err(IdentityError::BadInput(UNUSABLE_DATA.into())),
                     Err(IdentityError::Wechat(w)) if w.errcode() == Some(SESSION_KEY_INVALID) => {
                         Err(IdentityError::SessionKeyExpired)
                     }

@@ -19,7 +19,7 @@ use crate::db::models::official_account_identity::{
     OfficialAccountIdentityRow, OfficialAccountProfile, OfficialAccountSeen,
 };
 use crate::db::models::user::ProfileFill;
-use crate::types::{AppId, AppKind, IdentityId, OpenId, UnionId};
+use crate::types::{AppId, AppKind, IdentityId, OpenId, UnionId, UserId};
 use crate::wechat::official_account::OauthScope;
 
 /// One sighting of (app, openid, unionid?, profile?, follow state?).
@@ -78,7 +78,32 @@ pub enum Seen<'a> {
     },
 }
 
-impl Seen<'_> {
+impl<'a> Seen<'a> {
+    /// A website or mobile-app login as its table's row takes it (an empty profile for other
+    /// kinds, which never ask).
+    fn app_login<'b>(
+        &'b self,
+        user_id: &'b UserId,
+        unionid: Option<&'b UnionId>,
+        at: NaiveDateTime,
+    ) -> AppLogin<'b> {
+        let (nickname, avatar_url) = match self {
+            Seen::AppLogin {
+                nickname,
+                avatar_url,
+                ..
+            } => (*nickname, *avatar_url),
+            _ => (None, None),
+        };
+        AppLogin {
+            user_id,
+            unionid,
+            at,
+            nickname,
+            avatar_url,
+        }
+    }
+
     /// The kind of app this sighting belongs to.
     pub fn kind(&self) -> AppKind {
         match self {
@@ -121,10 +146,11 @@ pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, Ident
         Some(phone) => super::phone::apply(conn, user, phone, s.app_id).await?,
         None => (user, false),
     };
+    // A user this sighting created and then merged into the number's holder is no new user.
     Ok(Resolved {
         user,
+        new_user: resolved.new_user && !merged,
         merged: resolved.merged || merged,
-        ..resolved
     })
 }
 
@@ -148,18 +174,8 @@ async fn update(
             MiniProgramIdentityRow::record_login(conn, id, &login).await?;
         }
         Seen::MiniProgramPhone => {}
-        Seen::AppLogin {
-            kind,
-            nickname,
-            avatar_url,
-        } => {
-            let login = AppLogin {
-                user_id,
-                unionid,
-                at,
-                nickname: *nickname,
-                avatar_url: *avatar_url,
-            };
+        Seen::AppLogin { kind, .. } => {
+            let login = s.seen.app_login(user_id, unionid, at);
             kind.record_login(conn, id, &login).await?;
         }
         Seen::OfficialAccountLogin { scope, .. } => {
@@ -218,18 +234,8 @@ async fn insert(
             MiniProgramIdentityRow::insert(conn, &row).await?;
             return Ok(id);
         }
-        Seen::AppLogin {
-            kind,
-            nickname,
-            avatar_url,
-        } => {
-            let login = AppLogin {
-                user_id: &user_id,
-                unionid: unionid.as_ref(),
-                at,
-                nickname: *nickname,
-                avatar_url: *avatar_url,
-            };
+        Seen::AppLogin { kind, .. } => {
+            let login = s.seen.app_login(&user_id, unionid.as_ref(), at);
             kind.insert(conn, &id, (&app_id, &openid), &login).await?;
             return Ok(id);
         }

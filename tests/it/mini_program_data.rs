@@ -59,6 +59,20 @@ async fn the_published_sample_replays_through_login_and_later_decryption(backend
         .decrypt_data(token, sample::APP_ID, &altered, sample::IV)
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
+    // Data that decrypts (good padding) to something that is not WeChat's JSON gets the very
+    // same answer as data that does not decrypt at all: no padding oracle.
+    let key: [u8; 16] = STANDARD
+        .decode(sample::SESSION_KEY)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let iv: [u8; 16] = STANDARD.decode(sample::IV).unwrap().try_into().unwrap();
+    let not_json = wechat_encrypt(&key, &iv, &json!("just a string, no watermark"));
+    let other = app
+        .decrypt_data(token, sample::APP_ID, &not_json, sample::IV)
+        .await;
+    assert_eq!(error_code(&other), "BAD_USER_INPUT");
+    assert_eq!(other["errors"][0]["message"], body["errors"][0]["message"]);
     // Not base64, a bad iv, more than 8 KiB, another app's data: refused the same way.
     let huge = STANDARD.encode(vec![0u8; 8 * 1024]);
     for (data, iv) in [

@@ -251,6 +251,10 @@ async fn with_merging_on_a_verified_number_merges_the_two_users(backend: Backend
         erin["linked"]["data"]["linkPhoneNumber"]["id"],
         "{body:#}"
     );
+    assert_eq!(
+        body["data"]["loginWithMiniProgram"]["newUser"], false,
+        "the user the login made was merged away: not a new user"
+    );
     assert_eq!(app.count("merge_events").await, 2);
 }
 

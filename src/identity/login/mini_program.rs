@@ -88,9 +88,14 @@ impl Parts {
                 decrypt_user_data(&session.session_key, e.data, e.iv, app.app_id.as_str())
                     .map_err(|e| match e {
                         DecryptError::WrongApp => IdentityError::BadInput(e.to_string()),
-                        _ => IdentityError::BadInput(format!(
-                            "{e} (was it produced in this login's session?)"
-                        )),
+                        // One answer for bad padding and for no JSON: no padding oracle.
+                        DecryptError::Undecryptable | DecryptError::NotUserData => {
+                            IdentityError::BadInput(
+                                "encryptedData and iv do not decrypt to WeChat's data with this \
+                                 login's session key (was it produced in this login's session?)"
+                                    .into(),
+                            )
+                        }
                     })?,
             ),
         };

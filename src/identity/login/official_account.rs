@@ -1,5 +1,5 @@
 //! Official Account login, both ways a frontend uses web authorization:
-//! - frontend-driven: the page gets `code` + `state` and calls [`Identity::login_with_official_account`];
+//! - frontend-driven: the page gets `code` + `state` and calls [`Public::login_with_state`];
 //! - server-driven: WeChat redirects to our callback, [`Identity::complete_server_login`] records
 //!   the login and hands out a one-time ticket, which [`Identity::redeem_login_ticket`] turns into
 //!   tokens (so tokens never travel in a URL).
@@ -57,20 +57,20 @@ pub struct ServerLoginError {
 }
 
 impl Public<'_> {
-    /// Frontend-driven login with a code and the state we issued. A failure writes nothing and
-    /// leaves the state usable.
-    pub async fn login_with_official_account(
+    /// Frontend-driven login of an app of `kind` (an Official Account, or a website's embedded
+    /// QR code) with a code and the state we issued. A failure writes nothing and leaves the
+    /// state usable.
+    pub async fn login_with_state(
         &self,
+        kind: AppKind,
         input: &OfficialAccountLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        let login = self.frontend_login(AppKind::OfficialAccount, input, client);
-        crate::identity::count_login("official_account", login.await)
+        let login = self.frontend_login(kind, input, client);
+        crate::identity::count_login(kind.as_str(), login.await)
     }
 
-    /// A frontend-driven login of an app of `kind` (an Official Account, or a website's
-    /// embedded QR code) with a code and the state we issued.
-    pub(super) async fn frontend_login(
+    async fn frontend_login(
         &self,
         kind: AppKind,
         input: &OfficialAccountLogin,

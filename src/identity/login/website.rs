@@ -2,7 +2,7 @@
 //! with WeChat on their phone, and the browser comes back with a code. Two ways, like the
 //! Official Account's web authorization:
 //! - embedded (`wxLogin.js` draws the code inside the page): [`Public::start_website_login`]
-//!   hands out the state and what the script takes, [`Public::login_with_website`] logs in;
+//!   hands out the state and what the script takes, [`Public::login_with_state`] logs in;
 //! - server-driven (`/auth/website/{appId}/authorize` → WeChat's `qrconnect` page → our
 //!   callback → a one-time ticket): the same code as the Official Account's
 //!   ([`Public::server_authorize_redirect`], [`Public::complete_server_login`]).
@@ -10,10 +10,8 @@
 use chrono::NaiveDateTime;
 
 use super::oauth_state::check_code_challenge;
-use super::official_account::OfficialAccountLogin;
 use crate::config::check_return_to;
 use crate::identity::access::Public;
-use crate::identity::values::LoginOutcome;
 use crate::identity::{ClientInfo, IdentityError};
 use crate::rate_limit::Action;
 use crate::types::AppKind;
@@ -60,17 +58,5 @@ impl Public<'_> {
             state: issued.state,
             expires_at: issued.expires_at,
         })
-    }
-
-    /// Logs a person in with the code the embedded QR code sent the browser back with, and the
-    /// state from [`Self::start_website_login`]. A failure writes nothing and leaves the state
-    /// usable.
-    pub async fn login_with_website(
-        &self,
-        input: &OfficialAccountLogin,
-        client: &ClientInfo,
-    ) -> Result<LoginOutcome, IdentityError> {
-        let login = self.frontend_login(AppKind::Website, input, client);
-        crate::identity::count_login("website", login.await)
     }
 }
