@@ -5,11 +5,14 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use crate::on_both_backends;
-use crate::server_driven_login::{Flow, flow_round_trip, landing, param, redeem};
+use crate::server_driven_login::{
+    Flow, finishes_only_where_it_started, flow_round_trip, landing, param, redeem,
+};
 
 on_both_backends!(
     alice_is_one_user_in_all_four_kinds_of_app,
     the_server_driven_website_login_goes_round_trip,
+    the_website_login_finishes_only_in_the_browser_that_started_it,
     wrong_kinds_bad_states_and_used_codes_write_nothing,
 );
 
@@ -190,6 +193,49 @@ async fn the_server_driven_website_login_goes_round_trip(backend: Backend) {
     );
     assert_eq!(param(&back, "ticket"), None);
     assert_eq!(app.count("users").await, users);
+}
+
+async fn the_website_login_finishes_only_in_the_browser_that_started_it(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    finishes_only_where_it_started(&app, &WEBSITE_FLOW, (None, None)).await;
+    // A callback with a state this service never issued logs nobody in.
+    let back = flow_round_trip(&app, &WEBSITE_FLOW, None, "dave", "allow").await;
+    assert!(param(&back, "ticket").is_some(), "{back}");
+    let users = app.count("users").await;
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/auth/website/{WEBSITE}/callback?code=x&state=0123",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(app.count("users").await, users);
+    // The OA flow's route does not take a website, nor the website's an Official Account.
+    let wrong = reqwest::get(format!(
+        "{}/auth/official-account/{WEBSITE}/authorize?returnTo={}",
+        app.base,
+        landing(&app)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let wrong = reqwest::get(format!(
+        "{}/auth/website/{OA}/authorize?returnTo={}",
+        app.base,
+        landing(&app)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let unknown = reqwest::get(format!("{}/auth/elsewhere/{WEBSITE}/authorize", app.base))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
 }
 
 async fn wrong_kinds_bad_states_and_used_codes_write_nothing(backend: Backend) {

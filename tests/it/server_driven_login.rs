@@ -368,14 +368,26 @@ async fn a_ticket_expires(backend: Backend) {
 
 async fn the_login_finishes_only_in_the_browser_that_started_it(backend: Backend) {
     let app = TestApp::start(backend).await;
+    let scopes = (Some("snsapi_userinfo"), Some("snsapi_base"));
+    finishes_only_where_it_started(&app, &OA_FLOW, scopes).await;
+}
+
+/// In `flow`: a callback link handed to another browser (no cookie, another login's cookie, a
+/// forged one) logs nobody in and spends nothing. `scopes`: the attacker's and the victim's.
+pub(crate) async fn finishes_only_where_it_started(
+    app: &TestApp,
+    flow: &Flow,
+    (attacker_scope, victim_scope): (Option<&str>, Option<&str>),
+) {
     let client = browser();
     // The attacker starts a login and approves it with his own WeChat...
-    let (to_wechat, _attacker_cookie) =
-        start(&client, &start_url(&app, "snsapi_userinfo", &landing(&app))).await;
+    let start = flow_start_url(app, flow, attacker_scope, &landing(app));
+    let (to_wechat, _attacker_cookie) = start_in(&client, &start, flow).await;
     let to_callback = approve(&client, &to_wechat, "mallory").await;
     // ...and hands the callback link to the victim, whose browser has no cookie for it, or
     // only the cookie of a login of its own.
-    let (_, victim_cookie) = start(&client, &start_url(&app, "snsapi_base", &landing(&app))).await;
+    let start = flow_start_url(app, flow, victim_scope, &landing(app));
+    let (_, victim_cookie) = start_in(&client, &start, flow).await;
     for cookie in [
         None,
         Some(victim_cookie.as_str()),
