@@ -201,6 +201,16 @@ async fn a_person_sets_their_own_nickname_and_avatar(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
+    // One profile update per request: aliases do not make one request many writes.
+    let body = app
+        .gql(
+            Some(token),
+            "mutation { a: updateMyProfile(input: {nickname: \"a\"}) { id }
+                        b: updateMyProfile(input: {nickname: \"b\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     assert_eq!(app.written().await, before);
     // 64 characters (not bytes) is fine.
     let body = app
