@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::common::*;
-use crate::on_both_backends;
-use crate::server_driven_login::{
+use crate::common::flows::{
     Flow, finishes_only_where_it_started, flow_round_trip, landing, param, redeem,
 };
+use crate::common::*;
+use crate::on_both_backends;
 
 on_both_backends!(
     alice_is_one_user_in_all_four_kinds_of_app,

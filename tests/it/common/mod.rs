@@ -10,6 +10,7 @@
 //! - [`node`]: the Node.js scripts of `tests/federation` (composition, Apollo Gateway).
 
 mod db;
+pub mod flows;
 mod graphql;
 pub mod mini_program;
 pub mod node;
