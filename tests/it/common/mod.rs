@@ -7,7 +7,9 @@
 //! - [`db`]: reading the database directly (counts, the catalog, "nothing written");
 //! - [`tcp`]: raw connections from other loopback addresses, and the binary run on its own;
 //! - [`runners`]: job runners of their own on a scratch database, and [`steps`], a job to run.
-//! - [`node`]: the Node.js scripts of `tests/federation` (composition, Apollo Gateway).
+//! - [`node`]: the Node.js scripts of `tests/federation` (composition, Apollo Gateway);
+//! - [`flows`]: a browser's hops through the server-driven logins (Official Account, website);
+//! - [`mini_program`]: the phone button's codes, `encryptedData`, a user's own mutations.
 
 mod db;
 pub mod flows;
