@@ -220,15 +220,21 @@ async fn prefetch_identities(ctx: &Context<'_>, rows: &[UserRow]) -> async_graph
         look.field("edges").field("node").field(field).exists()
             || look.field("nodes").field(field).exists()
     };
-    let (mini_program, official_account) = (
-        shows("miniProgramIdentities"),
-        shows("officialAccountIdentities"),
-    );
+    let kinds: Vec<AppKind> = [
+        (AppKind::MiniProgram, "miniProgramIdentities"),
+        (AppKind::OfficialAccount, "officialAccountIdentities"),
+        (AppKind::Website, "websiteIdentities"),
+        (AppKind::MobileApp, "mobileAppIdentities"),
+    ]
+    .into_iter()
+    .filter(|(_, field)| shows(field))
+    .map(|(kind, _)| kind)
+    .collect();
     let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
     ctx.data_unchecked::<DataLoader<DbLoader>>()
         .loader()
         .0
-        .prefetch_identities(&ids, mini_program, official_account)
+        .prefetch_identities(&ids, &kinds)
         .await
         .map_err(gql)
 }

@@ -61,70 +61,40 @@ impl Related {
         Ok(UserRow::find_many(&mut self.db.conn().await?, ids).await?)
     }
 
-    /// Reads the Mini Program (`mini_program`) and Official Account (`official_account`)
-    /// identities of a page of users now, one statement each, so that the batched reads of the
-    /// page's users take them from memory, however they are batched.
+    /// Reads the identities of the `kinds` of a page of users now, one statement per kind, so
+    /// that the batched reads of the page's users take them from memory, however they are
+    /// batched.
     pub async fn prefetch_identities(
         &self,
         ids: &[UserId],
-        mini_program: bool,
-        official_account: bool,
+        kinds: &[AppKind],
     ) -> Result<(), IdentityError> {
-        if ids.is_empty() || !(mini_program || official_account) {
+        if ids.is_empty() || kinds.is_empty() {
             return Ok(());
         }
         let mut conn = self.db.conn().await?;
-        if mini_program {
-            let rows = MiniProgramIdentityRow::for_users(&mut conn, ids).await?;
-            remember(&self.1.mini_program, ids, rows, |r| &r.user_id);
-        }
-        if official_account {
-            let rows = OfficialAccountIdentityRow::for_users(&mut conn, ids).await?;
-            remember(&self.1.official_account, ids, rows, |r| &r.user_id);
+        let memo = &self.1;
+        for kind in kinds {
+            match kind {
+                AppKind::MiniProgram => {
+                    let rows = MiniProgramIdentityRow::for_users(&mut conn, ids).await?;
+                    remember(&memo.mini_program, ids, rows, |r| &r.user_id);
+                }
+                AppKind::OfficialAccount => {
+                    let rows = OfficialAccountIdentityRow::for_users(&mut conn, ids).await?;
+                    remember(&memo.official_account, ids, rows, |r| &r.user_id);
+                }
+                AppKind::Website => {
+                    let rows = WebsiteIdentityRow::for_users(&mut conn, ids).await?;
+                    remember(&memo.website, ids, rows, |r| &r.user_id);
+                }
+                AppKind::MobileApp => {
+                    let rows = MobileAppIdentityRow::for_users(&mut conn, ids).await?;
+                    remember(&memo.mobile_app, ids, rows, |r| &r.user_id);
+                }
+            }
         }
         Ok(())
-    }
-
-    /// The Mini Program identities of these users.
-    pub async fn mini_program_identities(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<MiniProgramIdentityRow>, IdentityError> {
-        let (mut rows, missing) = recall(&self.1.mini_program, ids);
-        if !missing.is_empty() {
-            let conn = &mut self.db.conn().await?;
-            rows.extend(MiniProgramIdentityRow::for_users(conn, &missing).await?);
-        }
-        Ok(rows)
-    }
-
-    /// The Official Account identities of these users.
-    pub async fn official_account_identities(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<OfficialAccountIdentityRow>, IdentityError> {
-        let (mut rows, missing) = recall(&self.1.official_account, ids);
-        if !missing.is_empty() {
-            let conn = &mut self.db.conn().await?;
-            rows.extend(OfficialAccountIdentityRow::for_users(conn, &missing).await?);
-        }
-        Ok(rows)
-    }
-
-    /// The website identities of these users.
-    pub async fn website_identities(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<WebsiteIdentityRow>, IdentityError> {
-        Ok(WebsiteIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
-    }
-
-    /// The mobile-app identities of these users.
-    pub async fn mobile_app_identities(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<MobileAppIdentityRow>, IdentityError> {
-        Ok(MobileAppIdentityRow::for_users(&mut self.db.conn().await?, ids).await?)
     }
 
     /// The kind of the configured app `app_id` (None: no such app).
@@ -171,4 +141,33 @@ impl Related {
     ) -> Result<Vec<MobileAppIdentityRow>, IdentityError> {
         Ok(MobileAppIdentityRow::for_keys(&mut self.db.conn().await?, app_ids, openids).await?)
     }
+}
+
+/// `Related`'s read of one kind's identities of some users: what was prefetched, and the rest
+/// from the database.
+macro_rules! identities_of {
+    ($($(#[$doc:meta])* $name:ident: $row:ident => $memo:ident;)+) => {
+        impl Related {$(
+            $(#[$doc])*
+            pub async fn $name(&self, ids: &[UserId]) -> Result<Vec<$row>, IdentityError> {
+                let (mut rows, missing) = recall(&self.1.$memo, ids);
+                if !missing.is_empty() {
+                    let conn = &mut self.db.conn().await?;
+                    rows.extend($row::for_users(conn, &missing).await?);
+                }
+                Ok(rows)
+            }
+        )+}
+    };
+}
+
+identities_of! {
+    /// The Mini Program identities of these users.
+    mini_program_identities: MiniProgramIdentityRow => mini_program;
+    /// The Official Account identities of these users.
+    official_account_identities: OfficialAccountIdentityRow => official_account;
+    /// The website identities of these users.
+    website_identities: WebsiteIdentityRow => website;
+    /// The mobile-app identities of these users.
+    mobile_app_identities: MobileAppIdentityRow => mobile_app;
 }

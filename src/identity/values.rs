@@ -67,6 +67,8 @@ impl NodeRow {
 pub struct Prefetched {
     pub(super) mini_program: Memo<MiniProgramIdentityRow>,
     pub(super) official_account: Memo<OfficialAccountIdentityRow>,
+    pub(super) website: Memo<WebsiteIdentityRow>,
+    pub(super) mobile_app: Memo<MobileAppIdentityRow>,
 }
 
 /// Rows read ahead, by user id.

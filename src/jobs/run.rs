@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::{Job, JobContext, JobError, JobOutcome, JobStatus, Runner};
 use crate::db::models::job::{JobChange, JobRow};
 use crate::db::models::now;
+use crate::db::{Conn, DbError, transaction};
 use crate::types::JobId;
 
 /// [`Job`] behind a pointer (its `run` returns an unnamed future, and takes its own spec).
@@ -167,10 +168,10 @@ impl Runner {
                 self.after_failure(row, every, e.to_string(), fatal, at, checkpoint)
             }
         };
-        let written = async {
-            let mut conn = self.db.conn().await?;
-            JobRow::settle(&mut conn, &row.id, token, &change).await
-        };
+        // One transaction: the end and a rerun asked for meanwhile are written together.
+        let written = transaction(&self.db, async |conn: &mut Conn| -> Result<bool, DbError> {
+            JobRow::settle(conn, &row.id, token, &change).await
+        });
         match written.await {
             Ok(true) => self.log_end(row, &ended),
             Ok(false) => {

@@ -567,6 +567,12 @@ async fn a_page_of_100_users_with_identities_costs_three_statements(backend: Bac
     assert_eq!(statements, 4);
     let (statements, _) = statements_for(&app, USERS, json!({ "first": 100 })).await;
     assert_eq!(statements, 1, "a page without identities or totalCount");
+    // Every kind of identity is read ahead the same way: one statement per kind asked for.
+    let all_kinds = "query($n: Int!) { users(first: $n) { edges { node { id
+        miniProgramIdentities { openid } officialAccountIdentities { openid }
+        websiteIdentities { openid } mobileAppIdentities { openid } } } } }";
+    let (statements, _) = statements_for(&app, all_kinds, json!({ "n": 100 })).await;
+    assert_eq!(statements, 5, "the users, then each of the four kinds");
 }
 
 async fn node_and_nodes_find_users_and_identities(backend: Backend) {
