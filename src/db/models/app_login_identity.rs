@@ -49,20 +49,15 @@ macro_rules! app_login_identity {
                 use crate::db::schema::$t as t;
                 use diesel::prelude::*;
                 use diesel_async::RunQueryDsl;
+                // One statement: a profile field WeChat did not give (`None`) is left alone.
                 let q = diesel::update(t::table.find(id)).set((
                     t::user_id.eq(login.user_id),
                     t::unionid.eq(login.unionid),
                     t::last_login_at.eq(login.at),
+                    login.nickname.map(|n| t::nickname.eq(n)),
+                    login.avatar_url.map(|a| t::avatar_url.eq(a)),
                 ));
                 crate::with_conn!(conn, c => q.execute(c).await)?;
-                if let Some(nickname) = login.nickname {
-                    let q = diesel::update(t::table.find(id)).set(t::nickname.eq(nickname));
-                    crate::with_conn!(conn, c => q.execute(c).await)?;
-                }
-                if let Some(avatar_url) = login.avatar_url {
-                    let q = diesel::update(t::table.find(id)).set(t::avatar_url.eq(avatar_url));
-                    crate::with_conn!(conn, c => q.execute(c).await)?;
-                }
                 Ok(())
             }
         }
