@@ -30,6 +30,41 @@ pub mod webhook_event;
 pub mod webhook_signed_query;
 pub mod wechat_access_token;
 
+/// What a claim of a key found (see [`claim!`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim<R> {
+    /// The key was free: the row is stored now.
+    New,
+    /// The key was taken: the row stored then.
+    Seen(R),
+}
+
+/// Stores a row unless its key is taken, in which case the stored row is found: `$insert` is the
+/// insert with `ON CONFLICT … DO NOTHING`, `$find` the read of the key. Concurrent first claims
+/// race on the key: one inserts, the others find its row (no transaction to retry). Twice at
+/// most: the stored row may be deleted (purged, released) between our insert and our read, and
+/// then the second insert succeeds. Evaluates to `Result<Claim<Row>, DbError>`.
+macro_rules! claim {
+    ($conn:expr, $insert:expr, $find:expr) => {{
+        use diesel::OptionalExtension as _;
+        let mut claimed = Err($crate::db::DbError::Query(diesel::result::Error::NotFound));
+        for _ in 0..2 {
+            let insert = $insert;
+            if $crate::with_conn!($conn, c => insert.execute(c).await)? == 1 {
+                claimed = Ok($crate::db::models::Claim::New);
+                break;
+            }
+            let find = $find;
+            if let Some(seen) = $crate::with_conn!($conn, c => find.first(c).await.optional())? {
+                claimed = Ok($crate::db::models::Claim::Seen(seen));
+                break;
+            }
+        }
+        claimed
+    }};
+}
+pub(crate) use claim;
+
 /// The current time as stored in the database (UTC, no zone).
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()

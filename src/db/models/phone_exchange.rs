@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::Claim;
 use crate::db::schema::phone_code_exchanges as p;
 use crate::db::{Conn, DbError};
 use crate::types::{AppId, OpenId};
@@ -30,35 +31,20 @@ pub struct PhoneExchangeRow {
     pub expires_at: NaiveDateTime,
 }
 
-/// What [`PhoneExchangeRow::claim`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The first submission of this code: the claim is stored, the caller exchanges it.
-    New,
-    /// Submitted before: the row stored then (its submitter, and its number once exchanged).
-    Seen(PhoneExchangeRow),
-}
-
 impl PhoneExchangeRow {
     /// Stores the claim unless the code was claimed already, in which case the stored row is
     /// returned. Concurrent first submissions race on the primary key: one inserts, the others
     /// find its row.
-    pub async fn claim(conn: &mut Conn, row: &Self) -> Result<Claim, DbError> {
-        // Twice at most: the stored row may be released or purged between our insert and our
-        // read (then the second insert succeeds).
-        for _ in 0..2 {
-            let insert = diesel::insert_into(p::table)
+    pub async fn claim(conn: &mut Conn, row: &Self) -> Result<Claim<Self>, DbError> {
+        // The stored row may be released or purged between our insert and our read.
+        super::claim!(
+            conn,
+            diesel::insert_into(p::table)
                 .values(row)
                 .on_conflict(p::code_hash)
-                .do_nothing();
-            if with_conn!(conn, c => insert.execute(c).await)? == 1 {
-                return Ok(Claim::New);
-            }
-            if let Some(seen) = Self::find(conn, &row.code_hash).await? {
-                return Ok(Claim::Seen(seen));
-            }
-        }
-        Err(DbError::Query(diesel::result::Error::NotFound))
+                .do_nothing(),
+            p::table.find(&row.code_hash)
+        )
     }
 
     /// The row of this code, if any.

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::Claim;
 use crate::db::schema::webhook_signed_queries as q;
 use crate::db::{Conn, DbError};
 use crate::types::AppId;
@@ -31,36 +32,20 @@ pub struct WebhookSignedQueryRow {
     pub expires_at: NaiveDateTime,
 }
 
-/// What [`WebhookSignedQueryRow::claim`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The first sighting of this signed query: stored now.
-    New,
-    /// Seen before: the row stored then (compare its app and body digest).
-    Seen(WebhookSignedQueryRow),
-}
-
 impl WebhookSignedQueryRow {
     /// Stores the row unless its signed query is stored already, in which case the stored row
     /// is returned. Concurrent first sightings race on the primary key: one inserts, the others
     /// find its row (no transaction to retry).
-    pub async fn claim(conn: &mut Conn, row: &Self) -> Result<Claim, DbError> {
-        // Twice at most: the stored row may be purged between our insert and our read (only
-        // once it expired, so the second insert then succeeds).
-        for _ in 0..2 {
-            let insert = diesel::insert_into(q::table)
+    pub async fn claim(conn: &mut Conn, row: &Self) -> Result<Claim<Self>, DbError> {
+        // The stored row may be purged between our insert and our read (only once it expired).
+        super::claim!(
+            conn,
+            diesel::insert_into(q::table)
                 .values(row)
                 .on_conflict((q::signature, q::push_timestamp, q::nonce))
-                .do_nothing();
-            if with_conn!(conn, c => insert.execute(c).await)? == 1 {
-                return Ok(Claim::New);
-            }
-            let find = q::table.find((&row.signature, &row.push_timestamp, &row.nonce));
-            if let Some(seen) = with_conn!(conn, c => find.first::<Self>(c).await.optional())? {
-                return Ok(Claim::Seen(seen));
-            }
-        }
-        Err(DbError::Query(diesel::result::Error::NotFound))
+                .do_nothing(),
+            q::table.find((&row.signature, &row.push_timestamp, &row.nonce))
+        )
     }
 
     /// Deletes the rows that expired before `at`; how many.

@@ -12,8 +12,9 @@ use chrono::TimeDelta;
 
 use super::PhoneNumber;
 use crate::config::AppConfig;
+use crate::db::models::Claim;
 use crate::db::models::now;
-use crate::db::models::phone_exchange::{Claim, PhoneExchangeRow};
+use crate::db::models::phone_exchange::PhoneExchangeRow;
 use crate::identity::access::System;
 use crate::identity::{IdentityError, Parts, check_code};
 use crate::types::OpenId;

@@ -17,8 +17,9 @@ use chrono::TimeDelta;
 
 use super::webhook::{PushQuery, Refused};
 use crate::config::AppConfig;
+use crate::db::models::Claim;
 use crate::db::models::now;
-use crate::db::models::webhook_signed_query::{Claim, WebhookSignedQueryRow};
+use crate::db::models::webhook_signed_query::WebhookSignedQueryRow;
 use crate::identity::access::System;
 use crate::identity::{IdentityError, Parts};
 
