@@ -21,7 +21,7 @@ use super::HttpState;
 use crate::error::{ApiError, ErrorCode};
 use crate::html::escape;
 use crate::identity::IdentityError;
-use crate::identity::login::oauth_state::browser_cookie_name;
+use crate::identity::login::oauth_state::{SERVER_FLOWS, browser_cookie_name, flow_segment};
 use crate::identity::login::official_account::{ServerLogin, ServerLoginError};
 use crate::types::AppKind;
 use crate::wechat::official_account::OauthScope;
@@ -82,11 +82,10 @@ fn redirect(location: &str) -> Response {
 
 /// The app kind of a flow's path segment (`official-account`, `website`).
 fn flow_kind(flow: &str) -> Option<AppKind> {
-    match flow {
-        "official-account" => Some(AppKind::OfficialAccount),
-        "website" => Some(AppKind::Website),
-        _ => None,
-    }
+    SERVER_FLOWS
+        .iter()
+        .find(|(segment, _)| *segment == flow)
+        .map(|(_, kind)| *kind)
 }
 
 /// `GET /auth/{flow}/{appId}/authorize`.
@@ -263,11 +262,8 @@ async fn finish(
 }
 
 /// Where the binding cookies of a flow live: only its own routes see them.
-fn cookie_path(kind: AppKind) -> &'static str {
-    match kind {
-        AppKind::Website => "/auth/website/",
-        _ => "/auth/official-account/",
-    }
+fn cookie_path(kind: AppKind) -> String {
+    format!("/auth/{}/", flow_segment(kind))
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -9,7 +9,7 @@ use crate::types::{AppKind, OpenId, UnionId};
 use crate::wechat::mini_program::{DecryptError, UserData, decrypt_user_data};
 
 use crate::identity::mini_program_data::EncryptedData;
-use crate::identity::phone::{PhoneNumber, PhoneSighting};
+use crate::identity::phone::{PhoneNumber, PhoneSighting, check_phone_code};
 
 use crate::identity::access::Public;
 use crate::identity::rules::MergeReason;
@@ -68,11 +68,7 @@ impl Parts {
             }
         };
         if let Some(phone_code) = &input.phone_code {
-            check_code(phone_code).map_err(|_| {
-                IdentityError::BadInput(
-                    "phoneCode must be 1..128 printable ASCII characters".into(),
-                )
-            })?;
+            check_phone_code(phone_code)?;
         }
         // Only well-formed logins take from the limits: each of them calls WeChat.
         self.rate_limit(Action::Login, client, Some(&input.app_id))?;

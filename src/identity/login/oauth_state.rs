@@ -198,6 +198,21 @@ impl Public<'_> {
     }
 }
 
+/// The server-driven flows, by the path segment of their routes (`/auth/{flow}/{appId}/…`).
+pub const SERVER_FLOWS: [(&str, AppKind); 2] = [
+    ("official-account", AppKind::OfficialAccount),
+    ("website", AppKind::Website),
+];
+
+/// The path segment of the server-driven flow of `kind` (an Official Account's for any kind
+/// without one of its own; those are refused by kind before any route is built).
+pub fn flow_segment(kind: AppKind) -> &'static str {
+    SERVER_FLOWS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or(SERVER_FLOWS[0].0, |(segment, _)| segment)
+}
+
 /// Checks that `scope` is one the app's kind logs in with: an Official Account's two, a
 /// website's `snsapi_login`.
 fn check_scope(kind: AppKind, scope: OauthScope) -> Result<(), IdentityError> {
@@ -240,10 +255,7 @@ impl System {
 impl Parts {
     /// Our callback URL for the server-driven flow of an app of `kind`.
     fn callback_url(&self, kind: AppKind, app_id: &str) -> String {
-        let flow = match kind {
-            AppKind::Website => "website",
-            _ => "official-account",
-        };
+        let flow = flow_segment(kind);
         format!("{}/auth/{flow}/{app_id}/callback", self.config.public_url())
     }
 

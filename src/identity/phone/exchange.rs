@@ -16,7 +16,7 @@ use crate::db::models::Claim;
 use crate::db::models::now;
 use crate::db::models::phone_exchange::PhoneExchangeRow;
 use crate::identity::access::System;
-use crate::identity::{IdentityError, Parts, check_code};
+use crate::identity::{IdentityError, Parts};
 use crate::types::OpenId;
 use crate::wechat::WechatError;
 use crate::wechat::crypto::sha256_hex;
@@ -37,17 +37,14 @@ fn not_yours(why: &str) -> IdentityError {
 
 impl Parts {
     /// The number behind `phone_code`, submitted by the identity `openid` of the Mini Program
-    /// `app`: from WeChat at most once per code (see the module docs). Bad input fails before
-    /// anything is stored.
+    /// `app`: from WeChat at most once per code (see the module docs). Callers check the code
+    /// first ([`super::check_phone_code`], before their rate limit and WeChat calls).
     pub(in crate::identity) async fn phone_number(
         &self,
         app: &AppConfig,
         openid: &OpenId,
         phone_code: &str,
     ) -> Result<PhoneNumber, IdentityError> {
-        check_code(phone_code).map_err(|_| {
-            IdentityError::BadInput("phoneCode must be 1..128 printable ASCII characters".into())
-        })?;
         let at = now();
         let claim = PhoneExchangeRow {
             code_hash: sha256_hex(phone_code.as_bytes()),

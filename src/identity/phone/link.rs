@@ -23,9 +23,7 @@ impl SelfUser<'_> {
         client: &ClientInfo,
     ) -> Result<UserRow, IdentityError> {
         let app = self.app(app_id, AppKind::MiniProgram)?;
-        crate::identity::check_code(phone_code).map_err(|_| {
-            IdentityError::BadInput("phoneCode must be 1..128 printable ASCII characters".into())
-        })?;
+        super::check_phone_code(phone_code)?;
         self.rate_limit(Action::Login, client, Some(app_id))?;
         let identity = self.own_mini_program_identity(app).await?;
         let number = self.phone_number(app, &identity.openid, phone_code).await?;

@@ -15,6 +15,14 @@ use crate::types::AppId;
 use super::IdentityError;
 use super::rules::{self, MergePair, MergeReason};
 
+/// Checks a phone code from the phone button before anything uses it: what a WeChat code is
+/// (1-128 printable ASCII characters).
+pub(in crate::identity) fn check_phone_code(phone_code: &str) -> Result<(), IdentityError> {
+    super::check_code(phone_code).map_err(|_| {
+        IdentityError::BadInput("phoneCode must be 1..128 printable ASCII characters".into())
+    })
+}
+
 /// A phone number in E.164: `+`, the country code and the national number, 8 to 15 digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PhoneNumber(String);
