@@ -10,13 +10,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::auth::jwt::KeySet;
+use crate::auth::keys::KeyStore;
 use crate::auth::{ApiKeys, TokenIssuer};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, JwtAlgorithm};
 use crate::crypto::{self, SecretBox, Signer};
 use crate::db::{Db, DbError};
 use crate::graphql::published::Published;
 use crate::http::{self, HttpState};
-use crate::identity::access::System;
 use crate::identity::{Identity, Setup};
 use crate::jobs::{BulkMessages, FollowerSync, PurgeExpired, Runner, WebhookEvents};
 use crate::wechat::sandbox::{self, Sandbox};
@@ -79,9 +80,8 @@ impl App {
         let db = Db::connect(&config.database_url(), config.database_pool_size)
             .await?
             .with_pool_wait(Duration::from_millis(config.limits.pool_wait_ms));
-        let tokens = TokenIssuer::from_config(&config.jwt, &config.data_dir)
-            .map_err(|e| StartError::Keys(e.to_string()))?;
         let master = load_master_key(&config)?;
+        let (tokens, key_store) = token_issuer(&config, &db, &master).await?;
         let sealer = SecretBox::new(&master);
         let token_sealer = SecretBox::new(&crypto::derive_key(&master, "wechat-access-token"));
         let state_signer = Signer::new(&crypto::derive_key(&master, "oauth-state"));
@@ -104,6 +104,7 @@ impl App {
             db,
             wechat,
             tokens,
+            key_store,
             sealer,
             token_sealer,
             wechat_clock,
@@ -222,11 +223,24 @@ pub async fn start_with(
         let _ = stop.send(true);
     });
     let limits = app.identity.config().limits.clone();
-    tokio::spawn(forget_idle_buckets(
-        app.identity.system(),
-        Duration::from_secs(limits.purge_interval_secs),
-        stopped.clone(),
-    ));
+    // Forgets idle rate-limit buckets; reads the signing keys again, so that a key rotated on
+    // another instance signs here too.
+    let system = app.identity.system();
+    let period = Duration::from_secs(limits.purge_interval_secs);
+    tokio::spawn(every(period, stopped.clone(), move || {
+        system.forget_idle_limits();
+        std::future::ready(())
+    }));
+    let system = app.identity.system();
+    let period = Duration::from_secs(app.identity.config().jwt.key_reload_secs);
+    tokio::spawn(every(period, stopped.clone(), move || {
+        let system = system.clone();
+        async move {
+            if let Err(e) = system.reload_signing_keys().await {
+                tracing::warn!(error = %e, "reading the signing keys failed");
+            }
+        }
+    }));
     let runner = (jobs == JobRunner::Background).then(|| app.jobs.clone().run(stopped.clone()));
     let handle = tokio::spawn(async move {
         let mut stopped = stopped;
@@ -246,6 +260,41 @@ pub async fn start_with(
     Ok(Running { addr, app, handle })
 }
 
+/// The access-token issuer: HS256 with the configured secret, or EdDSA with the keys in the
+/// database (a key file from before is imported; the first key made), and the key store.
+async fn token_issuer(
+    config: &Config,
+    db: &Db,
+    master: &[u8; 32],
+) -> Result<(TokenIssuer, Option<KeyStore>), StartError> {
+    let jwt = &config.jwt;
+    let app_kinds = config
+        .apps
+        .iter()
+        .map(|a| (a.app_id.as_str().to_owned(), a.kind))
+        .collect();
+    let (keys, store) = match (jwt.algorithm, &jwt.hs256_secret) {
+        (JwtAlgorithm::HS256, Some(secret)) => (KeySet::hs256(secret.expose().as_bytes()), None),
+        (JwtAlgorithm::HS256, None) => {
+            return Err(crate::config::invalid("jwt.hs256_secret", "missing").into());
+        }
+        (JwtAlgorithm::EdDSA, _) => {
+            let store = KeyStore::new(SecretBox::new(&crypto::derive_key(
+                master,
+                "jwt-signing-key",
+            )));
+            let retire = crate::identity::sessions::keys::retire_secs(jwt);
+            let keys = store
+                .start(db, jwt, &config.data_dir, retire)
+                .await
+                .map_err(|e| StartError::Keys(e.to_string()))?;
+            (keys, Some(store))
+        }
+    };
+    let issuer = TokenIssuer::new(jwt, config.jwt_issuer(), app_kinds, keys);
+    Ok((issuer, store))
+}
+
 /// Adds the service's own host (`public_url`'s) to every Official Account's JS-safe domains.
 fn add_own_js_sdk_domain(config: &mut Config) {
     let public_url = config.public_url();
@@ -263,21 +312,25 @@ fn add_own_js_sdk_domain(config: &mut Config) {
     }
 }
 
-/// Every `every` until shutdown: forgets rate-limit buckets of addresses gone quiet. Not a
-/// job of the runner: the buckets are this process's memory, so every instance forgets its own,
-/// on its own timer, with no lease.
-async fn forget_idle_buckets(
-    system: System,
-    every: Duration,
+/// Runs `work` every `period` (the first time one period after start) until `stopped`: this
+/// process's own chores, beside the jobs every instance shares.
+async fn every<F: Future<Output = ()> + Send>(
+    period: Duration,
     mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut work: impl FnMut() -> F + Send,
 ) {
-    let mut ticks = tokio::time::interval(every);
+    let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
     loop {
-        tokio::select! {
-            _ = ticks.tick() => system.forget_idle_limits(),
-            _ = stopped.wait_for(|stop| *stop) => return,
+        let due = tokio::select! {
+            _ = ticks.tick() => true,
+            _ = stopped.wait_for(|stop| *stop) => false,
+        };
+        if !due {
+            return;
         }
+        work().await;
     }
 }
 

@@ -347,6 +347,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Unauthenticated(m) => Self::new(ErrorCode::Unauthenticated, m),
             AuthError::Forbidden(m) => Self::new(ErrorCode::Forbidden, m),
+            AuthError::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
         }
     }
 }
@@ -355,6 +356,7 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Invalid(m) => Self::new(ErrorCode::Unauthenticated, m),
+            SessionError::Reused => Self::new(ErrorCode::Unauthenticated, e.to_string()),
             SessionError::Raced => Self::new(
                 ErrorCode::Unavailable,
                 "the refresh token is being used concurrently; try again",

@@ -30,6 +30,10 @@ pub enum Action {
     Refresh,
     /// A JS-SDK config for a page (`wechatJsSdkConfig`).
     JsSdk,
+    /// `POST /oauth2/introspect`: its second bucket is per API key, not per app.
+    Introspect,
+    /// `POST /oauth2/revoke`.
+    Revoke,
 }
 
 impl Action {
@@ -41,6 +45,16 @@ impl Action {
             Action::Ticket => "rate_limits.ticket",
             Action::Refresh => "rate_limits.refresh",
             Action::JsSdk => "rate_limits.js_sdk",
+            Action::Introspect => "rate_limits.introspect",
+            Action::Revoke => "rate_limits.revoke",
+        }
+    }
+
+    /// What the second bucket is kept per: an app, or (introspection) an API key.
+    fn subject(self) -> &'static str {
+        match self {
+            Action::Introspect => "per_key",
+            _ => "per_app",
         }
     }
 }
@@ -56,14 +70,15 @@ pub struct Limited {
 
 struct ActionLimiter {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    /// One bucket per configured app (keys never come from the caller).
+    /// One bucket per configured app, or API key for [`Action::Introspect`] (keys never come
+    /// from the caller).
     per_app: HashMap<String, DefaultDirectRateLimiter>,
 }
 
 /// The limiters of one instance.
 pub struct Limiter {
     enabled: bool,
-    actions: [ActionLimiter; 5],
+    actions: [ActionLimiter; 7],
     clock: DefaultClock,
 }
 
@@ -107,8 +122,9 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Limiter {
-    /// Limiters for `config`, with a per-app bucket for each of `app_ids`.
-    pub fn new(config: &RateLimits, app_ids: &[&str]) -> Self {
+    /// Limiters for `config`, with a per-app bucket for each of `app_ids` and a per-key one for
+    /// each API key name of `key_names`.
+    pub fn new(config: &RateLimits, app_ids: &[&str], key_names: &[&str]) -> Self {
         Self {
             enabled: config.enabled,
             actions: [
@@ -117,6 +133,8 @@ impl Limiter {
                 ActionLimiter::new(&config.ticket, app_ids),
                 ActionLimiter::new(&config.refresh, app_ids),
                 ActionLimiter::new(&config.js_sdk, app_ids),
+                ActionLimiter::new(&config.introspect, key_names),
+                ActionLimiter::new(&config.revoke, app_ids),
             ],
             clock: DefaultClock::default(),
         }
@@ -129,11 +147,14 @@ impl Limiter {
             Action::Ticket => 2,
             Action::Refresh => 3,
             Action::JsSdk => 4,
+            Action::Introspect => 5,
+            Action::Revoke => 6,
         }]
     }
 
     /// Takes one `action` for a caller at `ip` (unknown: only the per-app limit applies) on
-    /// `app_id` (unknown apps have no bucket: they are refused elsewhere).
+    /// `app_id` (unknown apps have no bucket: they are refused elsewhere; for
+    /// [`Action::Introspect`], the API key's name).
     pub fn check(
         &self,
         action: Action,
@@ -159,7 +180,7 @@ impl Limiter {
                 .map_err(|n| refuse("per_ip", n))?;
         }
         if let Some(bucket) = app_id.and_then(|id| limiter.per_app.get(id)) {
-            bucket.check().map_err(|n| refuse("per_app", n))?;
+            bucket.check().map_err(|n| refuse(action.subject(), n))?;
         }
         Ok(())
     }
@@ -198,12 +219,14 @@ mod tests {
             ticket: action,
             refresh: action,
             js_sdk: action,
+            introspect: action,
+            revoke: action,
         }
     }
 
     #[test]
     fn an_address_gets_its_burst_then_a_retry_time() {
-        let l = Limiter::new(&limits(3, 0.5), &["wxapp"]);
+        let l = Limiter::new(&limits(3, 0.5), &["wxapp"], &[]);
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..3 {
             l.check(Action::Login, Some(ip), Some("wxapp")).unwrap();
@@ -219,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_app_bucket_is_shared_by_every_address_and_ipv6_counts_per_64() {
-        let l = Limiter::new(&limits(2, 0.01), &["wxapp"]);
+        let l = Limiter::new(&limits(2, 0.01), &["wxapp"], &[]);
         for i in 0..4 {
             let ip: IpAddr = format!("2001:db8:0:{i}::1").parse().unwrap();
             l.check(Action::Authorize, Some(ip), Some("wxapp")).unwrap();
@@ -244,7 +267,7 @@ mod tests {
     fn disabled_limits_refuse_nothing() {
         let mut config = limits(1, 0.001);
         config.enabled = false;
-        let l = Limiter::new(&config, &[]);
+        let l = Limiter::new(&config, &[], &[]);
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..100 {
             l.check(Action::Login, Some(ip), None).unwrap();

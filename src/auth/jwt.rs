@@ -1,60 +1,178 @@
 //! Access tokens: EdDSA (Ed25519, published in the JWKS) by default, or HS256 by config.
+//!
+//! The keys are a [`KeySet`]: the one that signs and every one that verifies (the JWKS). With
+//! EdDSA they come from the `signing_keys` table, shared by every instance (`auth::keys`), and
+//! are replaced in place when a rotation is seen ([`TokenIssuer::replace_keys`]); with HS256 the
+//! set is the configured secret alone.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::AuthError;
-use crate::config::{JwtAlgorithm, JwtConfig};
+use crate::config::JwtConfig;
 use crate::crypto;
+use crate::types::AppKind;
 
 /// The claims of an access token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
-    /// Issuer.
+    /// Issuer: the service's public URL, or `jwt.issuer`.
     pub iss: String,
     /// Audience.
     pub aud: String,
     /// The user id at issue time (resolves to the survivor if that user is merged later).
     pub sub: String,
-    /// The session (refresh-token family member) this token was issued with.
+    /// The login (session) this token belongs to: `me.sessions`' id, ended by `endSession`.
     pub sid: String,
     /// Issued at (seconds).
     pub iat: u64,
     /// Expires at (seconds).
     pub exp: u64,
+    /// This token's own id.
+    #[serde(default)]
+    pub jti: String,
+    /// The app the login came through (none for logins before apps were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// That app's kind: `mini_program`, `official_account`, `website` or `mobile_app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_kind: Option<String>,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug)]
+pub enum VerifyError {
+    /// Its `kid` names no key this instance holds: a rotation elsewhere may have added it.
+    UnknownKey,
+    /// Anything else (tampered, expired, another issuer's, `alg: none`, malformed).
+    Invalid(AuthError),
+}
+
+impl From<VerifyError> for AuthError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::UnknownKey => AuthError::Unauthenticated("access token invalid"),
+            VerifyError::Invalid(e) => e,
+        }
+    }
+}
+
+/// One Ed25519 key: its id, public JWK and both halves for jsonwebtoken.
+pub struct Ed25519Key {
+    /// Its id: the first 16 hex digits of the public key's SHA-256.
+    pub kid: String,
+    /// The public key, base64url (the JWK's `x`).
+    pub x: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Ed25519Key {
+    /// From a PKCS#8 document (DER); `None` unless it is an Ed25519 key.
+    pub fn from_pkcs8(der: &[u8]) -> Option<Self> {
+        let pair = Ed25519KeyPair::from_pkcs8(der).ok()?;
+        let public = pair.public_key().as_ref();
+        let x = URL_SAFE_NO_PAD.encode(public);
+        Some(Self {
+            kid: crypto::sha256_hex(public)[..16].to_owned(),
+            decoding: DecodingKey::from_ed_components(&x).ok()?,
+            encoding: EncodingKey::from_ed_der(der),
+            x,
+        })
+    }
+
+    /// A new key, as PKCS#8 (DER).
+    pub fn generate() -> Vec<u8> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        Ed25519KeyPair::generate_pkcs8(&rng)
+            .expect("the system's random generator works")
+            .as_ref()
+            .to_vec()
+    }
+}
+
+/// The keys in use: the one that signs, and every one that verifies.
+pub struct KeySet {
+    algorithm: Algorithm,
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Arc<serde_json::Value>,
+}
+
+impl KeySet {
+    /// Ed25519 keys, newest first: the first signs, all verify and are published.
+    pub fn ed25519(keys: Vec<Ed25519Key>) -> Option<Self> {
+        let jwks = keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "x": k.x, "kid": k.kid, "alg": "EdDSA", "use": "sig"
+                })
+            })
+            .collect::<Vec<_>>();
+        let mut keys = keys.into_iter();
+        let first = keys.next()?;
+        let mut verifying: HashMap<_, _> = keys.map(|k| (k.kid, k.decoding)).collect();
+        verifying.insert(first.kid.clone(), first.decoding);
+        Some(Self {
+            algorithm: Algorithm::EdDSA,
+            signing_kid: first.kid,
+            signing: first.encoding,
+            verifying,
+            jwks: Arc::new(serde_json::json!({ "keys": jwks })),
+        })
+    }
+
+    /// The HS256 secret (at least 32 bytes): nothing is published.
+    pub fn hs256(secret: &[u8]) -> Self {
+        // A name for the key that gives nothing of it away.
+        let kid = format!("hs256-{}", &crypto::sha256_hex(secret)[..16]);
+        Self {
+            algorithm: Algorithm::HS256,
+            verifying: HashMap::from([(kid.clone(), DecodingKey::from_secret(secret))]),
+            signing_kid: kid,
+            signing: EncodingKey::from_secret(secret),
+            jwks: Arc::new(serde_json::json!({ "keys": [] })),
+        }
+    }
+
+    /// The key ids, the signing one first.
+    pub fn kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = vec![&self.signing_kid];
+        let mut others: Vec<&str> = self
+            .verifying
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != self.signing_kid)
+            .collect();
+        others.sort_unstable();
+        kids.extend(others);
+        kids
+    }
 }
 
 /// Signs and verifies access tokens; publishes the JWKS.
 pub struct TokenIssuer {
-    algorithm: Algorithm,
-    /// The signing key's id: every token carries it, and only tokens naming it are accepted.
-    kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: RwLock<Arc<KeySet>>,
     validation: Validation,
-    jwks: serde_json::Value,
     issuer: String,
     audience: String,
+    /// Each configured app's kind, for the `app_kind` claim.
+    app_kinds: HashMap<String, AppKind>,
     /// Access token lifetime (seconds).
     pub access_ttl_secs: u64,
     /// Refresh token lifetime (seconds).
     pub refresh_ttl_secs: u64,
     /// How long after its rotation a refresh token still refreshes (a client's retry), seconds.
     pub refresh_reuse_grace_secs: u64,
-}
-
-/// Key material could not be loaded or created.
-#[derive(Debug, thiserror::Error)]
-#[error("JWT key ({path}): {message}")]
-pub struct KeyError {
-    path: String,
-    message: String,
 }
 
 /// Seconds since the epoch.
@@ -64,279 +182,110 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl TokenIssuer {
-    /// Builds the issuer from config: the Ed25519 key from `jwt.private_key_file`, or from
-    /// `<data_dir>/jwt-ed25519.pem` (generated on first start); or the HS256 secret.
-    pub fn from_config(config: &JwtConfig, data_dir: &Path) -> Result<Self, KeyError> {
-        match config.algorithm {
-            JwtAlgorithm::HS256 => {
-                let secret = config.hs256_secret.as_ref().ok_or_else(|| KeyError {
-                    path: "jwt.hs256_secret".into(),
-                    message: "missing".into(),
-                })?;
-                let secret = secret.expose().as_bytes();
-                // A name for the key that gives nothing of it away (the secret is ≥ 32 bytes).
-                let kid = format!("hs256-{}", &crypto::sha256_hex(secret)[..16]);
-                Ok(Self::build(
-                    config,
-                    Algorithm::HS256,
-                    kid,
-                    EncodingKey::from_secret(secret),
-                    DecodingKey::from_secret(secret),
-                    serde_json::json!({ "keys": [] }),
-                ))
-            }
-            JwtAlgorithm::EdDSA => {
-                let path = config
-                    .private_key_file
-                    .clone()
-                    .unwrap_or_else(|| data_dir.join("jwt-ed25519.pem"));
-                let err = |message: String| KeyError {
-                    path: path.display().to_string(),
-                    message,
-                };
-                let der = if path.exists() {
-                    let pem = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-                    pem_to_der(&pem)
-                        .ok_or_else(|| err("not a PEM \"PRIVATE KEY\" (PKCS#8)".into()))?
-                } else if config.private_key_file.is_some() {
-                    return Err(err("file does not exist".into()));
-                } else {
-                    let rng = aws_lc_rs::rand::SystemRandom::new();
-                    let doc = Ed25519KeyPair::generate_pkcs8(&rng)
-                        .map_err(|_| err("key generation failed".into()))?;
-                    let der = doc.as_ref().to_vec();
-                    crate::fs::write_private(&path, &der_to_pem(&der))
-                        .map_err(|e| err(e.to_string()))?;
-                    tracing::info!(path = %path.display(), "generated a new Ed25519 JWT signing key");
-                    der
-                };
-                let pair = Ed25519KeyPair::from_pkcs8(&der)
-                    .map_err(|_| err("not an Ed25519 PKCS#8 key".into()))?;
-                let public = pair.public_key().as_ref().to_vec();
-                let x = URL_SAFE_NO_PAD.encode(&public);
-                let kid = crypto::sha256_hex(&public)[..16].to_owned();
-                let decoding =
-                    DecodingKey::from_ed_components(&x).map_err(|e| err(e.to_string()))?;
-                let jwks = serde_json::json!({ "keys": [{
-                    "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"
-                }]});
-                Ok(Self::build(
-                    config,
-                    Algorithm::EdDSA,
-                    kid,
-                    EncodingKey::from_ed_der(&der),
-                    decoding,
-                    jwks,
-                ))
-            }
-        }
-    }
+/// Seconds of clock difference allowed between us and whoever checks a token's times.
+pub const LEEWAY_SECS: u64 = 30;
 
-    fn build(
+impl TokenIssuer {
+    /// An issuer of tokens with `iss` = `issuer`, signing and verifying with `keys`.
+    pub fn new(
         config: &JwtConfig,
-        algorithm: Algorithm,
-        kid: String,
-        encoding: EncodingKey,
-        decoding: DecodingKey,
-        jwks: serde_json::Value,
+        issuer: String,
+        app_kinds: HashMap<String, AppKind>,
+        keys: KeySet,
     ) -> Self {
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&config.issuer]);
+        let mut validation = Validation::new(keys.algorithm);
+        validation.set_issuer(&[&issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
         Self {
-            algorithm,
-            kid,
-            encoding,
-            decoding,
+            keys: RwLock::new(Arc::new(keys)),
             validation,
-            jwks,
-            issuer: config.issuer.clone(),
+            issuer,
             audience: config.audience.clone(),
+            app_kinds,
             access_ttl_secs: config.access_ttl_secs,
             refresh_ttl_secs: config.refresh_ttl_secs,
             refresh_reuse_grace_secs: config.refresh_reuse_grace_secs,
         }
     }
 
-    /// Signs an access token for `user_id` in session `session_id`.
-    pub fn issue(&self, user_id: &str, session_id: &str) -> String {
+    /// The keys in use now.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().expect("key lock").clone()
+    }
+
+    /// Signs and verifies with `keys` from now on (a rotation seen, a key retired). A set of
+    /// another algorithm is refused: the algorithm is the configuration's.
+    pub fn replace_keys(&self, keys: KeySet) {
+        if keys.algorithm == self.validation.algorithms[0] {
+            *self.keys.write().expect("key lock") = Arc::new(keys);
+        }
+    }
+
+    /// The `iss` of our tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs an access token for `user_id` in the login `login` (its `sid`), which came
+    /// through `app_id`.
+    pub fn issue(&self, user_id: &str, login: &str, app_id: Option<&str>) -> String {
         let now = unix_now();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: user_id.to_owned(),
-            sid: session_id.to_owned(),
+            sid: login.to_owned(),
             iat: now,
             exp: now + self.access_ttl_secs,
+            jti: uuid::Uuid::now_v7().to_string(),
+            app_id: app_id.map(str::to_owned),
+            app_kind: app_id
+                .and_then(|a| self.app_kinds.get(a))
+                .map(|k| k.as_str().to_owned()),
         };
-        let mut header = Header::new(self.algorithm);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
+        let keys = self.keys();
+        let mut header = Header::new(keys.algorithm);
+        header.kid = Some(keys.signing_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &keys.signing)
             .expect("signing with a loaded key cannot fail")
     }
 
     /// Verifies the key id, signature, algorithm, issuer, audience and expiry.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        let kid = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|header| header.kid);
-        if kid.as_deref() != Some(self.kid.as_str()) {
-            tracing::debug!("access token without our key id rejected");
-            return Err(AuthError::Unauthenticated("access token invalid"));
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let invalid = || VerifyError::Invalid(AuthError::Unauthenticated("access token invalid"));
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let keys = self.keys();
+        // The header's algorithm must be ours before any key is chosen: an HS256 token "signed"
+        // with our public key, or `none`, never reaches a key.
+        if header.alg != keys.algorithm {
+            return Err(invalid());
         }
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+        let Some(kid) = header.kid else {
+            return Err(invalid());
+        };
+        let Some(key) = keys.verifying.get(&kid) else {
+            return Err(VerifyError::UnknownKey);
+        };
+        jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 tracing::debug!(error = %e, "access token rejected");
-                match e.kind() {
+                VerifyError::Invalid(match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                         AuthError::Unauthenticated("access token expired")
                     }
                     _ => AuthError::Unauthenticated("access token invalid"),
-                }
+                })
             })
     }
 
-    /// The JSON Web Key Set with the public key (empty with HS256).
-    pub fn jwks(&self) -> &serde_json::Value {
-        &self.jwks
+    /// The JSON Web Key Set with the public keys (empty with HS256).
+    pub fn jwks(&self) -> Arc<serde_json::Value> {
+        self.keys().jwks.clone()
     }
-}
-
-fn der_to_pem(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
-}
-
-fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    let body = pem
-        .split("-----BEGIN PRIVATE KEY-----")
-        .nth(1)?
-        .split("-----END PRIVATE KEY-----")
-        .next()?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(b64).ok()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn issuer(dir: &Path) -> TokenIssuer {
-        TokenIssuer::from_config(&JwtConfig::default(), dir).unwrap()
-    }
-
-    #[test]
-    fn generated_key_is_kept_and_tokens_verify() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = issuer(dir.path());
-        let token = a.issue("user-1", "sess-1");
-        // A second start loads the same key: old tokens still verify.
-        let b = issuer(dir.path());
-        assert_eq!(b.verify(&token).unwrap().sub, "user-1");
-        assert_eq!(a.jwks(), b.jwks());
-    }
-
-    #[test]
-    fn a_configured_key_file_is_used_and_a_missing_one_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let path = dir.path().join("configured.pem");
-        crate::fs::write_private(&path, &der_to_pem(doc.as_ref())).unwrap();
-        let config = JwtConfig {
-            private_key_file: Some(path.clone()),
-            ..JwtConfig::default()
-        };
-        let a = TokenIssuer::from_config(&config, &dir.path().join("elsewhere")).unwrap();
-        let public = Ed25519KeyPair::from_pkcs8(doc.as_ref())
-            .unwrap()
-            .public_key()
-            .as_ref()
-            .to_vec();
-        assert_eq!(a.jwks()["keys"][0]["x"], URL_SAFE_NO_PAD.encode(&public));
-        assert!(
-            !dir.path().join("elsewhere").exists(),
-            "no key generated when one is configured"
-        );
-        let missing = JwtConfig {
-            private_key_file: Some(dir.path().join("nope.pem")),
-            ..JwtConfig::default()
-        };
-        let err = TokenIssuer::from_config(&missing, dir.path())
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("nope.pem"), "{err}");
-    }
-
-    #[test]
-    fn tampered_and_unsigned_tokens_fail() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = issuer(dir.path());
-        let token = a.issue("user-1", "sess-1");
-        let mut parts: Vec<&str> = token.split('.').collect();
-        let forged_claims = URL_SAFE_NO_PAD.encode(
-            serde_json::to_vec(&serde_json::json!({"iss":"wechat-identity","aud":"wechat-identity","sub":"admin","sid":"x","iat":1,"exp":9999999999u64})).unwrap(),
-        );
-        parts[1] = &forged_claims;
-        assert!(a.verify(&parts.join(".")).is_err());
-        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let unsigned = format!("{none_header}.{forged_claims}.");
-        assert!(a.verify(&unsigned).is_err());
-        let other = issuer(tempfile::tempdir().unwrap().path());
-        assert!(
-            other.verify(&token).is_err(),
-            "a token signed by another key verifies"
-        );
-    }
-
-    /// Re-signs `token`'s header and claims with the issuer's own key but a header of our
-    /// choosing, so only the `kid` check can refuse it.
-    fn resigned(a: &TokenIssuer, token: &str, kid: Option<&str>) -> String {
-        let claims = a.verify(token).unwrap();
-        let mut header = Header::new(a.algorithm);
-        header.kid = kid.map(str::to_owned);
-        jsonwebtoken::encode(&header, &claims, &a.encoding).unwrap()
-    }
-
-    #[test]
-    fn tokens_must_name_our_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = issuer(dir.path());
-        let token = a.issue("user-1", "sess-1");
-        let good = resigned(&a, &token, Some(&a.kid.clone()));
-        assert_eq!(a.verify(&good).unwrap().sub, "user-1");
-        assert!(a.verify(&resigned(&a, &token, None)).is_err(), "no kid");
-        assert!(
-            a.verify(&resigned(&a, &token, Some("someone-elses-key")))
-                .is_err(),
-            "unknown kid"
-        );
-        let hs = TokenIssuer::from_config(
-            &JwtConfig {
-                algorithm: JwtAlgorithm::HS256,
-                hs256_secret: Some(crate::config::Secret::new("x".repeat(40))),
-                ..JwtConfig::default()
-            },
-            dir.path(),
-        )
-        .unwrap();
-        let token = hs.issue("user-2", "sess-2");
-        assert_eq!(hs.verify(&token).unwrap().sub, "user-2");
-        assert!(hs.verify(&resigned(&hs, &token, None)).is_err());
-        assert!(
-            !hs.kid.contains(&"x".repeat(8)),
-            "the kid gives nothing away"
-        );
-    }
-}
+mod tests;

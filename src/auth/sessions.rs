@@ -19,7 +19,7 @@ use crate::db::models::session::{NewSession, SessionRow};
 use crate::db::models::user::UserRow;
 use crate::db::transaction;
 use crate::db::{Conn, Db, DbError, Race, Retryable};
-use crate::types::{SessionId, UserId};
+use crate::types::{AppId, SessionId, UserId};
 
 /// What a client learns about the caller's connection (stored with the session).
 #[derive(Clone, Debug, Default)]
@@ -41,7 +41,7 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     /// Its lifetime in seconds.
     pub refresh_expires_in: u64,
-    /// The session id (the JWT's `sid`).
+    /// The session id (of the refresh token).
     pub session_id: SessionId,
 }
 
@@ -51,6 +51,9 @@ pub enum SessionError {
     /// The refresh token is unknown, expired, revoked, or was already used.
     #[error("{0}")]
     Invalid(&'static str),
+    /// A rotated refresh token was presented again: its whole login is revoked.
+    #[error("refresh token already used; the session has been revoked")]
+    Reused,
     /// A concurrent refresh with the same token rotated it first; run again to see its outcome.
     #[error("refresh token rotated concurrently")]
     Raced,
@@ -65,7 +68,7 @@ impl Retryable for SessionError {
             // Another refresh rotated the token between our read and our write.
             SessionError::Raced => Some(Race::Serialization),
             SessionError::Db(e) => e.race(),
-            SessionError::Invalid(_) => None,
+            SessionError::Invalid(_) | SessionError::Reused => None,
         }
     }
 }
@@ -99,10 +102,19 @@ impl PendingSession {
         }
     }
 
-    /// The tokens for the client, once the session is stored for `user_id`.
-    pub fn into_tokens(self, issuer: &TokenIssuer, user_id: &UserId) -> IssuedTokens {
+    /// The tokens for the client, once the session is stored for `user_id` in the login
+    /// `family` (the access token's `sid`; a new login's is the session's own id), which came
+    /// through `app_id`.
+    pub fn into_tokens(
+        self,
+        issuer: &TokenIssuer,
+        user_id: &UserId,
+        family: Option<&SessionId>,
+        app_id: Option<&AppId>,
+    ) -> IssuedTokens {
+        let login = family.unwrap_or(&self.id);
         IssuedTokens {
-            access_token: issuer.issue(user_id.as_str(), self.id.as_str()),
+            access_token: issuer.issue(user_id.as_str(), login.as_str(), app_id.map(AppId::as_str)),
             expires_in: issuer.access_ttl_secs,
             refresh_token: self.refresh_token,
             refresh_expires_in: issuer.refresh_ttl_secs,
@@ -111,13 +123,13 @@ impl PendingSession {
     }
 }
 
-/// Starts a session for `user_id` (a new family unless `family` is given) inside the caller's
-/// transaction and signs its access token.
+/// Starts a session for `user_id` (a new family unless `family` is given), which came through
+/// `app_id`, inside the caller's transaction and signs its access token.
 pub async fn create(
     conn: &mut Conn,
     issuer: &TokenIssuer,
     user_id: &UserId,
-    family: Option<&SessionId>,
+    (family, app_id): (Option<&SessionId>, Option<&AppId>),
     client: &ClientInfo,
 ) -> Result<IssuedTokens, DbError> {
     let pending = PendingSession::generate(issuer);
@@ -133,10 +145,11 @@ pub async fn create(
             created_at: pending.created_at,
             user_agent: client.user_agent.as_deref(),
             ip: ip.as_deref(),
+            app_id,
         },
     )
     .await?;
-    Ok(pending.into_tokens(issuer, user_id))
+    Ok(pending.into_tokens(issuer, user_id, family, app_id))
 }
 
 /// Live sessions one login may fork into through retries within the grace window.
@@ -192,7 +205,8 @@ pub async fn refresh(
             let user = UserRow::find_live(conn, &session.user_id)
                 .await?
                 .ok_or(SessionError::Invalid("refresh token invalid"))?;
-            let tokens = create(conn, issuer, &user.id, Some(&session.family), client).await?;
+            let login = (Some(&session.family), session.app_id.as_ref());
+            let tokens = create(conn, issuer, &user.id, login, client).await?;
             // A retry within the grace window gets a sibling in the same login; the token it
             // presented stays rotated.
             if !retry
@@ -211,9 +225,7 @@ pub async fn refresh(
             tracing::warn!(
                 "a rotated refresh token was presented again; its session family is revoked"
             );
-            Err(SessionError::Invalid(
-                "refresh token already used; the session has been revoked",
-            ))
+            Err(SessionError::Reused)
         }
     }
 }
@@ -231,13 +243,32 @@ pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> 
     .await
 }
 
-/// Ends every session of a user (and of users merged into it). Returns how many were active.
+/// Ends every session of a user (and of users merged into it). Returns how many logins were
+/// active.
 pub async fn logout_everywhere(db: &Db, user_id: &UserId) -> Result<usize, SessionError> {
     transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(user) = UserRow::find_live(conn, user_id).await? else {
             return Ok(0);
         };
         Ok(SessionRow::revoke_user(conn, &user.id, now()).await?)
+    })
+    .await
+}
+
+/// Ends `user_id`'s login `family` (every session of it). `None` when no such login of that
+/// user exists (another user's is not told apart from none); otherwise whether it was active.
+pub async fn end_login(
+    db: &Db,
+    user_id: &UserId,
+    family: &SessionId,
+) -> Result<Option<bool>, SessionError> {
+    transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
+        match SessionRow::find(conn, family.as_str()).await? {
+            Some(first) if first.family == *family && first.user_id == *user_id => Ok(Some(
+                SessionRow::revoke_family(conn, family, now()).await? > 0,
+            )),
+            _ => Ok(None),
+        }
     })
     .await
 }

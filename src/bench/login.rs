@@ -1,7 +1,7 @@
-//! `wechat-identity bench`: concurrent `loginWithMiniProgram` and `loginWithOfficialAccount`
+//! `wechat-identity bench`: concurrent `loginWithMiniProgram`, `me` and `loginWithOfficialAccount`
 //! calls over HTTP against a service running in this process with the in-process sandbox, on a
-//! fresh database per backend. Prints logins/s, p50/p99 latency, and WeChat calls and DB
-//! transactions per login.
+//! fresh database per backend. Prints calls/s, p50/p99 latency, and WeChat calls and DB
+//! transactions per call.
 
 use super::*;
 
@@ -28,10 +28,42 @@ pub struct BenchArgs {
 
 const OA_LOGIN: &str = "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) { accessToken refreshToken newUser user { id } } }";
 
+/// Users whose access tokens the `me` phase reads with (each read again and again, as a
+/// client does within its token's life).
+const ME_READERS: usize = 200;
+
+/// `{ me { id } }` calls, `args.logins` of them, spread over [`ME_READERS`] users' access tokens
+/// (logged in here, one after another, before the phase).
+async fn me_reads(
+    client: &reqwest::Client,
+    endpoint: &str,
+    args: &BenchArgs,
+    issue: &impl Fn(usize) -> Result<Login, String>,
+) -> Result<Vec<Login>, String> {
+    let mut tokens = Vec::new();
+    for i in 0..ME_READERS.min(args.users) {
+        let answer = send_json(client.post(endpoint).json(&issue(i)?.body)).await?;
+        let token = answer["data"]["loginWithMiniProgram"]["accessToken"]
+            .as_str()
+            .ok_or_else(|| format!("login for the me phase failed: {answer}"))?;
+        tokens.push(token.to_owned());
+    }
+    Ok((0..args.logins)
+        .map(|i| {
+            Login::as_user(
+                "{ me { id } }",
+                "me",
+                "id",
+                tokens[i % tokens.len()].clone(),
+            )
+        })
+        .collect())
+}
+
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     println!(
-        "bench: loginWithMiniProgram and loginWithOfficialAccount over HTTP, {} concurrent clients, {} users, {} returning logins",
+        "bench: loginWithMiniProgram, `me` and loginWithOfficialAccount over HTTP, {} concurrent clients, {} users, {} returning logins",
         args.concurrency, args.users, args.logins
     );
     for database in &args.databases {
@@ -73,6 +105,9 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
     phase.print(backend, "MP returning");
+    let me_reads = me_reads(&client, &endpoint, args, &issue).await?;
+    let phase = Phase::run(&client, &endpoint, me_reads, args.concurrency).await;
+    phase.print(backend, "me (user token)");
 
     // Official Account: new people with snsapi_userinfo (code exchange + /sns/userinfo), then
     // returning ones with the silent snsapi_base. States are issued beforehand, as
@@ -83,6 +118,7 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
         async move {
             let start = identity
                 .access(None)
+                .await
                 .public()
                 .map_err(|e| e.to_string())?
                 .official_account_authorize_url(
@@ -109,6 +145,8 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
             Ok::<_, String>(Login {
                 body: serde_json::json!({ "query": OA_LOGIN, "variables": { "input": { "appId": OA, "code": code, "state": state } } }),
                 field: "loginWithOfficialAccount",
+                bearer: None,
+                expect: "accessToken",
             })
         }
     };

@@ -254,7 +254,7 @@ pub async fn run(args: MessageBenchArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     running.handle.abort();
-    let access = running.app.identity.access(None);
+    let access = running.app.identity.access(None).await;
     let public = access.public().map_err(|e| e.to_string())?;
     let probes = (0..args.db.pool_size).map(|_| public.ping());
     futures_util::future::join_all(probes).await;

@@ -67,6 +67,28 @@ pub(crate) async fn send_json(
 pub(crate) struct Login {
     body: serde_json::Value,
     field: &'static str,
+    /// A user's access token sent as `Authorization: Bearer …` (none for a login).
+    bearer: Option<String>,
+    /// What `data.{field}` must hold as a string for the call to count as answered.
+    expect: &'static str,
+}
+
+impl Login {
+    /// A prepared call of `query` (a mutation or query without variables) as the user holding
+    /// `access_token`; answered when `data.{field}.{expect}` is a string.
+    pub(crate) fn as_user(
+        query: &str,
+        field: &'static str,
+        expect: &'static str,
+        access_token: String,
+    ) -> Self {
+        Self {
+            body: serde_json::json!({ "query": query }),
+            field,
+            bearer: Some(access_token),
+            expect,
+        }
+    }
 }
 
 /// A Mini Program login with this code.
@@ -74,6 +96,8 @@ pub(crate) fn mp_login(code: String) -> Login {
     Login {
         body: serde_json::json!({ "query": MP_LOGIN, "variables": { "input": { "appId": APP, "code": code } } }),
         field: "loginWithMiniProgram",
+        bearer: None,
+        expect: "accessToken",
     }
 }
 
@@ -135,10 +159,14 @@ impl Phase {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(login) = codes.get(i) else { break };
                     let t = Instant::now();
-                    let ok = match client.post(&endpoint).json(&login.body).send().await {
+                    let mut request = client.post(&endpoint).json(&login.body);
+                    if let Some(token) = &login.bearer {
+                        request = request.bearer_auth(token);
+                    }
+                    let ok = match request.send().await {
                         Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|v| {
                             v.get("errors").is_none()
-                                && v["data"][login.field]["accessToken"].is_string()
+                                && v["data"][login.field][login.expect].is_string()
                         }),
                         Err(_) => false,
                     };
@@ -178,7 +206,7 @@ impl Phase {
                 .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         };
         println!(
-            "{backend:8} {name:17} {:6} logins {:5} errors in {:6.2}s: {:8.0} logins/s  p50 {:6.2} ms  p99 {:6.2} ms  per login: {:.2} WeChat calls, {:.2} DB transactions",
+            "{backend:8} {name:17} {:6} calls {:5} errors in {:6.2}s: {:8.0} calls/s  p50 {:6.2} ms  p99 {:6.2} ms  per call: {:.2} WeChat calls, {:.2} DB transactions",
             self.latencies.len(),
             self.errors,
             self.elapsed.as_secs_f64(),

@@ -146,6 +146,10 @@ pub struct RateLimits {
     pub refresh: ActionLimit,
     /// `wechatJsSdkConfig` (a page load each: it signs with the app's shared `jsapi_ticket`).
     pub js_sdk: ActionLimit,
+    /// `POST /oauth2/introspect`; `per_app` is the bucket of each API key.
+    pub introspect: ActionLimit,
+    /// `POST /oauth2/revoke`.
+    pub revoke: ActionLimit,
 }
 
 impl Default for RateLimits {
@@ -177,6 +181,16 @@ impl Default for RateLimits {
             js_sdk: ActionLimit {
                 per_ip: Bucket::new(200, 10.0),
                 per_app: Some(Bucket::new(5000, 500.0)),
+            },
+            // A gateway asks for each call it forwards unless it caches the answers: room for
+            // a busy one per key, from one address or a few.
+            introspect: ActionLimit {
+                per_ip: Bucket::new(1000, 200.0),
+                per_app: Some(Bucket::new(1000, 200.0)),
+            },
+            revoke: ActionLimit {
+                per_ip,
+                per_app: None,
             },
         }
     }
@@ -301,6 +315,8 @@ impl RateLimits {
             ("ticket", &self.ticket),
             ("refresh", &self.refresh),
             ("js_sdk", &self.js_sdk),
+            ("introspect", &self.introspect),
+            ("revoke", &self.revoke),
         ];
         for (name, action) in actions {
             let buckets = [("per_ip", Some(action.per_ip)), ("per_app", action.per_app)];

@@ -82,9 +82,9 @@ pub struct JwtConfig {
     /// Signing algorithm.
     #[default(JwtAlgorithm::EdDSA)]
     pub algorithm: JwtAlgorithm,
-    /// `iss` claim.
-    #[default("wechat-identity")]
-    pub issuer: String,
+    /// `iss` claim and the discovery document's `issuer`; unset: the public URL
+    /// ([`Config::jwt_issuer`]).
+    pub issuer: Option<String>,
     /// `aud` claim.
     #[default("wechat-identity")]
     pub audience: String,
@@ -98,7 +98,20 @@ pub struct JwtConfig {
     /// retrying) gets fresh tokens of the same login instead of revoking it.
     #[default(5)]
     pub refresh_reuse_grace_secs: u64,
-    /// PKCS#8 PEM file with the Ed25519 private key; generated in the data dir when absent.
+    /// How long an instance may keep its answer to "is this access token's login still live?"
+    /// (seconds; 0: ask the database on every call). A logout is refused by every instance
+    /// within this window.
+    #[default(5)]
+    pub revocation_check_secs: u64,
+    /// How often an instance reads the signing keys again, to sign with a key rotated on
+    /// another instance (seconds). A token naming a key it has not seen makes it look at once
+    /// (at most once a second).
+    #[default(5)]
+    pub key_reload_secs: u64,
+    /// A PKCS#8 PEM file with an Ed25519 private key from before keys were kept in the
+    /// database: imported on start unless it is there already (so tokens it signed keep
+    /// working). Signing keys live in the database; `<data_dir>/jwt-ed25519.pem` is imported the
+    /// same way when present.
     pub private_key_file: Option<PathBuf>,
     /// The HS256 shared secret (at least 32 bytes); required with `algorithm = "HS256"`.
     pub hs256_secret: Option<Secret>,
@@ -322,6 +335,11 @@ impl Config {
             .iter()
             .filter_map(|entry| ReturnToRule::parse(entry).ok())
             .collect()
+    }
+
+    /// The `iss` of our access tokens: `jwt.issuer`, else the public URL.
+    pub fn jwt_issuer(&self) -> String {
+        self.jwt.issuer.clone().unwrap_or_else(|| self.public_url())
     }
 
     /// The public base URL in effect, without a trailing slash.

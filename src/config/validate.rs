@@ -105,6 +105,23 @@ impl Config {
                 "must be at most 60 (a stolen token is usable this long)",
             ));
         }
+        if self.jwt.revocation_check_secs > 60 {
+            return Err(invalid(
+                "jwt.revocation_check_secs",
+                "must be at most 60 (an ended login's tokens work this long)",
+            ));
+        }
+        if !(1..=300).contains(&self.jwt.key_reload_secs) {
+            return Err(invalid("jwt.key_reload_secs", "must be 1..=300"));
+        }
+        if self
+            .jwt
+            .issuer
+            .as_deref()
+            .is_some_and(|i| i.is_empty() || i.len() > 512)
+        {
+            return Err(invalid("jwt.issuer", "must be 1..=512 characters"));
+        }
         if self.jwt.algorithm == JwtAlgorithm::HS256 {
             match &self.jwt.hs256_secret {
                 Some(s) if s.expose().len() >= 32 => {}

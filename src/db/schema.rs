@@ -71,6 +71,18 @@ diesel::table! {
         created_at -> Timestamp,
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
+        app_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        private_key -> Text,
+        created_at -> Timestamp,
+        retire_after -> Nullable<Timestamp>,
     }
 }
 
@@ -117,6 +129,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        app_id -> Nullable<Text>,
     }
 }
 
@@ -303,6 +316,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     website_identities,
     mobile_app_identities,
     sessions,
+    signing_keys,
     merge_events,
     oauth_states,
     oauth_state_counters,

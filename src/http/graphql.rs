@@ -161,7 +161,8 @@ async fn execute(
     let max_bytes = config.graphql.max_response_bytes;
     let access = state
         .identity
-        .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
+        .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+        .await;
     if let Err(error) = Budget::of(config).check_request(&mut request, &access) {
         let refused = async_graphql::Response::from_errors(vec![error]);
         return reply(media, refused, max_bytes);

@@ -14,7 +14,7 @@ pub(super) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers.
 pub(super) async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    let access = state.identity.access(None);
+    let access = state.identity.access(None).await;
     let ready = match access.public() {
         Ok(public) => public.ping().await,
         Err(e) => Err(e),
@@ -38,10 +38,12 @@ pub(super) async fn metrics() -> impl IntoResponse {
 
 /// `GET /.well-known/jwks.json`: the public keys that verify our access tokens.
 pub(super) async fn jwks(State(state): State<HttpState>) -> Response {
-    match state.identity.access(None).public() {
+    match state.identity.access(None).await.public() {
         Ok(public) => (
-            [(header::CACHE_CONTROL, "public, max-age=300")],
-            Json(public.jwks().clone()),
+            // A minute: a key rotated in signs at once, and a verifier that does not fetch the
+            // set again on an unknown `kid` sees it within a minute.
+            [(header::CACHE_CONTROL, "public, max-age=60")],
+            Json((*public.jwks()).clone()),
         )
             .into_response(),
         Err(e) => {

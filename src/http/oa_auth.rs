@@ -131,7 +131,7 @@ async fn start(
         return error_page(StatusCode::BAD_REQUEST, "returnTo is required");
     };
     let code_challenge = params.code_challenge.filter(|c| !c.is_empty());
-    let access = state.identity.access(None);
+    let access = state.identity.access(None).await;
     let public = match access.public() {
         Ok(public) => public,
         Err(e) => return error_response(e),
@@ -204,7 +204,7 @@ async fn finish(
     let nonce = cookie_name
         .as_deref()
         .and_then(|name| cookie(headers, name));
-    let access = state.identity.access(None);
+    let access = state.identity.access(None).await;
     let public = match access.public() {
         Ok(public) => public,
         Err(e) => return error_response(e),

@@ -80,7 +80,7 @@
 use super::values::{LoginOutcome, NodeRow, Prefetched};
 use super::{ClientInfo, Identity, IdentityError, Parts};
 use crate::auth::sessions;
-use crate::auth::{AuthError, Caller, Role, caller};
+use crate::auth::{AuthError, Caller, Role};
 use crate::db::models::user::UserRow;
 use crate::rate_limit::Action;
 use crate::types::UserId;
@@ -88,7 +88,7 @@ use std::sync::Arc;
 
 /// One request's caller, as the identity layer lets it act.
 pub struct Access {
-    identity: Identity,
+    pub(super) identity: Identity,
     caller: Result<Caller, AuthError>,
     /// A user token's live user, read once per request (see [`Access::read_scope`]).
     me: tokio::sync::OnceCell<UserRow>,
@@ -118,15 +118,10 @@ impl ReadScope {
 
 impl Identity {
     /// The access of a request with this `Authorization` header value (`Bearer <access token |
-    /// API key>`; none: anonymous). Bad credentials are kept and refused on first use.
-    pub fn access(&self, authorization: Option<&[u8]>) -> Access {
-        let caller = match authorization.map(std::str::from_utf8) {
-            None => Ok(Caller::Anonymous),
-            Some(Ok(value)) => caller::authenticate(Some(value), &self.tokens, &self.api_keys),
-            Some(Err(_)) => Err(AuthError::Unauthenticated(
-                "Authorization header is not valid text",
-            )),
-        };
+    /// API key>`; none: anonymous). An access token must verify and its login be live (checked
+    /// against the sessions, see `sessions`). Bad credentials are kept and refused on first use.
+    pub async fn access(&self, authorization: Option<&[u8]>) -> Access {
+        let caller = self.authenticate(authorization).await;
         Access {
             identity: self.clone(),
             caller,
@@ -149,7 +144,7 @@ impl Identity {
     }
 }
 
-fn need_credentials() -> IdentityError {
+pub(super) fn need_credentials() -> IdentityError {
     AuthError::Unauthenticated("this field needs `Authorization: Bearer <token>`").into()
 }
 
@@ -281,8 +276,13 @@ impl Public<'_> {
     }
 
     /// Our public signing keys (for `/.well-known/jwks.json`).
-    pub fn jwks(&self) -> &serde_json::Value {
+    pub fn jwks(&self) -> Arc<serde_json::Value> {
         self.tokens.jwks()
+    }
+
+    /// The `iss` of our access tokens (for `/.well-known/openid-configuration`).
+    pub fn issuer(&self) -> &str {
+        self.tokens.issuer()
     }
 
     /// Exchanges a refresh token for new tokens (rate-limited per address); see
@@ -293,8 +293,11 @@ impl Public<'_> {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         self.rate_limit(Action::Refresh, client, None)?;
-        let (user, tokens) =
-            sessions::refresh(&self.db, &self.tokens, refresh_token, client).await?;
+        let refreshed = sessions::refresh(&self.db, &self.tokens, refresh_token, client).await;
+        if let Err(sessions::SessionError::Reused) = refreshed {
+            self.live_logins.forget();
+        }
+        let (user, tokens) = refreshed?;
         Ok(LoginOutcome {
             user,
             new_user: false,
@@ -304,7 +307,9 @@ impl Public<'_> {
 
     /// Ends the login a refresh token belongs to; see [`sessions::logout`].
     pub async fn logout(&self, refresh_token: &str) -> Result<bool, IdentityError> {
-        Ok(sessions::logout(&self.db, refresh_token).await?)
+        let ended = sessions::logout(&self.db, refresh_token).await?;
+        self.live_logins.forget();
+        Ok(ended)
     }
 }
 
@@ -334,7 +339,9 @@ impl SelfUser<'_> {
     /// Ends every login of this user (and of users merged into it); returns how many were
     /// active.
     pub async fn logout_everywhere(&self) -> Result<usize, IdentityError> {
-        Ok(sessions::logout_everywhere(&self.db, self.user_id).await?)
+        let ended = sessions::logout_everywhere(&self.db, self.user_id).await?;
+        self.live_logins.forget();
+        Ok(ended)
     }
 }
 

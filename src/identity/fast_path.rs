@@ -82,7 +82,7 @@ impl Parts {
             metrics::transaction("commit");
         }
         Ok(found.map(|user| LoginOutcome {
-            tokens: pending.into_tokens(&self.tokens, &user.id),
+            tokens: pending.into_tokens(&self.tokens, &user.id, None, Some(sighting.app_id)),
             user,
             new_user: false,
         }))

@@ -20,6 +20,7 @@ pub mod profile;
 mod reads;
 pub mod rules;
 pub mod server_side;
+pub mod sessions;
 pub mod sighting;
 pub mod values;
 
@@ -28,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::ApiKeys;
+use crate::auth::keys::KeyStore;
+use crate::auth::revocation::LiveLogins;
 use crate::auth::sessions::SessionError;
 use crate::auth::{AuthError, TokenIssuer};
 use crate::config::{AppConfig, Config};
@@ -115,6 +118,10 @@ pub struct Parts {
     wechat: WechatClient,
     /// Signs our tokens.
     tokens: Arc<TokenIssuer>,
+    /// The signing keys in the database (EdDSA), read again when they change.
+    signing: sessions::keys::SigningKeys,
+    /// Which logins are live, as this instance last saw them.
+    live_logins: LiveLogins,
     /// Seals session keys at rest.
     sealer: SecretBox,
     /// Signs OA web-authorization states.
@@ -149,6 +156,8 @@ pub struct Setup {
     pub wechat: WechatClient,
     /// Signs our tokens.
     pub tokens: TokenIssuer,
+    /// The signing keys in the database (none with HS256).
+    pub key_store: Option<KeyStore>,
     /// Seals session keys at rest.
     pub sealer: SecretBox,
     /// Seals apps' access tokens and tickets at rest.
@@ -170,7 +179,13 @@ impl Identity {
             .iter()
             .map(|a| a.app_id.as_str())
             .collect();
-        let limiter = Limiter::new(&setup.config.rate_limits, &app_ids);
+        let key_names: Vec<&str> = setup
+            .config
+            .api_keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        let limiter = Limiter::new(&setup.config.rate_limits, &app_ids, &key_names);
         let fast_path = setup.config.database_fast_path;
         let wechat = &setup.config.wechat;
         let settings = server_side::wechat_token::TokenSettings {
@@ -201,11 +216,15 @@ impl Identity {
                 ))
             })
             .collect();
+        let live_logins =
+            LiveLogins::new(Duration::from_secs(setup.config.jwt.revocation_check_secs));
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),
             db: setup.db,
             wechat: setup.wechat,
             tokens: Arc::new(setup.tokens),
+            signing: sessions::keys::SigningKeys::new(setup.key_store),
+            live_logins,
             sealer: setup.sealer,
             state_signer: setup.state_signer,
             api_keys: setup.api_keys,

@@ -103,3 +103,71 @@ pub(super) fn recall<R>(memo: &Memo<R>, ids: &[UserId]) -> (Vec<R>, Vec<UserId>)
     }
     (rows, missing)
 }
+
+/// A login of a user, as the user (or an admin) sees it: one per login, however often it was
+/// refreshed.
+#[derive(Clone, Debug)]
+pub struct LoginSession {
+    /// The login's id (the `sid` of its access tokens; `endSession` takes it).
+    pub id: crate::types::SessionId,
+    /// When the person logged in.
+    pub created_at: chrono::NaiveDateTime,
+    /// When the login last got tokens (the login, or its latest refresh).
+    pub last_used_at: chrono::NaiveDateTime,
+    /// The client's `User-Agent` then.
+    pub user_agent: Option<String>,
+    /// The client's address then.
+    pub ip: Option<String>,
+    /// The app the person logged in through.
+    pub app_id: Option<crate::types::AppId>,
+    /// Whether the caller's access token belongs to this login.
+    pub current: bool,
+}
+
+/// What introspection (RFC 7662) says of a token: inactive, or what it is and whose.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Introspection {
+    /// Whether the token is live: signed by us (or stored, for a refresh token), unexpired, and
+    /// its login not ended.
+    pub active: bool,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// The user (for a refresh token, the live user it now belongs to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The app the login came through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// That app's kind (`mini_program`, `official_account`, `website`, `mobile_app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_kind: Option<String>,
+    /// Expiry (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Issue time (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// The token's id (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// What `POST /oauth2/revoke` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// Done, or there was nothing to revoke (RFC 7009 answers both alike).
+    Done,
+    /// An access token: this service revokes refresh tokens (a login's access tokens end with
+    /// it).
+    UnsupportedTokenType,
+}

@@ -1,7 +1,8 @@
 //! `purge_expired`: the periodic chores, every `limits.purge_interval_secs`, on one instance at
 //! a time: deletes expired OA web-authorization states and login tickets, processed webhook
 //! events past `limits.webhook_retention_secs`, webhook signed queries past the freshness
-//! window and phone-code claims past the codes' life, queues the processing of webhook events still
+//! window, phone-code claims past the codes' life and signing keys whose tokens have all expired
+//! (retired by a rotation), queues the processing of webhook events still
 //! pending, and queues the scheduled follower syncs (`apps[].follower_sync_interval_secs`).
 
 use super::{Job, JobContext, JobError, JobOutcome, JobSpec};
@@ -47,6 +48,14 @@ impl Job for PurgeExpired {
             .purge_phone_code_exchanges()
             .await
             .map_err(JobError::retry)?;
+        let keys = self
+            .system
+            .purge_signing_keys()
+            .await
+            .map_err(JobError::retry)?;
+        if keys > 0 {
+            tracing::info!(keys, "retired signing keys whose tokens have all expired");
+        }
         self.system
             .requeue_pending_webhook_events()
             .await

@@ -20,7 +20,7 @@ on_both_backends!(
 );
 
 async fn merge(ctx: &Ctx, source: &UserId, target: &UserId) -> Result<UserRow, IdentityError> {
-    let access = ctx.identity.access(Some(&ctx.admin_auth()));
+    let access = ctx.identity.access(Some(&ctx.admin_auth())).await;
     access
         .admin()?
         .merge_users(MergePair { source, target })
@@ -28,7 +28,7 @@ async fn merge(ctx: &Ctx, source: &UserId, target: &UserId) -> Result<UserRow, I
 }
 
 async fn unlink(ctx: &Ctx, id: &IdentityId) -> Result<UserRow, IdentityError> {
-    let access = ctx.identity.access(Some(&ctx.admin_auth()));
+    let access = ctx.identity.access(Some(&ctx.admin_auth())).await;
     access.admin()?.unlink_identity(id).await
 }
 
@@ -182,11 +182,11 @@ async fn admin_merges_that_must_not_happen_are_refused(backend: Backend) {
     );
     // Only admin keys.
     let service = format!("Bearer {SERVICE_KEY}").into_bytes();
-    let access = ctx.identity.access(Some(&service));
+    let access = ctx.identity.access(Some(&service)).await;
     assert!(matches!(access.admin().err(), Some(IdentityError::Auth(_))));
     assert!(access.reader().is_ok());
     assert!(matches!(
-        ctx.identity.access(None).admin().err(),
+        ctx.identity.access(None).await.admin().err(),
         Some(IdentityError::Auth(_))
     ));
     assert_eq!(snapshot(&ctx).await, before, "nothing changed");

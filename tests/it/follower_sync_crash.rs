@@ -128,7 +128,7 @@ async fn killed_and_resumed(
     // A dead process's connections close, and the database rolls back what they held open. In
     // this process the aborted instance's pool still holds them: check every one out once, so
     // the pool drops those left inside a transaction (as it does at checkout).
-    let access = a.running.app.identity.access(None);
+    let access = a.running.app.identity.access(None).await;
     let public = access.public().unwrap();
     let pings = (0..8).map(|_| public.ping());
     futures_util::future::join_all(pings).await;

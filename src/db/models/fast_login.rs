@@ -124,7 +124,8 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         out.push_bind_param::<Text, _>(&self.openid)?;
         out.push_sql(
             " RETURNING user_id), s AS (INSERT INTO sessions \
-             (id, user_id, family, token_hash, expires_at, created_at, user_agent, ip) SELECT ",
+             (id, user_id, family, token_hash, expires_at, created_at, user_agent, ip, app_id) \
+             SELECT ",
         );
         out.push_bind_param::<Text, _>(&self.session_id)?;
         out.push_sql(", i.user_id, ");
@@ -139,6 +140,8 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.user_agent)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Text>, _>(&self.ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.app_id)?;
         out.push_sql(" FROM i) SELECT u.* FROM u JOIN i ON u.id = i.user_id");
         Ok(())
     }

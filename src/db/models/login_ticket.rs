@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::db::schema::login_tickets;
-use crate::types::UserId;
+use crate::types::{AppId, UserId};
 
 /// A row of `login_tickets`.
 #[derive(Clone, Debug, Queryable, Insertable)]
@@ -26,6 +26,8 @@ pub struct LoginTicketRow {
     pub expires_at: NaiveDateTime,
     /// When it was redeemed.
     pub used_at: Option<NaiveDateTime>,
+    /// The app the person logged in through.
+    pub app_id: Option<AppId>,
 }
 
 super::single_use::single_use_table!(LoginTicketRow, login_tickets, str);

@@ -23,6 +23,7 @@ pub mod oauth_state;
 pub mod official_account_identity;
 pub mod phone_exchange;
 pub mod session;
+pub mod signing_key;
 mod single_use;
 pub mod user;
 pub mod user_list;

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::lock::for_update;
 use crate::db::schema::sessions;
 use crate::db::{Conn, DbError};
-use crate::types::{SessionId, UserId};
+use crate::types::{AppId, SessionId, UserId};
 use crate::with_conn;
 
 /// Whose sessions.
@@ -53,6 +53,8 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
     /// The client's address.
     pub ip: Option<String>,
+    /// The app the login came through (none for logins before apps were recorded).
+    pub app_id: Option<AppId>,
 }
 
 /// A new row of `sessions`.
@@ -75,6 +77,8 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
     /// Address.
     pub ip: Option<&'a str>,
+    /// The app the login came through.
+    pub app_id: Option<&'a AppId>,
 }
 
 /// The active (not revoked) sessions of a family or a user, from [`Owner::keys`]:
@@ -103,6 +107,62 @@ impl SessionRow {
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
+    /// The session with this id.
+    pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<Self>, DbError> {
+        let q = sessions::table.filter(sessions::id.eq(id));
+        Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
+    }
+
+    /// Whether the login of session `id` (its family) still has a session that is neither
+    /// revoked nor expired at `at`: what an access token naming `id` as its `sid` needs. One
+    /// statement; `id` may be the family's id or any of its sessions'.
+    pub async fn login_is_live(
+        conn: &mut Conn,
+        id: &str,
+        at: NaiveDateTime,
+    ) -> Result<bool, DbError> {
+        let named = diesel::alias!(sessions as named);
+        let family = named
+            .filter(named.field(sessions::id).eq(id))
+            .select(named.field(sessions::family))
+            .single_value();
+        let q = diesel::select(diesel::dsl::exists(
+            sessions::table
+                .filter(sessions::family.nullable().eq(family))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(at)),
+        ));
+        Ok(with_conn!(conn, c => q.get_result::<bool>(c).await)?)
+    }
+
+    /// A user's sessions that are neither revoked nor expired at `at`, newest first, at most
+    /// `limit`.
+    pub async fn live_of_user(
+        conn: &mut Conn,
+        user_id: &UserId,
+        at: NaiveDateTime,
+        limit: i64,
+    ) -> Result<Vec<Self>, DbError> {
+        let q = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(at))
+            .order((sessions::created_at.desc(), sessions::id.desc()))
+            .limit(limit);
+        Ok(with_conn!(conn, c => q.load::<Self>(c).await)?)
+    }
+
+    /// When each of these logins (families) began: their first sessions' creation times.
+    pub async fn login_starts(
+        conn: &mut Conn,
+        families: &[SessionId],
+    ) -> Result<Vec<(SessionId, NaiveDateTime)>, DbError> {
+        let q = sessions::table
+            .filter(sessions::id.eq_any(families))
+            .select((sessions::id, sessions::created_at));
+        Ok(with_conn!(conn, c => q.load(c).await)?)
+    }
+
     /// Revokes one session if it is still active; returns whether it was.
     pub async fn revoke(
         conn: &mut Conn,
@@ -123,7 +183,7 @@ impl SessionRow {
     }
 
     /// Locks the active sessions of a family (or, with `user`, of a user) until the
-    /// transaction ends and returns how many it locked (row locks on PostgreSQL, in id order;
+    /// transaction ends and returns how many logins (families) they belong to (row locks on PostgreSQL, in id order;
     /// SQLite's `BEGIN IMMEDIATE` already serializes everything). On PostgreSQL a `FOR UPDATE`
     /// that had to wait re-checks only the rows it found, never rows inserted meanwhile: to
     /// count a login's sessions, use [`Self::lock_login`].
@@ -131,11 +191,12 @@ impl SessionRow {
         let (family, user) = owner.keys();
         let q = for_update(
             active(family, user)
-                .select(sessions::id)
+                .select((sessions::id, sessions::family))
                 .order(sessions::id),
         );
-        let ids: Vec<SessionId> = with_conn!(conn, c => q.load(c).await)?;
-        Ok(ids.len())
+        let rows: Vec<(SessionId, SessionId)> = with_conn!(conn, c => q.load(c).await)?;
+        let logins: std::collections::HashSet<_> = rows.into_iter().map(|(_, f)| f).collect();
+        Ok(logins.len())
     }
 
     /// Locks a login (a rotation family) until the transaction ends and returns how many live
@@ -154,7 +215,7 @@ impl SessionRow {
     }
 
     /// Revokes every active session of a family (refresh-token reuse, logout), locking them
-    /// first.
+    /// first; returns how many sessions were active.
     pub async fn revoke_family(
         conn: &mut Conn,
         family: &SessionId,
@@ -163,7 +224,8 @@ impl SessionRow {
         Self::revoke_all(conn, Owner::Family(family), at).await
     }
 
-    /// Revokes every active session of a user, locking them first.
+    /// Revokes every active session of a user, locking them first; returns how many logins
+    /// they belonged to.
     pub async fn revoke_user(
         conn: &mut Conn,
         user_id: &UserId,
@@ -173,19 +235,24 @@ impl SessionRow {
     }
 
     /// Revokes every active session of `owner`, locking them (a family: through
-    /// [`Self::lock_login`]) first.
+    /// [`Self::lock_login`]) first. Returns the sessions revoked for a family, the logins ended
+    /// for a user.
     async fn revoke_all(
         conn: &mut Conn,
         owner: Owner<'_>,
         at: NaiveDateTime,
     ) -> Result<usize, DbError> {
-        match owner {
+        let logins = match owner {
             Owner::Family(family) => Self::lock_login(conn, family).await?,
             Owner::User(_) => Self::lock_active(conn, owner).await?,
         };
         let (family, user) = owner.keys();
         let q = diesel::update(active(family, user)).set(sessions::revoked_at.eq(at));
-        Ok(with_conn!(conn, c => q.execute(c).await)?)
+        let sessions = with_conn!(conn, c => q.execute(c).await)?;
+        Ok(match owner {
+            Owner::Family(_) => sessions,
+            Owner::User(_) => logins,
+        })
     }
 
     /// Moves every session of `from` to `to` (a merge).

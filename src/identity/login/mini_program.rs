@@ -150,7 +150,8 @@ impl Parts {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let resolved = sighting::record(conn, sighting).await?;
-        let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, None, client).await?;
+        let login = (None, Some(sighting.app_id));
+        let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, login, client).await?;
         Ok(LoginOutcome {
             user: resolved.user,
             new_user: resolved.new_user,

@@ -179,6 +179,7 @@ impl Public<'_> {
                         created_at: at,
                         expires_at: at + Duration::seconds(ttl),
                         used_at: None,
+                        app_id: Some(app.app_id.clone()),
                     },
                 )
                 .await?;
@@ -228,7 +229,8 @@ impl Public<'_> {
             }
             let user = UserRow::find_live(conn, &row.user_id).await?
                 .ok_or(IdentityError::InvalidCredential(INVALID))?;
-            let tokens = sessions::create(conn, &self.tokens, &user.id, None, client).await?;
+            let login = (None, row.app_id.as_ref());
+            let tokens = sessions::create(conn, &self.tokens, &user.id, login, client).await?;
             Ok(LoginOutcome { user, new_user: row.new_user, tokens })
         }).await
     }

@@ -1,0 +1,19 @@
+-- Access-token signing keys, shared by every instance (they used to be a file in each
+-- instance's data dir): the newest key signs, and every key in the table verifies and is
+-- published in the JWKS. A rotation adds a key and gives the ones before it `retire_after`, the
+-- moment the last access token they signed has expired; the purge job deletes them after that.
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL CHECK (algorithm IN ('EdDSA')),
+    -- The public key as the JWK shows it (base64url, `x` of an OKP key).
+    public_key TEXT NOT NULL,
+    -- The private key (PKCS#8), sealed with the master key like session keys.
+    private_key TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    retire_after TIMESTAMP
+);
+
+-- The app a login came through (its access tokens name it); NULL for logins before this.
+ALTER TABLE sessions ADD COLUMN app_id TEXT;
+-- A server-driven login's ticket carries the app to the session it is redeemed for.
+ALTER TABLE login_tickets ADD COLUMN app_id TEXT;
