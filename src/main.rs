@@ -43,6 +43,18 @@ enum Command {
     BenchMessages(wechat_identity::bench::messages::MessageBenchArgs),
     /// Read throughput on PostgreSQL beside PostGraphile v4 on the same data (needs wrk, Node.js).
     BenchReads(wechat_identity::bench::reads::ReadBenchArgs),
+    /// The access-token signing keys in the database.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Sign with a new key from now on (every instance within `jwt.key_reload_secs`); the
+    /// previous keys verify until the tokens they signed have expired. At most once a minute.
+    Rotate,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +84,9 @@ fn main() -> ExitCode {
                 tracing::info!("migrations applied");
                 Ok(())
             }
+            Command::Keys {
+                action: KeysCommand::Rotate,
+            } => rotate_keys(config).await,
             Command::Bench(args) => wechat_identity::bench::login::run(args)
                 .await
                 .map_err(|e| e.to_string()),
@@ -89,6 +104,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `keys rotate`: the same rotation as the `rotateSigningKey` mutation, on the configured
+/// database; prints the new key's id.
+async fn rotate_keys(config: Config) -> Result<(), String> {
+    let app = wechat_identity::app::App::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rotation = app
+        .identity
+        .system()
+        .rotate_signing_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "new signing key {}; the previous keys verify until {} UTC",
+        rotation.kid, rotation.previous_retire_after
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), String> {

@@ -8,14 +8,10 @@ use super::access;
 use super::error::gql;
 use super::loaders::{MobileAppIdentitiesOf, WebsiteIdentitiesOf};
 use super::login::AuthPayload;
-use super::types::{User, identity_object, load_failed, loader, related_user};
+use super::types::{User, identity_object, load_failed, loader, related_user, utc};
 use crate::db::models::app_login_identity::{MobileAppIdentityRow, WebsiteIdentityRow};
 use crate::identity::login::official_account::OfficialAccountLogin;
 use crate::types::{UnionId, UserId};
-
-fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
-    t.and_utc()
-}
 
 /// A website identity row, shown as `WebsiteIdentity`.
 pub struct WebsiteIdentity(pub WebsiteIdentityRow);

@@ -20,6 +20,7 @@ pub mod official_account;
 pub mod paging;
 pub mod published;
 pub mod query;
+pub mod sessions;
 pub mod types;
 pub mod users;
 mod walk;
@@ -59,6 +60,7 @@ pub struct MutationRoot(
     message_fields::MessageMutation,
     mini_program::MiniProgramMutation,
     app_login::AppLoginMutation,
+    sessions::SessionMutation,
 );
 
 /// The schema type.
@@ -83,6 +85,7 @@ fn builder(
             message_fields::MessageMutation,
             mini_program::MiniProgramMutation,
             app_login::AppLoginMutation,
+            sessions::SessionMutation,
         ),
         EmptySubscription,
     )

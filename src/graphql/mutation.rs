@@ -163,8 +163,9 @@ impl Mutation {
     }
 
     /// Ends a login: the one `refreshToken` belongs to, or with `allSessions: true` every login
-    /// of the calling user. Access tokens already issued stay valid until they expire
-    /// (`expiresIn`). Returns whether an active session was ended.
+    /// of the calling user. Its refresh tokens stop working at once, its access tokens within
+    /// `jwt.revocation_check_secs` (5 s by default) on every instance. Returns whether an
+    /// active session was ended.
     /// Anyone; with `allSessions`, the user itself.
     async fn logout(
         &self,

@@ -31,6 +31,7 @@ pub const PUBLIC_ROOT_FIELDS: &[&str] = &[
     "redeemLoginTicket",
     "refreshSession",
     "logout",
+    "endSession",
     "recordWeChatSubscribeConsent",
     "wechatJsSdkConfig",
 ];

@@ -12,7 +12,8 @@ use crate::db::models::user::UserRow;
 use crate::types::{UnionId, UserId};
 use crate::wechat::official_account::OauthScope;
 
-fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+/// A stored time (UTC) as the API shows it.
+pub(super) fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
@@ -137,6 +138,17 @@ impl User {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::app_login::MobileAppIdentity>> {
         super::app_login::mobile_app_identities(ctx, &self.0.id).await
+    }
+    /// The user's live logins (neither ended nor expired), most recently used first: at most
+    /// `first` (1-100, default 20). The user itself (its own login marked `current`), or an
+    /// admin key; a service key is FORBIDDEN.
+    #[graphql(complexity = "super::paging::page_weight(first) * child_complexity + 1")]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many logins: 1-100 (default 20).")] first: Option<i32>,
+    ) -> async_graphql::Result<Vec<super::sessions::UserSession>> {
+        super::sessions::sessions(ctx, &self.0.id, first).await
     }
 }
 

@@ -1,5 +1,6 @@
-//! HTTP: the router, GraphQL over POST/GET (GraphiQL, vendored, for browsers), JWKS, health and metrics,
-//! the server-driven Official Account login, and the sandbox (with its login demo) when it is on.
+//! HTTP: the router, GraphQL over POST/GET (GraphiQL, vendored, for browsers), JWKS, OIDC
+//! discovery, token introspection and revocation, health and metrics, the server-driven
+//! Official Account login, and the sandbox (with its login demo) when it is on.
 
 mod connections;
 mod demo;
@@ -8,6 +9,7 @@ mod graphql;
 mod graphql_wire;
 mod health;
 mod oa_auth;
+mod oauth2;
 mod persisted;
 mod server;
 mod unsent;
@@ -22,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use persisted::PersistedQueries;
 pub use server::{client_ip, serve};
@@ -67,6 +69,15 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
         .route("/.well-known/jwks.json", get(health::jwks))
+        .route("/.well-known/openid-configuration", get(oauth2::discovery))
+        .route(
+            "/oauth2/introspect",
+            post(oauth2::introspect).layer(DefaultBodyLimit::max(oauth2::MAX_FORM_BYTES)),
+        )
+        .route(
+            "/oauth2/revoke",
+            post(oauth2::revoke).layer(DefaultBodyLimit::max(oauth2::MAX_FORM_BYTES)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

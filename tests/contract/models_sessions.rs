@@ -360,6 +360,7 @@ async fn login_tickets_are_found_used_once_and_purged(backend: Backend) {
                 created_at: at,
                 expires_at: at + Duration::minutes(ttl),
                 used_at: None,
+                app_id: None,
             },
         )
         .await

@@ -15,6 +15,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use tempfile::TempDir;
+use wechat_identity::auth::keys::KeyStore;
 use wechat_identity::auth::{ApiKeys, TokenIssuer};
 use wechat_identity::config::{ApiKeyConfig, ApiKeyRole, Config, Secret};
 use wechat_identity::crypto::{SecretBox, Signer};
@@ -107,11 +108,17 @@ impl Ctx {
             api_keys: api_keys.clone(),
             ..Config::default()
         };
-        let tokens = TokenIssuer::from_config(&config.jwt, dir.path()).expect("a JWT key");
+        let key_store = KeyStore::new(SecretBox::new(&[6; 32]));
+        let keys = key_store
+            .start(&db, &config.jwt, dir.path(), 900)
+            .await
+            .expect("a JWT key");
+        let tokens = TokenIssuer::new(&config.jwt, config.jwt_issuer(), Default::default(), keys);
         let identity = Identity::new(Setup {
             // Port 9 (discard) on loopback: nothing here calls WeChat.
             wechat: WechatClient::new("http://127.0.0.1:9", Duration::from_millis(200)),
             tokens,
+            key_store: Some(key_store),
             sealer: SecretBox::new(&[7; 32]),
             token_sealer: SecretBox::new(&[8; 32]),
             wechat_clock: Default::default(),

@@ -131,6 +131,7 @@ pub async fn session(
             created_at: at,
             user_agent: Some("contract"),
             ip: Some("127.0.0.1"),
+            app_id: None,
         },
     )
     .await?;
