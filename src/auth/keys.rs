@@ -143,9 +143,9 @@ impl KeyStore {
         transaction(db, async |conn: &mut Conn| -> Result<_, KeyError> {
             SigningKeyRow::lock_table(conn).await?;
             let at = now();
-            let newest = SigningKeyRow::all(conn).await?.into_iter().next();
-            if let Some(newest) = newest {
-                let next = newest.created_at + Duration::seconds(MIN_ROTATION_INTERVAL_SECS);
+            let signing = SigningKeyRow::all(conn).await?.into_iter().next();
+            if let Some(signing) = signing {
+                let next = signing.created_at + Duration::seconds(MIN_ROTATION_INTERVAL_SECS);
                 if next > at {
                     let wait = (next - at).num_seconds().max(1);
                     return Err(KeyError::TooSoon {

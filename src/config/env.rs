@@ -51,6 +51,9 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = var("WECHAT_IDENTITY_JWT_ISSUER") {
+            self.jwt.issuer = Some(v);
+        }
         if let Some(v) = var("WECHAT_IDENTITY_JWT_HS256_SECRET") {
             self.jwt.hs256_secret = Some(Secret::new(v));
         }

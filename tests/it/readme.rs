@@ -21,7 +21,7 @@ fn readme_block(heading_text: &str) -> String {
 
 /// The README's block after `heading_text`, pasted whole into bash against the binary started
 /// as the README starts it (`cargo run` with no config; `env` in the environment of both): the
-/// JSON the block's last command prints.
+/// JSON the block's last command prints (after whatever the commands before it printed).
 async fn run_pasted(heading_text: &str, env: &[(&str, &str)]) -> serde_json::Value {
     let script = readme_block(heading_text);
     assert!(script.contains("http://127.0.0.1:8080"), "{script}");
@@ -39,8 +39,14 @@ async fn run_pasted(heading_text: &str, env: &[(&str, &str)]) -> serde_json::Val
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("the block's last command answers JSON ({e}): {stdout}"))
+    // Each command's JSON, one after another (curl adds no line break): the last one's.
+    let answers: Result<Vec<serde_json::Value>, _> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .collect();
+    answers
+        .ok()
+        .and_then(|mut all| all.pop())
+        .unwrap_or_else(|| panic!("the block's last command answers JSON: {stdout}"))
 }
 
 /// "Messages to a user": the follow and the send, pasted as one block, deliver the message.
@@ -73,4 +79,13 @@ async fn the_phone_walkthrough_works_pasted_as_one_block() {
 async fn the_js_sdk_walkthrough_works_pasted_as_one_block() {
     let answer = run_pasted("the demo page's config and WeChat's check of it", &[]).await;
     assert_eq!(answer, serde_json::json!({ "ok": true }));
+}
+
+/// "Tokens other teams can trust": the login, introspection, revocation and introspection again,
+/// pasted as one block, end with the token inactive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_introspection_walkthrough_works_pasted_as_one_block() {
+    let env = [("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)];
+    let answer = run_pasted("a gateway's view of alice's token", &env).await;
+    assert_eq!(answer, serde_json::json!({ "active": false }));
 }

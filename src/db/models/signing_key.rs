@@ -27,10 +27,15 @@ pub struct SigningKeyRow {
 }
 
 impl SigningKeyRow {
-    /// Every key, newest first (the first one signs).
+    /// Every key, the one that signs first: the newest of those not retiring (a key imported
+    /// only to verify what it signed before has a retirement time from the start), then the
+    /// others, newest first.
     pub async fn all(conn: &mut Conn) -> Result<Vec<Self>, DbError> {
-        let q =
-            signing_keys::table.order((signing_keys::created_at.desc(), signing_keys::kid.desc()));
+        let q = signing_keys::table.order((
+            signing_keys::retire_after.is_null().desc(),
+            signing_keys::created_at.desc(),
+            signing_keys::kid.desc(),
+        ));
         Ok(with_conn!(conn, c => q.load(c).await)?)
     }
 
