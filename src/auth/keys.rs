@@ -143,8 +143,11 @@ impl KeyStore {
         transaction(db, async |conn: &mut Conn| -> Result<_, KeyError> {
             SigningKeyRow::lock_table(conn).await?;
             let at = now();
-            let signing = SigningKeyRow::all(conn).await?.into_iter().next();
-            if let Some(signing) = signing {
+            // The signing key came from a rotation if the keys it replaced are still there (they
+            // stay for the life of their tokens, far longer than the minute); a key alone is
+            // the first one, and may be replaced at once.
+            let keys = SigningKeyRow::all(conn).await?;
+            if let [signing, _, ..] = keys.as_slice() {
                 let next = signing.created_at + Duration::seconds(MIN_ROTATION_INTERVAL_SECS);
                 if next > at {
                     let wait = (next - at).num_seconds().max(1);

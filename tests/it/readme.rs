@@ -86,6 +86,6 @@ async fn the_js_sdk_walkthrough_works_pasted_as_one_block() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_introspection_walkthrough_works_pasted_as_one_block() {
     let env = [("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)];
-    let answer = run_pasted("a gateway's view of alice's token", &env).await;
+    let answer = run_pasted("view of alice's token before and after", &env).await;
     assert_eq!(answer, serde_json::json!({ "active": false }));
 }
