@@ -163,6 +163,9 @@ impl KeySet {
 pub struct TokenIssuer {
     keys: RwLock<Arc<KeySet>>,
     validation: Validation,
+    /// With `jwt.issuer` unset: tokens issued before this process started may carry the old
+    /// default issuer ([`LEGACY_ISSUER`]), from before the issuer was the public URL.
+    legacy: Option<(Validation, u64)>,
     issuer: String,
     audience: String,
     /// Each configured app's kind, for the `app_kind` claim.
@@ -185,6 +188,9 @@ pub fn unix_now() -> u64 {
 /// Seconds of clock difference allowed between us and whoever checks a token's times.
 pub const LEEWAY_SECS: u64 = 30;
 
+/// The issuer every token had before it was the public URL (the old default of `jwt.issuer`).
+pub const LEGACY_ISSUER: &str = "wechat-identity";
+
 impl TokenIssuer {
     /// An issuer of tokens with `iss` = `issuer`, signing and verifying with `keys`.
     pub fn new(
@@ -198,9 +204,15 @@ impl TokenIssuer {
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
+        let legacy = config.issuer.is_none().then(|| {
+            let mut legacy = validation.clone();
+            legacy.set_issuer(&[LEGACY_ISSUER]);
+            (legacy, unix_now())
+        });
         Self {
             keys: RwLock::new(Arc::new(keys)),
             validation,
+            legacy,
             issuer,
             audience: config.audience.clone(),
             app_kinds,
@@ -269,6 +281,17 @@ impl TokenIssuer {
             return Err(VerifyError::UnknownKey);
         };
         jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+            .or_else(|e| match (&self.legacy, e.kind()) {
+                // A token from before the upgrade, its issuer the old default: good until it
+                // expires; one issued since cannot have it.
+                (Some((legacy, started)), jsonwebtoken::errors::ErrorKind::InvalidIssuer) => {
+                    jsonwebtoken::decode::<AccessClaims>(token, key, legacy)
+                        .ok()
+                        .filter(|data| data.claims.iat < *started)
+                        .ok_or(e)
+                }
+                _ => Err(e),
+            })
             .map(|data| data.claims)
             .map_err(|e| {
                 tracing::debug!(error = %e, "access token rejected");

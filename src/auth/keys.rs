@@ -7,7 +7,9 @@
 //!   verifies until the tokens it signed have expired. An empty table without a file gets a new
 //!   key. Two instances starting at once take turns (the table lock).
 //! - [`KeyStore::rotate`]: a new key signs from now on; the others get `retire_after`, after
-//!   which the purge job deletes them ([`KeyStore::purge_retired`]). At most one a minute.
+//!   which the purge job retires them ([`KeyStore::retire_expired`]: the row stays, its private
+//!   key erased, so an old key file naming it is never imported again). At most one a minute
+//!   after the last rotation.
 //! - [`KeyStore::load`]: the keys as a [`KeySet`], for the periodic reload and for a token
 //!   naming a key this instance has not seen.
 
@@ -99,7 +101,8 @@ impl KeyStore {
             match &file {
                 Some((path, der)) => {
                     let key = parse(der, path)?;
-                    if !stored.iter().any(|row| row.kid == key.kid) {
+                    // Never again once stored: a key retired since stays retired.
+                    if !SigningKeyRow::known(conn, &key.kid).await? {
                         let retire = (!stored.is_empty()).then(|| at + secs(retire_secs));
                         SigningKeyRow::insert(conn, &self.row(&key, der, at, retire)).await?;
                         tracing::info!(kid = %key.kid, path = %path.display(), signs = retire.is_none(), "imported the JWT signing key file into the database");
@@ -132,7 +135,7 @@ impl KeyStore {
                 Ed25519Key::from_pkcs8(&der).ok_or_else(|| KeyError::Sealed(row.kid.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Every start stores a key before loading, and the purge never deletes the newest.
+        // Every start stores a key before loading, and the purge never retires the signing key.
         KeySet::ed25519(keys).ok_or_else(|| KeyError::Sealed("(none stored)".into()))
     }
 
@@ -167,10 +170,11 @@ impl KeyStore {
         .await
     }
 
-    /// Deletes the keys whose last tokens have expired; returns how many.
-    pub async fn purge_retired(db: &Db) -> Result<usize, DbError> {
+    /// Retires the keys whose last tokens have expired (their private keys erased); returns
+    /// how many.
+    pub async fn retire_expired(db: &Db) -> Result<usize, DbError> {
         let mut conn = db.conn().await?;
-        SigningKeyRow::purge_retired(&mut conn, now()).await
+        SigningKeyRow::retire_expired(&mut conn, now()).await
     }
 
     fn row(
@@ -187,6 +191,7 @@ impl KeyStore {
             private_key: self.sealer.seal(der, key.kid.as_bytes()),
             created_at: at,
             retire_after,
+            retired_at: None,
         }
     }
 }

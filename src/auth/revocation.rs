@@ -12,8 +12,9 @@ use crate::db::models::now;
 use crate::db::models::session::SessionRow;
 use crate::db::{Db, DbError};
 
-/// Logins remembered at most (an entry is a few dozen bytes): past this, the stale ones go, and
-/// if none is stale, all of them (the next calls ask the database again).
+/// Logins remembered at most (an entry is a few dozen bytes): past this, all of them are
+/// forgotten at once (the next calls ask the database again), so a full map costs one clearing
+/// per this many new logins, never a scan per call.
 pub const MAX_REMEMBERED: usize = 100_000;
 
 /// The per-instance memory of which logins are live.
@@ -43,11 +44,7 @@ impl LiveLogins {
         if !self.window.is_zero() {
             let mut seen = self.seen.lock().expect("live logins");
             if seen.len() >= MAX_REMEMBERED {
-                let window = self.window;
-                seen.retain(|_, (at, _)| at.elapsed() < window);
-                if seen.len() >= MAX_REMEMBERED {
-                    seen.clear();
-                }
+                seen.clear();
             }
             seen.insert(sid.to_owned(), (Instant::now(), live));
         }
@@ -59,7 +56,8 @@ impl LiveLogins {
         SessionRow::login_is_live(&mut db.conn().await?, sid, now()).await
     }
 
-    /// Forgets every answer: this instance just ended a login.
+    /// Forgets every answer: this instance just ended a login. (An answer being read from the
+    /// database meanwhile may still be kept, for at most the window.)
     pub fn forget(&self) {
         self.seen.lock().expect("live logins").clear();
     }

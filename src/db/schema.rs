@@ -83,6 +83,7 @@ diesel::table! {
         private_key -> Text,
         created_at -> Timestamp,
         retire_after -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
     }
 }
 

@@ -14,10 +14,11 @@ use crate::types::UserId;
 /// The default of `sessions(first)`.
 const DEFAULT_SESSIONS: i32 = 20;
 
-/// One login of a user: from a login mutation (or a server-driven login) until `logout`,
-/// `endSession`, `revokeSessions` or the refresh token's expiry. Refreshing keeps the login.
+/// A login, shown as `UserSession`.
 pub struct UserSession(pub LoginSession);
 
+/// One login of a user: from a login mutation (or a server-driven login) until `logout`,
+/// `endSession`, `revokeSessions` or the refresh token's expiry. Refreshing keeps the login.
 #[Object]
 impl UserSession {
     /// The login's id: the `sid` claim of its access tokens, and what `endSession` takes.
@@ -75,7 +76,7 @@ pub struct SigningKeyRotation {
     /// JWKS.
     pub kid: String,
     /// When the keys it replaced leave the JWKS and stop verifying: once the last access token
-    /// they signed has expired (the purge job deletes them after that).
+    /// they signed has expired (the purge job retires them then).
     pub previous_keys_retire_at: DateTime<Utc>,
 }
 

@@ -41,25 +41,16 @@ pub(super) async fn discovery(State(state): State<HttpState>) -> Response {
         Ok(public) => public.issuer().to_owned(),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
-    let algorithm = match state.identity.config().jwt.algorithm {
-        crate::config::JwtAlgorithm::EdDSA => "EdDSA",
-        crate::config::JwtAlgorithm::HS256 => "HS256",
-    };
+    // No authorization or token endpoint and no ID tokens, so none of their fields; the
+    // access tokens' algorithm is each key's `alg` in the JWKS.
     let document = serde_json::json!({
         "issuer": issuer,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{base}/oauth2/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "revocation_endpoint": format!("{base}/oauth2/revoke"),
         "revocation_endpoint_auth_methods_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "access_token_signing_alg_values_supported": [algorithm],
-        "id_token_signing_alg_values_supported": [algorithm],
-        "subject_types_supported": ["public"],
-        "response_types_supported": [],
-        "grant_types_supported": ["refresh_token"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "sid", "app_id", "app_kind"],
-        "graphql_endpoint": format!("{base}/graphql"),
     });
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
@@ -68,18 +59,17 @@ pub(super) async fn discovery(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
-/// `POST /oauth2/introspect` with `Authorization: Bearer <admin or service key>`: RFC 7662's
-/// answer for `token`. Anyone else gets 401.
+/// `POST /oauth2/introspect` with an admin or service key (`Authorization: Bearer <key>`, or
+/// `Basic` with the key as the password, as OAuth clients send `client_secret_basic`): RFC
+/// 7662's answer for `token`. Anyone else gets 401.
 pub(super) async fn introspect(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let access = state
-        .identity
-        .access(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-        .await;
+    let authorization = headers.get(header::AUTHORIZATION).map(api_key_of);
+    let access = state.identity.access(authorization.as_deref()).await;
     let (Ok(Caller::ApiKey { name, .. }), Ok(reader)) = (access.caller(), access.reader()) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -87,16 +77,9 @@ pub(super) async fn introspect(
             "introspection needs `Authorization: Bearer <admin or service API key>`",
         );
     };
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) => return form_refused(&rejection),
-    };
-    let Some(token) = form.token else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "`token` is missing",
-        );
+    let token = match token_of(form) {
+        Ok(token) => token,
+        Err(refused) => return *refused,
     };
     let client = state.client_info(peer, &headers);
     match reader.introspect(name, &token, &client).await {
@@ -113,16 +96,9 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) => return form_refused(&rejection),
-    };
-    let Some(token) = form.token else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "`token` is missing",
-        );
+    let token = match token_of(form) {
+        Ok(token) => token,
+        Err(refused) => return *refused,
     };
     let client = state.client_info(peer, &headers);
     let access = state.identity.access(None).await;
@@ -138,6 +114,28 @@ pub(super) async fn revoke(
             "this endpoint revokes refresh tokens; an access token ends with its login",
         ),
         Err(e) => failed(e),
+    }
+}
+
+/// An `Authorization` value as the API reads it: `Basic base64(name:key)` becomes
+/// `Bearer key`; anything else stays as it is (and is refused if it is no key).
+fn api_key_of(value: &HeaderValue) -> Vec<u8> {
+    use base64::Engine as _;
+    let basic = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, b64)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .and_then(|pair| String::from_utf8(pair).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, key)| key.to_owned()));
+    match basic {
+        Some(key) => format!("Bearer {key}").into_bytes(),
+        None => value.as_bytes().to_vec(),
     }
 }
 
@@ -163,6 +161,22 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+/// The form's `token`, or the refusal of a body that is not a form, is larger than
+/// [`MAX_FORM_BYTES`] (413) or has no token.
+fn token_of(form: Result<Form<TokenForm>, FormRejection>) -> Result<String, Box<Response>> {
+    match form {
+        Ok(Form(TokenForm {
+            token: Some(token), ..
+        })) => Ok(token),
+        Ok(_) => Err(Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "`token` is missing",
+        ))),
+        Err(rejection) => Err(Box::new(form_refused(&rejection))),
+    }
 }
 
 /// A body that is not a form, or is larger than [`MAX_FORM_BYTES`] (413).

@@ -308,7 +308,9 @@ impl Public<'_> {
     /// Ends the login a refresh token belongs to; see [`sessions::logout`].
     pub async fn logout(&self, refresh_token: &str) -> Result<bool, IdentityError> {
         let ended = sessions::logout(&self.db, refresh_token).await?;
-        self.live_logins.forget();
+        if ended {
+            self.live_logins.forget();
+        }
         Ok(ended)
     }
 }
@@ -340,7 +342,9 @@ impl SelfUser<'_> {
     /// active.
     pub async fn logout_everywhere(&self) -> Result<usize, IdentityError> {
         let ended = sessions::logout_everywhere(&self.db, self.user_id).await?;
-        self.live_logins.forget();
+        if ended > 0 {
+            self.live_logins.forget();
+        }
         Ok(ended)
     }
 }

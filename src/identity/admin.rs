@@ -27,15 +27,15 @@ impl Admin<'_> {
     }
 
     /// Moves one identity (Mini Program or Official Account) to a new user of its own and
-    /// returns that user; the old user's sessions are revoked (access tokens run out within
-    /// their lifetime). Refused when the identity carries a unionid (WeChat says it is this
+    /// returns that user; the old user's sessions are revoked (their access tokens are refused
+    /// within `jwt.revocation_check_secs`). Refused when the identity carries a unionid (WeChat says it is this
     /// person; its next sighting would merge it right back) or is its user's only identity.
     pub async fn unlink_identity(
         &self,
         identity_id: &IdentityId,
     ) -> Result<UserRow, IdentityError> {
         let actor = self.name;
-        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
+        let fresh = transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
             // The identity row is locked first (as a sighting locks it), then its user.
             let (kind, identity) = IdentityRef::find(conn, identity_id).await?.ok_or_else(|| {
                 IdentityError::NotFound(format!("identity {identity_id} does not exist"))
@@ -68,7 +68,11 @@ impl Admin<'_> {
             tracing::info!(from = %user.id, to = %fresh.id, identity = %identity.id, actor, "unlinked an identity");
             Ok(fresh)
         })
-        .await
+        .await;
+        if fresh.is_ok() {
+            self.live_logins.forget();
+        }
+        fresh
     }
 
     /// Merge and unlink events, oldest first, `limit` after the event id `after`; only those

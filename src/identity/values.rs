@@ -130,9 +130,12 @@ pub struct Introspection {
     /// Whether the token is live: signed by us (or stored, for a refresh token), unexpired, and
     /// its login not ended.
     pub active: bool,
-    /// `access_token` or `refresh_token`.
+    /// `Bearer` for an access token (RFC 6749's token types); none for a refresh token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
+    /// Which of ours it is: `access` or `refresh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_use: Option<&'static str>,
     /// The user (for a refresh token, the live user it now belongs to).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
@@ -157,7 +160,7 @@ pub struct Introspection {
     /// Audience (access tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
-    /// The token's id (access tokens).
+    /// The token's id (access tokens issued since tokens had one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
 }

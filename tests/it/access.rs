@@ -158,7 +158,7 @@ async fn a_user_token_sees_only_itself(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_expired_unsigned_and_unknown_tokens_are_unauthenticated() {
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start_with(Backend::Sqlite, with_known_key).await;
     let alice = app.login_mp(MP_A, "alice").await;
     let token = alice["accessToken"].as_str().unwrap();
     let parts: Vec<&str> = token.split('.').collect();
@@ -172,7 +172,7 @@ async fn tampered_expired_unsigned_and_unknown_tokens_are_unauthenticated() {
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let unsigned = format!("{none_header}.{}.", parts[1]);
 
-    // Expired: signed with the service's own key (read from its data dir), exp in the past.
+    // Expired: signed with the service's own key (the file it imported), exp in the past.
     let pem = std::fs::read(app.dir.path().join("jwt-ed25519.pem")).unwrap();
     let der = pem_body(&pem);
     let mut old = claims.clone();
@@ -224,16 +224,7 @@ fn pem_body(pem: &[u8]) -> Vec<u8> {
 }
 
 async fn jwks_kid(app: &TestApp) -> String {
-    let jwks: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/jwks.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
+    app.jwks_kids().await.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,11 +249,12 @@ async fn another_service_verifies_our_jwt_with_the_jwks_alone() {
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&["wechat-identity"]);
-    validation.set_issuer(&["wechat-identity"]);
+    // The issuer is the public URL (here the test server's).
+    validation.set_issuer(&[app.base.as_str()]);
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).unwrap();
     assert_eq!(data.claims["sub"], alice["user"]["id"]);
 
-    // A restart with the same data dir keeps the key: the JWKS is unchanged.
+    // The set holds public keys only.
     let jwks_text = app
         .http
         .get(format!("{}/.well-known/jwks.json", app.base))

@@ -137,7 +137,8 @@ async fn a_huge_code_lifetime_is_refused_and_the_sandbox_keeps_working() {
     app.login_mp(MP_A, "alice").await;
 }
 
-/// Signs `claims` with the service's own Ed25519 key under a header of our choosing.
+/// Signs `claims` with the service's own Ed25519 key (the file it imported, see
+/// [`with_known_key`]) under a header of our choosing.
 fn forge(app: &TestApp, claims: &Value, kid: Option<&str>) -> String {
     let pem = std::fs::read_to_string(app.dir.path().join("jwt-ed25519.pem")).unwrap();
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -152,7 +153,7 @@ fn forge(app: &TestApp, claims: &Value, kid: Option<&str>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_without_our_key_id_is_refused_even_with_a_good_signature() {
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start_with(Backend::Sqlite, with_known_key).await;
     let login = app.login_mp(MP_A, "alice").await;
     let token = login["accessToken"].as_str().unwrap();
     let part = |i: usize| -> Value {
@@ -234,7 +235,6 @@ async fn the_data_dir_and_its_files_are_private() {
     for file in [
         "wechat-identity.db",
         "wechat-identity.db-wal",
-        "jwt-ed25519.pem",
         "session-key-encryption.key",
     ] {
         assert_eq!(mode(file), 0o600, "{file}");

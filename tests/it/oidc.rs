@@ -87,14 +87,18 @@ async fn middleware_finds_the_keys_from_the_issuer_url(backend: Backend) {
         format!("{}/oauth2/revoke", app.base)
     );
     assert_eq!(
-        config["id_token_signing_alg_values_supported"],
-        json!(["EdDSA"])
+        config["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic"])
     );
-    assert!(
-        config.get("authorization_endpoint").is_none(),
-        "we have none"
-    );
-    assert!(config.get("token_endpoint").is_none(), "we have none");
+    // Only what exists: no authorization or token endpoint, no ID tokens.
+    for absent in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "token_endpoint_auth_methods_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        assert!(config.get(absent).is_none(), "{absent}");
+    }
     // From there to the key that verifies a token, as JWT middleware goes.
     let (headers, jwks) = get_json(&app, config["jwks_uri"].as_str().unwrap()).await;
     assert_eq!(headers["cache-control"], "public, max-age=60");
@@ -127,10 +131,17 @@ async fn introspection_tells_live_tokens_from_everything_else(backend: Backend) 
     let login = app.login_mp(MP_A, "alice").await;
     let access = login["accessToken"].as_str().unwrap();
     let refresh = login["refreshToken"].as_str().unwrap();
+    // Seen live by this instance, which keeps that answer for the window (5 s) unless it ends
+    // the login itself.
+    let me = app.gql(Some(access), "{ me { id } }", json!({})).await;
+    assert!(me.get("errors").is_none(), "{me:#}");
 
     let live = introspect(&app, access).await;
     assert_eq!(live["active"], true, "{live:#}");
-    assert_eq!(live["token_type"], "access_token");
+    assert_eq!(live["token_type"], "Bearer");
+    assert_eq!(live["token_use"], "access");
+    assert_eq!(live["aud"], "wechat-identity");
+    assert!(live["jti"].is_string());
     assert_eq!(live["sub"], login["user"]["id"]);
     assert_eq!(live["iss"], app.base.as_str());
     assert_eq!(live["client_id"], MP_A);
@@ -140,7 +151,11 @@ async fn introspection_tells_live_tokens_from_everything_else(backend: Backend) 
 
     let live = introspect(&app, refresh).await;
     assert_eq!(live["active"], true, "{live:#}");
-    assert_eq!(live["token_type"], "refresh_token");
+    assert_eq!(live["token_use"], "refresh");
+    assert!(
+        live.get("token_type").is_none(),
+        "a refresh token is no bearer token"
+    );
     assert_eq!(live["sub"], login["user"]["id"]);
     assert_eq!(live["sid"], sid, "the same login");
 
@@ -201,7 +216,23 @@ async fn introspection_is_for_api_keys_and_bounded(backend: Backend) {
         assert_eq!(headers["www-authenticate"], "Bearer");
         assert_eq!(body["error"], "invalid_client");
     }
-    // An admin key may too.
+    // The service key as OAuth clients send a secret (`client_secret_basic`; one of its three),
+    // and an admin key.
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("reporting:{SERVICE_KEY}"))
+    };
+    let res = app
+        .http
+        .post(format!("{}/oauth2/introspect", app.base))
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&access))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["active"], true);
     let (status, _, body) =
         post_form(&app, "/oauth2/introspect", Some(ADMIN_KEY), form(&access)).await;
     assert_eq!((status, body["active"].clone()), (200, json!(true)));
@@ -224,8 +255,9 @@ async fn introspection_is_for_api_keys_and_bounded(backend: Backend) {
     let big = format!("token={}&pad={}", access, "x".repeat(9 * 1024));
     let (status, _, _) = post_form(&app, "/oauth2/introspect", Some(ADMIN_KEY), big).await;
     assert_eq!(status, 413);
-    // Per key: the service key's three, then 429 with Retry-After; the admin key has its own.
-    for _ in 0..3 {
+    // Per key: the service key's other two, then 429 with Retry-After; the admin key has its
+    // own.
+    for _ in 0..2 {
         introspect(&app, &access).await;
     }
     let (status, headers, body) =

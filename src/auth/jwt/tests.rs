@@ -115,7 +115,8 @@ fn another_issuer_audience_or_a_past_expiry_is_refused() {
     assert!(a.verify(&resigned(&a, header.clone(), &claims)).is_ok());
     for (field, value) in [
         ("iss", serde_json::json!("https://evil.example.com")),
-        ("iss", serde_json::json!("wechat-identity")),
+        // The old default issuer, on a token issued since this process started.
+        ("iss", serde_json::json!(LEGACY_ISSUER)),
         ("aud", serde_json::json!("someone-else")),
         ("exp", serde_json::json!(unix_now() - 3600)),
     ] {
@@ -165,4 +166,31 @@ fn hs256_signs_and_its_kid_gives_nothing_away() {
     assert_eq!(hs.verify(&token).unwrap().sub, "user-2");
     assert!(!hs.keys().kids()[0].contains("xxxxxxxx"));
     assert_eq!(hs.jwks()["keys"], serde_json::json!([]));
+}
+
+#[test]
+fn a_token_from_before_the_upgrade_keeps_its_old_issuer_until_it_expires() {
+    let a = issuer();
+    let token = a.issue("user-1", "login-1", None);
+    let mut old = claims_of(&a, &token);
+    old["iss"] = LEGACY_ISSUER.into();
+    old["iat"] = (unix_now() - 120).into();
+    old.as_object_mut().unwrap().remove("jti");
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let before = resigned(&a, header.clone(), &old);
+    assert_eq!(a.verify(&before).unwrap().sub, "user-1");
+    // Not when the issuer is configured: it was then as it is now.
+    let configured = TokenIssuer::new(
+        &JwtConfig {
+            issuer: Some("https://id.example.com".into()),
+            ..JwtConfig::default()
+        },
+        "https://id.example.com".into(),
+        HashMap::new(),
+        KeySet::ed25519(vec![ed_key()]).unwrap(),
+    );
+    let token = configured.issue("user-1", "login-1", None);
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let old = resigned(&configured, header, &old);
+    assert!(refused(&configured, &old));
 }

@@ -183,11 +183,19 @@ impl SessionRow {
     }
 
     /// Locks the active sessions of a family (or, with `user`, of a user) until the
-    /// transaction ends and returns how many logins (families) they belong to (row locks on PostgreSQL, in id order;
+    /// transaction ends and returns how many it locked (row locks on PostgreSQL, in id order;
     /// SQLite's `BEGIN IMMEDIATE` already serializes everything). On PostgreSQL a `FOR UPDATE`
     /// that had to wait re-checks only the rows it found, never rows inserted meanwhile: to
     /// count a login's sessions, use [`Self::lock_login`].
     pub async fn lock_active(conn: &mut Conn, owner: Owner<'_>) -> Result<usize, DbError> {
+        Ok(Self::lock_rows(conn, owner).await?.len())
+    }
+
+    /// [`Self::lock_active`]'s work: the locked sessions' ids and families.
+    async fn lock_rows(
+        conn: &mut Conn,
+        owner: Owner<'_>,
+    ) -> Result<Vec<(SessionId, SessionId)>, DbError> {
         let (family, user) = owner.keys();
         let q = for_update(
             active(family, user)
@@ -195,8 +203,7 @@ impl SessionRow {
                 .order(sessions::id),
         );
         let rows: Vec<(SessionId, SessionId)> = with_conn!(conn, c => q.load(c).await)?;
-        let logins: std::collections::HashSet<_> = rows.into_iter().map(|(_, f)| f).collect();
-        Ok(logins.len())
+        Ok(rows)
     }
 
     /// Locks a login (a rotation family) until the transaction ends and returns how many live
@@ -244,7 +251,12 @@ impl SessionRow {
     ) -> Result<usize, DbError> {
         let logins = match owner {
             Owner::Family(family) => Self::lock_login(conn, family).await?,
-            Owner::User(_) => Self::lock_active(conn, owner).await?,
+            Owner::User(_) => {
+                let rows = Self::lock_rows(conn, owner).await?;
+                let families: std::collections::HashSet<_> =
+                    rows.into_iter().map(|r| r.1).collect();
+                families.len()
+            }
         };
         let (family, user) = owner.keys();
         let q = diesel::update(active(family, user)).set(sessions::revoked_at.eq(at));

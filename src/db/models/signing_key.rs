@@ -18,12 +18,14 @@ pub struct SigningKeyRow {
     pub algorithm: String,
     /// The public key as the JWK shows it (base64url).
     pub public_key: String,
-    /// The PKCS#8 private key, sealed.
+    /// The PKCS#8 private key, sealed (empty once retired).
     pub private_key: String,
     /// When it was added: the newest key signs.
     pub created_at: NaiveDateTime,
     /// When the last token it signed has expired (set when a newer key replaced it).
     pub retire_after: Option<NaiveDateTime>,
+    /// When the purge retired it: it verifies nothing from then on.
+    pub retired_at: Option<NaiveDateTime>,
 }
 
 impl SigningKeyRow {
@@ -31,11 +33,13 @@ impl SigningKeyRow {
     /// only to verify what it signed before has a retirement time from the start), then the
     /// others, newest first.
     pub async fn all(conn: &mut Conn) -> Result<Vec<Self>, DbError> {
-        let q = signing_keys::table.order((
-            signing_keys::retire_after.is_null().desc(),
-            signing_keys::created_at.desc(),
-            signing_keys::kid.desc(),
-        ));
+        let q = signing_keys::table
+            .filter(signing_keys::retired_at.is_null())
+            .order((
+                signing_keys::retire_after.is_null().desc(),
+                signing_keys::created_at.desc(),
+                signing_keys::kid.desc(),
+            ));
         Ok(with_conn!(conn, c => q.load(c).await)?)
     }
 
@@ -72,9 +76,25 @@ impl SigningKeyRow {
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
-    /// Deletes the keys whose last tokens have expired by `at`.
-    pub async fn purge_retired(conn: &mut Conn, at: NaiveDateTime) -> Result<usize, DbError> {
-        let q = diesel::delete(signing_keys::table.filter(signing_keys::retire_after.lt(at)));
+    /// Whether a key with this id was ever stored (retired ones included).
+    pub async fn known(conn: &mut Conn, kid: &str) -> Result<bool, DbError> {
+        let q = diesel::select(diesel::dsl::exists(
+            signing_keys::table.filter(signing_keys::kid.eq(kid)),
+        ));
+        Ok(with_conn!(conn, c => q.get_result::<bool>(c).await)?)
+    }
+
+    /// Retires the keys whose last tokens have expired by `at`: marked, private key erased.
+    pub async fn retire_expired(conn: &mut Conn, at: NaiveDateTime) -> Result<usize, DbError> {
+        let q = diesel::update(
+            signing_keys::table
+                .filter(signing_keys::retire_after.lt(at))
+                .filter(signing_keys::retired_at.is_null()),
+        )
+        .set((
+            signing_keys::retired_at.eq(at),
+            signing_keys::private_key.eq(""),
+        ));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 }

@@ -128,8 +128,8 @@ impl System {
         self.rotate_keys().await
     }
 
-    /// Deletes the signing keys whose tokens have all expired (the purge job).
+    /// Retires the signing keys whose tokens have all expired (the purge job).
     pub async fn purge_signing_keys(&self) -> Result<usize, IdentityError> {
-        Ok(KeyStore::purge_retired(&self.db).await?)
+        Ok(KeyStore::retire_expired(&self.db).await?)
     }
 }

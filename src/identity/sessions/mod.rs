@@ -142,7 +142,8 @@ impl Parts {
         }
         Ok(Introspection {
             active: true,
-            token_type: Some("access_token"),
+            token_type: Some("Bearer"),
+            token_use: Some("access"),
             sub: Some(claims.sub),
             sid: Some(claims.sid),
             client_id: claims.app_id,
@@ -151,7 +152,7 @@ impl Parts {
             iat: Some(claims.iat),
             iss: Some(claims.iss),
             aud: Some(claims.aud),
-            jti: Some(claims.jti),
+            jti: Some(claims.jti).filter(|j| !j.is_empty()),
         })
     }
 
@@ -177,7 +178,7 @@ impl Parts {
             .map(|a| a.kind.as_str().to_owned());
         Ok(Introspection {
             active: true,
-            token_type: Some("refresh_token"),
+            token_use: Some("refresh"),
             sub: Some(user.id.to_string()),
             sid: Some(row.family.to_string()),
             client_id: row.app_id.map(|a| a.to_string()),
@@ -227,7 +228,9 @@ impl SelfUser<'_> {
         let ended = sessions::end_login(&self.db, &me.id, &SessionId::new(id))
             .await?
             .ok_or_else(not_found)?;
-        self.live_logins.forget();
+        if ended {
+            self.live_logins.forget();
+        }
         Ok(ended)
     }
 }
@@ -242,7 +245,9 @@ impl Admin<'_> {
         }
         drop(conn);
         let ended = sessions::logout_everywhere(&self.db, user_id).await?;
-        self.live_logins.forget();
+        if ended > 0 {
+            self.live_logins.forget();
+        }
         tracing::info!(actor = %self.name, user = %user_id, ended, "sessions revoked by an admin");
         Ok(ended)
     }
@@ -283,8 +288,10 @@ impl Public<'_> {
         if token.matches('.').count() == 2 {
             return Ok(Revocation::UnsupportedTokenType);
         }
-        if !token.is_empty() && token.len() <= MAX_TOKEN_LEN {
-            sessions::logout(&self.db, token).await?;
+        if !token.is_empty()
+            && token.len() <= MAX_TOKEN_LEN
+            && sessions::logout(&self.db, token).await?
+        {
             self.live_logins.forget();
         }
         Ok(Revocation::Done)

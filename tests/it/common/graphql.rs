@@ -5,6 +5,25 @@ use serde_json::{Value, json};
 use super::{OA, TestApp};
 
 impl TestApp {
+    /// The key ids the JWKS publishes, in its order.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        let jwks: Value = self
+            .http
+            .get(format!("{}/.well-known/jwks.json", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Runs a GraphQL operation, returns the whole JSON response.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut req = self

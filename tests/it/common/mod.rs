@@ -26,7 +26,7 @@ use serde_json::Value;
 
 pub use db::{Column, Written};
 pub use official_account::{event_xml, signed_query};
-pub use server::TestApp;
+pub use server::{TestApp, with_known_key};
 
 #[path = "../../support/backends.rs"]
 mod backends;

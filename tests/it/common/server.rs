@@ -27,6 +27,15 @@ pub struct TestApp {
     jobs: JobRunner,
 }
 
+/// A `tweak` that gives the service a signing key the test knows: an Ed25519 PEM in the data
+/// dir, which the service imports at start as a key file from before keys were shared (it
+/// then signs with it), so a test can forge tokens with the service's own key.
+pub fn with_known_key(config: &mut Config) {
+    let path = config.data_dir.join("jwt-ed25519.pem");
+    let der = wechat_identity::auth::jwt::Ed25519Key::generate();
+    std::fs::write(&path, wechat_identity::auth::keys::der_to_pem(&der)).unwrap();
+}
+
 impl TestApp {
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
