@@ -58,6 +58,10 @@ pub const PHONE_EXCHANGES_PER_REQUEST: usize = 1;
 /// request thousands of writes of one row).
 pub const PROFILE_FIELDS: &[&str] = &["updateMyProfile"];
 
+/// Root fields that end logins or change the signing keys: one per request (aliases would make
+/// one request thousands of lookups and transactions).
+pub const SESSION_FIELDS: &[&str] = &["logout", "endSession", "revokeSessions", "rotateSigningKey"];
+
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
 /// operation, no introspection when it is off, and the schema fields and `_entities` weighed
 /// (see [`super::weights`]).
@@ -122,7 +126,7 @@ impl Budget {
     }
 
     fn check(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
-        let budgets: [(&[&str], usize, &str, &str); 4] = [
+        let budgets: [(&[&str], usize, &str, &str); 5] = [
             (
                 LOGIN_FIELDS,
                 self.logins,
@@ -142,6 +146,12 @@ impl Budget {
                 "limits.wechat_fields_per_request",
             ),
             (PROFILE_FIELDS, 1, "profile update", "one per request"),
+            (
+                SESSION_FIELDS,
+                1,
+                "session or key change",
+                "one per request",
+            ),
         ];
         for (_, operation) in doc.operations.iter() {
             if !self.introspection {

@@ -166,6 +166,8 @@ impl Mutation {
     /// of the calling user. Its refresh tokens stop working at once, its access tokens within
     /// `jwt.revocation_check_secs` (5 s by default) on every instance. Returns whether an
     /// active session was ended.
+    /// One per request with `logout`, `endSession`, `revokeSessions` and `rotateSigningKey`
+    /// (aliases count).
     /// Anyone; with `allSessions`, the user itself.
     async fn logout(
         &self,

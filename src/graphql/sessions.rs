@@ -90,6 +90,8 @@ impl SessionMutation {
     /// refresh token stops working at once and its access tokens within
     /// `jwt.revocation_check_secs` (5 s by default) on every instance. Returns whether the
     /// login was still live. Another user's login, or an unknown id, is NOT_FOUND.
+    /// One per request with `logout`, `endSession`, `revokeSessions` and `rotateSigningKey`
+    /// (aliases count).
     /// The user itself.
     async fn end_session(
         &self,
@@ -102,6 +104,8 @@ impl SessionMutation {
 
     /// Ends every login of a user (and of users merged into it), as `endSession` ends one.
     /// Returns how many were live. An unknown user is NOT_FOUND.
+    /// One per request with `logout`, `endSession`, `revokeSessions` and `rotateSigningKey`
+    /// (aliases count).
     /// Admin.
     async fn revoke_sessions(
         &self,
@@ -124,6 +128,8 @@ impl SessionMutation {
     /// JWKS and keep verifying until the last token they signed has expired. At most once a
     /// minute (RATE_LIMITED with `retryAfter`); with HS256 there is nothing to rotate
     /// (CONFLICT: change `jwt.hs256_secret`). Also `wechat-identity keys rotate`.
+    /// One per request with `logout`, `endSession`, `revokeSessions` and `rotateSigningKey`
+    /// (aliases count).
     /// Admin.
     async fn rotate_signing_key(
         &self,

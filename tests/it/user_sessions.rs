@@ -157,6 +157,15 @@ async fn nobody_ends_or_reads_someone_elses_logins(backend: Backend) {
         let body = app.gql(Some(token(&alice)), END, json!({ "id": id })).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{body:#}");
     }
+    // One session change per request: aliases do not make one request many.
+    let body = app
+        .gql(
+            Some(token(&alice)),
+            "mutation($id: ID!) { a: endSession(id: $id) b: endSession(id: $id) }",
+            json!({ "id": sid(token(&alice)) }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body:#}");
     assert_eq!(app.written().await, before, "nothing changed");
     assert!(accepted(&app, token(&bob)).await);
     // Without a user token: refused.
