@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::identity::IdentityError;
 use crate::identity::values::Revocation;
@@ -70,20 +69,24 @@ pub(super) async fn introspect(
 ) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).map(api_key_of);
     let access = state.identity.access(authorization.as_deref()).await;
-    let (Ok(Caller::ApiKey { name, .. }), Ok(reader)) = (access.caller(), access.reader()) else {
-        return oauth_error(
+    let unauthorized = || {
+        oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "introspection needs `Authorization: Bearer <admin or service API key>`",
-        );
+        )
     };
+    if access.reader().is_err() {
+        return unauthorized();
+    }
     let token = match token_of(form) {
         Ok(token) => token,
         Err(refused) => return *refused,
     };
     let client = state.client_info(peer, &headers);
-    match reader.introspect(name, &token, &client).await {
+    match access.introspect(&token, &client).await {
         Ok(answer) => no_store(Json(answer).into_response()),
+        Err(IdentityError::Auth(_)) => unauthorized(),
         Err(e) => failed(e),
     }
 }

@@ -214,6 +214,20 @@ impl Access {
             Caller::Anonymous => Err(need_credentials()),
         }
     }
+
+    /// RFC 7662 for an admin or service key (see [`Reader::introspect`], rate-limited per key);
+    /// UNAUTHENTICATED or FORBIDDEN for anyone else.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        client: &ClientInfo,
+    ) -> Result<Introspection, IdentityError> {
+        let reader = self.reader()?;
+        let Caller::ApiKey { name, .. } = self.caller()? else {
+            return Err(need_credentials());
+        };
+        reader.introspect(name, token, client).await
+    }
 }
 
 impl SelfUser<'_> {
