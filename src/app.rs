@@ -198,6 +198,16 @@ pub async fn start_with(
         addr
     };
     if config.public_url.is_none() {
+        if config.jwt.issuer.is_none() && !config.sandbox_enabled() {
+            // No address for the world: the listen address is no issuer (instances behind one
+            // balancer differ in it). Tokens keep the issuer they always had.
+            config.jwt.issuer = Some(crate::auth::jwt::LEGACY_ISSUER.into());
+            tracing::warn!(
+                "public_url is not set: access tokens keep the issuer \"wechat-identity\", and \
+                 /.well-known/openid-configuration names this instance's own address; set \
+                 public_url (or jwt.issuer) to the URL other services reach"
+            );
+        }
         config.public_url = Some(format!("http://{host}"));
     }
     if config.sandbox_enabled() {

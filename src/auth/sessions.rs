@@ -264,9 +264,13 @@ pub async fn end_login(
 ) -> Result<Option<bool>, SessionError> {
     transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         match SessionRow::find(conn, family.as_str()).await? {
-            Some(first) if first.family == *family && first.user_id == *user_id => Ok(Some(
-                SessionRow::revoke_family(conn, family, now()).await? > 0,
-            )),
+            Some(first) if first.family == *family && first.user_id == *user_id => {
+                let at = now();
+                // Live: a session neither revoked nor expired (a lapsed login is not "ended").
+                let live = SessionRow::login_is_live(conn, family.as_str(), at).await?;
+                SessionRow::revoke_family(conn, family, at).await?;
+                Ok(Some(live))
+            }
             _ => Ok(None),
         }
     })

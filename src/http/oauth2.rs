@@ -67,8 +67,20 @@ pub(super) async fn introspect(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).map(api_key_of);
-    let access = state.identity.access(authorization.as_deref()).await;
+    let candidates = headers
+        .get(header::AUTHORIZATION)
+        .map(api_keys_of)
+        .unwrap_or_default();
+    let mut access = state
+        .identity
+        .access(candidates.first().map(Vec::as_slice))
+        .await;
+    for other in candidates.iter().skip(1) {
+        if access.reader().is_ok() {
+            break;
+        }
+        access = state.identity.access(Some(other)).await;
+    }
     let unauthorized = || {
         oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -120,9 +132,11 @@ pub(super) async fn revoke(
     }
 }
 
-/// An `Authorization` value as the API reads it: `Basic base64(name:key)` becomes
-/// `Bearer key`; anything else stays as it is (and is refused if it is no key).
-fn api_key_of(value: &HeaderValue) -> Vec<u8> {
+/// The `Authorization` values to try, as the API reads them: `Basic base64(name:key)` becomes
+/// `Bearer key` — the key as sent, then form-decoded if that differs (RFC 6749 has clients
+/// form-encode it; many send it raw, and a key may hold `+`, `/` or `%`); anything else stays as
+/// it is (and is refused if it is no key).
+fn api_keys_of(value: &HeaderValue) -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let basic = value
         .to_str()
@@ -136,10 +150,18 @@ fn api_key_of(value: &HeaderValue) -> Vec<u8> {
         })
         .and_then(|pair| String::from_utf8(pair).ok())
         .and_then(|pair| pair.split_once(':').map(|(_, key)| key.to_owned()));
-    match basic {
-        Some(key) => format!("Bearer {key}").into_bytes(),
-        None => value.as_bytes().to_vec(),
-    }
+    let Some(raw) = basic else {
+        return vec![value.as_bytes().to_vec()];
+    };
+    let decoded = percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|k| k.into_owned())
+        .filter(|k| *k != raw);
+    std::iter::once(raw)
+        .chain(decoded)
+        .map(|key| format!("Bearer {key}").into_bytes())
+        .collect()
 }
 
 fn no_store(mut response: Response) -> Response {

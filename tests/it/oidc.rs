@@ -8,11 +8,14 @@ use crate::common::*;
 use crate::on_both_backends;
 
 on_both_backends!(
+    without_a_public_url_tokens_keep_the_old_issuer,
     middleware_finds_the_keys_from_the_issuer_url,
     introspection_tells_live_tokens_from_everything_else,
     introspection_is_for_api_keys_and_bounded,
     a_client_revokes_its_refresh_token,
 );
+
+const GATEWAY_KEY: &str = "q1+w2/e3=r4%t5y6u7i8o9p0a1s2d3f4g5h6";
 
 /// A POST of a form body to `path`, with `bearer` if given; status and JSON body (Null if none).
 async fn post_form(
@@ -67,6 +70,22 @@ async fn get_json(app: &TestApp, url: &str) -> (reqwest::header::HeaderMap, Valu
     assert_eq!(res.status(), 200, "{url}");
     let headers = res.headers().clone();
     (headers, res.json().await.unwrap())
+}
+
+/// A deployment that never set `public_url` (nor `jwt.issuer`) keeps the issuer its tokens always
+/// had: its listen address would differ between instances behind one balancer.
+async fn without_a_public_url_tokens_keep_the_old_issuer(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.sandbox = Some(false);
+        c.apps = wechat_identity::config::sandbox_demo_apps();
+    })
+    .await;
+    let (_, config) = get_json(
+        &app,
+        &format!("{}/.well-known/openid-configuration", app.base),
+    )
+    .await;
+    assert_eq!(config["issuer"], "wechat-identity");
 }
 
 async fn middleware_finds_the_keys_from_the_issuer_url(backend: Backend) {
@@ -200,6 +219,12 @@ async fn introspection_tells_live_tokens_from_everything_else(backend: Backend) 
 
 async fn introspection_is_for_api_keys_and_bounded(backend: Backend) {
     let app = TestApp::start_with(backend, |c| {
+        // A key as `openssl rand -base64` makes them: `+`, `/` and `=` in it.
+        c.api_keys.push(wechat_identity::config::ApiKeyConfig {
+            name: "gateway".into(),
+            role: wechat_identity::config::ApiKeyRole::Service,
+            key: wechat_identity::config::Secret::new(GATEWAY_KEY),
+        });
         c.rate_limits.introspect.per_app = Some(wechat_identity::config::Bucket {
             burst: 3,
             per_second: 0.001,
@@ -233,6 +258,29 @@ async fn introspection_is_for_api_keys_and_bounded(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["active"], true);
+    // A key with `+`, `/`, `=` and `%`: as RFC 6749 has clients send it (form-encoded first),
+    // and as many send it (raw); a wrong one is still refused.
+    for secret in [
+        urlencode(GATEWAY_KEY),
+        GATEWAY_KEY.to_owned(),
+        "q1+w2".to_owned(),
+    ] {
+        let basic = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(format!("gateway:{secret}"))
+        };
+        let res = app
+            .http
+            .post(format!("{}/oauth2/introspect", app.base))
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&access))
+            .send()
+            .await
+            .unwrap();
+        let expected = if secret == "q1+w2" { 401 } else { 200 };
+        assert_eq!(res.status(), expected, "{secret}");
+    }
     let (status, _, body) =
         post_form(&app, "/oauth2/introspect", Some(ADMIN_KEY), form(&access)).await;
     assert_eq!((status, body["active"].clone()), (200, json!(true)));

@@ -23,6 +23,14 @@ fn readme_block(heading_text: &str) -> String {
 /// as the README starts it (`cargo run` with no config; `env` in the environment of both): the
 /// JSON the block's last command prints (after whatever the commands before it printed).
 async fn run_pasted(heading_text: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let mut answers = run_pasted_all(heading_text, env).await;
+    answers
+        .pop()
+        .expect("the block's last command answers JSON")
+}
+
+/// Like [`run_pasted`]: every JSON answer the block printed, in order.
+async fn run_pasted_all(heading_text: &str, env: &[(&str, &str)]) -> Vec<serde_json::Value> {
     let script = readme_block(heading_text);
     assert!(script.contains("http://127.0.0.1:8080"), "{script}");
     let service = Service::start_with_env("", env).await;
@@ -39,14 +47,11 @@ async fn run_pasted(heading_text: &str, env: &[(&str, &str)]) -> serde_json::Val
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Each command's JSON, one after another (curl adds no line break): the last one's.
+    // Each command's JSON, one after another (curl adds no line break).
     let answers: Result<Vec<serde_json::Value>, _> = serde_json::Deserializer::from_str(&stdout)
         .into_iter()
         .collect();
-    answers
-        .ok()
-        .and_then(|mut all| all.pop())
-        .unwrap_or_else(|| panic!("the block's last command answers JSON: {stdout}"))
+    answers.unwrap_or_else(|e| panic!("the block's commands answer JSON ({e}): {stdout}"))
 }
 
 /// "Messages to a user": the follow and the send, pasted as one block, deliver the message.
@@ -86,6 +91,16 @@ async fn the_js_sdk_walkthrough_works_pasted_as_one_block() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_introspection_walkthrough_works_pasted_as_one_block() {
     let env = [("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)];
-    let answer = run_pasted("view of alice's token before and after", &env).await;
-    assert_eq!(answer, serde_json::json!({ "active": false }));
+    let answers = run_pasted_all("view of alice's token before and after", &env).await;
+    // The discovery document, alice's live token, and the same token after the revocation.
+    assert_eq!(answers.len(), 3, "{answers:#?}");
+    assert!(
+        answers[0]["issuer"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert_eq!(answers[1]["active"], true, "{answers:#?}");
+    assert_eq!(answers[1]["client_id"], "wxsandboxminiapp01");
+    assert_eq!(answers[2], serde_json::json!({ "active": false }));
 }

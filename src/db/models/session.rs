@@ -191,18 +191,18 @@ impl SessionRow {
         Ok(Self::lock_rows(conn, owner).await?.len())
     }
 
-    /// [`Self::lock_active`]'s work: the locked sessions' ids and families.
+    /// [`Self::lock_active`]'s work: the locked sessions' families and expiries.
     async fn lock_rows(
         conn: &mut Conn,
         owner: Owner<'_>,
-    ) -> Result<Vec<(SessionId, SessionId)>, DbError> {
+    ) -> Result<Vec<(SessionId, NaiveDateTime)>, DbError> {
         let (family, user) = owner.keys();
         let q = for_update(
             active(family, user)
-                .select((sessions::id, sessions::family))
+                .select((sessions::family, sessions::expires_at))
                 .order(sessions::id),
         );
-        let rows: Vec<(SessionId, SessionId)> = with_conn!(conn, c => q.load(c).await)?;
+        let rows: Vec<(SessionId, NaiveDateTime)> = with_conn!(conn, c => q.load(c).await)?;
         Ok(rows)
     }
 
@@ -243,7 +243,7 @@ impl SessionRow {
 
     /// Revokes every active session of `owner`, locking them (a family: through
     /// [`Self::lock_login`]) first. Returns the sessions revoked for a family, the logins ended
-    /// for a user.
+    /// (still live: refresh token unexpired) for a user.
     async fn revoke_all(
         conn: &mut Conn,
         owner: Owner<'_>,
@@ -252,9 +252,13 @@ impl SessionRow {
         let logins = match owner {
             Owner::Family(family) => Self::lock_login(conn, family).await?,
             Owner::User(_) => {
+                // Logins still live: a session not revoked whose refresh token has not expired.
                 let rows = Self::lock_rows(conn, owner).await?;
-                let families: std::collections::HashSet<_> =
-                    rows.into_iter().map(|r| r.1).collect();
+                let families: std::collections::HashSet<_> = rows
+                    .into_iter()
+                    .filter(|(_, expires_at)| *expires_at > at)
+                    .map(|(family, _)| family)
+                    .collect();
                 families.len()
             }
         };
