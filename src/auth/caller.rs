@@ -72,8 +72,6 @@ impl ApiKeys {
 /// checked (`Identity::access` does that).
 #[derive(Debug)]
 pub enum Credential<'a> {
-    /// No header: an anonymous caller.
-    None,
     /// An access JWT (three dot-separated parts), unchecked.
     AccessToken(&'a str),
     /// A known API key.
@@ -82,13 +80,7 @@ pub enum Credential<'a> {
 
 /// Reads an `Authorization` header value: `Bearer <access JWT | API key>`. An API key is
 /// looked up; an access token is handed back unchecked.
-pub fn credential<'a>(
-    authorization: Option<&'a str>,
-    keys: &ApiKeys,
-) -> Result<Credential<'a>, AuthError> {
-    let Some(value) = authorization else {
-        return Ok(Credential::None);
-    };
+pub fn credential<'a>(value: &'a str, keys: &ApiKeys) -> Result<Credential<'a>, AuthError> {
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => {

@@ -244,13 +244,13 @@ pub async fn logout(db: &Db, refresh_token: &str) -> Result<bool, SessionError> 
 }
 
 /// Ends every session of a user (and of users merged into it). Returns how many logins were
-/// active.
-pub async fn logout_everywhere(db: &Db, user_id: &UserId) -> Result<usize, SessionError> {
+/// active, or `None` when there is no such user.
+pub async fn logout_everywhere(db: &Db, user_id: &UserId) -> Result<Option<usize>, SessionError> {
     transaction(db, async |conn: &mut Conn| -> Result<_, SessionError> {
         let Some(user) = UserRow::find_live(conn, user_id).await? else {
-            return Ok(0);
+            return Ok(None);
         };
-        Ok(SessionRow::revoke_user(conn, &user.id, now()).await?)
+        Ok(Some(SessionRow::revoke_user(conn, &user.id, now()).await?))
     })
     .await
 }

@@ -341,7 +341,9 @@ impl SelfUser<'_> {
     /// Ends every login of this user (and of users merged into it); returns how many were
     /// active.
     pub async fn logout_everywhere(&self) -> Result<usize, IdentityError> {
-        let ended = sessions::logout_everywhere(&self.db, self.user_id).await?;
+        let ended = sessions::logout_everywhere(&self.db, self.user_id)
+            .await?
+            .unwrap_or(0);
         if ended > 0 {
             self.live_logins.forget();
         }

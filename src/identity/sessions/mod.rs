@@ -48,8 +48,7 @@ impl Parts {
                 ));
             }
         };
-        match caller::credential(Some(value), &self.api_keys)? {
-            Credential::None => Ok(Caller::Anonymous),
+        match caller::credential(value, &self.api_keys)? {
             Credential::ApiKey(caller) => Ok(caller),
             Credential::AccessToken(token) => {
                 let claims = self.verify_access_token(token).await?;
@@ -253,12 +252,9 @@ impl Admin<'_> {
     /// Ends every login of a user (and of users merged into it); how many were live. An unknown
     /// user is NOT_FOUND.
     pub async fn revoke_sessions(&self, user_id: &UserId) -> Result<usize, IdentityError> {
-        let mut conn = self.db.conn().await?;
-        if UserRow::find_live(&mut conn, user_id).await?.is_none() {
-            return Err(IdentityError::NotFound("no such user".into()));
-        }
-        drop(conn);
-        let ended = sessions::logout_everywhere(&self.db, user_id).await?;
+        let ended = sessions::logout_everywhere(&self.db, user_id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound("no such user".into()))?;
         if ended > 0 {
             self.live_logins.forget();
         }
