@@ -232,15 +232,7 @@ async fn another_service_verifies_our_jwt_with_the_jwks_alone() {
     let app = TestApp::start(Backend::Sqlite).await;
     let alice = app.login_mp(MP_A, "alice").await;
     let token = alice["accessToken"].as_str().unwrap();
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .http
-        .get(format!("{}/.well-known/jwks.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(app.jwks().await).unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
     let jwk = jwks
@@ -255,15 +247,7 @@ async fn another_service_verifies_our_jwt_with_the_jwks_alone() {
     assert_eq!(data.claims["sub"], alice["user"]["id"]);
 
     // The set holds public keys only.
-    let jwks_text = app
-        .http
-        .get(format!("{}/.well-known/jwks.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks_text = app.jwks().await.to_string();
     assert!(
         !jwks_text.contains("\"d\""),
         "the private key is never published"
@@ -286,14 +270,5 @@ async fn hs256_is_selectable_and_publishes_no_key() {
         jsonwebtoken::Algorithm::HS256
     );
     assert_eq!(app.me(token).await["data"]["me"]["id"], alice["user"]["id"]);
-    let jwks: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/jwks.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jwks["keys"], json!([]));
+    assert_eq!(app.jwks().await["keys"], json!([]));
 }

@@ -24,13 +24,31 @@ async fn post_form(
     bearer: Option<&str>,
     body: String,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
+    let authorization = bearer.map(|key| format!("Bearer {key}"));
+    post_form_as(app, path, authorization, body).await
+}
+
+/// `Authorization: Basic` for `name` and `secret`, as OAuth clients send `client_secret_basic`.
+fn basic(name: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let pair = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{secret}"));
+    format!("Basic {pair}")
+}
+
+/// [`post_form`] with the whole `Authorization` value, if any.
+async fn post_form_as(
+    app: &TestApp,
+    path: &str,
+    authorization: Option<String>,
+    body: String,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut req = app
         .http
         .post(format!("{}{path}", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body);
-    if let Some(bearer) = bearer {
-        req = req.bearer_auth(bearer);
+    if let Some(authorization) = authorization {
+        req = req.header("authorization", authorization);
     }
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
@@ -243,21 +261,10 @@ async fn introspection_is_for_api_keys_and_bounded(backend: Backend) {
     }
     // The service key as OAuth clients send a secret (`client_secret_basic`; one of its three),
     // and an admin key.
-    let basic = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("reporting:{SERVICE_KEY}"))
-    };
-    let res = app
-        .http
-        .post(format!("{}/oauth2/introspect", app.base))
-        .header("authorization", format!("Basic {basic}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&access))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["active"], true);
+    let service = Some(basic("reporting", SERVICE_KEY));
+    let (status, _, body) = post_form_as(&app, "/oauth2/introspect", service, form(&access)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["active"], true);
     // A key with `+`, `/`, `=` and `%`: as RFC 6749 has clients send it (form-encoded first),
     // and as many send it (raw); a wrong one is still refused.
     for secret in [
@@ -265,21 +272,10 @@ async fn introspection_is_for_api_keys_and_bounded(backend: Backend) {
         GATEWAY_KEY.to_owned(),
         "q1+w2".to_owned(),
     ] {
-        let basic = {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(format!("gateway:{secret}"))
-        };
-        let res = app
-            .http
-            .post(format!("{}/oauth2/introspect", app.base))
-            .header("authorization", format!("Basic {basic}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&access))
-            .send()
-            .await
-            .unwrap();
+        let gateway = Some(basic("gateway", &secret));
+        let (status, _, _) = post_form_as(&app, "/oauth2/introspect", gateway, form(&access)).await;
         let expected = if secret == "q1+w2" { 401 } else { 200 };
-        assert_eq!(res.status(), expected, "{secret}");
+        assert_eq!(status, expected, "{secret}");
     }
     let (status, _, body) =
         post_form(&app, "/oauth2/introspect", Some(ADMIN_KEY), form(&access)).await;

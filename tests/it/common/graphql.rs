@@ -5,18 +5,21 @@ use serde_json::{Value, json};
 use super::{OA, TestApp};
 
 impl TestApp {
-    /// The key ids the JWKS publishes, in its order.
-    pub async fn jwks_kids(&self) -> Vec<String> {
-        let jwks: Value = self
+    /// The JWKS as `/.well-known/jwks.json` serves it.
+    pub async fn jwks(&self) -> Value {
+        let res = self
             .http
             .get(format!("{}/.well-known/jwks.json", self.base))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        jwks["keys"]
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// The key ids the JWKS publishes, in its order.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        self.jwks().await["keys"]
             .as_array()
             .unwrap()
             .iter()
