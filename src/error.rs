@@ -86,6 +86,9 @@ pub enum ErrorCode {
     /// The answer would be larger than `graphql.max_response_bytes`: ask for less (fewer
     /// fields, a smaller page).
     ResponseTooLarge,
+    /// An admin disabled the user (`disableUser`): no login, refresh or message until
+    /// `enableUser`.
+    UserDisabled,
 }
 
 impl ErrorCode {
@@ -118,6 +121,7 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            ErrorCode::UserDisabled => "USER_DISABLED",
         }
     }
 
@@ -125,7 +129,9 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         match self {
             ErrorCode::Unauthenticated | ErrorCode::SessionKeyExpired => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden | ErrorCode::WechatSnapshotUser => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::WechatSnapshotUser | ErrorCode::UserDisabled => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::BadUserInput
             | ErrorCode::WechatCodeInvalid
             | ErrorCode::InvalidMessageData
@@ -305,6 +311,7 @@ impl From<IdentityError> for ApiError {
             e @ IdentityError::SnapshotUser => {
                 Self::new(ErrorCode::WechatSnapshotUser, e.to_string())
             }
+            e @ IdentityError::UserDisabled => Self::new(ErrorCode::UserDisabled, e.to_string()),
             IdentityError::RateLimited(limited) => Self::rate_limited(&limited),
             IdentityError::Wechat(w) => w.into(),
             IdentityError::Session(s) => s.into(),
@@ -357,6 +364,7 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::Invalid(m) => Self::new(ErrorCode::Unauthenticated, m),
             SessionError::Reused => Self::new(ErrorCode::Unauthenticated, e.to_string()),
+            SessionError::Disabled => Self::new(ErrorCode::UserDisabled, e.to_string()),
             SessionError::Raced => Self::new(
                 ErrorCode::Unavailable,
                 "the refresh token is being used concurrently; try again",

@@ -35,6 +35,15 @@ pub fn merge(reason: &'static str) {
     );
 }
 
+/// Counts one attempt to deliver a user event to an endpoint, by how it ended (`delivered`,
+/// `retry`, `failed`: given up).
+pub fn event_delivery(outcome: &'static str) {
+    bump(
+        "wechat_identity_event_deliveries_total",
+        format!("outcome=\"{outcome}\""),
+    );
+}
+
 /// Counts one database transaction by how it ended (`commit`, `rollback`, `retry`).
 pub fn transaction(outcome: &'static str) {
     bump(

@@ -54,6 +54,9 @@ pub enum SessionError {
     /// A rotated refresh token was presented again: its whole login is revoked.
     #[error("refresh token already used; the session has been revoked")]
     Reused,
+    /// The login's user is disabled (`disableUser`).
+    #[error("this user is disabled")]
+    Disabled,
     /// A concurrent refresh with the same token rotated it first; run again to see its outcome.
     #[error("refresh token rotated concurrently")]
     Raced,
@@ -68,7 +71,7 @@ impl Retryable for SessionError {
             // Another refresh rotated the token between our read and our write.
             SessionError::Raced => Some(Race::Serialization),
             SessionError::Db(e) => e.race(),
-            SessionError::Invalid(_) | SessionError::Reused => None,
+            SessionError::Invalid(_) | SessionError::Reused | SessionError::Disabled => None,
         }
     }
 }
@@ -205,6 +208,9 @@ pub async fn refresh(
             let user = UserRow::find_live(conn, &session.user_id)
                 .await?
                 .ok_or(SessionError::Invalid("refresh token invalid"))?;
+            if user.disabled_at.is_some() {
+                return Err(SessionError::Disabled);
+            }
             let login = (Some(&session.family), session.app_id.as_ref());
             let tokens = create(conn, issuer, &user.id, login, client).await?;
             // A retry within the grace window gets a sibling in the same login; the token it

@@ -9,6 +9,7 @@ use smart_default::SmartDefault;
 
 mod apps;
 mod env;
+mod events;
 mod federation;
 mod graphql;
 mod jobs;
@@ -19,6 +20,7 @@ mod sandbox;
 mod secret;
 mod validate;
 pub use apps::{AccessTokenApi, ApiKeyConfig, ApiKeyRole, AppConfig};
+pub use events::EventsConfig;
 pub use federation::FederationConfig;
 pub use graphql::GraphqlConfig;
 pub use jobs::JobsConfig;
@@ -227,6 +229,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Messages to users.
     pub messages: MessagesConfig,
+    /// User events to other systems, and the audit log.
+    pub events: EventsConfig,
     /// How sandbox mode came about, once [`Config::finish`] ran (None: off).
     #[serde(skip)]
     pub sandbox_mode: Option<SandboxMode>,

@@ -84,6 +84,25 @@ impl Config {
         if !(1..=1000).contains(&self.messages.bulk_batch) {
             return Err(invalid("messages.bulk_batch", "must be 1..=1000"));
         }
+        let events = &self.events;
+        if !(1..=3650).contains(&events.retention_days) {
+            return Err(invalid("events.retention_days", "must be 1..=3650"));
+        }
+        if !(1..=3650).contains(&events.audit_retention_days) {
+            return Err(invalid("events.audit_retention_days", "must be 1..=3650"));
+        }
+        if !(100..=60_000).contains(&events.timeout_ms) {
+            return Err(invalid("events.timeout_ms", "must be 100..=60000"));
+        }
+        if !(1..=64).contains(&events.concurrency) {
+            return Err(invalid("events.concurrency", "must be 1..=64"));
+        }
+        if !(1..=100_000).contains(&events.per_run) || !(10..=60_000).contains(&events.poll_ms) {
+            return Err(invalid(
+                "events.per_run / events.poll_ms",
+                "must be 1..=100000 / 10..=60000",
+            ));
+        }
         if self.wechat.quota_pause_secs == 0 {
             return Err(invalid("wechat.quota_pause_secs", "must be positive"));
         }

@@ -11,6 +11,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         phone_number_verified_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -304,6 +307,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        event_type -> Text,
+        user_id -> Text,
+        data -> Text,
+        created_at -> Timestamp,
+        position -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    event_endpoints (id) {
+        id -> Text,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        secret -> Text,
+        enabled -> Bool,
+        failing_since -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    event_deliveries (endpoint_id, event_seq) {
+        endpoint_id -> Text,
+        event_seq -> BigInt,
+        user_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_attempt_at -> Nullable<Timestamp>,
+        response_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        action -> Text,
+        actor -> Text,
+        user_id -> Nullable<Text>,
+        details -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(event_deliveries -> user_events (event_seq));
+
 diesel::joinable!(mini_program_identities -> users (user_id));
 diesel::joinable!(official_account_identities -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -331,4 +392,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_templates,
     subscribe_permissions,
     messages,
+    user_events,
+    event_endpoints,
+    event_deliveries,
+    audit_events,
 );

@@ -1,7 +1,11 @@
 //! Admin actions on the merged view: merge two users, unlink an identity into a user of its
 //! own, and read the history of both. Every action is one transaction and one merge event.
 
+use serde_json::json;
+
 use super::IdentityError;
+use super::audit::{self, AuditAction};
+use super::events::{self, Change, IdentityKey};
 use super::access::Admin;
 use super::rules::{self, MergePair, MergeReason};
 use crate::db::models::identity::IdentityRef;
@@ -20,7 +24,11 @@ impl Admin<'_> {
         transaction(
             &self.db,
             async |conn: &mut Conn| -> Result<_, IdentityError> {
-                rules::merge(conn, pair, MergeReason::Admin, Some(actor)).await
+                let survivor = rules::merge(conn, pair, MergeReason::Admin, Some(actor)).await?;
+                let details = json!({"sourceId": pair.source, "targetId": pair.target});
+                audit::record(conn, actor, AuditAction::MergeUsers, Some(&survivor.id), details)
+                    .await?;
+                Ok(survivor)
             },
         )
         .await
@@ -53,6 +61,17 @@ impl Admin<'_> {
             }
             let fresh = rules::create_user(conn, None).await?.user;
             IdentityRef::move_one(conn, kind, &identity.id, &fresh.id).await?;
+            let (app_id, openid) = IdentityRef::key(conn, kind, &identity.id)
+                .await?
+                .ok_or_else(|| IdentityError::Internal("an identity vanished".into()))?;
+            let key = IdentityKey { id: &identity.id, app_id: &app_id, kind, openid: &openid };
+            let unlinked = Change::Unlinked { user: &user.id, identity: key, to: &fresh.id };
+            events::emit(conn, unlinked).await?;
+            let linked = Change::Linked { user: &fresh.id, identity: key, unionid: None };
+            events::emit(conn, linked).await?;
+            let details = json!({"identityId": identity.id, "newUserId": fresh.id});
+            audit::record(conn, actor, AuditAction::UnlinkIdentity, Some(&user.id), details)
+                .await?;
             rules::record_event(
                 conn,
                 &user.id,

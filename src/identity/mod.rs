@@ -10,11 +10,14 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
+pub mod events;
 mod fast_path;
 pub mod login;
 pub mod messages;
 pub mod mini_program_data;
 pub mod nodes;
+pub mod people;
 pub mod phone;
 pub mod profile;
 mod reads;
@@ -74,6 +77,9 @@ pub enum IdentityError {
         "the session_key on record is stale: call wx.login, log in again with the new code, then retry"
     )]
     SessionKeyExpired,
+    /// An admin disabled the user: no login until `enableUser`; nothing was stored.
+    #[error("this user is disabled")]
+    UserDisabled,
     /// A refresh or logout failed in the session store.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -134,6 +140,8 @@ pub struct Parts {
     fast_path: bool,
     /// Apps' access tokens for WeChat's server API, and Official Accounts' `jsapi_ticket`s.
     access_tokens: server_side::wechat_token::AccessTokens,
+    /// Delivers user events to endpoints (`events::delivery`).
+    event_client: reqwest::Client,
     /// Each app's send rate for bulk messages (none: unlimited).
     send_limits: std::collections::HashMap<String, governor::DefaultDirectRateLimiter>,
 }
@@ -218,6 +226,11 @@ impl Identity {
             .collect();
         let live_logins =
             LiveLogins::new(Duration::from_secs(setup.config.jwt.revocation_check_secs));
+        let events = &setup.config.events;
+        let event_client = events::delivery::client(
+            Duration::from_millis(events.timeout_ms),
+            events.private_networks_allowed(setup.config.sandbox_enabled()),
+        );
         Self(Arc::new(Parts {
             config: Arc::new(setup.config),
             db: setup.db,
@@ -231,6 +244,7 @@ impl Identity {
             limiter,
             fast_path,
             access_tokens,
+            event_client,
             send_limits,
         }))
     }

@@ -5,6 +5,7 @@
 //! is on record, except WeChat's placeholders, which never replace anything (nor fill anything,
 //! in any sighting: [`UserRow::filled`]).
 
+use super::events;
 use super::IdentityError;
 use super::access::SelfUser;
 use super::rules::lock_live;
@@ -83,6 +84,7 @@ impl SelfUser<'_> {
                     return Ok(user);
                 }
                 UserRow::apply_profile(conn, &user.id, &change).await?;
+                events::emit(conn, events::Change::updated(&user.id, &change)).await?;
                 UserRow::find(conn, &user.id)
                     .await?
                     .ok_or_else(|| IdentityError::Internal(format!("user {} vanished", user.id)))

@@ -25,6 +25,7 @@ use crate::metrics;
 use crate::types::{IdentityId, MergeEventId, UnionId, UserId};
 
 use super::IdentityError;
+use super::events::{self, Change};
 
 pub use crate::db::models::merge_event::MergeReason;
 pub(crate) use crate::db::models::merge_event::merge_reason_variants;
@@ -95,7 +96,8 @@ pub(super) async fn resolve(
     }
     let y = UserRow::find_live_by_unionid(conn, u).await?;
     match (x, y) {
-        (None, Some(y)) => Ok(Resolved::existing(y)),
+        // The identity is new to a known person: lock them (their events are numbered in order).
+        (None, Some(y)) => Ok(Resolved::existing(lock_live(conn, &y.id).await?)),
         (None, None) => create_user(conn, Some(u)).await,
         (Some(mut x), None) => {
             UserRow::set_unionid(conn, &x.id, u).await?;
@@ -156,6 +158,13 @@ pub(super) async fn merge(
     };
     if let Some(change) = target.filled(&fill) {
         UserRow::apply_profile(conn, &target.id, &change).await?;
+        events::emit(conn, Change::updated(&target.id, &change)).await?;
+    }
+    // A disabled person stays disabled whichever of their users survives.
+    if let (Some(at), None) = (source.disabled_at, target.disabled_at) {
+        let reason = source.disabled_reason.as_deref().unwrap_or_default();
+        UserRow::set_disabled(conn, &target.id, Some((reason, at))).await?;
+        SessionRow::revoke_user(conn, &target.id, now()).await?;
     }
     UserRow::mark_merged(conn, &source.id, &target.id).await?;
     if let (Some(u), None) = (&source.unionid, &target.unionid) {
@@ -163,6 +172,12 @@ pub(super) async fn merge(
         UserRow::set_unionid(conn, &target.id, u).await?;
     }
     record_event(conn, &target.id, &source.id, reason, actor, None).await?;
+    let merged = Change::Merged {
+        source: &source.id,
+        survivor: &target.id,
+        reason,
+    };
+    events::emit(conn, merged).await?;
     tracing::info!(survivor = %target.id, merged = %source.id, reason = reason.as_str(), "merged users");
     UserRow::find(conn, &target.id).await?.ok_or_else(|| {
         IdentityError::Internal(format!("user {} vanished during a merge", target.id))
@@ -205,6 +220,7 @@ pub(super) async fn fill_profile(
         return Ok(user);
     };
     UserRow::apply_profile(conn, &user.id, &change).await?;
+    events::emit(conn, Change::updated(&user.id, &change)).await?;
     Ok(UserRow {
         nickname: change.nickname.or(user.nickname),
         avatar_url: change.avatar_url.or(user.avatar_url),
@@ -253,6 +269,11 @@ pub(super) async fn create_user(
 ) -> Result<Resolved, IdentityError> {
     let new = UserRow::new(UserId::generate(), unionid.cloned(), now());
     let user = UserRow::insert(conn, &new).await?;
+    let created = Change::Created {
+        user: &user.id,
+        unionid: user.unionid.as_ref(),
+    };
+    events::emit(conn, created).await?;
     Ok(Resolved {
         user,
         new_user: true,

@@ -8,6 +8,7 @@
 use chrono::NaiveDateTime;
 
 use super::IdentityError;
+use super::events::{self, Change, IdentityKey};
 use super::phone::PhoneSighting;
 use super::rules::{self, MergeReason, Resolved};
 use crate::db::Conn;
@@ -127,7 +128,18 @@ pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, Ident
             update(conn, s, &row.id, &resolved, unionid).await?;
             row.id.clone()
         }
-        None => insert(conn, s, &resolved, unionid).await?,
+        None => {
+            let id = insert(conn, s, &resolved, unionid).await?;
+            let identity = IdentityKey {
+                id: &id,
+                app_id: s.app_id,
+                kind,
+                openid: s.openid,
+            };
+            let user = &resolved.user.id;
+            events::emit(conn, Change::Linked { user, identity, unionid }).await?;
+            id
+        }
     };
     if let Seen::OfficialAccountLogin {
         profile: Some(profile),

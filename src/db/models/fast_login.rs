@@ -79,11 +79,13 @@ impl QueryFragment<Pg> for FastLogin<'_> {
         out.push_sql(
             "WITH u AS (SELECT users.id, users.unionid, users.nickname, users.avatar_url, \
              users.phone_number, users.merged_into, users.created_at, users.updated_at, \
-             users.phone_number_verified_at \
+             users.phone_number_verified_at, users.disabled_at, users.disabled_reason, \
+             users.deleted_at \
              FROM users JOIN ",
         );
         out.push_sql(table);
-        out.push_sql(" m ON users.id = m.user_id WHERE users.merged_into IS NULL AND m.app_id = ");
+        out.push_sql(" m ON users.id = m.user_id WHERE users.merged_into IS NULL \
+             AND users.disabled_at IS NULL AND m.app_id = ");
         out.push_bind_param::<Text, _>(&self.app_id)?;
         out.push_sql(" AND m.openid = ");
         out.push_bind_param::<Text, _>(&self.openid)?;

@@ -135,6 +135,18 @@ impl IdentityRef {
         Ok(None)
     }
 
+    /// The (app, openid) of the `kind` identity with this row id.
+    pub async fn key(
+        conn: &mut Conn,
+        kind: AppKind,
+        id: &IdentityId,
+    ) -> Result<Option<(AppId, OpenId)>, DbError> {
+        Ok(on_table!(kind, t => {
+            let q = t::table.find(id).select((t::app_id, t::openid));
+            with_conn!(conn, c => q.first::<(AppId, OpenId)>(c).await.optional())
+        })?)
+    }
+
     /// Moves one identity to another user (an unlink).
     pub async fn move_one(
         conn: &mut Conn,

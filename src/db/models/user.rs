@@ -33,6 +33,12 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
     /// When WeChat last vouched for `phone_number` (the phone button); null if it never did.
     pub phone_number_verified_at: Option<NaiveDateTime>,
+    /// When an admin disabled the user (its logins are refused); null if enabled.
+    pub disabled_at: Option<NaiveDateTime>,
+    /// Why (the admin's words).
+    pub disabled_reason: Option<String>,
+    /// When the user was erased (`deleteUser`): a tombstone with no personal data.
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 /// Profile fields that fill a user's empty ones (never overwrite); `None` leaves a column alone.
@@ -64,6 +70,9 @@ impl UserRow {
             created_at: at,
             updated_at: at,
             phone_number_verified_at: None,
+            disabled_at: None,
+            disabled_reason: None,
+            deleted_at: None,
         }
     }
 
@@ -214,5 +223,45 @@ impl UserRow {
             .set((users::merged_into.eq(survivor), users::updated_at.eq(now)));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
+    }
+
+    /// Disables (`Some(reason)`, the time `at`) or enables (`None`) the user; false if it is
+    /// not there.
+    pub async fn set_disabled(
+        conn: &mut Conn,
+        id: &UserId,
+        disabled: Option<(&str, NaiveDateTime)>,
+    ) -> Result<bool, DbError> {
+        let q = diesel::update(users::table.find(id)).set((
+            users::disabled_at.eq(disabled.map(|(_, at)| at)),
+            users::disabled_reason.eq(disabled.map(|(reason, _)| reason)),
+            users::updated_at.eq(super::now()),
+        ));
+        Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
+    }
+
+    /// Erases the personal data of these users (a person and its tombstones): profile, phone and
+    /// unionid blanked, `deleted_at` set; ids, times and merge links stay.
+    pub async fn erase(conn: &mut Conn, ids: &[UserId], at: NaiveDateTime) -> Result<(), DbError> {
+        let q = diesel::update(users::table.filter(users::id.eq_any(ids))).set((
+            users::unionid.eq(None::<UnionId>),
+            users::nickname.eq(None::<String>),
+            users::avatar_url.eq(None::<String>),
+            users::phone_number.eq(None::<String>),
+            users::phone_number_verified_at.eq(None::<NaiveDateTime>),
+            users::disabled_reason.eq(None::<String>),
+            users::deleted_at.eq(at),
+            users::updated_at.eq(at),
+        ));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// The ids of the tombstones merged into `id`.
+    pub async fn merged_into_ids(conn: &mut Conn, id: &UserId) -> Result<Vec<UserId>, DbError> {
+        let q = users::table
+            .filter(users::merged_into.eq(id))
+            .select(users::id);
+        Ok(with_conn!(conn, c => q.load::<UserId>(c).await)?)
     }
 }

@@ -15,6 +15,7 @@ use crate::identity::access::Public;
 use crate::identity::rules::MergeReason;
 use crate::identity::sighting::{self, Seen, Sighting};
 use crate::identity::values::LoginOutcome;
+use super::refuse_disabled;
 use crate::identity::{ClientInfo, IdentityError, Parts, check_code, check_wechat_id};
 
 /// A Mini Program login request.
@@ -150,6 +151,7 @@ impl Parts {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let resolved = sighting::record(conn, sighting).await?;
+        refuse_disabled(&resolved.user)?;
         let login = (None, Some(sighting.app_id));
         let tokens = sessions::create(conn, &self.tokens, &resolved.user.id, login, client).await?;
         Ok(LoginOutcome {

@@ -14,3 +14,14 @@ mod oauth;
 pub mod oauth_state;
 pub mod official_account;
 pub mod website;
+
+/// USER_DISABLED for a disabled user, before any token or ticket is issued (the caller's
+/// transaction then stores nothing of the login).
+pub(in crate::identity) fn refuse_disabled(
+    user: &crate::db::models::user::UserRow,
+) -> Result<(), super::IdentityError> {
+    match user.disabled_at {
+        Some(_) => Err(super::IdentityError::UserDisabled),
+        None => Ok(()),
+    }
+}

@@ -11,6 +11,7 @@
 use chrono::Duration;
 
 use super::oauth_state::{Presented, use_state, verifier_matches};
+use super::refuse_disabled;
 use crate::auth::sessions;
 use crate::config::AppConfig;
 use crate::crypto;
@@ -168,6 +169,7 @@ impl Public<'_> {
             async |conn: &mut Conn| -> Result<_, IdentityError> {
                 use_state(conn, state).await?;
                 let resolved = sighting::record(conn, &sighting).await?;
+                refuse_disabled(&resolved.user)?;
                 let at = now();
                 LoginTicketRow::insert(
                     conn,
@@ -229,6 +231,7 @@ impl Public<'_> {
             }
             let user = UserRow::find_live(conn, &row.user_id).await?
                 .ok_or(IdentityError::InvalidCredential(INVALID))?;
+            refuse_disabled(&user)?;
             let login = (None, row.app_id.as_ref());
             let tokens = sessions::create(conn, &self.tokens, &user.id, login, client).await?;
             Ok(LoginOutcome { user, new_user: row.new_user, tokens })

@@ -13,6 +13,7 @@
 //! gets a second copy. WeChat's quota (45009) or a WeChat outage puts the messages it refused
 //! back in the queue and pauses the job.
 
+use crate::identity::audit::AuditAction;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -144,6 +145,9 @@ impl Messenger<'_> {
             None => enqueue(&self.db, &payload).await?,
         };
         tracing::info!(job = %job.id, key = self.name, "bulk message job started");
+        let details = serde_json::json!({"jobId": job.id});
+        self.audit(self.name, AuditAction::SendMessages, None, details)
+            .await?;
         self.identity.message_job_view(job).await
     }
 

@@ -16,6 +16,7 @@ mod progress;
 pub mod route;
 pub mod templates;
 
+use crate::identity::audit::AuditAction;
 use serde::Serialize;
 
 use super::access::{Messenger, Reader, System};
@@ -119,7 +120,14 @@ impl crate::identity::Parts {
                 UserRow::find_live_by_unionid(&mut conn, &u).await?
             }
         };
-        found.ok_or_else(|| IdentityError::NotFound("no such user".into()))
+        match found {
+            Some(user) if user.deleted_at.is_some() => {
+                Err(IdentityError::NotFound("no such user".into()))
+            }
+            Some(user) if user.disabled_at.is_some() => Err(IdentityError::UserDisabled),
+            Some(user) => Ok(user),
+            None => Err(IdentityError::NotFound("no such user".into())),
+        }
     }
 
     /// Writes a send's outcome on its message (unless a delivery report got there first); the
@@ -169,6 +177,14 @@ impl Messenger<'_> {
     /// Sends one message to a user (see the module docs). A refusal is returned as an error
     /// naming the recorded message (`Failure::message_id`) when one was recorded.
     pub async fn send_message(&self, input: SendInput) -> Result<MessageRow, IdentityError> {
+        let sent = self.send_one(input).await?;
+        let details = serde_json::json!({"messageId": sent.id, "messages": 1});
+        self.audit(self.name, AuditAction::SendMessages, Some(&sent.user_id), details)
+            .await?;
+        Ok(sent)
+    }
+
+    async fn send_one(&self, input: SendInput) -> Result<MessageRow, IdentityError> {
         let routes = self.check_routes(&input.routes).await?;
         let content =
             serde_json::json!({ "to": input.recipient, "routes": input.routes }).to_string();

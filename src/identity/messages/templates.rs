@@ -1,6 +1,7 @@
 //! Message templates registered per app: the channel they go out on and their keywords, which
 //! every send's data is checked against before WeChat is called.
 
+use crate::identity::audit::AuditAction;
 use chrono::NaiveDateTime;
 
 use super::{Failure, FailureCode, MAX_TEMPLATES_PER_APP};
@@ -266,6 +267,9 @@ impl Admin<'_> {
             .await?
             .ok_or_else(|| IdentityError::Internal("template vanished".into()))?;
         tracing::info!(app = %row.app_id, template = %row.template_id, key = self.name, "message template registered");
+        let details = serde_json::json!({"appId": row.app_id, "templateId": row.template_id});
+        self.audit(self.name, AuditAction::RegisterTemplate, None, details)
+            .await?;
         Template::from_row(stored)
     }
 }

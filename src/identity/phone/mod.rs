@@ -12,6 +12,7 @@ use crate::db::models::now;
 use crate::db::models::user::UserRow;
 use crate::types::AppId;
 
+use super::events;
 use super::IdentityError;
 use super::rules::{self, MergePair, MergeReason};
 
@@ -92,6 +93,15 @@ pub(super) async fn apply(
 ) -> Result<(UserRow, bool), IdentityError> {
     let at = now();
     UserRow::set_verified_phone(conn, &user.id, phone.number.as_str(), at).await?;
+    if user.phone_number.as_deref() != Some(phone.number.as_str()) {
+        let change = events::Change::Updated {
+            user: &user.id,
+            nickname: None,
+            avatar_url: None,
+            phone_number: Some(phone.number.as_str()),
+        };
+        events::emit(conn, change).await?;
+    }
     let user = UserRow {
         phone_number: Some(phone.number.as_str().to_owned()),
         phone_number_verified_at: Some(at),

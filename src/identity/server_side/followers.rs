@@ -5,6 +5,7 @@
 //! Every follower WeChat lists goes through [`sighting::record`] with reason FOLLOWER_SYNC, so a
 //! follower who once logged into a bound Mini Program becomes one user with both identities.
 
+use crate::identity::audit::AuditAction;
 use chrono::NaiveDateTime;
 
 use super::wechat_token::KeptSecret;
@@ -42,6 +43,10 @@ impl Access {
         }
         let token = reader.access_tokens.token(app).await?;
         tracing::info!(app = %app.app_id, key = %name, "handed out the app's access token");
+        let details = serde_json::json!({"appId": app.app_id});
+        reader
+            .audit(&name, AuditAction::AccessTokenServed, None, details)
+            .await?;
         Ok(token)
     }
 }
@@ -54,9 +59,14 @@ impl Admin<'_> {
         app_id: &str,
     ) -> Result<FollowerSyncRow, IdentityError> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
-        self.identity
+        let sync = self
+            .identity
             .enqueue_follower_sync(&app.app_id, Some(self.name))
-            .await
+            .await?;
+        let details = serde_json::json!({"appId": app.app_id, "syncId": sync.id});
+        self.audit(self.name, AuditAction::StartFollowerSync, None, details)
+            .await?;
+        Ok(sync)
     }
 
     /// A sync by id.
@@ -114,6 +124,9 @@ impl Admin<'_> {
         let seen = self
             .identity
             .record_followers(app, &[info], MergeReason::FollowerSync, None)
+            .await?;
+        let details = serde_json::json!({"appId": app.app_id});
+        self.audit(self.name, AuditAction::SyncFollower, None, details)
             .await?;
         let mut conn = self.db.conn().await?;
         OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &openid)

@@ -3,6 +3,7 @@
 //! instance has not seen (at most once a second, so made-up `kid`s cost one statement a second);
 //! rotated by an admin or `wechat-identity keys rotate`; retired by the purge job.
 
+use crate::identity::audit::AuditAction;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,9 @@ impl Admin<'_> {
     pub async fn rotate_signing_key(&self) -> Result<Rotation, IdentityError> {
         let rotation = self.rotate_keys().await?;
         tracing::info!(actor = %self.name, kid = %rotation.kid, "signing key rotated by an admin");
+        let details = serde_json::json!({"kid": rotation.kid});
+        self.audit(self.name, AuditAction::RotateSigningKey, None, details)
+            .await?;
         Ok(rotation)
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod keys;
 
+use crate::identity::audit::AuditAction;
 use std::collections::HashMap;
 
 use super::access::{Access, Admin, Public, Reader, SelfUser, need_credentials};
@@ -259,6 +260,9 @@ impl Admin<'_> {
             self.live_logins.forget();
         }
         tracing::info!(actor = %self.name, user = %user_id, ended, "sessions revoked by an admin");
+        let details = serde_json::json!({"loginsEnded": ended});
+        self.audit(self.name, AuditAction::RevokeSessions, Some(user_id), details)
+            .await?;
         Ok(ended)
     }
 }

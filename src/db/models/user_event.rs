@@ -1,0 +1,160 @@
+//! `user_events`: the transactional outbox and the feed (`userEvents`). An event is written in
+//! the transaction of the change it reports, together with one `event_deliveries` row per
+//! endpoint subscribed to its type ([`UserEventRow::insert`]). The feed's order is `position`,
+//! given after commit by [`UserEventRow::sequence`].
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::{event_deliveries, event_endpoints, user_events};
+use crate::db::{Conn, DbError};
+use crate::types::UserId;
+use crate::with_conn;
+
+/// A row of `user_events`.
+#[derive(Clone, Debug, Queryable)]
+#[diesel(table_name = user_events)]
+pub struct UserEventRow {
+    /// The order of writing.
+    pub seq: i64,
+    /// The event id (`webhook-id`), e.g. `evt_…`.
+    pub id: String,
+    /// The type as on the wire (`user.merged`).
+    pub event_type: String,
+    /// The user it is about (a merge's survivor).
+    pub user_id: UserId,
+    /// The event's `data`, as JSON text.
+    pub data: String,
+    /// When it happened.
+    pub created_at: NaiveDateTime,
+    /// Its place in the feed, once sequenced.
+    pub position: Option<i64>,
+}
+
+/// An event to write.
+#[derive(Insertable)]
+#[diesel(table_name = user_events)]
+pub struct NewUserEvent<'a> {
+    /// The event id.
+    pub id: &'a str,
+    /// The type as on the wire.
+    pub event_type: &'a str,
+    /// The user it is about.
+    pub user_id: &'a UserId,
+    /// The `data`, as JSON text.
+    pub data: &'a str,
+    /// When.
+    pub created_at: NaiveDateTime,
+}
+
+impl UserEventRow {
+    /// Writes the event and queues it for every enabled endpoint subscribed to its type;
+    /// returns how many deliveries were queued.
+    pub async fn insert(conn: &mut Conn, event: &NewUserEvent<'_>) -> Result<usize, DbError> {
+        let q = diesel::insert_into(user_events::table)
+            .values(event)
+            .returning(user_events::seq);
+        let seq: i64 = with_conn!(conn, c => q.get_result(c).await)?;
+        let pattern = format!("%,{},%", event.event_type);
+        let endpoints = event_endpoints::table
+            .filter(event_endpoints::enabled.eq(true))
+            .filter(event_endpoints::events.like(pattern))
+            .select((
+                event_endpoints::id,
+                seq.into_sql::<BigInt>(),
+                event.user_id.as_str().into_sql::<Text>(),
+                "pending".into_sql::<Text>(),
+                0.into_sql::<Integer>(),
+                event.created_at.into_sql::<Timestamp>(),
+                event.created_at.into_sql::<Timestamp>(),
+            ));
+        let q = diesel::insert_into(event_deliveries::table)
+            .values(endpoints)
+            .into_columns((
+                event_deliveries::endpoint_id,
+                event_deliveries::event_seq,
+                event_deliveries::user_id,
+                event_deliveries::status,
+                event_deliveries::attempts,
+                event_deliveries::next_attempt_at,
+                event_deliveries::created_at,
+            ));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+
+    /// Gives the events committed since the last call their feed positions, in the order they
+    /// were written; inside a transaction. One sequencer at a time (an advisory lock on
+    /// PostgreSQL; SQLite has one writer), so positions only grow and a feed cursor never
+    /// passes an event that is not sequenced yet. At most `limit` per call.
+    pub async fn sequence(conn: &mut Conn, limit: i64) -> Result<usize, DbError> {
+        Ok(match conn {
+            Conn::Postgres(c) => {
+                diesel::sql_query("SELECT pg_advisory_xact_lock(7231001)")
+                    .execute(&mut **c)
+                    .await?;
+                diesel::sql_query(
+                    "UPDATE user_events e SET position = n.pos FROM (\
+                     SELECT seq, (SELECT COALESCE(MAX(position), 0) FROM user_events) \
+                     + ROW_NUMBER() OVER (ORDER BY seq) AS pos \
+                     FROM user_events WHERE position IS NULL ORDER BY seq LIMIT $1) n \
+                     WHERE e.seq = n.seq",
+                )
+                .bind::<BigInt, _>(limit)
+                .execute(&mut **c)
+                .await?
+            }
+            Conn::Sqlite(c) => {
+                diesel::sql_query(
+                    "UPDATE user_events SET position = seq WHERE seq IN \
+                     (SELECT seq FROM user_events WHERE position IS NULL ORDER BY seq LIMIT ?)",
+                )
+                .bind::<BigInt, _>(limit)
+                .execute(&mut **c)
+                .await?
+            }
+        })
+    }
+
+    /// Up to `limit` sequenced events after the position `after`, in feed order.
+    pub async fn page(
+        conn: &mut Conn,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<UserEventRow>, DbError> {
+        let q = user_events::table
+            .filter(user_events::position.gt(after.unwrap_or(0)))
+            .order(user_events::position.asc())
+            .limit(limit);
+        Ok(with_conn!(conn, c => q.load(c).await)?)
+    }
+
+    /// Blanks the personal part of these users' events (an erasure): every event but a merge's
+    /// (ids only) keeps only its user's id.
+    pub async fn scrub(conn: &mut Conn, users: &[UserId]) -> Result<(), DbError> {
+        let q = diesel::update(
+            user_events::table
+                .filter(user_events::user_id.eq_any(users))
+                .filter(user_events::event_type.ne("user.merged")),
+        )
+        .set(user_events::data.eq(sql::<Text>(
+            "'{\"userId\":\"' || user_id || '\",\"erased\":true}'",
+        )));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
+    /// Deletes the events (and their deliveries) written before `before`; returns how many
+    /// events.
+    pub async fn purge(conn: &mut Conn, before: NaiveDateTime) -> Result<usize, DbError> {
+        let q = diesel::delete(
+            event_deliveries::table.filter(event_deliveries::created_at.lt(before)),
+        );
+        with_conn!(conn, c => q.execute(c).await)?;
+        let q = diesel::delete(user_events::table.filter(user_events::created_at.lt(before)));
+        Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+}
+
