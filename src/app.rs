@@ -19,7 +19,7 @@ use crate::db::{Db, DbError};
 use crate::graphql::published::Published;
 use crate::http::{self, HttpState};
 use crate::identity::{Identity, Setup};
-use crate::jobs::{BulkMessages, FollowerSync, PurgeExpired, Runner, WebhookEvents};
+use crate::jobs::{BulkMessages, EventDelivery, FollowerSync, PurgeExpired, Runner, WebhookEvents};
 use crate::wechat::sandbox::{self, Sandbox};
 use crate::wechat::{WechatClient, WechatClock};
 
@@ -97,6 +97,7 @@ impl App {
             .unwrap_or_default();
         let api_keys = ApiKeys::from_config(&config.api_keys);
         let purge_every = Duration::from_secs(config.limits.purge_interval_secs);
+        let delivery_every = Duration::from_millis(config.events.poll_ms);
         let jobs = Runner::new(db.clone(), &config.jobs)
             .shutdown_grace(Duration::from_millis(config.limits.shutdown_grace_ms));
         let identity = Identity::new(Setup {
@@ -116,6 +117,7 @@ impl App {
             .map_err(|e| crate::config::invalid("federation.expose", e))?;
         let jobs = jobs
             .periodic(PurgeExpired::new(identity.system()), purge_every)
+            .periodic(EventDelivery::new(identity.system()), delivery_every)
             .register(FollowerSync::new(identity.system()))
             .register(WebhookEvents::new(identity.system()))
             .register(BulkMessages::new(identity.system()));

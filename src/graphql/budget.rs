@@ -62,6 +62,17 @@ pub const PROFILE_FIELDS: &[&str] = &["updateMyProfile"];
 /// one request thousands of lookups and transactions).
 pub const SESSION_FIELDS: &[&str] = &["logout", "endSession", "revokeSessions", "rotateSigningKey"];
 
+/// Root fields that take a person out or change where events go (an endpoint's URL is
+/// resolved): one per request.
+pub const PEOPLE_FIELDS: &[&str] = &[
+    "disableUser",
+    "enableUser",
+    "deleteUser",
+    "registerEventEndpoint",
+    "updateEventEndpoint",
+    "deleteEventEndpoint",
+];
+
 /// At most `logins` login fields, `states` state fields and `wechat` server-side fields per
 /// operation, no introspection when it is off, and the schema fields and `_entities` weighed
 /// (see [`super::weights`]).
@@ -126,7 +137,7 @@ impl Budget {
     }
 
     fn check(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
-        let budgets: [(&[&str], usize, &str, &str); 5] = [
+        let budgets: [(&[&str], usize, &str, &str); 6] = [
             (
                 LOGIN_FIELDS,
                 self.logins,
@@ -150,6 +161,12 @@ impl Budget {
                 SESSION_FIELDS,
                 1,
                 "session or key change",
+                "one per request",
+            ),
+            (
+                PEOPLE_FIELDS,
+                1,
+                "user or endpoint change",
                 "one per request",
             ),
         ];

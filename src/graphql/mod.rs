@@ -4,6 +4,7 @@ pub mod access;
 pub mod app_login;
 pub mod budget;
 pub mod error;
+pub mod events;
 pub mod federation;
 pub mod js_sdk;
 pub mod loaders;
@@ -18,6 +19,7 @@ pub mod mutation;
 pub mod node;
 pub mod official_account;
 pub mod paging;
+pub mod people;
 pub mod published;
 pub mod query;
 pub mod sessions;
@@ -49,6 +51,8 @@ pub struct QueryRoot(
     official_account::OfficialAccountQuery,
     message_fields::MessageQuery,
     js_sdk::JsSdkQuery,
+    events::EventsQuery,
+    people::PeopleQuery,
 );
 
 /// The mutation root (named `Mutation`, like the query root).
@@ -61,6 +65,8 @@ pub struct MutationRoot(
     mini_program::MiniProgramMutation,
     app_login::AppLoginMutation,
     sessions::SessionMutation,
+    events::EventsMutation,
+    people::PeopleMutation,
 );
 
 /// The schema type.
@@ -78,6 +84,8 @@ fn builder(
             official_account::OfficialAccountQuery,
             message_fields::MessageQuery,
             js_sdk::JsSdkQuery,
+            events::EventsQuery,
+            people::PeopleQuery,
         ),
         MutationRoot(
             mutation::Mutation,
@@ -86,6 +94,8 @@ fn builder(
             mini_program::MiniProgramMutation,
             app_login::AppLoginMutation,
             sessions::SessionMutation,
+            events::EventsMutation,
+            people::PeopleMutation,
         ),
         EmptySubscription,
     )
@@ -102,6 +112,15 @@ fn builder(
     )
     .override_output_type_description::<Connection<String, official_account::WeChatFollowerSync>>(
         "A page of follower syncs (`wechatFollowerSyncs`), with the cursor to go on.",
+    )
+    .override_output_type_description::<Connection<String, events::UserEvent>>(
+        "A page of user events (`userEvents`), with the cursor to go on.",
+    )
+    .override_output_type_description::<Connection<String, events::EventDelivery>>(
+        "A page of an endpoint's deliveries (`eventDeliveries`), with the cursor to go on.",
+    )
+    .override_output_type_description::<Connection<String, people::AuditEvent>>(
+        "A page of the audit log (`auditEvents`), with the cursor to go on.",
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)

@@ -86,6 +86,20 @@ impl User {
     async fn phone_number_verified_at(&self) -> Option<DateTime<Utc>> {
         self.0.phone_number_verified_at.map(utc)
     }
+    /// When an admin disabled the user (`disableUser`): its logins, refreshes and messages are
+    /// refused with USER_DISABLED. Null if enabled.
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at.map(utc)
+    }
+    /// Why the user was disabled (the admin's words); null if enabled.
+    async fn disabled_reason(&self) -> Option<&str> {
+        self.0.disabled_reason.as_deref()
+    }
+    /// When the user was erased (`deleteUser`): a tombstone with no personal data. Null for
+    /// users that were not.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at.map(utc)
+    }
     /// When the user was created.
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)

@@ -28,6 +28,9 @@ pub struct UserFilter {
     /// Also list merged users (tombstones). Default false.
     #[graphql(default)]
     pub include_merged: bool,
+    /// Also list deleted (erased) users: tombstones with no personal data. Default false.
+    #[graphql(default)]
+    pub include_deleted: bool,
     /// Only users with (true) or without (false) a unionid.
     pub has_unionid: Option<bool>,
     /// Only the user with this unionid (and its tombstones, with `includeMerged`).
@@ -172,6 +175,7 @@ impl UserFilter {
         Ok(UserListFilter {
             identity_on: Vec::new(),
             include_merged: self.include_merged,
+            include_deleted: self.include_deleted,
             has_unionid: self.has_unionid,
             app,
             unionid: text("unionid", self.unionid)?.map(UnionId::new),

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::IdentityError;
+use super::access::Admin;
 use super::audit::{self, AuditAction};
 use super::events::{self, Change, IdentityKey};
-use super::access::Admin;
 use super::rules::{self, MergePair, MergeReason};
 use crate::db::models::identity::IdentityRef;
 use crate::db::models::merge_event::MergeEventRow;
@@ -26,8 +26,14 @@ impl Admin<'_> {
             async |conn: &mut Conn| -> Result<_, IdentityError> {
                 let survivor = rules::merge(conn, pair, MergeReason::Admin, Some(actor)).await?;
                 let details = json!({"sourceId": pair.source, "targetId": pair.target});
-                audit::record(conn, actor, AuditAction::MergeUsers, Some(&survivor.id), details)
-                    .await?;
+                audit::record(
+                    conn,
+                    actor,
+                    AuditAction::MergeUsers,
+                    Some(&survivor.id),
+                    details,
+                )
+                .await?;
                 Ok(survivor)
             },
         )

@@ -48,18 +48,34 @@ impl Admin<'_> {
             )));
         }
         let actor = self.name;
-        let user = transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            let user = lock_person(conn, id).await?;
-            if user.disabled_at.is_none() {
-                UserRow::set_disabled(conn, &user.id, Some((reason, now()))).await?;
-                let ended = SessionRow::revoke_user(conn, &user.id, now()).await?;
-                events::emit(conn, Change::Disabled { user: &user.id, reason }).await?;
-                let details = json!({"reason": reason, "loginsEnded": ended});
-                audit::record(conn, actor, AuditAction::DisableUser, Some(&user.id), details)
+        let user = transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let user = lock_person(conn, id).await?;
+                if user.disabled_at.is_none() {
+                    UserRow::set_disabled(conn, &user.id, Some((reason, now()))).await?;
+                    let ended = SessionRow::revoke_user(conn, &user.id, now()).await?;
+                    events::emit(
+                        conn,
+                        Change::Disabled {
+                            user: &user.id,
+                            reason,
+                        },
+                    )
                     .await?;
-            }
-            Ok(UserRow::find(conn, &user.id).await?)
-        })
+                    let details = json!({"reason": reason, "loginsEnded": ended});
+                    audit::record(
+                        conn,
+                        actor,
+                        AuditAction::DisableUser,
+                        Some(&user.id),
+                        details,
+                    )
+                    .await?;
+                }
+                Ok(UserRow::find(conn, &user.id).await?)
+            },
+        )
         .await?;
         self.live_logins.forget();
         user.ok_or_else(|| IdentityError::Internal(format!("user {id} vanished")))
@@ -68,16 +84,25 @@ impl Admin<'_> {
     /// Enables a disabled user again (its people log in anew; ended logins stay ended).
     pub async fn enable_user(&self, id: &UserId) -> Result<UserRow, IdentityError> {
         let actor = self.name;
-        let user = transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            let user = lock_person(conn, id).await?;
-            if user.disabled_at.is_some() {
-                UserRow::set_disabled(conn, &user.id, None).await?;
-                events::emit(conn, Change::Enabled { user: &user.id }).await?;
-                audit::record(conn, actor, AuditAction::EnableUser, Some(&user.id), json!({}))
+        let user = transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                let user = lock_person(conn, id).await?;
+                if user.disabled_at.is_some() {
+                    UserRow::set_disabled(conn, &user.id, None).await?;
+                    events::emit(conn, Change::Enabled { user: &user.id }).await?;
+                    audit::record(
+                        conn,
+                        actor,
+                        AuditAction::EnableUser,
+                        Some(&user.id),
+                        json!({}),
+                    )
                     .await?;
-            }
-            Ok(UserRow::find(conn, &user.id).await?)
-        })
+                }
+                Ok(UserRow::find(conn, &user.id).await?)
+            },
+        )
         .await?;
         user.ok_or_else(|| IdentityError::Internal(format!("user {id} vanished")))
     }

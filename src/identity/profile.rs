@@ -5,9 +5,9 @@
 //! is on record, except WeChat's placeholders, which never replace anything (nor fill anything,
 //! in any sighting: [`UserRow::filled`]).
 
-use super::events;
 use super::IdentityError;
 use super::access::SelfUser;
+use super::events;
 use super::rules::lock_live;
 use crate::db::models::user::{ProfileFill, UserRow};
 use crate::db::{Conn, transaction};

@@ -137,7 +137,15 @@ pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, Ident
                 openid: s.openid,
             };
             let user = &resolved.user.id;
-            events::emit(conn, Change::Linked { user, identity, unionid }).await?;
+            events::emit(
+                conn,
+                Change::Linked {
+                    user,
+                    identity,
+                    unionid,
+                },
+            )
+            .await?;
             id
         }
     };

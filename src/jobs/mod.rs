@@ -26,6 +26,7 @@
 
 mod bulk_messages;
 mod context;
+mod event_delivery;
 mod follower_sync;
 mod purge;
 mod run;
@@ -44,6 +45,7 @@ use crate::db::{Db, DbError, Race, Retryable};
 use crate::types::JobId;
 pub use bulk_messages::BulkMessages;
 pub use context::JobContext;
+pub use event_delivery::{EventDelivery, EventDeliveryPayload};
 pub use follower_sync::FollowerSync;
 pub use purge::{PurgeExpired, PurgePayload};
 pub use runner::Runner;

@@ -56,6 +56,18 @@ impl Job for PurgeExpired {
         if keys > 0 {
             tracing::info!(keys, "retired signing keys whose tokens have all expired");
         }
+        let (user_events, audits) = self
+            .system
+            .purge_user_events()
+            .await
+            .map_err(JobError::retry)?;
+        if user_events + audits > 0 {
+            tracing::debug!(
+                user_events,
+                audits,
+                "purged user events and audit entries past their retention"
+            );
+        }
         self.system
             .requeue_pending_webhook_events()
             .await

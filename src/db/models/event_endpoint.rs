@@ -103,20 +103,24 @@ impl EventEndpointRow {
 
     /// The endpoint with this id.
     pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<EventEndpointRow>, DbError> {
-        let q = event_endpoints::table
-            .find(id);
+        let q = event_endpoints::table.find(id);
         Ok(with_conn!(conn, c => q.first(c).await.optional())?)
     }
 
     /// Applies `change`; false if there is no such endpoint.
-    pub async fn update(conn: &mut Conn, id: &str, change: &EndpointChange) -> Result<bool, DbError> {
+    pub async fn update(
+        conn: &mut Conn,
+        id: &str,
+        change: &EndpointChange,
+    ) -> Result<bool, DbError> {
         let q = diesel::update(event_endpoints::table.find(id)).set(change);
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
     }
 
     /// Deletes the endpoint and its deliveries; false if there is no such endpoint.
     pub async fn delete(conn: &mut Conn, id: &str) -> Result<bool, DbError> {
-        let q = diesel::delete(event_deliveries::table.filter(event_deliveries::endpoint_id.eq(id)));
+        let q =
+            diesel::delete(event_deliveries::table.filter(event_deliveries::endpoint_id.eq(id)));
         with_conn!(conn, c => q.execute(c).await)?;
         let q = diesel::delete(event_endpoints::table.find(id));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)

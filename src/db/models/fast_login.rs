@@ -84,8 +84,10 @@ impl QueryFragment<Pg> for FastLogin<'_> {
              FROM users JOIN ",
         );
         out.push_sql(table);
-        out.push_sql(" m ON users.id = m.user_id WHERE users.merged_into IS NULL \
-             AND users.disabled_at IS NULL AND m.app_id = ");
+        out.push_sql(
+            " m ON users.id = m.user_id WHERE users.merged_into IS NULL \
+             AND users.disabled_at IS NULL AND m.app_id = ",
+        );
         out.push_bind_param::<Text, _>(&self.app_id)?;
         out.push_sql(" AND m.openid = ");
         out.push_bind_param::<Text, _>(&self.openid)?;

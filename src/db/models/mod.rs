@@ -10,10 +10,10 @@ use crate::db::{DbError, PgConn, SqliteConn};
 
 pub mod app_login_identity;
 pub mod audit_event;
+pub mod erasure;
 pub mod event_delivery;
 pub mod event_endpoint;
 pub mod fast_login;
-pub mod erasure;
 pub mod follower_sync;
 pub mod identity;
 pub mod job;

@@ -149,12 +149,10 @@ impl UserEventRow {
     /// Deletes the events (and their deliveries) written before `before`; returns how many
     /// events.
     pub async fn purge(conn: &mut Conn, before: NaiveDateTime) -> Result<usize, DbError> {
-        let q = diesel::delete(
-            event_deliveries::table.filter(event_deliveries::created_at.lt(before)),
-        );
+        let q =
+            diesel::delete(event_deliveries::table.filter(event_deliveries::created_at.lt(before)));
         with_conn!(conn, c => q.execute(c).await)?;
         let q = diesel::delete(user_events::table.filter(user_events::created_at.lt(before)));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 }
-

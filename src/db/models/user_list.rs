@@ -24,6 +24,8 @@ diesel::define_sql_function! {
 pub struct UserListFilter {
     /// Include merged users (tombstones).
     pub include_merged: bool,
+    /// Include deleted (erased) users.
+    pub include_deleted: bool,
     /// Only users with (`true`) or without (`false`) a unionid.
     pub has_unionid: Option<bool>,
     /// Only users with an identity in one of these apps (none: no such condition).
@@ -142,6 +144,9 @@ macro_rules! filter_users {
         let f: &UserListFilter = $filter;
         if !f.include_merged {
             $q = $q.filter(users::merged_into.is_null());
+        }
+        if !f.include_deleted {
+            $q = $q.filter(users::deleted_at.is_null());
         }
         match f.has_unionid {
             Some(true) => $q = $q.filter(users::unionid.is_not_null()),

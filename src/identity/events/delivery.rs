@@ -76,9 +76,8 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addrs.is_empty() || addrs.iter().any(|a| is_private(a.ip())) {
                 return Err(format!("{host} resolves to a private address").into());
             }
@@ -142,14 +141,14 @@ impl System {
         let (mut delivered, mut failed) = (0, 0);
         while delivered + failed < config.per_run {
             let batch = (config.per_run - delivered - failed).min(100) as i64;
-            let due =
-                EventDeliveryRow::due(&mut self.db.conn().await?, endpoint_id, now(), batch)
-                    .await?;
+            let due = EventDeliveryRow::due(&mut self.db.conn().await?, endpoint_id, now(), batch)
+                .await?;
             if due.is_empty() {
                 break;
             }
-            let results: Vec<bool> = futures_util::stream::iter(due.iter())
-                .map(|(d, e)| self.attempt(&endpoint, &secret, d, e))
+            let (endpoint, secret) = (&endpoint, secret.as_slice());
+            let results: Vec<bool> = futures_util::stream::iter(due)
+                .map(|(d, e)| async move { self.attempt(endpoint, secret, &d, &e).await })
                 .buffer_unordered(config.concurrency)
                 .collect::<Vec<Result<bool, IdentityError>>>()
                 .await
@@ -193,7 +192,10 @@ impl System {
             Ok(answer) if answer.status().is_success() => (Some(answer.status().as_u16()), None),
             Ok(answer) => (
                 Some(answer.status().as_u16()),
-                Some(format!("the endpoint answered HTTP {}", answer.status().as_u16())),
+                Some(format!(
+                    "the endpoint answered HTTP {}",
+                    answer.status().as_u16()
+                )),
             ),
             Err(e) => (None, Some(transport_error(&e))),
         };
@@ -205,8 +207,8 @@ impl System {
                 .saturating_mul(doubling)
                 .min(config.retry_max_secs);
             let next = at + chrono::Duration::seconds(delay as i64);
-            let give_up = event.created_at
-                + chrono::Duration::seconds(config.give_up_after_secs as i64);
+            let give_up =
+                event.created_at + chrono::Duration::seconds(config.give_up_after_secs as i64);
             (next < give_up).then_some(next)
         });
         let attempt = Attempt {

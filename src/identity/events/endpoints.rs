@@ -67,7 +67,9 @@ impl Parts {
             return Err(bad("must be http or https"));
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(bad("must not carry credentials (the signature authenticates us)"));
+            return Err(bad(
+                "must not carry credentials (the signature authenticates us)",
+            ));
         }
         let allowed = self
             .config
@@ -217,14 +219,17 @@ impl Admin<'_> {
     /// Deletes an endpoint and its deliveries. NOT_FOUND if unknown.
     pub async fn delete_event_endpoint(&self, id: &str) -> Result<bool, IdentityError> {
         let actor = self.name;
-        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            if !EventEndpointRow::delete(conn, id).await? {
-                return Err(not_found(id));
-            }
-            let details = json!({"endpointId": id});
-            audit::record(conn, actor, AuditAction::DeleteEventEndpoint, None, details).await?;
-            Ok(true)
-        })
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                if !EventEndpointRow::delete(conn, id).await? {
+                    return Err(not_found(id));
+                }
+                let details = json!({"endpointId": id});
+                audit::record(conn, actor, AuditAction::DeleteEventEndpoint, None, details).await?;
+                Ok(true)
+            },
+        )
         .await
     }
 

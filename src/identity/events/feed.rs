@@ -5,8 +5,8 @@
 //! a time ([`UserEventRow::sequence`], run before each read): an event gets a position only
 //! once it is visible, and positions only grow, so a cursor never skips one.
 
-use crate::db::models::now;
 use crate::db::models::audit_event::AuditEventRow;
+use crate::db::models::now;
 use crate::db::models::user_event::UserEventRow;
 use crate::db::{Conn, transaction};
 use crate::identity::IdentityError;
@@ -19,10 +19,13 @@ impl Reader<'_> {
         after: Option<i64>,
         limit: i64,
     ) -> Result<Vec<UserEventRow>, IdentityError> {
-        transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {
-            UserEventRow::sequence(conn, 10_000).await?;
-            Ok(())
-        })
+        transaction(
+            &self.db,
+            async |conn: &mut Conn| -> Result<_, IdentityError> {
+                UserEventRow::sequence(conn, 10_000).await?;
+                Ok(())
+            },
+        )
         .await?;
         Ok(UserEventRow::page(&mut self.db.conn().await?, after, limit).await?)
     }

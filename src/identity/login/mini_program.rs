@@ -11,11 +11,11 @@ use crate::wechat::mini_program::{DecryptError, UserData, decrypt_user_data};
 use crate::identity::mini_program_data::EncryptedData;
 use crate::identity::phone::{PhoneNumber, PhoneSighting, check_phone_code};
 
+use super::refuse_disabled;
 use crate::identity::access::Public;
 use crate::identity::rules::MergeReason;
 use crate::identity::sighting::{self, Seen, Sighting};
 use crate::identity::values::LoginOutcome;
-use super::refuse_disabled;
 use crate::identity::{ClientInfo, IdentityError, Parts, check_code, check_wechat_id};
 
 /// A Mini Program login request.

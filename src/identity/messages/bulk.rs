@@ -248,12 +248,15 @@ impl System {
         cp: &mut BulkCheckpoint,
     ) -> Result<bool, IdentityError> {
         let mut conn = self.db.conn().await?;
-        let users: Vec<UserId> = match &payload.recipients {
+        // Each listed user, and whether a message may go to them (not a disabled user).
+        let users: Vec<(UserId, bool)> = match &payload.recipients {
             Recipients::UserIds(ids) => {
-                let mut live: Vec<UserId> = Vec::with_capacity(ids.len());
+                let mut live: Vec<(UserId, bool)> = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Some(u) = UserRow::find_live(&mut conn, id).await? {
-                        live.push(u.id);
+                        if u.deleted_at.is_none() {
+                            live.push((u.id, u.disabled_at.is_none()));
+                        }
                     }
                 }
                 live.sort();
@@ -273,7 +276,7 @@ impl System {
                 UserRow::page(&mut conn, cp.cursor.as_ref(), LIST_PAGE, &filter)
                     .await?
                     .into_iter()
-                    .map(|u| u.id)
+                    .map(|u| (u.id, u.disabled_at.is_none()))
                     .collect()
             }
         };
@@ -281,7 +284,8 @@ impl System {
         let at = now();
         let rows: Vec<MessageRow> = users
             .iter()
-            .map(|user_id| MessageRow {
+            .filter(|(_, reachable)| *reachable)
+            .map(|(user_id, _)| MessageRow {
                 id: MessageId::generate(),
                 user_id: user_id.clone(),
                 app_id: None,
@@ -305,7 +309,7 @@ impl System {
         })
         .await?;
         let whole = matches!(payload.recipients, Recipients::UserIds(_));
-        cp.cursor = users.last().cloned().or(cp.cursor.take());
+        cp.cursor = users.last().map(|(u, _)| u.clone()).or(cp.cursor.take());
         cp.listed = whole || (users.len() as i64) < LIST_PAGE;
         Ok(!cp.listed)
     }

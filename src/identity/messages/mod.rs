@@ -179,8 +179,13 @@ impl Messenger<'_> {
     pub async fn send_message(&self, input: SendInput) -> Result<MessageRow, IdentityError> {
         let sent = self.send_one(input).await?;
         let details = serde_json::json!({"messageId": sent.id, "messages": 1});
-        self.audit(self.name, AuditAction::SendMessages, Some(&sent.user_id), details)
-            .await?;
+        self.audit(
+            self.name,
+            AuditAction::SendMessages,
+            Some(&sent.user_id),
+            details,
+        )
+        .await?;
         Ok(sent)
     }
 

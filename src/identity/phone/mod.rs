@@ -12,8 +12,8 @@ use crate::db::models::now;
 use crate::db::models::user::UserRow;
 use crate::types::AppId;
 
-use super::events;
 use super::IdentityError;
+use super::events;
 use super::rules::{self, MergePair, MergeReason};
 
 /// Checks a phone code from the phone button before anything uses it: what a WeChat code is

@@ -261,8 +261,13 @@ impl Admin<'_> {
         }
         tracing::info!(actor = %self.name, user = %user_id, ended, "sessions revoked by an admin");
         let details = serde_json::json!({"loginsEnded": ended});
-        self.audit(self.name, AuditAction::RevokeSessions, Some(user_id), details)
-            .await?;
+        self.audit(
+            self.name,
+            AuditAction::RevokeSessions,
+            Some(user_id),
+            details,
+        )
+        .await?;
         Ok(ended)
     }
 }
