@@ -43,6 +43,8 @@ mod signing_keys;
 mod state_cap;
 mod tokens;
 mod unread_answers;
+mod user_erasure;
+mod user_events;
 mod user_sessions;
 mod wake;
 mod webhook;

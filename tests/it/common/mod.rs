@@ -17,6 +17,7 @@ mod graphql;
 pub mod mini_program;
 pub mod node;
 mod official_account;
+pub mod receiver;
 pub mod runners;
 mod sandbox;
 mod server;
