@@ -24,6 +24,10 @@ pub struct BenchArgs {
     /// Database pool size.
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
+    /// Register one event endpoint (a receiver in this process, on loopback) for every event
+    /// type before the phases, and report how many events it got.
+    #[arg(long)]
+    event_endpoint: bool,
 }
 
 const OA_LOGIN: &str = "mutation($input: LoginWithOfficialAccountInput!) { loginWithOfficialAccount(input: $input) { accessToken refreshToken newUser user { id } } }";
@@ -82,8 +86,13 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
             .unwrap_or(u32::MAX)
             .max(config.limits.max_live_states_per_app);
         config.limits.max_connections = config.limits.max_connections.max(args.concurrency * 4);
+        add_admin_key(config);
     })
     .await?;
+    let receiver = match args.event_endpoint {
+        true => Some(super::events::Receiver::register(&running.app.identity, ADMIN_KEY).await?),
+        false => None,
+    };
     let sandbox = running.app.sandbox.clone().ok_or("sandbox not running")?;
     let endpoint = format!("http://{}/graphql", running.addr);
     let client = reqwest::Client::builder()
@@ -162,6 +171,9 @@ async fn bench_one(args: &BenchArgs, database: &str) -> Result<(), String> {
     }
     let phase = Phase::run(&client, &endpoint, returning, args.concurrency).await;
     phase.print(backend, "OA returning base");
+    if let Some(receiver) = receiver {
+        receiver.report(&running.app.identity).await?;
+    }
 
     stop_service(running, stop, database, cleanup, &dir).await
 }

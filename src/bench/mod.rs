@@ -8,6 +8,7 @@
 //! - [`messages`]: `bench-messages`, sends and bulk sends;
 //! - [`reads`]: `bench-reads`, the hot reads against PostGraphile and PostgreSQL alone.
 
+pub mod events;
 pub mod follow;
 pub mod followers;
 pub mod login;

@@ -59,6 +59,10 @@ pub enum DbError {
     /// Migrations failed or the database could not be prepared.
     #[error("database setup: {0}")]
     Setup(String),
+    /// What the transaction read changed under it before it could lock it (said here): it runs
+    /// again, like a serialization failure.
+    #[error("raced: {0}")]
+    Raced(&'static str),
 }
 
 /// The backend in use.

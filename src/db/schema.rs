@@ -332,6 +332,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        paused_until -> Nullable<Timestamp>,
     }
 }
 
@@ -348,6 +349,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        also_user_id -> Nullable<Text>,
     }
 }
 

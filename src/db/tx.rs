@@ -56,6 +56,9 @@ pub enum Race {
 impl DbError {
     /// The race this error lost, if it is one that running the transaction again settles.
     pub fn race(&self) -> Option<Race> {
+        if let DbError::Raced(_) = self {
+            return Some(Race::Serialization);
+        }
         let DbError::Query(DieselError::DatabaseError(kind, info)) = self else {
             return None;
         };

@@ -84,6 +84,7 @@ impl EventDeliveryStatus {
 /// An endpoint user events are POSTed to (Standard Webhooks).
 pub struct EventEndpoint(pub EventEndpointRow);
 
+/// An endpoint user events are POSTed to (Standard Webhooks), registered by an admin.
 #[Object]
 impl EventEndpoint {
     /// Its id.
@@ -153,6 +154,7 @@ pub struct RegisteredEventEndpoint {
 /// One user event, as the feed and the deliveries show it.
 pub struct UserEvent(pub UserEventRow);
 
+/// One user event: what the feed (`userEvents`) lists and an endpoint is sent.
 #[Object]
 impl UserEvent {
     /// The event's id: `webhook-id` on every delivery of it.
@@ -181,6 +183,7 @@ impl UserEvent {
 /// One event's delivery to one endpoint.
 pub struct EventDelivery(pub EventDeliveryRow, pub UserEventRow);
 
+/// One event's delivery to one endpoint (`eventDeliveries`).
 #[Object]
 impl EventDelivery {
     /// The event.
@@ -353,7 +356,7 @@ impl EventsMutation {
     async fn register_event_endpoint(
         &self,
         ctx: &Context<'_>,
-        input: RegisterEventEndpointInput,
+        #[graphql(desc = "The endpoint.")] input: RegisterEventEndpointInput,
     ) -> async_graphql::Result<Option<RegisteredEventEndpoint>> {
         let admin = access::admin(ctx)?;
         let events: Vec<Kind> = input.events.into_iter().map(Kind::from).collect();
@@ -374,7 +377,7 @@ impl EventsMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoint's id.")] id: ID,
-        input: UpdateEventEndpointInput,
+        #[graphql(desc = "What changes.")] input: UpdateEventEndpointInput,
     ) -> async_graphql::Result<Option<EventEndpoint>> {
         let admin = access::admin(ctx)?;
         let update = EndpointUpdate {

@@ -54,6 +54,7 @@ audit_action_enum!(
 /// One entry of the audit log.
 pub struct AuditEvent(AuditEventRow);
 
+/// One entry of the audit log (`auditEvents`): who did what, when, to whom.
 #[Object]
 impl AuditEvent {
     /// The entry's id.

@@ -28,7 +28,8 @@ pub struct UserFilter {
     /// Also list merged users (tombstones). Default false.
     #[graphql(default)]
     pub include_merged: bool,
-    /// Also list deleted (erased) users: tombstones with no personal data. Default false.
+    /// Also list deleted (erased) users: tombstones with no personal data. Default false;
+    /// admin only (a service key setting it is FORBIDDEN).
     #[graphql(default)]
     pub include_deleted: bool,
     /// Only users with (true) or without (false) a unionid.
@@ -251,6 +252,10 @@ pub async fn users(
     order_by: UserOrderBy,
 ) -> async_graphql::Result<Connection<String, User, UserCount>> {
     let reader = access::reader(ctx)?;
+    if filter.as_ref().is_some_and(|f| f.include_deleted) {
+        // Who was erased is for admins.
+        access::admin(ctx)?;
+    }
     let order = order_by.order();
     let by_created = matches!(order, UserOrder::CreatedAtAsc | UserOrder::CreatedAtDesc);
     let page = Page::parse_keyed(order_by.cursor_kind(), &args, decode_key(by_created))?;

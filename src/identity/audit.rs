@@ -75,17 +75,23 @@ pub async fn record(
 }
 
 impl Parts {
-    /// Writes an audit entry for an action that has no transaction of its own (after it
-    /// succeeded).
+    /// Writes an audit entry for an action that has no transaction of its own, after it
+    /// succeeded. A failure is logged, not returned: the action happened, and a caller told
+    /// otherwise would do it again (a message sent twice).
     pub(crate) async fn audit(
         &self,
         actor: &str,
         action: AuditAction,
         user: Option<&UserId>,
         details: Value,
-    ) -> Result<(), IdentityError> {
-        let mut conn = self.db.conn().await?;
-        Ok(record(&mut conn, actor, action, user, details).await?)
+    ) {
+        let written = match self.db.conn().await {
+            Ok(mut conn) => record(&mut conn, actor, action, user, details).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::error!(action = action.as_str(), actor, error = %e, "an audit entry was not written");
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use super::access::Admin;
 use super::audit::{self, AuditAction};
 use super::events::{self, Change};
 use super::rules;
+use crate::db::models::audit_event::AuditEventRow;
 use crate::db::models::erasure::erase_person;
 use crate::db::models::now;
 use crate::db::models::session::SessionRow;
@@ -121,10 +122,15 @@ impl Admin<'_> {
             }
             let mut ids = vec![user.id.clone()];
             ids.extend(UserRow::merged_into_ids(conn, &user.id).await?);
-            let identities = erase_person(conn, &ids).await?;
+            let openids = erase_person(conn, &ids).await?;
+            let identities = openids.len();
             let at = now();
             UserRow::erase(conn, &ids, at).await?;
             UserEventRow::scrub(conn, &ids).await?;
+            let openids: Vec<&str> = openids.iter().map(String::as_str).collect();
+            UserEventRow::scrub_openids(conn, &openids).await?;
+            let id_texts: Vec<&str> = ids.iter().map(UserId::as_str).collect();
+            AuditEventRow::blank_reasons(conn, &id_texts).await?;
             events::emit(conn, Change::Deleted { user: &user.id, ids: &ids }).await?;
             let details = json!({"deletedIds": ids, "identitiesRemoved": identities});
             audit::record(conn, actor, AuditAction::DeleteUser, Some(&user.id), details).await?;

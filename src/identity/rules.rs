@@ -96,8 +96,17 @@ pub(super) async fn resolve(
     }
     let y = UserRow::find_live_by_unionid(conn, u).await?;
     match (x, y) {
-        // The identity is new to a known person: lock them (their events are numbered in order).
-        (None, Some(y)) => Ok(Resolved::existing(lock_live(conn, &y.id).await?)),
+        // The identity is new to a known person: lock them (their events are numbered in
+        // order). Erased or merged while we waited for the lock: decide again.
+        (None, Some(y)) => {
+            let y = lock_live(conn, &y.id).await?;
+            if y.deleted_at.is_some() || y.unionid.as_ref() != Some(u) {
+                return Err(IdentityError::Db(crate::db::DbError::Raced(
+                    "the person changed while their new identity was recorded",
+                )));
+            }
+            Ok(Resolved::existing(y))
+        }
         (None, None) => create_user(conn, Some(u)).await,
         (Some(mut x), None) => {
             UserRow::set_unionid(conn, &x.id, u).await?;
@@ -160,10 +169,21 @@ pub(super) async fn merge(
         UserRow::apply_profile(conn, &target.id, &change).await?;
         events::emit(conn, Change::updated(&target.id, &change)).await?;
     }
-    // A disabled person stays disabled whichever of their users survives.
+    // A disabled person stays disabled whichever of their users survives, and no login moved
+    // onto a disabled survivor stays live.
     if let (Some(at), None) = (source.disabled_at, target.disabled_at) {
         let reason = source.disabled_reason.as_deref().unwrap_or_default();
         UserRow::set_disabled(conn, &target.id, Some((reason, at))).await?;
+        events::emit(
+            conn,
+            Change::Disabled {
+                user: &target.id,
+                reason,
+            },
+        )
+        .await?;
+    }
+    if source.disabled_at.is_some() || target.disabled_at.is_some() {
         SessionRow::revoke_user(conn, &target.id, now()).await?;
     }
     UserRow::mark_merged(conn, &source.id, &target.id).await?;
@@ -257,6 +277,11 @@ async fn lock_existing_live(
     if let Some(survivor) = &user.merged_into {
         return Err(IdentityError::Conflict(format!(
             "{role} user {id} was already merged into {survivor}"
+        )));
+    }
+    if user.deleted_at.is_some() {
+        return Err(IdentityError::Conflict(format!(
+            "{role} user {id} was deleted"
         )));
     }
     Ok(user)

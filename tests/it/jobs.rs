@@ -234,8 +234,13 @@ async fn a_job_running_at_shutdown_is_given_back_with_its_checkpoint(backend: Ba
 
 async fn the_service_purges_expired_states_and_tickets_in_a_job(backend: Backend) {
     let app = TestApp::start_driven(backend, |_| {}).await;
-    // The purge runs first when the jobs do; what follows is purged by a later run.
-    assert_eq!(app.run_jobs().await, 1, "the purge ran, alone");
+    // The periodic jobs (the purge, the event delivery) run first when the jobs do; what
+    // follows is purged by a later run.
+    assert_eq!(
+        app.run_jobs().await,
+        2,
+        "the purge and the delivery ran, once each"
+    );
     let ran = "jobs WHERE key = 'purge_expired' AND status = 'queued' AND updated_at > created_at";
     assert_eq!(
         app.count(ran).await,

@@ -212,11 +212,24 @@ async fn a_deleted_person_leaves_no_personal_data(backend: Backend) {
         .gql_ok(Some(ADMIN_KEY), list, json!({ "d": true }))
         .await);
     assert!(listed.contains(&json!(id)));
+    let as_service = app.gql(Some(SERVICE_KEY), list, json!({ "d": true })).await;
+    assert_eq!(
+        code(&as_service),
+        "FORBIDDEN",
+        "who was erased is for admins"
+    );
     let back = app.login_mp(MP_A, "bob").await;
     assert_eq!(back["newUser"], true);
     assert_ne!(back["user"]["id"], id.as_str());
     assert_eq!(
         code(&app.gql(Some(ADMIN_KEY), DISABLE, json!({ "id": id })).await),
+        "CONFLICT"
+    );
+    // Nothing merges into (or out of) the tombstone.
+    let merge = "mutation($s: ID!, $t: ID!) { mergeUsers(sourceId: $s, targetId: $t) { id } }";
+    let into = json!({ "s": back["user"]["id"], "t": id });
+    assert_eq!(
+        code(&app.gql(Some(ADMIN_KEY), merge, into).await),
         "CONFLICT"
     );
 }

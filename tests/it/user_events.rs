@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::common::receiver::{Received, Receiver};
+use crate::common::receiver::{Answer, Received, Receiver};
 use crate::common::*;
 use crate::on_both_backends;
 
@@ -17,6 +17,8 @@ on_both_backends!(
     a_login_that_is_refused_tells_nobody,
     the_feed_pages_in_order_for_service_keys,
     endpoints_are_bounded_and_checked,
+    a_delivery_that_hangs_or_redirects_fails_and_is_given_up,
+    events_and_deliveries_are_purged_after_their_retention,
 );
 
 pub(crate) const REGISTER: &str = "mutation($i: RegisterEventEndpointInput!) {
@@ -66,8 +68,11 @@ pub(crate) async fn feed(app: &TestApp) -> Vec<Value> {
 
 /// Makes every pending delivery due and runs the jobs (the delivery job included).
 pub(crate) async fn deliver(app: &TestApp) {
-    app.exec("UPDATE event_deliveries SET next_attempt_at = created_at WHERE status = 'pending'")
-        .await;
+    app.exec(
+        "UPDATE event_deliveries SET next_attempt_at = created_at WHERE status = 'pending'; \
+         UPDATE event_endpoints SET paused_until = NULL",
+    )
+    .await;
     app.run_jobs_after_waits().await;
 }
 
@@ -138,6 +143,12 @@ async fn a_merge_reaches_an_endpoint_signed(backend: Backend) {
             .unwrap()
     };
     assert!(at("user.created", &b2) < at("user.merged", &b2));
+    // ... and the source's own events before the merge that ends it.
+    let source_events: Vec<usize> = (0..bodies.len())
+        .filter(|i| bodies[*i]["data"]["userId"] == b1)
+        .collect();
+    assert_eq!(source_events.len(), 2, "B1's creation and identity");
+    assert!(source_events.iter().all(|i| *i < at("user.merged", &b2)));
     // The feed has the same events under the same ids.
     let feed_ids: HashSet<String> = feed(&app)
         .await
@@ -340,4 +351,129 @@ async fn endpoints_are_bounded_and_checked(backend: Backend) {
         .gql_ok(Some(ADMIN_KEY), q, json!({ "id": listed[0]["id"] }))
         .await;
     assert_eq!(off["updateEventEndpoint"]["status"], "DISABLED");
+}
+
+async fn a_delivery_that_hangs_or_redirects_fails_and_is_given_up(backend: Backend) {
+    let app = TestApp::start_driven(backend, |c| {
+        c.events.timeout_ms = 300;
+        c.events.give_up_after_secs = 0;
+    })
+    .await;
+    let hooks = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    let (endpoint, _) = register(&app, &hooks.url).await;
+    let endpoint_q = "{ eventEndpoints { status lastError failingSince } }";
+
+    hooks.set_answer(Answer::Slow(3000));
+    app.login_mp(MP_A, "alice").await;
+    deliver(&app).await;
+    let failed = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            DELIVERIES,
+            json!({ "e": endpoint, "s": "FAILED" }),
+        )
+        .await;
+    let failed = &failed["eventDeliveries"]["edges"][0]["node"];
+    assert!(
+        failed["lastError"]
+            .as_str()
+            .unwrap()
+            .starts_with("no answer within events.timeout_ms"),
+        "{failed}"
+    );
+    assert!(failed["responseStatus"].is_null());
+    assert!(
+        failed["nextAttemptAt"].is_null(),
+        "given up: no next attempt"
+    );
+    let shown = app.gql_ok(Some(ADMIN_KEY), endpoint_q, json!({})).await;
+    assert_eq!(shown["eventEndpoints"][0]["status"], "FAILING");
+    assert!(
+        shown["eventEndpoints"][0]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("gave up")
+    );
+
+    // A redirect is not followed: the endpoint's answer is the failure.
+    hooks.set_answer(Answer::Redirect(elsewhere.url.clone()));
+    app.login_mp(MP_A, "bob").await;
+    deliver(&app).await;
+    let failed = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            DELIVERIES,
+            json!({ "e": endpoint, "s": "FAILED" }),
+        )
+        .await;
+    let errors: Vec<&str> = failed["eventDeliveries"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["node"]["lastError"].as_str())
+        .collect();
+    assert!(
+        errors.contains(&"the endpoint answered HTTP 307"),
+        "{errors:?}"
+    );
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was not followed"
+    );
+
+    // Enabled again, it is active; new events reach it.
+    let q = "mutation($id: ID!) { updateEventEndpoint(id: $id, input: {enabled: true}) { status lastError } }";
+    let on = app
+        .gql_ok(Some(ADMIN_KEY), q, json!({ "id": endpoint }))
+        .await;
+    assert_eq!(on["updateEventEndpoint"]["status"], "ACTIVE");
+    assert!(on["updateEventEndpoint"]["lastError"].is_null());
+    hooks.set_answer(Answer::Ok);
+    let cat = app.login_mp(MP_A, "cat").await["user"]["id"].clone();
+    deliver(&app).await;
+    let of_cat = |got: &[Received]| {
+        got.iter()
+            .filter(|r| r.json()["data"]["userId"] == cat)
+            .count()
+    };
+    assert_eq!(of_cat(&hooks.received()), 2, "cat's creation and identity");
+    let before = hooks.received().len();
+    // Switched off, it gets nothing, not even what was queued before.
+    app.login_mp(MP_A, "dan").await;
+    let q =
+        "mutation($id: ID!) { updateEventEndpoint(id: $id, input: {enabled: false}) { status } }";
+    app.gql_ok(Some(ADMIN_KEY), q, json!({ "id": endpoint }))
+        .await;
+    app.login_mp(MP_A, "eve").await;
+    deliver(&app).await;
+    assert_eq!(
+        hooks.received().len(),
+        before,
+        "nothing for a disabled endpoint"
+    );
+}
+
+async fn events_and_deliveries_are_purged_after_their_retention(backend: Backend) {
+    let app = TestApp::start_driven(backend, |_| {}).await;
+    let hooks = Receiver::start().await;
+    register(&app, &hooks.url).await;
+    app.login_mp(MP_A, "alice").await;
+    deliver(&app).await;
+    app.login_mp(MP_A, "bob").await;
+    assert_eq!(feed(&app).await.len(), 4);
+    // Alice's events are 31 days old (past `events.retention_days`); Bob's are new.
+    app.exec(
+        "UPDATE user_events SET created_at = '2000-01-01 00:00:00' WHERE seq IN (SELECT event_seq FROM event_deliveries WHERE status = 'delivered'); \
+         UPDATE event_deliveries SET created_at = '2000-01-01 00:00:00' WHERE status = 'delivered'",
+    )
+    .await;
+    app.run_jobs_after_waits().await;
+    let left: Vec<Value> = feed(&app).await.iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(left, [json!("user.created"), json!("identity.linked")]);
+    assert_eq!(
+        app.count("event_deliveries").await,
+        2,
+        "bob's, delivered by now"
+    );
 }

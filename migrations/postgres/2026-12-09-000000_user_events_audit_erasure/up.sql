@@ -35,13 +35,17 @@ CREATE TABLE event_endpoints (
     last_error TEXT,
     created_by TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    -- Set when a whole batch of its deliveries failed (it looks down): nothing is tried before.
+    paused_until TIMESTAMP
 );
 
 -- One event to one endpoint: queued in the event's transaction, delivered by the
--- `event_delivery` job, oldest first per user.
+-- `event_delivery` job, oldest first per user (`user_id`, and for a merge also its source,
+-- `also_user_id`). Deleting an endpoint deletes its deliveries (waiting for an event being
+-- queued for it to commit).
 CREATE TABLE event_deliveries (
-    endpoint_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL REFERENCES event_endpoints (id) ON DELETE CASCADE,
     event_seq BIGINT NOT NULL,
     user_id TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
@@ -52,9 +56,11 @@ CREATE TABLE event_deliveries (
     last_error TEXT,
     created_at TIMESTAMP NOT NULL,
     delivered_at TIMESTAMP,
+    also_user_id TEXT,
     PRIMARY KEY (endpoint_id, event_seq)
 );
-CREATE INDEX event_deliveries_due ON event_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX event_deliveries_due ON event_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX event_deliveries_pending ON event_deliveries (endpoint_id, event_seq) WHERE status = 'pending';
 CREATE INDEX event_deliveries_user ON event_deliveries (endpoint_id, user_id, event_seq) WHERE status = 'pending';
 CREATE INDEX event_deliveries_created ON event_deliveries (created_at);
 
@@ -70,4 +76,5 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_user ON audit_events (user_id, seq);
 CREATE INDEX audit_events_actor ON audit_events (actor, seq);
+CREATE INDEX audit_events_action ON audit_events (action, seq);
 CREATE INDEX audit_events_created ON audit_events (created_at);

@@ -97,6 +97,19 @@ impl AuditEventRow {
         Ok(with_conn!(conn, c => query!().load(c).await)?)
     }
 
+    /// Blanks what an admin wrote about these users (the reasons they were disabled for): an
+    /// erasure keeps who did what, not why.
+    pub async fn blank_reasons(conn: &mut Conn, users: &[&str]) -> Result<(), DbError> {
+        let q = diesel::update(
+            audit_events::table
+                .filter(audit_events::user_id.eq_any(users))
+                .filter(audit_events::action.eq("DISABLE_USER")),
+        )
+        .set(audit_events::details.eq("{}"));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
     /// Deletes the entries written before `before`; returns how many.
     pub async fn purge(conn: &mut Conn, before: NaiveDateTime) -> Result<usize, DbError> {
         let q = diesel::delete(audit_events::table.filter(audit_events::created_at.lt(before)));

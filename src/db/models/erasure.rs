@@ -15,9 +15,9 @@ use crate::types::UserId;
 use crate::with_conn;
 
 /// Deletes the identities of `users` (every kind) and what is keyed by their openids; blanks
-/// their messages' content; deletes their sessions and login tickets. Returns how many
-/// identities went.
-pub async fn erase_person(conn: &mut Conn, users: &[UserId]) -> Result<usize, DbError> {
+/// their messages' content; deletes their sessions and login tickets. Returns the openids of
+/// the identities that went.
+pub async fn erase_person(conn: &mut Conn, users: &[UserId]) -> Result<Vec<String>, DbError> {
     let mut keys: Vec<(String, String)> = Vec::new();
     macro_rules! take {
         ($t:ident) => {{
@@ -58,5 +58,5 @@ pub async fn erase_person(conn: &mut Conn, users: &[UserId]) -> Result<usize, Db
     with_conn!(conn, c => q.execute(c).await)?;
     let q = diesel::delete(login_tickets::table.filter(login_tickets::user_id.eq_any(users)));
     with_conn!(conn, c => q.execute(c).await)?;
-    Ok(keys.len())
+    Ok(keys.into_iter().map(|(_, openid)| openid).collect())
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::user_event::UserEventRow;
-use crate::db::schema::{event_deliveries, user_events};
+use crate::db::schema::{event_deliveries, event_endpoints, user_events};
 use crate::db::{Conn, DbError};
 use crate::with_conn;
 
@@ -37,6 +37,8 @@ pub struct EventDeliveryRow {
     pub created_at: NaiveDateTime,
     /// When delivered.
     pub delivered_at: Option<NaiveDateTime>,
+    /// A merge's source: its pending deliveries go first too.
+    pub also_user_id: Option<String>,
 }
 
 /// How an attempt ended, to record.
@@ -52,13 +54,22 @@ pub struct Attempt<'a> {
 }
 
 impl EventDeliveryRow {
-    /// The endpoints with a delivery due at `at`.
+    /// The enabled endpoints, not paused at `at`, with a delivery due then (one probe of the
+    /// due index per endpoint, at most 20).
     pub async fn endpoints_due(conn: &mut Conn, at: NaiveDateTime) -> Result<Vec<String>, DbError> {
-        let q = event_deliveries::table
+        let due = event_deliveries::table
+            .filter(event_deliveries::endpoint_id.eq(event_endpoints::id))
             .filter(event_deliveries::status.eq("pending"))
-            .filter(event_deliveries::next_attempt_at.le(at))
-            .select(event_deliveries::endpoint_id)
-            .distinct();
+            .filter(event_deliveries::next_attempt_at.le(at));
+        let q = event_endpoints::table
+            .filter(event_endpoints::enabled.eq(true))
+            .filter(
+                event_endpoints::paused_until
+                    .is_null()
+                    .or(event_endpoints::paused_until.le(at)),
+            )
+            .filter(diesel::dsl::exists(due))
+            .select(event_endpoints::id);
         Ok(with_conn!(conn, c => q.load(c).await)?)
     }
 
@@ -71,7 +82,8 @@ impl EventDeliveryRow {
     }
 
     /// Up to `limit` deliveries to `endpoint` due at `at`, oldest first, each the oldest pending
-    /// one of its user (so at most one per user), with their events.
+    /// one of its user (so at most one per user; a merge also waits for its source's), with
+    /// their events.
     pub async fn due(
         conn: &mut Conn,
         endpoint: &str,
@@ -90,7 +102,12 @@ impl EventDeliveryRow {
                     .filter(
                         earlier
                             .field(event_deliveries::user_id)
-                            .eq(event_deliveries::user_id),
+                            .eq(event_deliveries::user_id)
+                            .nullable()
+                            .or(earlier
+                                .field(event_deliveries::user_id)
+                                .nullable()
+                                .eq(event_deliveries::also_user_id)),
                     )
                     .filter(earlier.field(event_deliveries::status).eq("pending"))
                     .filter(

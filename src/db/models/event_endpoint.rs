@@ -38,6 +38,8 @@ pub struct EventEndpointRow {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// Nothing is tried before this (a whole batch failed: it looks down).
+    pub paused_until: Option<NaiveDateTime>,
 }
 
 /// What an update changes (`None`: unchanged).
@@ -124,6 +126,14 @@ impl EventEndpointRow {
         with_conn!(conn, c => q.execute(c).await)?;
         let q = diesel::delete(event_endpoints::table.find(id));
         Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
+    }
+
+    /// Tries nothing for the endpoint before `until` (a whole batch failed).
+    pub async fn pause(conn: &mut Conn, id: &str, until: NaiveDateTime) -> Result<(), DbError> {
+        let q = diesel::update(event_endpoints::table.find(id))
+            .set(event_endpoints::paused_until.eq(until));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
     }
 
     /// Marks the endpoint failing (from `at`, unless it already was) with `error`.

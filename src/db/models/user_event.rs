@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use crate::db::schema::{event_deliveries, event_endpoints, user_events};
@@ -51,9 +51,14 @@ pub struct NewUserEvent<'a> {
 }
 
 impl UserEventRow {
-    /// Writes the event and queues it for every enabled endpoint subscribed to its type;
-    /// returns how many deliveries were queued.
-    pub async fn insert(conn: &mut Conn, event: &NewUserEvent<'_>) -> Result<usize, DbError> {
+    /// Writes the event and queues it for every enabled endpoint subscribed to its type (after
+    /// the pending ones of its user and of `also`, a merge's source); returns how many
+    /// deliveries were queued.
+    pub async fn insert(
+        conn: &mut Conn,
+        event: &NewUserEvent<'_>,
+        also: Option<&UserId>,
+    ) -> Result<usize, DbError> {
         let q = diesel::insert_into(user_events::table)
             .values(event)
             .returning(user_events::seq);
@@ -70,6 +75,7 @@ impl UserEventRow {
                 0.into_sql::<Integer>(),
                 event.created_at.into_sql::<Timestamp>(),
                 event.created_at.into_sql::<Timestamp>(),
+                also.map(UserId::as_str).into_sql::<Nullable<Text>>(),
             ));
         let q = diesel::insert_into(event_deliveries::table)
             .values(endpoints)
@@ -81,6 +87,7 @@ impl UserEventRow {
                 event_deliveries::attempts,
                 event_deliveries::next_attempt_at,
                 event_deliveries::created_at,
+                event_deliveries::also_user_id,
             ));
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
@@ -148,11 +155,40 @@ impl UserEventRow {
 
     /// Deletes the events (and their deliveries) written before `before`; returns how many
     /// events.
+    /// The event with the greatest feed position stays, so the next positions go on from it
+    /// (a cursor read before the purge stays valid).
     pub async fn purge(conn: &mut Conn, before: NaiveDateTime) -> Result<usize, DbError> {
         let q =
             diesel::delete(event_deliveries::table.filter(event_deliveries::created_at.lt(before)));
         with_conn!(conn, c => q.execute(c).await)?;
-        let q = diesel::delete(user_events::table.filter(user_events::created_at.lt(before)));
+        let q = user_events::table.select(diesel::dsl::max(user_events::position));
+        let last: Option<i64> = with_conn!(conn, c => q.first(c).await)?;
+        let q = diesel::delete(
+            user_events::table
+                .filter(user_events::created_at.lt(before))
+                .filter(
+                    user_events::position
+                        .is_null()
+                        .or(user_events::position.ne(last.unwrap_or(-1))),
+                ),
+        );
         Ok(with_conn!(conn, c => q.execute(c).await)?)
+    }
+
+    /// Blanks the personal part of every event whose data names one of `openids` (an erasure:
+    /// an unlink's event is filed under the user the identity left).
+    pub async fn scrub_openids(conn: &mut Conn, openids: &[&str]) -> Result<(), DbError> {
+        for openid in openids {
+            let q = diesel::update(
+                user_events::table
+                    .filter(user_events::data.like(format!("%\"{openid}\"%")))
+                    .filter(user_events::event_type.ne("user.merged")),
+            )
+            .set(user_events::data.eq(sql::<Text>(
+                "'{\"userId\":\"' || user_id || '\",\"erased\":true}'",
+            )));
+            with_conn!(conn, c => q.execute(c).await)?;
+        }
+        Ok(())
     }
 }

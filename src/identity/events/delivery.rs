@@ -44,7 +44,9 @@ pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            v4.is_loopback()
+            o[0] >= 240
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
@@ -55,17 +57,30 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (o[0] == 100 && (64..128).contains(&o[1]))
                 || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_private(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                ))
+            };
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
             }
-        },
+            // NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16) reach IPv4 addresses.
+            if s[0] == 0x64 && s[1] == 0xff9b {
+                return is_private(embedded(s[6], s[7])) || s[2] != 0;
+            }
+            if s[0] == 0x2002 {
+                return is_private(embedded(s[1], s[2]));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+        }
     }
 }
 
@@ -131,9 +146,8 @@ impl System {
     /// Delivers what is due to one endpoint, a batch at a time, until nothing is due, the run's
     /// share is sent, or a whole batch failed (the endpoint looks down: its retries wait).
     async fn deliver_to(&self, endpoint_id: &str) -> Result<(usize, usize), IdentityError> {
-        let Some(endpoint) =
-            EventEndpointRow::find(&mut self.db.conn().await?, endpoint_id).await?
-        else {
+        let endpoint = EventEndpointRow::find(&mut self.db.conn().await?, endpoint_id).await?;
+        let Some(endpoint) = endpoint.filter(|e| e.enabled) else {
             return Ok((0, 0));
         };
         let secret = self.endpoint_secret(&endpoint)?;
@@ -146,6 +160,7 @@ impl System {
             if due.is_empty() {
                 break;
             }
+            let fewest = due.iter().map(|(d, _)| d.attempts).min().unwrap_or(0);
             let (endpoint, secret) = (&endpoint, secret.as_slice());
             let results: Vec<bool> = futures_util::stream::iter(due)
                 .map(|(d, e)| async move { self.attempt(endpoint, secret, &d, &e).await })
@@ -158,6 +173,9 @@ impl System {
             delivered += ok;
             failed += results.len() - ok;
             if ok == 0 {
+                // The endpoint looks down: nothing more is tried before its earliest retry.
+                let until = now() + chrono::Duration::seconds(retry_delay(config, fewest) as i64);
+                EventEndpointRow::pause(&mut self.db.conn().await?, endpoint_id, until).await?;
                 break;
             }
         }
@@ -174,6 +192,25 @@ impl System {
     ) -> Result<bool, IdentityError> {
         let body = body(event);
         let timestamp = chrono::Utc::now().timestamp();
+        let allowed = self
+            .config
+            .events
+            .private_networks_allowed(self.config.sandbox_enabled());
+        if !allowed && literal_private(&endpoint.url) {
+            let at = now();
+            let attempt = Attempt {
+                at,
+                response_status: None,
+                error: Some(
+                    "the URL names a private address (events.allow_private_networks is off)",
+                ),
+                retry_at: None,
+            };
+            let mut conn = self.db.conn().await?;
+            EventDeliveryRow::record(&mut conn, &endpoint.id, delivery.event_seq, &attempt).await?;
+            crate::metrics::event_delivery("failed");
+            return Ok(false);
+        }
         let sent = self
             .event_client
             .post(&endpoint.url)
@@ -201,11 +238,7 @@ impl System {
         };
         let config = &self.config.events;
         let retry_at = error.as_ref().and_then(|_| {
-            let doubling = 1u64 << delivery.attempts.clamp(0, 20);
-            let delay = config
-                .retry_initial_secs
-                .saturating_mul(doubling)
-                .min(config.retry_max_secs);
+            let delay = retry_delay(config, delivery.attempts);
             let next = at + chrono::Duration::seconds(delay as i64);
             let give_up =
                 event.created_at + chrono::Duration::seconds(config.give_up_after_secs as i64);
@@ -234,6 +267,28 @@ impl System {
     }
 }
 
+/// The wait after a delivery's `attempts`-th failure (the first: 0): doubling from
+/// `events.retry_initial_secs`, at most `events.retry_max_secs`.
+fn retry_delay(config: &crate::config::EventsConfig, attempts: i32) -> u64 {
+    let doubling = 1u64 << attempts.clamp(0, 20);
+    config
+        .retry_initial_secs
+        .saturating_mul(doubling)
+        .min(config.retry_max_secs)
+}
+
+/// Whether the URL's host is a private address written out (reqwest does not resolve those).
+fn literal_private(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_matches(|c| c == '[' || c == ']').to_owned())
+        })
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .is_some_and(is_private)
+}
+
 /// What went wrong on the way, in words an admin can act on (no URL, no body).
 fn transport_error(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
@@ -255,5 +310,51 @@ fn transport_error(e: &reqwest::Error) -> String {
         what.to_owned()
     } else {
         format!("{what}: {}", crate::identity::truncate(&cause, 200))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private;
+
+    #[test]
+    fn private_addresses_are_refused_in_every_spelling() {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "fec0::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::1",
+            "ff02::1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "203.0.114.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

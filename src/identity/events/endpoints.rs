@@ -166,6 +166,7 @@ impl Admin<'_> {
             created_by: self.name.to_owned(),
             created_at: at,
             updated_at: at,
+            paused_until: None,
         };
         let actor = self.name;
         transaction(&self.db, async |conn: &mut Conn| -> Result<_, IdentityError> {

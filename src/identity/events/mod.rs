@@ -245,10 +245,7 @@ impl IdentityKey<'_> {
 /// transaction), so a user's events are numbered in the order of its changes.
 pub async fn emit(conn: &mut Conn, change: Change<'_>) -> Result<(), DbError> {
     let (kind, user, data) = change.parts();
-    let mut data = data.to_string();
-    if data.len() > MAX_DATA_BYTES {
-        data = json!({"userId": user, "truncated": true}).to_string();
-    }
+    let data = bounded(&data, user);
     let id = uuid::Uuid::now_v7().to_string();
     let event = NewUserEvent {
         id: &id,
@@ -257,8 +254,22 @@ pub async fn emit(conn: &mut Conn, change: Change<'_>) -> Result<(), DbError> {
         data: &data,
         created_at: now(),
     };
-    UserEventRow::insert(conn, &event).await?;
+    let also = match change {
+        Change::Merged { source, .. } => Some(source),
+        _ => None,
+    };
+    UserEventRow::insert(conn, &event, also).await?;
     Ok(())
+}
+
+/// `data` as stored: its JSON, or, past [`MAX_DATA_BYTES`], only the user's id and
+/// `truncated: true` (every body stays under 64 KiB).
+fn bounded(data: &Value, user: &UserId) -> String {
+    let text = data.to_string();
+    if text.len() > MAX_DATA_BYTES {
+        return json!({"userId": user, "truncated": true}).to_string();
+    }
+    text
 }
 
 /// The body a delivery POSTs: `{"type", "timestamp", "data"}` (Standard Webhooks' envelope).
@@ -269,4 +280,47 @@ pub fn body(event: &UserEventRow) -> String {
         .and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     json!({"type": event.event_type, "timestamp": timestamp, "data": data}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_past_the_cap_keeps_only_the_user() {
+        let user = UserId::new("0193a1c2-0000-7000-8000-000000000001");
+        let (kind, _, data) = Change::Disabled {
+            user: &user,
+            reason: &"x".repeat(MAX_DATA_BYTES),
+        }
+        .parts();
+        assert_eq!(kind.wire(), "user.disabled");
+        let stored = bounded(&data, &user);
+        assert_eq!(
+            serde_json::from_str::<Value>(&stored).unwrap(),
+            json!({"userId": user, "truncated": true})
+        );
+        let (_, _, small) = Change::Enabled { user: &user }.parts();
+        assert_eq!(bounded(&small, &user), json!({"userId": user}).to_string());
+        for t in UserEventType::ALL {
+            assert_eq!(UserEventType::from_wire(t.wire()), Some(*t));
+        }
+    }
+
+    #[test]
+    fn the_signature_is_standard_webhooks_v1() {
+        // The example of the Standard Webhooks specification's reference libraries.
+        let secret = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .unwrap();
+        let signature = delivery::signature(
+            &secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
 }

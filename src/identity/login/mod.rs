@@ -20,6 +20,11 @@ pub mod website;
 pub(in crate::identity) fn refuse_disabled(
     user: &crate::db::models::user::UserRow,
 ) -> Result<(), super::IdentityError> {
+    if user.deleted_at.is_some() {
+        return Err(super::IdentityError::Conflict(
+            "the person was deleted while logging in; log in again".into(),
+        ));
+    }
     match user.disabled_at {
         Some(_) => Err(super::IdentityError::UserDisabled),
         None => Ok(()),

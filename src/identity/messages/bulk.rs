@@ -147,7 +147,7 @@ impl Messenger<'_> {
         tracing::info!(job = %job.id, key = self.name, "bulk message job started");
         let details = serde_json::json!({"jobId": job.id});
         self.audit(self.name, AuditAction::SendMessages, None, details)
-            .await?;
+            .await;
         self.identity.message_job_view(job).await
     }
 

@@ -185,7 +185,7 @@ impl Messenger<'_> {
             Some(&sent.user_id),
             details,
         )
-        .await?;
+        .await;
         Ok(sent)
     }
 

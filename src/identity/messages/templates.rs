@@ -269,7 +269,7 @@ impl Admin<'_> {
         tracing::info!(app = %row.app_id, template = %row.template_id, key = self.name, "message template registered");
         let details = serde_json::json!({"appId": row.app_id, "templateId": row.template_id});
         self.audit(self.name, AuditAction::RegisterTemplate, None, details)
-            .await?;
+            .await;
         Template::from_row(stored)
     }
 }

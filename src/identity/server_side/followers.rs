@@ -46,7 +46,7 @@ impl Access {
         let details = serde_json::json!({"appId": app.app_id});
         reader
             .audit(&name, AuditAction::AccessTokenServed, None, details)
-            .await?;
+            .await;
         Ok(token)
     }
 }
@@ -65,7 +65,7 @@ impl Admin<'_> {
             .await?;
         let details = serde_json::json!({"appId": app.app_id, "syncId": sync.id});
         self.audit(self.name, AuditAction::StartFollowerSync, None, details)
-            .await?;
+            .await;
         Ok(sync)
     }
 
@@ -127,7 +127,7 @@ impl Admin<'_> {
             .await?;
         let details = serde_json::json!({"appId": app.app_id});
         self.audit(self.name, AuditAction::SyncFollower, None, details)
-            .await?;
+            .await;
         let mut conn = self.db.conn().await?;
         OfficialAccountIdentityRow::find(&mut conn, &app.app_id, &openid)
             .await?

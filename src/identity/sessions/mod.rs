@@ -267,7 +267,7 @@ impl Admin<'_> {
             Some(user_id),
             details,
         )
-        .await?;
+        .await;
         Ok(ended)
     }
 }

@@ -26,9 +26,23 @@ impl Received {
     }
 }
 
+/// How the endpoint answers.
+#[derive(Clone, Debug, Default)]
+pub enum Answer {
+    /// 204, and keeps what it got.
+    #[default]
+    Ok,
+    /// 503.
+    Down,
+    /// 307 to this URL.
+    Redirect(String),
+    /// 204 after this many milliseconds, keeping nothing.
+    Slow(u64),
+}
+
 #[derive(Default)]
 struct Inner {
-    down: bool,
+    answer: Answer,
     got: Vec<Received>,
     refused: usize,
 }
@@ -56,18 +70,32 @@ impl Receiver {
                         .unwrap_or_default()
                         .to_owned()
                 };
-                let mut inner = state.lock().unwrap();
-                if inner.down {
-                    inner.refused += 1;
-                    return StatusCode::SERVICE_UNAVAILABLE;
+                let answer = state.lock().unwrap().answer.clone();
+                match answer {
+                    Answer::Ok => {}
+                    Answer::Down => {
+                        state.lock().unwrap().refused += 1;
+                        return (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new());
+                    }
+                    Answer::Redirect(to) => {
+                        let mut headers = HeaderMap::new();
+                        headers.insert("location", to.parse().unwrap());
+                        return (StatusCode::TEMPORARY_REDIRECT, headers);
+                    }
+                    // Too late to count: the sender has given up by then.
+                    Answer::Slow(ms) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        return (StatusCode::NO_CONTENT, HeaderMap::new());
+                    }
                 }
+                let mut inner = state.lock().unwrap();
                 inner.got.push(Received {
                     id: header("webhook-id"),
                     timestamp: header("webhook-timestamp"),
                     signature: header("webhook-signature"),
                     body: String::from_utf8(body.to_vec()).unwrap(),
                 });
-                StatusCode::NO_CONTENT
+                (StatusCode::NO_CONTENT, HeaderMap::new())
             }
         });
         let router = axum::Router::new().route("/hooks", route);
@@ -79,7 +107,12 @@ impl Receiver {
 
     /// Answers 503 (`true`) or 204 from now on.
     pub fn set_down(&self, down: bool) {
-        self.inner.lock().unwrap().down = down;
+        self.set_answer(if down { Answer::Down } else { Answer::Ok });
+    }
+
+    /// Answers so from now on.
+    pub fn set_answer(&self, answer: Answer) {
+        self.inner.lock().unwrap().answer = answer;
     }
 
     /// What it received and kept, in order of arrival.

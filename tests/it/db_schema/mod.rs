@@ -25,7 +25,9 @@ fn catalog_types(backend: Backend, diesel_type: &str) -> Option<&'static [&'stat
         (Backend::Sqlite, "Timestamp") => &["TIMESTAMP"],
         (Backend::Sqlite, "Bool") => &["BOOLEAN"],
         (Backend::Sqlite, "Integer") => &["INTEGER"],
-        (Backend::Sqlite, "BigInt") => &["BIGINT"],
+        // INTEGER is SQLite's 64-bit integer too, and the one type an autoincrementing key (an
+        // alias of the rowid: `INTEGER PRIMARY KEY AUTOINCREMENT`) may be declared with.
+        (Backend::Sqlite, "BigInt") => &["BIGINT", "INTEGER"],
         (Backend::Postgres, "Text") => &["text"],
         (Backend::Postgres, "Timestamp") => &["timestamp without time zone"],
         (Backend::Postgres, "Bool") => &["boolean"],
