@@ -17,27 +17,9 @@ use crate::error::ApiError;
 use crate::identity::events::UserEventType as Kind;
 use crate::identity::events::endpoints::EndpointUpdate;
 
-macro_rules! event_type_enum {
-    ($($variant:ident),+ $(,)?) => {
-        /// A kind of user event (on the wire and in the feed spelled `user.created`, …).
-        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum UserEventType { $(#[doc = "See the README's event catalogue."] $variant),+ }
-
-        impl From<UserEventType> for Kind {
-            fn from(t: UserEventType) -> Kind {
-                match t { $(UserEventType::$variant => Kind::$variant),+ }
-            }
-        }
-
-        impl From<Kind> for UserEventType {
-            fn from(t: Kind) -> UserEventType {
-                match t { $(Kind::$variant => UserEventType::$variant),+ }
-            }
-        }
-    };
-}
-
-event_type_enum!(
+super::graphql_mirror!(
+    /// A kind of user event (on the wire and in the feed spelled `user.created`, …).
+    pub enum UserEventType mirrors crate::identity::events::UserEventType {
     UserCreated,
     UserUpdated,
     UserMerged,
@@ -46,6 +28,7 @@ event_type_enum!(
     UserDeleted,
     IdentityLinked,
     IdentityUnlinked,
+}
 );
 
 /// Where an endpoint stands.

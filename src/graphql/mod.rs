@@ -1,5 +1,30 @@
 //! The GraphQL API: schema, resolvers, types, loaders and access control.
 
+/// A GraphQL enum mirroring an identity-layer enum variant for variant, with `From` both ways:
+/// `graphql_mirror!(/// doc; pub enum Name mirrors path::Enum { A, B })`.
+macro_rules! graphql_mirror {
+    ($(#[doc = $doc:literal])* $vis:vis enum $name:ident mirrors $other:path { $($variant:ident),+ $(,)? }) => {
+        $(#[doc = $doc])*
+        #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $name { $(#[doc = "See the README."] $variant),+ }
+
+        impl From<$name> for $other {
+            fn from(a: $name) -> $other {
+                use $other as Other;
+                match a { $($name::$variant => Other::$variant),+ }
+            }
+        }
+
+        impl From<$other> for $name {
+            fn from(a: $other) -> $name {
+                use $other as Other;
+                match a { $(Other::$variant => $name::$variant),+ }
+            }
+        }
+    };
+}
+pub(crate) use graphql_mirror;
+
 pub mod access;
 pub mod app_login;
 pub mod budget;

@@ -2,7 +2,7 @@
 //! (`auditEvents`).
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object};
+use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
 use super::access;
@@ -13,27 +13,9 @@ use super::types::{User, utc};
 use crate::db::models::audit_event::{AuditEventRow, AuditFilter};
 use crate::identity::audit::AuditAction as Action;
 
-macro_rules! audit_action_enum {
-    ($($variant:ident),+ $(,)?) => {
-        /// What an admin or service key did.
-        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum AuditAction { $(#[doc = "See the README's audit log."] $variant),+ }
-
-        impl From<AuditAction> for Action {
-            fn from(a: AuditAction) -> Action {
-                match a { $(AuditAction::$variant => Action::$variant),+ }
-            }
-        }
-
-        impl From<Action> for AuditAction {
-            fn from(a: Action) -> AuditAction {
-                match a { $(Action::$variant => AuditAction::$variant),+ }
-            }
-        }
-    };
-}
-
-audit_action_enum!(
+super::graphql_mirror!(
+    /// What an admin or service key did (see the README's audit log).
+    pub enum AuditAction mirrors crate::identity::audit::AuditAction {
     MergeUsers,
     UnlinkIdentity,
     DisableUser,
@@ -49,6 +31,7 @@ audit_action_enum!(
     RegisterEventEndpoint,
     UpdateEventEndpoint,
     DeleteEventEndpoint,
+}
 );
 
 /// One entry of the audit log.

@@ -104,3 +104,31 @@ async fn the_introspection_walkthrough_works_pasted_as_one_block() {
     assert_eq!(answers[1]["client_id"], "wxsandboxminiapp01");
     assert_eq!(answers[2], serde_json::json!({ "active": false }));
 }
+
+/// "Other systems hear about people": alice logs in, is disabled and refused, and the feed
+/// tells it, pasted as one block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disable_walkthrough_works_pasted_as_one_block() {
+    let env = [("WECHAT_IDENTITY_ADMIN_KEY", ADMIN_KEY)];
+    let answers = run_pasted_all(
+        "is disabled, is refused, and the feed tells the story",
+        &env,
+    )
+    .await;
+    assert_eq!(answers.len(), 3, "{answers:#?}");
+    assert_eq!(
+        answers[0]["data"]["disableUser"]["disabledReason"],
+        "under review"
+    );
+    assert_eq!(
+        answers[1]["errors"][0]["extensions"]["code"],
+        "USER_DISABLED"
+    );
+    let types: Vec<&str> = answers[2]["data"]["userEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["user.created", "identity.linked", "user.disabled"]);
+}

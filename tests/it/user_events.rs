@@ -19,6 +19,7 @@ on_both_backends!(
     endpoints_are_bounded_and_checked,
     a_delivery_that_hangs_or_redirects_fails_and_is_given_up,
     events_and_deliveries_are_purged_after_their_retention,
+    two_instances_deliver_each_event_once_between_them,
 );
 
 pub(crate) const REGISTER: &str = "mutation($i: RegisterEventEndpointInput!) {
@@ -28,6 +29,23 @@ const FEED: &str = "query($f: Int, $a: String) { userEvents(first: $f, after: $a
 const DELIVERIES: &str = "query($e: ID!, $s: EventDeliveryStatus) {
     eventDeliveries(endpointId: $e, status: $s, first: 100) { edges { node {
       event { id type } status attempts responseStatus lastError nextAttemptAt deliveredAt } } } }";
+
+/// An endpoint's deliveries in `status`, oldest event first (the nodes).
+async fn deliveries(app: &TestApp, endpoint: &str, status: &str) -> Vec<Value> {
+    let data = app
+        .gql_ok(
+            Some(ADMIN_KEY),
+            DELIVERIES,
+            json!({ "e": endpoint, "s": status }),
+        )
+        .await;
+    data["eventDeliveries"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
 
 /// Registers `url` for every event type; returns (endpoint id, secret).
 pub(crate) async fn register(app: &TestApp, url: &str) -> (String, String) {
@@ -170,22 +188,12 @@ async fn an_endpoint_that_was_down_gets_every_event(backend: Backend) {
     deliver(&app).await;
     assert!(hooks.refused() > 0, "the endpoint was tried while down");
     assert!(hooks.received().is_empty());
-    let pending = app
-        .gql_ok(
-            Some(ADMIN_KEY),
-            DELIVERIES,
-            json!({ "e": endpoint, "s": "PENDING" }),
-        )
-        .await;
-    let pending = pending["eventDeliveries"]["edges"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let pending = deliveries(&app, &endpoint, "PENDING").await;
     assert_eq!(pending.len(), 6, "three users, each created and linked");
-    let tried = pending.iter().find(|d| d["node"]["attempts"] == 1).unwrap();
-    assert_eq!(tried["node"]["responseStatus"], 503);
-    assert_eq!(tried["node"]["lastError"], "the endpoint answered HTTP 503");
-    assert!(tried["node"]["nextAttemptAt"].is_string());
+    let tried = pending.iter().find(|d| d["attempts"] == 1).unwrap();
+    assert_eq!(tried["responseStatus"], 503);
+    assert_eq!(tried["lastError"], "the endpoint answered HTTP 503");
+    assert!(tried["nextAttemptAt"].is_string());
 
     // Down for a while: every retry fails, and later events queue behind them.
     deliver(&app).await;
@@ -214,20 +222,7 @@ async fn an_endpoint_that_was_down_gets_every_event(backend: Backend) {
         let linked = got.iter().position(|c| c.id == r.id).unwrap();
         assert!(created < linked, "a user's events arrive in order");
     }
-    let delivered = app
-        .gql_ok(
-            Some(ADMIN_KEY),
-            DELIVERIES,
-            json!({ "e": endpoint, "s": "DELIVERED" }),
-        )
-        .await;
-    assert_eq!(
-        delivered["eventDeliveries"]["edges"]
-            .as_array()
-            .unwrap()
-            .len(),
-        8
-    );
+    assert_eq!(deliveries(&app, &endpoint, "DELIVERED").await.len(), 8);
 }
 
 async fn a_login_that_is_refused_tells_nobody(backend: Backend) {
@@ -367,14 +362,7 @@ async fn a_delivery_that_hangs_or_redirects_fails_and_is_given_up(backend: Backe
     hooks.set_answer(Answer::Slow(3000));
     app.login_mp(MP_A, "alice").await;
     deliver(&app).await;
-    let failed = app
-        .gql_ok(
-            Some(ADMIN_KEY),
-            DELIVERIES,
-            json!({ "e": endpoint, "s": "FAILED" }),
-        )
-        .await;
-    let failed = &failed["eventDeliveries"]["edges"][0]["node"];
+    let failed = &deliveries(&app, &endpoint, "FAILED").await[0];
     assert!(
         failed["lastError"]
             .as_str()
@@ -400,18 +388,10 @@ async fn a_delivery_that_hangs_or_redirects_fails_and_is_given_up(backend: Backe
     hooks.set_answer(Answer::Redirect(elsewhere.url.clone()));
     app.login_mp(MP_A, "bob").await;
     deliver(&app).await;
-    let failed = app
-        .gql_ok(
-            Some(ADMIN_KEY),
-            DELIVERIES,
-            json!({ "e": endpoint, "s": "FAILED" }),
-        )
-        .await;
-    let errors: Vec<&str> = failed["eventDeliveries"]["edges"]
-        .as_array()
-        .unwrap()
+    let failed = deliveries(&app, &endpoint, "FAILED").await;
+    let errors: Vec<&str> = failed
         .iter()
-        .filter_map(|d| d["node"]["lastError"].as_str())
+        .filter_map(|d| d["lastError"].as_str())
         .collect();
     assert!(
         errors.contains(&"the endpoint answered HTTP 307"),
@@ -476,4 +456,42 @@ async fn events_and_deliveries_are_purged_after_their_retention(backend: Backend
         2,
         "bob's, delivered by now"
     );
+}
+
+async fn two_instances_deliver_each_event_once_between_them(backend: Backend) {
+    let fast = |c: &mut wechat_identity::config::Config| {
+        // The receiver is on loopback (the second instance is not in sandbox mode).
+        c.events.allow_private_networks = Some(true);
+        c.events.poll_ms = 20;
+        c.jobs.poll_interval_ms = 20;
+    };
+    let a = TestApp::start_with(backend, fast).await;
+    let same = a.same_deployment();
+    let b = TestApp::start_with(backend, |c| {
+        same(c);
+        fast(c);
+    })
+    .await;
+    let hooks = Receiver::start().await;
+    register(&a, &hooks.url).await;
+    // Twenty people log in, half through each instance; both instances' runners deliver.
+    for i in 0..20 {
+        // WeChat (the sandbox) is the first instance's; the login goes to either.
+        let code = a.code(MP_A, &format!("person{i}")).await;
+        let app = if i % 2 == 0 { &a } else { &b };
+        let login = app.login_mp_code(MP_A, &code).await;
+        assert!(login["errors"].is_null(), "{login}");
+    }
+    let got = eventually(
+        std::time::Duration::from_secs(20),
+        "every event arrived",
+        || async { Some(hooks.received()).filter(|got| got.len() >= 40) },
+    )
+    .await;
+    // A moment more: nothing arrives twice.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let got_now = hooks.received();
+    assert_eq!(got_now.len(), got.len());
+    let ids: HashSet<&str> = got_now.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 40, "each of the 40 events once");
 }
