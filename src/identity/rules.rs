@@ -81,6 +81,12 @@ pub(super) async fn resolve(
         Some(e) => Some(lock_live(conn, &e.user_id).await?),
         None => None,
     };
+    // Erased while we waited for its lock (its identities go with it): decide again.
+    if x.as_ref().is_some_and(|x| x.deleted_at.is_some()) {
+        return Err(IdentityError::Db(crate::db::DbError::Raced(
+            "the person was erased while seen",
+        )));
+    }
     let Some(u) = unionid else {
         return match x {
             Some(user) => Ok(Resolved::existing(user)),

@@ -20,6 +20,7 @@ on_both_backends!(
     a_delivery_that_hangs_or_redirects_fails_and_is_given_up,
     events_and_deliveries_are_purged_after_their_retention,
     two_instances_deliver_each_event_once_between_them,
+    a_merge_waits_for_its_sources_events,
 );
 
 pub(crate) const REGISTER: &str = "mutation($i: RegisterEventEndpointInput!) {
@@ -350,7 +351,7 @@ async fn endpoints_are_bounded_and_checked(backend: Backend) {
 
 async fn a_delivery_that_hangs_or_redirects_fails_and_is_given_up(backend: Backend) {
     let app = TestApp::start_driven(backend, |c| {
-        c.events.timeout_ms = 300;
+        c.events.timeout_ms = 2000;
         c.events.give_up_after_secs = 0;
     })
     .await;
@@ -359,7 +360,7 @@ async fn a_delivery_that_hangs_or_redirects_fails_and_is_given_up(backend: Backe
     let (endpoint, _) = register(&app, &hooks.url).await;
     let endpoint_q = "{ eventEndpoints { status lastError failingSince } }";
 
-    hooks.set_answer(Answer::Slow(3000));
+    hooks.set_answer(Answer::Slow(6000));
     app.login_mp(MP_A, "alice").await;
     deliver(&app).await;
     let failed = &deliveries(&app, &endpoint, "FAILED").await[0];
@@ -439,23 +440,32 @@ async fn events_and_deliveries_are_purged_after_their_retention(backend: Backend
     let hooks = Receiver::start().await;
     register(&app, &hooks.url).await;
     app.login_mp(MP_A, "alice").await;
-    deliver(&app).await;
     app.login_mp(MP_A, "bob").await;
-    assert_eq!(feed(&app).await.len(), 4);
-    // Alice's events are 31 days old (past `events.retention_days`); Bob's are new.
+    deliver(&app).await;
+    let page = app.gql_ok(Some(ADMIN_KEY), FEED, json!({ "f": 100 })).await;
+    assert_eq!(page["userEvents"]["edges"].as_array().unwrap().len(), 4);
+    let cursor = page["userEvents"]["pageInfo"]["endCursor"].clone();
+    // Everything is 31 days old (past `events.retention_days`) and purged.
     app.exec(
-        "UPDATE user_events SET created_at = '2000-01-01 00:00:00' WHERE seq IN (SELECT event_seq FROM event_deliveries WHERE status = 'delivered'); \
-         UPDATE event_deliveries SET created_at = '2000-01-01 00:00:00' WHERE status = 'delivered'",
+        "UPDATE user_events SET created_at = '2000-01-01 00:00:00'; \
+         UPDATE event_deliveries SET created_at = '2000-01-01 00:00:00'",
     )
     .await;
     app.run_jobs_after_waits().await;
-    let left: Vec<Value> = feed(&app).await.iter().map(|e| e["type"].clone()).collect();
-    assert_eq!(left, [json!("user.created"), json!("identity.linked")]);
-    assert_eq!(
-        app.count("event_deliveries").await,
-        2,
-        "bob's, delivered by now"
-    );
+    assert_eq!(app.count("event_deliveries").await, 0);
+    assert!(feed(&app).await.len() <= 1, "only the newest place is kept");
+    // A poller's cursor from before the purge goes on with what comes after it.
+    app.login_mp(MP_A, "carol").await;
+    let next = app
+        .gql_ok(Some(ADMIN_KEY), FEED, json!({ "f": 100, "a": cursor }))
+        .await;
+    let types: Vec<&str> = next["userEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["user.created", "identity.linked"]);
 }
 
 async fn two_instances_deliver_each_event_once_between_them(backend: Backend) {
@@ -493,5 +503,41 @@ async fn two_instances_deliver_each_event_once_between_them(backend: Backend) {
     let got_now = hooks.received();
     assert_eq!(got_now.len(), got.len());
     let ids: HashSet<&str> = got_now.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids.len(), 40, "each of the 40 events once");
+    assert_eq!(ids.len(), 40, "each of the 40 events");
+    assert_eq!(got_now.len(), 40, "none twice");
+}
+
+async fn a_merge_waits_for_its_sources_events(backend: Backend) {
+    let app = TestApp::start_driven(backend, |_| {}).await;
+    let hooks = Receiver::start().await;
+    register(&app, &hooks.url).await;
+    let b1 = app.login_oa("bob", "snsapi_base").await["user"]["id"].clone();
+    let b1 = b1.as_str().unwrap().to_owned();
+    // The endpoint refuses B1's own events for now (not the merge, which names him as its
+    // source): they stay pending.
+    hooks.set_answer(Answer::RefuseContaining(format!("\"userId\":\"{b1}\"")));
+    let b2 = app.login_mp(MP_A, "bob").await["user"]["id"].clone();
+    app.login_oa("bob", "snsapi_userinfo").await;
+    deliver(&app).await;
+    let got: Vec<Value> = hooks.received().iter().map(Received::json).collect();
+    assert!(
+        got.iter().any(|b| b["data"]["userId"] == b2),
+        "B2's own events went out"
+    );
+    assert!(
+        !got.iter().any(|b| b["type"] == "user.merged"),
+        "the merge waits for B1's events: {got:#?}"
+    );
+    hooks.set_answer(Answer::Ok);
+    deliver(&app).await;
+    let got: Vec<Value> = hooks.received().iter().map(Received::json).collect();
+    let merge = got.iter().position(|b| b["type"] == "user.merged").unwrap();
+    let of_b1: Vec<usize> = (0..got.len())
+        .filter(|i| got[*i]["data"]["userId"] == b1.as_str())
+        .collect();
+    assert_eq!(of_b1.len(), 2);
+    assert!(
+        of_b1.iter().all(|i| *i < merge),
+        "B1's events before the merge"
+    );
 }

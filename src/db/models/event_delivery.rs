@@ -73,14 +73,6 @@ impl EventDeliveryRow {
         Ok(with_conn!(conn, c => q.load(c).await)?)
     }
 
-    /// The earliest time a pending delivery falls due, if any is pending.
-    pub async fn next_due(conn: &mut Conn) -> Result<Option<NaiveDateTime>, DbError> {
-        let q = event_deliveries::table
-            .filter(event_deliveries::status.eq("pending"))
-            .select(diesel::dsl::min(event_deliveries::next_attempt_at));
-        Ok(with_conn!(conn, c => q.first(c).await)?)
-    }
-
     /// Up to `limit` deliveries to `endpoint` due at `at`, oldest first, each the oldest pending
     /// one of its user (so at most one per user; a merge also waits for its source's), with
     /// their events.

@@ -126,11 +126,14 @@ impl SessionRow {
             .filter(named.field(sessions::id).eq(id))
             .select(named.field(sessions::family))
             .single_value();
+        // A disabled user's logins are not live, even one that raced the disabling.
         let q = diesel::select(diesel::dsl::exists(
             sessions::table
+                .inner_join(crate::db::schema::users::table)
                 .filter(sessions::family.nullable().eq(family))
                 .filter(sessions::revoked_at.is_null())
-                .filter(sessions::expires_at.gt(at)),
+                .filter(sessions::expires_at.gt(at))
+                .filter(crate::db::schema::users::disabled_at.is_null()),
         ));
         Ok(with_conn!(conn, c => q.get_result::<bool>(c).await)?)
     }

@@ -118,7 +118,8 @@ impl UserRow {
     ) -> Result<Option<UserRow>, DbError> {
         let q = users::table
             .filter(users::unionid.eq(unionid))
-            .filter(users::merged_into.is_null());
+            .filter(users::merged_into.is_null())
+            .filter(users::deleted_at.is_null());
         Ok(with_conn!(conn, c => q.first::<UserRow>(c).await.optional())?)
     }
 

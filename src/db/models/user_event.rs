@@ -175,14 +175,22 @@ impl UserEventRow {
         Ok(with_conn!(conn, c => q.execute(c).await)?)
     }
 
-    /// Blanks the personal part of every event whose data names one of `openids` (an erasure:
-    /// an unlink's event is filed under the user the identity left).
+    /// Blanks the personal part of every identity event whose data names one of `openids` (an
+    /// erasure: an unlink's event is filed under the user the identity left).
     pub async fn scrub_openids(conn: &mut Conn, openids: &[&str]) -> Result<(), DbError> {
+        let find = match conn {
+            Conn::Postgres(_) => "strpos",
+            Conn::Sqlite(_) => "instr",
+        };
         for openid in openids {
+            let needle = format!("\"openid\":\"{openid}\"");
+            let names = sql::<diesel::sql_types::Bool>(&format!("{find}(data, "))
+                .bind::<Text, _>(needle)
+                .sql(") > 0");
             let q = diesel::update(
                 user_events::table
-                    .filter(user_events::data.like(format!("%\"{openid}\"%")))
-                    .filter(user_events::event_type.ne("user.merged")),
+                    .filter(user_events::event_type.like("identity.%"))
+                    .filter(names),
             )
             .set(user_events::data.eq(sql::<Text>(
                 "'{\"userId\":\"' || user_id || '\",\"erased\":true}'",

@@ -19,7 +19,6 @@ use std::time::Duration;
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::NaiveDateTime;
 use futures_util::StreamExt as _;
 
 use super::body;
@@ -123,8 +122,6 @@ pub struct DeliveryRun {
     pub delivered: usize,
     /// Attempts that failed (to be retried or given up).
     pub failed: usize,
-    /// The next time a pending delivery is due, if one is.
-    pub next_due: Option<NaiveDateTime>,
 }
 
 impl System {
@@ -139,7 +136,6 @@ impl System {
             run.delivered += delivered;
             run.failed += failed;
         }
-        run.next_due = EventDeliveryRow::next_due(&mut self.db.conn().await?).await?;
         Ok(run)
     }
 
@@ -172,7 +168,9 @@ impl System {
             let ok = results.iter().filter(|ok| **ok).count();
             delivered += ok;
             failed += results.len() - ok;
-            if ok == 0 {
+            // Several users' deliveries all failed: the endpoint looks down (one that refuses
+            // one event only does not hold up the others).
+            if ok == 0 && results.len() > 1 {
                 // The endpoint looks down: nothing more is tried before its earliest retry.
                 let until = now() + chrono::Duration::seconds(retry_delay(config, fewest) as i64);
                 EventEndpointRow::pause(&mut self.db.conn().await?, endpoint_id, until).await?;
@@ -242,7 +240,8 @@ impl System {
             let next = at + chrono::Duration::seconds(delay as i64);
             let give_up =
                 event.created_at + chrono::Duration::seconds(config.give_up_after_secs as i64);
-            (next < give_up).then_some(next)
+            // The last try is at the deadline itself.
+            (at < give_up).then_some(next.min(give_up))
         });
         let attempt = Attempt {
             at,

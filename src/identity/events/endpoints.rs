@@ -105,6 +105,11 @@ impl Parts {
     }
 }
 
+/// The URL as the audit log keeps it: no query string (it may carry a token).
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
 fn secret_context(id: &str) -> String {
     format!("event-endpoint:{id}")
 }
@@ -175,7 +180,7 @@ impl Admin<'_> {
                     "at most {MAX_ENDPOINTS} event endpoints; delete one first"
                 )));
             }
-            let details = json!({"endpointId": row.id, "url": row.url, "events": row.event_types().collect::<Vec<_>>()});
+            let details = json!({"endpointId": row.id, "url": without_query(&row.url), "events": row.event_types().collect::<Vec<_>>()});
             audit::record(conn, actor, AuditAction::RegisterEventEndpoint, None, details).await?;
             Ok(())
         })
@@ -210,7 +215,7 @@ impl Admin<'_> {
                 return Err(not_found(id));
             }
             let row = EventEndpointRow::find(conn, id).await?.ok_or_else(|| not_found(id))?;
-            let details = json!({"endpointId": id, "url": row.url, "events": row.event_types().collect::<Vec<_>>(), "enabled": row.enabled});
+            let details = json!({"endpointId": id, "url": without_query(&row.url), "events": row.event_types().collect::<Vec<_>>(), "enabled": row.enabled});
             audit::record(conn, actor, AuditAction::UpdateEventEndpoint, None, details).await?;
             Ok(row)
         })

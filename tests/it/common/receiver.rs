@@ -38,6 +38,8 @@ pub enum Answer {
     Redirect(String),
     /// 204 after this many milliseconds, keeping nothing.
     Slow(u64),
+    /// 503 for bodies containing this text, else 204.
+    RefuseContaining(String),
 }
 
 #[derive(Default)]
@@ -73,6 +75,13 @@ impl Receiver {
                 let answer = state.lock().unwrap().answer.clone();
                 match answer {
                     Answer::Ok => {}
+                    Answer::RefuseContaining(text)
+                        if body.windows(text.len()).any(|w| w == text.as_bytes()) =>
+                    {
+                        state.lock().unwrap().refused += 1;
+                        return (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new());
+                    }
+                    Answer::RefuseContaining(_) => {}
                     Answer::Down => {
                         state.lock().unwrap().refused += 1;
                         return (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new());
