@@ -13,6 +13,7 @@ on_both_backends!(
     a_disabled_user_is_refused_everywhere_until_enabled,
     a_deleted_person_leaves_no_personal_data,
     the_audit_log_names_who_did_what,
+    an_erased_identity_leaves_the_events_of_the_user_it_left,
 );
 
 use crate::messages::SHIPPED;
@@ -304,4 +305,53 @@ async fn the_audit_log_names_who_did_what(backend: Backend) {
     // Admins only.
     let denied = app.gql(Some(SERVICE_KEY), AUDIT, json!({})).await;
     assert_eq!(code(&denied), "FORBIDDEN");
+}
+
+async fn an_erased_identity_leaves_the_events_of_the_user_it_left(backend: Backend) {
+    let app = TestApp::start_driven(backend, |_| {}).await;
+    // Carol in the unbound Mini Program (no unionid), merged by an admin into her other user,
+    // then unlinked again onto a user of its own: the unlink's event is filed under the user
+    // the identity left, and names its openid.
+    let c1 = app.login_mp(MP_UNBOUND, "carol").await["user"]["id"].clone();
+    let c2 = app.login_mp(MP_A, "carol").await["user"]["id"].clone();
+    let merge = "mutation($s: ID!, $t: ID!) { mergeUsers(sourceId: $s, targetId: $t) { id } }";
+    app.gql_ok(Some(ADMIN_KEY), merge, json!({ "s": c1, "t": c2 }))
+        .await;
+    let q = "query($id: ID!) { user(id: $id) { miniProgramIdentities { id appId openid } } }";
+    let user = app.gql_ok(Some(ADMIN_KEY), q, json!({ "id": c2 })).await;
+    let unbound = user["user"]["miniProgramIdentities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["appId"] == MP_UNBOUND)
+        .unwrap()
+        .clone();
+    let openid = unbound["openid"].as_str().unwrap().to_owned();
+    let unlink = "mutation($i: ID!) { unlinkIdentity(identityId: $i) { id } }";
+    let fresh = app
+        .gql_ok(Some(ADMIN_KEY), unlink, json!({ "i": unbound["id"] }))
+        .await["unlinkIdentity"]["id"]
+        .clone();
+    let unlinked = feed(&app)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "identity.unlinked")
+        .unwrap();
+    assert_eq!(unlinked["userId"], c2);
+    assert_eq!(unlinked["data"]["openid"], openid.as_str());
+    assert_eq!(unlinked["data"]["newUserId"], fresh);
+
+    app.gql_ok(Some(ADMIN_KEY), DELETE, json!({ "id": fresh }))
+        .await;
+    assert_eq!(
+        holding(&app, &openid).await,
+        Vec::<String>::new(),
+        "{openid} is gone"
+    );
+    // Carol's other user keeps its own events.
+    let kept = feed(&app).await;
+    assert!(
+        kept.iter()
+            .any(|e| e["type"] == "user.merged" && e["data"]["survivorId"] == c2)
+    );
 }
