@@ -12,6 +12,7 @@ mod browser;
 mod connections;
 mod dashboards;
 mod db_schema;
+mod event_delivery;
 mod fast_path;
 mod fast_path_races;
 mod federation;
