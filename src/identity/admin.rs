@@ -65,7 +65,7 @@ impl Admin<'_> {
                     "this is the user's only identity; there is nothing to unlink it from".into(),
                 ));
             }
-            let fresh = rules::create_user(conn, None).await?.user;
+            let fresh = rules::create_user(conn, None, None).await?.user;
             IdentityRef::move_one(conn, kind, &identity.id, &fresh.id).await?;
             let (app_id, openid) = IdentityRef::key(conn, kind, &identity.id)
                 .await?

@@ -71,6 +71,7 @@ pub(super) async fn resolve(
     unionid: Option<&UnionId>,
     reason: MergeReason,
     actor: &str,
+    profile: Option<&ProfileFill>,
 ) -> Result<Resolved, IdentityError> {
     if let (Some(existing), Some(u)) = (existing, unionid) {
         if let Some(known) = existing.unionid.as_ref().filter(|k| *k != u) {
@@ -90,7 +91,7 @@ pub(super) async fn resolve(
     let Some(u) = unionid else {
         return match x {
             Some(user) => Ok(Resolved::existing(user)),
-            None => create_user(conn, None).await,
+            None => create_user(conn, None, profile).await,
         };
     };
     if let Some(x) = &x {
@@ -113,7 +114,7 @@ pub(super) async fn resolve(
             }
             Ok(Resolved::existing(y))
         }
-        (None, None) => create_user(conn, Some(u)).await,
+        (None, None) => create_user(conn, Some(u), profile).await,
         (Some(mut x), None) => {
             UserRow::set_unionid(conn, &x.id, u).await?;
             x.unionid = Some(u.clone());
@@ -294,15 +295,26 @@ async fn lock_existing_live(
 }
 
 /// Creates a user (with the unionid, if given).
+/// Makes a user with `unionid` and the profile `profile` fills (a sighting's: the user is made
+/// with it, so its `user.created` carries it and no update follows).
 pub(super) async fn create_user(
     conn: &mut Conn,
     unionid: Option<&UnionId>,
+    profile: Option<&ProfileFill>,
 ) -> Result<Resolved, IdentityError> {
-    let new = UserRow::new(UserId::generate(), unionid.cloned(), now());
+    let mut new = UserRow::new(UserId::generate(), unionid.cloned(), now());
+    if let Some(fill) = profile.and_then(|p| new.filled(p)) {
+        new.nickname = fill.nickname;
+        new.avatar_url = fill.avatar_url;
+        new.phone_number = fill.phone_number;
+        new.phone_number_verified_at = fill.phone_number_verified_at;
+    }
     let user = UserRow::insert(conn, &new).await?;
     let created = Change::Created {
         user: &user.id,
         unionid: user.unionid.as_ref(),
+        nickname: user.nickname.as_deref(),
+        avatar_url: user.avatar_url.as_deref(),
     };
     events::emit(conn, created).await?;
     Ok(Resolved {

@@ -119,8 +119,15 @@ impl<'a> Seen<'a> {
 pub async fn record(conn: &mut Conn, s: &Sighting<'_>) -> Result<Resolved, IdentityError> {
     let kind = s.seen.kind();
     let row = IdentityRef::find_by_openid(conn, kind, s.app_id, s.openid).await?;
-    let resolved =
-        rules::resolve(conn, row.as_ref(), s.unionid, s.reason, s.app_id.as_str()).await?;
+    let resolved = rules::resolve(
+        conn,
+        row.as_ref(),
+        s.unionid,
+        s.reason,
+        s.app_id.as_str(),
+        s.profile,
+    )
+    .await?;
     // A unionid once on record stays (resolve refused any other).
     let unionid = row.as_ref().and_then(|r| r.unionid.as_ref()).or(s.unionid);
     let id = match &row {

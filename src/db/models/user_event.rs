@@ -59,11 +59,31 @@ impl UserEventRow {
         event: &NewUserEvent<'_>,
         also: Option<&UserId>,
     ) -> Result<usize, DbError> {
+        let pattern = format!("%,{},%", event.event_type);
+        if let Conn::Postgres(c) = conn {
+            // One round trip: the event, and its deliveries from what it returns.
+            return Ok(diesel::sql_query(
+                "WITH e AS (INSERT INTO user_events (id, event_type, user_id, data, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING seq) \
+                 INSERT INTO event_deliveries (endpoint_id, event_seq, user_id, status, attempts, \
+                 next_attempt_at, created_at, also_user_id) \
+                 SELECT ep.id, e.seq, $3, 'pending', 0, $5, $5, $6 FROM e CROSS JOIN event_endpoints ep \
+                 WHERE ep.enabled AND ep.events LIKE $7",
+            )
+            .bind::<Text, _>(event.id)
+            .bind::<Text, _>(event.event_type)
+            .bind::<Text, _>(event.user_id.as_str())
+            .bind::<Text, _>(event.data)
+            .bind::<Timestamp, _>(event.created_at)
+            .bind::<Nullable<Text>, _>(also.map(UserId::as_str))
+            .bind::<Text, _>(&pattern)
+            .execute(&mut **c)
+            .await?);
+        }
         let q = diesel::insert_into(user_events::table)
             .values(event)
             .returning(user_events::seq);
         let seq: i64 = with_conn!(conn, c => q.get_result(c).await)?;
-        let pattern = format!("%,{},%", event.event_type);
         let endpoints = event_endpoints::table
             .filter(event_endpoints::enabled.eq(true))
             .filter(event_endpoints::events.like(pattern))

@@ -6,7 +6,7 @@
 //!
 //! | type | when | `data` |
 //! |---|---|---|
-//! | `user.created` | a sighting (or an unlink) makes a user | `userId`, `unionid` |
+//! | `user.created` | a sighting (or an unlink) makes a user | `userId`, `unionid`, `nickname`, `avatarUrl` (the profile it was made with) |
 //! | `user.updated` | profile or phone filled or changed | `userId`, `changed` and the new values |
 //! | `user.merged` | two users turn out to be one person | `sourceId`, `survivorId`, `reason` |
 //! | `user.disabled` / `user.enabled` | an admin's `disableUser` / `enableUser` | `userId`, `reason` |
@@ -90,6 +90,10 @@ pub enum Change<'a> {
         user: &'a UserId,
         /// Its unionid, if known.
         unionid: Option<&'a UnionId>,
+        /// The nickname it was made with, if any.
+        nickname: Option<&'a str>,
+        /// The avatar it was made with, if any.
+        avatar_url: Option<&'a str>,
     },
     /// Profile fields changed (the new values).
     Updated {
@@ -164,10 +168,15 @@ impl<'a> Change<'a> {
     /// Its type, the user it is filed under, and its `data`.
     fn parts(&self) -> (UserEventType, &UserId, Value) {
         match *self {
-            Change::Created { user, unionid } => (
+            Change::Created {
+                user,
+                unionid,
+                nickname,
+                avatar_url,
+            } => (
                 UserEventType::UserCreated,
                 user,
-                json!({"userId": user, "unionid": unionid}),
+                json!({"userId": user, "unionid": unionid, "nickname": nickname, "avatarUrl": avatar_url}),
             ),
             Change::Updated {
                 user,
