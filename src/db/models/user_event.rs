@@ -14,6 +14,9 @@ use crate::db::{Conn, DbError};
 use crate::types::UserId;
 use crate::with_conn;
 
+/// What an erased person's event keeps as its `data` (SQL over the row): its user's id.
+const ERASED_DATA: &str = "'{\"userId\":\"' || user_id || '\",\"erased\":true}'";
+
 /// A row of `user_events`.
 #[derive(Clone, Debug, Queryable)]
 #[diesel(table_name = user_events)]
@@ -166,9 +169,7 @@ impl UserEventRow {
                 .filter(user_events::user_id.eq_any(users))
                 .filter(user_events::event_type.ne("user.merged")),
         )
-        .set(user_events::data.eq(sql::<Text>(
-            "'{\"userId\":\"' || user_id || '\",\"erased\":true}'",
-        )));
+        .set(user_events::data.eq(sql::<Text>(ERASED_DATA)));
         with_conn!(conn, c => q.execute(c).await)?;
         Ok(())
     }
@@ -212,9 +213,7 @@ impl UserEventRow {
                     .filter(user_events::event_type.like("identity.%"))
                     .filter(names),
             )
-            .set(user_events::data.eq(sql::<Text>(
-                "'{\"userId\":\"' || user_id || '\",\"erased\":true}'",
-            )));
+            .set(user_events::data.eq(sql::<Text>(ERASED_DATA)));
             with_conn!(conn, c => q.execute(c).await)?;
         }
         Ok(())

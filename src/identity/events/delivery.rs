@@ -276,15 +276,16 @@ fn retry_delay(config: &crate::config::EventsConfig, attempts: i32) -> u64 {
         .min(config.retry_max_secs)
 }
 
+/// The address a host names when it is one written out (`10.0.0.1`, `[::1]`), not a name.
+pub fn literal_ip(host: &str) -> Option<IpAddr> {
+    host.trim_matches(|c| c == '[' || c == ']').parse().ok()
+}
+
 /// Whether the URL's host is a private address written out (reqwest does not resolve those).
 fn literal_private(url: &str) -> bool {
     reqwest::Url::parse(url)
         .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| h.trim_matches(|c| c == '[' || c == ']').to_owned())
-        })
-        .and_then(|h| h.parse::<IpAddr>().ok())
+        .and_then(|u| u.host_str().and_then(literal_ip))
         .is_some_and(is_private)
 }
 

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
 use super::UserEventType;
-use super::delivery::is_private;
+use super::delivery::{is_private, literal_ip};
 use crate::crypto::random_bytes;
 use crate::db::models::event_delivery::EventDeliveryRow;
 use crate::db::models::event_endpoint::{EndpointChange, EventEndpointRow, MAX_ENDPOINTS};
@@ -78,13 +78,10 @@ impl Parts {
         let Some(host) = parsed.host_str() else {
             return Err(bad("has no host"));
         };
-        let literal = host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>();
-        let private = match literal {
+        let private = match literal_ip(host) {
             _ if allowed => false,
-            Ok(ip) => is_private(ip),
-            Err(_) => {
+            Some(ip) => is_private(ip),
+            None => {
                 let port = parsed.port_or_known_default().unwrap_or(443);
                 let lookup = tokio::net::lookup_host((host, port));
                 match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
