@@ -90,6 +90,7 @@ impl App {
             Duration::from_millis(config.wechat.timeout_ms),
         )
         .observed_by(crate::metrics::wechat_call);
+        crate::metrics::install();
         let sandbox = config.sandbox_enabled().then(|| Sandbox::new(&config.apps));
         let wechat_clock = sandbox
             .as_ref()
@@ -199,6 +200,16 @@ pub async fn start_with(
     } else {
         addr
     };
+    let unfit = config.startup_warnings(addr);
+    for warning in &unfit {
+        tracing::warn!(strict = config.strict, "START-UP CHECK: {warning}");
+    }
+    if config.strict && !unfit.is_empty() {
+        return Err(StartError::Config(crate::config::invalid(
+            "strict",
+            format!("refusing to start (strict = true): {}", unfit.join("; ")),
+        )));
+    }
     if config.public_url.is_none() {
         if config.jwt.issuer.is_none() && !config.sandbox_enabled() {
             // No address for the world: the listen address is no issuer (instances behind one

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 /// glibc's allocator took about a third of the service's CPU on a page of 100 users (perf).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use wechat_identity::config::{Config, SandboxMode};
+use wechat_identity::config::{Config, LogFormat, SandboxMode};
 
 #[derive(Parser)]
 #[command(
@@ -63,18 +63,19 @@ fn main() -> ExitCode {
         print!("{}", wechat_identity::graphql::sdl());
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wechat_identity=info".into()),
-        )
-        .init();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logs(config.log.format());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let result = runtime.block_on(async move {
-        let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => {
@@ -103,6 +104,27 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stdout at `RUST_LOG`'s level (default `info`): one JSON object per line (the
+/// request's span fields included: its request id and trace id), or text with colours only on
+/// a terminal.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,wechat_identity=info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .flatten_event(true)
+            .init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
     }
 }
 

@@ -4,8 +4,8 @@
 //! the service's app config, and WeChat's clock ([`WechatClock`]).
 
 pub use wechat_client::{
-    AppCredentials, CallObserver, WechatClient, WechatError, client, crypto, error, js_sdk,
-    mini_program, official_account, profile, server_api, webhook,
+    AppCredentials, CallObserver, CallReport, WechatClient, WechatError, client, crypto, error,
+    js_sdk, mini_program, official_account, profile, server_api, webhook,
 };
 pub use wechat_sandbox as sandbox;
 

@@ -66,6 +66,24 @@ impl Config {
         if let Some(v) = var("WECHAT_IDENTITY_RATE_LIMITS") {
             self.rate_limits.enabled = parse_bool("WECHAT_IDENTITY_RATE_LIMITS", &v)?;
         }
+        if let Some(v) = var("WECHAT_IDENTITY_RATE_LIMITS_REDIS_URL") {
+            self.rate_limits.redis_url = Some(Secret::new(v));
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_STRICT") {
+            self.strict = parse_bool("WECHAT_IDENTITY_STRICT", &v)?;
+        }
+        if let Some(v) = var("WECHAT_IDENTITY_LOG_FORMAT") {
+            self.log.format = Some(match v.as_str() {
+                "json" => super::LogFormat::Json,
+                "text" => super::LogFormat::Text,
+                _ => {
+                    return Err(invalid(
+                        "WECHAT_IDENTITY_LOG_FORMAT",
+                        format!("`{v}` is not `json` or `text`"),
+                    ));
+                }
+            });
+        }
         if let Some(v) = var("WECHAT_IDENTITY_ADMIN_KEY") {
             self.api_keys.push(ApiKeyConfig {
                 name: "WECHAT_IDENTITY_ADMIN_KEY".into(),

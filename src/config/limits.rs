@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use smart_default::SmartDefault;
 
-use super::{ConfigError, invalid};
+use super::{ConfigError, Secret, invalid};
 
 /// HTTP and per-request limits (`[limits]`).
 #[derive(Clone, Debug, Deserialize, SmartDefault)]
@@ -150,6 +150,14 @@ pub struct RateLimits {
     pub introspect: ActionLimit,
     /// `POST /oauth2/revoke`.
     pub revoke: ActionLimit,
+    /// Keep every bucket in this Redis (`redis://host:port/db`), so that every instance using
+    /// it shares one limit; unset: each instance keeps its own. Unreachable: each instance
+    /// falls back to its own buckets (logged, `wechat_identity_rate_limit_redis_up` 0).
+    pub redis_url: Option<Secret>,
+    /// The prefix of the keys in Redis.
+    pub redis_prefix: String,
+    /// How long a check waits for Redis before it uses the instance's own buckets.
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for RateLimits {
@@ -192,6 +200,9 @@ impl Default for RateLimits {
                 per_ip,
                 per_app: None,
             },
+            redis_url: None,
+            redis_prefix: "wechat-identity:rl:".into(),
+            redis_timeout_ms: 100,
         }
     }
 }
@@ -309,6 +320,27 @@ fn parse_net(text: &str) -> Option<ipnet::IpNet> {
 impl RateLimits {
     /// Checks every bucket; errors name the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.redis_url {
+            let url = url.expose();
+            if !url.starts_with("redis://") || url.len() > 2048 {
+                return Err(invalid(
+                    "rate_limits.redis_url",
+                    "must be a redis:// URL (TLS to Redis is not built in)",
+                ));
+            }
+        }
+        if !(1..=10_000).contains(&self.redis_timeout_ms) {
+            return Err(invalid(
+                "rate_limits.redis_timeout_ms",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.redis_prefix.len() > 128 {
+            return Err(invalid(
+                "rate_limits.redis_prefix",
+                "must be at most 128 bytes",
+            ));
+        }
         let actions = [
             ("login", &self.login),
             ("authorize", &self.authorize),

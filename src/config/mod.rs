@@ -18,6 +18,7 @@ mod messages;
 mod return_to;
 mod sandbox;
 mod secret;
+mod startup;
 mod validate;
 pub use apps::{AccessTokenApi, ApiKeyConfig, ApiKeyRole, AppConfig};
 pub use events::EventsConfig;
@@ -231,9 +232,45 @@ pub struct Config {
     pub messages: MessagesConfig,
     /// User events to other systems, and the audit log.
     pub events: EventsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Refuse to start when a start-up check finds the configuration unfit for production
+    /// (real apps and no `public_url`, or a loopback one on a public listen address) instead
+    /// of warning.
+    pub strict: bool,
     /// How sandbox mode came about, once [`Config::finish`] ran (None: off).
     #[serde(skip)]
     pub sandbox_mode: Option<SandboxMode>,
+}
+
+/// How the service logs (`[log]`); the level comes from `RUST_LOG` (default `info`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (one JSON object per line) or `text`; unset: JSON unless stdout is a terminal.
+    pub format: Option<LogFormat>,
+}
+
+/// A log format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, the request's span fields included.
+    Json,
+    /// Human-readable lines (colours only on a terminal).
+    Text,
+}
+
+impl LogConfig {
+    /// The format to use: as configured, else JSON unless stdout is a terminal.
+    pub fn format(&self) -> LogFormat {
+        use std::io::IsTerminal as _;
+        self.format.unwrap_or(if std::io::stdout().is_terminal() {
+            LogFormat::Text
+        } else {
+            LogFormat::Json
+        })
+    }
 }
 
 impl Config {

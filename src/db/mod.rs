@@ -86,6 +86,19 @@ pub struct Db {
     wake: Arc<wake::Wake>,
 }
 
+/// A pool's state ([`Db::pool_status`]).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct PoolStatus {
+    /// `database_pool_size`.
+    pub max: usize,
+    /// Connections open.
+    pub open: usize,
+    /// Connections lent out.
+    pub in_use: usize,
+    /// Callers waiting for one.
+    pub waiting: usize,
+}
+
 /// Counts every statement a connection sends (diesel's instrumentation: one `StartQuery` per
 /// statement sent to the database, `BEGIN`/`COMMIT` included).
 struct CountStatements(Arc<AtomicU64>);
@@ -234,6 +247,20 @@ impl Db {
     /// instrumentation as each is sent). Shared by every clone of this `Db`.
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The pool now: its cap, the connections open and in use, and the callers waiting.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = match &self.pools {
+            Pools::Sqlite(pool, _) => pool.status(),
+            Pools::Postgres(pool) => pool.status(),
+        };
+        PoolStatus {
+            max: status.max_size,
+            open: status.size,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        }
     }
 
     /// The same pool, waiting at most `wait` for a free connection.

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::graphql_wire::{MediaType, Refusal, WireRequest, reply};
+use super::observe::GraphqlOperation;
 use super::{HttpState, graphiql};
 use crate::config::GraphqlConfig;
 use crate::graphql::budget::Budget;
@@ -118,27 +119,49 @@ fn not_acceptable() -> Response {
     .reply(MediaType::Json)
 }
 
-/// Whether the operation `request` selects is a mutation (refused over GET: a link must not
-/// log in or change anything). A document that does not parse is left for the schema.
-fn selects_mutation(request: &mut async_graphql::Request) -> bool {
+/// The operation `request` selects: its name and type (`None`: the document does not parse,
+/// or names no operation it holds, or holds several and names none).
+fn selected_operation(
+    request: &mut async_graphql::Request,
+) -> Option<(Option<String>, OperationType)> {
     let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
-        return false;
-    };
+    let doc = request.parsed_query().ok()?;
     let mut operations = doc.operations.iter();
-    let selected = match name {
+    let selected = match &name {
         Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
         None => operations
             .next()
             .filter(|_| doc.operations.iter().count() == 1),
     };
-    match selected {
-        Some((_, op)) => op.node.ty == OperationType::Mutation,
-        // Ambiguous: the schema refuses it unless it is a mutation we cannot tell apart.
-        None => doc
-            .operations
+    selected.map(|(n, op)| (n.map(|n| n.to_string()), op.node.ty))
+}
+
+/// Whether the operation `request` selects is a mutation (refused over GET: a link must not
+/// log in or change anything). A document that does not parse is left for the schema.
+fn selects_mutation(request: &mut async_graphql::Request) -> bool {
+    if let Some((_, ty)) = selected_operation(request) {
+        return ty == OperationType::Mutation;
+    }
+    // Ambiguous: the schema refuses it unless it is a mutation we cannot tell apart.
+    request.parsed_query().is_ok_and(|doc| {
+        doc.operations
             .iter()
-            .any(|(_, op)| op.node.ty == OperationType::Mutation),
+            .any(|(_, op)| op.node.ty == OperationType::Mutation)
+    })
+}
+
+/// The operation's labels for the metrics and the access log.
+fn operation_labels(request: &mut async_graphql::Request) -> GraphqlOperation {
+    match selected_operation(request) {
+        Some((name, ty)) => {
+            let kind = match ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            GraphqlOperation::new(name.as_deref(), kind)
+        }
+        None => GraphqlOperation::new(request.operation_name.as_deref(), "unknown"),
     }
 }
 
@@ -154,6 +177,20 @@ async fn execute(
         Ok(request) => request,
         Err(refusal) => return refusal.reply(media),
     };
+    let operation = operation_labels(&mut request);
+    let mut response = execute_request(state, peer, headers, media, request, over_get).await;
+    response.extensions_mut().insert(operation);
+    response
+}
+
+async fn execute_request(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    media: MediaType,
+    mut request: async_graphql::Request,
+    over_get: bool,
+) -> Response {
     if over_get && selects_mutation(&mut request) {
         return Refusal::mutation_over_get().reply(media);
     }

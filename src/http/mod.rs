@@ -10,6 +10,7 @@ mod graphql_wire;
 mod health;
 mod oa_auth;
 mod oauth2;
+mod observe;
 mod persisted;
 mod server;
 mod unsent;
@@ -26,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+pub use observe::REQUEST_ID;
 pub use persisted::PersistedQueries;
 pub use server::{client_ip, serve};
 
@@ -79,6 +81,7 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
             post(oauth2::revoke).layer(DefaultBodyLimit::max(oauth2::MAX_FORM_BYTES)),
         )
         .route("/healthz", get(health::healthz))
+        .route("/healthz/details", get(health::details))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/auth/{flow}/{app_id}/authorize", get(oa_auth::authorize))
@@ -98,6 +101,7 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
     }
     let max_body = state.identity.config().limits.max_body_bytes;
     let timeout_ms = state.identity.config().limits.request_timeout_ms;
+    let proxies = state.trusted_proxies.clone();
     let mut router = router.with_state(state);
     if let Some(sandbox) = sandbox {
         router = router.nest(sandbox::MOUNT, sandbox.router());
@@ -110,6 +114,10 @@ pub fn router(state: HttpState, sandbox: Option<&Sandbox>) -> Router {
         // off with 408.
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             bounded(max_body, timeout_ms, request, next)
+        }))
+        // Outermost: the access log and the request metrics see every answer.
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            observe::observe(proxies.clone(), request, next)
         }))
 }
 

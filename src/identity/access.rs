@@ -292,7 +292,7 @@ impl Public<'_> {
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        self.rate_limit(Action::Refresh, client, None)?;
+        self.rate_limit(Action::Refresh, client, None).await?;
         let refreshed = sessions::refresh(&self.db, &self.tokens, refresh_token, client).await;
         if let Err(sessions::SessionError::Reused) = refreshed {
             self.live_logins.forget();

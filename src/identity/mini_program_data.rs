@@ -68,7 +68,7 @@ impl SelfUser<'_> {
     ) -> Result<serde_json::Value, IdentityError> {
         let app = self.app(app_id, AppKind::MiniProgram)?;
         data.check()?;
-        self.rate_limit(Action::Login, client, Some(app_id))?;
+        self.rate_limit(Action::Login, client, Some(app_id)).await?;
         let identity = self.own_mini_program_identity(app).await?;
         let Some(sealed) = &identity.session_key else {
             return Err(IdentityError::SessionKeyExpired);

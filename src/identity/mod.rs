@@ -17,6 +17,7 @@ pub mod login;
 pub mod messages;
 pub mod mini_program_data;
 pub mod nodes;
+pub mod operations;
 pub mod people;
 pub mod phone;
 pub mod profile;
@@ -275,7 +276,7 @@ impl System {
 
 impl Parts {
     /// Takes one `action` from the caller's rate limits (per address, and per app when given).
-    fn rate_limit(
+    async fn rate_limit(
         &self,
         action: Action,
         client: &ClientInfo,
@@ -283,7 +284,9 @@ impl Parts {
     ) -> Result<(), IdentityError> {
         self.limiter
             .check(action, client.ip, app_id)
+            .await
             .map_err(|limited| {
+                crate::metrics::rate_limit_refusal(&limited.limit);
                 tracing::info!(limit = %limited.limit, ip = ?client.ip, "rate limited");
                 IdentityError::RateLimited(limited)
             })
@@ -312,14 +315,42 @@ impl Parts {
     }
 }
 
-/// Counts a login attempt of `kind` (`mini_program`, `official_account`) by how it ended, and
-/// passes its result on.
-pub(crate) fn count_login<T>(
+/// Runs a login attempt of `kind` (`mini_program`, `official_account`, ...), records how long
+/// it took and how it ended (`ok`, or what kind of error), and passes its result on.
+pub(crate) async fn count_login<T>(
     kind: &'static str,
-    result: Result<T, IdentityError>,
+    login: impl std::future::Future<Output = Result<T, IdentityError>>,
 ) -> Result<T, IdentityError> {
-    crate::metrics::login(kind, if result.is_ok() { "ok" } else { "error" });
+    let started = std::time::Instant::now();
+    let result = login.await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => login_outcome(e),
+    };
+    crate::metrics::login(kind, outcome, started.elapsed());
     result
+}
+
+/// A failed login's outcome label: what kind of error it was (a fixed set).
+fn login_outcome(e: &IdentityError) -> &'static str {
+    match e {
+        IdentityError::BadInput(_) => "bad_input",
+        IdentityError::Conflict(_) => "conflict",
+        IdentityError::NotFound(_) => "not_found",
+        IdentityError::InvalidCredential(_) | IdentityError::Auth(_) => "unauthenticated",
+        IdentityError::AccessDenied => "forbidden",
+        IdentityError::SessionKeyExpired => "session_key_expired",
+        IdentityError::SnapshotUser => "snapshot_user",
+        IdentityError::UserDisabled => "user_disabled",
+        IdentityError::RateLimited(_) => "rate_limited",
+        IdentityError::Wechat(WechatError::CodeInvalid { .. }) => "wechat_code_invalid",
+        IdentityError::Wechat(WechatError::RateLimited { .. }) => "wechat_rate_limited",
+        IdentityError::Wechat(WechatError::Rejected { .. }) => "wechat_rejected",
+        IdentityError::Wechat(WechatError::Unavailable { .. }) => "wechat_unavailable",
+        IdentityError::Session(_) => "session",
+        IdentityError::Db(_) => "database",
+        IdentityError::Internal(_) | IdentityError::Message(_) => "internal",
+    }
 }
 
 /// `s` cut to at most `max` characters, for echoing input in messages.

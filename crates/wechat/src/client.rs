@@ -6,9 +6,55 @@ use serde::de::DeserializeOwned;
 
 use crate::{AppCredentials, WechatError};
 
-/// Told of every call to WeChat: the endpoint's name and the outcome (`ok`, `unavailable`,
-/// `rate_limited`, `code_invalid`, `rejected`); the service counts them in its metrics.
-pub type CallObserver = fn(endpoint: &'static str, outcome: &'static str);
+/// Told of every call to WeChat ([`CallReport`]); the service counts them in its metrics.
+pub type CallObserver = fn(&CallReport);
+
+/// One call to WeChat, as the observer hears of it.
+#[derive(Clone, Debug)]
+pub struct CallReport {
+    /// The call's name (`jscode2session`).
+    pub endpoint: &'static str,
+    /// `ok`, `unavailable`, `rate_limited`, `code_invalid` or `rejected`.
+    pub outcome: &'static str,
+    /// WeChat's errcode, when it sent one other than 0.
+    pub errcode: Option<i64>,
+    /// Why there is no errcode on a failure: `transport` (no answer), `http` (an HTTP error
+    /// status), `malformed` (an answer we cannot read).
+    pub failure: Option<&'static str>,
+    /// From sending the request to having read the answer.
+    pub elapsed: Duration,
+}
+
+/// What went wrong on the way to WeChat, for logs: the kind (`dns`, `refused`, `connect`,
+/// `tls`, `timeout`, `body`, `request`) and the whole chain of causes, without the URL.
+pub fn transport_cause(e: &reqwest::Error) -> (&'static str, String) {
+    let mut chain = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        let text = error.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        source = error.source();
+    }
+    let all = chain.join(": ").to_ascii_lowercase();
+    let kind = if e.is_timeout() || all.contains("timed out") {
+        "timeout"
+    } else if all.contains("dns") || all.contains("lookup") || all.contains("resolve") {
+        "dns"
+    } else if all.contains("refused") {
+        "refused"
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        "tls"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    (kind, chain.join(": "))
+}
 
 /// A client for WeChat's API at a configurable base URL.
 #[derive(Clone)]
@@ -102,29 +148,53 @@ impl WechatClient {
         endpoint: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, WechatError> {
-        let result = self.send_inner(endpoint, request).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(WechatError::Unavailable { .. }) => "unavailable",
-            Err(WechatError::RateLimited { .. }) => "rate_limited",
-            Err(WechatError::CodeInvalid { .. }) => "code_invalid",
-            Err(WechatError::Rejected { .. }) => "rejected",
+        let started = std::time::Instant::now();
+        let mut failure = None;
+        let result = self.send_inner(endpoint, request, &mut failure).await;
+        let (outcome, errcode) = match &result {
+            Ok(_) => {
+                failure = None;
+                ("ok", None)
+            }
+            Err(WechatError::Unavailable { errcode, .. }) => ("unavailable", *errcode),
+            Err(WechatError::RateLimited { errcode }) => ("rate_limited", Some(*errcode)),
+            Err(WechatError::CodeInvalid { errcode, .. }) => ("code_invalid", Some(*errcode)),
+            Err(WechatError::Rejected { errcode, .. }) => ("rejected", Some(*errcode)),
         };
         if let Some(observe) = self.observer {
-            observe(endpoint, outcome);
+            observe(&CallReport {
+                endpoint,
+                outcome,
+                errcode,
+                failure: if errcode.is_none() { failure } else { None },
+                elapsed: started.elapsed(),
+            });
         }
         result
+    }
+
+    /// The host this client calls (for logs: never the path or query).
+    fn host(&self) -> &str {
+        let rest = self
+            .base_url
+            .split_once("://")
+            .map_or(&*self.base_url, |(_, r)| r);
+        rest.split('/').next().unwrap_or_default()
     }
 
     async fn send_inner<T: DeserializeOwned>(
         &self,
         endpoint: &'static str,
         request: reqwest::RequestBuilder,
+        failure: &mut Option<&'static str>,
     ) -> Result<T, WechatError> {
+        *failure = Some("transport");
+        let host = self.host();
         let response = request.send().await.map_err(|e| {
             // Strip the URL: its query carries the app secret.
             let e = e.without_url();
-            tracing::warn!(endpoint, error = %e, "WeChat request failed");
+            let (cause, chain) = transport_cause(&e);
+            tracing::warn!(endpoint, host, cause, error = %chain, "WeChat request failed");
             let reason = if e.is_connect() {
                 crate::error::UNREACHABLE
             } else {
@@ -137,19 +207,22 @@ impl WechatClient {
         })?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| {
-            tracing::warn!(endpoint, error = %e.without_url(), "WeChat response body failed");
+            let (cause, chain) = transport_cause(&e.without_url());
+            tracing::warn!(endpoint, host, cause, error = %chain, "WeChat response body failed");
             WechatError::Unavailable {
                 reason: "WeChat response was cut off".into(),
                 errcode: None,
             }
         })?;
         if !status.is_success() {
-            tracing::warn!(endpoint, %status, "WeChat answered with an HTTP error");
+            *failure = Some("http");
+            tracing::warn!(endpoint, host, %status, "WeChat answered with an HTTP error");
             return Err(WechatError::Unavailable {
                 reason: format!("WeChat answered HTTP {status}"),
                 errcode: None,
             });
         }
+        *failure = Some("malformed");
         decode(endpoint, &body)
     }
 }

@@ -23,5 +23,5 @@ pub mod server_api;
 pub mod webhook;
 
 pub use app::{AppCredentials, AppKind};
-pub use client::{CallObserver, WechatClient};
+pub use client::{CallObserver, CallReport, WechatClient};
 pub use error::WechatError;

@@ -221,7 +221,16 @@ impl MessageRow {
         outcome: &Outcome,
     ) -> Result<bool, DbError> {
         let q = diesel::update(m::table.find(id).filter(m::status.eq(from))).set(outcome);
-        Ok(with_conn!(conn, c => q.execute(c).await)? == 1)
+        let written = with_conn!(conn, c => q.execute(c).await)? == 1;
+        if written
+            && !matches!(
+                outcome.status,
+                MessageStatus::Queued | MessageStatus::Sending
+            )
+        {
+            crate::metrics::message(outcome.status.as_str());
+        }
+        Ok(written)
     }
 
     /// Single sends (not a bulk job's) still `sending` since before `before` — their request

@@ -25,6 +25,7 @@ pub mod message_template;
 pub mod mini_program_identity;
 pub mod oauth_state;
 pub mod official_account_identity;
+pub mod operations;
 pub mod phone_exchange;
 pub mod session;
 pub mod signing_key;

@@ -43,7 +43,7 @@ impl Public<'_> {
         input: &MiniProgramLogin,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
-        crate::identity::count_login("mini_program", self.mini_program_login(input, client).await)
+        crate::identity::count_login("mini_program", self.mini_program_login(input, client)).await
     }
 }
 
@@ -72,9 +72,14 @@ impl Parts {
             check_phone_code(phone_code)?;
         }
         // Only well-formed logins take from the limits: each of them calls WeChat.
-        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
+        self.rate_limit(Action::Login, client, Some(&input.app_id))
+            .await?;
 
-        let session = self.wechat.code_to_session(app, &input.code).await?;
+        let session = self.wechat.code_to_session(app, &input.code).await;
+        crate::metrics::apps::record(app.app_id.as_str(), &session);
+        let session = session.inspect_err(|e| {
+            tracing::info!(app = %app.app_id, errcode = e.errcode(), error = %e, "code exchange failed");
+        })?;
         check_wechat_id("openid", &session.openid)?;
         if let Some(u) = &session.unionid {
             check_wechat_id("unionid", u)?;

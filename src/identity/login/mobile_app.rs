@@ -22,7 +22,7 @@ impl Public<'_> {
         let login = async {
             let app = self.app(app_id, AppKind::MobileApp)?;
             check_code(code)?;
-            self.rate_limit(Action::Login, client, Some(app_id))?;
+            self.rate_limit(Action::Login, client, Some(app_id)).await?;
             let seen = self.oauth_exchange(app, code).await?;
             let fill = seen.fill();
             let sighting = seen.sighting(&app.app_id, fill.as_ref());
@@ -34,6 +34,6 @@ impl Public<'_> {
             )
             .await
         };
-        crate::identity::count_login("mobile_app", login.await)
+        crate::identity::count_login("mobile_app", login).await
     }
 }

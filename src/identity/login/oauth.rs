@@ -72,7 +72,11 @@ impl Parts {
         app: &AppConfig,
         code: &str,
     ) -> Result<OauthSighting, IdentityError> {
-        let token = self.wechat.oauth_access_token(app, code).await?;
+        let token = self.wechat.oauth_access_token(app, code).await;
+        crate::metrics::apps::record(app.app_id.as_str(), &token);
+        let token = token.inspect_err(|e| {
+            tracing::info!(app = %app.app_id, errcode = e.errcode(), error = %e, "code exchange failed");
+        })?;
         if token.is_snapshot_user() {
             tracing::info!(app_id = %app.app_id, "OA login by a snapshot (virtual) user refused");
             return Err(IdentityError::SnapshotUser);

@@ -146,7 +146,8 @@ impl Public<'_> {
     ) -> Result<FrontendAuthorize, IdentityError> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
         check_scope(app.kind, scope)?;
-        self.rate_limit(Action::Authorize, client, Some(app_id))?;
+        self.rate_limit(Action::Authorize, client, Some(app_id))
+            .await?;
         check_redirect_uri(redirect_uri)?;
         check_code_challenge(code_challenge)?;
         let issued = self
@@ -178,7 +179,8 @@ impl Public<'_> {
     ) -> Result<ServerAuthorize, IdentityError> {
         let app = self.app(app_id, kind)?;
         check_scope(app.kind, scope)?;
-        self.rate_limit(Action::Authorize, client, Some(app_id))?;
+        self.rate_limit(Action::Authorize, client, Some(app_id))
+            .await?;
         let return_to = check_return_to(&self.config.return_to_rules(), return_to)
             .map_err(IdentityError::BadInput)?;
         check_code_challenge(code_challenge)?;

@@ -68,7 +68,7 @@ impl Public<'_> {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         let login = self.frontend_login(kind, input, client);
-        crate::identity::count_login(kind.as_str(), login.await)
+        crate::identity::count_login(kind.as_str(), login).await
     }
 
     async fn frontend_login(
@@ -79,7 +79,8 @@ impl Public<'_> {
     ) -> Result<LoginOutcome, IdentityError> {
         let app = self.app(&input.app_id, kind)?;
         check_code(&input.code)?;
-        self.rate_limit(Action::Login, client, Some(&input.app_id))?;
+        self.rate_limit(Action::Login, client, Some(&input.app_id))
+            .await?;
         let state = self
             .check_state(
                 &input.app_id,
@@ -126,6 +127,7 @@ impl Public<'_> {
         };
         let app = self.app(app_id, kind).map_err(|e| fail(None, e))?;
         self.rate_limit(Action::Login, client, Some(app_id))
+            .await
             .map_err(|e| fail(None, e))?;
         let state = self
             .check_state(app_id, state, Presented::Server { browser_nonce })
@@ -133,7 +135,7 @@ impl Public<'_> {
             .map_err(|e| fail(None, e))?;
         let return_to = state.return_to.clone().unwrap_or_default();
         let result =
-            crate::identity::count_login(kind.as_str(), self.server_login(app, code, &state).await);
+            crate::identity::count_login(kind.as_str(), self.server_login(app, code, &state)).await;
         match result {
             Ok(ticket) => Ok(ServerLogin { ticket, return_to }),
             Err(error) => Err(fail(Some(&return_to), error)),
@@ -203,7 +205,7 @@ impl Public<'_> {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, IdentityError> {
         const INVALID: &str = "login ticket is invalid, expired or already used";
-        self.rate_limit(Action::Ticket, client, None)?;
+        self.rate_limit(Action::Ticket, client, None).await?;
         if ticket.is_empty() || ticket.len() > 256 {
             return Err(IdentityError::InvalidCredential(INVALID));
         }

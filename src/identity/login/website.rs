@@ -44,7 +44,8 @@ impl Public<'_> {
         client: &ClientInfo,
     ) -> Result<WebsiteStart, IdentityError> {
         self.app(app_id, AppKind::Website)?;
-        self.rate_limit(Action::Authorize, client, Some(app_id))?;
+        self.rate_limit(Action::Authorize, client, Some(app_id))
+            .await?;
         let redirect_uri = check_return_to(&self.config.return_to_rules(), redirect_uri)
             .map_err(|e| IdentityError::BadInput(e.replace("returnTo", "redirectUri")))?;
         check_code_challenge(code_challenge)?;

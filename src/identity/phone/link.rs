@@ -24,7 +24,7 @@ impl SelfUser<'_> {
     ) -> Result<UserRow, IdentityError> {
         let app = self.app(app_id, AppKind::MiniProgram)?;
         super::check_phone_code(phone_code)?;
-        self.rate_limit(Action::Login, client, Some(app_id))?;
+        self.rate_limit(Action::Login, client, Some(app_id)).await?;
         let identity = self.own_mini_program_identity(app).await?;
         let number = self.phone_number(app, &identity.openid, phone_code).await?;
         let sighting = Sighting {

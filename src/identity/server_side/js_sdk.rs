@@ -40,7 +40,7 @@ impl Public<'_> {
         client: &ClientInfo,
     ) -> Result<JsSdkConfig, IdentityError> {
         let app = self.app(app_id, AppKind::OfficialAccount)?;
-        self.rate_limit(Action::JsSdk, client, Some(app_id))?;
+        self.rate_limit(Action::JsSdk, client, Some(app_id)).await?;
         check_page_url(url, &app.js_sdk_domains)?;
         let ticket = self.access_tokens.jsapi_ticket(app).await?;
         let timestamp = self.access_tokens.wechat_now().and_utc().timestamp();

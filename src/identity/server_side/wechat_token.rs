@@ -138,14 +138,21 @@ impl AccessTokens {
         Fut: Future<Output = Result<T, WechatError>>,
     {
         let token = self.token(app).await?;
-        match call(token.secret.clone()).await {
+        let first = call(token.secret.clone()).await;
+        crate::metrics::apps::record(app.app_id.as_str(), &first);
+        if let Err(e) = &first {
+            tracing::warn!(app = %app.app_id, errcode = e.errcode(), error = %e, "WeChat call failed");
+        }
+        match first {
             Err(e) if e.is_token_invalid() => {
                 tracing::info!(app = %app.app_id, errcode = e.errcode(), "WeChat refused the access token; refreshing it");
                 self.invalidate(app, Kept::AccessToken, &token).await?;
                 // Never the refused token again, even if a concurrent read of it put it back
                 // in the cache meanwhile.
                 let fresh = self.keep(app, Kept::AccessToken, Some(&token.hash)).await?;
-                Ok(call(fresh.secret).await?)
+                let second = call(fresh.secret).await;
+                crate::metrics::apps::record(app.app_id.as_str(), &second);
+                Ok(second?)
             }
             result => Ok(result?),
         }
@@ -296,6 +303,10 @@ impl AccessTokens {
     ) -> Result<KeptSecret, IdentityError> {
         let key: Key = (app.app_id.clone(), kept);
         let result = self.fetch(app, kept, row).await;
+        crate::metrics::token_refresh(kept.as_str(), if result.is_ok() { "ok" } else { "error" });
+        if let Err(e) = &result {
+            tracing::warn!(app = %app.app_id, %kept, error = %e, "refresh failed");
+        }
         if let Err(IdentityError::Wechat(WechatError::RateLimited { errcode })) = &result {
             self.block(&key, *errcode);
         }

@@ -282,7 +282,8 @@ impl Reader<'_> {
         token: &str,
         client: &ClientInfo,
     ) -> Result<Introspection, IdentityError> {
-        self.rate_limit(Action::Introspect, client, Some(key))?;
+        self.rate_limit(Action::Introspect, client, Some(key))
+            .await?;
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Ok(Introspection::default());
         }
@@ -303,7 +304,7 @@ impl Public<'_> {
         token: &str,
         client: &ClientInfo,
     ) -> Result<Revocation, IdentityError> {
-        self.rate_limit(Action::Revoke, client, None)?;
+        self.rate_limit(Action::Revoke, client, None).await?;
         if token.matches('.').count() == 2 {
             return Ok(Revocation::UnsupportedTokenType);
         }

@@ -2,10 +2,12 @@
 //! repeat: logins (each calls WeChat), state creation (each stores a row), ticket redemption,
 //! refresh and JS-SDK configs. Built on `governor` (GCRA token buckets, keyed by address in a concurrent map).
 //!
-//! Each instance enforces its own limits in memory: behind a load balancer with N instances an
-//! address gets up to N times the configured rate. A limit shared by all instances would need a
-//! counter they all reach (a table in PostgreSQL with one UPDATE per request, or Redis); see the
-//! README's Security section.
+//! Without `rate_limits.redis_url` each instance enforces its own limits in memory: behind a
+//! load balancer with N instances an address gets up to N times the configured rate. With it,
+//! the buckets are kept in Redis (`shared`) and every instance takes from the same ones; while
+//! Redis cannot be reached, each instance falls back to its own.
+
+mod shared;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,6 +18,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{ActionLimit, Bucket, RateLimits};
+use shared::{Shared, SharedBucket};
 
 /// What a caller is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +72,7 @@ pub struct Limited {
 }
 
 struct ActionLimiter {
+    limit: ActionLimit,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     /// One bucket per configured app, or API key for [`Action::Introspect`] (keys never come
     /// from the caller).
@@ -80,6 +84,8 @@ pub struct Limiter {
     enabled: bool,
     actions: [ActionLimiter; 7],
     clock: DefaultClock,
+    /// The buckets in Redis, when `rate_limits.redis_url` is set.
+    shared: Option<Shared>,
 }
 
 fn quota(bucket: Bucket) -> Quota {
@@ -100,6 +106,7 @@ impl ActionLimiter {
             None => HashMap::new(),
         };
         Self {
+            limit: *limit,
             per_ip: RateLimiter::keyed(quota(limit.per_ip)),
             per_app,
         }
@@ -123,9 +130,16 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
 
 impl Limiter {
     /// Limiters for `config`, with a per-app bucket for each of `app_ids` and a per-key one for
-    /// each API key name of `key_names`.
+    /// each API key name of `key_names`; kept in Redis when `rate_limits.redis_url` is set.
     pub fn new(config: &RateLimits, app_ids: &[&str], key_names: &[&str]) -> Self {
+        let shared = config.redis_url.as_ref().and_then(|url| {
+            let timeout = Duration::from_millis(config.redis_timeout_ms);
+            Shared::new(url.expose(), &config.redis_prefix, timeout)
+                .inspect_err(|e| tracing::error!(error = %e, "rate limits: Redis not used"))
+                .ok()
+        });
         Self {
+            shared,
             enabled: config.enabled,
             actions: [
                 ActionLimiter::new(&config.login, app_ids),
@@ -152,10 +166,21 @@ impl Limiter {
         }]
     }
 
+    /// Where the buckets are kept: `redis`, `redis-unreachable` (this instance's own, until
+    /// Redis answers) or `local`.
+    pub fn backend(&self) -> &'static str {
+        match &self.shared {
+            Some(shared) if shared.is_up() => "redis",
+            Some(_) => "redis-unreachable",
+            None => "local",
+        }
+    }
+
     /// Takes one `action` for a caller at `ip` (unknown: only the per-app limit applies) on
     /// `app_id` (unknown apps have no bucket: they are refused elsewhere; for
-    /// [`Action::Introspect`], the API key's name).
-    pub fn check(
+    /// [`Action::Introspect`], the API key's name). In Redis when configured and reachable,
+    /// else in this instance's own buckets.
+    pub async fn check(
         &self,
         action: Action,
         ip: Option<IpAddr>,
@@ -164,6 +189,49 @@ impl Limiter {
         if !self.enabled {
             return Ok(());
         }
+        let Some(shared) = &self.shared else {
+            return self.check_local(action, ip, app_id);
+        };
+        let limiter = self.limiter(action);
+        let mut buckets = Vec::with_capacity(2);
+        let mut names = Vec::with_capacity(2);
+        if let Some(ip) = ip {
+            buckets.push(SharedBucket {
+                key: format!("{}:ip:{}", action.config_key(), ip_key(ip)),
+                bucket: limiter.limit.per_ip,
+            });
+            names.push("per_ip");
+        }
+        // Only configured apps (and keys) have a bucket: a caller cannot make keys up.
+        if let (Some(id), Some(bucket)) = (app_id, limiter.limit.per_app) {
+            if limiter.per_app.contains_key(id) {
+                buckets.push(SharedBucket {
+                    key: format!("{}:{}:{id}", action.config_key(), action.subject()),
+                    bucket,
+                });
+                names.push(action.subject());
+            }
+        }
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        match shared.take(&buckets).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err((i, wait))) => Err(Limited {
+                limit: format!("{}.{}", action.config_key(), names[i.min(names.len() - 1)]),
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            }),
+            None => self.check_local(action, ip, app_id),
+        }
+    }
+
+    /// [`Self::check`] in this instance's own buckets.
+    fn check_local(
+        &self,
+        action: Action,
+        ip: Option<IpAddr>,
+        app_id: Option<&str>,
+    ) -> Result<(), Limited> {
         let limiter = self.limiter(action);
         let refuse = |which: &str, not_until: governor::NotUntil<_>| Limited {
             limit: format!("{}.{which}", action.config_key()),
@@ -221,6 +289,7 @@ mod tests {
             js_sdk: action,
             introspect: action,
             revoke: action,
+            ..RateLimits::default()
         }
     }
 
@@ -229,15 +298,18 @@ mod tests {
         let l = Limiter::new(&limits(3, 0.5), &["wxapp"], &[]);
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..3 {
-            l.check(Action::Login, Some(ip), Some("wxapp")).unwrap();
+            l.check_local(Action::Login, Some(ip), Some("wxapp"))
+                .unwrap();
         }
-        let refused = l.check(Action::Login, Some(ip), Some("wxapp")).unwrap_err();
+        let refused = l
+            .check_local(Action::Login, Some(ip), Some("wxapp"))
+            .unwrap_err();
         assert_eq!(refused.limit, "rate_limits.login.per_ip");
         assert_eq!(refused.retry_after_secs, 2);
         // Other addresses and other actions have buckets of their own.
-        l.check(Action::Login, Some("203.0.113.8".parse().unwrap()), None)
+        l.check_local(Action::Login, Some("203.0.113.8".parse().unwrap()), None)
             .unwrap();
-        l.check(Action::Refresh, Some(ip), None).unwrap();
+        l.check_local(Action::Refresh, Some(ip), None).unwrap();
     }
 
     #[test]
@@ -245,7 +317,8 @@ mod tests {
         let l = Limiter::new(&limits(2, 0.01), &["wxapp"], &[]);
         for i in 0..4 {
             let ip: IpAddr = format!("2001:db8:0:{i}::1").parse().unwrap();
-            l.check(Action::Authorize, Some(ip), Some("wxapp")).unwrap();
+            l.check_local(Action::Authorize, Some(ip), Some("wxapp"))
+                .unwrap();
         }
         let refused = l
             .check(
@@ -258,9 +331,9 @@ mod tests {
         // Two addresses of one /64 share a bucket.
         let a: IpAddr = "2001:db8:1:1::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:1::ffff".parse().unwrap();
-        l.check(Action::Ticket, Some(a), None).unwrap();
-        l.check(Action::Ticket, Some(b), None).unwrap();
-        assert!(l.check(Action::Ticket, Some(a), None).is_err());
+        l.check_local(Action::Ticket, Some(a), None).unwrap();
+        l.check_local(Action::Ticket, Some(b), None).unwrap();
+        assert!(l.check_local(Action::Ticket, Some(a), None).is_err());
     }
 
     #[test]
@@ -270,7 +343,7 @@ mod tests {
         let l = Limiter::new(&config, &[], &[]);
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..100 {
-            l.check(Action::Login, Some(ip), None).unwrap();
+            l.check_local(Action::Login, Some(ip), None).unwrap();
         }
     }
 }
