@@ -54,6 +54,18 @@ async fn run_pasted_all(heading_text: &str, env: &[(&str, &str)]) -> Vec<serde_j
     answers.unwrap_or_else(|e| panic!("the block's commands answer JSON ({e}): {stdout}"))
 }
 
+/// "Quick start": the login code kept in `$CODE` and the login with it, pasted as one block,
+/// log alice in (no placeholder code to replace by hand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_login_works_pasted_as_one_block() {
+    let answer = run_pasted("Get a login code for the sandbox user `alice`", &[]).await;
+    assert!(answer.get("errors").is_none(), "{answer:#}");
+    let login = &answer["data"]["loginWithMiniProgram"];
+    assert!(login["accessToken"].is_string(), "{answer:#}");
+    assert_eq!(login["newUser"], true, "{answer:#}");
+    assert!(login["user"]["unionid"].is_string(), "{answer:#}");
+}
+
 /// "Messages to a user": the follow and the send, pasted as one block, deliver the message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_messages_walkthrough_works_pasted_as_one_block() {
