@@ -145,6 +145,7 @@ async fn queue_row(
     // Two first enqueues of one key: the second violates `jobs_key_key`, and the
     // transaction runs again and finds the first's job.
     JobRow::insert(conn, &row).await?;
+    tracing::info!(kind, job = %row.id, "job queued");
     if let Conn::Postgres(c) = conn {
         // Delivered at commit, to every instance's runner (see `super::wake`).
         c.batch_execute(&format!("NOTIFY {}", super::wake::CHANNEL))

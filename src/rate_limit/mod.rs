@@ -321,7 +321,7 @@ mod tests {
                 .unwrap();
         }
         let refused = l
-            .check(
+            .check_local(
                 Action::Authorize,
                 Some("2001:db8:0:9::1".parse().unwrap()),
                 Some("wxapp"),

@@ -15,19 +15,13 @@ use crate::on_both_backends;
 
 on_both_backends!(concurrent_refreshes_with_one_token_keep_the_login);
 
-/// The binary with a clean environment (no WECHAT_IDENTITY_* or DATABASE_URL from outside).
+/// The binary with a clean environment, its data in `dir`.
 fn binary(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wechat-identity"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WECHAT_IDENTITY_") || key == "DATABASE_URL" {
-            command.env_remove(key);
-        }
-    }
+    let mut command = crate::common::tcp::binary();
     command
         .current_dir(dir)
         .env("WECHAT_IDENTITY_DATA_DIR", dir.join("data"))
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null());
+        .env("RUST_LOG", "info");
     command
 }
 

@@ -72,12 +72,27 @@ pub fn is_open(stream: &TcpStream) -> bool {
     matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// The service binary, started on its own (sandbox mode, a fresh SQLite file) so that its RSS
-/// is its own; killed on drop.
+/// The service binary with a clean environment (no WECHAT_IDENTITY_* or DATABASE_URL from
+/// outside) and no stdin.
+pub fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wechat-identity"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WECHAT_IDENTITY_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// The service binary, started on its own (sandbox mode, a fresh SQLite file unless told
+/// otherwise) so that its RSS and its log are its own; killed on drop.
 pub struct Service {
     child: Child,
     /// `http://127.0.0.1:port`.
     pub base: String,
+    /// Where its stdout goes ([`Service::start_logged`]).
+    log: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -89,6 +104,22 @@ impl Service {
 
     /// Like [`Service::start`], with these environment variables too.
     pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(config, env, false).await
+    }
+
+    /// Like [`Service::start_with_env`], logging at `info` (its stdout, not a terminal: JSON by
+    /// default) into a file [`Service::log`] reads.
+    pub async fn start_logged(config: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(config, env, true).await
+    }
+
+    /// What it has logged so far ([`Service::start_logged`]).
+    pub fn log(&self) -> String {
+        let path = self.log.as_ref().expect("started with start_logged");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    async fn launch(config: &str, env: &[(&str, &str)], logged: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -97,27 +128,26 @@ impl Service {
             .port();
         let file = dir.path().join("config.toml");
         std::fs::write(&file, config).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wechat-identity"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("WECHAT_IDENTITY_") || key == "DATABASE_URL" {
-                command.env_remove(key);
-            }
-        }
-        let child = command
+        let log = logged.then(|| dir.path().join("service.log"));
+        let stdout = match &log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
+        let child = binary()
             .arg("--config")
             .arg(&file)
             .env("WECHAT_IDENTITY_LISTEN", format!("127.0.0.1:{port}"))
             .env("WECHAT_IDENTITY_DATA_DIR", dir.path().join("data"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if logged { "info" } else { "warn" })
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let service = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log,
             _dir: dir,
         };
         let http = reqwest::Client::new();
