@@ -70,7 +70,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logs(config.log.format());
+    // The benches print their figures on stdout; their services log (access lines included)
+    // on stderr.
+    let to_stderr = !matches!(
+        cli.command,
+        None | Some(Command::Serve | Command::Migrate | Command::Keys { .. })
+    );
+    init_logs(config.log.format(), to_stderr);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,14 +113,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stdout at `RUST_LOG`'s level (default `info`): one JSON object per line (the
-/// request's span fields included: its request id and trace id), or text with colours only on
-/// a terminal.
-fn init_logs(format: LogFormat) {
+/// Logs to stdout (or stderr) at `RUST_LOG`'s level (default `info`): one JSON object per line
+/// (the request's span fields included: its request id and trace id), or text with colours
+/// only on a terminal.
+fn init_logs(format: LogFormat, to_stderr: bool) {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,wechat_identity=info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let terminal = if to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    let writer =
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(move || -> Box<dyn std::io::Write> {
+            if to_stderr {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::stdout())
+            }
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder
             .json()
@@ -123,7 +144,7 @@ fn init_logs(format: LogFormat) {
             .flatten_event(true)
             .init(),
         LogFormat::Text => builder
-            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .with_ansi(terminal && std::env::var_os("NO_COLOR").is_none())
             .init(),
     }
 }

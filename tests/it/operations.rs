@@ -233,8 +233,12 @@ async fn a_configuration_unfit_for_production_is_warned_about_or_refused(backend
     let app = TestApp::start(backend).await;
     let real_app = "[[apps]]\nkind = \"mini_program\"\napp_id = \"wxrealminiapp0001\"\n\
                     secret = \"a-real-looking-secret\"\nname = \"Shop\"\n";
-    // Real apps, no public_url: it starts, and says so loudly.
-    let service = binary_beside(&app, &format!("sandbox = false\n{real_app}")).await;
+    // Real apps, no public_url: it starts, and says so loudly. (WeChat here is a closed port.)
+    let service = binary_beside(
+        &app,
+        &format!("sandbox = false\n[wechat]\napi_base_url = \"http://127.0.0.1:1\"\n{real_app}"),
+    )
+    .await;
     let warned = |log: &str| {
         log.lines().any(|l| {
             let l: Value = serde_json::from_str(l).unwrap();
@@ -245,6 +249,33 @@ async fn a_configuration_unfit_for_production_is_warned_about_or_refused(backend
         })
     };
     assert!(warned(&service.log()), "{}", service.log());
+    // WeChat unreachable: the caller hears WECHAT_UNAVAILABLE, the log says why and where.
+    let (_, body) = post(
+        &service.base,
+        &[("x-request-id", "it-unreachable")],
+        "mutation { loginWithMiniProgram(input: {appId: \"wxrealminiapp0001\", code: \"0123456789abcdef\"}) { accessToken } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(error_code(&body), "WECHAT_UNAVAILABLE");
+    let log = service.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let inside = lines_of(&lines, "it-unreachable");
+    assert!(
+        inside.iter().any(|l| l["endpoint"] == "jscode2session"
+            && l["cause"] == "refused"
+            && l["host"] == "127.0.0.1:1"
+            && l["error"].as_str().is_some_and(|e| e.contains("refused"))),
+        "the transport failure's cause and host: {log}"
+    );
+    assert!(
+        inside.iter().any(|l| l["app"] == "wxrealminiapp0001"),
+        "the failure names the app: {log}"
+    );
+    assert!(!log.contains("a-real-looking-secret"));
     drop(service);
     // With public_url: no warning.
     let service = binary_beside(
