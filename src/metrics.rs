@@ -128,12 +128,13 @@ fn describe() {
     );
     describe_counter!(
         "wechat_identity_rate_limit_redis_errors_total",
-        "Rate-limit checks that could not reach Redis and used this instance's own buckets"
+        "Rate-limit checks that could not reach Redis in time (each is followed by 5 s on this \
+         instance's own buckets, which are not counted here)"
     );
     describe_gauge!(
         "wechat_identity_rate_limit_redis_up",
         "1 while rate limits are kept in Redis, 0 while this instance falls back to its own \
-         buckets (absent without rate_limits.redis_url)"
+         buckets (absent without rate_limits.redis_url, and until the first check asks Redis)"
     );
     gauges::describe();
 }
@@ -208,9 +209,12 @@ pub fn job(kind: &str, outcome: &'static str) {
         .increment(1);
 }
 
-/// Counts one message to a user by how its send ended (`sent`, `failed`, ...).
-pub fn message(outcome: &'static str) {
-    counter!("wechat_identity_messages_total", "outcome" => outcome).increment(1);
+/// Counts `n` messages to users by how their sends ended (`sent`, `failed`, `uncertain`, ...),
+/// when that is written (a write retried with its transaction counts again).
+pub fn message(outcome: &'static str, n: u64) {
+    if n > 0 {
+        counter!("wechat_identity_messages_total", "outcome" => outcome).increment(n);
+    }
 }
 
 /// Counts one refusal by the rate limit named `limit` (`rate_limits.login.per_ip`).

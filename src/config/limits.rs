@@ -322,7 +322,8 @@ impl RateLimits {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.redis_url {
             let url = url.expose();
-            if !url.starts_with("redis://") || url.len() > 2048 {
+            if !url.starts_with("redis://") || url.len() > 2048 || redis::Client::open(url).is_err()
+            {
                 return Err(invalid(
                     "rate_limits.redis_url",
                     "must be a redis:// URL (TLS to Redis is not built in)",

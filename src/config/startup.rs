@@ -13,12 +13,18 @@ impl Config {
         if self.sandbox_enabled() || self.apps.is_empty() {
             return warnings;
         }
+        // What the callbacks would name: the listen address (loopback for "every address").
+        let own = if listen.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], listen.port()))
+        } else {
+            listen
+        };
         match &self.public_url {
             None => warnings.push(format!(
-                "public_url is not set: the Official Account and website login callbacks, and \
-                 the token issuer, would name this instance's own address (http://{listen}), \
-                 which neither browsers nor WeChat reach; set public_url (or \
-                 WECHAT_IDENTITY_PUBLIC_URL) to the URL behind your load balancer"
+                "public_url is not set: the Official Account and website login callbacks would \
+                 name this instance's own address (http://{own}), which neither browsers nor \
+                 WeChat reach; set public_url (or WECHAT_IDENTITY_PUBLIC_URL) to the URL behind \
+                 your load balancer"
             )),
             Some(url) if is_loopback_url(url) && !listen.ip().is_loopback() => {
                 warnings.push(format!(

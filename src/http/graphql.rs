@@ -161,7 +161,8 @@ fn operation_labels(request: &mut async_graphql::Request) -> GraphqlOperation {
             };
             GraphqlOperation::new(name.as_deref(), kind)
         }
-        None => GraphqlOperation::new(request.operation_name.as_deref(), "unknown"),
+        // Not in the document (or no document): the client's name is not admitted as a label.
+        None => GraphqlOperation::unknown(),
     }
 }
 
@@ -208,7 +209,9 @@ async fn execute_request(
         request = request.disable_introspection();
     }
     let client = state.client_info(peer, headers);
-    let loader = DataLoader::new(DbLoader(access.related()), tokio::spawn);
+    let loader = DataLoader::new(DbLoader(access.related()), |f| {
+        tokio::spawn(tracing::Instrument::in_current_span(f))
+    });
     let request = request.data(access).data(client).data(loader);
     let limit = config.graphql.execution_timeout_ms;
     let asks_sdl = request.query.contains("_service");

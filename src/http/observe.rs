@@ -32,6 +32,14 @@ pub struct GraphqlOperation {
 }
 
 impl GraphqlOperation {
+    /// An operation that did not parse or is not in its document.
+    pub fn unknown() -> Self {
+        Self {
+            name: "unknown".to_owned(),
+            kind: "unknown",
+        }
+    }
+
     /// The label of a request's operation name.
     pub fn new(name: Option<&str>, kind: &'static str) -> Self {
         static NAMES: BoundedLabel = BoundedLabel::new(100);
@@ -101,7 +109,9 @@ pub async fn observe(proxies: Arc<Vec<ipnet::IpNet>>, request: Request, next: Ne
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| client_ip(peer.ip(), request.headers(), &proxies));
-    let span = tracing::info_span!(
+    // At ERROR level so that no filter turns it off: a warning logged at `RUST_LOG=warn`
+    // still names its request.
+    let span = tracing::error_span!(
         "request",
         request_id = %request_id,
         trace_id = tracing::field::Empty,
@@ -109,31 +119,67 @@ pub async fn observe(proxies: Arc<Vec<ipnet::IpNet>>, request: Request, next: Ne
     if let Some(trace) = &trace_id {
         span.record("trace_id", trace.as_str());
     }
-    let mut response = next.run(request).instrument(span).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    let operation = response.extensions().get::<GraphqlOperation>().cloned();
-    crate::metrics::http_request(method, route.clone(), status, elapsed);
-    if let Some(op) = &operation {
-        crate::metrics::graphql_operation(op.name.clone(), op.kind, elapsed);
-    }
-    tracing::info!(
-        target: "access",
+    let mut line = AccessLine {
+        started,
         method,
         route,
-        status,
-        duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-        operation = operation.as_ref().map(|op| op.name.as_str()),
-        operation_type = operation.as_ref().map(|op| op.kind),
-        client = client.map(tracing::field::display),
+        client,
         request_id,
         trace_id,
-        "request"
-    );
+        answered: false,
+    };
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&line.request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let operation = response.extensions().get::<GraphqlOperation>();
+    line.log(response.status().as_u16(), operation);
     response
+}
+
+/// What the access line says; logged when the answer is ready, or, if the request is dropped
+/// first (the client went away, shutdown), with status 499 when it is dropped.
+struct AccessLine {
+    started: Instant,
+    method: &'static str,
+    route: String,
+    client: Option<std::net::IpAddr>,
+    request_id: String,
+    trace_id: Option<String>,
+    answered: bool,
+}
+
+impl AccessLine {
+    fn log(&mut self, status: u16, operation: Option<&GraphqlOperation>) {
+        self.answered = true;
+        let elapsed = self.started.elapsed();
+        crate::metrics::http_request(self.method, self.route.clone(), status, elapsed);
+        if let Some(op) = operation {
+            crate::metrics::graphql_operation(op.name.clone(), op.kind, elapsed);
+        }
+        tracing::info!(
+            target: "wechat_identity::access",
+            method = self.method,
+            route = %self.route,
+            status,
+            duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+            operation = operation.map(|op| op.name.as_str()),
+            operation_type = operation.map(|op| op.kind),
+            client = self.client.map(tracing::field::display),
+            request_id = %self.request_id,
+            trace_id = self.trace_id.as_deref(),
+            "request"
+        );
+    }
+}
+
+impl Drop for AccessLine {
+    fn drop(&mut self) {
+        if !self.answered {
+            // nginx's "client closed request": no answer was sent.
+            self.log(499, None);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -85,13 +85,17 @@ impl Unsent {
                     Some(share) => Some(share),
                     None => {
                         tracing::warn!(
+                            request_id = ?response.headers().get(super::REQUEST_ID),
                             client = %key,
                             bytes = len,
                             max = self.max,
                             "answer refused: its address has too many bytes of answers unsent \
                              (limits.max_unsent_response_bytes_per_ip)"
                         );
-                        let refusal = self.refusal(&response);
+                        let mut refusal = self.refusal(&response);
+                        if let Some(id) = response.headers().get(super::REQUEST_ID) {
+                            refusal.headers_mut().insert(super::REQUEST_ID, id.clone());
+                        }
                         return refusal.map(|body| Body::new(Chunked::new(body, None, on_done)));
                     }
                 }

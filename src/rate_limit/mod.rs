@@ -132,12 +132,16 @@ impl Limiter {
     /// Limiters for `config`, with a per-app bucket for each of `app_ids` and a per-key one for
     /// each API key name of `key_names`; kept in Redis when `rate_limits.redis_url` is set.
     pub fn new(config: &RateLimits, app_ids: &[&str], key_names: &[&str]) -> Self {
-        let shared = config.redis_url.as_ref().and_then(|url| {
-            let timeout = Duration::from_millis(config.redis_timeout_ms);
-            Shared::new(url.expose(), &config.redis_prefix, timeout)
-                .inspect_err(|e| tracing::error!(error = %e, "rate limits: Redis not used"))
-                .ok()
-        });
+        let shared = config
+            .redis_url
+            .as_ref()
+            .filter(|_| config.enabled)
+            .and_then(|url| {
+                let timeout = Duration::from_millis(config.redis_timeout_ms);
+                Shared::new(url.expose(), &config.redis_prefix, timeout)
+                    .inspect_err(|e| tracing::error!(error = %e, "rate limits: Redis not used"))
+                    .ok()
+            });
         Self {
             shared,
             enabled: config.enabled,
@@ -167,11 +171,10 @@ impl Limiter {
     }
 
     /// Where the buckets are kept: `redis`, `redis-unreachable` (this instance's own, until
-    /// Redis answers) or `local`.
+    /// Redis answers), `redis-untried` (no limited request yet) or `local`.
     pub fn backend(&self) -> &'static str {
         match &self.shared {
-            Some(shared) if shared.is_up() => "redis",
-            Some(_) => "redis-unreachable",
+            Some(shared) => shared.state(),
             None => "local",
         }
     }

@@ -8,7 +8,7 @@
 //! [`RETRY_AFTER`], so an outage costs one timeout per few seconds, not one per request.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
@@ -60,15 +60,22 @@ pub struct Shared {
     connection: tokio::sync::Mutex<Option<ConnectionManager>>,
     /// Until when Redis is not asked (after a failure).
     resting_until: Mutex<Option<Instant>>,
-    /// Whether the last check reached Redis (for the log's transitions and health).
-    up: AtomicBool,
+    /// Whether the last check reached Redis ([`UNTRIED`], [`UP`], [`DOWN`]), for the log's
+    /// transitions and health.
+    state: AtomicU8,
 }
+
+/// No check has asked Redis yet.
+const UNTRIED: u8 = 0;
+/// The last check reached Redis.
+const UP: u8 = 1;
+/// The last check could not.
+const DOWN: u8 = 2;
 
 impl Shared {
     /// Buckets in the Redis at `url`, keys starting with `prefix`. Connects on first use.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("rate_limits.redis_url: {e}"))?;
-        crate::metrics::rate_limit_redis(true);
         Ok(Self {
             client,
             prefix: prefix.to_owned(),
@@ -76,13 +83,18 @@ impl Shared {
             script: redis::Script::new(GCRA),
             connection: tokio::sync::Mutex::new(None),
             resting_until: Mutex::new(None),
-            up: AtomicBool::new(true),
+            state: AtomicU8::new(UNTRIED),
         })
     }
 
-    /// Whether the last check reached Redis.
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+    /// `redis` (the last check reached it), `redis-unreachable` (it could not) or
+    /// `redis-untried` (no check has asked it yet).
+    pub fn state(&self) -> &'static str {
+        match self.state.load(Ordering::Relaxed) {
+            UP => "redis",
+            DOWN => "redis-unreachable",
+            _ => "redis-untried",
+        }
     }
 
     /// Takes one from each of `buckets` if all have room: `Some(Ok(()))`; `Some(Err((i,
@@ -153,8 +165,13 @@ impl Shared {
     }
 
     fn reached(&self) {
-        if !self.up.swap(true, Ordering::Relaxed) {
-            tracing::info!("rate limits: Redis answers again; every instance shares the limits");
+        let before = self.state.swap(UP, Ordering::Relaxed);
+        if before != UP {
+            if before == DOWN {
+                tracing::info!(
+                    "rate limits: Redis answers again; every instance shares the limits"
+                );
+            }
             crate::metrics::rate_limit_redis(true);
         }
     }
@@ -162,10 +179,13 @@ impl Shared {
     async fn failed(&self, error: &str) {
         *self.resting_until.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Instant::now() + RETRY_AFTER);
-        // A connection that timed out may be stuck: the next try opens a new one.
-        *self.connection.lock().await = None;
+        // A connection that timed out may be stuck: the next try opens a new one (unless a
+        // check is connecting right now: then that one decides).
+        if let Ok(mut held) = self.connection.try_lock() {
+            *held = None;
+        }
         crate::metrics::rate_limit_redis(false);
-        if self.up.swap(false, Ordering::Relaxed) {
+        if self.state.swap(DOWN, Ordering::Relaxed) != DOWN {
             tracing::warn!(
                 error,
                 retry_secs = RETRY_AFTER.as_secs(),

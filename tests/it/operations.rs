@@ -146,13 +146,53 @@ async fn the_log_is_json_lines_with_request_ids_and_no_secrets(backend: Backend)
     .await;
     assert!(sync["errors"].is_null(), "{sync}");
 
+    // A client that gives up (WeChat is slow) leaves an access line too, status 499.
+    let fault = json!({ "delayMs": 3000, "count": 1 });
+    let res = http
+        .post(format!("{base}/sandbox/wechat/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let code2: Value = http
+        .post(format!("{base}/sandbox/wechat/codes"))
+        .json(&json!({ "appId": MP_A, "user": "bob" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gave_up = http
+        .post(format!("{base}/graphql"))
+        .header("x-request-id", "it-gave-up")
+        .timeout(std::time::Duration::from_millis(500))
+        .json(&json!({ "query": login, "variables": { "code": code2["code"] } }))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client timed out");
     let mut log = String::new();
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the abandoned request's access line",
+        || {
+            log = service.log();
+            let done = log
+                .lines()
+                .any(|l| l.contains("\"it-gave-up\"") && l.contains("\"status\":499"));
+            async move { done }
+        },
+    )
+    .await;
     eventually(
         std::time::Duration::from_secs(10),
         "the last request's access line",
         || {
             log = service.log();
-            let done = log.contains("\"it-sync\"") && log.contains("\"access\"");
+            let done = log
+                .lines()
+                .any(|l| l.contains("\"it-sync\"") && l.contains("\"wechat_identity::access\""));
             async move { done }
         },
     )
@@ -170,7 +210,10 @@ async fn the_log_is_json_lines_with_request_ids_and_no_secrets(backend: Backend)
             "{line}"
         );
     }
-    let access_lines: Vec<&Value> = lines.iter().filter(|l| l["target"] == "access").collect();
+    let access_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "wechat_identity::access")
+        .collect();
     let login_line = access_lines
         .iter()
         .find(|l| l["request_id"] == "it-login-1")
@@ -189,17 +232,17 @@ async fn the_log_is_json_lines_with_request_ids_and_no_secrets(backend: Backend)
         .unwrap_or_else(|| panic!("the made-up id {made_id} is the access line's"));
     assert_eq!(me_line["operation"], "Me");
     assert_eq!(me_line["operation_type"], "query");
-    // One access line per request: the code, five GraphQL requests, the readiness polls.
+    // One access line per request: six GraphQL requests (one abandoned), codes, readiness polls.
     let graphql = access_lines
         .iter()
         .filter(|l| l["route"] == "/graphql")
         .count();
-    assert_eq!(graphql, 5, "{log}");
+    assert_eq!(graphql, 6, "{log}");
     // What a request causes is logged inside it: WeChat's refusal, the job it queued.
     assert!(
         lines_of(&lines, "it-bad-code")
             .iter()
-            .any(|l| l["target"] != "access" && l["errcode"] == 40029),
+            .any(|l| l["target"] != "wechat_identity::access" && l["errcode"] == 40029),
         "the code exchange's failure names the request and the errcode: {log}"
     );
     assert!(

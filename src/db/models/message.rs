@@ -228,7 +228,7 @@ impl MessageRow {
                 MessageStatus::Queued | MessageStatus::Sending
             )
         {
-            crate::metrics::message(outcome.status.as_str());
+            crate::metrics::message(outcome.status.as_str(), 1);
         }
         Ok(written)
     }
@@ -243,7 +243,9 @@ impl MessageRow {
                 .filter(m::created_at.lt(before)),
         )
         .set(m::status.eq(MessageStatus::Uncertain));
-        Ok(with_conn!(conn, c => q.execute(c).await)?)
+        let n = with_conn!(conn, c => q.execute(c).await)?;
+        crate::metrics::message(MessageStatus::Uncertain.as_str(), n as u64);
+        Ok(n)
     }
 
     /// A failed job's messages still `queued` fail with `code`, those `sending` become
@@ -264,7 +266,8 @@ impl MessageRow {
             m::error_code.eq(code),
             m::error.eq(error),
         ));
-        with_conn!(conn, c => q.execute(c).await)?;
+        let failed = with_conn!(conn, c => q.execute(c).await)?;
+        crate::metrics::message(MessageStatus::Failed.as_str(), failed as u64);
         Self::move_job(
             conn,
             job_id,

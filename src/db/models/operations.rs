@@ -66,11 +66,15 @@ impl Operations {
             .filter(webhook_events::processed_at.is_null())
             .select(count_star());
         let webhook_pending: i64 = with_conn!(conn, c => webhook_q.get_result(c).await)?;
-        let deliveries_q = event_deliveries::table
-            .filter(event_deliveries::status.ne("delivered"))
-            .group_by(event_deliveries::status)
-            .select((event_deliveries::status, count_star()));
-        let deliveries: Vec<(String, i64)> = with_conn!(conn, c => deliveries_q.load(c).await)?;
+        // One count per status, each on its partial index.
+        let mut deliveries = Vec::with_capacity(2);
+        for status in ["pending", "failed"] {
+            let q = event_deliveries::table
+                .filter(event_deliveries::status.eq(status))
+                .select(count_star());
+            let count: i64 = with_conn!(conn, c => q.get_result(c).await)?;
+            deliveries.push((status.to_owned(), count));
+        }
         let kept_q = wechat_access_tokens::table.select((
             wechat_access_tokens::app_id,
             wechat_access_tokens::kind,

@@ -98,7 +98,11 @@ impl Parts {
             let info = self
                 .wechat
                 .oauth_userinfo(&token.access_token, &token.openid)
-                .await?;
+                .await;
+            crate::metrics::apps::record(app.app_id.as_str(), &info);
+            let info = info.inspect_err(|e| {
+                tracing::info!(app = %app.app_id, errcode = e.errcode(), error = %e, "profile read failed");
+            })?;
             if info.openid != token.openid {
                 tracing::warn!(app_id = %app.app_id, "userinfo answered for another openid");
                 return Err(IdentityError::Wechat(WechatError::Unavailable {

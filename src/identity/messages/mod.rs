@@ -266,7 +266,7 @@ impl Messenger<'_> {
         // whose client goes away does not leave the message half done.
         let identity = self.identity.clone();
         let id = row.id.clone();
-        let sending = tokio::spawn(async move {
+        let sending = tokio::spawn(tracing::Instrument::in_current_span(async move {
             let outcome = identity.attempt(&routes, &mut reach, first, &id).await;
             let stored = identity.record_outcome(&id, &outcome).await;
             if outcome.is_transient_failure() {
@@ -276,7 +276,7 @@ impl Messenger<'_> {
                 MessageRow::release_key(&mut conn, &id).await?;
             }
             stored
-        });
+        }));
         let stored = match sending.await {
             Ok(stored) => stored?,
             Err(e) => {
@@ -285,7 +285,7 @@ impl Messenger<'_> {
                 )));
             }
         };
-        tracing::info!(message = %stored.id, user = %user.id, status = %stored.status, key = self.name, "message sent");
+        tracing::info!(message_id = %stored.id, user = %user.id, status = %stored.status, key = self.name, "message sent");
         match Failure::of_row(&stored) {
             Some(f) if stored.status == MessageStatus::Failed => {
                 Err(IdentityError::Message(Box::new(f)))
