@@ -60,7 +60,11 @@ async fn rows(conn: &mut PgConn, sql: &str) -> Result<Vec<Value>, String> {
 /// The one number `sql` selects as `n`.
 async fn count(conn: &mut PgConn, sql: &str) -> Result<i64, String> {
     let found = rows(conn, sql).await?;
-    Ok(found.as_slice().first().and_then(|r| r["n"].as_i64()).unwrap_or(0))
+    Ok(found
+        .as_slice()
+        .first()
+        .and_then(|r| r["n"].as_i64())
+        .unwrap_or(0))
 }
 
 /// `(kind, lease_owner)` of the running follower sync and bulk jobs.
@@ -131,7 +135,8 @@ fn sample(rows: &[Value]) -> String {
 pub(crate) async fn people(url: &str) -> Result<(Vec<Check>, BTreeMap<String, i64>), String> {
     let mut conn = connect(url).await?;
     let mut checks = Vec::new();
-    let unionids = format!("SELECT DISTINCT unionid FROM ({IDENTITIES}) i WHERE unionid IS NOT NULL");
+    let unionids =
+        format!("SELECT DISTINCT unionid FROM ({IDENTITIES}) i WHERE unionid IS NOT NULL");
     let not_one = rows(
         &mut conn,
         &format!(
@@ -140,7 +145,11 @@ pub(crate) async fn people(url: &str) -> Result<(Vec<Check>, BTreeMap<String, i6
         ),
     )
     .await?;
-    let n_unionids = count(&mut conn, &format!("SELECT count(*) AS n FROM ({unionids}) u")).await?;
+    let n_unionids = count(
+        &mut conn,
+        &format!("SELECT count(*) AS n FROM ({unionids}) u"),
+    )
+    .await?;
     checks.push(Check::new(
         "one live user per unionid",
         not_one.is_empty() && n_unionids > 0,
@@ -182,7 +191,11 @@ pub(crate) async fn people(url: &str) -> Result<(Vec<Check>, BTreeMap<String, i6
          AND s.expires_at > now()",
     )
     .await?;
-    let n_identities = count(&mut conn, &format!("SELECT count(*) AS n FROM ({IDENTITIES}) i")).await?;
+    let n_identities = count(
+        &mut conn,
+        &format!("SELECT count(*) AS n FROM ({IDENTITIES}) i"),
+    )
+    .await?;
     checks.push(Check::new(
         "no identity on two users",
         astray.is_empty() && twice.is_empty() && on_dead.is_empty() && sessions.is_empty(),
@@ -199,14 +212,27 @@ pub(crate) async fn people(url: &str) -> Result<(Vec<Check>, BTreeMap<String, i6
     let mut figures = BTreeMap::new();
     figures.insert(
         "users live".to_owned(),
-        count(&mut conn, &format!("SELECT count(*) AS n FROM users WHERE {LIVE}")).await?,
+        count(
+            &mut conn,
+            &format!("SELECT count(*) AS n FROM users WHERE {LIVE}"),
+        )
+        .await?,
     );
     figures.insert(
         "users merged".to_owned(),
-        count(&mut conn, "SELECT count(*) AS n FROM users WHERE merged_into IS NOT NULL").await?,
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM users WHERE merged_into IS NOT NULL",
+        )
+        .await?,
     );
     figures.insert("identities".to_owned(), n_identities);
-    for r in rows(&mut conn, "SELECT reason, count(*) AS n FROM merge_events GROUP BY reason").await? {
+    for r in rows(
+        &mut conn,
+        "SELECT reason, count(*) AS n FROM merge_events GROUP BY reason",
+    )
+    .await?
+    {
         let reason = r["reason"].as_str().unwrap_or("?");
         figures.insert(format!("merges by {reason}"), r["n"].as_i64().unwrap_or(0));
     }
@@ -347,7 +373,9 @@ pub(crate) async fn messages(ctx: &Ctx, url: &str, bulk_job: &str) -> Result<Che
                 "{} {text}: uncertain and delivered {got} times",
                 s("id")
             )),
-            "queued" | "sending" => problems.push(format!("{} {text}: still {}", s("id"), s("status"))),
+            "queued" | "sending" => {
+                problems.push(format!("{} {text}: still {}", s("id"), s("status")))
+            }
             _ => {}
         }
     }
@@ -373,18 +401,30 @@ pub(crate) async fn messages(ctx: &Ctx, url: &str, bulk_job: &str) -> Result<Che
         }
     }
     // Singles the API answered SENT or DELIVERED reached WeChat.
-    let singles = ctx.singles.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let singles = ctx
+        .singles
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let answered_sent = singles
         .iter()
         .filter(|s| matches!(s.status.as_deref(), Some("SENT" | "DELIVERED")))
         .collect::<Vec<_>>();
     for s in &answered_sent {
         if !delivered.keys().any(|(text, _)| text == &s.text) {
-            problems.push(format!("{} answered {:?} but WeChat never got it", s.text, s.status));
+            problems.push(format!(
+                "{} answered {:?} but WeChat never got it",
+                s.text, s.status
+            ));
         }
     }
     let statuses = db.iter().fold(BTreeMap::<String, u32>::new(), |mut m, r| {
-        *m.entry(r["status"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+        let status = r["status"].as_str().unwrap_or("?");
+        let key = match r["error_code"].as_str() {
+            Some(code) => format!("{status} {code}"),
+            None => status.to_owned(),
+        };
+        *m.entry(key).or_default() += 1;
         m
     });
     let detail = format!(
@@ -396,7 +436,16 @@ pub(crate) async fn messages(ctx: &Ctx, url: &str, bulk_job: &str) -> Result<Che
         if problems.is_empty() {
             String::new()
         } else {
-            format!("; {} PROBLEMS: {}", problems.len(), problems.iter().take(5).cloned().collect::<Vec<_>>().join("; "))
+            format!(
+                "; {} PROBLEMS: {}",
+                problems.len(),
+                problems
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
         }
     );
     Ok(Check::new(

@@ -228,7 +228,10 @@ impl Client {
             return Err(Fail::Server(format!("HTTP {}", status.as_u16())));
         }
         if status.as_u16() != 302 {
-            return Err(Fail::Other(format!("HTTP {} (no redirect)", status.as_u16())));
+            return Err(Fail::Other(format!(
+                "HTTP {} (no redirect)",
+                status.as_u16()
+            )));
         }
         let location = response
             .headers()

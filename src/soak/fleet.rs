@@ -159,7 +159,10 @@ impl Fleet {
             .arg(self.setup.dir.join("soak.toml"))
             .arg("serve")
             .env("DATABASE_URL", &self.setup.database_url)
-            .env("WECHAT_IDENTITY_LISTEN", format!("127.0.0.1:{}", instance.port))
+            .env(
+                "WECHAT_IDENTITY_LISTEN",
+                format!("127.0.0.1:{}", instance.port),
+            )
             .env("WECHAT_IDENTITY_PUBLIC_URL", &instance.base)
             .env("WECHAT_IDENTITY_DATA_DIR", &data_dir)
             .env("RUST_LOG", "warn")

@@ -74,7 +74,15 @@ pub async fn run(args: SoakArgs) -> Result<(), String> {
     crate::bench::pg_exec(&args.database, &format!("CREATE DATABASE {name}")).await?;
     let mut url = reqwest::Url::parse(&args.database).map_err(|e| e.to_string())?;
     url.set_path(&name);
-    let result = soak(&args, &dir, url.as_str()).await;
+    // Ctrl-C or SIGTERM: the instances are killed and the database dropped all the same.
+    let started = Arc::new(std::sync::OnceLock::new());
+    let result = tokio::select! {
+        result = soak(&args, &dir, url.as_str(), &started) => result,
+        () = interrupted() => Err("interrupted".to_owned()),
+    };
+    if let Some(fleet) = started.get() {
+        fleet.stop().await;
+    }
     let dropped = crate::bench::pg_exec(
         &args.database,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -89,13 +97,40 @@ pub async fn run(args: SoakArgs) -> Result<(), String> {
     result.and(dropped)
 }
 
-async fn soak(args: &SoakArgs, dir: &std::path::Path, database_url: &str) -> Result<(), String> {
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}
+
+async fn soak(
+    args: &SoakArgs,
+    dir: &std::path::Path,
+    database_url: &str,
+    running: &std::sync::OnceLock<Arc<fleet::Fleet>>,
+) -> Result<(), String> {
     let duration = Duration::from_secs(args.minutes * 60);
     let sandbox = Sandbox::new(&sandbox_demo_apps());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let origin = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let origin = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let wechat = sandbox.spawn(listener);
     let landing = format!("{origin}/soak/landing");
     let setup = fleet::FleetSetup {
@@ -109,13 +144,18 @@ async fn soak(args: &SoakArgs, dir: &std::path::Path, database_url: &str) -> Res
     println!(
         "soak: {} instances on one PostgreSQL database{}, {} clients, {} min, at most {} requests; WeChat is the sandbox at {wechat}",
         args.instances,
-        if args.redis_url.is_some() { " and Redis" } else { "" },
+        if args.redis_url.is_some() {
+            " and Redis"
+        } else {
+            ""
+        },
         args.concurrency,
         args.minutes,
         args.max_requests
     );
     let started = Instant::now();
     let fleet = Arc::new(fleet::Fleet::start(setup, args.instances as usize).await?);
+    let _ = running.set(fleet.clone());
     println!(
         "instances ready in {:.1} s: {}",
         started.elapsed().as_secs_f64(),
@@ -158,9 +198,7 @@ async fn traffic(
         let (ctx, stop) = (ctx.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
             let mut rng = people::Rng::new();
-            while !stop.load(Ordering::Relaxed)
-                && Instant::now() < deadline
-                && !ctx.client.capped()
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && !ctx.client.capped()
             {
                 ops::run_one(&ctx, &mut rng).await;
             }
@@ -187,15 +225,25 @@ async fn traffic(
         tokio::time::sleep_until(at(0.2).into()).await;
         let followers = ctx.people.len() as u64 + 1000;
         story.sync_id = scenario::start_sync(ctx, &faults, followers).await?;
-        println!("{:>5.1} s: follower sync of {followers} followers started", start.elapsed().as_secs_f64());
+        println!(
+            "{:>5.1} s: follower sync of {followers} followers started",
+            start.elapsed().as_secs_f64()
+        );
         tokio::time::sleep_until(at(0.4).into()).await;
         let delay = WECHAT_TIMEOUT.as_millis() as u64 + 1000;
         story.bulk_id = scenario::start_bulk(ctx, &faults, delay).await?;
-        println!("{:>5.1} s: bulk send started", start.elapsed().as_secs_f64());
+        println!(
+            "{:>5.1} s: bulk send started",
+            start.elapsed().as_secs_f64()
+        );
         tokio::time::sleep_until(at(0.5).into()).await;
-        let down_for = duration.mul_f64(0.05).clamp(Duration::from_secs(3), Duration::from_secs(20));
+        let down_for = duration
+            .mul_f64(0.05)
+            .clamp(Duration::from_secs(3), Duration::from_secs(20));
         let fallback = ctx.client.fleet.instances.len() - 1;
-        story.kill = scenario::kill_and_restart(ctx, database_url, fallback, down_for).await?;
+        let look_for = duration.mul_f64(0.1).min(Duration::from_secs(30));
+        story.kill =
+            scenario::kill_and_restart(ctx, database_url, (fallback, look_for), down_for).await?;
         println!("{:>5.1} s: {}", start.elapsed().as_secs_f64(), story.kill);
         Ok::<_, String>(story)
     };
@@ -268,7 +316,12 @@ async fn finish(
              answers naming a WeChat failure: {wechat} {wechat_codes:?}, faults injected: {injected} calls"
         ),
     ));
-    let mismatches = ctx.people.mismatches.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mismatches = ctx
+        .people
+        .mismatches
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     all.push(Check::new(
         "no other failures",
         other == 0 && mismatches.is_empty(),
@@ -281,7 +334,12 @@ async fn finish(
     ));
     let sync = scenario::sync_status(ctx, &story.sync_id).await?;
     let bulk = scenario::bulk_status(ctx, &story.bulk_id).await?;
-    let merged = |reason: &str| figures.get(&format!("merges by {reason}")).copied().unwrap_or(0);
+    let merged = |reason: &str| {
+        figures
+            .get(&format!("merges by {reason}"))
+            .copied()
+            .unwrap_or(0)
+    };
     all.push(Check::new(
         "the scenario ran",
         sync["status"] == "COMPLETED"
@@ -289,9 +347,15 @@ async fn finish(
             && merged("login") > 0
             && merged("follower_sync") > 0
             && !story.kill.is_empty(),
-        format!("follower sync {sync}; bulk send {bulk}; {}; {figures:?}", story.kill),
+        format!(
+            "follower sync {sync}; bulk send {bulk}; {}; {figures:?}",
+            story.kill
+        ),
     ));
-    println!("\nfaults injected (calls): {:?}", faults.injected.lock().unwrap_or_else(|e| e.into_inner()));
+    println!(
+        "\nfaults injected (calls): {:?}",
+        faults.injected.lock().unwrap_or_else(|e| e.into_inner())
+    );
     println!("\n{}", report::operations(c));
     println!("{}", report::instances(&c.fleet));
     println!("{}", report::checks(&all));

@@ -271,11 +271,15 @@ async fn server_driven(ctx: &Ctx, op: &'static str, i: usize) {
             });
         }
         let ticket = query_param(&back, "ticket").ok_or_else(|| Fail::Other("no ticket".into()))?;
-        let q = format!(
-            "mutation($t: String!) {{ redeemLoginTicket(ticket: $t) {PAYLOAD} }}"
-        );
+        let q = format!("mutation($t: String!) {{ redeemLoginTicket(ticket: $t) {PAYLOAD} }}");
         let payload = c
-            .gql(c.pick(), None, &q, json!({ "t": ticket }), "redeemLoginTicket")
+            .gql(
+                c.pick(),
+                None,
+                &q,
+                json!({ "t": ticket }),
+                "redeemLoginTicket",
+            )
             .await?;
         logged_in(ctx, i, &payload);
         ctx.people.update(i, |p| p.oa_userinfo = true);
@@ -288,7 +292,8 @@ async fn website_login(ctx: &Ctx, op: &'static str, i: usize) {
     timed(&ctx.client, op, &[], async {
         let c = &ctx.client;
         let q = "mutation($i: StartWebsiteLoginInput!) { startWebsiteLogin(input: $i) { state } }";
-        let vars = json!({ "i": { "appId": WEBSITE, "redirectUri": "https://www.example.com/soak" } });
+        // The QR code sends the whole page there: it must be on `official_account_login.return_to`.
+        let vars = json!({ "i": { "appId": WEBSITE, "redirectUri": ctx.landing } });
         let start = c.gql(c.pick(), None, q, vars, "startWebsiteLogin").await?;
         let state = start["state"].as_str().unwrap_or_default().to_owned();
         let code = code(ctx, &CodeRequest::new(WEBSITE, &name(i)))?;
@@ -311,7 +316,9 @@ async fn mobile_login(ctx: &Ctx, op: &'static str, i: usize) {
             "mutation($i: LoginWithMobileAppInput!) {{ loginWithMobileApp(input: $i) {PAYLOAD} }}"
         );
         let vars = json!({ "i": { "appId": MOBILE, "code": code } });
-        let payload = c.gql(c.pick(), None, &q, vars, "loginWithMobileApp").await?;
+        let payload = c
+            .gql(c.pick(), None, &q, vars, "loginWithMobileApp")
+            .await?;
         logged_in(ctx, i, &payload);
         Ok(())
     })
@@ -460,8 +467,7 @@ fn signed_push(openid: &str, event: &str) -> Result<(String, String), Fail> {
     let crypt =
         MsgCrypt::new(SANDBOX_ENCODING_AES_KEY, OA).map_err(|e| Fail::Other(e.to_string()))?;
     let encrypt = crypt.encrypt(&xml, &crate::crypto::random_bytes::<16>());
-    let msg_signature =
-        webhook::msg_signature(SANDBOX_WEBHOOK_TOKEN, &timestamp, &nonce, &encrypt);
+    let msg_signature = webhook::msg_signature(SANDBOX_WEBHOOK_TOKEN, &timestamp, &nonce, &encrypt);
     let signature = webhook::signature(SANDBOX_WEBHOOK_TOKEN, &timestamp, &nonce);
     let mut url = reqwest::Url::parse("http://x/").map_err(|e| Fail::Other(e.to_string()))?;
     url.query_pairs_mut()

@@ -77,8 +77,16 @@ pub(crate) fn operations(client: &Client) -> String {
             s.wechat,
             s.down,
             s.server,
-            if refused == 0 { "0".into() } else { codes(&s.refused) },
-            if other == 0 { "0".into() } else { codes(&s.other) },
+            if refused == 0 {
+                "0".into()
+            } else {
+                codes(&s.refused)
+            },
+            if other == 0 {
+                "0".into()
+            } else {
+                codes(&s.other)
+            },
         ));
         all.latencies.extend_from_slice(&s.latencies);
         all.wechat += s.wechat;

@@ -85,7 +85,12 @@ pub(crate) fn cycle(delay_ms: u64) -> Vec<(&'static str, Fault, u32)> {
 
 /// An admin call on the first live instance that answers (the scenario's own calls: they
 /// must get through an instance being down).
-pub(crate) async fn admin(ctx: &Ctx, query: &str, variables: Value, field: &str) -> Result<Value, String> {
+pub(crate) async fn admin(
+    ctx: &Ctx,
+    query: &str,
+    variables: Value,
+    field: &str,
+) -> Result<Value, String> {
     let mut last = String::new();
     for _ in 0..ctx.client.fleet.instances.len() * 2 {
         let instance = ctx.client.pick();
@@ -108,16 +113,34 @@ pub(crate) async fn register_template(ctx: &Ctx) -> Result<(), String> {
     let q = "mutation($i: RegisterWeChatMessageTemplateInput!) { registerWeChatMessageTemplate(input: $i) { templateId } }";
     let input = json!({ "appId": OA, "templateId": TEMPLATE_SHIPPED, "channel": "OFFICIAL_ACCOUNT_TEMPLATE",
         "fields": [{ "key": "thing1", "type": "THING" }, { "key": "time2", "type": "TIME" }] });
-    admin(ctx, q, json!({ "i": input }), "registerWeChatMessageTemplate").await?;
+    admin(
+        ctx,
+        q,
+        json!({ "i": input }),
+        "registerWeChatMessageTemplate",
+    )
+    .await?;
     Ok(())
 }
 
 /// The follower sync: `followers` sandbox people follow the OA (`p0`, `p1`, …: the soak's
 /// people seen so far, and people it has not met yet, who log in later), with faults on the
 /// follower API (45009 pauses the sync, -1 fails a page that is tried again); returns its id.
-pub(crate) async fn start_sync(ctx: &Ctx, faults: &Faults, followers: u64) -> Result<String, String> {
+pub(crate) async fn start_sync(
+    ctx: &Ctx,
+    faults: &Faults,
+    followers: u64,
+) -> Result<String, String> {
     ctx.sandbox.add_followers(OA, "p", 0, followers)?;
-    inject(ctx, faults, "/cgi-bin/user/info/batchget", Fault::Errcode(45009), 1, 3).await?;
+    inject(
+        ctx,
+        faults,
+        "/cgi-bin/user/info/batchget",
+        Fault::Errcode(45009),
+        1,
+        3,
+    )
+    .await?;
     inject(ctx, faults, "/cgi-bin/user/get", Fault::Errcode(-1), 1, 0).await?;
     let q = "mutation($a: String!) { syncOfficialAccountFollowers(appId: $a) { id } }";
     let sync = admin(ctx, q, json!({ "a": OA }), "syncOfficialAccountFollowers").await?;
@@ -131,7 +154,11 @@ pub(crate) async fn sync_status(ctx: &Ctx, id: &str) -> Result<Value, String> {
 }
 
 /// The bulk send to every user with an OA identity, with faults on its send API; its job id.
-pub(crate) async fn start_bulk(ctx: &Ctx, faults: &Faults, delay_ms: u64) -> Result<String, String> {
+pub(crate) async fn start_bulk(
+    ctx: &Ctx,
+    faults: &Faults,
+    delay_ms: u64,
+) -> Result<String, String> {
     let q = "mutation($i: SendWeChatMessagesInput!) { sendWeChatMessages(input: $i) { id } }";
     let data = json!({ "thing1": { "value": BULK_TEXT }, "time2": { "value": "15:01" } });
     let input = json!({ "filter": {}, "appId": OA, "templateId": TEMPLATE_SHIPPED, "data": data, "idempotencyKey": "soak-bulk" });
@@ -150,23 +177,31 @@ pub(crate) async fn bulk_status(ctx: &Ctx, id: &str) -> Result<Value, String> {
 }
 
 /// Kills an instance with SIGKILL and starts it again on its port after `down_for`: the one
-/// holding the lease of a running follower sync or bulk job if any (its job must be resumed
-/// elsewhere), else `fallback`. Returns what happened, for the report.
+/// holding the lease of a running follower sync or bulk job if one does within `look_for` (its
+/// job must be resumed elsewhere; a job paused by WeChat's quota is held by nobody), else
+/// `fallback`. Returns what happened, for the report.
 pub(crate) async fn kill_and_restart(
     ctx: &Ctx,
     database_url: &str,
-    fallback: usize,
+    (fallback, look_for): (usize, Duration),
     down_for: Duration,
 ) -> Result<String, String> {
     let fleet = &ctx.client.fleet;
-    let owners = super::checks::running_job_owners(database_url).await?;
-    let holder = fleet.instances.iter().find_map(|i| {
-        let tag = format!("-{}-", i.pid());
-        owners
-            .iter()
-            .find(|(_, owner)| owner.contains(&tag))
-            .map(|(kind, _)| (i.index, kind.clone()))
-    });
+    let looking = Instant::now();
+    let holder = loop {
+        let owners = super::checks::running_job_owners(database_url).await?;
+        let holder = fleet.instances.iter().find_map(|i| {
+            let tag = format!("-{}-", i.pid());
+            owners
+                .iter()
+                .find(|(_, owner)| owner.contains(&tag))
+                .map(|(kind, _)| (i.index, kind.clone()))
+        });
+        if holder.is_some() || looking.elapsed() >= look_for {
+            break holder;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let (victim, why) = match holder {
         Some((index, kind)) => (index, format!("it held the running {kind} job")),
         None => (fallback, "no job was running".to_owned()),
