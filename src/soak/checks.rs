@@ -418,6 +418,43 @@ pub(crate) async fn messages(ctx: &Ctx, url: &str, bulk_job: &str) -> Result<Che
             ));
         }
     }
+    // Recipients merged into another user after they were listed: their identities moved to
+    // the survivor, so their own row finds none (NO_IDENTITY). The person must still get the
+    // message once: through the survivor's own row.
+    let merged_away = rows(
+        &mut conn,
+        &format!(
+            "WITH RECURSIVE chain(start, id, next) AS ( \
+               SELECT u.id, u.id, u.merged_into FROM users u WHERE u.id IN \
+                 (SELECT user_id FROM messages WHERE job_id = '{bulk_job}' AND error_code = 'NO_IDENTITY') \
+               UNION ALL SELECT c.start, x.id, x.merged_into FROM chain c JOIN users x ON x.id = c.next) \
+             SELECT c.start AS merged, c.id AS survivor, \
+               (SELECT status FROM messages WHERE job_id = '{bulk_job}' AND user_id = c.id) AS survivor_status, \
+               (SELECT string_agg(o.openid, ',') FROM official_account_identities o \
+                  WHERE o.user_id = c.id AND o.app_id = '{OA}' AND o.subscribed \
+                  AND o.subscribed_at <= (SELECT created_at FROM jobs WHERE id = '{bulk_job}')) AS following, \
+               (SELECT max(e.created_at)::text FROM merge_events e WHERE e.merged_id = c.start) AS merged_at, \
+               (SELECT created_at::text FROM jobs WHERE id = '{bulk_job}') AS job_at \
+             FROM chain c WHERE c.next IS NULL AND c.start <> c.id"
+        ),
+    )
+    .await?;
+    let missed: Vec<&Value> = merged_away
+        .iter()
+        .filter(|r| {
+            let following = r["following"].as_str().unwrap_or("");
+            !following.is_empty()
+                && !following
+                    .split(',')
+                    .any(|o| delivered.contains_key(&(BULK_TEXT.to_owned(), o.to_owned())))
+        })
+        .collect();
+    for r in &missed {
+        problems.push(format!(
+            "bulk recipient {} (job queued {}) was merged into {} at {} (the survivor's row: {}); the person follows as {} since before the job and never got it",
+            r["merged"], r["job_at"], r["survivor"], r["merged_at"], r["survivor_status"], r["following"]
+        ));
+    }
     let statuses = db.iter().fold(BTreeMap::<String, u32>::new(), |mut m, r| {
         let status = r["status"].as_str().unwrap_or("?");
         let key = match r["error_code"].as_str() {
@@ -428,8 +465,10 @@ pub(crate) async fn messages(ctx: &Ctx, url: &str, bulk_job: &str) -> Result<Che
         m
     });
     let detail = format!(
-        "bulk: {bulk_rows} messages; single sends: {} asked, {single_rows} recorded, {} answered sent; \
+        "bulk: {bulk_rows} messages ({} recipients merged away while it ran, {} of them never reached); single sends: {} asked, {single_rows} recorded, {} answered sent; \
          by status {statuses:?}; WeChat delivered {}{}",
+        merged_away.len(),
+        missed.len(),
         singles.len(),
         answered_sent.len(),
         log.len(),

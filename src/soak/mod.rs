@@ -145,7 +145,7 @@ async fn soak(
         "soak: {} instances on one PostgreSQL database{}, {} clients, {} min, at most {} requests; WeChat is the sandbox at {wechat}",
         args.instances,
         if args.redis_url.is_some() {
-            " and Redis"
+            " (Redis passed as WECHAT_IDENTITY_RATE_LIMITS_REDIS_URL)"
         } else {
             ""
         },
@@ -223,8 +223,8 @@ async fn traffic(
     let story = async {
         let mut story = Story::default();
         tokio::time::sleep_until(at(0.2).into()).await;
-        let followers = ctx.people.len() as u64 + 1000;
-        story.sync_id = scenario::start_sync(ctx, &faults, followers).await?;
+        let (sync_id, followers) = scenario::start_sync(ctx, &faults).await?;
+        story.sync_id = sync_id;
         println!(
             "{:>5.1} s: follower sync of {followers} followers started",
             start.elapsed().as_secs_f64()

@@ -187,7 +187,7 @@ fn logged_in(ctx: &Ctx, i: usize, payload: &Value) {
     );
 }
 
-async fn mp_login(ctx: &Ctx, op: &'static str, i: usize, app: &'static str) {
+pub(crate) async fn mp_login(ctx: &Ctx, op: &'static str, i: usize, app: &'static str) {
     timed(&ctx.client, op, &[], async {
         let code = code(ctx, &CodeRequest::new(app, &name(i)))?;
         let q = format!(
@@ -212,7 +212,7 @@ async fn mp_login(ctx: &Ctx, op: &'static str, i: usize, app: &'static str) {
 
 /// The embedded OA flow: `startOfficialAccountLogin` on one instance, WeChat's code,
 /// `loginWithOfficialAccount` on the next.
-async fn oa_login(ctx: &Ctx, op: &'static str, i: usize, scope: &'static str) {
+pub(crate) async fn oa_login(ctx: &Ctx, op: &'static str, i: usize, scope: &'static str) {
     timed(&ctx.client, op, &[], async {
         let c = &ctx.client;
         let q = "mutation($i: StartOfficialAccountLoginInput!) { startOfficialAccountLogin(input: $i) { authorizeUrl } }";

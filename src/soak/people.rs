@@ -21,6 +21,8 @@ pub(crate) struct Person {
     pub user_id: Option<String>,
     pub access: Option<String>,
     pub refresh: Option<String>,
+    /// Kept for the follower sync to merge (no operation picks them).
+    pub reserved: bool,
 }
 
 /// Everyone, and the unionid → user answers seen.
@@ -49,6 +51,16 @@ impl People {
         list.len() - 1
     }
 
+    /// A new person no operation picks; their index.
+    pub fn add_reserved(&self) -> usize {
+        let mut list = lock(&self.list);
+        list.push(Person {
+            reserved: true,
+            ..Person::default()
+        });
+        list.len() - 1
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.list).len()
     }
@@ -67,6 +79,7 @@ impl People {
         if list.is_empty() {
             return None;
         }
+        let pred = |p: &Person| !p.reserved && pred(p);
         for _ in 0..32 {
             let i = rng.below(list.len());
             if pred(&list[i]) {

@@ -109,6 +109,11 @@ pub(crate) fn operations(client: &Client) -> String {
         all.down,
         all.server,
     ));
+    out.push_str(
+        "\nLatencies are of the successful operations, each all its HTTP steps (a login started \
+         on one instance finishes on the next; a webhook push waits up to \
+         `limits.webhook_answer_wait_ms` for its event to be processed).\n",
+    );
     out
 }
 

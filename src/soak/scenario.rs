@@ -123,14 +123,22 @@ pub(crate) async fn register_template(ctx: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
-/// The follower sync: `followers` sandbox people follow the OA (`p0`, `p1`, …: the soak's
-/// people seen so far, and people it has not met yet, who log in later), with faults on the
-/// follower API (45009 pauses the sync, -1 fails a page that is tried again); returns its id.
-pub(crate) async fn start_sync(
-    ctx: &Ctx,
-    faults: &Faults,
-    followers: u64,
-) -> Result<String, String> {
+/// People whose unionid only the follower sync shows: each logs into the OA with
+/// `snsapi_base` (a user without a unionid) and into the Mini Program (another user, with it);
+/// no operation picks them afterwards, so the sync is what merges them.
+const SYNC_MERGES: usize = 20;
+
+/// The follower sync: `SYNC_MERGES` people prepared for it, then the soak's people so far and
+/// 1,000 it has not met yet (who log in later) follow the OA (`p0`, `p1`, …), with faults on
+/// the follower API (45009 pauses the sync, -1 fails a page that is tried again); returns its
+/// id and the number of followers.
+pub(crate) async fn start_sync(ctx: &Ctx, faults: &Faults) -> Result<(String, u64), String> {
+    for _ in 0..SYNC_MERGES {
+        let i = ctx.people.add_reserved();
+        super::ops::oa_login(ctx, "oa login base new", i, "snsapi_base").await;
+        super::ops::mp_login(ctx, "mp login new", i, super::ops::MP_A).await;
+    }
+    let followers = ctx.people.len() as u64 + 1000;
     ctx.sandbox.add_followers(OA, "p", 0, followers)?;
     inject(
         ctx,
@@ -144,7 +152,10 @@ pub(crate) async fn start_sync(
     inject(ctx, faults, "/cgi-bin/user/get", Fault::Errcode(-1), 1, 0).await?;
     let q = "mutation($a: String!) { syncOfficialAccountFollowers(appId: $a) { id } }";
     let sync = admin(ctx, q, json!({ "a": OA }), "syncOfficialAccountFollowers").await?;
-    Ok(sync["id"].as_str().unwrap_or_default().to_owned())
+    Ok((
+        sync["id"].as_str().unwrap_or_default().to_owned(),
+        followers,
+    ))
 }
 
 /// The follower sync as it stands.
