@@ -293,7 +293,7 @@ async fn finish(
     ));
     let (people_checks, figures) = checks::people(database_url).await?;
     all.extend(people_checks);
-    all.push(checks::messages(ctx, database_url, &story.bulk_id).await?);
+    all.extend(checks::messages(ctx, database_url, &story.bulk_id).await?);
     all.extend(checks::jobs(database_url).await?);
     let c = &ctx.client;
     let report::Totals {
