@@ -12,11 +12,14 @@
 //! [`report`] prints Markdown tables; the exit status is non-zero when a check fails.
 //!
 //! - [`fleet`]: the instances (config, start, readiness, kill, restart, RSS);
-//! - [`client`]: the HTTP calls and how their failures are told apart.
+//! - [`client`]: the HTTP calls and how their failures are told apart;
+//! - [`logins`]: the login flows; [`message_checks`]: the messages against WeChat's record.
 
 mod checks;
 mod client;
 mod fleet;
+mod logins;
+mod message_checks;
 mod ops;
 mod people;
 mod report;
@@ -293,7 +296,7 @@ async fn finish(
     ));
     let (people_checks, figures) = checks::people(database_url).await?;
     all.extend(people_checks);
-    all.extend(checks::messages(ctx, database_url, &story.bulk_id).await?);
+    all.extend(message_checks::messages(ctx, database_url, &story.bulk_id).await?);
     all.extend(checks::jobs(database_url).await?);
     let c = &ctx.client;
     let report::Totals {

@@ -135,8 +135,8 @@ const SYNC_MERGES: usize = 20;
 pub(crate) async fn start_sync(ctx: &Ctx, faults: &Faults) -> Result<(String, u64), String> {
     for _ in 0..SYNC_MERGES {
         let i = ctx.people.add_reserved();
-        super::ops::oa_login(ctx, "oa login base new", i, "snsapi_base").await;
-        super::ops::mp_login(ctx, "mp login new", i, super::ops::MP_A).await;
+        super::logins::oa_login(ctx, "oa login base new", i, "snsapi_base").await;
+        super::logins::mp_login(ctx, "mp login new", i, super::ops::MP_A).await;
     }
     let followers = ctx.people.len() as u64 + 1000;
     ctx.sandbox.add_followers(OA, "p", 0, followers)?;
