@@ -21,5 +21,6 @@ pub mod jobs;
 pub mod metrics;
 pub mod mirror;
 pub mod rate_limit;
+pub mod soak;
 pub mod types;
 pub mod wechat;

@@ -1,4 +1,4 @@
-//! The `wechat-identity` binary: `serve` (default), `migrate`, `schema`, the benches.
+//! The `wechat-identity` binary: `serve` (default), `migrate`, `schema`, the benches, the soak.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +43,9 @@ enum Command {
     BenchMessages(wechat_identity::bench::messages::MessageBenchArgs),
     /// Read throughput on PostgreSQL beside PostGraphile v4 on the same data (needs wrk, Node.js).
     BenchReads(wechat_identity::bench::reads::ReadBenchArgs),
+    /// A bounded soak: several instances on one PostgreSQL, mixed traffic with WeChat faults
+    /// and an instance killed half-way; checks the data at the end (non-zero exit on a failure).
+    Soak(wechat_identity::soak::SoakArgs),
     /// The access-token signing keys in the database.
     Keys {
         #[command(subcommand)]
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
             Command::BenchFollow(args) => wechat_identity::bench::follow::run(args).await,
             Command::BenchMessages(args) => wechat_identity::bench::messages::run(args).await,
             Command::BenchReads(args) => wechat_identity::bench::reads::run(args).await,
+            Command::Soak(args) => wechat_identity::soak::run(args).await,
             Command::Schema => unreachable!("handled above"),
         }
     });
