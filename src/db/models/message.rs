@@ -166,6 +166,36 @@ impl MessageRow {
         Ok(with_conn!(conn, c => q.first::<Self>(c).await.optional())?)
     }
 
+    /// Whether job `job_id` has a message for `user_id`.
+    pub async fn job_has_user(
+        conn: &mut Conn,
+        job_id: &JobId,
+        user_id: &UserId,
+    ) -> Result<bool, DbError> {
+        let q = m::table
+            .filter(m::job_id.eq(job_id))
+            .filter(m::user_id.eq(user_id))
+            .select(m::id)
+            .limit(1);
+        Ok(with_conn!(conn, c => q.first::<MessageId>(c).await.optional())?.is_some())
+    }
+
+    /// Addresses a queued message to `user_id` instead (its user was merged into that one).
+    pub async fn readdress(
+        conn: &mut Conn,
+        id: &MessageId,
+        user_id: &UserId,
+    ) -> Result<(), DbError> {
+        let q = diesel::update(
+            m::table
+                .find(id)
+                .filter(m::status.eq(MessageStatus::Queued)),
+        )
+        .set(m::user_id.eq(user_id));
+        with_conn!(conn, c => q.execute(c).await)?;
+        Ok(())
+    }
+
     /// The oldest `limit` messages of a job in `status`.
     pub async fn of_job(
         conn: &mut Conn,

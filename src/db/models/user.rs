@@ -98,6 +98,18 @@ impl UserRow {
         }
     }
 
+    /// Of `ids`, those merged into another user, with the user each was merged into.
+    pub async fn merged_of(
+        conn: &mut Conn,
+        ids: &[UserId],
+    ) -> Result<Vec<(UserId, UserId)>, DbError> {
+        let q = users::table
+            .filter(users::id.eq_any(ids))
+            .filter(users::merged_into.is_not_null())
+            .select((users::id, users::merged_into.assume_not_null()));
+        Ok(with_conn!(conn, c => q.load(c).await)?)
+    }
+
     /// The user with this id, locked until the transaction ends (row lock on PostgreSQL; SQLite's
     /// `BEGIN IMMEDIATE` already holds the write lock).
     pub async fn find_for_update(conn: &mut Conn, id: &UserId) -> Result<Option<UserRow>, DbError> {

@@ -11,6 +11,7 @@
 pub mod bulk;
 pub mod consent;
 mod failure;
+mod merged;
 mod notices;
 mod progress;
 pub mod route;
