@@ -38,9 +38,27 @@ pub fn install() -> &'static PrometheusHandle {
             tracing::warn!("another metrics recorder was installed first; /metrics stays empty");
         }
         describe();
+        // The exporter keeps each histogram sample until upkeep folds it into the buckets:
+        // without a scrape, memory would grow with every request. One thread folds them every
+        // few seconds whoever scrapes (a thread, not a task: it outlives any one runtime).
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "metrics: no upkeep thread; histograms fold only when scraped");
+        }
         handle
     })
 }
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The metrics in Prometheus text format.
 pub fn render() -> String {
