@@ -77,6 +77,10 @@ impl Client {
             .timeout(CALL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
+            // Below the instances' idle keep-alive limit (limits.header_read_timeout_ms, 10 s),
+            // as a load balancer's must be: else a request can go out on a connection the
+            // instance is closing at that moment ("error sending request"; seen in a soak).
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
