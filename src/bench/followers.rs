@@ -118,7 +118,13 @@ pub async fn run(args: FollowerBenchArgs) -> Result<(), String> {
 
 /// This process's resident set size in KiB (0 where /proc is not there).
 pub(crate) fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_kib_of("self")
+}
+
+/// The resident set size in KiB of process `pid` (`self`: this one; 0 where /proc or the
+/// process is not there).
+pub(crate) fn rss_kib_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -52,6 +52,18 @@ async fn post(
     (id, response.json().await.unwrap())
 }
 
+/// The log, once one of its lines holds every one of `parts` (within 10 s).
+async fn logged(service: &Service, what: &str, parts: &[&str]) -> String {
+    let mut log = String::new();
+    eventually(std::time::Duration::from_secs(10), what, || {
+        log = service.log();
+        let done = log.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+        async move { done }
+    })
+    .await;
+    log
+}
+
 /// The lines that ran inside the request with `id` (their span list names it).
 fn lines_of<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
     lines
@@ -172,29 +184,16 @@ async fn the_log_is_json_lines_with_request_ids_and_no_secrets(backend: Backend)
         .send()
         .await;
     assert!(gave_up.is_err(), "the client timed out");
-    let mut log = String::new();
-    eventually(
-        std::time::Duration::from_secs(10),
+    logged(
+        &service,
         "the abandoned request's access line",
-        || {
-            log = service.log();
-            let done = log
-                .lines()
-                .any(|l| l.contains("\"it-gave-up\"") && l.contains("\"status\":499"));
-            async move { done }
-        },
+        &["\"it-gave-up\"", "\"status\":499"],
     )
     .await;
-    eventually(
-        std::time::Duration::from_secs(10),
+    let log = logged(
+        &service,
         "the last request's access line",
-        || {
-            log = service.log();
-            let done = log
-                .lines()
-                .any(|l| l.contains("\"it-sync\"") && l.contains("\"wechat_identity::access\""));
-            async move { done }
-        },
+        &["\"it-sync\"", "\"wechat_identity::access\""],
     )
     .await;
     let lines: Vec<Value> = log

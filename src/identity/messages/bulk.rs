@@ -20,7 +20,6 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use super::RouteInput;
-use super::merged::follow_merges;
 pub use super::progress::MessageJob;
 use super::route::{CheckedRoute, Reach, pick};
 use crate::db::models::job::JobRow;
@@ -335,39 +334,10 @@ impl System {
         if batch.is_empty() {
             return Ok(BatchEnd::Done);
         }
-        follow_merges(&mut conn, job_id, &mut batch).await?;
         drop(conn);
-        let users: Vec<UserId> = batch.iter().map(|m| m.user_id.clone()).collect();
-        let mut reach = self.reach(routes, &users).await?;
-        // A merge may have moved someone's identities between the look above and the reach:
-        // look once more for those the batch can reach nowhere.
-        let mut unreached: Vec<MessageRow> = batch
-            .iter()
-            .filter(|m| {
-                reach
-                    .get(&m.user_id)
-                    .is_none_or(|r| r.iter().all(|x| x.openid.is_none()))
-            })
-            .cloned()
-            .collect();
-        if !unreached.is_empty() {
-            let mut conn = self.db.conn().await?;
-            follow_merges(&mut conn, job_id, &mut unreached).await?;
-            drop(conn);
-            let moved: Vec<MessageRow> = unreached
-                .into_iter()
-                .filter(|m| !users.contains(&m.user_id))
-                .collect();
-            if !moved.is_empty() {
-                let now_at: Vec<UserId> = moved.iter().map(|m| m.user_id.clone()).collect();
-                reach.extend(self.reach(routes, &now_at).await?);
-                for m in &moved {
-                    if let Some(row) = batch.iter_mut().find(|b| b.id == m.id) {
-                        row.user_id = m.user_id.clone();
-                    }
-                }
-            }
-        }
+        let mut reach = self
+            .reach_following_merges(job_id, routes, &mut batch)
+            .await?;
         let mut refused = Vec::new();
         let mut to_send = Vec::new();
         for m in &batch {
