@@ -48,6 +48,16 @@ pub struct GraphqlConfig {
     /// The persisted-query cache's size in bytes of query text (oldest forgotten first).
     #[default(4 * 1024 * 1024)]
     pub persisted_queries_cache_bytes: usize,
+    /// Whether the hot reads (`me`, `user`, `userByUnionid`, `users`, `usersByIds`, `_entities`
+    /// of `User`) whose selections the compiled path covers are answered by one SQL statement
+    /// that builds their JSON (off: every read runs the field resolvers; the answers are the
+    /// same, byte for byte).
+    #[default(true)]
+    pub compiled_reads: bool,
+    /// Parsed documents kept per instance, in bytes of query text (oldest forgotten first; 0:
+    /// none kept, every request parses its query).
+    #[default(4 * 1024 * 1024)]
+    pub document_cache_bytes: usize,
 }
 
 impl GraphqlConfig {
@@ -75,6 +85,12 @@ impl GraphqlConfig {
             return Err(invalid(
                 "graphql.execution_timeout_ms",
                 "must be positive and at most limits.request_timeout_ms",
+            ));
+        }
+        if self.document_cache_bytes > 1024 * 1024 * 1024 {
+            return Err(invalid(
+                "graphql.document_cache_bytes",
+                "at most 1 GiB of query text",
             ));
         }
         if self.persisted_queries_cache_bytes > 1024 * 1024 * 1024 {
