@@ -121,6 +121,12 @@ fn describe() {
         "Refreshes of an app's shared access token or JS-SDK ticket by kind and outcome"
     );
     describe_counter!(
+        "wechat_identity_graphql_compiled_reads_total",
+        "Hot reads by root field and the path that answered them: compiled (one SQL statement \
+         built the JSON) or resolvers (the selection holds a field the compiled path does not \
+         know, or graphql.compiled_reads is off)"
+    );
+    describe_counter!(
         "wechat_identity_merges_total",
         "Merges of two users by reason"
     );
@@ -201,6 +207,26 @@ pub fn graphql_operation(name: String, kind: &'static str, elapsed: Duration) {
 /// Counts one refresh of an app's shared WeChat credential (`access_token`, `jsapi_ticket`).
 pub fn token_refresh(kind: &'static str, outcome: &'static str) {
     counter!("wechat_identity_wechat_token_refreshes_total", "kind" => kind, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts one hot read (`field`: its root field) by the path that answers it.
+pub fn compiled_read(field: &str, compiled: bool) {
+    const FIELDS: &[&str] = &[
+        "me",
+        "user",
+        "userByUnionid",
+        "users",
+        "usersByIds",
+        "_entities",
+    ];
+    let field = FIELDS
+        .iter()
+        .find(|f| **f == field)
+        .copied()
+        .unwrap_or("other");
+    let path = if compiled { "compiled" } else { "resolvers" };
+    counter!("wechat_identity_graphql_compiled_reads_total", "field" => field, "path" => path)
         .increment(1);
 }
 

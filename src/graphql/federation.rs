@@ -10,6 +10,7 @@
 //! the caller's [`ReadScope`] like every read (`user(id)` too), and resolves a merged user's id
 //! to the live survivor.
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use futures_util::future::try_join_all;
 
 use super::access;
 use super::app_login::{MobileAppIdentity, WebsiteIdentity};
+use super::compiled::{self, Compiled};
 use super::error::{ApiError, gql};
 use super::loaders::{
     DbLoader, MiniProgramIdentityByKey, MobileAppIdentityByKey, OfficialAccountIdentityByKey,
@@ -29,8 +31,10 @@ use super::query::user_id;
 use super::types::{
     Identity, MiniProgramIdentity, OfficialAccountIdentity, User, load_failed, loader,
 };
+use crate::db::models::user_json::UserJson;
 use crate::identity::IdentityError;
 use crate::identity::access::ReadScope;
+use crate::identity::compiled::check;
 use crate::types::{AppId, AppKind, OpenId, UserId};
 
 /// At most this many ids in one `usersByIds`, representations in one `_entities`.
@@ -52,7 +56,7 @@ impl FederationQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The ids, at most 100.")] ids: Vec<ID>,
-    ) -> async_graphql::Result<Option<Vec<Option<User>>>> {
+    ) -> async_graphql::Result<Option<Compiled<Vec<Option<User>>>>> {
         if ids.len() > MAX_KEYS {
             return Err(too_many("usersByIds takes", "ids", ids.len()));
         }
@@ -62,9 +66,26 @@ impl FederationQuery {
             .map(|(i, id)| user_id(&format!("ids[{i}]"), id))
             .collect::<async_graphql::Result<Vec<_>>>()?;
         let scope = read_scope(ctx).await?;
+        if let Some(shape) = compiled::user_shape(ctx) {
+            let related = access::access(ctx).related();
+            let found = related.users_json(&ids, &shape).await.map_err(gql)?;
+            let found: HashMap<&str, &UserJson> =
+                found.iter().map(|u| (u.asked.as_str(), u)).collect();
+            let mut json = String::from("[");
+            for (i, id) in ids.iter().enumerate() {
+                let user = found.get(id.as_str()).copied();
+                check(&scope, user).map_err(gql)?;
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(user.map_or("null", |u| u.json.as_str()));
+            }
+            json.push(']');
+            return Ok(Some(Compiled::Json(json)));
+        }
         try_join_all(ids.into_iter().map(|id| live_user(ctx, &scope, id)))
             .await
-            .map(Some)
+            .map(|users| Some(Compiled::Resolved(users)))
     }
 
     /// The identity with this key in any configured app. Null if there is none.
@@ -123,11 +144,18 @@ impl FederationQuery {
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> async_graphql::Result<Option<User>> {
+    ) -> async_graphql::Result<Option<Compiled<User>>> {
         check_representations(ctx)?;
         let id = user_id("id", &id)?;
         let scope = read_scope(ctx).await?;
-        live_user(ctx, &scope, id).await
+        if let Some(shape) = compiled::user_shape(ctx) {
+            let users = compiled::entities(ctx, &shape).await?;
+            let user = users.get(id.as_str());
+            check(&scope, user).map_err(gql)?;
+            return Ok(user.map(|u| Compiled::Json(u.json.clone())));
+        }
+        let user = live_user(ctx, &scope, id).await?;
+        Ok(user.map(Compiled::Resolved))
     }
 
     /// Federation: a `MiniProgramIdentity` representation (`appId`, `openid`).

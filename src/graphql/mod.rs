@@ -28,6 +28,7 @@ pub(crate) use graphql_mirror;
 pub mod access;
 pub mod app_login;
 pub mod budget;
+pub mod compiled;
 pub mod error;
 pub mod events;
 pub mod federation;

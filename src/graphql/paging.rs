@@ -138,25 +138,36 @@ impl<K> Page<K> {
     /// `last` page), each row's cursor key from `key`, with the connection's own `fields`.
     pub fn connection_with<T, N: OutputType, E: ObjectType>(
         &self,
-        mut rows: Vec<T>,
+        rows: Vec<T>,
         key: impl Fn(&T) -> String,
         node: impl Fn(T) -> N,
         fields: E,
     ) -> Connection<String, N, E> {
-        let more = rows.len() > self.size;
-        rows.truncate(self.size);
-        // Forward: rows before `after` exist (it was a row); backward: rows after `before` do.
-        let (has_previous, has_next) = if self.from_end {
-            rows.reverse();
-            (more, self.before.is_some())
-        } else {
-            (self.after.is_some(), more)
-        };
+        let (rows, has_previous, has_next) = self.window(rows);
         let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
         connection.edges.extend(rows.into_iter().map(|row| {
-            let cursor = URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind, key(&row)));
+            let cursor = self.cursor(&key(&row));
             Edge::new(cursor, node(row))
         }));
         connection
+    }
+
+    /// The page's rows of `rows` (as loaded with [`Page::limit`]) in the page's order, and
+    /// whether a page comes before and after it.
+    pub fn window<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool, bool) {
+        let more = rows.len() > self.size;
+        rows.truncate(self.size);
+        // Forward: rows before `after` exist (it was a row); backward: rows after `before` do.
+        if self.from_end {
+            rows.reverse();
+            (rows, more, self.before.is_some())
+        } else {
+            (rows, self.after.is_some(), more)
+        }
+    }
+
+    /// The cursor of the row whose key is `key`.
+    pub fn cursor(&self, key: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind, key))
     }
 }

@@ -4,6 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
 use super::access;
+use super::compiled::{self, Compiled};
 use super::error::{ApiError, gql};
 use super::login::{self, StartOfficialAccountLoginInput};
 use super::merge_event::MergeEvent;
@@ -28,9 +29,15 @@ pub(super) fn user_id(name: &str, id: &str) -> async_graphql::Result<UserId> {
 impl Query {
     /// The calling user. A token issued before a merge resolves to the surviving user.
     /// The user itself.
-    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Compiled<User>>> {
         let me = access::self_user(ctx)?;
-        Ok(Some(User(me.live_user().await.map_err(gql)?)))
+        if let Some(shape) = compiled::user_shape(ctx) {
+            let json = me.live_user_json(&shape).await.map_err(gql)?;
+            return Ok(Some(Compiled::Json(json)));
+        }
+        Ok(Some(Compiled::Resolved(User(
+            me.live_user().await.map_err(gql)?,
+        ))))
     }
 
     /// A user by id. A merged id answers the tombstone, whose `mergedInto` names the survivor.
@@ -40,10 +47,15 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The user's id.")] id: ID,
-    ) -> async_graphql::Result<Option<User>> {
+    ) -> async_graphql::Result<Option<Compiled<User>>> {
         let id = user_id("id", &id)?;
-        let user = access::access(ctx).user(&id).await.map_err(gql)?;
-        Ok(user.map(User))
+        let access = access::access(ctx);
+        if let Some(shape) = compiled::user_shape(ctx) {
+            let json = access.user_json(&id, &shape).await.map_err(gql)?;
+            return Ok(json.map(Compiled::Json));
+        }
+        let user = access.user(&id).await.map_err(gql)?;
+        Ok(user.map(|u| Compiled::Resolved(User(u))))
     }
 
     /// The live user holding this unionid. Null if none.
@@ -52,16 +64,18 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The unionid, 1-64 characters.")] unionid: String,
-    ) -> async_graphql::Result<Option<User>> {
+    ) -> async_graphql::Result<Option<Compiled<User>>> {
         let reader = access::reader(ctx)?;
         if unionid.is_empty() || unionid.len() > 64 {
             return Err(gql(ApiError::bad_input("unionid must be 1-64 characters")));
         }
-        let user = reader
-            .user_by_unionid(&UnionId::new(unionid))
-            .await
-            .map_err(gql)?;
-        Ok(user.map(User))
+        let unionid = UnionId::new(unionid);
+        if let Some(shape) = compiled::user_shape(ctx) {
+            let json = reader.user_by_unionid_json(&unionid, &shape).await;
+            return Ok(json.map_err(gql)?.map(Compiled::Json));
+        }
+        let user = reader.user_by_unionid(&unionid).await.map_err(gql)?;
+        Ok(user.map(|u| Compiled::Resolved(User(u))))
     }
 
     /// Users a page of 1-100 at a time (default 20), filtered and ordered: `first`/`after`
@@ -83,7 +97,7 @@ impl Query {
             UserFilter,
         >,
         #[graphql(default, desc = "The order.")] order_by: UserOrderBy,
-    ) -> async_graphql::Result<Option<Connection<String, User, UserCount>>> {
+    ) -> async_graphql::Result<Option<Compiled<Connection<String, User, UserCount>>>> {
         let args = PageArgs {
             first,
             after: after.as_deref(),

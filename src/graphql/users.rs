@@ -7,6 +7,7 @@ use async_graphql::{Context, Enum, InputObject, Object};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::access;
+use super::compiled::{self, Compiled};
 use super::error::{ApiError, gql};
 use super::loaders::DbLoader;
 use super::paging::{Page, PageArgs, uuid_key};
@@ -250,7 +251,7 @@ pub async fn users(
     args: PageArgs<'_>,
     filter: Option<UserFilter>,
     order_by: UserOrderBy,
-) -> async_graphql::Result<Connection<String, User, UserCount>> {
+) -> async_graphql::Result<Compiled<Connection<String, User, UserCount>>> {
     let reader = access::reader(ctx)?;
     if filter.as_ref().is_some_and(|f| f.include_deleted) {
         // Who was erased is for admins.
@@ -267,12 +268,32 @@ pub async fn users(
         from_end: page.from_end,
         limit: page.limit(),
     };
+    if let Some(shape) = compiled::page_shape(ctx) {
+        let rows = reader.users_json(&filter, &window, &shape.user).await;
+        let (rows, has_previous, has_next) = page.window(rows.map_err(gql)?);
+        let users: Vec<(String, String)> = rows
+            .into_iter()
+            .map(|(id, created_at, json)| {
+                let key = UserKey {
+                    id,
+                    created_at: by_created.then_some(created_at),
+                };
+                (page.cursor(&encode_key(&key)), json)
+            })
+            .collect();
+        let total = match shape.counts {
+            true => Some(reader.count_users(&filter).await.map_err(gql)?),
+            false => None,
+        };
+        let json = shape.render(&users, has_previous, has_next, total);
+        return Ok(Compiled::Json(json));
+    }
     let rows = reader.users(&filter, &window).await.map_err(gql)?;
     prefetch_identities(ctx, &rows).await?;
-    Ok(page.connection_with(
+    Ok(Compiled::Resolved(page.connection_with(
         rows,
         |u| encode_key(&UserKey::of(u, order)),
         User,
         UserCount(filter),
-    ))
+    )))
 }

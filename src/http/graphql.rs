@@ -19,6 +19,7 @@ use super::observe::GraphqlOperation;
 use super::{HttpState, graphiql};
 use crate::config::GraphqlConfig;
 use crate::graphql::budget::Budget;
+use crate::graphql::compiled::{self, Reads};
 use crate::graphql::error::ErrorCode;
 use crate::graphql::loaders::DbLoader;
 
@@ -208,11 +209,21 @@ async fn execute_request(
     if !config.graphql.introspection {
         request = request.disable_introspection();
     }
+    // The root fields in the order asked (the engine inserts them as they complete).
+    let operation_name = request.operation_name.take();
+    let variables = std::mem::take(&mut request.variables);
+    let root_keys = match request.parsed_query() {
+        Ok(doc) => compiled::root_keys(doc, operation_name.as_deref(), &variables),
+        Err(_) => Vec::new(),
+    };
+    request.operation_name = operation_name;
+    request.variables = variables;
     let client = state.client_info(peer, headers);
     let loader = DataLoader::new(DbLoader(access.related()), |f| {
         tokio::spawn(tracing::Instrument::in_current_span(f))
     });
-    let request = request.data(access).data(client).data(loader);
+    let reads = Reads::new(config.graphql.compiled_reads);
+    let request = request.data(access).data(client).data(loader).data(reads);
     let limit = config.graphql.execution_timeout_ms;
     let asks_sdl = request.query.contains("_service");
     match tokio::time::timeout(Duration::from_millis(limit), state.schema.execute(request)).await {
@@ -220,6 +231,7 @@ async fn execute_request(
             if asks_sdl {
                 state.published.answer(&mut response);
             }
+            compiled::order_root(&mut response.data, &root_keys);
             explain_errors(&mut response, &config.graphql);
             reply(media, response, max_bytes)
         }

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod admin;
 pub mod audit;
+pub mod compiled;
 pub mod events;
 mod fast_path;
 pub mod login;

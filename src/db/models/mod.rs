@@ -32,6 +32,7 @@ pub mod signing_key;
 mod single_use;
 pub mod user;
 pub mod user_event;
+pub mod user_json;
 pub mod user_list;
 pub mod webhook_event;
 pub mod webhook_signed_query;

@@ -13,6 +13,7 @@ use crate::types::{AppId, AppKind, OpenId, UnionId, UserId};
 use crate::with_conn;
 
 use super::user::UserRow;
+use super::user_json::UserShape;
 
 diesel::define_sql_function! {
     /// SQL `lower` (ASCII on SQLite, the database's locale on PostgreSQL).
@@ -249,13 +250,10 @@ macro_rules! filter_users {
     }};
 }
 
-impl UserRow {
-    /// The users of `filter` in `window` (see [`UserWindow`] for the order they come in).
-    pub async fn list(
-        conn: &mut Conn,
-        filter: &UserListFilter,
-        window: &UserWindow,
-    ) -> Result<Vec<UserRow>, DbError> {
+/// Narrows the boxed query `$q` over `users` to `$window` (its bounds, its order, its limit).
+macro_rules! window_users {
+    ($q:ident, $window:expr) => {{
+        let window: &UserWindow = $window;
         let order = window.order;
         // Which side of each bound the rows lie on: greater in the index's (ascending) terms?
         let mut bounds = Vec::new();
@@ -266,37 +264,68 @@ impl UserRow {
             bounds.push((before, order.descending()));
         }
         let scan_desc = order.descending() != window.from_end;
+        for (key, greater) in &bounds {
+            $q = match (key.created_at, *greater) {
+                (None, true) => $q.filter(users::id.gt(&key.id)),
+                (None, false) => $q.filter(users::id.lt(&key.id)),
+                (Some(at), true) => $q.filter(
+                    users::created_at
+                        .ge(at)
+                        .and(users::created_at.gt(at).or(users::id.gt(&key.id))),
+                ),
+                (Some(at), false) => $q.filter(
+                    users::created_at
+                        .le(at)
+                        .and(users::created_at.lt(at).or(users::id.lt(&key.id))),
+                ),
+            };
+        }
+        $q = match (order.by_created(), scan_desc) {
+            (false, false) => $q.order(users::id.asc()),
+            (false, true) => $q.order(users::id.desc()),
+            (true, false) => $q.order((users::created_at.asc(), users::id.asc())),
+            (true, true) => $q.order((users::created_at.desc(), users::id.desc())),
+        };
+        $q = $q.limit(window.limit);
+    }};
+}
+
+impl UserRow {
+    /// The users of `filter` in `window` (see [`UserWindow`] for the order they come in).
+    pub async fn list(
+        conn: &mut Conn,
+        filter: &UserListFilter,
+        window: &UserWindow,
+    ) -> Result<Vec<UserRow>, DbError> {
         // The body is expanded once per backend, so the boxed query gets each backend's type.
         Ok(with_conn!(conn, c => {
             let mut q = users::table.into_boxed();
             filter_users!(q, filter);
-            for (key, greater) in &bounds {
-                q = match (key.created_at, *greater) {
-                    (None, true) => q.filter(users::id.gt(&key.id)),
-                    (None, false) => q.filter(users::id.lt(&key.id)),
-                    (Some(at), true) => q.filter(
-                        users::created_at
-                            .ge(at)
-                            .and(users::created_at.gt(at).or(users::id.gt(&key.id))),
-                    ),
-                    (Some(at), false) => q.filter(
-                        users::created_at
-                            .le(at)
-                            .and(users::created_at.lt(at).or(users::id.lt(&key.id))),
-                    ),
-                };
-            }
-            q = match (order.by_created(), scan_desc) {
-                (false, false) => q.order(users::id.asc()),
-                (false, true) => q.order(users::id.desc()),
-                (true, false) => q.order((users::created_at.asc(), users::id.asc())),
-                (true, true) => q.order((users::created_at.desc(), users::id.desc())),
-            };
-            q.limit(window.limit).load::<UserRow>(c).await
+            window_users!(q, window);
+            q.load::<UserRow>(c).await
         })?)
     }
 
-    /// How many users `filter` takes (all of them, whatever window a page shows).
+    /// The same page as [`UserRow::list`], each user as `shape`'s JSON (the compiled path's
+    /// `users`): one statement, `(id, created_at, json)` per user.
+    pub async fn list_json(
+        conn: &mut Conn,
+        filter: &UserListFilter,
+        window: &UserWindow,
+        shape: &UserShape,
+    ) -> Result<Vec<(UserId, NaiveDateTime, String)>, DbError> {
+        use diesel::sql_types::Text;
+        let json = shape.select_sql(conn);
+        Ok(with_conn!(conn, c => {
+            let mut q = users::table
+                .select((users::id, users::created_at, diesel::dsl::sql::<Text>(&json)))
+                .into_boxed();
+            filter_users!(q, filter);
+            window_users!(q, window);
+            q.load::<(UserId, NaiveDateTime, String)>(c).await
+        })?)
+    }
+
     pub async fn count(conn: &mut Conn, filter: &UserListFilter) -> Result<i64, DbError> {
         Ok(with_conn!(conn, c => {
             let mut q = users::table.select(diesel::dsl::count_star()).into_boxed();

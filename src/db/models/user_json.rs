@@ -1,0 +1,367 @@
+//! Users as the API's JSON, built by the database: the compiled read path's statements. A
+//! [`UserShape`] (what a query selects of a `User`: response keys and the fields or identity
+//! lists under them) becomes one SQL expression over `users` whose value is that user's JSON,
+//! byte for byte what the field resolvers would answer; the identity lists are correlated
+//! subqueries ordered as the resolvers load them (`created_at`, then `id`).
+//!
+//! The text is concatenated (`'{"id":' || … || '}'`) rather than built with `json_build_object`:
+//! PostgreSQL prints `json` with spaces (`{"a" : 1}`), and the answer must be compact to equal
+//! the resolvers'. Values are escaped by the database (`to_json(x)::text` on PostgreSQL,
+//! `json_quote(x)` on SQLite, which escape as serde_json does); keys are GraphQL names, which
+//! hold only `[_0-9A-Za-z]` (checked again here). Times print as chrono's RFC 3339
+//! (`2026-12-05T20:27:51.123+00:00`: 0, 3, 6 or 9 fraction digits, as few as the value needs).
+
+use chrono::NaiveDateTime;
+use diesel::sql_types::{Nullable, Text, Timestamp};
+use diesel_async::RunQueryDsl;
+
+use crate::db::{Conn, DbError};
+use crate::types::{AppKind, UnionId, UserId};
+use crate::with_conn;
+
+/// A `User` field the compiled path answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserField {
+    Id,
+    Unionid,
+    Nickname,
+    AvatarUrl,
+    PhoneNumber,
+    PhoneNumberVerifiedAt,
+    DisabledAt,
+    DisabledReason,
+    DeletedAt,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// An identity field the compiled path answers (which kinds have which: [`IdentityField::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IdentityField {
+    Id,
+    AppId,
+    Openid,
+    Unionid,
+    CreatedAt,
+    LastLoginAt,
+    Subscribed,
+    SubscribedAt,
+    Nickname,
+    AvatarUrl,
+    Sex,
+    Province,
+    City,
+    Country,
+}
+
+/// What goes under one response key of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UserPart {
+    Typename,
+    Field(UserField),
+    Identities(AppKind, Vec<(String, IdentityPart)>),
+}
+
+/// What goes under one response key of an identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IdentityPart {
+    Typename,
+    Field(IdentityField),
+}
+
+/// What a query selects of a user, in the answer's order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct UserShape(pub Vec<(String, UserPart)>);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    fn of(conn: &Conn) -> Self {
+        match conn {
+            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Time,
+    Bool,
+    Int,
+}
+
+impl IdentityField {
+    /// The field by its GraphQL name on an identity of `kind`; None if that type has none (or
+    /// the compiled path does not answer it).
+    pub fn of(kind: AppKind, name: &str) -> Option<Self> {
+        use IdentityField::*;
+        let field = match name {
+            "id" => Id,
+            "appId" => AppId,
+            "openid" => Openid,
+            "unionid" => Unionid,
+            "createdAt" => CreatedAt,
+            "lastLoginAt" => LastLoginAt,
+            "nickname" | "avatarUrl" if kind == AppKind::MiniProgram => return None,
+            "nickname" => Nickname,
+            "avatarUrl" => AvatarUrl,
+            _ if kind != AppKind::OfficialAccount => return None,
+            "subscribed" => Subscribed,
+            "subscribedAt" => SubscribedAt,
+            "sex" => Sex,
+            "province" => Province,
+            "city" => City,
+            "country" => Country,
+            _ => return None,
+        };
+        Some(field)
+    }
+
+    fn column(self) -> (&'static str, Kind) {
+        use IdentityField::*;
+        match self {
+            Id => ("id", Kind::Text),
+            AppId => ("app_id", Kind::Text),
+            Openid => ("openid", Kind::Text),
+            Unionid => ("unionid", Kind::Text),
+            CreatedAt => ("created_at", Kind::Time),
+            LastLoginAt => ("last_login_at", Kind::Time),
+            Subscribed => ("subscribed", Kind::Bool),
+            SubscribedAt => ("subscribed_at", Kind::Time),
+            Nickname => ("nickname", Kind::Text),
+            AvatarUrl => ("avatar_url", Kind::Text),
+            Sex => ("sex", Kind::Int),
+            Province => ("province", Kind::Text),
+            City => ("city", Kind::Text),
+            Country => ("country", Kind::Text),
+        }
+    }
+}
+
+impl UserField {
+    /// The field by its GraphQL name; None if `User` has none the compiled path answers.
+    pub fn of(name: &str) -> Option<Self> {
+        use UserField::*;
+        Some(match name {
+            "id" => Id,
+            "unionid" => Unionid,
+            "nickname" => Nickname,
+            "avatarUrl" => AvatarUrl,
+            "phoneNumber" => PhoneNumber,
+            "phoneNumberVerifiedAt" => PhoneNumberVerifiedAt,
+            "disabledAt" => DisabledAt,
+            "disabledReason" => DisabledReason,
+            "deletedAt" => DeletedAt,
+            "createdAt" => CreatedAt,
+            "updatedAt" => UpdatedAt,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> (&'static str, Kind) {
+        use UserField::*;
+        match self {
+            Id => ("id", Kind::Text),
+            Unionid => ("unionid", Kind::Text),
+            Nickname => ("nickname", Kind::Text),
+            AvatarUrl => ("avatar_url", Kind::Text),
+            PhoneNumber => ("phone_number", Kind::Text),
+            PhoneNumberVerifiedAt => ("phone_number_verified_at", Kind::Time),
+            DisabledAt => ("disabled_at", Kind::Time),
+            DisabledReason => ("disabled_reason", Kind::Text),
+            DeletedAt => ("deleted_at", Kind::Time),
+            CreatedAt => ("created_at", Kind::Time),
+            UpdatedAt => ("updated_at", Kind::Time),
+        }
+    }
+}
+
+fn table_of(kind: AppKind) -> (&'static str, &'static str) {
+    match kind {
+        AppKind::MiniProgram => ("mini_program_identities", "MiniProgramIdentity"),
+        AppKind::OfficialAccount => ("official_account_identities", "OfficialAccountIdentity"),
+        AppKind::Website => ("website_identities", "WebsiteIdentity"),
+        AppKind::MobileApp => ("mobile_app_identities", "MobileAppIdentity"),
+    }
+}
+
+/// A column's value as JSON text (never NULL).
+fn value(d: Dialect, column: &str, kind: Kind) -> String {
+    match (kind, d) {
+        (Kind::Text, Dialect::Postgres) => format!("coalesce(to_json({column})::text, 'null')"),
+        (Kind::Text, Dialect::Sqlite) => format!("json_quote({column})"),
+        (Kind::Bool, _) => format!("(CASE WHEN {column} THEN 'true' ELSE 'false' END)"),
+        (Kind::Int, Dialect::Postgres) => format!("coalesce({column}::text, 'null')"),
+        (Kind::Int, Dialect::Sqlite) => format!("coalesce(CAST({column} AS TEXT), 'null')"),
+        // chrono's to_rfc3339: no fraction when it is 0, else 3 digits when they suffice, else
+        // 6 (PostgreSQL keeps microseconds).
+        (Kind::Time, Dialect::Postgres) => format!(
+            "(CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' || \
+             to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
+             (CASE WHEN to_char({column}, 'US') = '000000' THEN '' \
+             WHEN to_char({column}, 'US') LIKE '%000' THEN '.' || to_char({column}, 'MS') \
+             ELSE '.' || to_char({column}, 'US') END) || '+00:00\"' END)"
+        ),
+        // SQLite keeps diesel's text (`%F %T%.f`: the same fraction digits chrono prints).
+        (Kind::Time, Dialect::Sqlite) => format!(
+            "(CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' || replace({column}, ' ', 'T') \
+             || '+00:00\"' END)"
+        ),
+    }
+}
+
+/// `'{"a":' || A || ',"b":' || B || '}'` over `(key, value expression)` pairs; `null` when
+/// nothing is selected (what the resolvers answer for an object with no fields).
+fn object(parts: Vec<(&str, String)>) -> String {
+    if parts.is_empty() {
+        return "'null'".into();
+    }
+    let mut sql = String::from("('{");
+    for (i, (key, value)) in parts.into_iter().enumerate() {
+        assert!(
+            !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "a response key is a GraphQL name"
+        );
+        if i > 0 {
+            sql.push_str(" || ',");
+        }
+        sql.push('"');
+        sql.push_str(key);
+        sql.push_str("\":' || ");
+        sql.push_str(&value);
+    }
+    sql.push_str(" || '}')");
+    sql
+}
+
+impl UserShape {
+    /// The expression whose value is the JSON of the row of `users` in scope.
+    fn sql(&self, d: Dialect) -> String {
+        let parts = self.0.iter().map(|(key, part)| {
+            let value = match part {
+                UserPart::Typename => "'\"User\"'".to_owned(),
+                UserPart::Field(field) => {
+                    let (column, kind) = field.column();
+                    value(d, &format!("users.{column}"), kind)
+                }
+                UserPart::Identities(kind, fields) => identities(d, *kind, fields),
+            };
+            (key.as_str(), value)
+        });
+        object(parts.collect())
+    }
+}
+
+/// The JSON list of the user's identities of `kind`, ordered as the resolvers load them.
+fn identities(d: Dialect, kind: AppKind, fields: &[(String, IdentityPart)]) -> String {
+    let (table, typename) = table_of(kind);
+    let parts = fields.iter().map(|(key, part)| {
+        let value = match part {
+            IdentityPart::Typename => format!("'\"{typename}\"'"),
+            IdentityPart::Field(field) => {
+                let (column, kind) = field.column();
+                value(d, &format!("i.{column}"), kind)
+            }
+        };
+        (key.as_str(), value)
+    });
+    format!(
+        "(SELECT '[' || coalesce(string_agg({}, ',' ORDER BY i.created_at, i.id), '') || ']' \
+         FROM {table} i WHERE i.user_id = users.id)",
+        object(parts.collect())
+    )
+}
+
+/// A user's JSON, with what access needs to know of it.
+#[derive(diesel::QueryableByName, Debug)]
+pub struct UserJson {
+    /// The id asked for (for lookups that follow merges: before following).
+    #[diesel(sql_type = Text)]
+    pub asked: String,
+    #[diesel(sql_type = Text)]
+    pub id: UserId,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub merged_into: Option<UserId>,
+    #[diesel(sql_type = Timestamp)]
+    pub created_at: NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    pub json: String,
+}
+
+impl UserJson {
+    /// The live user it stands for (itself, or the one it was merged into).
+    pub fn live_id(&self) -> &UserId {
+        self.merged_into.as_ref().unwrap_or(&self.id)
+    }
+}
+
+/// The columns every lookup selects besides the JSON.
+const HEAD: &str =
+    "users.id AS id, users.merged_into AS merged_into, users.created_at AS created_at";
+
+impl UserShape {
+    /// The user with this id, tombstone or live (`user(id)`).
+    pub async fn by_id(&self, conn: &mut Conn, id: &UserId) -> Result<Option<UserJson>, DbError> {
+        let sql = format!(
+            "SELECT users.id AS asked, {HEAD}, {} AS json FROM users WHERE users.id = $1",
+            self.sql(Dialect::of(conn))
+        );
+        let q = diesel::sql_query(sql).bind::<Text, _>(id.as_str());
+        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?.pop())
+    }
+
+    /// The live, undeleted user holding `unionid` (`userByUnionid`).
+    pub async fn live_by_unionid(
+        &self,
+        conn: &mut Conn,
+        unionid: &UnionId,
+    ) -> Result<Option<UserJson>, DbError> {
+        let sql = format!(
+            "SELECT users.id AS asked, {HEAD}, {} AS json FROM users WHERE users.unionid = $1 \
+             AND users.merged_into IS NULL AND users.deleted_at IS NULL LIMIT 1",
+            self.sql(Dialect::of(conn))
+        );
+        let q = diesel::sql_query(sql).bind::<Text, _>(unionid.as_str());
+        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?.pop())
+    }
+
+    /// The users behind `ids`, each merged one as the user it was merged into (`me`,
+    /// `usersByIds`, `_entities`), in no particular order; `asked` says which id each answers.
+    pub async fn following_merges(
+        &self,
+        conn: &mut Conn,
+        ids: &[UserId],
+    ) -> Result<Vec<UserJson>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = Dialect::of(conn);
+        let asked = match d {
+            Dialect::Postgres => "k.id = ANY(string_to_array($1, ','))",
+            Dialect::Sqlite => {
+                "k.id IN (SELECT value FROM json_each('[\"' || replace($1, ',', '\",\"') || '\"]'))"
+            }
+        };
+        let sql = format!(
+            "SELECT k.id AS asked, {HEAD}, {} AS json FROM users k \
+             JOIN users ON users.id = coalesce(k.merged_into, k.id) WHERE {asked}",
+            self.sql(d)
+        );
+        // User ids are UUIDs (checked where they come in): no comma, quote or backslash.
+        let list = ids.iter().map(UserId::as_str).collect::<Vec<_>>().join(",");
+        debug_assert!(!list.contains(['"', '\\']));
+        let q = diesel::sql_query(sql).bind::<Text, _>(list);
+        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?)
+    }
+
+    /// The expression for a query built elsewhere over `users` (the dashboards' page).
+    pub(super) fn select_sql(&self, conn: &Conn) -> String {
+        self.sql(Dialect::of(conn))
+    }
+}
