@@ -144,6 +144,7 @@ impl App {
             identity: self.identity.clone(),
             trusted_proxies: Arc::new(self.identity.config().limits.trusted_proxy_nets()),
             persisted: http::PersistedQueries::new(&self.identity.config().graphql).map(Arc::new),
+            documents: Arc::new(http::Documents::new(&self.identity.config().graphql)),
             published: self.published.clone(),
         };
         http::router(state, self.sandbox.as_ref())

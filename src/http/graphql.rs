@@ -179,6 +179,7 @@ async fn execute(
         Ok(request) => request,
         Err(refusal) => return refusal.reply(media),
     };
+    state.documents.attach(&mut request);
     let operation = operation_labels(&mut request);
     let mut response = execute_request(state, peer, headers, media, request, over_get).await;
     response.extensions_mut().insert(operation);

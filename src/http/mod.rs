@@ -2,8 +2,10 @@
 //! discovery, token introspection and revocation, health and metrics, the server-driven
 //! Official Account login, and the sandbox (with its login demo) when it is on.
 
+mod bounded_cache;
 mod connections;
 mod demo;
+mod documents;
 mod graphiql;
 mod graphql;
 mod graphql_wire;
@@ -27,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+pub use documents::Documents;
 pub use observe::REQUEST_ID;
 pub use persisted::PersistedQueries;
 pub use server::{client_ip, serve};
@@ -46,6 +49,8 @@ pub struct HttpState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Automatic persisted queries' cache (None: `graphql.persisted_queries` is off).
     pub persisted: Option<Arc<PersistedQueries>>,
+    /// Parsed documents by query text (`graphql.document_cache_bytes`).
+    pub documents: Arc<Documents>,
     /// The SDL `_service` answers (admin and service fields `@inaccessible`).
     pub published: Arc<crate::graphql::published::Published>,
 }

@@ -7,8 +7,7 @@
 //! first); per instance, so behind a load balancer a client may be asked for the text once per
 //! instance.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use super::bounded_cache::BoundedCache;
 
 use serde::Deserialize;
 
@@ -18,15 +17,7 @@ use crate::graphql::error::ErrorCode;
 
 /// The cache of query texts by SHA-256 (None in [`super::HttpState`] when the feature is off).
 pub struct PersistedQueries {
-    max_bytes: usize,
-    cache: Mutex<Cache>,
-}
-
-#[derive(Default)]
-struct Cache {
-    by_hash: HashMap<String, Arc<str>>,
-    order: VecDeque<String>,
-    bytes: usize,
+    cache: BoundedCache<String>,
 }
 
 #[derive(Deserialize)]
@@ -40,8 +31,7 @@ impl PersistedQueries {
     /// The cache `config` asks for, or None when persisted queries are off.
     pub fn new(config: &GraphqlConfig) -> Option<Self> {
         config.persisted_queries.then(|| Self {
-            max_bytes: config.persisted_queries_cache_bytes,
-            cache: Mutex::default(),
+            cache: BoundedCache::new(config.persisted_queries_cache_bytes),
         })
     }
 
@@ -84,10 +74,10 @@ impl PersistedQueries {
                         "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
                     ));
                 }
-                this.remember(hash, text);
+                this.cache.put(&hash, text.clone(), text.len());
                 Ok(())
             }
-            None => match this.cache.lock().unwrap().by_hash.get(&hash) {
+            None => match this.cache.get(&hash) {
                 Some(text) => {
                     *query = Some(text.to_string());
                     Ok(())
@@ -99,26 +89,5 @@ impl PersistedQueries {
                 )),
             },
         }
-    }
-
-    fn remember(&self, hash: String, text: &str) {
-        if text.len() > self.max_bytes {
-            return;
-        }
-        let mut cache = self.cache.lock().unwrap();
-        if cache.by_hash.contains_key(&hash) {
-            return;
-        }
-        while cache.bytes + text.len() > self.max_bytes {
-            let Some(oldest) = cache.order.pop_front() else {
-                break;
-            };
-            if let Some(gone) = cache.by_hash.remove(&oldest) {
-                cache.bytes -= gone.len();
-            }
-        }
-        cache.bytes += text.len();
-        cache.order.push_back(hash.clone());
-        cache.by_hash.insert(hash, Arc::from(text));
     }
 }

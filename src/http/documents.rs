@@ -1,0 +1,43 @@
+//! Parsed documents kept per instance: a query text seen before is not parsed again (the
+//! engine still validates it against the schema on every request, with the request's
+//! variables). Bounded by `graphql.document_cache_bytes`, weighing each document at
+//! [`WEIGHT_PER_TEXT_BYTE`] bytes per byte of its text (a parsed document — positions, names,
+//! nested nodes — takes several times its text), the oldest forgotten first; 0 keeps none.
+//! Only documents that parse are kept.
+
+use async_graphql::parser::types::ExecutableDocument;
+
+use super::bounded_cache::BoundedCache;
+use crate::config::GraphqlConfig;
+
+/// What a kept document weighs per byte of its query text.
+pub const WEIGHT_PER_TEXT_BYTE: usize = 16;
+
+/// The cache (None: `graphql.document_cache_bytes` is 0).
+pub struct Documents(Option<BoundedCache<ExecutableDocument>>);
+
+impl Documents {
+    pub fn new(config: &GraphqlConfig) -> Self {
+        Self(
+            (config.document_cache_bytes > 0)
+                .then(|| BoundedCache::new(config.document_cache_bytes)),
+        )
+    }
+
+    /// Gives `request` its parsed document: the kept one for its text, or parses it and keeps
+    /// it. A document that does not parse is left for the engine to refuse.
+    pub fn attach(&self, request: &mut async_graphql::Request) {
+        let Some(cache) = &self.0 else {
+            return;
+        };
+        if let Some(doc) = cache.get(&request.query) {
+            request.set_parsed_query(ExecutableDocument::clone(&doc));
+            return;
+        }
+        let weight = request.query.len().saturating_mul(WEIGHT_PER_TEXT_BYTE);
+        if let Ok(doc) = request.parsed_query() {
+            let doc = doc.clone();
+            cache.put(&request.query, doc, weight);
+        }
+    }
+}
