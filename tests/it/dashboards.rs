@@ -14,7 +14,7 @@ on_both_backends!(
     every_order_pages_forward_and_backward,
     cursors_stay_put_while_users_arrive,
     paging_refuses_what_it_cannot_do,
-    a_page_of_100_users_with_identities_costs_three_statements,
+    a_page_of_100_users_with_identities_costs_three_statements_on_the_resolvers_and_one_compiled,
     node_and_nodes_find_users_and_identities,
 );
 
@@ -521,11 +521,17 @@ async fn statements_for(app: &TestApp, query: &str, vars: Value) -> (u64, Value)
     (fewest, data)
 }
 
-async fn a_page_of_100_users_with_identities_costs_three_statements(backend: Backend) {
+async fn a_page_of_100_users_with_identities_costs_three_statements_on_the_resolvers_and_one_compiled(
+    backend: Backend,
+) {
     // The job runner polls once a minute at most here, so it rarely runs during a request.
-    let app = TestApp::start_with(backend, |c| {
+    let quiet = |c: &mut wechat_identity::config::Config| {
         c.jobs.poll_interval_ms = 60_000;
         c.limits.purge_interval_secs = 3600;
+    };
+    let app = TestApp::start_with(backend, |c| {
+        quiet(c);
+        c.graphql.compiled_reads = false;
     })
     .await;
     seed(
@@ -573,6 +579,26 @@ async fn a_page_of_100_users_with_identities_costs_three_statements(backend: Bac
         websiteIdentities { openid } mobileAppIdentities { openid } } } } }";
     let (statements, _) = statements_for(&app, all_kinds, json!({ "n": 100 })).await;
     assert_eq!(statements, 5, "the users, then each of the four kinds");
+
+    // The compiled path (on by default): one statement builds the page's JSON, identities and
+    // all; totalCount is a second.
+    let same = app.same_deployment();
+    let compiled = TestApp::start_with(backend, move |c| {
+        same(c);
+        quiet(c);
+    })
+    .await;
+    for n in [10, 100] {
+        let (statements, data) =
+            statements_for(&compiled, PAGE_WITH_IDENTITIES, json!({ "n": n })).await;
+        assert_eq!(data["users"]["edges"].as_array().unwrap().len(), n);
+        assert_eq!(statements, 1, "a compiled page of {n} with identities");
+    }
+    let (statements, data) = statements_for(&compiled, with_count, json!({ "n": 100 })).await;
+    assert_eq!(data["users"]["totalCount"], 120);
+    assert_eq!(statements, 2, "the page and its count");
+    let (statements, _) = statements_for(&compiled, all_kinds, json!({ "n": 100 })).await;
+    assert_eq!(statements, 1, "every kind of identity in the one statement");
 }
 
 async fn node_and_nodes_find_users_and_identities(backend: Backend) {

@@ -79,15 +79,6 @@ enum Dialect {
     Sqlite,
 }
 
-impl Dialect {
-    fn of(conn: &Conn) -> Self {
-        match conn {
-            Conn::Postgres(_) => Dialect::Postgres,
-            Conn::Sqlite(_) => Dialect::Sqlite,
-        }
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Kind {
     Text,
@@ -305,15 +296,66 @@ impl UserJson {
 const HEAD: &str =
     "users.id AS id, users.merged_into AS merged_into, users.created_at AS created_at";
 
+/// The lookups by key, each one statement with one parameter (`$1`).
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup {
+    /// `$1` is a user id: that user, tombstone or live (`user(id)`).
+    ById,
+    /// `$1` is a unionid: the live, undeleted user holding it (`userByUnionid`).
+    LiveByUnionid,
+    /// `$1` is user ids joined by commas: each one's user, a merged one as the user it was
+    /// merged into (`me`, `usersByIds`, `_entities`).
+    FollowingMerges,
+}
+
 impl UserShape {
+    /// The text of `lookup`'s statement on PostgreSQL (`postgres`) or SQLite: what the
+    /// compiled path sends (`bench-reads` runs the same text under pgbench).
+    pub fn statement(&self, lookup: Lookup, postgres: bool) -> String {
+        let d = if postgres {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        let json = self.sql(d);
+        match lookup {
+            Lookup::ById => format!(
+                "SELECT users.id AS asked, {HEAD}, {json} AS json FROM users WHERE users.id = $1"
+            ),
+            Lookup::LiveByUnionid => format!(
+                "SELECT users.id AS asked, {HEAD}, {json} AS json FROM users \
+                 WHERE users.unionid = $1 AND users.merged_into IS NULL \
+                 AND users.deleted_at IS NULL LIMIT 1"
+            ),
+            Lookup::FollowingMerges => {
+                let asked = match d {
+                    Dialect::Postgres => "k.id = ANY(string_to_array($1, ','))",
+                    Dialect::Sqlite => {
+                        "k.id IN (SELECT value FROM json_each('[\"' || replace($1, ',', '\",\"') || '\"]'))"
+                    }
+                };
+                format!(
+                    "SELECT k.id AS asked, {HEAD}, {json} AS json FROM users k \
+                     JOIN users ON users.id = coalesce(k.merged_into, k.id) WHERE {asked}"
+                )
+            }
+        }
+    }
+
+    async fn lookup(
+        &self,
+        conn: &mut Conn,
+        lookup: Lookup,
+        param: &str,
+    ) -> Result<Vec<UserJson>, DbError> {
+        let sql = self.statement(lookup, matches!(conn, Conn::Postgres(_)));
+        let q = diesel::sql_query(sql).bind::<Text, _>(param);
+        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?)
+    }
+
     /// The user with this id, tombstone or live (`user(id)`).
     pub async fn by_id(&self, conn: &mut Conn, id: &UserId) -> Result<Option<UserJson>, DbError> {
-        let sql = format!(
-            "SELECT users.id AS asked, {HEAD}, {} AS json FROM users WHERE users.id = $1",
-            self.sql(Dialect::of(conn))
-        );
-        let q = diesel::sql_query(sql).bind::<Text, _>(id.as_str());
-        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?.pop())
+        Ok(self.lookup(conn, Lookup::ById, id.as_str()).await?.pop())
     }
 
     /// The live, undeleted user holding `unionid` (`userByUnionid`).
@@ -322,13 +364,8 @@ impl UserShape {
         conn: &mut Conn,
         unionid: &UnionId,
     ) -> Result<Option<UserJson>, DbError> {
-        let sql = format!(
-            "SELECT users.id AS asked, {HEAD}, {} AS json FROM users WHERE users.unionid = $1 \
-             AND users.merged_into IS NULL AND users.deleted_at IS NULL LIMIT 1",
-            self.sql(Dialect::of(conn))
-        );
-        let q = diesel::sql_query(sql).bind::<Text, _>(unionid.as_str());
-        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?.pop())
+        let found = self.lookup(conn, Lookup::LiveByUnionid, unionid.as_str());
+        Ok(found.await?.pop())
     }
 
     /// The users behind `ids`, each merged one as the user it was merged into (`me`,
@@ -341,27 +378,17 @@ impl UserShape {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let d = Dialect::of(conn);
-        let asked = match d {
-            Dialect::Postgres => "k.id = ANY(string_to_array($1, ','))",
-            Dialect::Sqlite => {
-                "k.id IN (SELECT value FROM json_each('[\"' || replace($1, ',', '\",\"') || '\"]'))"
-            }
-        };
-        let sql = format!(
-            "SELECT k.id AS asked, {HEAD}, {} AS json FROM users k \
-             JOIN users ON users.id = coalesce(k.merged_into, k.id) WHERE {asked}",
-            self.sql(d)
-        );
         // User ids are UUIDs (checked where they come in): no comma, quote or backslash.
         let list = ids.iter().map(UserId::as_str).collect::<Vec<_>>().join(",");
-        debug_assert!(!list.contains(['"', '\\']));
-        let q = diesel::sql_query(sql).bind::<Text, _>(list);
-        Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?)
+        self.lookup(conn, Lookup::FollowingMerges, &list).await
     }
 
     /// The expression for a query built elsewhere over `users` (the dashboards' page).
-    pub(super) fn select_sql(&self, conn: &Conn) -> String {
-        self.sql(Dialect::of(conn))
+    pub(super) fn select_sql(&self, postgres: bool) -> String {
+        self.sql(if postgres {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        })
     }
 }

@@ -315,7 +315,7 @@ impl UserRow {
         shape: &UserShape,
     ) -> Result<Vec<(UserId, NaiveDateTime, String)>, DbError> {
         use diesel::sql_types::Text;
-        let json = shape.select_sql(conn);
+        let json = shape.select_sql(matches!(conn, Conn::Postgres(_)));
         Ok(with_conn!(conn, c => {
             let mut q = users::table
                 .select((users::id, users::created_at, diesel::dsl::sql::<Text>(&json)))
@@ -324,6 +324,27 @@ impl UserRow {
             window_users!(q, window);
             q.load::<(UserId, NaiveDateTime, String)>(c).await
         })?)
+    }
+
+    /// The text of [`UserRow::list_json`]'s statement on PostgreSQL, as diesel prints it: the
+    /// SQL, then `-- binds: [...]` (for `bench-reads`, which runs it under pgbench).
+    pub fn list_json_statement(
+        filter: &UserListFilter,
+        window: &UserWindow,
+        shape: &UserShape,
+    ) -> String {
+        use diesel::sql_types::Text;
+        let json = shape.select_sql(true);
+        let mut q = users::table
+            .select((
+                users::id,
+                users::created_at,
+                diesel::dsl::sql::<Text>(&json),
+            ))
+            .into_boxed::<diesel::pg::Pg>();
+        filter_users!(q, filter);
+        window_users!(q, window);
+        diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string()
     }
 
     pub async fn count(conn: &mut Conn, filter: &UserListFilter) -> Result<i64, DbError> {
