@@ -137,11 +137,10 @@ pub fn root_keys(
             Some(op) => &op.node,
             None => return Vec::new(),
         },
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => &ops
-            .values()
-            .next()
-            .map(|op| &op.node)
-            .expect("one operation"),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => &op.node,
+            None => return Vec::new(),
+        },
         _ => return Vec::new(),
     };
     if op.selection_set.node.items.len() < 2 {
