@@ -1,0 +1,280 @@
+//! The compiled read path against the resolvers, byte for byte: instance A answers every read
+//! through the resolvers (`graphql.compiled_reads = false`), instance B on the same database
+//! through the compiled path where it applies; a corpus of queries (every `User` field, every
+//! identity list, fragments, directives, variables, every filter and order, paging both ways,
+//! merged, erased, unknown and malformed ids, each kind of caller, errors) must get the same
+//! status, content type and body from both, and B's
+//! `wechat_identity_graphql_compiled_reads_total{field,path}` says which path answered.
+
+mod corpus;
+mod lists;
+mod seed;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::on_both_backends;
+use corpus::{Caller, Entry};
+use seed::Seed;
+
+on_both_backends!(
+    every_read_answers_the_same_bytes_on_both_paths,
+    a_field_outside_the_compiled_path_falls_back,
+);
+
+/// Whether each answer's path is checked on B's counter (false: the byte comparison alone).
+const CHECK_PATHS: bool = true;
+
+const COUNTER: &str = "wechat_identity_graphql_compiled_reads_total";
+
+/// The `/metrics` recorder is the process's: other instances (A, the other backend's test,
+/// other tests) count too. Our two backends take turns for each query; another test's
+/// reads are ridden out by asking B again (see [`differ`]).
+static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// An answer as the client got it.
+#[derive(Debug, PartialEq, Eq)]
+struct Raw {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+fn token<'a>(caller: Caller, seed: Option<&'a Seed>) -> Option<&'a str> {
+    match caller {
+        Caller::Admin => Some(ADMIN_KEY),
+        Caller::Service => Some(SERVICE_KEY),
+        Caller::Anonymous => None,
+        Caller::Alice => Some(&seed.expect("a seeded Alice").alice_token),
+        Caller::BobOld => Some(&seed.expect("a seeded Bob").bob_old_token),
+    }
+}
+
+/// POST /graphql with the same bytes to any instance; the body as text.
+async fn raw(app: &TestApp, token: Option<&str>, query: &str, variables: &Value) -> Raw {
+    let body = json!({ "query": query, "variables": variables }).to_string();
+    let mut req = app
+        .http
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.expect("graphql request");
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = res.text().await.expect("graphql body");
+    Raw {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// The counter's value for `field` and `path` in B's `/metrics`, whatever the labels' order.
+async fn counted(app: &TestApp, field: &str) -> (f64, f64) {
+    let res = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let (mut compiled, mut resolvers) = (0.0, 0.0);
+    for line in text.lines().filter(|l| l.starts_with(COUNTER)) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Some(labels) = series
+            .strip_prefix(COUNTER)
+            .and_then(|l| l.strip_prefix('{'))
+            .and_then(|l| l.strip_suffix('}'))
+        else {
+            continue;
+        };
+        let labels: Vec<&str> = labels.split(',').collect();
+        if !labels.contains(&format!("field=\"{field}\"").as_str()) {
+            continue;
+        }
+        let value: f64 = value.parse().unwrap();
+        if labels.contains(&"path=\"compiled\"") {
+            compiled += value;
+        } else if labels.contains(&"path=\"resolvers\"") {
+            resolvers += value;
+        }
+    }
+    (compiled, resolvers)
+}
+
+/// The first byte where two bodies part, with some context.
+fn parting(a: &str, b: &str) -> String {
+    let at = a
+        .bytes()
+        .zip(b.bytes())
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let from = at.saturating_sub(60);
+    let near = |s: &str| String::from_utf8_lossy(&s.as_bytes()[from..(at + 60).min(s.len())]).into_owned();
+    format!("they part at byte {at}:\n  A: …{}…\n  B: …{}…", near(a), near(b))
+}
+
+/// Runs `entry` on A then B: the same status, content type and body, and (with
+/// [`CHECK_PATHS`]) B's counter for the entry's field grew on the expected path only. Another
+/// test's read of the same field may move the counter meanwhile: B is asked again, up to 5
+/// times. Returns A's answer.
+async fn differ(a: &TestApp, b: &TestApp, seed: Option<&Seed>, entry: &Entry) -> Raw {
+    let _turn = TURNS.lock().await;
+    let token = token(entry.caller, seed);
+    let from_a = raw(a, token, &entry.query, &entry.variables).await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let before = counted(b, entry.field).await;
+        let from_b = raw(b, token, &entry.query, &entry.variables).await;
+        let after = counted(b, entry.field).await;
+        assert_eq!(
+            (from_a.status, &from_a.content_type),
+            (from_b.status, &from_b.content_type),
+            "{}: status or content type differ\nA: {}\nB: {}",
+            entry.name,
+            from_a.body,
+            from_b.body
+        );
+        assert!(
+            from_a.body == from_b.body,
+            "{}: the bodies differ; {}\nA: {}\nB: {}",
+            entry.name,
+            parting(&from_a.body, &from_b.body),
+            from_a.body,
+            from_b.body
+        );
+        if !CHECK_PATHS {
+            return from_a;
+        }
+        let grew = (after.0 - before.0, after.1 - before.1);
+        let right = if entry.compiled {
+            grew.0 >= 1.0 && grew.1 == 0.0
+        } else {
+            grew.1 >= 1.0 && grew.0 == 0.0
+        };
+        if right {
+            return from_a;
+        }
+        seen.push(grew);
+    }
+    panic!(
+        "{}: expected path=\"{}\" for field=\"{}\" on B; (compiled, resolvers) grew by {seen:?}",
+        entry.name,
+        if entry.compiled { "compiled" } else { "resolvers" },
+        entry.field,
+    );
+}
+
+/// Pages through every user (merged and deleted too) in `order`, forward with `first`/`after`
+/// or backward with `last`/`before`, on both instances: each page the same bytes, the next
+/// cursor from the answer. Returns the ids in the order walked and the number of pages.
+async fn walk(a: &TestApp, b: &TestApp, order: &str, forward: bool) -> (Vec<String>, usize) {
+    let mut ids = Vec::new();
+    let mut cursor = Value::Null;
+    for page in 1.. {
+        let variables = if forward {
+            json!({ "first": 7, "after": cursor, "order": order,
+                "filter": { "includeMerged": true, "includeDeleted": true } })
+        } else {
+            json!({ "last": 7, "before": cursor, "order": order,
+                "filter": { "includeMerged": true, "includeDeleted": true } })
+        };
+        let dir = if forward { "forward" } else { "backward" };
+        let name = format!("users: walk {dir} by {order}, page {page}");
+        let entry = Entry::new(&name, "users", lists::USERS, variables);
+        let answer = differ(a, b, None, &entry).await;
+        let data: Value = serde_json::from_str(&answer.body).unwrap();
+        let users = &data["data"]["users"];
+        assert!(data.get("errors").is_none(), "{name}: {data:#}");
+        let mut here: Vec<String> = users["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_owned())
+            .collect();
+        let info = &users["pageInfo"];
+        let (more, next) = if forward {
+            ids.append(&mut here);
+            (&info["hasNextPage"], &info["endCursor"])
+        } else {
+            here.append(&mut ids);
+            ids = here;
+            (&info["hasPreviousPage"], &info["startCursor"])
+        };
+        if more != true {
+            return (ids, page);
+        }
+        cursor = next.clone();
+    }
+    unreachable!()
+}
+
+async fn every_read_answers_the_same_bytes_on_both_paths(backend: Backend) {
+    let a = TestApp::start_driven(backend, |c| c.graphql.compiled_reads = false).await;
+    let s = seed::seed(&a).await;
+    let b = TestApp::start_with(backend, a.same_deployment()).await;
+
+    let mut corpus = corpus::single(&s);
+    corpus.extend(lists::lists(&s));
+    assert!(corpus.len() >= 40, "{} entries", corpus.len());
+    for entry in &corpus {
+        differ(&a, &b, Some(&s), entry).await;
+    }
+
+    // Every order, walked to the end both ways: the same users, the same pages.
+    let total = 11 + s.odd.len() + s.fans;
+    for order in ["ID_ASC", "ID_DESC", "CREATED_AT_ASC", "CREATED_AT_DESC"] {
+        let (forward, pages) = walk(&a, &b, order, true).await;
+        assert_eq!(forward.len(), total, "{order}: {forward:?}");
+        assert!(pages >= 4, "{order}: {pages} pages");
+        let (backward, _) = walk(&a, &b, order, false).await;
+        assert_eq!(forward, backward, "{order}: both ways, one order");
+    }
+}
+
+async fn a_field_outside_the_compiled_path_falls_back(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let old = app.login_oa("zed", "snsapi_base").await;
+    let login = app.login_mp(MP_A, "zed").await;
+    app.login_oa("zed", "snsapi_userinfo").await;
+    let (old, zed) = (
+        old["user"]["id"].as_str().unwrap(),
+        login["user"]["id"].as_str().unwrap(),
+    );
+    let query = "query($id: ID!) { user(id: $id) { id mergedInto { id }
+        sessions(first: 1) { id } } }";
+    let zeds = app
+        .gql_ok(Some(ADMIN_KEY), query, json!({ "id": zed }))
+        .await;
+    assert!(zeds["user"]["mergedInto"].is_null());
+    assert_eq!(zeds["user"]["sessions"].as_array().unwrap().len(), 1);
+    // Another test's read of `user` may move the counter meanwhile: up to 5 tries.
+    let _turn = TURNS.lock().await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let before = counted(&app, "user").await;
+        let answer = app
+            .gql_ok(Some(ADMIN_KEY), query, json!({ "id": old }))
+            .await;
+        let after = counted(&app, "user").await;
+        assert_eq!(answer["user"]["id"], old);
+        assert_eq!(answer["user"]["mergedInto"]["id"], zed);
+        assert_eq!(answer["user"]["sessions"], json!([]), "its logins moved");
+        let grew = (after.0 - before.0, after.1 - before.1);
+        if !CHECK_PATHS || (grew.1 >= 1.0 && grew.0 == 0.0) {
+            return;
+        }
+        seen.push(grew);
+    }
+    panic!("expected path=\"resolvers\" for field=\"user\"; (compiled, resolvers) grew by {seen:?}");
+}
