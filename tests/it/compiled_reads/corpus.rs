@@ -125,7 +125,8 @@ pub fn single(s: &Seed) -> Vec<Entry> {
         "query($u: String!) {{ userByUnionid(unionid: $u) {{ {} }} }}",
         full()
     );
-    let ubu = |name: &str, u: &str| Entry::new(name, "userByUnionid", &by_unionid, json!({ "u": u }));
+    let ubu =
+        |name: &str, u: &str| Entry::new(name, "userByUnionid", &by_unionid, json!({ "u": u }));
     v.extend([
         ubu("userByUnionid: Alice", &s.alice_unionid),
         ubu("userByUnionid: Bob's (merged)", &s.bob_unionid).by(Caller::Service, true),

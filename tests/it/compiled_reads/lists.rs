@@ -66,16 +66,40 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
             "appId (the OA), not subscribed",
             json!({ "appId": OA, "subscribed": false }),
         ),
-        ("nicknameContains (unicode)", json!({ "nicknameContains": "张伟" })),
-        ("nicknameContains (quote)", json!({ "nicknameContains": "\"THE" })),
-        ("nicknameContains (% and _)", json!({ "nicknameContains": "%_" })),
-        ("phoneNumber (bare)", json!({ "phoneNumber": "13800138000" })),
-        ("createdAfter", json!({ "createdAfter": s.grace_created_at })),
-        ("createdBefore", json!({ "createdBefore": s.grace_created_at })),
+        (
+            "nicknameContains (unicode)",
+            json!({ "nicknameContains": "张伟" }),
+        ),
+        (
+            "nicknameContains (quote)",
+            json!({ "nicknameContains": "\"THE" }),
+        ),
+        (
+            "nicknameContains (% and _)",
+            json!({ "nicknameContains": "%_" }),
+        ),
+        (
+            "phoneNumber (bare)",
+            json!({ "phoneNumber": "13800138000" }),
+        ),
+        (
+            "createdAfter",
+            json!({ "createdAfter": s.grace_created_at }),
+        ),
+        (
+            "createdBefore",
+            json!({ "createdBefore": s.grace_created_at }),
+        ),
         ("hasMiniProgram true", json!({ "hasMiniProgram": true })),
         ("hasMiniProgram false", json!({ "hasMiniProgram": false })),
-        ("hasOfficialAccount true", json!({ "hasOfficialAccount": true })),
-        ("hasOfficialAccount false", json!({ "hasOfficialAccount": false })),
+        (
+            "hasOfficialAccount true",
+            json!({ "hasOfficialAccount": true }),
+        ),
+        (
+            "hasOfficialAccount false",
+            json!({ "hasOfficialAccount": false }),
+        ),
         ("hasWebsite true", json!({ "hasWebsite": true })),
         ("hasMobileApp false", json!({ "hasMobileApp": false })),
         ("subscribed true", json!({ "subscribed": true })),
@@ -93,13 +117,22 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
             "combined: mobile app, deleted, merged",
             json!({ "appId": MOBILE, "hasWebsite": true, "includeDeleted": true, "includeMerged": true }),
         ),
-        ("empty: unknown unionid", json!({ "unionid": "no-such-unionid" })),
+        (
+            "empty: unknown unionid",
+            json!({ "unionid": "no-such-unionid" }),
+        ),
     ] {
         v.push(filtered(name, filter));
     }
     for order in ["ID_ASC", "ID_DESC", "CREATED_AT_ASC", "CREATED_AT_DESC"] {
-        v.push(users(&format!("first 5 by {order}"), json!({ "first": 5, "order": order })));
-        v.push(users(&format!("last 3 by {order}"), json!({ "last": 3, "order": order })));
+        v.push(users(
+            &format!("first 5 by {order}"),
+            json!({ "first": 5, "order": order }),
+        ));
+        v.push(users(
+            &format!("last 3 by {order}"),
+            json!({ "last": 3, "order": order }),
+        ));
     }
     v.extend([
         filtered("includeDeleted by a service key (FORBIDDEN)", json!({ "includeDeleted": true }))
@@ -125,15 +158,27 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
         .resolvers(),
     ]);
 
-    let by_ids = format!("query($ids: [ID!]!) {{ usersByIds(ids: $ids) {{ {} }} }}", full());
-    let many = json!({ "ids": [s.alice, s.bob_old, unknown(), s.alice, s.erin, s.carol_old, s.dave] });
-    let by_ids = Entry::new("usersByIds: merged, unknown, repeated", "usersByIds", &by_ids, many);
+    let by_ids = format!(
+        "query($ids: [ID!]!) {{ usersByIds(ids: $ids) {{ {} }} }}",
+        full()
+    );
+    let many =
+        json!({ "ids": [s.alice, s.bob_old, unknown(), s.alice, s.erin, s.carol_old, s.dave] });
+    let by_ids = Entry::new(
+        "usersByIds: merged, unknown, repeated",
+        "usersByIds",
+        &by_ids,
+        many,
+    );
     let own = json!({ "ids": [s.alice] });
     v.extend([
         by_ids.by(Caller::Service, true),
         by_ids.by(Caller::Alice, false),
         by_ids.by(Caller::Anonymous, false),
-        Entry { variables: own, ..by_ids.by(Caller::Alice, false) },
+        Entry {
+            variables: own,
+            ..by_ids.by(Caller::Alice, false)
+        },
         Entry {
             name: "usersByIds: none".into(),
             variables: json!({ "ids": [] }),
@@ -151,9 +196,20 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
     v.extend([
         Entry::new("nodes: users", "nodes", &nodes, users_only.clone()),
         Entry::new("nodes: users", "nodes", &nodes, users_only).by(Caller::Service, true),
-        Entry::new("nodes: with an identity (falls back)", "nodes", &nodes, mixed).resolvers(),
-        Entry::new("nodes: own id", "nodes", &nodes, json!({ "ids": [s.alice] }))
-            .by(Caller::Alice, false),
+        Entry::new(
+            "nodes: with an identity (falls back)",
+            "nodes",
+            &nodes,
+            mixed,
+        )
+        .resolvers(),
+        Entry::new(
+            "nodes: own id",
+            "nodes",
+            &nodes,
+            json!({ "ids": [s.alice] }),
+        )
+        .by(Caller::Alice, false),
     ]);
 
     let entities = format!(
@@ -163,9 +219,15 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
     );
     let rep = |id: &str| json!({ "__typename": "User", "id": id });
     let reps = json!({ "r": [rep(&s.alice), rep(&s.bob_old), rep(&unknown()), rep(&s.alice), rep(&s.frank)] });
-    let identity = json!({ "__typename": "MiniProgramIdentity", "appId": MP_A, "openid": s.alice_mp_openid });
+    let identity =
+        json!({ "__typename": "MiniProgramIdentity", "appId": MP_A, "openid": s.alice_mp_openid });
     let with_identity = json!({ "r": [rep(&s.carol), identity, rep(&s.carol_old)] });
-    let e = Entry::new("_entities: users, merged, unknown", "_entities", &entities, reps);
+    let e = Entry::new(
+        "_entities: users, merged, unknown",
+        "_entities",
+        &entities,
+        reps,
+    );
     v.extend([
         e.by(Caller::Service, true),
         e.by(Caller::Anonymous, false),
@@ -176,8 +238,13 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
             with_identity,
         )
         .resolvers(),
-        Entry::new("_entities: own", "_entities", &entities, json!({ "r": [rep(&s.alice)] }))
-            .by(Caller::Alice, false),
+        Entry::new(
+            "_entities: own",
+            "_entities",
+            &entities,
+            json!({ "r": [rep(&s.alice)] }),
+        )
+        .by(Caller::Alice, false),
         e,
     ]);
     v

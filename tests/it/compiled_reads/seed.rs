@@ -21,10 +21,6 @@ pub const NICKNAMES: [&str; 4] = [
     "zero\u{200b}width \u{feff}bom ﷽ 𝕏",
 ];
 
-/// The sandbox person whose Official Account profile carries control characters (WeChat's
-/// profile nickname is the sandbox name, its first letter upper-cased).
-pub const CONTROL_PERSON: &str = "ctl\u{1}bell\u{7}unit\u{1f}";
-
 pub struct Seed {
     pub alice: String,
     pub alice_token: String,
@@ -91,8 +87,8 @@ async fn website_and_mobile(app: &TestApp, user: &str) -> String {
     web.as_str().unwrap().to_owned()
 }
 
-/// Seeds instance `app` (its jobs run by the test: [`TestApp::start_driven`]).
-pub async fn seed(app: &TestApp) -> Seed {
+/// Seeds instance `app` on `backend` (its jobs run by the test: [`TestApp::start_driven`]).
+pub async fn seed(app: &TestApp, backend: Backend) -> Seed {
     // Alice: both Mini Programs, the Official Account with her profile; her own nickname.
     let alice_login = app.login_mp(MP_A, "alice").await;
     app.login_mp(MP_B, "alice").await;
@@ -164,8 +160,12 @@ pub async fn seed(app: &TestApp) -> Seed {
 
     // Grace: a website and a mobile app.
     let grace = website_and_mobile(app, "grace").await;
-    let grace_created_at = admin(app, "query($id: ID!) { user(id: $id) { createdAt } }", json!({ "id": grace }))
-        .await["user"]["createdAt"]
+    let grace_created_at = admin(
+        app,
+        "query($id: ID!) { user(id: $id) { createdAt } }",
+        json!({ "id": grace }),
+    )
+    .await["user"]["createdAt"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -184,9 +184,20 @@ pub async fn seed(app: &TestApp) -> Seed {
         .update_profile(&token(&alice_login), json!({ "nickname": "bell\u{7}" }))
         .await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused:#}");
-    // …but WeChat's profile may carry one (the OA's snsapi_userinfo).
-    let control = id(&app.login_oa(CONTROL_PERSON, "snsapi_userinfo").await);
-
+    // …but WeChat's profile may carry them (the sandbox's names cannot: written here).
+    let control = id(&app.login_oa("ctl", "snsapi_userinfo").await);
+    let chr = match backend {
+        Backend::Sqlite => "char",
+        Backend::Postgres => "chr",
+    };
+    let text = format!(
+        "'Ctl' || {chr}(1) || 'bell' || {chr}(7) || 'tab' || {chr}(9) || {chr}(10) || {chr}(31) || {chr}(127) || {chr}(133)"
+    );
+    app.exec(&format!(
+        "UPDATE users SET nickname = {text} WHERE id = '{control}';
+         UPDATE official_account_identities SET nickname = {text}, city = {text} WHERE user_id = '{control}';"
+    ))
+    .await;
     // Henry opens the OA's page silently: an identity that does not follow.
     let henry = id(&app.login_oa("henry", "snsapi_base").await);
 
