@@ -109,7 +109,7 @@ pub fn single(s: &Seed) -> Vec<Entry> {
         one("user: control characters", &s.control),
         one("user: Henry (not following)", &s.henry),
         one("user: unknown id", &unknown()),
-        one("user: malformed id", "not-a-user-id"),
+        one("user: malformed id (refused)", "not-a-user-id").resolvers(),
     ];
     for (n, id) in s.odd.iter().enumerate() {
         v.push(one(&format!("user: odd nickname {n}"), id));

@@ -37,7 +37,7 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
             "users: every User field, edges and nodes",
             "users",
             &format!(
-                "{{ users(first: 100, filter: {{includeMerged: true, includeDeleted: true}}) {{
+                "{{ users(first: 30, filter: {{includeMerged: true, includeDeleted: true}}) {{
                     totalCount edges {{ cursor node {{ {f} }} }} nodes {{ {f} }} }} }}",
                 f = full()
             ),
@@ -176,6 +176,7 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
         by_ids.by(Caller::Alice, false),
         by_ids.by(Caller::Anonymous, false),
         Entry {
+            name: "usersByIds: own id as Alice".into(),
             variables: own,
             ..by_ids.by(Caller::Alice, false)
         },
