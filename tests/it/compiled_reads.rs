@@ -258,10 +258,12 @@ async fn differ(a: &TestApp, b: &TestApp, seed: Option<&Seed>, entry: &Entry) ->
 
 /// Pages through every user (merged and deleted too) in `order`, forward with `first`/`after`
 /// or backward with `last`/`before`, on both instances: each page the same bytes, the next
-/// cursor from the answer. Returns the ids in the order walked and the number of pages.
+/// cursor from the answer, and past the end (an empty page). Returns the ids in the order
+/// walked and the number of pages.
 async fn walk(a: &TestApp, b: &TestApp, order: &str, forward: bool) -> (Vec<String>, usize) {
     let mut ids = Vec::new();
     let mut cursor = Value::Null;
+    let mut past_end = false;
     for page in 1.. {
         let variables = if forward {
             json!({ "first": 7, "after": cursor, "order": order,
@@ -283,6 +285,10 @@ async fn walk(a: &TestApp, b: &TestApp, order: &str, forward: bool) -> (Vec<Stri
             .iter()
             .map(|n| n["id"].as_str().unwrap().to_owned())
             .collect();
+        if past_end {
+            assert!(here.is_empty(), "{name}: past the end: {data:#}");
+            return (ids, page - 1);
+        }
         let info = &users["pageInfo"];
         let (more, next) = if forward {
             ids.append(&mut here);
@@ -292,9 +298,8 @@ async fn walk(a: &TestApp, b: &TestApp, order: &str, forward: bool) -> (Vec<Stri
             ids = here;
             (&info["hasPreviousPage"], &info["startCursor"])
         };
-        if more != true {
-            return (ids, page);
-        }
+        // After the last page, once more from its cursor: an empty page.
+        past_end = more != true;
         cursor = next.clone();
     }
     unreachable!()

@@ -15,7 +15,7 @@ pub const MOBILE: &str = "wxsandboxmobile001";
 /// scripts, a family emoji (ZWJ sequence), combining marks, U+2028/U+2029, a zero-width
 /// space and a BOM.
 pub const NICKNAMES: [&str; 4] = [
-    "O'Brien \"the quote\" \\ back\\slash / </script>",
+    "O'Brien \"the quote\" \\ back\\slash / </script> 100%_off",
     "张伟 🐼 👨\u{200d}👩\u{200d}👧 ẞ e\u{301}",
     "line\u{2028}sep\u{2029}end <b>&amp;</b>",
     "zero\u{200b}width \u{feff}bom ﷽ 𝕏",
