@@ -9,6 +9,7 @@ mod app_logins;
 mod bad_input;
 mod bounded_answers;
 mod browser;
+mod compiled_reads;
 mod connections;
 mod dashboards;
 mod db_schema;
