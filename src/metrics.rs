@@ -218,6 +218,8 @@ pub fn compiled_read(field: &str, compiled: bool) {
         "userByUnionid",
         "users",
         "usersByIds",
+        "node",
+        "nodes",
         "_entities",
     ];
     let field = FIELDS

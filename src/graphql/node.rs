@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, Interface};
 
 use super::access;
 use super::app_login::{MobileAppIdentity, WebsiteIdentity};
+use super::compiled::{self, Compiled};
 use super::error::{ApiError, gql};
 use super::types::{MiniProgramIdentity, OfficialAccountIdentity, User};
 use crate::identity::nodes::MAX_NODES;
@@ -43,7 +44,10 @@ impl From<NodeRow> for Node {
 
 /// The objects of `ids` (null where none), checked like every read: admin/service keys see
 /// all, a user token itself and its identities (anything else: FORBIDDEN).
-pub async fn nodes(ctx: &Context<'_>, ids: &[ID]) -> async_graphql::Result<Vec<Option<Node>>> {
+pub async fn nodes(
+    ctx: &Context<'_>,
+    ids: &[ID],
+) -> async_graphql::Result<Vec<Option<Compiled<Node>>>> {
     if ids.len() > MAX_NODES {
         return Err(gql(ApiError::bad_input(format!(
             "ids: at most {MAX_NODES} at once"
@@ -62,6 +66,22 @@ pub async fn nodes(ctx: &Context<'_>, ids: &[ID]) -> async_graphql::Result<Vec<O
                 })
         })
         .collect::<async_graphql::Result<Vec<String>>>()?;
-    let rows = access::access(ctx).nodes(&ids).await.map_err(gql)?;
-    Ok(rows.into_iter().map(|r| r.map(Node::from)).collect())
+    let access = access::access(ctx);
+    // Users only, through the compiled path; an id that is not a user's (an identity's, or
+    // none) leaves the whole list to the rows below.
+    if let Some(shape) = compiled::uncounted_user_shape(ctx)
+        && let Some(users) = access.nodes_json(&ids, &shape).await.map_err(gql)?
+    {
+        compiled::count(ctx, true);
+        return Ok(users
+            .into_iter()
+            .map(|json| Some(Compiled::Json(json)))
+            .collect());
+    }
+    compiled::count(ctx, false);
+    let rows = access.nodes(&ids).await.map_err(gql)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.map(|r| Compiled::Resolved(Node::from(r))))
+        .collect())
 }

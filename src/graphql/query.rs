@@ -113,7 +113,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The object's id.")] id: ID,
-    ) -> async_graphql::Result<Option<Node>> {
+    ) -> async_graphql::Result<Option<Compiled<Node>>> {
         let mut found = node::nodes(ctx, std::slice::from_ref(&id)).await?;
         Ok(found.pop().flatten())
     }
@@ -125,7 +125,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The ids, at most 100.")] ids: Vec<ID>,
-    ) -> async_graphql::Result<Option<Vec<Option<Node>>>> {
+    ) -> async_graphql::Result<Option<Vec<Option<Compiled<Node>>>>> {
         node::nodes(ctx, &ids).await.map(Some)
     }
 

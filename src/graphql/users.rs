@@ -269,16 +269,17 @@ pub async fn users(
         limit: page.limit(),
     };
     if let Some(shape) = compiled::page_shape(ctx) {
-        let rows = reader.users_json(&filter, &window, &shape.user).await;
-        let (rows, has_previous, has_next) = page.window(rows.map_err(gql)?);
-        let users: Vec<(String, String)> = rows
+        let rows = reader.users_json(&filter, &window, &shape.user, shape.nodes.as_ref());
+        let (rows, has_previous, has_next) = page.window(rows.await.map_err(gql)?);
+        let users: Vec<(String, String, String)> = rows
             .into_iter()
-            .map(|(id, created_at, json)| {
+            .map(|(id, created_at, json, nodes)| {
                 let key = UserKey {
                     id,
                     created_at: by_created.then_some(created_at),
                 };
-                (page.cursor(&encode_key(&key)), json)
+                let nodes = nodes.unwrap_or_else(|| json.clone());
+                (page.cursor(&encode_key(&key)), json, nodes)
             })
             .collect();
         let total = match shape.counts {

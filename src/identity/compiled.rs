@@ -2,14 +2,14 @@
 //! (`db::models::user_json`), on the same handles and with the same access decisions as the
 //! rows of `reads.rs` — a caller that may not read a user gets the same error either way.
 
-use chrono::NaiveDateTime;
+use std::collections::HashMap;
 
 use super::IdentityError;
 use super::access::{Access, ReadScope, Reader, Related, SelfUser};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Caller};
 use crate::db::models::user::UserRow;
 use crate::db::models::user_json::{UserJson, UserShape};
-use crate::db::models::user_list::{UserListFilter, UserWindow};
+use crate::db::models::user_list::{PageRow, UserListFilter, UserWindow};
 use crate::types::{UnionId, UserId};
 
 impl Access {
@@ -27,6 +27,45 @@ impl Access {
     }
 }
 
+impl Access {
+    /// [`Access::nodes`] as `shape`'s JSON when every id is a user's (None otherwise: the
+    /// caller reads them as rows): anything for admin/service keys; for a user token only
+    /// itself and users merged into it — any other id is FORBIDDEN.
+    pub async fn nodes_json(
+        &self,
+        ids: &[String],
+        shape: &UserShape,
+    ) -> Result<Option<Vec<String>>, IdentityError> {
+        let me = match self.caller()? {
+            Caller::User { .. } => Some(self.self_user()?.live_user().await?.id),
+            _ => {
+                self.reader()?;
+                None
+            }
+        };
+        let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut conn = self.identity.db.conn().await?;
+        let found = shape.many_by_id(&mut conn, &asked).await?;
+        let found: HashMap<&str, &UserJson> = found.iter().map(|u| (u.asked.as_str(), u)).collect();
+        let Some(users) = asked
+            .iter()
+            .map(|id| found.get(id).copied())
+            .collect::<Option<Vec<&UserJson>>>()
+        else {
+            return Ok(None);
+        };
+        if let Some(me) = me {
+            let mine = |u: &&UserJson| u.id == me || u.merged_into.as_ref() == Some(&me);
+            if !users.iter().all(mine) {
+                return Err(
+                    AuthError::Forbidden("a user may only read itself and its identities").into(),
+                );
+            }
+        }
+        Ok(Some(users.into_iter().map(|u| u.json.clone()).collect()))
+    }
+}
+
 impl Reader<'_> {
     /// [`Reader::user_by_unionid`] as `shape`'s JSON.
     pub async fn user_by_unionid_json(
@@ -41,15 +80,17 @@ impl Reader<'_> {
             .map(|u| u.json))
     }
 
-    /// [`Reader::users`] as `shape`'s JSON: `(id, created_at, json)` per user.
+    /// [`Reader::users`] as `shape`'s JSON (and `also`'s, when the page shows its users
+    /// twice, differently): `(id, created_at, json, also)` per user.
     pub async fn users_json(
         &self,
         filter: &UserListFilter,
         window: &UserWindow,
         shape: &UserShape,
-    ) -> Result<Vec<(UserId, NaiveDateTime, String)>, IdentityError> {
+        also: Option<&UserShape>,
+    ) -> Result<Vec<PageRow>, IdentityError> {
         let mut conn = self.db.conn().await?;
-        Ok(UserRow::list_json(&mut conn, filter, window, shape).await?)
+        Ok(UserRow::list_json(&mut conn, filter, window, shape, also).await?)
     }
 }
 

@@ -269,6 +269,16 @@ fn identities(d: Dialect, kind: AppKind, fields: &[(String, IdentityPart)]) -> S
     )
 }
 
+/// `column` is one of the comma-separated ids in `$1` (ids are UUIDs: no comma or quote).
+fn any_of(d: Dialect, column: &str) -> String {
+    match d {
+        Dialect::Postgres => format!("{column} = ANY(string_to_array($1, ','))"),
+        Dialect::Sqlite => format!(
+            "{column} IN (SELECT value FROM json_each('[\"' || replace($1, ',', '\",\"') || '\"]'))"
+        ),
+    }
+}
+
 /// A user's JSON, with what access needs to know of it.
 #[derive(diesel::QueryableByName, Debug)]
 pub struct UserJson {
@@ -306,6 +316,8 @@ pub enum Lookup {
     /// `$1` is user ids joined by commas: each one's user, a merged one as the user it was
     /// merged into (`me`, `usersByIds`, `_entities`).
     FollowingMerges,
+    /// `$1` is ids joined by commas: the users among them, tombstones as they are (`nodes`).
+    ManyById,
 }
 
 impl UserShape {
@@ -327,19 +339,29 @@ impl UserShape {
                  WHERE users.unionid = $1 AND users.merged_into IS NULL \
                  AND users.deleted_at IS NULL LIMIT 1"
             ),
-            Lookup::FollowingMerges => {
-                let asked = match d {
-                    Dialect::Postgres => "k.id = ANY(string_to_array($1, ','))",
-                    Dialect::Sqlite => {
-                        "k.id IN (SELECT value FROM json_each('[\"' || replace($1, ',', '\",\"') || '\"]'))"
-                    }
-                };
-                format!(
-                    "SELECT k.id AS asked, {HEAD}, {json} AS json FROM users k \
-                     JOIN users ON users.id = coalesce(k.merged_into, k.id) WHERE {asked}"
-                )
-            }
+            Lookup::FollowingMerges => format!(
+                "SELECT k.id AS asked, {HEAD}, {json} AS json FROM users k \
+                 JOIN users ON users.id = coalesce(k.merged_into, k.id) WHERE {}",
+                any_of(d, "k.id")
+            ),
+            Lookup::ManyById => format!(
+                "SELECT users.id AS asked, {HEAD}, {json} AS json FROM users WHERE {}",
+                any_of(d, "users.id")
+            ),
         }
+    }
+
+    /// The users of `ids` (user ids or not: the answer has those that are), tombstones as
+    /// they are, in no particular order (`nodes`).
+    pub async fn many_by_id(
+        &self,
+        conn: &mut Conn,
+        ids: &[&str],
+    ) -> Result<Vec<UserJson>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.lookup(conn, Lookup::ManyById, &ids.join(",")).await
     }
 
     async fn lookup(

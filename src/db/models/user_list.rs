@@ -290,6 +290,10 @@ macro_rules! window_users {
     }};
 }
 
+/// A user of a page as the compiled path reads it: id, created_at, its JSON, and its JSON in a
+/// second shape when the page asks for one.
+pub type PageRow = (UserId, NaiveDateTime, String, Option<String>);
+
 impl UserRow {
     /// The users of `filter` in `window` (see [`UserWindow`] for the order they come in).
     pub async fn list(
@@ -313,16 +317,24 @@ impl UserRow {
         filter: &UserListFilter,
         window: &UserWindow,
         shape: &UserShape,
-    ) -> Result<Vec<(UserId, NaiveDateTime, String)>, DbError> {
-        use diesel::sql_types::Text;
-        let json = shape.select_sql(matches!(conn, Conn::Postgres(_)));
+        also: Option<&UserShape>,
+    ) -> Result<Vec<PageRow>, DbError> {
+        use diesel::sql_types::{Nullable, Text};
+        let postgres = matches!(conn, Conn::Postgres(_));
+        let json = shape.select_sql(postgres);
+        let also = also.map_or_else(|| "NULL".to_owned(), |s| s.select_sql(postgres));
         Ok(with_conn!(conn, c => {
             let mut q = users::table
-                .select((users::id, users::created_at, diesel::dsl::sql::<Text>(&json)))
+                .select((
+                    users::id,
+                    users::created_at,
+                    diesel::dsl::sql::<Text>(&json),
+                    diesel::dsl::sql::<Nullable<Text>>(&also),
+                ))
                 .into_boxed();
             filter_users!(q, filter);
             window_users!(q, window);
-            q.load::<(UserId, NaiveDateTime, String)>(c).await
+            q.load::<PageRow>(c).await
         })?)
     }
 
@@ -333,13 +345,14 @@ impl UserRow {
         window: &UserWindow,
         shape: &UserShape,
     ) -> String {
-        use diesel::sql_types::Text;
+        use diesel::sql_types::{Nullable, Text};
         let json = shape.select_sql(true);
         let mut q = users::table
             .select((
                 users::id,
                 users::created_at,
                 diesel::dsl::sql::<Text>(&json),
+                diesel::dsl::sql::<Nullable<Text>>("NULL"),
             ))
             .into_boxed::<diesel::pg::Pg>();
         filter_users!(q, filter);

@@ -8,7 +8,7 @@ use async_graphql::Positioned;
 use async_graphql::parser::types::{FragmentDefinition, SelectionSet};
 use async_graphql_value::Name;
 
-use super::shape::{self, fields};
+use super::shape::{Key, fields, user_of};
 use crate::db::models::user_json::UserShape;
 
 type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
@@ -16,8 +16,11 @@ type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 /// What a query selects of a `UserConnection`.
 pub struct PageShape {
     parts: Vec<(String, Part)>,
-    /// The users' shape (under `edges { node }` and `nodes`; both must select the same).
+    /// The users' shape under `edges { node }` (or `nodes` when only it is selected).
     pub user: UserShape,
+    /// The users' shape under `nodes` when it differs from [`PageShape::user`]: the statement
+    /// builds both.
+    pub nodes: Option<UserShape>,
     /// Whether `totalCount` is selected.
     pub counts: bool,
 }
@@ -48,18 +51,11 @@ impl PageShape {
     /// The shape of a selection set on `UserConnection`; None if anything in it is outside
     /// the compiled path (or `edges { node }` and `nodes` select users differently).
     pub fn of(fragments: &Fragments, set: &SelectionSet) -> Option<Self> {
-        let mut user: Option<UserShape> = None;
-        let mut same_user = |found: UserShape| match &user {
-            Some(seen) => (*seen == found).then_some(()),
-            None => {
-                user = Some(found);
-                Some(())
-            }
-        };
+        let mut edge_user: Option<UserShape> = None;
+        let mut nodes_user: Option<UserShape> = None;
         let mut parts = Vec::new();
         let mut counts = false;
-        for (key, field) in fields(fragments, set, "UserConnection", &[])? {
-            let inner = &field.selection_set.node;
+        for Key { key, field, sets } in fields(fragments, &[set], "UserConnection", &[])? {
             let part = match field.name.node.as_str() {
                 "__typename" => Part::Typename,
                 "totalCount" => {
@@ -67,17 +63,17 @@ impl PageShape {
                     Part::TotalCount
                 }
                 "nodes" => {
-                    same_user(shape::user(fragments, inner)?)?;
+                    nodes_user = Some(user_of(fragments, &sets)?);
                     Part::Nodes
                 }
                 "edges" => {
                     let mut edge = Vec::new();
-                    for (key, field) in fields(fragments, inner, "UserEdge", &[])? {
+                    for Key { key, field, sets } in fields(fragments, &sets, "UserEdge", &[])? {
                         let part = match field.name.node.as_str() {
                             "__typename" => EdgePart::Typename,
                             "cursor" => EdgePart::Cursor,
                             "node" => {
-                                same_user(shape::user(fragments, &field.selection_set.node)?)?;
+                                edge_user = Some(user_of(fragments, &sets)?);
                                 EdgePart::Node
                             }
                             _ => return None,
@@ -88,7 +84,7 @@ impl PageShape {
                 }
                 "pageInfo" => {
                     let mut info = Vec::new();
-                    for (key, field) in fields(fragments, inner, "PageInfo", &[])? {
+                    for Key { key, field, .. } in fields(fragments, &sets, "PageInfo", &[])? {
                         let part = match field.name.node.as_str() {
                             "__typename" => InfoPart::Typename,
                             "hasPreviousPage" => InfoPart::HasPreviousPage,
@@ -105,18 +101,25 @@ impl PageShape {
             };
             parts.push((key.to_owned(), part));
         }
+        let (user, nodes) = match (edge_user, nodes_user) {
+            (Some(edge), Some(nodes)) if edge != nodes => (edge, Some(nodes)),
+            (Some(user), _) | (None, Some(user)) => (user, None),
+            // A page that selects no user at all still lists them (for its cursors).
+            (None, None) => (UserShape(Vec::new()), None),
+        };
         Some(Self {
             parts,
-            // A page that selects no user at all still lists them (for cursors): by id.
-            user: user.unwrap_or_else(|| UserShape(Vec::new())),
+            user,
+            nodes,
             counts,
         })
     }
 
-    /// The connection's JSON: `users` are the page's (cursor, JSON) in order.
+    /// The connection's JSON: `users` are the page's (cursor, JSON under `edges`, JSON under
+    /// `nodes`) in order.
     pub fn render(
         &self,
-        users: &[(String, String)],
+        users: &[(String, String, String)],
         has_previous: bool,
         has_next: bool,
         total: Option<i64>,
@@ -132,8 +135,8 @@ impl PageShape {
             match part {
                 Part::Typename => out.push_str("\"UserConnection\""),
                 Part::TotalCount => out.push_str(&total.unwrap_or_default().to_string()),
-                Part::Nodes => list(&mut out, users, |out, (_, json)| out.push_str(json)),
-                Part::Edges(edge) => list(&mut out, users, |out, (cursor, json)| {
+                Part::Nodes => list(&mut out, users, |out, (_, _, json)| out.push_str(json)),
+                Part::Edges(edge) => list(&mut out, users, |out, (cursor, json, _)| {
                     out.push('{');
                     for (j, (key, part)) in edge.iter().enumerate() {
                         if j > 0 {
@@ -172,7 +175,7 @@ impl PageShape {
                             InfoPart::EndCursor => users.last(),
                         };
                         match cursor {
-                            Some((cursor, _)) => push_string(&mut out, cursor),
+                            Some((cursor, _, _)) => push_string(&mut out, cursor),
                             None => out.push_str("null"),
                         }
                     }
@@ -187,8 +190,8 @@ impl PageShape {
 
 fn list(
     out: &mut String,
-    users: &[(String, String)],
-    each: impl Fn(&mut String, &(String, String)),
+    users: &[(String, String, String)],
+    each: impl Fn(&mut String, &(String, String, String)),
 ) {
     out.push('[');
     for (i, user) in users.iter().enumerate() {

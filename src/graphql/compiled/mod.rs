@@ -71,7 +71,7 @@ impl<T: OutputType> OutputType for Compiled<T> {
             Compiled::Json(json) => Ok(raw(json.clone())),
             Compiled::Resolved(inner) => {
                 let mut value = inner.resolve(ctx, field).await?;
-                order::in_selection_order(ctx, &T::qualified_type_name(), &mut value);
+                order::in_selection_order(ctx, &inner.introspection_type_name(), &mut value);
                 Ok(value)
             }
         }
@@ -105,19 +105,57 @@ impl Reads {
     }
 }
 
-/// Whether the compiled path is on for this request.
+/// Whether the compiled path is on for this request, and the current root field is the only
+/// one with its response key (the engine merges the answers of fields that share one, which it
+/// cannot do with text).
 fn enabled(ctx: &Context<'_>) -> bool {
-    ctx.data_opt::<Reads>().is_some_and(|r| r.enabled)
+    ctx.data_opt::<Reads>().is_some_and(|r| r.enabled) && !shares_its_key(ctx)
+}
+
+fn shares_its_key(ctx: &Context<'_>) -> bool {
+    use async_graphql::parser::types::Selection;
+    let key = ctx.item.node.response_key().node.as_str();
+    let fragments = &ctx.query_env.fragments;
+    let mut seen = 0;
+    let mut stack = vec![ctx.query_env.operation.node.selection_set.node.items.iter()];
+    while let Some(items) = stack.last_mut() {
+        let Some(selection) = items.next() else {
+            stack.pop();
+            continue;
+        };
+        match &selection.node {
+            Selection::Field(field) => {
+                if field.node.response_key().node == key {
+                    seen += 1;
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = fragments.get(&spread.node.fragment_name.node) {
+                    stack.push(fragment.node.selection_set.node.items.iter());
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                stack.push(inline.node.selection_set.node.items.iter());
+            }
+        }
+    }
+    seen > 1
 }
 
 /// The compiled shape of the `User` selection under the current field, if the path is on and
 /// knows every field; counts the read on the path it takes.
 pub fn user_shape(ctx: &Context<'_>) -> Option<UserShape> {
-    let shape = enabled(ctx)
-        .then(|| shape::user(&ctx.query_env.fragments, &ctx.item.node.selection_set.node))
-        .flatten();
+    let shape = uncounted_user_shape(ctx);
     count(ctx, shape.is_some());
     shape
+}
+
+/// [`user_shape`] for a field that may still fall back after reading (`nodes`), and counts the
+/// path itself ([`count`]).
+pub fn uncounted_user_shape(ctx: &Context<'_>) -> Option<UserShape> {
+    enabled(ctx)
+        .then(|| shape::user(&ctx.query_env.fragments, &ctx.item.node.selection_set.node))
+        .flatten()
 }
 
 /// The compiled shape of the `users` connection's selection, as [`user_shape`].
@@ -131,7 +169,8 @@ pub fn page_shape(ctx: &Context<'_>) -> Option<connection::PageShape> {
     shape
 }
 
-fn count(ctx: &Context<'_>, compiled: bool) {
+/// Counts the read of the current root field on the path that answered it.
+pub fn count(ctx: &Context<'_>, compiled: bool) {
     crate::metrics::compiled_read(ctx.item.node.name.node.as_str(), compiled);
 }
 

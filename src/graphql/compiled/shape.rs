@@ -2,8 +2,9 @@
 //! `users` connection) becomes a [`UserShape`] when every field in it is one the compiled path
 //! answers, in the order the resolvers would answer them; anything else — a field it does not
 //! know, arguments, a directive left after `@skip`/`@include` (the engine has already applied
-//! those), a response key given twice, a fragment on a type it cannot place, an object with
-//! nothing selected — makes it `None`, and the field runs its resolvers.
+//! those), a response key naming two fields, a fragment on a type it cannot place, an object
+//! with nothing selected — makes it `None`, and the field runs its resolvers. Fields that share
+//! a response key are merged, their selections with them, as the engine merges them.
 
 use std::collections::HashMap;
 
@@ -16,21 +17,29 @@ use crate::types::AppKind;
 
 type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 
-/// The fields of `set` on an object of type `typename` (implementing `interfaces`), fragments
-/// spread in document order; None if a fragment's type is not one of `known`, or a response
-/// key repeats, or a field has arguments or directives, or nothing is selected.
+/// One response key of a selection: its field (the first occurrence) and the selection sets
+/// under every occurrence (fields that share a key are merged, as the engine merges them).
+pub(super) struct Key<'a> {
+    pub key: &'a str,
+    pub field: &'a Field,
+    pub sets: Vec<&'a SelectionSet>,
+}
+
+/// The fields of `sets` on an object of type `typename` (implementing `interfaces`), fragments
+/// spread, in document order, each response key once; None if a fragment's type is not one it
+/// can place, a key names two different fields, a field has arguments or directives, or
+/// nothing is selected.
 pub(super) fn fields<'a>(
     fragments: &'a Fragments,
-    set: &'a SelectionSet,
+    sets: &[&'a SelectionSet],
     typename: &str,
     interfaces: &[&str],
-) -> Option<Vec<(&'a str, &'a Field)>> {
-    let mut out: Vec<(&str, &Field)> = Vec::new();
-    collect(fragments, set, typename, interfaces, &mut out)?;
-    let mut keys: Vec<&str> = out.iter().map(|(k, _)| *k).collect();
-    keys.sort_unstable();
-    let repeats = keys.windows(2).any(|w| w[0] == w[1]);
-    (!out.is_empty() && !repeats).then_some(out)
+) -> Option<Vec<Key<'a>>> {
+    let mut out: Vec<Key<'a>> = Vec::new();
+    for set in sets {
+        collect(fragments, set, typename, interfaces, &mut out)?;
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn collect<'a>(
@@ -38,7 +47,7 @@ fn collect<'a>(
     set: &'a SelectionSet,
     typename: &str,
     interfaces: &[&str],
-    out: &mut Vec<(&'a str, &'a Field)>,
+    out: &mut Vec<Key<'a>>,
 ) -> Option<()> {
     for selection in &set.items {
         let (condition, inner) = match &selection.node {
@@ -47,7 +56,17 @@ fn collect<'a>(
                 if !field.arguments.is_empty() || !field.directives.is_empty() {
                     return None;
                 }
-                out.push((field.response_key().node.as_str(), field));
+                let key = field.response_key().node.as_str();
+                let sets = &field.selection_set.node;
+                match out.iter_mut().find(|k| k.key == key) {
+                    Some(seen) if seen.field.name.node == field.name.node => seen.sets.push(sets),
+                    Some(_) => return None,
+                    None => out.push(Key {
+                        key,
+                        field,
+                        sets: vec![sets],
+                    }),
+                }
                 continue;
             }
             Selection::FragmentSpread(spread) => {
@@ -95,16 +114,25 @@ const OTHER_OBJECTS: &[&str] = &[
 
 /// The compiled shape of a selection set on `User`.
 pub fn user(fragments: &Fragments, set: &SelectionSet) -> Option<UserShape> {
+    user_of(fragments, &[set])
+}
+
+/// The compiled shape of the merged selection sets `sets` on `User`.
+pub(super) fn user_of(fragments: &Fragments, sets: &[&SelectionSet]) -> Option<UserShape> {
     let mut shape = Vec::new();
-    for (key, field) in fields(fragments, set, "User", &["Node"])? {
+    for Key { key, field, sets } in fields(fragments, sets, "User", &["Node"])? {
         let name = field.name.node.as_str();
-        let part = match name {
-            "__typename" => UserPart::Typename,
-            "miniProgramIdentities" => identities(fragments, field, AppKind::MiniProgram)?,
-            "officialAccountIdentities" => identities(fragments, field, AppKind::OfficialAccount)?,
-            "websiteIdentities" => identities(fragments, field, AppKind::Website)?,
-            "mobileAppIdentities" => identities(fragments, field, AppKind::MobileApp)?,
-            _ => UserPart::Field(scalar(field, UserField::of(name)?)?),
+        let kind = match name {
+            "miniProgramIdentities" => Some(AppKind::MiniProgram),
+            "officialAccountIdentities" => Some(AppKind::OfficialAccount),
+            "websiteIdentities" => Some(AppKind::Website),
+            "mobileAppIdentities" => Some(AppKind::MobileApp),
+            _ => None,
+        };
+        let part = match (name, kind) {
+            ("__typename", _) => UserPart::Typename,
+            (_, Some(kind)) => identities(fragments, &sets, kind)?,
+            _ => UserPart::Field(scalar(&sets, UserField::of(name)?)?),
         };
         shape.push((key.to_owned(), part));
     }
@@ -112,24 +140,24 @@ pub fn user(fragments: &Fragments, set: &SelectionSet) -> Option<UserShape> {
 }
 
 /// A scalar field: no selection under it.
-fn scalar<T>(field: &Field, known: T) -> Option<T> {
-    field.selection_set.node.items.is_empty().then_some(known)
+fn scalar<T>(sets: &[&SelectionSet], known: T) -> Option<T> {
+    sets.iter().all(|s| s.items.is_empty()).then_some(known)
 }
 
-fn identities(fragments: &Fragments, field: &Field, kind: AppKind) -> Option<UserPart> {
+fn identities(fragments: &Fragments, sets: &[&SelectionSet], kind: AppKind) -> Option<UserPart> {
     let typename = match kind {
         AppKind::MiniProgram => "MiniProgramIdentity",
         AppKind::OfficialAccount => "OfficialAccountIdentity",
         AppKind::Website => "WebsiteIdentity",
         AppKind::MobileApp => "MobileAppIdentity",
     };
-    let set = &field.selection_set.node;
     let mut shape = Vec::new();
-    for (key, field) in fields(fragments, set, typename, &["Node", "WeChatIdentity"])? {
+    for Key { key, field, sets } in fields(fragments, sets, typename, &["Node", "WeChatIdentity"])?
+    {
         let name = field.name.node.as_str();
         let part = match name {
             "__typename" => IdentityPart::Typename,
-            _ => IdentityPart::Field(scalar(field, IdentityField::of(kind, name)?)?),
+            _ => IdentityPart::Field(scalar(&sets, IdentityField::of(kind, name)?)?),
         };
         shape.push((key.to_owned(), part));
     }

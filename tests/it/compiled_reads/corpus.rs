@@ -2,11 +2,11 @@
 //! take (`compiled`). The rule for `compiled`: the selection is inside the compiled subset
 //! (User's scalars, the four identity lists with their scalars, aliases, fragments,
 //! `__typename`, variables, `@skip`/`@include`) and the caller is an admin or service key, or
-//! a user token on a single-user field (`me`, `user`, `node`) that reads itself. A user token
-//! on a list field (`usersByIds`, `nodes`, `_entities`) is marked `false`: the compiled path
-//! may decline user tokens there (each item needs its own read check). Every answer that is an
-//! error (UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT) is the resolvers': the compiled path runs
-//! only reads it may answer in full. Entries of paging walks are in `super::walk`.
+//! a user token reading itself, on any of the fields (the same read checks run on both paths).
+//! `nodes`/`node` compile only when every id is a user's (another id may be an identity's,
+//! which the resolvers look up). An answer that is an error (UNAUTHENTICATED, FORBIDDEN,
+//! BAD_USER_INPUT) is not checked for its path: the refusal may come before the path is
+//! chosen or after. Entries of paging walks are in `super::walk`.
 
 use serde_json::{Value, json};
 
@@ -67,7 +67,9 @@ impl Entry {
 pub const USER: &str = "id unionid nickname avatarUrl phoneNumber phoneNumberVerifiedAt
     disabledAt disabledReason deletedAt createdAt updatedAt";
 pub const MP: &str = "id appId openid unionid createdAt lastLoginAt";
-pub const OA: &str = "id appId openid unionid scope subscribed subscribedAt nickname avatarUrl
+/// Every field but `scope`, which the resolvers answer (an unknown stored scope is an error of
+/// its own, which a statement cannot raise): a selection with it falls back.
+pub const OA: &str = "id appId openid unionid subscribed subscribedAt nickname avatarUrl
     sex province city country createdAt lastLoginAt";
 pub const APP: &str = "id appId openid unionid nickname avatarUrl createdAt lastLoginAt";
 
@@ -132,6 +134,13 @@ pub fn single(s: &Seed) -> Vec<Entry> {
         ubu("userByUnionid: Bob's (merged)", &s.bob_unionid).by(Caller::Service, true),
         ubu("userByUnionid: unknown", "o6_bmasdasdsad6_2sgVt7hMZOPfL"),
         ubu("userByUnionid: by Alice", &s.alice_unionid).by(Caller::Alice, false),
+        Entry::new(
+            "user: an Official Account identity's scope (falls back)",
+            "user",
+            "query($id: ID!) { user(id: $id) { id officialAccountIdentities { appId scope } } }",
+            json!({ "id": s.alice }),
+        )
+        .resolvers(),
         ubu("userByUnionid: empty (refused)", "").resolvers(),
     ]);
     let ids = json!({ "a": s.alice, "b": s.bob, "g": s.grace });
@@ -139,12 +148,20 @@ pub fn single(s: &Seed) -> Vec<Entry> {
         Entry::new(
             "aliases, one field twice, repeated fields merged",
             "user",
-            "query($a: ID!, $b: ID!) {
+            "query($a: ID!) {
                 first: user(id: $a) { id name: nickname nick: nickname nickname nickname
                     miniProgramIdentities { appId } miniProgramIdentities { openid appId }
-                    mp: miniProgramIdentities { id } }
-                second: user(id: $b) { key: id id unionid }
-                first: user(id: $a) { unionid } }",
+                    mp: miniProgramIdentities { id } } }",
+            ids.clone(),
+        ),
+        // Two reads of `user`, each on its own key: the second compiles. (A root field asked
+        // twice under one key runs the resolvers both times, and the engine merges the two
+        // answers in the order they complete: not compared here.)
+        Entry::new(
+            "aliases: two reads of user",
+            "user",
+            "query($a: ID!, $b: ID!) { first: user(id: $a) { unionid }
+                second: user(id: $b) { key: id id unionid } }",
             ids.clone(),
         ),
         Entry::new(
@@ -156,7 +173,7 @@ pub fn single(s: &Seed) -> Vec<Entry> {
             fragment Ids on User { miniProgramIdentities { ...Mp }
                 websiteIdentities { ... on WebsiteIdentity { appId } } }
             fragment Mp on MiniProgramIdentity { __typename appId openid ... on Node { id } }
-            fragment Oa on OfficialAccountIdentity { scope subscribed sex city }",
+            fragment Oa on OfficialAccountIdentity { subscribed sex city }",
             ids.clone(),
         ),
         Entry::new(
@@ -202,7 +219,8 @@ pub fn single(s: &Seed) -> Vec<Entry> {
         n("node: Alice", &s.alice),
         n("node: Alice, her token", &s.alice).by(Caller::Alice, true),
         n("node: Bob's tombstone", &s.bob_old).by(Caller::Service, true),
-        n("node: unknown", &unknown()),
+        // Not a user's id: the identity tables are asked too, on the resolvers.
+        n("node: unknown", &unknown()).resolvers(),
         n("node: an identity (falls back)", &s.alice_mp).resolvers(),
         n("node: anonymous", &s.alice).by(Caller::Anonymous, false),
     ]);
