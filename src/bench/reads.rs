@@ -201,6 +201,7 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
             &combine(ours_runs),
             [&v4, &v5],
             &floor_runs.map(|r| FloorResult::combine(&r)),
+            args.connections,
         );
         report::print_checks(&checks, &load);
     }

@@ -19,6 +19,8 @@ pub struct FloorResult {
     pub tps: f64,
     /// Average latency (ms).
     pub latency_ms: f64,
+    /// pgbench's clients: the bench's connections, or fewer if the server had fewer free.
+    pub clients: usize,
 }
 
 impl FloorResult {
@@ -28,6 +30,7 @@ impl FloorResult {
         FloorResult {
             tps: rounds.iter().map(|r| r.tps).sum::<f64>() / n,
             latency_ms: rounds.iter().map(|r| r.latency_ms).sum::<f64>() / n,
+            clients: rounds.iter().map(|r| r.clients).min().unwrap_or(0),
         }
     }
 }
@@ -110,7 +113,9 @@ fn quote(s: &str) -> String {
 
 /// Runs `pgbench -n -M prepared -c <connections> -j 2 -T <duration>` on `url` with each of
 /// `statements` as its own script (written to `dir/<name>-floor-<i>.sql`), drawn at random per
-/// transaction; returns its tps and average latency.
+/// transaction; returns its tps and average latency. The servers' pools hold most of
+/// PostgreSQL's connections (ours, and both PostGraphiles' per worker: 80 of the default 100
+/// with pools of 16), so pgbench takes fewer clients when fewer are free, and says so.
 pub async fn pgbench(
     dir: &Path,
     url: &str,
@@ -122,10 +127,44 @@ pub async fn pgbench(
     if statements.is_empty() {
         return Err("no statements".into());
     }
+    // Other clients come and go: a run refused for want of connections is tried again, on
+    // what is free then.
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let free = match free_connections(url).await {
+            Ok(n) => n.saturating_sub(attempt),
+            Err(e) if e.contains("too many clients") => 0,
+            Err(e) => return Err(e),
+        };
+        if free == 0 {
+            last = "no free PostgreSQL connection (max_connections)".into();
+            continue;
+        }
+        let clients = connections.min(free);
+        match run(dir, url, name, statements, clients, duration).await {
+            Err(e) if e.contains("too many clients") => last = e,
+            result => return result,
+        }
+    }
+    Err(last)
+}
+
+/// One pgbench run with `clients` clients.
+async fn run(
+    dir: &Path,
+    url: &str,
+    name: &str,
+    statements: &[String],
+    clients: usize,
+    duration: Duration,
+) -> Result<FloorResult, String> {
     let mut command = std::process::Command::new(pgbench_binary());
     command
-        .args(["-n", "-M", "prepared", "-j", "2"])
-        .arg(format!("-c{connections}"))
+        .args(["-n", "-M", "prepared", "-j", &clients.min(2).to_string()])
+        .arg(format!("-c{clients}"))
         .arg(format!("-T{}", duration.as_secs().max(1)));
     for (i, statement) in statements.iter().take(MAX_STATEMENTS).enumerate() {
         // pgbench reads `:name` as a variable; the statements have none (no casts by `::`
@@ -152,9 +191,11 @@ pub async fn pgbench(
             .and_then(|v| v.parse::<f64>().ok())
     };
     match (number("tps = "), number("latency average = ")) {
-        (Some(tps), Some(latency_ms)) if output.status.success() => {
-            Ok(FloorResult { tps, latency_ms })
-        }
+        (Some(tps), Some(latency_ms)) if output.status.success() => Ok(FloorResult {
+            tps,
+            latency_ms,
+            clients,
+        }),
         _ => {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let why = stderr
@@ -164,6 +205,30 @@ pub async fn pgbench(
             Err(format!("pgbench failed: {}", why.trim()))
         }
     }
+}
+
+/// How many more connections PostgreSQL takes from non-superusers now, less one to spare.
+async fn free_connections(url: &str) -> Result<usize, String> {
+    use diesel::sql_types::BigInt;
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        free: i64,
+    }
+    let mut conn = crate::db::PgConn::establish(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let row: Row = diesel::sql_query(
+        "SELECT current_setting('max_connections')::bigint \
+         - current_setting('superuser_reserved_connections')::bigint \
+         - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS free",
+    )
+    .get_result(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    // This connection closes before pgbench starts; one more to spare for other clients.
+    Ok(usize::try_from(row.free).unwrap_or(0))
 }
 
 /// `pgbench` on the PATH, or PostgreSQL 15's on Debian.

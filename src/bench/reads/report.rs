@@ -37,6 +37,7 @@ pub fn print(
     ours: &Result<WrkResult, String>,
     peers: [&Result<WrkResult, String>; 2],
     floor: &Result<FloorResult, String>,
+    connections: usize,
 ) {
     println!(
         "({}) {:24} ours:            {}",
@@ -59,7 +60,16 @@ pub fn print(
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
     let (floor_text, floor_tps) = match floor {
         Ok(f) => (
-            format!("{:7.0} tps    avg {:6.2} ms", f.tps, f.latency_ms),
+            format!(
+                "{:7.0} tps    avg {:6.2} ms{}",
+                f.tps,
+                f.latency_ms,
+                if f.clients < connections {
+                    format!("  (-c{}: fewer connections free)", f.clients)
+                } else {
+                    String::new()
+                }
+            ),
             Some(f.tps),
         ),
         Err(e) => (e.clone(), None),
