@@ -127,20 +127,21 @@ pub async fn pgbench(
     if statements.is_empty() {
         return Err("no statements".into());
     }
-    // Other clients come and go: a run refused for want of connections is tried again, on
-    // what is free then.
+    // Other clients come and go, and node-postgres closes a pool's idle connections after 10 s:
+    // a run with no connection free, or refused for want of one, waits and is tried again on
+    // what is free then, for up to 15 s.
     let mut last = String::new();
-    for attempt in 0..5 {
+    for attempt in 0..30 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let free = match free_connections(url).await {
-            Ok(n) => n.saturating_sub(attempt),
+            Ok(n) => n,
             Err(e) if e.contains("too many clients") => 0,
             Err(e) => return Err(e),
         };
         if free == 0 {
-            last = "no free PostgreSQL connection (max_connections)".into();
+            last = "no free PostgreSQL connection for 15 s (max_connections)".into();
             continue;
         }
         let clients = connections.min(free);
