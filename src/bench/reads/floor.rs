@@ -1,6 +1,7 @@
 //! The floor of `bench-reads`: PostgreSQL alone answering each read as one JSON-building
-//! statement, driven by `pgbench` with as many connections as wrk. No GraphQL server can beat
-//! the statement it would have to run, so ours/floor says how much of our time is the server.
+//! statement, driven by `pgbench` with as many connections as wrk (or as PostgreSQL has free).
+//! No GraphQL server can beat the statement it would have to run, so ours/floor says how much
+//! of our time is the server.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -8,8 +9,8 @@ use std::time::Duration;
 
 /// At most this many statements per read, each its own pgbench script (`-f`): pgbench takes up
 /// to 128 scripts, and each is prepared on each connection (`-M prepared`) when first drawn, so
-/// 64 keeps the preparing to a few per cent of a short run while still spreading the reads over
-/// the table.
+/// about half of that keeps the preparing (scripts × connections) small against a run while
+/// still spreading the reads over the table.
 pub const MAX_STATEMENTS: usize = 64;
 
 /// What one pgbench run measured.
