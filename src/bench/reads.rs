@@ -47,7 +47,7 @@ pub struct ReadBenchArgs {
     /// Seconds of warm-up before each measured run.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// Our database pool size (and each PostGraphile's, per worker).
+    /// Our database pool size (and each PostGraphile's, split over its workers).
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
     /// PostGraphile's directory (`npm ci` done in it).
@@ -111,20 +111,23 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         args.users,
         t.elapsed().as_secs_f64()
     );
+    // Each server holds `pool_size` connections in all (a PostGraphile's split over its
+    // workers), so that with pgbench's they stay within PostgreSQL's default 100.
     let (workers, pool) = (args.postgraphile_workers, args.pool_size);
+    let per_worker = pool.div_ceil(workers.max(1));
     let peers: [Result<PostGraphile, String>; 2] = [
         match std::fs::canonicalize(&args.postgraphile) {
-            Ok(d) => PostGraphile::start(&d, url, workers, pool).await,
+            Ok(d) => PostGraphile::start(&d, url, workers, per_worker).await,
             Err(e) => Err(format!("{}: {e}", args.postgraphile.display())),
         },
         match std::fs::canonicalize(&args.postgraphile5) {
-            Ok(d) => PostGraphile::start_v5(&d, url, workers, pool).await,
+            Ok(d) => PostGraphile::start_v5(&d, url, workers, per_worker).await,
             Err(e) => Err(format!("{}: {e}", args.postgraphile5.display())),
         },
     ];
     let round = Duration::from_secs((args.duration / args.rounds.max(1)).max(1));
     println!(
-        "bench-reads: our service (this binary) pool {pool}, at {ours}; {}; PostGraphile {workers} worker(s), pool {pool} each; wrk -t2 -c{c} and pgbench -M prepared -c{c} -j2, {} rounds of {} s per server and read, alternating (each after {} s of warm-up); machine: {} cores",
+        "bench-reads: our service (this binary) pool {pool}, at {ours}; {}; PostGraphile {workers} worker(s), pool {per_worker} each; wrk -t2 -c{c} and pgbench -M prepared -c{c} -j2, {} rounds of {} s per server and read, alternating (each after {} s of warm-up); machine: {} cores",
         PEERS
             .iter()
             .zip(&peers)

@@ -1,11 +1,20 @@
-//! The floor of `bench-reads`: PostgreSQL alone answering each read as one JSON-building
-//! statement, driven by `pgbench` with as many connections as wrk (or as PostgreSQL has free).
+//! The floor of `bench-reads`: PostgreSQL alone answering each read with the statement the
+//! compiled read path sends for it (`UserShape::statement`, `UserRow::list_json_statement`),
+//! prepared, driven by `pgbench` with as many connections as wrk (or as PostgreSQL has free).
 //! No GraphQL server can beat the statement it would have to run, so ours/floor says how much
 //! of our time is the server.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
+
+use async_graphql::parser::types::Selection;
+
+use crate::db::models::user::UserRow;
+use crate::db::models::user_json::{Lookup, UserShape};
+use crate::db::models::user_list::{UserKey, UserListFilter, UserOrder, UserWindow};
+use crate::graphql::compiled::shape;
+use crate::types::UserId;
 
 /// At most this many statements per read, each its own pgbench script (`-f`): pgbench takes up
 /// to 128 scripts, and each is prepared on each connection (`-M prepared`) when first drawn, so
@@ -51,61 +60,85 @@ pub enum Read<'a> {
     Entities(&'a [String]),
 }
 
-/// The statement that answers a read. THE ONE LINE TO SWAP: when the service's compiled read
-/// path lands, point this at its own statement builder (e.g. `crate::db::…::statement`), so
-/// that the floor is exactly what the service sends.
-const STATEMENT: fn(&Read) -> String = placeholder_statement;
-
 /// The statements of one read, one per request of `reads` (at most [`MAX_STATEMENTS`], spread
-/// evenly over them), with their literals inlined.
-pub fn floor_statements(reads: &[Read]) -> Vec<String> {
+/// evenly over them), with their literals inlined: the very text the compiled path sends for
+/// the user selection `fragment` (a `fragment U on User { … }`), its `$n` parameters replaced
+/// by the values.
+pub fn floor_statements(reads: &[Read], fragment: &str) -> Result<Vec<String>, String> {
+    let shape = shape_of(fragment)?;
     let step = reads.len().div_ceil(MAX_STATEMENTS).max(1);
-    reads.iter().step_by(step).map(STATEMENT).collect()
+    reads
+        .iter()
+        .step_by(step)
+        .map(|read| statement(&shape, read))
+        .collect()
 }
 
-/// PLACEHOLDER until the compiled read path lands (see [`STATEMENT`]): a hand-written statement
-/// that builds the read's JSON answer — the user with both identity lists, as in the GraphQL
-/// `fragment U` of the scenarios — with `json_build_object` and `json_agg` over `LEFT JOIN
-/// LATERAL`s. Times are PostgreSQL's JSON rendering, cursors the bare ids.
-pub fn placeholder_statement(read: &Read) -> String {
-    let live = "u.merged_into IS NULL AND u.deleted_at IS NULL";
-    match read {
-        Read::UserById(id) => format!(
-            "SELECT json_build_object('user', (SELECT {USER} FROM {FROM} WHERE u.id = {}))",
-            quote(id)
+/// The compiled path's shape of `fragment U`, as the service makes it from a query.
+fn shape_of(fragment: &str) -> Result<UserShape, String> {
+    let doc = async_graphql::parser::parse_query(format!("{{ me {{ ...U }} }} {fragment}"))
+        .map_err(|e| e.to_string())?;
+    let async_graphql::parser::types::DocumentOperations::Single(op) = &doc.operations else {
+        return Err("one operation".into());
+    };
+    let Some(Selection::Field(me)) = op.node.selection_set.node.items.first().map(|s| &s.node)
+    else {
+        return Err("a field".into());
+    };
+    shape::user(&doc.fragments, &me.node.selection_set.node)
+        .ok_or_else(|| "the fragment is outside the compiled path".to_owned())
+}
+
+/// One read's statement with its values in place of its parameters.
+fn statement(shape: &UserShape, read: &Read) -> Result<String, String> {
+    let (sql, values) = match read {
+        Read::UserById(id) => (shape.statement(Lookup::ById, true), vec![quote(id)]),
+        Read::UserByUnionid(unionid) => (
+            shape.statement(Lookup::LiveByUnionid, true),
+            vec![quote(unionid)],
         ),
-        Read::UserByUnionid(unionid) => format!(
-            "SELECT json_build_object('userByUnionid', (SELECT {USER} FROM {FROM} WHERE u.unionid = {} AND {live} LIMIT 1))",
-            quote(unionid)
+        Read::Entities(ids) => (
+            shape.statement(Lookup::FollowingMerges, true),
+            vec![quote(&ids.join(","))],
         ),
         Read::Page { after, first } => {
-            let after = after.map_or_else(String::new, |a| format!(" AND u.id > {}", quote(a)));
-            format!(
-                "SELECT json_build_object('users', json_build_object('edges', coalesce(json_agg(json_build_object('cursor', p.id, 'node', p.node) ORDER BY p.id) FILTER (WHERE p.n <= {first}), '[]'), \
-                 'pageInfo', json_build_object('hasNextPage', count(*) > {first}, 'endCursor', max(p.id) FILTER (WHERE p.n <= {first})))) \
-                 FROM (SELECT u.id, {USER} AS node, row_number() OVER (ORDER BY u.id) AS n FROM {FROM} WHERE {live}{after} ORDER BY u.id LIMIT {}) p",
-                first + 1
-            )
+            let window = UserWindow {
+                order: UserOrder::IdAsc,
+                after: after.map(|id| UserKey {
+                    id: UserId::new(id),
+                    created_at: None,
+                }),
+                before: None,
+                from_end: false,
+                limit: *first as i64 + 1,
+            };
+            let printed = UserRow::list_json_statement(&UserListFilter::default(), &window, shape);
+            let sql = printed
+                .split(" -- binds: ")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let mut values: Vec<String> = after.iter().map(|a| quote(a)).collect();
+            values.push(window.limit.to_string());
+            (sql, values)
         }
-        Read::Entities(ids) => format!(
-            "SELECT json_build_object('_entities', coalesce(json_agg(e.u), '[]')) FROM (SELECT {USER} AS u FROM {FROM} WHERE u.id IN ({})) e",
-            ids.iter()
-                .map(|id| quote(id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    };
+    // `$10` before `$1`: the highest numbers first.
+    let mut sql = sql;
+    for (i, value) in values.iter().enumerate().rev() {
+        let param = format!("${}", i + 1);
+        if !sql.contains(&param) {
+            return Err(format!("the statement has no {param}: {sql}"));
+        }
+        sql = sql.replace(&param, value);
     }
+    if sql.contains("$") && sql.contains(&format!("${}", values.len() + 1)) {
+        return Err(format!(
+            "the statement has more parameters than values: {sql}"
+        ));
+    }
+    Ok(sql)
 }
-
-/// A user's JSON (with `FROM`).
-const USER: &str = "json_build_object('id', u.id, 'unionid', u.unionid, 'nickname', u.nickname, 'createdAt', u.created_at, \
-    'miniProgramIdentities', coalesce(mp.list, '[]'), 'officialAccountIdentities', coalesce(oa.list, '[]'))";
-/// The users with their identity lists in creation order (the service's order).
-const FROM: &str = "users u \
-    LEFT JOIN LATERAL (SELECT json_agg(json_build_object('id', m.id, 'appId', m.app_id, 'openid', m.openid, 'unionid', m.unionid) ORDER BY m.created_at, m.id) AS list \
-      FROM mini_program_identities m WHERE m.user_id = u.id) mp ON true \
-    LEFT JOIN LATERAL (SELECT json_agg(json_build_object('id', o.id, 'appId', o.app_id, 'openid', o.openid, 'subscribed', o.subscribed) ORDER BY o.created_at, o.id) AS list \
-      FROM official_account_identities o WHERE o.user_id = u.id) oa ON true";
 
 /// A SQL string literal.
 fn quote(s: &str) -> String {

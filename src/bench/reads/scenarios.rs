@@ -68,7 +68,7 @@ pub async fn scenarios(
         .iter()
         .map(|p| p.1.as_str().filter(|a| !a.is_empty()))
         .collect();
-    let floor = |reads: Vec<Read>| floor_statements(&reads);
+    let floor = |reads: Vec<Read>| floor_statements(&reads, OURS);
     Ok(vec![
         Scenario {
             key: "a",
@@ -78,7 +78,7 @@ pub async fn scenarios(
                 bodies("query($id: String!) { user: userById(id: $id) { ...U } }", V4, ids().map(|id| json!({ "id": id }))),
                 bodies("query($id: String!) { user: userByRowId(rowId: $id) { ...U } }", V5, ids().map(|id| json!({ "id": id }))),
             ],
-            floor: floor(id_list.iter().map(|id| Read::UserById(id)).collect()),
+            floor: floor(id_list.iter().map(|id| Read::UserById(id)).collect())?,
         },
         Scenario {
             key: "b",
@@ -88,7 +88,7 @@ pub async fn scenarios(
                 bodies("query($u: String!) { allUsersList(condition: {unionid: $u, mergedInto: null}, first: 1) { ...U } }", V4, unionids().map(|u| json!({ "u": u }))),
                 bodies("query($u: String!) { allUsersList(condition: {unionid: $u, mergedInto: null}, first: 1) { ...U } }", V5, unionids().map(|u| json!({ "u": u }))),
             ],
-            floor: floor(unionid_list.iter().map(|u| Read::UserByUnionid(u)).collect()),
+            floor: floor(unionid_list.iter().map(|u| Read::UserByUnionid(u)).collect())?,
         },
         Scenario {
             key: "c",
@@ -98,7 +98,7 @@ pub async fn scenarios(
                 bodies("query($after: String!) { allUsers(first: 100, orderBy: PRIMARY_KEY_ASC, condition: {mergedInto: null}, filter: {id: {greaterThan: $after}}) { edges { cursor node { ...U } } pageInfo { hasNextPage endCursor } } }", V4, pages.iter().map(|p| json!({ "after": p.1 }))),
                 bodies("query($after: String!) { allUsers(first: 100, orderBy: PRIMARY_KEY_ASC, condition: {mergedInto: null}, filter: {rowId: {greaterThan: $after}}) { edges { cursor node { ...U } } pageInfo { hasNextPage endCursor } } }", V5, pages.iter().map(|p| json!({ "after": p.1 }))),
             ],
-            floor: floor(afters.iter().map(|&after| Read::Page { after, first: 100 }).collect()),
+            floor: floor(afters.iter().map(|&after| Read::Page { after, first: 100 }).collect())?,
         },
         Scenario {
             key: "d",
@@ -108,7 +108,7 @@ pub async fn scenarios(
                 bodies("query($ids: [String!]!) { allUsersList(filter: {id: {in: $ids}}) { ...U } }", V4, batches.iter().map(|b| json!({ "ids": b }))),
                 bodies("query($ids: [String!]!) { allUsersList(filter: {rowId: {in: $ids}}) { ...U } }", V5, batches.iter().map(|b| json!({ "ids": b }))),
             ],
-            floor: floor(batches.iter().map(|b| Read::Entities(b)).collect()),
+            floor: floor(batches.iter().map(|b| Read::Entities(b)).collect())?,
         },
     ])
 }

@@ -191,13 +191,14 @@ fn value(d: Dialect, column: &str, kind: Kind) -> String {
         (Kind::Int, Dialect::Postgres) => format!("coalesce({column}::text, 'null')"),
         (Kind::Int, Dialect::Sqlite) => format!("coalesce(CAST({column} AS TEXT), 'null')"),
         // chrono's to_rfc3339: no fraction when it is 0, else 3 digits when they suffice, else
-        // 6 (PostgreSQL keeps microseconds).
+        // 6 (PostgreSQL keeps microseconds). The colons are quoted text of the pattern, so the
+        // statement holds no `:name` (which pgbench would take for a variable).
         (Kind::Time, Dialect::Postgres) => format!(
             "(CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' || \
-             to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
+             to_char({column}, 'YYYY-MM-DD\"T\"HH24\":\"MI\":\"SS') || \
              (CASE WHEN to_char({column}, 'US') = '000000' THEN '' \
              WHEN to_char({column}, 'US') LIKE '%000' THEN '.' || to_char({column}, 'MS') \
-             ELSE '.' || to_char({column}, 'US') END) || '+00:00\"' END)"
+             ELSE '.' || to_char({column}, 'US') END) || '+00' || chr(58) || '00\"' END)"
         ),
         // SQLite keeps diesel's text (`%F %T%.f`: the same fraction digits chrono prints).
         (Kind::Time, Dialect::Sqlite) => format!(
