@@ -63,6 +63,34 @@ pub struct ReadBenchArgs {
     /// Only these scenarios (a, b, c, d); all when empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Also measure our service configured otherwise, each a second instance on the same
+    /// database measured beside the first: `resolvers` (`graphql.compiled_reads = false`: every
+    /// read on the field resolvers), `no-document-cache` (`graphql.document_cache_bytes = 0`).
+    #[arg(long, value_delimiter = ',')]
+    variant: Vec<Variant>,
+}
+
+/// Another configuration of our service, measured beside the default one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Variant {
+    Resolvers,
+    NoDocumentCache,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Resolvers => "ours, resolvers",
+            Variant::NoDocumentCache => "ours, no document cache",
+        }
+    }
+
+    fn apply(self, config: &mut crate::config::Config) {
+        match self {
+            Variant::Resolvers => config.graphql.compiled_reads = false,
+            Variant::NoDocumentCache => config.graphql.document_cache_bytes = 0,
+        }
+    }
 }
 
 const KEY: &str = "bench-reads-admin-key-0123456789";
@@ -92,7 +120,7 @@ pub async fn run(args: ReadBenchArgs) -> Result<(), String> {
 type Runs<T> = Result<Vec<T>, String>;
 
 async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String> {
-    let (running, stop) = start_service(dir, url.to_owned(), args.pool_size, |config| {
+    let setup = |config: &mut crate::config::Config| {
         config.api_keys.push(ApiKeyConfig {
             name: "bench-reads".into(),
             role: ApiKeyRole::Admin,
@@ -100,8 +128,18 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         });
         config.limits.max_connections_per_ip = config.limits.max_connections;
         config.limits.reserved_connections_percent = 0;
-    })
-    .await?;
+    };
+    let (running, stop) = start_service(dir, url.to_owned(), args.pool_size, setup).await?;
+    let mut variants = Vec::new();
+    for variant in &args.variant {
+        let (running, stop) = start_service(dir, url.to_owned(), args.pool_size, |c| {
+            setup(c);
+            variant.apply(c);
+        })
+        .await?;
+        let endpoint = format!("http://{}/graphql", running.addr);
+        variants.push((*variant, endpoint, running, stop));
+    }
     let ours = format!("http://{}/graphql", running.addr);
     let t = Instant::now();
     let seed = include_str!("reads/seed.sql").replace("__USERS__", &args.users.to_string());
@@ -149,6 +187,8 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
             continue;
         }
         let mut ours_runs: Runs<WrkResult> = Ok(Vec::new());
+        let mut variant_runs: Vec<Runs<WrkResult>> =
+            variants.iter().map(|_| Ok(Vec::new())).collect();
         let mut peer_runs: [Runs<WrkResult>; 2] = [Ok(Vec::new()), Ok(Vec::new())];
         let mut checks = Vec::new();
         for (i, peer) in peers.iter().enumerate() {
@@ -178,6 +218,12 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         for _ in 0..args.rounds.max(1) {
             let servers =
                 std::iter::once((&mut ours_runs, ours.as_str(), Some(KEY), &scenario.ours));
+            let servers = servers.chain(
+                variant_runs
+                    .iter_mut()
+                    .zip(&variants)
+                    .map(|(runs, v)| (runs, v.1.as_str(), Some(KEY), &scenario.ours)),
+            );
             let others = peer_runs.iter_mut().zip(&peers).zip(&scenario.peers);
             let others = others.filter_map(|((runs, p), bodies)| {
                 Some((runs, p.as_ref().ok()?.endpoint.as_str(), None, bodies))
@@ -199,16 +245,29 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         }
         let combine = |r: Runs<WrkResult>| r.map(|r| WrkResult::combine(&r));
         let [v4, v5] = peer_runs.map(combine);
+        let ours_result = combine(ours_runs);
         report::print(
             &scenario,
-            &combine(ours_runs),
+            &ours_result,
             [&v4, &v5],
             &floor_runs.map(|r| FloorResult::combine(&r)),
             args.connections,
         );
+        for ((variant, ..), runs) in variants.iter().zip(variant_runs) {
+            report::print_variant(variant.name(), &ours_result, &combine(runs));
+        }
+        println!(
+            "    this process's RSS (our service{}, and the bench's client) after the read: {:.1} MiB",
+            if variants.is_empty() { "" } else { "s" },
+            super::followers::rss_kib_of(&std::process::id().to_string()) as f64 / 1024.0
+        );
         report::print_checks(&checks, &load);
     }
     drop(peers);
+    for (_, _, running, stop) in variants {
+        let _ = stop.send(());
+        let _ = running.handle.await;
+    }
     stop_service(running, stop, url, None, dir).await
 }
 

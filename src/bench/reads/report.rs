@@ -108,3 +108,17 @@ pub fn print_checks(checks: &[(&str, Result<String, Refused>)], load: &str) {
             .join(" ")
     );
 }
+
+/// A variant of our service measured beside it: its figures and ours/its.
+pub fn print_variant(
+    name: &str,
+    ours: &Result<WrkResult, String>,
+    variant: &Result<WrkResult, String>,
+) {
+    let theirs = variant.as_ref().ok().map(|v| v.rps);
+    println!(
+        "    {name:>24}: {}   ours/this: {}",
+        show(variant),
+        ratio(ours, theirs)
+    );
+}
