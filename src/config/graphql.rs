@@ -54,9 +54,9 @@ pub struct GraphqlConfig {
     /// same, byte for byte).
     #[default(true)]
     pub compiled_reads: bool,
-    /// Parsed documents kept per instance, in bytes: each weighs 16 bytes per byte of its
+    /// Parsed documents kept per instance, in bytes: each weighs 160 bytes per byte of its
     /// query text (oldest forgotten first; 0: none kept, every request parses its query).
-    #[default(8 * 1024 * 1024)]
+    #[default(32 * 1024 * 1024)]
     pub document_cache_bytes: usize,
 }
 

@@ -63,7 +63,7 @@ impl PageShape {
                     Part::TotalCount
                 }
                 "nodes" => {
-                    nodes_user = Some(user_of(fragments, &sets)?);
+                    one_shape(&mut nodes_user, user_of(fragments, &sets)?)?;
                     Part::Nodes
                 }
                 "edges" => {
@@ -73,7 +73,7 @@ impl PageShape {
                             "__typename" => EdgePart::Typename,
                             "cursor" => EdgePart::Cursor,
                             "node" => {
-                                edge_user = Some(user_of(fragments, &sets)?);
+                                one_shape(&mut edge_user, user_of(fragments, &sets)?)?;
                                 EdgePart::Node
                             }
                             _ => return None,
@@ -185,6 +185,19 @@ impl PageShape {
         }
         out.push('}');
         out
+    }
+}
+
+/// Keeps `found` as the users' shape under `edges { node }` (or `nodes`); None if another
+/// alias already selected them differently (the statement builds one shape for each).
+fn one_shape(seen: &mut Option<UserShape>, found: UserShape) -> Option<()> {
+    match seen {
+        Some(shape) if *shape != found => None,
+        Some(_) => Some(()),
+        None => {
+            *seen = Some(found);
+            Some(())
+        }
     }
 }
 

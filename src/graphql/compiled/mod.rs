@@ -90,8 +90,12 @@ fn raw(json: String) -> Value {
 #[derive(Default)]
 pub struct Reads {
     pub enabled: bool,
-    entities: tokio::sync::OnceCell<Result<EntityUsers, Arc<IdentityError>>>,
+    /// By the response key of each `_entities` field (two share none: such a request runs the
+    /// resolvers).
+    entities: std::sync::Mutex<HashMap<String, Arc<EntityCell>>>,
 }
+
+type EntityCell = tokio::sync::OnceCell<Result<Arc<EntityUsers>, Arc<IdentityError>>>;
 
 /// The users of an `_entities` list by the id each representation asked for.
 type EntityUsers = HashMap<String, UserJson>;
@@ -117,6 +121,7 @@ fn shares_its_key(ctx: &Context<'_>) -> bool {
     let key = ctx.item.node.response_key().node.as_str();
     let fragments = &ctx.query_env.fragments;
     let mut seen = 0;
+    let mut visited = std::collections::HashSet::new();
     let mut stack = vec![ctx.query_env.operation.node.selection_set.node.items.iter()];
     while let Some(items) = stack.last_mut() {
         let Some(selection) = items.next() else {
@@ -130,7 +135,10 @@ fn shares_its_key(ctx: &Context<'_>) -> bool {
                 }
             }
             Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = fragments.get(&spread.node.fragment_name.node) {
+                let name = &spread.node.fragment_name.node;
+                if visited.insert(name)
+                    && let Some(fragment) = fragments.get(name)
+                {
                     stack.push(fragment.node.selection_set.node.items.iter());
                 }
             }
@@ -178,23 +186,28 @@ pub fn count(ctx: &Context<'_>, compiled: bool) {
 /// one statement the first time one of its entities asks (each entity's own resolver then
 /// checks its id and the caller's scope, as on the resolvers' path). Representations whose id
 /// is not a user id are left to their own resolver's error.
-pub async fn entities<'a>(
-    ctx: &Context<'a>,
+pub async fn entities(
+    ctx: &Context<'_>,
     shape: &UserShape,
-) -> async_graphql::Result<&'a EntityUsers> {
+) -> async_graphql::Result<Arc<EntityUsers>> {
     let Some(reads) = ctx.data_opt::<Reads>() else {
         return Err("the compiled path is not set up for this request".into());
     };
-    let users = reads
-        .entities
+    let key = ctx.item.node.response_key().node.as_str();
+    let cell = {
+        let mut by_field = reads.entities.lock().unwrap_or_else(|e| e.into_inner());
+        by_field.entry(key.to_owned()).or_default().clone()
+    };
+    let users = cell
         .get_or_init(|| async {
             let ids = entity_ids(ctx);
             let related = access::access(ctx).related();
             let found = related.users_json(&ids, shape).await.map_err(Arc::new)?;
-            Ok(found.into_iter().map(|u| (u.asked.clone(), u)).collect())
+            let found: EntityUsers = found.into_iter().map(|u| (u.asked.clone(), u)).collect();
+            Ok(Arc::new(found))
         })
         .await;
-    users.as_ref().map_err(|e| load_failed(e.clone()))
+    users.clone().map_err(load_failed)
 }
 
 /// The ids of the `User` representations of the `_entities` field in `ctx`.

@@ -36,18 +36,22 @@ pub(super) fn fields<'a>(
     interfaces: &[&str],
 ) -> Option<Vec<Key<'a>>> {
     let mut out: Vec<Key<'a>> = Vec::new();
+    let mut visited: Vec<&Name> = Vec::new();
     for set in sets {
-        collect(fragments, set, typename, interfaces, &mut out)?;
+        collect(fragments, set, typename, interfaces, &mut out, &mut visited)?;
     }
     (!out.is_empty()).then_some(out)
 }
 
+/// CollectFields: each named fragment spread once per selection (so a document cannot make
+/// the walk exponential).
 fn collect<'a>(
     fragments: &'a Fragments,
     set: &'a SelectionSet,
     typename: &str,
     interfaces: &[&str],
     out: &mut Vec<Key<'a>>,
+    visited: &mut Vec<&'a Name>,
 ) -> Option<()> {
     for selection in &set.items {
         let (condition, inner) = match &selection.node {
@@ -73,7 +77,12 @@ fn collect<'a>(
                 if !spread.node.directives.is_empty() {
                     return None;
                 }
-                let fragment = &fragments.get(&spread.node.fragment_name.node)?.node;
+                let name = &spread.node.fragment_name.node;
+                if visited.contains(&name) {
+                    continue;
+                }
+                visited.push(name);
+                let fragment = &fragments.get(name)?.node;
                 (
                     Some(fragment.type_condition.node.on.node.as_str()),
                     &fragment.selection_set.node,
@@ -91,9 +100,9 @@ fn collect<'a>(
             }
         };
         match condition {
-            None => collect(fragments, inner, typename, interfaces, out)?,
+            None => collect(fragments, inner, typename, interfaces, out, visited)?,
             Some(c) if c == typename || interfaces.contains(&c) => {
-                collect(fragments, inner, typename, interfaces, out)?
+                collect(fragments, inner, typename, interfaces, out, visited)?
             }
             // Another object type (the engine skips it): `_entities` mixes them.
             Some(c) if OTHER_OBJECTS.contains(&c) => {}

@@ -29,7 +29,23 @@ fn filtered(name: &str, filter: Value) -> Entry {
 
 pub fn lists(s: &Seed) -> Vec<Entry> {
     let everything = users("first page, every field", json!({}));
+    // The users under two aliases of `node` (or `nodes`), selected differently: the resolvers.
+    let aliased = |name: &str, query: &str| Entry::new(name, "users", query, json!({})).resolvers();
     let mut v = vec![
+        aliased(
+            "users: two aliases of node, selected differently",
+            "{ users(first: 5) { edges { a: node { id } b: node { nickname } } } }",
+        ),
+        aliased(
+            "users: two aliases of nodes, selected differently",
+            "{ users(first: 5) { x: nodes { id } y: nodes { phoneNumber } } }",
+        ),
+        Entry::new(
+            "users: two aliases of nodes, selected alike",
+            "users",
+            "{ users(first: 5) { x: nodes { id } y: nodes { id } } }",
+            json!({}),
+        ),
         everything.by(Caller::Service, true),
         everything.by(Caller::Alice, false),
         everything.by(Caller::Anonymous, false),
@@ -241,6 +257,15 @@ pub fn lists(s: &Seed) -> Vec<Entry> {
     v.extend([
         e.by(Caller::Service, true),
         e.by(Caller::Anonymous, false),
+        // Two lists in one request: each its own users and selection.
+        Entry::new(
+            "_entities: two aliased lists",
+            "_entities",
+            "query($a: [_Any!]!, $b: [_Any!]!) {
+                a: _entities(representations: $a) { ... on User { id } }
+                b: _entities(representations: $b) { ... on User { nickname unionid } } }",
+            json!({ "a": [rep(&s.alice)], "b": [rep(&s.grace), rep(&s.alice)] }),
+        ),
         // The users of a list that also holds an identity are compiled; the identity is the
         // resolvers' (its entity resolver is not a hot read and counts nothing).
         Entry::new(
