@@ -94,14 +94,7 @@ async fn raw(app: &TestApp, token: Option<&str>, query: &str, variables: &Value)
 
 /// The counter's values for `field` in `app`'s `/metrics`: (compiled, resolvers).
 async fn counted(app: &TestApp, field: &str) -> (f64, f64) {
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    paths_in(&res.text().await.unwrap(), field)
+    paths_in(&app.scrape_metrics().await, field)
 }
 
 /// The counter's values for `field` in a Prometheus text, whatever the labels' order and

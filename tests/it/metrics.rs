@@ -18,14 +18,7 @@ on_both_backends!(
 );
 
 async fn scrape(app: &TestApp) -> String {
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
+    app.scrape_metrics().await
 }
 
 /// The value of the series `series` (name and labels, exactly as rendered), 0 if absent.

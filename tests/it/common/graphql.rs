@@ -5,6 +5,18 @@ use serde_json::{Value, json};
 use super::{OA, TestApp};
 
 impl TestApp {
+    /// The service's `/metrics` text (HTTP 200 asserted).
+    pub async fn scrape_metrics(&self) -> String {
+        let res = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
     /// The JWKS as `/.well-known/jwks.json` serves it.
     pub async fn jwks(&self) -> Value {
         let res = self
