@@ -372,7 +372,16 @@ impl UserShape {
         param: &str,
     ) -> Result<Vec<UserJson>, DbError> {
         let sql = self.statement(lookup, matches!(conn, Conn::Postgres(_)));
-        let q = diesel::sql_query(sql).bind::<Text, _>(param);
+        if !admitted(&sql) {
+            let q = diesel::sql_query(sql).bind::<Text, _>(param);
+            return Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?);
+        }
+        let (before, after) = sql.split_once("$1").unwrap_or((&sql, ""));
+        let q = Prepared {
+            before,
+            param,
+            after,
+        };
         Ok(with_conn!(conn, c => q.load::<UserJson>(c).await)?)
     }
 
@@ -413,5 +422,58 @@ impl UserShape {
         } else {
             Dialect::Sqlite
         })
+    }
+}
+
+/// The most distinct statements kept prepared on each connection. A statement's text follows
+/// the query's selection (its response keys are in it), so callers could make any number; the
+/// first [`MAX_PREPARED`] texts of this process are prepared once per connection and run
+/// from then on without being planned again (diesel caches them by text); any other text is
+/// sent unprepared, planned on each run, and kept nowhere.
+pub const MAX_PREPARED: usize = 64;
+
+/// Whether `sql` is (or now becomes) one of the statements kept prepared.
+fn admitted(sql: &str) -> bool {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::{Mutex, OnceLock};
+    static ADMITTED: OnceLock<(RandomState, Mutex<HashSet<u64>>)> = OnceLock::new();
+    let (hasher, set) = ADMITTED.get_or_init(Default::default);
+    let hash = hasher.hash_one(sql);
+    let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
+    set.contains(&hash) || (set.len() < MAX_PREPARED && set.insert(hash))
+}
+
+/// A lookup with its one parameter, cached as a prepared statement by its text (`sql_query`
+/// is never cached: diesel cannot know raw SQL is safe to).
+struct Prepared<'a> {
+    before: &'a str,
+    param: &'a str,
+    after: &'a str,
+}
+
+impl diesel::query_builder::QueryId for Prepared<'_> {
+    type QueryId = ();
+    // Not static: diesel caches the statement by its SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Prepared<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for Prepared<'_>
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql(self.before);
+        out.push_bind_param::<Text, str>(self.param)?;
+        out.push_sql(self.after);
+        Ok(())
     }
 }
