@@ -20,7 +20,24 @@ use seed::Seed;
 on_both_backends!(
     every_read_answers_the_same_bytes_on_both_paths,
     a_field_outside_the_compiled_path_falls_back,
+    more_selections_than_are_kept_prepared_still_answer,
 );
+
+/// The compiled statements kept prepared are bounded (`user_json::MAX_PREPARED` per process,
+/// a caller can make any number of selections): past the bound they run unprepared, with the
+/// same answers.
+async fn more_selections_than_are_kept_prepared_still_answer(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let alice = app.login_mp(MP_A, "alice").await;
+    let token = alice["accessToken"].as_str().unwrap();
+    let id = alice["user"]["id"].as_str().unwrap();
+    let max = wechat_identity::db::models::user_json::MAX_PREPARED;
+    for i in 0..max + 8 {
+        let query = format!("{{ me {{ a{i}: id nickname }} }}");
+        let data = app.gql_ok(Some(token), &query, serde_json::json!({})).await;
+        assert_eq!(data["me"][format!("a{i}")], id, "{query}");
+    }
+}
 
 /// Whether each answer's path is checked on B's counter (false: the byte comparison alone).
 const CHECK_PATHS: bool = true;
