@@ -14,7 +14,7 @@ use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, FragmentDefinition, OperationDefinition,
     Selection, SelectionSet,
 };
-use async_graphql::registry::Registry;
+use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{ContextSelectionSet, Positioned, Value, Variables};
 use async_graphql_value::indexmap::IndexMap;
 use async_graphql_value::{ConstValue, Name, RAW_VALUE_TOKEN};
@@ -69,26 +69,31 @@ fn reorder<'k>(
 }
 
 impl<'a> Order<'a> {
+    /// `value` and what is under it; the selection is collected once for all the objects of a
+    /// list.
     fn value(&self, sets: &[&'a SelectionSet], ty: &str, value: &mut Value) {
+        let mut fields: Option<Option<(&MetaType, Vec<Key<'a>>)>> = None;
+        self.value_with(sets, ty, value, &mut fields);
+    }
+
+    fn value_with(
+        &self,
+        sets: &[&'a SelectionSet],
+        ty: &str,
+        value: &mut Value,
+        fields: &mut Option<Option<(&'a MetaType, Vec<Key<'a>>)>>,
+    ) {
         match value {
             Value::List(items) => {
                 for item in items {
-                    self.value(sets, ty, item);
+                    self.value_with(sets, ty, item, fields);
                 }
             }
             Value::Object(map) if !map.contains_key(RAW_VALUE_TOKEN) => {
-                let Some(meta) = self.registry.types.get(ty) else {
+                let Some((meta, fields)) = fields.get_or_insert_with(|| self.fields(sets, ty))
+                else {
                     return;
                 };
-                if meta.is_abstract() {
-                    return;
-                }
-                let mut fields: Vec<Key<'a>> = Vec::new();
-                let mut index: HashMap<&'a str, usize> = HashMap::new();
-                let mut visited: HashSet<&'a Name> = HashSet::new();
-                for set in sets {
-                    self.collect(set, ty, &mut fields, &mut index, &mut visited);
-                }
                 reorder(map, fields.iter().map(|f| f.key), |i, child| {
                     let field = &fields[i];
                     if let Some(meta_field) = meta.field_by_name(field.name) {
@@ -98,6 +103,22 @@ impl<'a> Order<'a> {
             }
             _ => {}
         }
+    }
+
+    /// The fields `sets` select on an object of type `ty`; None for a type that is abstract
+    /// (or unknown), whose objects are left as they are.
+    fn fields(&self, sets: &[&'a SelectionSet], ty: &str) -> Option<(&'a MetaType, Vec<Key<'a>>)> {
+        let meta = self.registry.types.get(ty)?;
+        if meta.is_abstract() {
+            return None;
+        }
+        let mut fields: Vec<Key<'a>> = Vec::new();
+        let mut index: HashMap<&'a str, usize> = HashMap::new();
+        let mut visited: HashSet<&'a Name> = HashSet::new();
+        for set in sets {
+            self.collect(set, ty, &mut fields, &mut index, &mut visited);
+        }
+        Some((meta, fields))
     }
 
     /// The fields of `set` on an object of type `ty` in document order, each response key
