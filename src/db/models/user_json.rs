@@ -19,6 +19,13 @@ use crate::db::{Conn, DbError};
 use crate::types::{AppKind, UnionId, UserId};
 use crate::with_conn;
 
+mod prepared;
+mod sql;
+
+pub use prepared::MAX_PREPARED;
+use prepared::{Prepared, admitted};
+use sql::{object, value};
+
 /// A `User` field the compiled path answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UserField {
@@ -77,6 +84,16 @@ pub struct UserShape(pub Vec<(String, UserPart)>);
 enum Dialect {
     Postgres,
     Sqlite,
+}
+
+impl Dialect {
+    fn of(postgres: bool) -> Self {
+        if postgres {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -182,56 +199,6 @@ fn table_of(kind: AppKind) -> (&'static str, &'static str) {
     }
 }
 
-/// A column's value as JSON text (never NULL).
-fn value(d: Dialect, column: &str, kind: Kind) -> String {
-    match (kind, d) {
-        (Kind::Text, Dialect::Postgres) => format!("coalesce(to_json({column})::text, 'null')"),
-        (Kind::Text, Dialect::Sqlite) => format!("json_quote({column})"),
-        (Kind::Bool, _) => format!("(CASE WHEN {column} THEN 'true' ELSE 'false' END)"),
-        (Kind::Int, Dialect::Postgres) => format!("coalesce({column}::text, 'null')"),
-        (Kind::Int, Dialect::Sqlite) => format!("coalesce(CAST({column} AS TEXT), 'null')"),
-        // chrono's to_rfc3339: no fraction when it is 0, else 3 digits when they suffice, else
-        // 6 (PostgreSQL keeps microseconds). The colons are quoted text of the pattern, so the
-        // statement holds no `:name` (which pgbench would take for a variable).
-        (Kind::Time, Dialect::Postgres) => format!(
-            "(CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' || \
-             to_char({column}, 'YYYY-MM-DD\"T\"HH24\":\"MI\":\"SS') || \
-             (CASE WHEN to_char({column}, 'US') = '000000' THEN '' \
-             WHEN to_char({column}, 'US') LIKE '%000' THEN '.' || to_char({column}, 'MS') \
-             ELSE '.' || to_char({column}, 'US') END) || '+00' || chr(58) || '00\"' END)"
-        ),
-        // SQLite keeps diesel's text (`%F %T%.f`: the same fraction digits chrono prints).
-        (Kind::Time, Dialect::Sqlite) => format!(
-            "(CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' || replace({column}, ' ', 'T') \
-             || '+00:00\"' END)"
-        ),
-    }
-}
-
-/// `'{"a":' || A || ',"b":' || B || '}'` over `(key, value expression)` pairs; `null` when
-/// nothing is selected (what the resolvers answer for an object with no fields).
-fn object(parts: Vec<(&str, String)>) -> String {
-    if parts.is_empty() {
-        return "'null'".into();
-    }
-    let mut sql = String::from("('{");
-    for (i, (key, value)) in parts.into_iter().enumerate() {
-        assert!(
-            !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "a response key is a GraphQL name"
-        );
-        if i > 0 {
-            sql.push_str(" || ',");
-        }
-        sql.push('"');
-        sql.push_str(key);
-        sql.push_str("\":' || ");
-        sql.push_str(&value);
-    }
-    sql.push_str(" || '}')");
-    sql
-}
-
 impl UserShape {
     /// The expression whose value is the JSON of the row of `users` in scope.
     fn sql(&self, d: Dialect) -> String {
@@ -325,11 +292,7 @@ impl UserShape {
     /// The text of `lookup`'s statement on PostgreSQL (`postgres`) or SQLite: what the
     /// compiled path sends (`bench-reads` runs the same text under pgbench).
     pub fn statement(&self, lookup: Lookup, postgres: bool) -> String {
-        let d = if postgres {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        };
+        let d = Dialect::of(postgres);
         let json = self.sql(d);
         match lookup {
             Lookup::ById => format!(
@@ -417,63 +380,6 @@ impl UserShape {
 
     /// The expression for a query built elsewhere over `users` (the dashboards' page).
     pub(super) fn select_sql(&self, postgres: bool) -> String {
-        self.sql(if postgres {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        })
-    }
-}
-
-/// The most distinct statements kept prepared on each connection. A statement's text follows
-/// the query's selection (its response keys are in it), so callers could make any number; the
-/// first [`MAX_PREPARED`] texts of this process are prepared once per connection and run
-/// from then on without being planned again (diesel caches them by text); any other text is
-/// sent unprepared, planned on each run, and kept nowhere.
-pub const MAX_PREPARED: usize = 64;
-
-/// Whether `sql` is (or now becomes) one of the statements kept prepared.
-fn admitted(sql: &str) -> bool {
-    use std::collections::HashSet;
-    use std::hash::{BuildHasher, RandomState};
-    use std::sync::{Mutex, OnceLock};
-    static ADMITTED: OnceLock<(RandomState, Mutex<HashSet<u64>>)> = OnceLock::new();
-    let (hasher, set) = ADMITTED.get_or_init(Default::default);
-    let hash = hasher.hash_one(sql);
-    let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
-    set.contains(&hash) || (set.len() < MAX_PREPARED && set.insert(hash))
-}
-
-/// A lookup with its one parameter, cached as a prepared statement by its text (`sql_query`
-/// is never cached: diesel cannot know raw SQL is safe to).
-struct Prepared<'a> {
-    before: &'a str,
-    param: &'a str,
-    after: &'a str,
-}
-
-impl diesel::query_builder::QueryId for Prepared<'_> {
-    type QueryId = ();
-    // Not static: diesel caches the statement by its SQL text.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::Query for Prepared<'_> {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl<DB> diesel::query_builder::QueryFragment<DB> for Prepared<'_>
-where
-    DB: diesel::backend::Backend,
-    str: diesel::serialize::ToSql<Text, DB>,
-{
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> diesel::QueryResult<()> {
-        out.push_sql(self.before);
-        out.push_bind_param::<Text, str>(self.param)?;
-        out.push_sql(self.after);
-        Ok(())
+        self.sql(Dialect::of(postgres))
     }
 }
