@@ -158,8 +158,9 @@ async fn the_log_is_json_lines_with_request_ids_and_no_secrets(backend: Backend)
     .await;
     assert!(sync["errors"].is_null(), "{sync}");
 
-    // A client that gives up (WeChat is slow) leaves an access line too, status 499.
-    let fault = json!({ "delayMs": 3000, "count": 1 });
+    // A client that gives up (WeChat is slow) leaves an access line too, status 499. The fault is
+    // for the code exchange only: the follower sync queued above may still be calling WeChat.
+    let fault = json!({ "path": "/sns/jscode2session", "delayMs": 3000, "count": 1 });
     let res = http
         .post(format!("{base}/sandbox/wechat/faults"))
         .json(&fault)
