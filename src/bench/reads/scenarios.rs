@@ -1,4 +1,4 @@
-//! The four reads of `bench-reads`, each as our GraphQL query, PostGraphile v4's and v5's, and
+//! The reads of `bench-reads`, each as our GraphQL query, PostGraphile v4's and v5's, and
 //! the floor's SQL statements, over a spread of seeded users.
 
 use serde_json::{Value, json};
@@ -32,7 +32,7 @@ fn bodies(query: &str, fragment: &str, variables: impl Iterator<Item = Value>) -
         .collect()
 }
 
-/// The four reads, with request bodies over a spread of seeded users.
+/// The five reads, with request bodies over a spread of seeded users.
 pub async fn scenarios(
     client: &reqwest::Client,
     ours: &str,
@@ -109,6 +109,16 @@ pub async fn scenarios(
                 bodies("query($ids: [String!]!) { allUsersList(filter: {rowId: {in: $ids}}) { ...U } }", V5, batches.iter().map(|b| json!({ "ids": b }))),
             ],
             floor: floor(batches.iter().map(|b| Read::Entities(b)).collect())?,
+        },
+        // A selection outside the compiled subset (`mergedInto` is the resolvers' alone): every
+        // build answers it on the resolvers, so ours against `--external` builds says whether
+        // such reads got slower. Not asked of the peers; no floor (no compiled statement).
+        Scenario {
+            key: "e",
+            name: "user(id) + mergedInto",
+            ours: bodies("query($id: ID!) { user(id: $id) { ...U mergedInto { id } } }", OURS, ids().map(|id| json!({ "id": id }))),
+            peers: [Vec::new(), Vec::new()],
+            floor: Vec::new(),
         },
     ])
 }
