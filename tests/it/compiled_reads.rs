@@ -25,7 +25,7 @@ on_both_backends!(
 
 /// The compiled statements kept prepared are bounded (`user_json::MAX_PREPARED` per process,
 /// a caller can make any number of selections): past the bound they run unprepared, with the
-/// same answers.
+/// same answers. Lookups and pages share the bound.
 async fn more_selections_than_are_kept_prepared_still_answer(backend: Backend) {
     let app = TestApp::start(backend).await;
     let alice = app.login_mp(MP_A, "alice").await;
@@ -36,6 +36,11 @@ async fn more_selections_than_are_kept_prepared_still_answer(backend: Backend) {
         let query = format!("{{ me {{ a{i}: id nickname }} }}");
         let data = app.gql_ok(Some(token), &query, serde_json::json!({})).await;
         assert_eq!(data["me"][format!("a{i}")], id, "{query}");
+        let page = format!("{{ users(first: 1) {{ nodes {{ b{i}: id }} }} }}");
+        let data = app
+            .gql_ok(Some(ADMIN_KEY), &page, serde_json::json!({}))
+            .await;
+        assert_eq!(data["users"]["nodes"][0][format!("b{i}")], id, "{page}");
     }
 }
 

@@ -13,7 +13,7 @@ use crate::types::{AppId, AppKind, OpenId, UnionId, UserId};
 use crate::with_conn;
 
 use super::user::UserRow;
-use super::user_json::UserShape;
+use super::user_json::{PageJson, UserShape, admit, text_of};
 
 diesel::define_sql_function! {
     /// SQL `lower` (ASCII on SQLite, the database's locale on PostgreSQL).
@@ -323,17 +323,21 @@ impl UserRow {
         let postgres = matches!(conn, Conn::Postgres(_));
         let json = shape.select_sql(postgres);
         let also = also.map_or_else(|| "NULL".to_owned(), |s| s.select_sql(postgres));
+        // Kept prepared when its text is one of those admitted (as the lookups' are): planning
+        // it costs PostgreSQL about as much as running it.
+        let cache = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         Ok(with_conn!(conn, c => {
             let mut q = users::table
                 .select((
                     users::id,
                     users::created_at,
-                    diesel::dsl::sql::<Text>(&json),
-                    diesel::dsl::sql::<Nullable<Text>>(&also),
+                    PageJson::<Text>::new(json, &cache),
+                    PageJson::<Nullable<Text>>::new(also, &cache),
                 ))
                 .into_boxed();
             filter_users!(q, filter);
             window_users!(q, window);
+            admit(&cache, &text_of(&q)?);
             q.load::<PageRow>(c).await
         })?)
     }

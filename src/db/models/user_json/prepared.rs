@@ -54,3 +54,73 @@ where
         Ok(())
     }
 }
+
+/// A select expression of SQL text that lets its statement be kept prepared, as a statement
+/// [`admitted`] is (`diesel::dsl::sql`'s never is): the compiled page's users' JSON. The page's
+/// statement is a boxed query, so whether it is admitted is known only from its whole text,
+/// after it is built; until [`PageJson::admit`] says so it is not cached.
+#[derive(Debug, Clone)]
+pub struct PageJson<ST> {
+    sql: String,
+    cache: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _type: std::marker::PhantomData<ST>,
+}
+
+impl<ST> PageJson<ST> {
+    /// `sql`, and the switch it shares with the other expressions of its statement.
+    pub fn new(sql: String, cache: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Self {
+            sql,
+            cache: cache.clone(),
+            _type: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The switch of a statement's [`PageJson`]s: on when the statement's text is admitted.
+pub fn admit(cache: &std::sync::atomic::AtomicBool, statement: &str) {
+    cache.store(admitted(statement), std::sync::atomic::Ordering::Relaxed);
+}
+
+impl<ST: diesel::sql_types::SingleValue> diesel::Expression for PageJson<ST> {
+    type SqlType = ST;
+}
+
+impl<DB: diesel::backend::Backend, ST> diesel::query_builder::QueryFragment<DB> for PageJson<ST> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        if !self.cache.load(std::sync::atomic::Ordering::Relaxed) {
+            out.unsafe_to_cache_prepared();
+        }
+        out.push_sql(&self.sql);
+        Ok(())
+    }
+}
+
+impl<ST> diesel::query_builder::QueryId for PageJson<ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<QS, ST> diesel::SelectableExpression<QS> for PageJson<ST> where Self: diesel::Expression {}
+
+impl<QS, ST> diesel::AppearsOnTable<QS> for PageJson<ST> where Self: diesel::Expression {}
+
+impl<ST, GB> diesel::expression::ValidGrouping<GB> for PageJson<ST> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+/// The SQL text of `query` (without its binds), as the connection would send it.
+pub fn text_of<DB, Q>(query: &Q) -> diesel::QueryResult<String>
+where
+    DB: diesel::backend::Backend + Default,
+    DB::QueryBuilder: Default,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    use diesel::query_builder::QueryBuilder as _;
+    let mut builder = DB::QueryBuilder::default();
+    query.to_sql(&mut builder, &DB::default())?;
+    Ok(builder.finish())
+}
