@@ -77,6 +77,9 @@ pub struct ReadBenchArgs {
 
 fn external_arg(arg: &str) -> Result<(String, PathBuf), String> {
     let (name, path) = arg.split_once('=').ok_or("NAME=PATH")?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(format!("{name}: a NAME is letters, digits and '-'"));
+    }
     let path = std::fs::canonicalize(path).map_err(|e| format!("{path}: {e}"))?;
     Ok((name.to_owned(), path))
 }

@@ -43,14 +43,15 @@ impl Server {
         if workers > 1 {
             command.args(["--cluster-workers", &workers.to_string()]);
         }
-        Self::spawn(command, port, "PostGraphile v4").await
+        Self::spawn(command, port, "PostGraphile v4", None).await
     }
 
     /// Starts `bin`, another build of our service (the release before a change, say), on
     /// `database_url` as the bench runs its own instance: sandbox, no rate limits, one address
     /// may hold every connection, `key` an admin key, a pool of `pool_size`. Its data dir is
     /// `dir`, the bench's own instance's (whose master key opens the signing keys in the
-    /// database); its config file is `dir/external-NAME.toml`. Waits until it answers.
+    /// database); its config file is `dir/external-NAME.toml`, its log (warnings and errors)
+    /// `dir/external-NAME.log`. Waits until it answers.
     pub async fn start_ours(
         bin: &Path,
         dir: &Path,
@@ -76,7 +77,9 @@ impl Server {
             .arg("--config")
             .arg(&file)
             .arg("serve");
-        Self::spawn(command, port, &format!("{name} ({})", bin.display())).await
+        let log = dir.join(format!("external-{name}.log"));
+        let what = format!("{name} ({})", bin.display());
+        Self::spawn(command, port, &what, Some(&log)).await
     }
 
     /// Its process id (a PostGraphile's: the cluster's primary).
@@ -104,15 +107,26 @@ impl Server {
             .arg("server.mjs")
             .arg(database_url)
             .args([port.to_string(), workers.to_string(), pool_size.to_string()]);
-        Self::spawn(command, port, "PostGraphile v5").await
+        Self::spawn(command, port, "PostGraphile v5", None).await
     }
 
     /// Spawns `command` in its own process group (so that dropping it ends its workers too)
     /// and waits up to 60 s for `/graphql` on `port` to answer.
-    async fn spawn(mut command: Command, port: u16, what: &str) -> Result<Self, String> {
+    async fn spawn(
+        mut command: Command,
+        port: u16,
+        what: &str,
+        log: Option<&Path>,
+    ) -> Result<Self, String> {
+        let stderr = match log {
+            Some(path) => std::fs::File::create(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .into(),
+            None => Stdio::null(),
+        };
         command
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .process_group(0);
         let child = command
             .spawn()
@@ -125,7 +139,9 @@ impl Server {
         for _ in 0..600 {
             tokio::time::sleep(Duration::from_millis(100)).await;
             if let Ok(Some(status)) = pg.child.try_wait() {
-                return Err(format!("{what} exited ({status})"));
+                let said = log.and_then(|p| std::fs::read_to_string(p).ok());
+                let said = said.as_deref().map(str::trim).unwrap_or_default();
+                return Err(format!("{what} exited ({status}) {said}"));
             }
             let ready = client
                 .post(&pg.endpoint)

@@ -2,20 +2,31 @@
 
 use diesel::sql_types::Text;
 
-/// The most distinct statements kept prepared on each connection. A statement's text follows
-/// the query's selection (its response keys are in it), so callers could make any number; the
-/// first [`MAX_PREPARED`] texts of this process are prepared once per connection and run
-/// from then on without being planned again (diesel caches them by text); any other text is
-/// sent unprepared, planned on each run, and kept nowhere.
+/// The most distinct statements of each kind (lookups, pages) kept prepared on each
+/// connection. A statement's text follows the query's selection (its response keys are in it)
+/// and, for pages, the filters and window, so callers could make any number; the first
+/// [`MAX_PREPARED`] texts of each kind in this process are prepared once per connection and
+/// run from then on without being parsed again (diesel caches them by text); any other text is
+/// sent unprepared, parsed and planned on each run, and kept nowhere. Each kind has its own
+/// budget, so that a dashboard's many page texts cannot take the lookups' places.
 pub const MAX_PREPARED: usize = 64;
 
-/// Whether `sql` is (or now becomes) one of the statements kept prepared.
+type Admitted = std::sync::OnceLock<(
+    std::hash::RandomState,
+    std::sync::Mutex<std::collections::HashSet<u64>>,
+)>;
+
+static LOOKUPS: Admitted = Admitted::new();
+static PAGES: Admitted = Admitted::new();
+
+/// Whether the lookup `sql` is (or now becomes) one of the statements kept prepared.
 pub(super) fn admitted(sql: &str) -> bool {
-    use std::collections::HashSet;
-    use std::hash::{BuildHasher, RandomState};
-    use std::sync::{Mutex, OnceLock};
-    static ADMITTED: OnceLock<(RandomState, Mutex<HashSet<u64>>)> = OnceLock::new();
-    let (hasher, set) = ADMITTED.get_or_init(Default::default);
+    admitted_in(&LOOKUPS, sql)
+}
+
+fn admitted_in(kind: &Admitted, sql: &str) -> bool {
+    use std::hash::BuildHasher;
+    let (hasher, set) = kind.get_or_init(Default::default);
     let hash = hasher.hash_one(sql);
     let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
     set.contains(&hash) || (set.len() < MAX_PREPARED && set.insert(hash))
@@ -77,9 +88,23 @@ impl<ST> PageJson<ST> {
     }
 }
 
-/// The switch of a statement's [`PageJson`]s: on when the statement's text is admitted.
-pub fn admit(cache: &std::sync::atomic::AtomicBool, statement: &str) {
-    cache.store(admitted(statement), std::sync::atomic::Ordering::Relaxed);
+/// Sets the switch of `query`'s [`PageJson`]s (`cache`, on while it is built): it stays on
+/// when diesel would cache the rest of the statement (not, say, SQLite's `IN (?, ?, …)`) and
+/// its text is admitted among the pages'.
+pub fn admit<DB, Q>(cache: &std::sync::atomic::AtomicBool, query: &Q) -> diesel::QueryResult<()>
+where
+    DB: diesel::backend::Backend + Default,
+    DB::QueryBuilder: Default,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    use diesel::query_builder::QueryBuilder as _;
+    let backend = DB::default();
+    let cacheable = query.is_safe_to_cache_prepared(&backend)?;
+    let mut builder = DB::QueryBuilder::default();
+    query.to_sql(&mut builder, &backend)?;
+    let admitted = cacheable && admitted_in(&PAGES, &builder.finish());
+    cache.store(admitted, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
 }
 
 impl<ST: diesel::sql_types::SingleValue> diesel::Expression for PageJson<ST> {
@@ -110,17 +135,4 @@ impl<QS, ST> diesel::AppearsOnTable<QS> for PageJson<ST> where Self: diesel::Exp
 
 impl<ST, GB> diesel::expression::ValidGrouping<GB> for PageJson<ST> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
-/// The SQL text of `query` (without its binds), as the connection would send it.
-pub fn text_of<DB, Q>(query: &Q) -> diesel::QueryResult<String>
-where
-    DB: diesel::backend::Backend + Default,
-    DB::QueryBuilder: Default,
-    Q: diesel::query_builder::QueryFragment<DB>,
-{
-    use diesel::query_builder::QueryBuilder as _;
-    let mut builder = DB::QueryBuilder::default();
-    query.to_sql(&mut builder, &DB::default())?;
-    Ok(builder.finish())
 }
