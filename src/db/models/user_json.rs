@@ -22,7 +22,7 @@ use crate::with_conn;
 mod prepared;
 mod sql;
 
-pub use prepared::{MAX_PREPARED, PageJson, admit};
+pub use prepared::{Limited, MAX_PREPARED, PageJson, admit};
 use prepared::{Prepared, admitted};
 use sql::{object, value};
 

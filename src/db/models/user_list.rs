@@ -13,7 +13,7 @@ use crate::types::{AppId, AppKind, OpenId, UnionId, UserId};
 use crate::with_conn;
 
 use super::user::UserRow;
-use super::user_json::{PageJson, UserShape, admit};
+use super::user_json::{Limited, PageJson, UserShape, admit};
 
 diesel::define_sql_function! {
     /// SQL `lower` (ASCII on SQLite, the database's locale on PostgreSQL).
@@ -253,6 +253,11 @@ macro_rules! filter_users {
 /// Narrows the boxed query `$q` over `users` to `$window` (its bounds, its order, its limit).
 macro_rules! window_users {
     ($q:ident, $window:expr) => {{
+        window_users!($q, $window, unlimited);
+        $q = $q.limit($window.limit);
+    }};
+    // Without the LIMIT (the caller adds it: [`Limited`]).
+    ($q:ident, $window:expr, unlimited) => {{
         let window: &UserWindow = $window;
         let order = window.order;
         // Which side of each bound the rows lie on: greater in the index's (ascending) terms?
@@ -286,7 +291,6 @@ macro_rules! window_users {
             (true, false) => $q.order((users::created_at.asc(), users::id.asc())),
             (true, true) => $q.order((users::created_at.desc(), users::id.desc())),
         };
-        $q = $q.limit(window.limit);
     }};
 }
 
@@ -337,7 +341,8 @@ impl UserRow {
                 ))
                 .into_boxed();
             filter_users!(q, filter);
-            window_users!(q, window);
+            window_users!(q, window, unlimited);
+            let q = Limited::new(q, window.limit);
             admit(&cache, &q)?;
             q.load::<PageRow>(c).await
         })?)
@@ -361,7 +366,8 @@ impl UserRow {
             ))
             .into_boxed::<diesel::pg::Pg>();
         filter_users!(q, filter);
-        window_users!(q, window);
+        window_users!(q, window, unlimited);
+        let q = Limited::new(q, window.limit);
         diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string()
     }
 

@@ -136,3 +136,43 @@ impl<QS, ST> diesel::AppearsOnTable<QS> for PageJson<ST> where Self: diesel::Exp
 impl<ST, GB> diesel::expression::ValidGrouping<GB> for PageJson<ST> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
+
+/// `query` with `LIMIT n` written in its text, not bound: a page kept prepared then gets one
+/// generic plan (a bound LIMIT makes PostgreSQL assume a tenth of the table and plan every run
+/// again). A page's `n` is `first`/`last` + 1, so its texts stay few.
+pub struct Limited<Q> {
+    query: Q,
+    limit: i64,
+}
+
+impl<Q> Limited<Q> {
+    pub fn new(query: Q, limit: i64) -> Self {
+        Self { query, limit }
+    }
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Limited<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q> diesel::query_builder::QueryId for Limited<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB, Q> diesel::query_builder::QueryFragment<DB> for Limited<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(&format!(" LIMIT {}", self.limit));
+        Ok(())
+    }
+}
+
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for Limited<Q> {}
