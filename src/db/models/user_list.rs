@@ -59,6 +59,20 @@ pub struct UserListFilter {
     pub subscribed: Option<(bool, Option<AppId>)>,
 }
 
+impl UserListFilter {
+    /// Whether one plan serves every value of its parameters: no condition whose values decide
+    /// between indexes (a nickname pattern, a time range, an app that few or many users have).
+    /// Equalities on unique or nearly unique keys (unionid, openid, phone number) do not.
+    pub fn plans_alike(&self) -> bool {
+        self.nickname_like.is_none()
+            && self.created_from.is_none()
+            && self.created_until.is_none()
+            && self.app.is_none()
+            && self.identity_on.is_empty()
+            && !matches!(self.subscribed, Some((_, Some(_))))
+    }
+}
+
 /// The LIKE pattern for "contains `text`, ignoring case": `%text%` lower-cased, with `\`, `%`
 /// and `_` escaped by `\`.
 pub fn contains_pattern(text: &str) -> String {
@@ -342,7 +356,7 @@ impl UserRow {
                 .into_boxed();
             filter_users!(q, filter);
             window_users!(q, window, unlimited);
-            let q = Limited::new(q, window.limit);
+            let q = Limited::new(q, window.limit, filter.plans_alike());
             admit(&cache, &q)?;
             q.load::<PageRow>(c).await
         })?)
@@ -367,7 +381,7 @@ impl UserRow {
             .into_boxed::<diesel::pg::Pg>();
         filter_users!(q, filter);
         window_users!(q, window, unlimited);
-        let q = Limited::new(q, window.limit);
+        let q = Limited::new(q, window.limit, filter.plans_alike());
         diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string()
     }
 
@@ -402,7 +416,33 @@ impl UserRow {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_pattern;
+    use super::{UserListFilter, UserOrder, UserRow, UserWindow, contains_pattern};
+    use crate::db::models::user_json::{UserField, UserPart, UserShape};
+
+    /// A compiled page writes its LIMIT (one generic plan once prepared) unless a filter's
+    /// values decide the best plan, where every run is planned for its values.
+    #[test]
+    fn a_page_writes_its_limit_unless_its_values_decide_the_plan() {
+        let shape = UserShape(vec![("id".into(), UserPart::Field(UserField::Id))]);
+        let window = UserWindow {
+            order: UserOrder::IdAsc,
+            after: None,
+            before: None,
+            from_end: false,
+            limit: 101,
+        };
+        let plain = UserRow::list_json_statement(&UserListFilter::default(), &window, &shape);
+        assert!(plain.contains(" LIMIT 101 "), "{plain}");
+        let rare = UserListFilter {
+            nickname_like: Some(super::contains_pattern("zed")),
+            ..Default::default()
+        };
+        let rare = UserRow::list_json_statement(&rare, &window, &shape);
+        assert!(
+            rare.contains(" LIMIT $3 ") && rare.ends_with(", 101]"),
+            "{rare}"
+        );
+    }
 
     #[test]
     fn contains_pattern_escapes_wildcards_and_lowers() {

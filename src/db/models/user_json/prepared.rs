@@ -137,17 +137,24 @@ impl<ST, GB> diesel::expression::ValidGrouping<GB> for PageJson<ST> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
-/// `query` with `LIMIT n` written in its text, not bound: a page kept prepared then gets one
-/// generic plan (a bound LIMIT makes PostgreSQL assume a tenth of the table and plan every run
-/// again). A page's `n` is `first`/`last` + 1, so its texts stay few.
+/// `query` with `LIMIT n`, written in its text when `written`, else bound. Written, a page kept
+/// prepared gets one generic plan after five runs (with a bound LIMIT PostgreSQL assumes a
+/// tenth of the table and plans every run again); a page's `n` is `first`/`last` + 1, so its
+/// texts stay few. Bound, every run is planned for its values: for filters whose values decide
+/// the best plan (a rare or a common nickname), which one generic plan would not serve.
 pub struct Limited<Q> {
     query: Q,
     limit: i64,
+    written: bool,
 }
 
 impl<Q> Limited<Q> {
-    pub fn new(query: Q, limit: i64) -> Self {
-        Self { query, limit }
+    pub fn new(query: Q, limit: i64, written: bool) -> Self {
+        Self {
+            query,
+            limit,
+            written,
+        }
     }
 }
 
@@ -164,13 +171,19 @@ impl<DB, Q> diesel::query_builder::QueryFragment<DB> for Limited<Q>
 where
     DB: diesel::backend::Backend,
     Q: diesel::query_builder::QueryFragment<DB>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
 {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> diesel::QueryResult<()> {
         self.query.walk_ast(out.reborrow())?;
-        out.push_sql(&format!(" LIMIT {}", self.limit));
+        if self.written {
+            out.push_sql(&format!(" LIMIT {}", self.limit));
+        } else {
+            out.push_sql(" LIMIT ");
+            out.push_bind_param::<diesel::sql_types::BigInt, i64>(&self.limit)?;
+        }
         Ok(())
     }
 }
