@@ -119,7 +119,10 @@ fn statement(shape: &UserShape, read: &Read) -> Result<String, String> {
                 .unwrap_or_default()
                 .to_owned();
             let mut values: Vec<String> = after.iter().map(|a| quote(a)).collect();
-            values.push(window.limit.to_string());
+            // The LIMIT is a parameter only where the filter's values decide the plan.
+            if sql.contains(" LIMIT $") {
+                values.push(window.limit.to_string());
+            }
             (sql, values)
         }
     };
