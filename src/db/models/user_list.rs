@@ -343,7 +343,8 @@ impl UserRow {
         let also = also.map_or_else(|| "NULL".to_owned(), |s| s.select_sql(postgres));
         // Kept prepared when its text is admitted (as the lookups' are): parsing and analysing
         // its long text on every run cost about a sixth of the page (bench-reads (c): 1,098 ->
-        // 1,320 req/s). PostgreSQL still plans each run (custom plans: the LIMIT is a parameter).
+        // 1,320 req/s). Its LIMIT is written in the text where one plan serves every value of
+        // the filters ([`Limited`]): PostgreSQL then plans it once per connection, not per run.
         let cache = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         Ok(with_conn!(conn, c => {
             let mut q = users::table
